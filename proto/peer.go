@@ -1,0 +1,86 @@
+package proto
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+)
+
+// PeerID names a peer: Name@Addr, where Addr is the host:port the peer
+// listens on (never an ephemeral dial port). Names may repeat across a
+// network; addresses may not.
+type PeerID struct {
+	Name string
+	Addr string
+}
+
+// ErrBadPeerID is returned for a peer ID or address that does not parse.
+var ErrBadPeerID = errors.New("antnet: malformed peer id")
+
+// String returns "name@host:port".
+func (p PeerID) String() string { return p.Name + "@" + p.Addr }
+
+// IsZero reports whether p is the zero PeerID.
+func (p PeerID) IsZero() bool { return p.Name == "" && p.Addr == "" }
+
+// Compare orders peer IDs by their string form; it returns -1, 0 or +1. The
+// duplicate-connection rule keeps the link dialed by the lower of two peers.
+func (p PeerID) Compare(q PeerID) int {
+	return strings.Compare(p.String(), q.String())
+}
+
+// ParsePeerID parses "name@host:port". The name is everything before the last
+// '@'; it must be non-empty and at most MaxNameLen bytes.
+func ParsePeerID(s string) (PeerID, error) {
+	i := strings.LastIndexByte(s, '@')
+	if i < 0 {
+		return PeerID{}, fmt.Errorf("%w: %q has no '@'", ErrBadPeerID, s)
+	}
+	p := PeerID{Name: s[:i], Addr: s[i+1:]}
+	return p, p.Validate()
+}
+
+// MaxNameLen and MaxAddrLen bound the fields of a PeerID (they travel in a
+// hello with one-byte lengths).
+const (
+	MaxNameLen = 255
+	MaxAddrLen = 255
+)
+
+// Validate checks that p has a name and a host:port address with a non-zero
+// port.
+func (p PeerID) Validate() error {
+	if p.Name == "" || len(p.Name) > MaxNameLen {
+		return fmt.Errorf("%w: name %q must be 1..%d bytes", ErrBadPeerID, p.Name, MaxNameLen)
+	}
+	return ValidateAddr(p.Addr)
+}
+
+// ValidateAddr checks that addr is host:port with a host and a port in 1..65535.
+func ValidateAddr(addr string) error {
+	if len(addr) > MaxAddrLen {
+		return fmt.Errorf("%w: address longer than %d bytes", ErrBadPeerID, MaxAddrLen)
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadPeerID, err)
+	}
+	if host == "" {
+		return fmt.Errorf("%w: address %q has no host", ErrBadPeerID, addr)
+	}
+	n := 0
+	for _, c := range port {
+		if c < '0' || c > '9' {
+			return fmt.Errorf("%w: address %q has a bad port", ErrBadPeerID, addr)
+		}
+		n = n*10 + int(c-'0')
+		if n > 65535 {
+			break
+		}
+	}
+	if n < 1 || n > 65535 {
+		return fmt.Errorf("%w: address %q has a bad port", ErrBadPeerID, addr)
+	}
+	return nil
+}

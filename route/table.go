@@ -1,0 +1,183 @@
+// Package route is antnet's route table: the peers a node knows, keyed by
+// listening address, and the live link to each in persistent mode.
+//
+// Reads (Get, Lookup, All) take no lock: entries sit in a sync.Map and the
+// list that broadcast walks is an immutable slice behind an atomic pointer,
+// rebuilt on the first read after a write. Writers serialise on one mutex.
+package route
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/antnet-p2p/antnet/proto"
+)
+
+// Errors returned by the table.
+var (
+	// ErrNoRoute: no entry matches the key. Add the peer first.
+	ErrNoRoute = errors.New("antnet: no route to peer")
+	// ErrAmbiguous: a bare name matches several peers. Address the peer by
+	// name@host:port or by host:port.
+	ErrAmbiguous = errors.New("antnet: peer name is ambiguous")
+	// ErrAddrTaken: another name already holds the address. Delete it first.
+	ErrAddrTaken = errors.New("antnet: address already routed to another name")
+)
+
+// Link is a live connection as the table sees it. The engine implements it.
+type Link interface {
+	// Outbound reports whether the local node dialed this link.
+	Outbound() bool
+	// InFlight is the number of requests awaiting an answer on the link.
+	InFlight() int
+}
+
+// Entry is one peer in the table. ID never changes; the link does.
+type Entry struct {
+	ID   proto.PeerID
+	link atomic.Pointer[linkBox]
+}
+
+type linkBox struct{ l Link }
+
+// Link returns the entry's live link, or nil when it has none (short mode, or
+// not connected). Lock-free.
+func (e *Entry) Link() Link {
+	if b := e.link.Load(); b != nil {
+		return b.l
+	}
+	return nil
+}
+
+// Table maps peers to entries. The zero value is not usable; call New.
+type Table struct {
+	local proto.PeerID
+
+	mu     sync.Mutex
+	byAddr sync.Map                 // addr -> *Entry
+	byName sync.Map                 // name -> []*Entry (immutable, replaced on write)
+	all    atomic.Pointer[[]*Entry] // sorted by address; nil after a write
+	count  atomic.Int64
+}
+
+// New returns an empty table for the node local; local decides the
+// duplicate-link rule (see Attach).
+func New(local proto.PeerID) *Table { return &Table{local: local} }
+
+// Len returns the number of entries. Lock-free.
+func (t *Table) Len() int { return int(t.count.Load()) }
+
+// Add adds id. Adding an ID already present returns its entry and no error;
+// an address held by another name is ErrAddrTaken.
+func (t *Table) Add(id proto.PeerID) (*Entry, error) {
+	if err := id.Validate(); err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if v, ok := t.byAddr.Load(id.Addr); ok {
+		e := v.(*Entry)
+		if e.ID.Name != id.Name {
+			return nil, fmt.Errorf("%w: %s is %s", ErrAddrTaken, id.Addr, e.ID)
+		}
+		return e, nil
+	}
+	e := &Entry{ID: id}
+	t.byAddr.Store(id.Addr, e)
+	old, _ := t.byName.Load(id.Name)
+	list, _ := old.([]*Entry)
+	t.byName.Store(id.Name, append(list[:len(list):len(list)], e))
+	t.count.Add(1)
+	t.all.Store(nil)
+	return e, nil
+}
+
+// Delete removes the entry key resolves to (see Lookup) and returns it; its
+// link, if any, is the caller's to close.
+func (t *Table) Delete(key string) (*Entry, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, err := t.Lookup(key)
+	if err != nil {
+		return nil, err
+	}
+	t.byAddr.Delete(e.ID.Addr)
+	v, _ := t.byName.Load(e.ID.Name)
+	list := v.([]*Entry)
+	rest := make([]*Entry, 0, len(list)-1)
+	for _, x := range list {
+		if x != e {
+			rest = append(rest, x)
+		}
+	}
+	if len(rest) == 0 {
+		t.byName.Delete(e.ID.Name)
+	} else {
+		t.byName.Store(e.ID.Name, rest)
+	}
+	t.count.Add(-1)
+	t.all.Store(nil)
+	return e, nil
+}
+
+// Get returns the entry at a listening address, or nil. Lock-free.
+func (t *Table) Get(addr string) *Entry {
+	if v, ok := t.byAddr.Load(addr); ok {
+		return v.(*Entry)
+	}
+	return nil
+}
+
+// Lookup resolves key to one entry. key is a full ID (name@host:port), an
+// address (host:port), or a bare name that exactly one entry carries.
+// Lock-free.
+func (t *Table) Lookup(key string) (*Entry, error) {
+	if i := strings.LastIndexByte(key, '@'); i >= 0 {
+		if e := t.Get(key[i+1:]); e != nil && e.ID.Name == key[:i] {
+			return e, nil
+		}
+		return nil, fmt.Errorf("%w %s", ErrNoRoute, key)
+	}
+	if e := t.Get(key); e != nil {
+		return e, nil
+	}
+	if v, ok := t.byName.Load(key); ok {
+		list := v.([]*Entry)
+		if len(list) == 1 {
+			return list[0], nil
+		}
+		ids := make([]string, len(list))
+		for i, e := range list {
+			ids[i] = e.ID.String()
+		}
+		sort.Strings(ids)
+		return nil, fmt.Errorf("%w: %q is %s", ErrAmbiguous, key, strings.Join(ids, ", "))
+	}
+	return nil, fmt.Errorf("%w %q", ErrNoRoute, key)
+}
+
+// All returns every entry sorted by address. The slice is shared: do not
+// modify it. Lock-free unless the table changed since the last call, when it
+// is rebuilt once (O(n)).
+func (t *Table) All() []*Entry {
+	if p := t.all.Load(); p != nil {
+		return *p
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p := t.all.Load(); p != nil {
+		return *p
+	}
+	list := make([]*Entry, 0, t.count.Load())
+	t.byAddr.Range(func(_, v any) bool {
+		list = append(list, v.(*Entry))
+		return true
+	})
+	sort.Slice(list, func(i, j int) bool { return list[i].ID.Addr < list[j].ID.Addr })
+	t.all.Store(&list)
+	return list
+}
