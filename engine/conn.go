@@ -1,0 +1,235 @@
+package engine
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/valyala/bytebufferpool"
+
+	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/proto"
+	"github.com/antnet-p2p/antnet/route"
+)
+
+// Link states.
+const (
+	stateHandshake int32 = iota
+	stateReady
+	stateDraining
+	stateClosed
+)
+
+// peerConn is the engine's state for one socket, accepted or dialed. Fields
+// marked "loop" are touched only on the connection's event loop.
+type peerConn struct {
+	n        *Node
+	outbound bool
+	short    bool
+
+	c     gnet.Conn // set in OnOpen, before the conn is published
+	state atomic.Int32
+
+	peer  proto.PeerID // loop; published to other goroutines by ready / the route table
+	entry *route.Entry // persistent links in the route table
+
+	deadline atomic.Int64 // unix nanos: handshake or drain deadline, 0 if none
+	ready    chan struct{} // dialer: closed when the handshake ends
+	hsErr    error         // dialer: handshake outcome, read after ready
+
+	nextID   atomic.Uint64
+	inflight atomic.Int32
+
+	goawaySent atomic.Bool
+	goawayRecv atomic.Bool
+	abandoned  atomic.Bool // the dialer gave up; close on arrival
+
+	mu      sync.Mutex
+	pending map[uint64]*future
+	out     *bytebufferpool.ByteBuffer // frames queued by other goroutines
+	woken   bool
+	closed  error // non-nil once the conn is closed
+
+	ctx             msgContext // loop: the context handed to the handler
+	closeAfterReply atomic.Bool // short-mode acceptor: close once the reply is out
+}
+
+func newPeerConn(n *Node, outbound bool) *peerConn {
+	pc := &peerConn{n: n, outbound: outbound, pending: make(map[uint64]*future)}
+	if outbound {
+		pc.ready = make(chan struct{})
+	}
+	return pc
+}
+
+// Outbound implements route.Link.
+func (pc *peerConn) Outbound() bool { return pc.outbound }
+
+// InFlight implements route.Link.
+func (pc *peerConn) InFlight() int { return int(pc.inflight.Load()) }
+
+// send queues one frame from any goroutine and wakes the event loop if the
+// queue was empty. With f non-nil the frame is a request whose answer
+// completes f; send assigns its id.
+func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload []byte, f *future) (uint64, error) {
+	pc.mu.Lock()
+	if pc.closed != nil {
+		err := pc.closed
+		pc.mu.Unlock()
+		return 0, err
+	}
+	if f != nil {
+		id = pc.nextID.Add(1)
+		pc.pending[id] = f
+		pc.inflight.Add(1)
+	}
+	if pc.out == nil {
+		pc.out = bytebufferpool.Get()
+	}
+	pc.out.B = codec.AppendHeader(pc.out.B, kind, flags, ttl, id, len(payload))
+	pc.out.B = append(pc.out.B, payload...)
+	c := pc.c
+	wake := !pc.woken && c != nil
+	pc.woken = pc.woken || wake
+	pc.mu.Unlock()
+	if wake {
+		if err := c.Wake(nil); err != nil {
+			if f != nil {
+				pc.cancel(id)
+			}
+			return 0, ErrClosed
+		}
+	}
+	return id, nil
+}
+
+// takeOut returns the queued frames, or nil. Loop.
+func (pc *peerConn) takeOut() *bytebufferpool.ByteBuffer {
+	pc.mu.Lock()
+	out := pc.out
+	pc.out = nil
+	pc.woken = false
+	pc.mu.Unlock()
+	return out
+}
+
+// complete hands an answer to the request id. It reports false for an id
+// that has no waiter (late answer after a timeout, or a peer's mistake).
+func (pc *peerConn) complete(id uint64, reply []byte, err error) bool {
+	pc.mu.Lock()
+	f := pc.pending[id]
+	if f != nil {
+		delete(pc.pending, id)
+		pc.inflight.Add(-1)
+	}
+	pc.mu.Unlock()
+	if f == nil {
+		return false
+	}
+	f.complete(reply, err)
+	return true
+}
+
+// cancel withdraws request id; false means an answer is already on its way
+// to the future.
+func (pc *peerConn) cancel(id uint64) bool {
+	pc.mu.Lock()
+	_, ok := pc.pending[id]
+	if ok {
+		delete(pc.pending, id)
+		pc.inflight.Add(-1)
+	}
+	pc.mu.Unlock()
+	return ok
+}
+
+// fail closes the conn's request side with err and fails every pending
+// request with it. Safe to call more than once.
+func (pc *peerConn) fail(err error) {
+	pc.mu.Lock()
+	if pc.closed != nil {
+		pc.mu.Unlock()
+		return
+	}
+	pc.closed = err
+	pending := pc.pending
+	pc.pending = nil
+	pc.inflight.Store(0)
+	pc.mu.Unlock()
+	for _, f := range pending {
+		f.complete(nil, err)
+	}
+}
+
+// usable reports whether new requests may go on the link.
+func (pc *peerConn) usable() error {
+	switch pc.state.Load() {
+	case stateReady:
+		return nil
+	case stateDraining:
+		return ErrDraining
+	case stateClosed:
+		return ErrConnLost
+	}
+	return ErrNotConnected
+}
+
+// setConn publishes the gnet conn. Loop, in OnOpen.
+func (pc *peerConn) setConn(c gnet.Conn) {
+	pc.mu.Lock()
+	pc.c = c
+	pc.mu.Unlock()
+}
+
+// close closes the socket from any goroutine; a no-op before it opened.
+func (pc *peerConn) close() {
+	pc.mu.Lock()
+	c := pc.c
+	pc.mu.Unlock()
+	if c != nil {
+		_ = c.Close()
+	}
+}
+
+// abandon is the dialer giving up: pending requests fail with err and the
+// socket closes now or as soon as it opens.
+func (pc *peerConn) abandon(err error) {
+	pc.abandoned.Store(true)
+	pc.fail(err)
+	pc.close()
+}
+
+func (pc *peerConn) setDeadline(d time.Duration) {
+	pc.deadline.Store(time.Now().Add(d).UnixNano())
+}
+
+// future is one caller waiting for an answer. Futures are pooled: the
+// channel and the timer are made once.
+type future struct {
+	done  chan struct{}
+	timer *time.Timer
+	reply []byte
+	err   error
+}
+
+var futurePool = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &future{done: make(chan struct{}, 1), timer: t}
+}}
+
+func getFuture() *future { return futurePool.Get().(*future) }
+
+func putFuture(f *future) {
+	f.err = nil
+	f.reply = f.reply[:0]
+	futurePool.Put(f)
+}
+
+// complete copies reply (it aliases the loop's read buffer) and signals.
+func (f *future) complete(reply []byte, err error) {
+	f.reply = append(f.reply[:0], reply...)
+	f.err = err
+	f.done <- struct{}{}
+}

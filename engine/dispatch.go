@@ -1,0 +1,364 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/proto"
+	"github.com/antnet-p2p/antnet/route"
+)
+
+// AddRoute adds the peer name listening at addr. In persistent mode it also
+// connects and completes the handshake before it returns (bounded by the
+// dial and handshake timeouts); an existing live link is reused. In short
+// mode it only records the address. Adding the same peer again is a no-op.
+func (n *Node) AddRoute(name, addr string) error {
+	return n.AddRouteContext(context.Background(), name, addr)
+}
+
+// AddRouteContext is AddRoute with a context that can cancel the connect.
+func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
+	if err := n.blocking(); err != nil {
+		return err
+	}
+	id := proto.PeerID{Name: name, Addr: addr}
+	if err := id.Validate(); err != nil {
+		return err
+	}
+	if addr == n.id.Addr {
+		return fmt.Errorf("%w: %s", ErrSelf, addr)
+	}
+	e, err := n.table.Add(id)
+	if err != nil {
+		return err
+	}
+	n.static.Store(addr, struct{}{})
+	if n.cfg.mode == Short {
+		return nil
+	}
+	if l := e.Link(); l != nil && l.(*peerConn).usable() == nil {
+		return nil
+	}
+	pc := newPeerConn(n, true)
+	pc.peer, pc.entry = id, e
+	err = n.connect(ctx, pc)
+	if err != nil && e.Link() == nil {
+		n.static.Delete(addr)
+		if n.table.Get(addr) == e {
+			_, _ = n.table.Delete(addr)
+		}
+	}
+	return err
+}
+
+// connect dials pc.peer through the reactor and waits for the handshake.
+func (n *Node) connect(ctx context.Context, pc *peerConn) error {
+	reg, err := n.register(pc)
+	if err != nil {
+		return err
+	}
+	dial := time.NewTimer(n.cfg.dialTimeout)
+	defer dial.Stop()
+	select {
+	case r := <-reg:
+		if r.Err != nil {
+			pc.abandon(fmt.Errorf("%w: %v", ErrConnLost, r.Err))
+			return fmt.Errorf("antnet: dial %s: %w", pc.peer, r.Err)
+		}
+	case <-dial.C:
+		pc.abandon(ErrTimeout)
+		return fmt.Errorf("antnet: dial %s: %w", pc.peer, ErrTimeout)
+	case <-ctx.Done():
+		pc.abandon(ctx.Err())
+		return fmt.Errorf("antnet: dial %s: %w", pc.peer, ctx.Err())
+	}
+	hs := time.NewTimer(n.cfg.handshakeTimeout)
+	defer hs.Stop()
+	select {
+	case <-pc.ready:
+		if pc.hsErr != nil {
+			return fmt.Errorf("antnet: connect %s: %w", pc.peer, pc.hsErr)
+		}
+		return nil
+	case <-hs.C:
+		pc.abandon(ErrHandshake)
+		return fmt.Errorf("antnet: connect %s: %w: timed out", pc.peer, ErrHandshake)
+	case <-ctx.Done():
+		pc.abandon(ctx.Err())
+		return fmt.Errorf("antnet: connect %s: %w", pc.peer, ctx.Err())
+	}
+}
+
+// register hands a dial of pc.peer.Addr to the reactor. gnet dials on its
+// own worker pool and puts the socket on the least-loaded event loop.
+func (n *Node) register(pc *peerConn) (<-chan gnet.RegisteredResult, error) {
+	raddr, err := net.ResolveTCPAddr("tcp", pc.peer.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("antnet: resolve %s: %w", pc.peer.Addr, err)
+	}
+	ctx := gnet.NewNetAddrContext(gnet.NewContext(context.Background(), pc), raddr)
+	reg, err := n.eng.Register(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrClosed, err)
+	}
+	return reg, nil
+}
+
+// Delete removes the route key resolves to (name@host:port, host:port, or a
+// unique name). Its link drains: requests in flight finish, then goaway.
+func (n *Node) Delete(key string) error {
+	if err := n.running(); err != nil {
+		return err
+	}
+	e, err := n.table.Delete(key)
+	if err != nil {
+		return err
+	}
+	n.static.Delete(e.ID.Addr)
+	if l := e.Link(); l != nil {
+		n.retire(l.(*peerConn))
+	}
+	return nil
+}
+
+// Peers returns the IDs in the route table, sorted by address. O(peers).
+func (n *Node) Peers() []proto.PeerID {
+	if n.table == nil {
+		return nil
+	}
+	all := n.table.All()
+	ids := make([]proto.PeerID, len(all))
+	for i, e := range all {
+		ids[i] = e.ID
+	}
+	return ids
+}
+
+// Dispatch sends msg to peer as a request and returns its reply. peer is
+// name@host:port, host:port, or a name only one route carries. It waits at
+// most the request timeout. The reply is the caller's.
+func (n *Node) Dispatch(peer string, msg []byte) ([]byte, error) {
+	return n.DispatchAppend(context.Background(), peer, msg, nil)
+}
+
+// DispatchContext is Dispatch bounded by ctx as well as the request timeout.
+func (n *Node) DispatchContext(ctx context.Context, peer string, msg []byte) ([]byte, error) {
+	return n.DispatchAppend(ctx, peer, msg, nil)
+}
+
+// DispatchAppend is DispatchContext that appends the reply to dst and returns
+// the extended slice: with a dst of enough capacity, a persistent-mode
+// request allocates nothing.
+func (n *Node) DispatchAppend(ctx context.Context, peer string, msg, dst []byte) ([]byte, error) {
+	if err := n.blocking(); err != nil {
+		return dst, err
+	}
+	e, err := n.table.Lookup(peer)
+	if err != nil {
+		return dst, err
+	}
+	c := n.start(e, codec.KindRequest, msg)
+	return n.wait(ctx, &c, dst, n.deadline(ctx))
+}
+
+// Send sends msg to peer as a one-way notice: no reply, no wait for one. In
+// short mode it returns once the connection is open and the notice written.
+func (n *Node) Send(peer string, msg []byte) error {
+	if err := n.running(); err != nil {
+		return err
+	}
+	e, err := n.table.Lookup(peer)
+	if err != nil {
+		return err
+	}
+	if n.cfg.mode == Short {
+		if n.onLoop() {
+			return ErrOnEventLoop
+		}
+		c := n.start(e, codec.KindNotice, msg)
+		if c.err != nil {
+			return c.err
+		}
+		select {
+		case r := <-c.reg:
+			return r.Err
+		case <-time.After(n.cfg.dialTimeout):
+			c.pc.abandon(ErrTimeout)
+			return fmt.Errorf("antnet: dial %s: %w", e.ID, ErrTimeout)
+		}
+	}
+	pc, err := n.link(e)
+	if err != nil {
+		return err
+	}
+	_, err = pc.send(codec.KindNotice, 0, 0, 0, msg, nil)
+	return err
+}
+
+// Result is one peer's answer in DispatchAll.
+type Result struct {
+	Reply []byte
+	Err   error
+}
+
+// DispatchAll sends msg as a request to every peer in the route table at
+// once and waits for all answers (bounded by one request timeout). The map is
+// keyed by peer ID (name@host:port). No goroutine is started per peer.
+func (n *Node) DispatchAll(msg []byte) map[string]Result {
+	return n.DispatchAllContext(context.Background(), msg)
+}
+
+// DispatchAllContext is DispatchAll bounded by ctx as well.
+func (n *Node) DispatchAllContext(ctx context.Context, msg []byte) map[string]Result {
+	if err := n.blocking(); err != nil {
+		return map[string]Result{"": {Err: err}}
+	}
+	entries := n.table.All()
+	calls := make([]call, len(entries))
+	for i, e := range entries {
+		calls[i] = n.start(e, codec.KindRequest, msg)
+	}
+	deadline := n.deadline(ctx)
+	out := make(map[string]Result, len(calls))
+	for i := range calls {
+		reply, err := n.wait(ctx, &calls[i], nil, deadline)
+		out[calls[i].peer.String()] = Result{Reply: reply, Err: err}
+	}
+	return out
+}
+
+// call is a request on its way.
+type call struct {
+	peer proto.PeerID
+	pc   *peerConn
+	f    *future
+	id   uint64
+	reg  <-chan gnet.RegisteredResult // short mode: the dial
+	err  error                        // failed before it was sent
+}
+
+// start sends a request (or, in short mode, a notice) to e without waiting.
+func (n *Node) start(e *route.Entry, kind codec.Kind, msg []byte) call {
+	c := call{peer: e.ID}
+	if n.cfg.mode == Short {
+		c.pc = newPeerConn(n, true)
+		c.pc.short = true
+		c.pc.peer = e.ID
+	} else if c.pc, c.err = n.link(e); c.err != nil {
+		return c
+	}
+	if kind == codec.KindRequest {
+		c.f = getFuture()
+		n.stats.requests.Add(1)
+	}
+	if c.id, c.err = c.pc.send(kind, 0, 0, 0, msg, c.f); c.err != nil {
+		if c.f != nil {
+			putFuture(c.f)
+			c.f = nil
+		}
+		c.err = fmt.Errorf("antnet: send to %s: %w", e.ID, c.err)
+		return c
+	}
+	if n.cfg.mode == Short {
+		if c.reg, c.err = n.register(c.pc); c.err != nil {
+			c.pc.abandon(c.err)
+			if c.f != nil {
+				<-c.f.done
+				putFuture(c.f)
+				c.f = nil
+			}
+		}
+	}
+	return c
+}
+
+// link returns e's live link if it takes requests.
+func (n *Node) link(e *route.Entry) (*peerConn, error) {
+	l := e.Link()
+	if l == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNotConnected, e.ID)
+	}
+	pc := l.(*peerConn)
+	if err := pc.usable(); err != nil {
+		return nil, fmt.Errorf("%w: %s", err, e.ID)
+	}
+	return pc, nil
+}
+
+// deadline is when a request started now must be answered.
+func (n *Node) deadline(ctx context.Context) time.Time {
+	d := time.Now().Add(n.cfg.timeout)
+	if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
+		return cd
+	}
+	return d
+}
+
+// wait blocks until c is answered, the deadline passes or ctx ends, and
+// appends the reply to dst.
+func (n *Node) wait(ctx context.Context, c *call, dst []byte, deadline time.Time) ([]byte, error) {
+	if c.err != nil {
+		return dst, c.err
+	}
+	f := c.f
+	defer putFuture(f)
+	f.timer.Reset(time.Until(deadline))
+	defer f.timer.Stop()
+	reg := c.reg
+	for {
+		select {
+		case r := <-reg:
+			reg = nil
+			if r.Err != nil && c.pc.cancel(c.id) {
+				c.pc.abandon(ErrConnLost)
+				return dst, fmt.Errorf("antnet: dial %s: %w", c.peer, r.Err)
+			}
+			continue
+		case <-f.done:
+		case <-f.timer.C:
+			if err := n.giveUp(c, ErrTimeout); err != nil {
+				return dst, err
+			}
+		case <-ctx.Done():
+			if err := n.giveUp(c, ctx.Err()); err != nil {
+				return dst, err
+			}
+		}
+		if f.err != nil {
+			return dst, f.err
+		}
+		return append(dst, f.reply...), nil
+	}
+}
+
+// giveUp withdraws c and returns why; it returns nil when the answer raced
+// in, after waiting for the hand-off so the future can be reused.
+func (n *Node) giveUp(c *call, why error) error {
+	if !c.pc.cancel(c.id) {
+		<-c.f.done
+		return nil
+	}
+	err := fmt.Errorf("antnet: request to %s: %w", c.peer, why)
+	if c.pc.short {
+		c.pc.abandon(err)
+	} else if c.pc.state.Load() == stateDraining {
+		n.finishDrain(c.pc)
+	}
+	return err
+}
+
+// blocking refuses calls that would block an event loop or a closed node.
+func (n *Node) blocking() error {
+	if err := n.running(); err != nil {
+		return err
+	}
+	if n.onLoop() {
+		return ErrOnEventLoop
+	}
+	return nil
+}

@@ -1,0 +1,42 @@
+package engine
+
+// Retiring a link. A link is retired when the duplicate-link rule drops it,
+// when its route is deleted, when the peer sends goaway, or when the node
+// closes. A retired link takes no new requests; once its own requests have
+// been answered it sends goaway, and it closes when goaway has gone both
+// ways (or when the drain deadline, twice the request timeout, passes).
+
+// retire starts draining pc. Any goroutine.
+func (n *Node) retire(pc *peerConn) {
+	if pc.state.CompareAndSwap(stateReady, stateDraining) {
+		pc.setDeadline(2 * n.cfg.timeout)
+		if pc.entry != nil && n.table.Detach(pc.entry, pc) {
+			n.unrouteIfLearned(pc)
+		}
+	}
+	n.finishDrain(pc)
+}
+
+// finishDrain sends goaway once pc's requests are answered, and closes pc
+// once goaway went both ways. Any goroutine.
+func (n *Node) finishDrain(pc *peerConn) {
+	if pc.state.Load() != stateDraining || pc.inflight.Load() > 0 {
+		return
+	}
+	if pc.goawaySent.CompareAndSwap(false, true) {
+		_, _ = pc.send(codecGoaway, 0, 0, 0, nil, nil)
+	}
+	if pc.goawayRecv.Load() {
+		pc.close()
+	}
+}
+
+// unrouteIfLearned removes a peer's entry that only an inbound hello put in
+// the table, once its link is gone; routes added by AddRoute stay.
+func (n *Node) unrouteIfLearned(pc *peerConn) {
+	if _, static := n.static.Load(pc.entry.ID.Addr); !static && pc.entry.Link() == nil {
+		if e := n.table.Get(pc.entry.ID.Addr); e == pc.entry {
+			_, _ = n.table.Delete(pc.entry.ID.Addr)
+		}
+	}
+}

@@ -1,0 +1,45 @@
+package engine
+
+import "errors"
+
+// Errors returned by a Node. Each is a sentinel for errors.Is; the returned
+// error usually wraps it with the peer or the detail.
+//
+// Errors from other packages a caller meets here: route.ErrNoRoute,
+// route.ErrAmbiguous, route.ErrAddrTaken, proto.ErrBadPeerID, and the remote
+// errors of package proto (*proto.RemoteError; errors.Is(err, proto.ErrRemote)).
+var (
+	// ErrClosed: the node is closed or closing. Make a new node.
+	ErrClosed = errors.New("antnet: node closed")
+	// ErrNotStarted: the node has not been started. Call Start first.
+	ErrNotStarted = errors.New("antnet: node not started")
+	// ErrTimeout: no answer within the request timeout (or the context's
+	// deadline). The peer may still process the request: retry only
+	// idempotent messages.
+	ErrTimeout = errors.New("antnet: request timed out")
+	// ErrConnLost: the connection closed before the answer came. The
+	// request may or may not have been processed.
+	ErrConnLost = errors.New("antnet: connection lost")
+	// ErrNotConnected: the route has no live link (persistent mode). Wait
+	// for a reconnect or AddRoute again.
+	ErrNotConnected = errors.New("antnet: peer not connected")
+	// ErrHandshake: the peer did not complete the hello exchange in time, or
+	// answered with something else.
+	ErrHandshake = errors.New("antnet: handshake failed")
+	// ErrPeerMismatch: the peer at the address introduced itself under
+	// another name than the one given to AddRoute.
+	ErrPeerMismatch = errors.New("antnet: peer name mismatch")
+	// ErrSelf: the address is this node's own.
+	ErrSelf = errors.New("antnet: route to self")
+	// ErrOnEventLoop: a blocking call (Dispatch, AddRoute...) was made from
+	// a handler, on the event loop, where it would deadlock the node. Use
+	// ctx.Defer and make the call from another goroutine, or use a worker
+	// pool (WithWorkers).
+	ErrOnEventLoop = errors.New("antnet: blocking call on the event loop")
+	// ErrDraining: the link is being retired (a duplicate link, a deleted
+	// route or a peer's goaway) and takes no new requests.
+	ErrDraining = errors.New("antnet: link draining")
+	// ErrProtocol: the peer broke the wire protocol; its connection was
+	// closed.
+	ErrProtocol = errors.New("antnet: protocol violation")
+)

@@ -1,0 +1,259 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/valyala/bytebufferpool"
+
+	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/proto"
+)
+
+const codecGoaway = codec.KindGoaway
+
+// tickEvery is how often OnTick sweeps handshake and drain deadlines.
+const tickEvery = 50 * time.Millisecond
+
+// events is the node's gnet.EventHandler. Every callback but OnBoot,
+// OnShutdown and OnTick runs on the connection's event loop.
+type events struct {
+	gnet.BuiltinEventEngine
+	n *Node
+}
+
+func (ev *events) OnBoot(e gnet.Engine) gnet.Action {
+	if err := ev.n.boot(e); err != nil {
+		ev.n.booted <- err
+		return gnet.Shutdown
+	}
+	ev.n.booted <- nil
+	return gnet.None
+}
+
+// OnOpen greets: a dialed socket sends hello (plus, in short mode, its
+// request); an accepted one waits for hello until the handshake deadline.
+func (ev *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	n := ev.n
+	n.loops.LoadOrStore(goid(), struct{}{})
+	pc, _ := c.Context().(*peerConn)
+	if pc == nil {
+		pc = newPeerConn(n, false)
+		c.SetContext(pc)
+	}
+	pc.setConn(c)
+	if pc.abandoned.Load() || n.state.Load() != nodeRunning {
+		// The dialer gave up before the socket arrived, or the node is closing.
+		pc.fail(ErrClosed)
+		return nil, gnet.Close
+	}
+	pc.setDeadline(n.cfg.handshakeTimeout)
+	n.conns.Store(pc, struct{}{})
+	n.stats.conns.Add(1)
+	if !pc.outbound {
+		return nil, gnet.None
+	}
+	out := pc.takeOut() // short mode queued its request before the dial
+	buf := n.appendHello(nil, codec.KindHello, pc.short)
+	if out != nil {
+		buf = append(buf, out.B...)
+		bytebufferpool.Put(out)
+	}
+	return buf, gnet.None
+}
+
+func (ev *events) OnClose(c gnet.Conn, err error) gnet.Action {
+	pc, _ := c.Context().(*peerConn)
+	if pc == nil {
+		return gnet.None
+	}
+	ev.n.closed(pc, err)
+	return gnet.None
+}
+
+// OnTraffic decodes every whole frame buffered on c, serves them, and writes
+// all answers plus whatever other goroutines queued with one write.
+func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
+	pc := c.Context().(*peerConn)
+	w := bytebufferpool.Get()
+	action := ev.n.serve(pc, c, w)
+	if out := pc.takeOut(); out != nil {
+		if len(w.B) == 0 {
+			w, out = out, w
+		} else {
+			w.B = append(w.B, out.B...)
+		}
+		bytebufferpool.Put(out)
+	}
+	if len(w.B) > 0 {
+		ev.n.stats.bytesOut.Add(uint64(len(w.B)))
+		_, _ = c.Write(w.B)
+	}
+	bytebufferpool.Put(w)
+	if action == gnet.None && pc.closeAfterReply.Load() && c.OutboundBuffered() == 0 {
+		action = gnet.Close
+	}
+	return action
+}
+
+// OnTick enforces deadlines: handshakes that did not finish and drains that
+// did not end are closed.
+func (ev *events) OnTick() (time.Duration, gnet.Action) {
+	if ev.n.stopReq.Load() {
+		return tickEvery, gnet.Shutdown
+	}
+	now := time.Now().UnixNano()
+	ev.n.conns.Range(func(k, _ any) bool {
+		pc := k.(*peerConn)
+		if d := pc.deadline.Load(); d != 0 && now > d {
+			pc.deadline.Store(0)
+			switch pc.state.Load() {
+			case stateHandshake:
+				ev.n.stats.handshakeTimeouts.Add(1)
+				ev.n.log.Debug("handshake timeout", "remote", pc.remote())
+				pc.fail(fmt.Errorf("%w: timed out", ErrHandshake))
+				pc.close()
+			case stateDraining:
+				pc.close()
+			case stateReady:
+				if pc.short {
+					pc.close() // short link idle past the request timeout
+				}
+			}
+		}
+		return true
+	})
+	return tickEvery, gnet.None
+}
+
+// serve handles the frames buffered on c, appending answers to w. Loop.
+func (n *Node) serve(pc *peerConn, c gnet.Conn, w *bytebufferpool.ByteBuffer) gnet.Action {
+	for {
+		f, size, ok, err := codec.Next(c, n.cfg.maxFrame)
+		if err != nil {
+			n.stats.protocolErrors.Add(1)
+			n.log.Warn("closing connection: bad frame", "remote", pc.remote(), "err", err)
+			pc.fail(fmt.Errorf("%w: %v", ErrProtocol, err))
+			return gnet.Close
+		}
+		if !ok {
+			return gnet.None
+		}
+		n.stats.framesIn.Add(1)
+		n.stats.bytesIn.Add(uint64(size))
+		action := n.frame(pc, &f, w)
+		_, _ = c.Discard(size)
+		if action != gnet.None {
+			return action
+		}
+	}
+}
+
+// frame handles one frame. Loop.
+func (n *Node) frame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Action {
+	if pc.state.Load() == stateHandshake {
+		return n.handshake(pc, f, w)
+	}
+	switch f.Kind {
+	case codec.KindRequest, codec.KindNotice:
+		n.handle(pc, f, w)
+	case codec.KindResponse:
+		if !pc.complete(f.ID, f.Payload, nil) {
+			n.stats.unknownReplies.Add(1)
+		}
+		return n.afterAnswer(pc)
+	case codec.KindError:
+		if !pc.complete(f.ID, nil, proto.ParseError(pc.peer, f.Payload)) {
+			n.stats.unknownReplies.Add(1)
+		}
+		return n.afterAnswer(pc)
+	case codec.KindPing:
+		w.B = codec.AppendHeader(w.B, codec.KindPong, 0, 0, f.ID, 0)
+	case codec.KindPong:
+	case codec.KindGoaway:
+		pc.goawayRecv.Store(true)
+		n.retire(pc)
+	case codec.KindGossip:
+		n.stats.unknownKinds.Add(1) // relay arrives with the gossip issue
+	case codec.KindHello, codec.KindHelloAck:
+		return n.violation(pc, fmt.Errorf("%s after handshake", f.Kind))
+	default:
+		n.stats.unknownKinds.Add(1)
+		n.log.Debug("unknown frame kind", "remote", pc.remote(), "kind", f.Kind.String())
+		if f.ID != 0 {
+			w.B = appendError(w.B, f.ID, proto.CodeUnsupported, "unknown frame kind "+f.Kind.String())
+		}
+	}
+	return gnet.None
+}
+
+// afterAnswer runs after a response: short links close, draining links may
+// be done.
+func (n *Node) afterAnswer(pc *peerConn) gnet.Action {
+	if pc.short && pc.outbound {
+		return gnet.Close
+	}
+	if pc.state.Load() == stateDraining {
+		n.finishDrain(pc)
+	}
+	return gnet.None
+}
+
+func (n *Node) violation(pc *peerConn, err error) gnet.Action {
+	n.stats.protocolErrors.Add(1)
+	err = fmt.Errorf("%w: %v", ErrProtocol, err)
+	n.log.Warn("closing connection", "remote", pc.remote(), "err", err)
+	pc.fail(err)
+	return gnet.Close
+}
+
+func appendError(dst []byte, id uint64, code proto.Code, msg string) []byte {
+	dst = codec.AppendHeader(dst, codec.KindError, 0, 0, id, 1+len(msg))
+	return proto.AppendError(dst, code, msg)
+}
+
+// remote is a printable name for the other end: its PeerID once known.
+func (pc *peerConn) remote() string {
+	if pc.state.Load() != stateHandshake {
+		return pc.peer.String()
+	}
+	if pc.c != nil {
+		if a := pc.c.RemoteAddr(); a != nil {
+			return a.String()
+		}
+	}
+	return "?"
+}
+
+// closed runs in OnClose: the socket is gone. Loop.
+func (n *Node) closed(pc *peerConn, err error) {
+	prev := pc.state.Swap(stateClosed)
+	n.conns.Delete(pc)
+	n.stats.conns.Add(-1)
+	cause := ErrConnLost
+	if n.state.Load() != nodeRunning {
+		cause = ErrClosed
+	}
+	if err != nil {
+		pc.fail(fmt.Errorf("%w: %v", cause, err))
+	} else {
+		pc.fail(cause)
+	}
+	if out := pc.takeOut(); out != nil {
+		bytebufferpool.Put(out)
+	}
+	if prev == stateHandshake && pc.outbound {
+		pc.hsErr = fmt.Errorf("%w: connection closed during handshake", ErrHandshake)
+		close(pc.ready)
+	}
+	if pc.entry != nil && n.table.Detach(pc.entry, pc) {
+		n.log.Debug("peer down", "peer", pc.peer.String())
+		n.unrouteIfLearned(pc)
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		n.log.Debug("connection closed", "remote", pc.remote(), "err", err)
+	}
+}

@@ -1,0 +1,23 @@
+package engine
+
+import "runtime"
+
+// goid returns the current goroutine's id, parsed from its stack header
+// ("goroutine 42 [running]:"). About a microsecond; used to tell whether a
+// blocking call comes from an event loop.
+func goid() uint64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	const prefix = len("goroutine ")
+	var id uint64
+	for i := prefix; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		id = id*10 + uint64(b[i]-'0')
+	}
+	return id
+}
+
+// onLoop reports whether the caller runs on one of the node's event loops.
+func (n *Node) onLoop() bool {
+	_, ok := n.loops.Load(goid())
+	return ok
+}

@@ -1,0 +1,187 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/valyala/bytebufferpool"
+
+	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/proto"
+)
+
+// msgContext is the proto.Context for a message handled on the event loop.
+// One lives in each peerConn and is reused for every message on it.
+type msgContext struct {
+	pc       *peerConn
+	kind     codec.Kind
+	id       uint64
+	deferred bool
+}
+
+func (m *msgContext) Peer() proto.PeerID { return m.pc.peer }
+func (m *msgContext) Kind() codec.Kind   { return m.kind }
+func (m *msgContext) Short() bool        { return m.pc.short }
+
+func (m *msgContext) Defer() proto.Reply {
+	m.deferred = true
+	return &reply{pc: m.pc, kind: m.kind, id: m.id}
+}
+
+// reply answers a request later, from any goroutine.
+type reply struct {
+	pc   *peerConn
+	kind codec.Kind
+	id   uint64
+	sent atomic.Bool
+}
+
+var errReplySent = errors.New("antnet: reply already sent")
+
+func (r *reply) Send(msg []byte, err error) error {
+	if !r.sent.CompareAndSwap(false, true) {
+		return errReplySent
+	}
+	if r.kind != codec.KindRequest {
+		return nil
+	}
+	if err != nil {
+		code, text := proto.CodeHandler, err.Error()
+		var re *proto.RemoteError
+		if errors.As(err, &re) {
+			code, text = re.Code, re.Message
+		}
+		_, err = r.pc.send(codec.KindError, 0, 0, r.id, proto.AppendError(nil, code, text), nil)
+	} else {
+		_, err = r.pc.send(codec.KindResponse, 0, 0, r.id, msg, nil)
+	}
+	if r.pc.short {
+		r.pc.closeAfterReply.Store(true)
+	}
+	return err
+}
+
+// handle serves a request or notice. The answer, if any, goes to w. Loop.
+func (n *Node) handle(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer) {
+	isReq := f.Kind == codec.KindRequest
+	if pc.short && isReq {
+		pc.closeAfterReply.Store(true)
+	}
+	if n.handler == nil {
+		if isReq {
+			w.B = appendError(w.B, f.ID, proto.CodeUnsupported, "no handler")
+		}
+		return
+	}
+	if n.work != nil {
+		n.offload(pc, f, w)
+		return
+	}
+	ctx := &pc.ctx
+	*ctx = msgContext{pc: pc, kind: f.Kind, id: f.ID}
+	out, err, panicked := n.call(ctx, f.Payload)
+	if !isReq {
+		return
+	}
+	if ctx.deferred {
+		pc.closeAfterReply.Store(false)
+		return
+	}
+	w.B = appendAnswer(w.B, f.ID, out, err, panicked)
+}
+
+// appendAnswer encodes a handler's outcome as a response or error frame.
+func appendAnswer(dst []byte, id uint64, out []byte, err error, panicked any) []byte {
+	switch {
+	case panicked != nil:
+		return appendError(dst, id, proto.CodePanic, fmt.Sprint(panicked))
+	case err != nil:
+		return appendError(dst, id, proto.CodeHandler, err.Error())
+	}
+	dst = codec.AppendHeader(dst, codec.KindResponse, 0, 0, id, len(out))
+	return append(dst, out...)
+}
+
+// call runs the handler, recovering a panic.
+func (n *Node) call(ctx proto.Context, msg []byte) (out []byte, err error, panicked any) {
+	defer func() {
+		if p := recover(); p != nil {
+			panicked = p
+			n.stats.handlerPanics.Add(1)
+			n.log.Error("handler panicked", "peer", ctx.Peer().String(), "panic", p)
+		}
+	}()
+	out, err = n.handler.Handle(ctx, msg)
+	return out, err, nil
+}
+
+// job is a message handed to a worker.
+type job struct {
+	pc   *peerConn
+	kind codec.Kind
+	id   uint64
+	msg  []byte
+}
+
+// workerContext is the proto.Context on a worker goroutine.
+type workerContext struct {
+	job
+	deferred bool
+}
+
+func (w *workerContext) Peer() proto.PeerID { return w.pc.peer }
+func (w *workerContext) Kind() codec.Kind   { return w.kind }
+func (w *workerContext) Short() bool        { return w.pc.short }
+func (w *workerContext) Defer() proto.Reply {
+	w.deferred = true
+	return &reply{pc: w.pc, kind: w.kind, id: w.id}
+}
+
+// offload queues a message for the workers, or answers busy. Loop.
+func (n *Node) offload(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer) {
+	j := job{pc: pc, kind: f.Kind, id: f.ID, msg: append([]byte(nil), f.Payload...)}
+	if pc.short {
+		pc.closeAfterReply.Store(false) // the worker's reply closes it
+	}
+	select {
+	case n.work <- j:
+	default:
+		n.stats.busy.Add(1)
+		if f.Kind == codec.KindRequest {
+			w.B = appendError(w.B, f.ID, proto.CodeBusy, "worker queue full")
+		}
+	}
+}
+
+func (n *Node) startWorkers() {
+	n.work = make(chan job, n.cfg.workerQueue)
+	for range n.cfg.workers {
+		n.wg.Add(1)
+		go n.worker()
+	}
+}
+
+func (n *Node) stopWorkers() {
+	if n.work != nil {
+		close(n.work)
+		n.wg.Wait()
+		n.work = nil
+	}
+}
+
+func (n *Node) worker() {
+	defer n.wg.Done()
+	for j := range n.work {
+		ctx := &workerContext{job: j}
+		out, err, panicked := n.call(ctx, j.msg)
+		if j.kind != codec.KindRequest || ctx.deferred {
+			continue
+		}
+		r := reply{pc: j.pc, kind: j.kind, id: j.id}
+		if panicked != nil {
+			err = &proto.RemoteError{Code: proto.CodePanic, Message: fmt.Sprint(panicked)}
+		}
+		_ = r.Send(out, err)
+	}
+}

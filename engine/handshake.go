@@ -1,0 +1,98 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/valyala/bytebufferpool"
+
+	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/proto"
+)
+
+// appendHello appends a hello or hello-ack frame introducing this node.
+func (n *Node) appendHello(dst []byte, kind codec.Kind, short bool) []byte {
+	var flags uint8
+	if short {
+		flags = proto.FlagShort
+	}
+	h := proto.Hello{ID: n.id, Nonce: n.nonce}
+	size := 1 + len(h.ID.Name) + 1 + len(h.ID.Addr) + 8
+	dst = codec.AppendHeader(dst, kind, flags, 0, 0, size)
+	return proto.AppendHello(dst, h)
+}
+
+// handshake handles a frame on a link that has not finished its hello
+// exchange: the acceptor expects hello, the dialer hello-ack. Loop.
+func (n *Node) handshake(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Action {
+	want := codec.KindHello
+	if pc.outbound {
+		want = codec.KindHelloAck
+	}
+	if f.Kind != want {
+		return n.violation(pc, fmt.Errorf("%w: got %s, want %s", ErrHandshake, f.Kind, want))
+	}
+	h, err := proto.ParseHello(f.Payload)
+	if err != nil {
+		return n.violation(pc, err)
+	}
+	if h.Nonce == n.nonce {
+		return n.violation(pc, fmt.Errorf("%w: dialed itself", ErrSelf))
+	}
+	if pc.outbound {
+		return n.helloAck(pc, h)
+	}
+	pc.peer = h.ID
+	pc.short = f.Flags&proto.FlagShort != 0
+	w.B = n.appendHello(w.B, codec.KindHelloAck, pc.short)
+	pc.deadline.Store(0)
+	if pc.short {
+		// One exchange, then close; bound how long the socket may idle.
+		pc.setDeadline(n.cfg.timeout)
+	}
+	pc.state.Store(stateReady)
+	if !pc.short && n.cfg.mode == Persistent {
+		e, err := n.table.Add(h.ID)
+		if err != nil {
+			return n.violation(pc, err)
+		}
+		pc.entry = e
+		n.attach(pc)
+	}
+	n.log.Debug("peer hello", "peer", h.ID.String(), "short", pc.short)
+	return gnet.None
+}
+
+// helloAck completes a dialed link. Loop.
+func (n *Node) helloAck(pc *peerConn, h proto.Hello) gnet.Action {
+	if pc.abandoned.Load() {
+		return gnet.Close
+	}
+	if pc.peer.Name != "" && h.ID.Name != pc.peer.Name {
+		err := fmt.Errorf("%w: %s answered as %q", ErrPeerMismatch, pc.peer, h.ID.Name)
+		pc.hsErr = err
+		return n.violation(pc, err)
+	}
+	pc.peer.Name = h.ID.Name // the address stays the one we dialed: it keys the route
+	pc.deadline.Store(0)
+	pc.state.Store(stateReady)
+	if pc.entry != nil {
+		n.attach(pc)
+	}
+	close(pc.ready)
+	return gnet.None
+}
+
+// attach offers pc to its route entry; the duplicate-link rule decides which
+// link stays, and the other drains. Loop.
+func (n *Node) attach(pc *peerConn) {
+	kept, dropped := n.table.Attach(pc.entry, pc)
+	if dropped != nil {
+		d := dropped.(*peerConn)
+		n.stats.duplicateLinks.Add(1)
+		n.log.Debug("duplicate link", "peer", pc.peer.String(), "kept_outbound", kept.Outbound())
+		n.retire(d)
+	} else {
+		n.log.Debug("peer up", "peer", pc.peer.String())
+	}
+}

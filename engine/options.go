@@ -1,0 +1,95 @@
+package engine
+
+import (
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/antnet-p2p/antnet/codec"
+)
+
+// Mode is how a node reaches its peers.
+type Mode int
+
+const (
+	// Persistent keeps one long-lived link per peer; requests, notices and
+	// broadcasts share it. Inbound peers join the route table by themselves.
+	Persistent Mode = iota
+	// Short dials a new connection per request: hello and request go out in
+	// one write, the reply comes back, the connection closes.
+	Short
+)
+
+func (m Mode) String() string {
+	if m == Short {
+		return "short"
+	}
+	return "persistent"
+}
+
+// Option configures a Node.
+type Option func(*config)
+
+type config struct {
+	mode             Mode
+	timeout          time.Duration
+	dialTimeout      time.Duration
+	handshakeTimeout time.Duration
+	maxFrame         int
+	loops            int
+	workers          int
+	workerQueue      int
+	logger           *slog.Logger
+	advertise        string
+}
+
+func defaultConfig() config {
+	return config{
+		mode:             Persistent,
+		timeout:          5 * time.Second,
+		dialTimeout:      3 * time.Second,
+		handshakeTimeout: 5 * time.Second,
+		maxFrame:         codec.DefaultMaxFrameSize,
+		loops:            runtime.GOMAXPROCS(0),
+		logger:           slog.New(slog.DiscardHandler),
+	}
+}
+
+// WithMode sets the connection mode. Default Persistent.
+func WithMode(m Mode) Option { return func(c *config) { c.mode = m } }
+
+// WithTimeout sets how long a request waits for its answer. Default 5s.
+func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
+
+// WithDialTimeout bounds connecting to a peer. Default 3s.
+func WithDialTimeout(d time.Duration) Option { return func(c *config) { c.dialTimeout = d } }
+
+// WithHandshakeTimeout bounds the hello exchange; a socket that has not
+// finished it in time is closed. Default 5s.
+func WithHandshakeTimeout(d time.Duration) Option {
+	return func(c *config) { c.handshakeTimeout = d }
+}
+
+// WithMaxFrameSize sets the largest frame accepted, header included; a peer
+// that announces a larger one is disconnected. Default 4 MiB.
+func WithMaxFrameSize(n int) Option { return func(c *config) { c.maxFrame = n } }
+
+// WithEventLoops sets the number of gnet event loops. Default GOMAXPROCS.
+// With more than one, handlers run concurrently.
+func WithEventLoops(n int) Option { return func(c *config) { c.loops = n } }
+
+// WithWorkers runs the handler on n worker goroutines instead of the event
+// loop, so it may block. Requests wait in a queue of queue entries; a request
+// that finds it full is answered with proto.CodeBusy. Each message is copied
+// (one allocation). Default: no workers, the handler runs on the event loop.
+func WithWorkers(n, queue int) Option {
+	return func(c *config) { c.workers, c.workerQueue = n, queue }
+}
+
+// WithLogger routes the node's logs, and gnet's, to l. Default: discarded.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithAdvertiseAddr sets the address peers are told to reach this node at,
+// when it differs from the listen address (for example when listening on
+// 0.0.0.0). Default: the listen address with the bound port.
+func WithAdvertiseAddr(addr string) Option { return func(c *config) { c.advertise = addr } }

@@ -1,0 +1,59 @@
+package engine
+
+import "sync/atomic"
+
+// counters are the node's running totals: atomics, no lock.
+type counters struct {
+	conns             atomic.Int64
+	framesIn          atomic.Uint64
+	bytesIn           atomic.Uint64
+	bytesOut          atomic.Uint64
+	requests          atomic.Uint64
+	handlerPanics     atomic.Uint64
+	protocolErrors    atomic.Uint64
+	unknownKinds      atomic.Uint64
+	unknownReplies    atomic.Uint64
+	handshakeTimeouts atomic.Uint64
+	duplicateLinks    atomic.Uint64
+	busy              atomic.Uint64
+}
+
+// Stats is a snapshot of a node's counters.
+type Stats struct {
+	Peers             int    // entries in the route table
+	Conns             int64  // open sockets, any state
+	FramesIn          uint64 // frames decoded
+	BytesIn           uint64 // bytes of decoded frames
+	BytesOut          uint64 // bytes written by the event loops
+	Requests          uint64 // requests this node sent
+	HandlerPanics     uint64 // handler panics recovered
+	ProtocolErrors    uint64 // connections closed for bad input
+	UnknownKinds      uint64 // frames of a kind this node does not serve
+	UnknownReplies    uint64 // answers with no waiting request (late or bogus)
+	HandshakeTimeouts uint64 // sockets closed for not finishing hello
+	DuplicateLinks    uint64 // links retired by the duplicate-link rule
+	Busy              uint64 // requests refused because the worker queue was full
+}
+
+// Stats returns the node's counters. Cheap: atomic loads only.
+func (n *Node) Stats() Stats {
+	s := &n.stats
+	st := Stats{
+		Conns:             s.conns.Load(),
+		FramesIn:          s.framesIn.Load(),
+		BytesIn:           s.bytesIn.Load(),
+		BytesOut:          s.bytesOut.Load(),
+		Requests:          s.requests.Load(),
+		HandlerPanics:     s.handlerPanics.Load(),
+		ProtocolErrors:    s.protocolErrors.Load(),
+		UnknownKinds:      s.unknownKinds.Load(),
+		UnknownReplies:    s.unknownReplies.Load(),
+		HandshakeTimeouts: s.handshakeTimeouts.Load(),
+		DuplicateLinks:    s.duplicateLinks.Load(),
+		Busy:              s.busy.Load(),
+	}
+	if n.table != nil {
+		st.Peers = n.table.Len()
+	}
+	return st
+}
