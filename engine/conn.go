@@ -34,7 +34,7 @@ type peerConn struct {
 	peer  proto.PeerID // loop; published to other goroutines by ready / the route table
 	entry *route.Entry // persistent links in the route table
 
-	deadline atomic.Int64 // unix nanos: handshake or drain deadline, 0 if none
+	deadline atomic.Int64  // unix nanos: handshake or drain deadline, 0 if none
 	ready    chan struct{} // dialer: closed when the handshake ends
 	hsErr    error         // dialer: handshake outcome, read after ready
 
@@ -51,7 +51,7 @@ type peerConn struct {
 	woken   bool
 	closed  error // non-nil once the conn is closed
 
-	ctx             msgContext // loop: the context handed to the handler
+	ctx             msgContext  // loop: the context handed to the handler
 	closeAfterReply atomic.Bool // short-mode acceptor: close once the reply is out
 }
 
