@@ -247,7 +247,7 @@ func TestAll(t *testing.T) {
 		return out
 	}
 	all := tb.All()
-	want := []string{"10.0.0.1:1", "10.0.0.10:1", "10.0.0.2:1", "10.0.0.3:1", "10.0.0.4:1"} // string order
+	want := []string{"10.0.0.10:1", "10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1", "10.0.0.4:1"} // byte order: '0' < ':'
 	if !slices.Equal(addrs(all), want) {
 		t.Fatalf("All = %v, want %v", addrs(all), want)
 	}
@@ -285,7 +285,7 @@ func TestAll(t *testing.T) {
 		t.Fatal("the old snapshot changed under its reader")
 	}
 	tb.Delete("10.0.0.3:1")
-	if got := addrs(tb.All()); !slices.Equal(got, []string{"10.0.0.0:1", "10.0.0.1:1", "10.0.0.10:1", "10.0.0.2:1", "10.0.0.4:1"}) {
+	if got := addrs(tb.All()); !slices.Equal(got, []string{"10.0.0.0:1", "10.0.0.10:1", "10.0.0.1:1", "10.0.0.2:1", "10.0.0.4:1"}) {
 		t.Fatalf("All after Delete = %v", got)
 	}
 	if tb.Len() != 5 {
