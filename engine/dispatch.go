@@ -321,7 +321,11 @@ func (n *Node) wait(ctx context.Context, c *call, dst []byte, deadline time.Time
 			continue
 		case <-f.done:
 		case <-f.timer.C:
-			if err := n.giveUp(c, ErrTimeout); err != nil {
+			why := ErrTimeout
+			if d, ok := ctx.Deadline(); ok && !d.After(deadline) {
+				why = context.DeadlineExceeded // the caller's deadline, not ours
+			}
+			if err := n.giveUp(c, why); err != nil {
 				return dst, err
 			}
 		case <-ctx.Done():

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -22,7 +23,8 @@ const tickEvery = 50 * time.Millisecond
 // OnShutdown and OnTick runs on the connection's event loop.
 type events struct {
 	gnet.BuiltinEventEngine
-	n *Node
+	n    *Node
+	once sync.Once
 }
 
 func (ev *events) OnBoot(e gnet.Engine) gnet.Action {
@@ -30,7 +32,6 @@ func (ev *events) OnBoot(e gnet.Engine) gnet.Action {
 		ev.n.booted <- err
 		return gnet.Shutdown
 	}
-	ev.n.booted <- nil
 	return gnet.None
 }
 
@@ -102,6 +103,9 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 // OnTick enforces deadlines: handshakes that did not finish and drains that
 // did not end are closed.
 func (ev *events) OnTick() (time.Duration, gnet.Action) {
+	// gnet starts the ticker after the event loops: the first tick tells
+	// Start that Register is safe to call.
+	ev.once.Do(func() { ev.n.booted <- nil })
 	if ev.n.stopReq.Load() {
 		return tickEvery, gnet.Shutdown
 	}
@@ -246,7 +250,9 @@ func (n *Node) closed(pc *peerConn, err error) {
 		bytebufferpool.Put(out)
 	}
 	if prev == stateHandshake && pc.outbound {
-		pc.hsErr = fmt.Errorf("%w: connection closed during handshake", ErrHandshake)
+		if pc.hsErr == nil {
+			pc.hsErr = fmt.Errorf("%w: connection closed during handshake", ErrHandshake)
+		}
 		close(pc.ready)
 	}
 	if pc.entry != nil && n.table.Detach(pc.entry, pc) {

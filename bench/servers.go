@@ -1,0 +1,338 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/valyala/bytebufferpool"
+
+	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/engine"
+	"github.com/antnet-p2p/antnet/proto"
+)
+
+// Implementations under test.
+const (
+	implAntnet    = "antnet"
+	implRawGnet   = "rawgnet"
+	implGoroutine = "goroutine"
+)
+
+// server is one serving side: it answers hello with hello-ack and echoes
+// every request as a response with the same id and payload.
+type server interface {
+	Addr() string
+	Close() error
+}
+
+// serverOpts tweak a server for a scenario.
+type serverOpts struct {
+	short bool // antnet: engine.WithMode(engine.Short)
+}
+
+// startServer starts impl's server on 127.0.0.1 with a port the OS picks.
+// Its goroutines carry the pprof label side=server, so a CPU profile can be
+// split with -tagfocus side=server.
+func startServer(impl string, o serverOpts) (s server, err error) {
+	pprof.Do(context.Background(), pprof.Labels("side", "server", "impl", impl), func(context.Context) {
+		switch impl {
+		case implRawGnet:
+			s, err = startRawGnet()
+		case implGoroutine:
+			s, err = startGoroutine()
+		case implAntnet:
+			s, err = startAntnet(o)
+		default:
+			err = fmt.Errorf("unknown impl %q", impl)
+		}
+	})
+	return s, err
+}
+
+// echo is the antnet server's handler. Returning msg is allowed: the engine
+// copies it into its output buffer before Handle's caller returns.
+var echo = proto.HandlerFunc(func(ctx proto.Context, msg []byte) ([]byte, error) { return msg, nil })
+
+func randNonce() uint64 { return rand.Uint64() | 1 }
+
+// ---- antnet ----------------------------------------------------------------
+
+type antnetServer struct{ n *engine.Node }
+
+func startAntnet(o serverOpts) (*antnetServer, error) {
+	opts := []engine.Option{engine.WithEventLoops(runtime.GOMAXPROCS(0))}
+	if o.short {
+		opts = append(opts, engine.WithMode(engine.Short))
+	}
+	n, err := engine.New("server", "127.0.0.1:0", echo, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.Start(); err != nil {
+		return nil, err
+	}
+	return &antnetServer{n: n}, nil
+}
+
+func (s *antnetServer) Addr() string { return s.n.Addr() }
+func (s *antnetServer) Close() error { return s.n.Close() }
+
+// ---- rawgnet ---------------------------------------------------------------
+
+// rawServer is a bare gnet v2 echo of the same frames: every whole frame in
+// OnTraffic decoded with codec.Next, all answers appended to one pooled
+// buffer, one Write per OnTraffic. The ceiling for per-message overhead.
+type rawServer struct {
+	gnet.BuiltinEventEngine
+	eng    gnet.Engine
+	addr   string
+	ack    []byte
+	booted chan error
+	done   chan error
+}
+
+// Connection states kept in gnet's per-conn context (sentinels: no alloc).
+var (
+	rawHelloed = new(int)
+	rawShort   = new(int)
+)
+
+func startRawGnet() (*rawServer, error) {
+	s := &rawServer{booted: make(chan error, 1), done: make(chan error, 1)}
+	go func() {
+		err := gnet.Run(s, "tcp://127.0.0.1:0",
+			gnet.WithNumEventLoop(runtime.GOMAXPROCS(0)),
+			gnet.WithReuseAddr(true),
+			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+			gnet.WithLogger(nopLogger{}),
+		)
+		select {
+		case s.booted <- err:
+		default:
+		}
+		s.done <- err
+	}()
+	if err := <-s.booted; err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *rawServer) OnBoot(e gnet.Engine) gnet.Action {
+	s.eng = e
+	port, err := boundPort(e)
+	if err != nil {
+		s.booted <- err
+		return gnet.Shutdown
+	}
+	s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	s.ack = helloFrame(codec.KindHelloAck, 0, proto.PeerID{Name: "rawgnet", Addr: s.addr}, randNonce())
+	s.booted <- nil
+	return gnet.None
+}
+
+func (s *rawServer) OnTraffic(c gnet.Conn) gnet.Action {
+	w := bytebufferpool.Get()
+	action := gnet.None
+	for {
+		f, n, ok, err := codec.Next(c, codec.DefaultMaxFrameSize)
+		if err != nil {
+			action = gnet.Close
+			break
+		}
+		if !ok {
+			break
+		}
+		switch f.Kind {
+		case codec.KindHello:
+			switch {
+			case c.Context() != nil:
+				action = gnet.Close // a second hello
+			case f.Flags&proto.FlagShort != 0:
+				c.SetContext(rawShort)
+			default:
+				c.SetContext(rawHelloed)
+			}
+			w.B = append(w.B, s.ack...)
+		case codec.KindRequest:
+			if c.Context() == nil {
+				action = gnet.Close
+				break
+			}
+			w.B = codec.AppendHeader(w.B, codec.KindResponse, 0, 0, f.ID, len(f.Payload))
+			w.B = append(w.B, f.Payload...)
+			if c.Context() == rawShort {
+				action = gnet.Close // one exchange; gnet flushes before closing
+			}
+		case codec.KindPing:
+			w.B = codec.AppendHeader(w.B, codec.KindPong, 0, 0, f.ID, 0)
+		}
+		_, _ = c.Discard(n)
+		if action != gnet.None {
+			break
+		}
+	}
+	if len(w.B) > 0 {
+		_, _ = c.Write(w.B)
+	}
+	bytebufferpool.Put(w)
+	return action
+}
+
+func (s *rawServer) Addr() string { return s.addr }
+
+func (s *rawServer) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.eng.Stop(ctx); err != nil {
+		return fmt.Errorf("rawgnet stop: %w", err)
+	}
+	select {
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		return errors.New("rawgnet: Run did not return")
+	}
+}
+
+// boundPort learns the port the OS gave the engine's listener.
+func boundPort(e gnet.Engine) (int, error) {
+	fd, err := e.Dup()
+	if err != nil {
+		return 0, err
+	}
+	defer syscall.Close(fd)
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		return 0, err
+	}
+	if a, ok := sa.(*syscall.SockaddrInet4); ok {
+		return a.Port, nil
+	}
+	return 0, fmt.Errorf("unexpected listener address %T", sa)
+}
+
+type nopLogger struct{}
+
+func (nopLogger) Debugf(string, ...any) {}
+func (nopLogger) Infof(string, ...any)  {}
+func (nopLogger) Warnf(string, ...any)  {}
+func (nopLogger) Errorf(string, ...any) {}
+func (nopLogger) Fatalf(string, ...any) {}
+
+// ---- goroutine -------------------------------------------------------------
+
+// goServer is the design the original project used: Go's net package, one
+// reader goroutine per connection with bufio.Reader/bufio.Writer, flushing
+// when the reader has no more buffered bytes.
+type goServer struct {
+	ln   net.Listener
+	ack  []byte
+	mu   sync.Mutex
+	conn map[net.Conn]struct{}
+	wg   sync.WaitGroup
+}
+
+// goServerBuf is the goroutine server's bufio size (reader and writer each).
+const goServerBuf = 16 << 10
+
+func startGoroutine() (*goServer, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &goServer{ln: ln, conn: make(map[net.Conn]struct{})}
+	s.ack = helloFrame(codec.KindHelloAck, 0, proto.PeerID{Name: "goroutine", Addr: ln.Addr().String()}, randNonce())
+	s.wg.Add(1)
+	go s.accept()
+	return s, nil
+}
+
+func (s *goServer) Addr() string { return s.ln.Addr().String() }
+
+func (s *goServer) accept() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		if s.conn == nil { // closing
+			s.mu.Unlock()
+			_ = c.Close()
+			return
+		}
+		s.conn[c] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go s.serve(c)
+	}
+}
+
+func (s *goServer) serve(c net.Conn) {
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		if s.conn != nil {
+			delete(s.conn, c)
+		}
+		s.mu.Unlock()
+		_ = c.Close()
+	}()
+	fr := newFrameReader(c, goServerBuf)
+	bw := bufio.NewWriterSize(c, goServerBuf)
+	helloed, short := false, false
+	var hdr [codec.HeaderSize]byte
+	for {
+		f, _, err := fr.next(bw)
+		if err != nil {
+			return
+		}
+		switch f.Kind {
+		case codec.KindHello:
+			if helloed {
+				return
+			}
+			helloed, short = true, f.Flags&proto.FlagShort != 0
+			_, _ = bw.Write(s.ack)
+		case codec.KindRequest:
+			if !helloed {
+				return
+			}
+			codec.PutHeader(hdr[:], codec.KindResponse, 0, 0, f.ID, len(f.Payload))
+			_, _ = bw.Write(hdr[:])
+			_, _ = bw.Write(f.Payload)
+			if short {
+				_ = bw.Flush()
+				return
+			}
+		case codec.KindPing:
+			codec.PutHeader(hdr[:], codec.KindPong, 0, 0, f.ID, 0)
+			_, _ = bw.Write(hdr[:])
+		}
+	}
+}
+
+func (s *goServer) Close() error {
+	err := s.ln.Close()
+	s.mu.Lock()
+	for c := range s.conn {
+		_ = c.Close()
+	}
+	s.conn = nil
+	s.mu.Unlock()
+	s.wg.Wait()
+	return err
+}

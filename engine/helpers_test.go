@@ -1,0 +1,80 @@
+package engine
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/antnet-p2p/antnet/proto"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// gnet dials on its process-wide ants pool; the pool's housekeeping
+		// goroutines live as long as the process, whatever antnet does.
+		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*goWorker).run.func1"),
+		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
+		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
+	)
+}
+
+// echo answers every request with "echo:" + msg.
+var echo = proto.HandlerFunc(func(_ proto.Context, msg []byte) ([]byte, error) {
+	return append([]byte("echo:"), msg...), nil
+})
+
+// startNode starts a node on a free loopback port and closes it at cleanup.
+func startNode(t testing.TB, name string, h proto.Handler, opts ...Option) *Node {
+	t.Helper()
+	n, err := New(name, "127.0.0.1:0", h, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	return n
+}
+
+// link connects a to b and fails the test if it cannot.
+func link(t testing.TB, a, b *Node) {
+	t.Helper()
+	if err := a.AddRoute(b.ID().Name, b.Addr()); err != nil {
+		t.Fatalf("%s AddRoute %s: %v", a.ID(), b.ID(), err)
+	}
+}
+
+// eventually polls cond until it holds or d passes.
+func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func mustErrIs(t testing.TB, err, target error) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Fatalf("err = %v, want %v", err, target)
+	}
+}
+
+// liveLinks counts n's open sockets that finished the handshake and are not
+// retiring.
+func liveLinks(n *Node) int {
+	c := 0
+	n.conns.Range(func(k, _ any) bool {
+		if k.(*peerConn).state.Load() == stateReady {
+			c++
+		}
+		return true
+	})
+	return c
+}
