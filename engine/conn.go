@@ -89,6 +89,9 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 	}
 	pc.out.B = codec.AppendHeader(pc.out.B, kind, flags, ttl, id, len(payload))
 	pc.out.B = append(pc.out.B, payload...)
+	if kind == codec.KindResponse || kind == codec.KindError {
+		pc.answered() // under mu: OnTraffic sees the flag and the queued answer together
+	}
 	c := pc.c
 	wake := !pc.woken && c != nil
 	pc.woken = pc.woken || wake
@@ -102,6 +105,21 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 		}
 	}
 	return id, nil
+}
+
+// answered marks an inbound short link's answer as written or queued: the
+// link closes once nothing is left to flush.
+func (pc *peerConn) answered() {
+	if pc.short && !pc.outbound {
+		pc.closeAfterReply.Store(true)
+	}
+}
+
+// outEmpty reports whether no frame is queued.
+func (pc *peerConn) outEmpty() bool {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return pc.out == nil || len(pc.out.B) == 0
 }
 
 // takeOut returns the queued frames, or nil. Loop.

@@ -23,7 +23,7 @@ func (n *Node) AddRoute(name, addr string) error {
 
 // AddRouteContext is AddRoute with a context that can cancel the connect.
 func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
-	if err := n.blocking(); err != nil {
+	if err := n.running(); err != nil {
 		return err
 	}
 	id := proto.PeerID{Name: name, Addr: addr}
@@ -39,10 +39,13 @@ func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
 	}
 	n.static.Store(addr, struct{}{})
 	if n.cfg.mode == Short {
-		return nil
+		return nil // short mode only records the address: safe on the event loop
 	}
 	if l := e.Link(); l != nil && l.(*peerConn).usable() == nil {
 		return nil
+	}
+	if n.onLoop() {
+		return ErrOnEventLoop
 	}
 	pc := newPeerConn(n, true)
 	pc.peer, pc.entry = id, e

@@ -94,7 +94,7 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 		_, _ = c.Write(w.B)
 	}
 	bytebufferpool.Put(w)
-	if action == gnet.None && pc.closeAfterReply.Load() && c.OutboundBuffered() == 0 {
+	if action == gnet.None && pc.closeAfterReply.Load() && c.OutboundBuffered() == 0 && pc.outEmpty() {
 		action = gnet.Close
 	}
 	return action
@@ -208,7 +208,7 @@ func (n *Node) afterAnswer(pc *peerConn) gnet.Action {
 
 func (n *Node) violation(pc *peerConn, err error) gnet.Action {
 	n.stats.protocolErrors.Add(1)
-	err = fmt.Errorf("%w: %v", ErrProtocol, err)
+	err = fmt.Errorf("%w: %w", ErrProtocol, err)
 	n.log.Warn("closing connection", "remote", pc.remote(), "err", err)
 	pc.fail(err)
 	return gnet.Close

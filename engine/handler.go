@@ -56,21 +56,19 @@ func (r *reply) Send(msg []byte, err error) error {
 	} else {
 		_, err = r.pc.send(codec.KindResponse, 0, 0, r.id, msg, nil)
 	}
-	if r.pc.short {
-		r.pc.closeAfterReply.Store(true)
-	}
 	return err
 }
 
 // handle serves a request or notice. The answer, if any, goes to w. Loop.
 func (n *Node) handle(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer) {
 	isReq := f.Kind == codec.KindRequest
-	if pc.short && isReq {
-		pc.closeAfterReply.Store(true)
+	if pc.short && !isReq {
+		pc.closeAfterReply.Store(true) // a short link carries one message
 	}
 	if n.handler == nil {
 		if isReq {
 			w.B = appendError(w.B, f.ID, proto.CodeUnsupported, "no handler")
+			pc.answered()
 		}
 		return
 	}
@@ -85,10 +83,10 @@ func (n *Node) handle(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer
 		return
 	}
 	if ctx.deferred {
-		pc.closeAfterReply.Store(false)
 		return
 	}
 	w.B = appendAnswer(w.B, f.ID, out, err, panicked)
+	pc.answered()
 }
 
 // appendAnswer encodes a handler's outcome as a response or error frame.
@@ -141,15 +139,13 @@ func (w *workerContext) Defer() proto.Reply {
 // offload queues a message for the workers, or answers busy. Loop.
 func (n *Node) offload(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer) {
 	j := job{pc: pc, kind: f.Kind, id: f.ID, msg: append([]byte(nil), f.Payload...)}
-	if pc.short {
-		pc.closeAfterReply.Store(false) // the worker's reply closes it
-	}
 	select {
 	case n.work <- j:
 	default:
 		n.stats.busy.Add(1)
 		if f.Kind == codec.KindRequest {
 			w.B = appendError(w.B, f.ID, proto.CodeBusy, "worker queue full")
+			pc.answered()
 		}
 	}
 }

@@ -1,0 +1,225 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/proto"
+)
+
+// rawPeer is a hand-driven TCP peer for feeding a node bad input.
+type rawPeer struct {
+	t *testing.T
+	c net.Conn
+	r *bufio.Reader
+}
+
+func dialRaw(t *testing.T, addr string) *rawPeer {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return &rawPeer{t: t, c: c, r: bufio.NewReader(c)}
+}
+
+func (p *rawPeer) write(b []byte) {
+	p.t.Helper()
+	if _, err := p.c.Write(b); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func (p *rawPeer) hello(name, addr string) {
+	p.t.Helper()
+	payload := proto.AppendHello(nil, proto.Hello{ID: proto.PeerID{Name: name, Addr: addr}, Nonce: 7})
+	p.write(codec.Append(nil, codec.Frame{Kind: codec.KindHello, Payload: payload}))
+	if f := p.read(); f.Kind != codec.KindHelloAck {
+		p.t.Fatalf("want hello-ack, got %s", f.Kind)
+	}
+}
+
+// read returns the next frame, failing the test on EOF or after 2s.
+func (p *rawPeer) read() codec.Frame {
+	p.t.Helper()
+	f, err := p.next()
+	if err != nil {
+		p.t.Fatalf("read: %v", err)
+	}
+	return f
+}
+
+func (p *rawPeer) next() (codec.Frame, error) {
+	_ = p.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	var hdr [codec.HeaderSize]byte
+	if _, err := io.ReadFull(p.r, hdr[:]); err != nil {
+		return codec.Frame{}, err
+	}
+	size, err := codec.FrameLen(hdr[:], 0)
+	if err != nil {
+		return codec.Frame{}, err
+	}
+	buf := make([]byte, size)
+	copy(buf, hdr[:])
+	if _, err := io.ReadFull(p.r, buf[codec.HeaderSize:]); err != nil {
+		return codec.Frame{}, err
+	}
+	f, _, err := codec.Decode(buf, 0)
+	return f, err
+}
+
+// closedBy asserts that the node closes the socket within d.
+func (p *rawPeer) closedBy(d time.Duration) {
+	p.t.Helper()
+	_ = p.c.SetReadDeadline(time.Now().Add(d))
+	for {
+		if _, err := p.r.ReadByte(); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				p.t.Fatalf("node did not close the socket within %v", d)
+			}
+			return
+		}
+	}
+}
+
+// busyPeer keeps a healthy peer sending requests to srv until stop is
+// called, which reports any error it saw.
+func busyPeer(t *testing.T, srv *Node) (stop func()) {
+	t.Helper()
+	a := startNode(t, "healthy", nil)
+	link(t, a, srv)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var n int
+	var firstErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			if got, err := a.Dispatch(srv.ID().String(), []byte("ping")); err != nil || string(got) != "echo:ping" {
+				firstErr = errors.Join(err, errors.New("reply "+string(got)))
+				return
+			}
+			n++
+		}
+	}()
+	return func() {
+		cancel()
+		wg.Wait()
+		if firstErr != nil {
+			t.Fatalf("healthy peer saw an error: %v", firstErr)
+		}
+		if n == 0 {
+			t.Fatal("healthy peer made no requests")
+		}
+	}
+}
+
+func TestBadInputIsContained(t *testing.T) {
+	srv := startNode(t, "srv", echo, WithHandshakeTimeout(300*time.Millisecond), WithMaxFrameSize(64<<10))
+	stop := busyPeer(t, srv)
+
+	t.Run("silent socket", func(t *testing.T) {
+		before := srv.Stats().HandshakeTimeouts
+		p := dialRaw(t, srv.Addr())
+		p.closedBy(2 * time.Second)
+		if srv.Stats().HandshakeTimeouts != before+1 {
+			t.Fatal("handshake timeout not counted")
+		}
+	})
+	t.Run("garbage", func(t *testing.T) {
+		p := dialRaw(t, srv.Addr())
+		p.write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+		p.closedBy(time.Second)
+	})
+	t.Run("oversized frame", func(t *testing.T) {
+		p := dialRaw(t, srv.Addr())
+		p.write([]byte{0x7f, 0xff, 0xff, 0xff}) // 2 GiB announced: refused before any body
+		p.closedBy(time.Second)
+	})
+	t.Run("request before hello", func(t *testing.T) {
+		p := dialRaw(t, srv.Addr())
+		p.write(codec.Append(nil, codec.Frame{Kind: codec.KindRequest, ID: 1, Payload: []byte("x")}))
+		p.closedBy(time.Second)
+	})
+	t.Run("hello with bad address", func(t *testing.T) {
+		p := dialRaw(t, srv.Addr())
+		bad := proto.AppendHello(nil, proto.Hello{ID: proto.PeerID{Name: "x", Addr: "no-port"}, Nonce: 1})
+		p.write(codec.Append(nil, codec.Frame{Kind: codec.KindHello, Payload: bad}))
+		p.closedBy(time.Second)
+	})
+	t.Run("unknown kind and unknown reply id", func(t *testing.T) {
+		p := dialRaw(t, srv.Addr())
+		p.hello("raw", "127.0.0.1:1")
+		before := srv.Stats()
+		p.write(codec.Append(nil, codec.Frame{Kind: codec.Kind(200), ID: 9}))
+		f := p.read()
+		re := proto.ParseError(proto.PeerID{}, f.Payload)
+		if f.Kind != codec.KindError || f.ID != 9 || re.Code != proto.CodeUnsupported {
+			t.Fatalf("unknown kind answered with %s id=%d code=%v", f.Kind, f.ID, re.Code)
+		}
+		p.write(codec.Append(nil, codec.Frame{Kind: codec.KindResponse, ID: 12345}))
+		// The link survives both: a request still gets its answer.
+		p.write(codec.Append(nil, codec.Frame{Kind: codec.KindRequest, ID: 3, Payload: []byte("ok")}))
+		if f := p.read(); f.Kind != codec.KindResponse || f.ID != 3 || string(f.Payload) != "echo:ok" {
+			t.Fatalf("after bad frames: %s id=%d %q", f.Kind, f.ID, f.Payload)
+		}
+		after := srv.Stats()
+		if after.UnknownKinds != before.UnknownKinds+1 || after.UnknownReplies != before.UnknownReplies+1 {
+			t.Fatalf("counters before %+v after %+v", before, after)
+		}
+	})
+	t.Run("second hello", func(t *testing.T) {
+		p := dialRaw(t, srv.Addr())
+		p.hello("raw2", "127.0.0.1:2")
+		payload := proto.AppendHello(nil, proto.Hello{ID: proto.PeerID{Name: "raw2", Addr: "127.0.0.1:2"}, Nonce: 7})
+		p.write(codec.Append(nil, codec.Frame{Kind: codec.KindHello, Payload: payload}))
+		p.closedBy(time.Second)
+	})
+	stop()
+	if srv.Stats().ProtocolErrors < 5 {
+		t.Fatalf("protocol errors not counted: %+v", srv.Stats())
+	}
+}
+
+// An embedder's stdout and stderr get nothing from antnet or gnet unless it
+// passes a logger. The scenario runs in a child process so its raw output
+// can be read.
+func TestQuietByDefault(t *testing.T) {
+	if os.Getenv("ANTNET_QUIET_CHILD") == "1" {
+		a, _ := New("a", "127.0.0.1:0", echo)
+		b, _ := New("b", "127.0.0.1:0", echo)
+		_ = a.Start()
+		_ = b.Start()
+		_ = a.AddRoute("b", b.Addr())
+		_, _ = a.Dispatch("b", nil)
+		_, _ = a.Dispatch("nobody", nil)
+		raw, _ := net.Dial("tcp", b.Addr())
+		_, _ = raw.Write([]byte("garbage!garbage!"))
+		time.Sleep(50 * time.Millisecond)
+		_ = raw.Close()
+		_ = a.Close()
+		_ = b.Close()
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestQuietByDefault$")
+	cmd.Env = append(os.Environ(), "ANTNET_QUIET_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if string(out) != "PASS\n" {
+		t.Fatalf("antnet wrote to stdout/stderr without a logger:\n%s", out)
+	}
+}

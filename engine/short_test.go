@@ -1,0 +1,183 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/antnet-p2p/antnet/proto"
+)
+
+func TestShortRequestReply(t *testing.T) {
+	var shorts sync.Map
+	h := proto.HandlerFunc(func(ctx proto.Context, msg []byte) ([]byte, error) {
+		shorts.Store(string(msg), ctx.Short())
+		return append([]byte("echo:"), msg...), nil
+	})
+	a := startNode(t, "a", nil, WithMode(Short))
+	b := startNode(t, "b", h, WithMode(Short))
+	link(t, a, b)
+	if a.Stats().Conns != 0 {
+		t.Fatal("short-mode AddRoute opened a connection")
+	}
+	for i := range 20 {
+		msg := fmt.Sprint(i)
+		got, err := a.Dispatch("b", []byte(msg))
+		if err != nil || string(got) != "echo:"+msg {
+			t.Fatalf("Dispatch %d = %q, %v", i, got, err)
+		}
+		if s, _ := shorts.Load(msg); s != true {
+			t.Fatalf("handler saw Short() = %v", s)
+		}
+	}
+	// Every exchange closed its socket on both sides; the server learned no routes.
+	eventually(t, 2*time.Second, "short sockets to close", func() bool {
+		return a.Stats().Conns == 0 && b.Stats().Conns == 0
+	})
+	if len(b.Peers()) != 0 {
+		t.Fatalf("short hellos added routes: %v", b.Peers())
+	}
+}
+
+func TestShortConcurrentAndDispatchAll(t *testing.T) {
+	a := startNode(t, "a", nil, WithMode(Short))
+	var peers []*Node
+	for i := range 4 {
+		p := startNode(t, fmt.Sprint("p", i), echo, WithMode(Short))
+		link(t, a, p)
+		peers = append(peers, p)
+	}
+	var wg sync.WaitGroup
+	for i := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := peers[i%len(peers)]
+			if got, err := a.Dispatch(p.ID().Name, []byte("c")); err != nil || string(got) != "echo:c" {
+				t.Errorf("Dispatch to %s: %q %v", p.ID(), got, err)
+			}
+		}()
+	}
+	wg.Wait()
+	res := a.DispatchAll([]byte("all"))
+	if len(res) != len(peers) {
+		t.Fatalf("results: %v", res)
+	}
+	for _, p := range peers {
+		if r := res[p.ID().String()]; r.Err != nil || string(r.Reply) != "echo:all" {
+			t.Fatalf("%s: %q %v", p.ID(), r.Reply, r.Err)
+		}
+	}
+}
+
+func TestShortErrors(t *testing.T) {
+	a := startNode(t, "a", nil, WithMode(Short), WithTimeout(300*time.Millisecond))
+	slow := startNode(t, "slow", never, WithMode(Short))
+	link(t, a, slow)
+	_, err := a.Dispatch("slow", nil)
+	mustErrIs(t, err, ErrTimeout)
+
+	dead := startNode(t, "dead", nil, WithMode(Short))
+	addr := dead.Addr()
+	_ = dead.Close()
+	link(t, a, dead) // short mode only records the address
+	start := time.Now()
+	if _, err := a.Dispatch("dead", nil); err == nil || errors.Is(err, ErrTimeout) {
+		t.Fatalf("Dispatch to closed port = %v, want a dial error", err)
+	}
+	if time.Since(start) > 250*time.Millisecond {
+		t.Fatal("refused dial waited for the timeout")
+	}
+	_ = addr
+
+	bad := startNode(t, "bad", proto.HandlerFunc(func(proto.Context, []byte) ([]byte, error) {
+		return nil, errors.New("nope")
+	}), WithMode(Short))
+	link(t, a, bad)
+	_, err = a.Dispatch("bad", nil)
+	mustErrIs(t, err, proto.ErrRemote)
+
+	mismatch := startNode(t, "real", echo, WithMode(Short))
+	if err := a.AddRoute("fake", mismatch.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.Dispatch("fake", nil)
+	mustErrIs(t, err, ErrPeerMismatch)
+
+	// Notices in short mode arrive too.
+	got := make(chan string, 1)
+	sink := startNode(t, "sink", proto.HandlerFunc(func(_ proto.Context, msg []byte) ([]byte, error) {
+		got <- string(msg)
+		return nil, nil
+	}), WithMode(Short))
+	link(t, a, sink)
+	if err := a.Send("sink", []byte("n")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		if m != "n" {
+			t.Fatalf("notice %q", m)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("short notice lost")
+	}
+	eventually(t, 2*time.Second, "sockets to close", func() bool {
+		return sink.Stats().Conns == 0 && a.Stats().Conns == 0
+	})
+}
+
+// A short-mode reply larger than the socket buffers still arrives whole:
+// the server closes only after it is flushed.
+func TestShortLargeReply(t *testing.T) {
+	big := make([]byte, 3<<20)
+	for i := range big {
+		big[i] = byte(i)
+	}
+	srv := startNode(t, "srv", proto.HandlerFunc(func(proto.Context, []byte) ([]byte, error) {
+		return big, nil
+	}), WithMode(Short))
+	a := startNode(t, "a", nil, WithMode(Short))
+	link(t, a, srv)
+	got, err := a.Dispatch("srv", nil)
+	if err != nil || len(got) != len(big) || got[len(got)-1] != big[len(big)-1] {
+		t.Fatalf("got %d bytes, %v", len(got), err)
+	}
+}
+
+// Answers sent later from other goroutines (Defer, workers) are never cut
+// off by the short link closing, and AddRoute works inside a short handler.
+func TestShortDeferredReplies(t *testing.T) {
+	var srv *Node
+	h := proto.HandlerFunc(func(ctx proto.Context, msg []byte) ([]byte, error) {
+		if err := srv.AddRoute(ctx.Peer().Name, ctx.Peer().Addr); err != nil {
+			return nil, err
+		}
+		r := ctx.Defer()
+		m := append([]byte(nil), msg...)
+		go func() { _ = r.Send(m, nil) }()
+		return nil, nil
+	})
+	srv = startNode(t, "srv", h, WithMode(Short))
+	workers := startNode(t, "workers", echo, WithMode(Short), WithWorkers(2, 16))
+	a := startNode(t, "a", nil, WithMode(Short))
+	link(t, a, srv)
+	link(t, a, workers)
+	for i := range 200 {
+		msg := fmt.Sprint(i)
+		if got, err := a.Dispatch("srv", []byte(msg)); err != nil || string(got) != msg {
+			t.Fatalf("deferred %d: %q %v", i, got, err)
+		}
+		if got, err := a.Dispatch("workers", []byte(msg)); err != nil || string(got) != "echo:"+msg {
+			t.Fatalf("worker %d: %q %v", i, got, err)
+		}
+	}
+	if p := srv.Peers(); len(p) != 1 || p[0] != a.ID() {
+		t.Fatalf("handler's AddRoute: %v", p)
+	}
+	eventually(t, 2*time.Second, "short sockets to close", func() bool {
+		return srv.Stats().Conns == 0 && workers.Stats().Conns == 0
+	})
+}
