@@ -1,0 +1,281 @@
+// Command bench measures antnet beside two baselines speaking the same
+// frames, in the same run: rawgnet (a bare gnet v2 echo, the ceiling for
+// per-message overhead) and goroutine (Go's net package, a reader goroutine
+// per connection, the design the original project used). One load generator
+// drives every server, so a ratio compares servers, not clients.
+//
+//	go run ./bench                 # every scenario, full grid
+//	go run ./bench -quick          # reduced grid, under a minute
+//	go run ./bench -only reqrep -peers 1024 -inflight 16 -payload 4096 -duration 3s
+//	go run ./bench -only reqrep -cpuprofile cpu.out && go tool pprof -top -tagfocus side=server cpu.out
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	var (
+		quick    = flag.Bool("quick", false, "reduced grid and short windows (CI: under a minute)")
+		duration = flag.Duration("duration", 0, "recorded window per measurement (default 1s, 800ms with -quick)")
+		warmup   = flag.Duration("warmup", 0, "unrecorded warm-up before each window (default 250ms, 200ms with -quick)")
+		peers    = flag.String("peers", "", "reqrep: connections, comma separated (overrides the grid)")
+		inflight = flag.String("inflight", "", "reqrep: requests in flight per connection, comma separated")
+		payload  = flag.String("payload", "", "payload bytes for every scenario, comma separated")
+		callers  = flag.String("callers", "", "reqrep-node and short: calling goroutines, comma separated")
+		jsonOut  = flag.String("json", "", "also write the results as a JSON array to `FILE`")
+		only     = flag.String("only", "", "run only these scenarios, comma separated ("+scenarioNames()+")")
+		cpuprof  = flag.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE` "+
+			"(goroutines are labelled side=server|client and impl=...: use go tool pprof -tagfocus side=server)")
+	)
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fatalf("unexpected arguments %q", flag.Args())
+	}
+
+	cfg := &config{quick: *quick, duration: *duration, warmup: *warmup}
+	if cfg.duration <= 0 {
+		cfg.duration = time.Second
+		if cfg.quick {
+			cfg.duration = 800 * time.Millisecond
+		}
+	}
+	if cfg.warmup <= 0 {
+		cfg.warmup = 250 * time.Millisecond
+		if cfg.quick {
+			cfg.warmup = 200 * time.Millisecond
+		}
+	}
+	var err error
+	for _, f := range []struct {
+		s   string
+		dst *[]int
+	}{{*peers, &cfg.peers}, {*inflight, &cfg.inflight}, {*payload, &cfg.payload}, {*callers, &cfg.callers}} {
+		if *f.dst, err = atoiList(f.s); err != nil {
+			fatalf("%v", err)
+		}
+	}
+
+	selected, err := selectScenarios(*only)
+	if err != nil {
+		fatalf("%v", err)
+	}
+	nofile := raiseNoFile()
+
+	var cases []caseSpec
+	for _, sc := range selected {
+		cases = append(cases, sc.cases(cfg)...)
+	}
+
+	header(os.Stdout, cfg, selected, nofile)
+
+	if *cpuprof != "" {
+		f, err := os.Create(*cpuprof)
+		if err != nil {
+			fatalf("%v", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fatalf("%v", err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
+
+	results := make([]Result, 0, len(cases))
+	lk := newLeakCheck()
+	start := time.Now()
+	for i, c := range cases {
+		results = append(results, measure(c, lk))
+		r := &results[len(results)-1]
+		progress(i+1, len(cases), r)
+	}
+	setRatios(results)
+	fmt.Fprintf(os.Stderr, "done: %d measurements in %v\n", len(results), time.Since(start).Round(100*time.Millisecond))
+
+	printTable(os.Stdout, results)
+	if *jsonOut != "" {
+		if err := writeJSON(*jsonOut, results); err != nil {
+			fatalf("write %s: %v", *jsonOut, err)
+		}
+	}
+}
+
+func fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+	os.Exit(2)
+}
+
+func scenarioNames() string {
+	names := make([]string, len(scenarios))
+	for i, s := range scenarios {
+		names[i] = s.name
+	}
+	return strings.Join(names, ", ")
+}
+
+func splitComma(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func selectScenarios(only string) ([]scenario, error) {
+	if only == "" {
+		return scenarios, nil
+	}
+	var out []scenario
+	for _, name := range splitComma(only) {
+		found := false
+		for _, s := range scenarios {
+			if s.name == name {
+				out = append(out, s)
+				found = true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("unknown scenario %q (have %s)", name, scenarioNames())
+		}
+	}
+	return out, nil
+}
+
+// raiseNoFile lifts the open-files soft limit to the hard limit: 1024 peers
+// take more than 2048 descriptors (both ends live in this process).
+func raiseNoFile() uint64 {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 0
+	}
+	if rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: raise RLIMIT_NOFILE: %v\n", err)
+			_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
+		}
+	}
+	return rl.Cur
+}
+
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+func header(w *os.File, cfg *config, sel []scenario, nofile uint64) {
+	fmt.Fprintf(w, "antnet bench — %s\n", time.Now().Format(time.RFC3339))
+	fmt.Fprintf(w, "machine: NumCPU=%d GOMAXPROCS=%d %s %s/%s", runtime.NumCPU(), runtime.GOMAXPROCS(0),
+		runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	if m := cpuModel(); m != "" {
+		fmt.Fprintf(w, " (%s)", m)
+	}
+	fmt.Fprintf(w, ", RLIMIT_NOFILE=%d\n", nofile)
+	fmt.Fprintln(w, "figures on a shared machine are noisy: quote medians of several runs")
+	fmt.Fprintf(w, "each row: %v warm-up, then a %v recorded window; servers and clients share this process and its %d CPUs,\n",
+		cfg.warmup, cfg.duration, runtime.GOMAXPROCS(0))
+	fmt.Fprintln(w, "  so allocs/op and goroutines include the client; ratios are antnet ops/s over the baseline's in the same row group")
+	fmt.Fprintln(w, "servers: rawgnet = bare gnet v2 echo (codec.Next, one Write per OnTraffic), goroutine = net + reader goroutine per conn + bufio,")
+	fmt.Fprintln(w, "  antnet = engine.Node with an echo handler; each runs GOMAXPROCS event loops where it has loops; all on 127.0.0.1, OS-picked ports")
+	for _, s := range sel {
+		fmt.Fprintf(w, "load %s: %s\n", s.name, s.load)
+	}
+	fmt.Fprintln(w)
+}
+
+func progress(i, n int, r *Result) {
+	status := fmt.Sprintf("%.0f ops/s p50 %.1fµs p99 %.1fµs allocs/op %.2f", r.OpsPerSec, r.P50us, r.P99us, r.AllocsPerOp)
+	if r.Error != "" {
+		status += " ERR: " + r.Error
+	}
+	if r.Note != "" {
+		status += " (" + r.Note + ")"
+	}
+	fmt.Fprintf(os.Stderr, "[%2d/%d] %s %s %s: %s\n", i, n, r.Scenario, r.Params, r.Impl, status)
+}
+
+// measure runs one case; a failure or a panic stays in its row.
+func measure(c caseSpec, lk *leakCheck) Result {
+	r := Result{Scenario: c.scenario, Impl: c.impl, Params: c.params, group: c.group}
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				r.Error = fmt.Sprintf("panic: %v", p)
+			}
+		}()
+		if err := c.run(&r); err != nil {
+			r.Error = err.Error()
+		}
+	}()
+	if leak := lk.check(); leak != "" {
+		r.addNote(leak)
+	}
+	return r
+}
+
+// leakCheck verifies that a measurement left no goroutines or descriptors
+// behind once its servers and clients closed.
+type leakCheck struct {
+	goroutines, fds int
+}
+
+func newLeakCheck() *leakCheck {
+	return &leakCheck{goroutines: runtime.NumGoroutine(), fds: countFDs()}
+}
+
+func countFDs() int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	return len(ents)
+}
+
+// check waits up to 3s for the counts to come back to the baseline; what is
+// still above it is reported, and becomes the new baseline (reported once).
+func (lk *leakCheck) check() string {
+	deadline := time.Now().Add(3 * time.Second)
+	var g, fds int
+	for {
+		g, fds = runtime.NumGoroutine(), countFDs()
+		if (g <= lk.goroutines && fds <= lk.fds) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var leaks []string
+	if g > lk.goroutines {
+		leaks = append(leaks, fmt.Sprintf("+%d goroutines", g-lk.goroutines))
+		lk.goroutines = g
+	}
+	if fds > lk.fds {
+		leaks = append(leaks, fmt.Sprintf("+%d fds", fds-lk.fds))
+		lk.fds = fds
+	}
+	if leaks == nil {
+		return ""
+	}
+	return "left behind after close: " + strings.Join(leaks, ", ")
+}
