@@ -84,19 +84,15 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 		pc.pending[id] = f
 		pc.inflight.Add(1)
 	}
-	if pc.out == nil {
-		pc.out = bytebufferpool.Get()
-	}
-	pc.out.B = codec.AppendHeader(pc.out.B, kind, flags, ttl, id, len(payload))
-	pc.out.B = append(pc.out.B, payload...)
+	out := pc.outBuf()
+	out.B = codec.AppendHeader(out.B, kind, flags, ttl, id, len(payload))
+	out.B = append(out.B, payload...)
 	if kind == codec.KindResponse || kind == codec.KindError {
 		pc.answered() // under mu: OnTraffic sees the flag and the queued answer together
 	}
-	c := pc.c
-	wake := !pc.woken && c != nil
-	pc.woken = pc.woken || wake
+	c := pc.wakeLocked()
 	pc.mu.Unlock()
-	if wake {
+	if c != nil {
 		if err := c.Wake(nil); err != nil {
 			if f != nil {
 				pc.cancel(id)
@@ -105,6 +101,42 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 		}
 	}
 	return id, nil
+}
+
+// write queues already-encoded frames. Any goroutine.
+func (pc *peerConn) write(frames []byte) error {
+	pc.mu.Lock()
+	if pc.closed != nil {
+		err := pc.closed
+		pc.mu.Unlock()
+		return err
+	}
+	out := pc.outBuf()
+	out.B = append(out.B, frames...)
+	c := pc.wakeLocked()
+	pc.mu.Unlock()
+	if c != nil && c.Wake(nil) != nil {
+		return ErrClosed
+	}
+	return nil
+}
+
+// outBuf returns the queue, creating it. Under mu.
+func (pc *peerConn) outBuf() *bytebufferpool.ByteBuffer {
+	if pc.out == nil {
+		pc.out = bytebufferpool.Get()
+	}
+	return pc.out
+}
+
+// wakeLocked returns the conn to wake, or nil if a wake is already pending
+// or the socket is not open yet (OnOpen sends the queue). Under mu.
+func (pc *peerConn) wakeLocked() gnet.Conn {
+	if pc.woken || pc.c == nil {
+		return nil
+	}
+	pc.woken = true
+	return pc.c
 }
 
 // answered marks an inbound short link's answer as written or queued: the

@@ -165,7 +165,7 @@ func (n *Node) DispatchAppend(ctx context.Context, peer string, msg, dst []byte)
 	if err != nil {
 		return dst, err
 	}
-	c := n.start(e, codec.KindRequest, msg)
+	c := n.start(e, codec.KindRequest, 0, 0, msg)
 	return n.wait(ctx, &c, dst, n.deadline(ctx))
 }
 
@@ -183,7 +183,7 @@ func (n *Node) Send(peer string, msg []byte) error {
 		if n.onLoop() {
 			return ErrOnEventLoop
 		}
-		c := n.start(e, codec.KindNotice, msg)
+		c := n.start(e, codec.KindNotice, 0, 0, msg)
 		if c.err != nil {
 			return c.err
 		}
@@ -224,7 +224,7 @@ func (n *Node) DispatchAllContext(ctx context.Context, msg []byte) map[string]Re
 	entries := n.table.All()
 	calls := make([]call, len(entries))
 	for i, e := range entries {
-		calls[i] = n.start(e, codec.KindRequest, msg)
+		calls[i] = n.start(e, codec.KindRequest, 0, 0, msg)
 	}
 	deadline := n.deadline(ctx)
 	out := make(map[string]Result, len(calls))
@@ -245,8 +245,9 @@ type call struct {
 	err  error                        // failed before it was sent
 }
 
-// start sends a request (or, in short mode, a notice) to e without waiting.
-func (n *Node) start(e *route.Entry, kind codec.Kind, msg []byte) call {
+// start sends a frame to e without waiting: for a request, the returned call
+// holds the future; in short mode, the dial.
+func (n *Node) start(e *route.Entry, kind codec.Kind, ttl uint8, id uint64, msg []byte) call {
 	c := call{peer: e.ID}
 	if n.cfg.mode == Short {
 		c.pc = newPeerConn(n, true)
@@ -259,7 +260,7 @@ func (n *Node) start(e *route.Entry, kind codec.Kind, msg []byte) call {
 		c.f = getFuture()
 		n.stats.requests.Add(1)
 	}
-	if c.id, c.err = c.pc.send(kind, 0, 0, 0, msg, c.f); c.err != nil {
+	if c.id, c.err = c.pc.send(kind, 0, ttl, id, msg, c.f); c.err != nil {
 		if c.f != nil {
 			putFuture(c.f)
 			c.f = nil

@@ -163,7 +163,7 @@ func (n *Node) frame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer)
 	}
 	switch f.Kind {
 	case codec.KindRequest, codec.KindNotice:
-		n.handle(pc, f, w)
+		n.handle(pc, f, nil, w)
 	case codec.KindResponse:
 		if !pc.complete(f.ID, f.Payload, nil) {
 			n.stats.unknownReplies.Add(1)
@@ -181,7 +181,7 @@ func (n *Node) frame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer)
 		pc.goawayRecv.Store(true)
 		n.retire(pc)
 	case codec.KindGossip:
-		n.stats.unknownKinds.Add(1) // relay arrives with the gossip issue
+		n.gossip(pc, f, w)
 	case codec.KindHello, codec.KindHelloAck:
 		return n.violation(pc, fmt.Errorf("%s after handshake", f.Kind))
 	default:

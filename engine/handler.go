@@ -17,12 +17,14 @@ type msgContext struct {
 	pc       *peerConn
 	kind     codec.Kind
 	id       uint64
+	origin   []byte // gossip: "name@host:port" of the broadcast's origin
 	deferred bool
 }
 
-func (m *msgContext) Peer() proto.PeerID { return m.pc.peer }
-func (m *msgContext) Kind() codec.Kind   { return m.kind }
-func (m *msgContext) Short() bool        { return m.pc.short }
+func (m *msgContext) Peer() proto.PeerID   { return m.pc.peer }
+func (m *msgContext) Origin() proto.PeerID { return originOf(m.pc, m.origin) }
+func (m *msgContext) Kind() codec.Kind     { return m.kind }
+func (m *msgContext) Short() bool          { return m.pc.short }
 
 func (m *msgContext) Defer() proto.Reply {
 	m.deferred = true
@@ -60,7 +62,7 @@ func (r *reply) Send(msg []byte, err error) error {
 }
 
 // handle serves a request or notice. The answer, if any, goes to w. Loop.
-func (n *Node) handle(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer) {
+func (n *Node) handle(pc *peerConn, f *codec.Frame, origin []byte, w *bytebufferpool.ByteBuffer) {
 	isReq := f.Kind == codec.KindRequest
 	if pc.short && !isReq {
 		pc.closeAfterReply.Store(true) // a short link carries one message
@@ -73,11 +75,11 @@ func (n *Node) handle(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer
 		return
 	}
 	if n.work != nil {
-		n.offload(pc, f, w)
+		n.offload(pc, f, origin, w)
 		return
 	}
 	ctx := &pc.ctx
-	*ctx = msgContext{pc: pc, kind: f.Kind, id: f.ID}
+	*ctx = msgContext{pc: pc, kind: f.Kind, id: f.ID, origin: origin}
 	out, err, panicked := n.call(ctx, f.Payload)
 	if !isReq {
 		return
@@ -116,10 +118,20 @@ func (n *Node) call(ctx proto.Context, msg []byte) (out []byte, err error, panic
 
 // job is a message handed to a worker.
 type job struct {
-	pc   *peerConn
-	kind codec.Kind
-	id   uint64
-	msg  []byte
+	pc     *peerConn
+	kind   codec.Kind
+	id     uint64
+	msg    []byte
+	origin []byte
+}
+
+// originOf parses a gossip origin, or returns the sender for other kinds.
+func originOf(pc *peerConn, origin []byte) proto.PeerID {
+	if origin == nil {
+		return pc.peer
+	}
+	id, _ := proto.ParsePeerID(string(origin))
+	return id
 }
 
 // workerContext is the proto.Context on a worker goroutine.
@@ -128,17 +140,21 @@ type workerContext struct {
 	deferred bool
 }
 
-func (w *workerContext) Peer() proto.PeerID { return w.pc.peer }
-func (w *workerContext) Kind() codec.Kind   { return w.kind }
-func (w *workerContext) Short() bool        { return w.pc.short }
+func (w *workerContext) Peer() proto.PeerID   { return w.pc.peer }
+func (w *workerContext) Origin() proto.PeerID { return originOf(w.pc, w.origin) }
+func (w *workerContext) Kind() codec.Kind     { return w.kind }
+func (w *workerContext) Short() bool          { return w.pc.short }
 func (w *workerContext) Defer() proto.Reply {
 	w.deferred = true
 	return &reply{pc: w.pc, kind: w.kind, id: w.id}
 }
 
 // offload queues a message for the workers, or answers busy. Loop.
-func (n *Node) offload(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer) {
+func (n *Node) offload(pc *peerConn, f *codec.Frame, origin []byte, w *bytebufferpool.ByteBuffer) {
 	j := job{pc: pc, kind: f.Kind, id: f.ID, msg: append([]byte(nil), f.Payload...)}
+	if origin != nil {
+		j.origin = append([]byte(nil), origin...)
+	}
 	select {
 	case n.work <- j:
 	default:

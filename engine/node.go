@@ -53,6 +53,8 @@ type Node struct {
 	static sync.Map // addr -> struct{}: routes added by AddRoute
 	loops  sync.Map // goroutine id of each event loop -> struct{}
 
+	seen *seenSet // broadcast ids already delivered
+
 	work chan job // WithWorkers
 	wg   sync.WaitGroup
 
@@ -85,6 +87,7 @@ func New(name, listen string, h proto.Handler, opts ...Option) (*Node, error) {
 		name:    name,
 		listen:  listen,
 		nonce:   binary.BigEndian.Uint64(nb[:]),
+		seen:    newSeenSet(cfg.seenCapacity, cfg.seenWindow),
 		booted:  make(chan error, 1),
 		stopped: make(chan struct{}),
 	}, nil

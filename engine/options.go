@@ -41,6 +41,9 @@ type config struct {
 	workerQueue      int
 	logger           *slog.Logger
 	advertise        string
+	gossipTTL        uint8
+	seenCapacity     int
+	seenWindow       time.Duration
 }
 
 func defaultConfig() config {
@@ -52,6 +55,9 @@ func defaultConfig() config {
 		maxFrame:         codec.DefaultMaxFrameSize,
 		loops:            runtime.GOMAXPROCS(0),
 		logger:           slog.New(slog.DiscardHandler),
+		gossipTTL:        16,
+		seenCapacity:     1 << 17,
+		seenWindow:       2 * time.Minute,
 	}
 }
 
@@ -93,3 +99,15 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // when it differs from the listen address (for example when listening on
 // 0.0.0.0). Default: the listen address with the bound port.
 func WithAdvertiseAddr(addr string) Option { return func(c *config) { c.advertise = addr } }
+
+// WithGossipTTL sets the hop budget of broadcasts this node starts: a
+// broadcast travels at most ttl+1 hops. Default 16.
+func WithGossipTTL(ttl uint8) Option { return func(c *config) { c.gossipTTL = ttl } }
+
+// WithSeenSet bounds the broadcast ids a node remembers: at most capacity
+// ids (about 40 bytes each), each kept for at least window unless more than
+// capacity/2 newer ids arrive first. A copy of a broadcast that comes back
+// after that is delivered again. Default 131072 ids (about 5 MiB), 2 minutes.
+func WithSeenSet(capacity int, window time.Duration) Option {
+	return func(c *config) { c.seenCapacity, c.seenWindow = capacity, window }
+}

@@ -16,6 +16,11 @@ type counters struct {
 	handshakeTimeouts atomic.Uint64
 	duplicateLinks    atomic.Uint64
 	busy              atomic.Uint64
+	gossipOriginated  atomic.Uint64
+	gossipDelivered   atomic.Uint64
+	gossipForwarded   atomic.Uint64
+	gossipDuplicates  atomic.Uint64
+	gossipExpired     atomic.Uint64
 }
 
 // Stats is a snapshot of a node's counters.
@@ -33,6 +38,12 @@ type Stats struct {
 	HandshakeTimeouts uint64 // sockets closed for not finishing hello
 	DuplicateLinks    uint64 // links retired by the duplicate-link rule
 	Busy              uint64 // requests refused because the worker queue was full
+
+	GossipOriginated uint64 // broadcasts started here
+	GossipDelivered  uint64 // broadcasts handed to the handler (once per id)
+	GossipForwarded  uint64 // gossip frames sent, origin's included
+	GossipDuplicates uint64 // gossip frames dropped: id already seen
+	GossipExpired    uint64 // broadcasts delivered with ttl 0, not forwarded
 }
 
 // Stats returns the node's counters. Cheap: atomic loads only.
@@ -51,6 +62,11 @@ func (n *Node) Stats() Stats {
 		HandshakeTimeouts: s.handshakeTimeouts.Load(),
 		DuplicateLinks:    s.duplicateLinks.Load(),
 		Busy:              s.busy.Load(),
+		GossipOriginated:  s.gossipOriginated.Load(),
+		GossipDelivered:   s.gossipDelivered.Load(),
+		GossipForwarded:   s.gossipForwarded.Load(),
+		GossipDuplicates:  s.gossipDuplicates.Load(),
+		GossipExpired:     s.gossipExpired.Load(),
 	}
 	if n.table != nil {
 		st.Peers = n.table.Len()

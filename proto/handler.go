@@ -28,6 +28,9 @@ func (f HandlerFunc) Handle(ctx Context, msg []byte) ([]byte, error) { return f(
 type Context interface {
 	// Peer is the sender (for gossip, the neighbour that relayed it).
 	Peer() PeerID
+	// Origin is the node a broadcast started at; for other kinds it is
+	// Peer. Parsing it for gossip allocates.
+	Origin() PeerID
 	// Kind is codec.KindRequest, codec.KindNotice or codec.KindGossip.
 	Kind() codec.Kind
 	// Short reports whether the message arrived on a short-mode connection.

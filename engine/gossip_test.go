@@ -1,0 +1,332 @@
+package engine
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/proto"
+)
+
+// deliveries counts, per node, how often each broadcast body reached its
+// handler, and checks the origin the handler is told.
+type deliveries struct {
+	mu  sync.Mutex
+	got map[string]map[string]int // node name -> body -> count
+	bad []string
+}
+
+func newDeliveries() *deliveries { return &deliveries{got: map[string]map[string]int{}} }
+
+func (d *deliveries) handler(name string) proto.Handler {
+	return proto.HandlerFunc(func(ctx proto.Context, msg []byte) ([]byte, error) {
+		if ctx.Kind() != codec.KindGossip {
+			return []byte("echo:" + string(msg)), nil
+		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if d.got[name] == nil {
+			d.got[name] = map[string]int{}
+		}
+		body := string(msg)
+		d.got[name][body]++
+		if want := originOfBody(body); ctx.Origin().Name != want {
+			d.bad = append(d.bad, fmt.Sprintf("%s: %q from origin %v", name, body, ctx.Origin()))
+		}
+		return nil, nil
+	})
+}
+
+// Bodies are "origin|k".
+func originOfBody(b string) string {
+	for i := range b {
+		if b[i] == '|' {
+			return b[:i]
+		}
+	}
+	return ""
+}
+
+func (d *deliveries) count(node, body string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.got[node][body]
+}
+
+// mesh is a set of nodes joined by the given edges (persistent links).
+type mesh struct {
+	nodes []*Node
+	deg   []int
+	d     *deliveries
+	seq   int      // makes every body unique
+	sent  []string // bodies broadcast, in order
+}
+
+func buildMesh(t *testing.T, size int, edges [][2]int, opts ...Option) *mesh {
+	t.Helper()
+	m := &mesh{d: newDeliveries(), deg: make([]int, size)}
+	opts = append([]Option{WithEventLoops(1)}, opts...)
+	for i := range size {
+		name := fmt.Sprint("g", i)
+		m.nodes = append(m.nodes, startNode(t, name, m.d.handler(name), opts...))
+	}
+	for _, e := range edges {
+		link(t, m.nodes[e[0]], m.nodes[e[1]])
+		m.deg[e[0]]++
+		m.deg[e[1]]++
+	}
+	if m.nodes[0].Mode() == Persistent {
+		eventually(t, 5*time.Second, "links up", func() bool {
+			for i, n := range m.nodes {
+				if liveLinks(n) != m.deg[i] {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	return m
+}
+
+func (m *mesh) sumDeg() int {
+	s := 0
+	for _, d := range m.deg {
+		s += d
+	}
+	return s
+}
+
+func (m *mesh) totals() (forwarded, received uint64) {
+	for _, n := range m.nodes {
+		s := n.Stats()
+		forwarded += s.GossipForwarded
+		received += s.GossipDelivered + s.GossipDuplicates
+	}
+	return
+}
+
+// broadcastAll sends count broadcasts from random origins, one at a time,
+// and checks each reaches every node exactly once and costs no more frames
+// than the sum of degrees.
+func (m *mesh) broadcastAll(t *testing.T, count int, rng *rand.Rand) {
+	t.Helper()
+	for k := range count {
+		o := m.nodes[rng.IntN(len(m.nodes))]
+		m.seq++
+		body := fmt.Sprintf("%s|%d", o.ID().Name, m.seq)
+		m.sent = append(m.sent, body)
+		fwd0, _ := m.totals()
+		if _, err := o.Broadcast([]byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 5*time.Second, "broadcast "+body+" everywhere", func() bool {
+			for _, n := range m.nodes {
+				if n != o && m.d.count(n.ID().Name, body) == 0 {
+					return false
+				}
+			}
+			fwd, recv := m.totals()
+			return fwd == recv // every frame sent has been received
+		})
+		fwd, _ := m.totals()
+		if frames := int(fwd - fwd0); frames > m.sumDeg() {
+			t.Fatalf("broadcast %d cost %d frames, sum of degrees %d", k, frames, m.sumDeg())
+		}
+		for _, n := range m.nodes {
+			want := 1
+			if n == o {
+				want = 0
+			}
+			if c := m.d.count(n.ID().Name, body); c != want {
+				t.Fatalf("%s delivered %q %d times, want %d", n.ID(), body, c, want)
+			}
+		}
+	}
+	if len(m.d.bad) > 0 {
+		t.Fatalf("wrong origins: %v", m.d.bad)
+	}
+}
+
+func line(n int) (e [][2]int) {
+	for i := 0; i+1 < n; i++ {
+		e = append(e, [2]int{i, i + 1})
+	}
+	return e
+}
+
+func ring(n int) [][2]int { return append(line(n), [2]int{n - 1, 0}) }
+
+func star(n int) (e [][2]int) {
+	for i := 1; i < n; i++ {
+		e = append(e, [2]int{0, i})
+	}
+	return e
+}
+
+func full(n int) (e [][2]int) {
+	for i := range n {
+		for j := i + 1; j < n; j++ {
+			e = append(e, [2]int{i, j})
+		}
+	}
+	return e
+}
+
+// randomGraph is a connected graph on n nodes with about n*avg/2 edges: a
+// random spanning tree plus random extra edges.
+func randomGraph(n int, avg float64, rng *rand.Rand) (e [][2]int) {
+	has := map[[2]int]bool{}
+	add := func(a, b int) {
+		if a > b {
+			a, b = b, a
+		}
+		if a != b && !has[[2]int{a, b}] {
+			has[[2]int{a, b}] = true
+			e = append(e, [2]int{a, b})
+		}
+	}
+	perm := rng.Perm(n)
+	for i := 1; i < n; i++ {
+		add(perm[i], perm[rng.IntN(i)])
+	}
+	for float64(2*len(e))/float64(n) < avg {
+		add(rng.IntN(n), rng.IntN(n))
+	}
+	return e
+}
+
+func TestBroadcastTopologies(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	cases := []struct {
+		name  string
+		size  int
+		edges [][2]int
+	}{
+		{"line", 10, line(10)},
+		{"ring", 12, ring(12)},
+		{"star", 12, star(12)},
+		{"full mesh", 8, full(8)},
+		{"random 50 nodes degree 5", 50, randomGraph(50, 5, rng)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := buildMesh(t, tc.size, tc.edges)
+			avg := float64(m.sumDeg()) / float64(tc.size)
+			m.broadcastAll(t, 100, rng)
+			fwd, _ := m.totals()
+			var dups uint64
+			for _, n := range m.nodes {
+				dups += n.Stats().GossipDuplicates
+			}
+			t.Logf("%d nodes, avg degree %.1f: %.1f frames per broadcast (sum of degrees %d), %d duplicate frames dropped",
+				tc.size, avg, float64(fwd)/100, m.sumDeg(), dups)
+		})
+	}
+}
+
+func TestBroadcastLateJoiner(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	m := buildMesh(t, 6, ring(6))
+	m.broadcastAll(t, 10, rng)
+	late := startNode(t, "late", m.d.handler("late"), WithEventLoops(1))
+	link(t, late, m.nodes[3])
+	m.nodes = append(m.nodes, late)
+	m.deg = append(m.deg, 1)
+	m.deg[3]++
+	eventually(t, time.Second, "late link", func() bool { return liveLinks(late) == 1 && liveLinks(m.nodes[3]) == 3 })
+	m.broadcastAll(t, 10, rng) // checks late got each of these once
+	m.d.mu.Lock()
+	defer m.d.mu.Unlock()
+	for _, body := range m.sent[:10] {
+		if m.d.got["late"][body] != 0 {
+			t.Fatalf("late joiner got %q, sent before it joined", body)
+		}
+	}
+	if len(m.d.got["late"]) == 0 {
+		t.Fatal("late joiner got nothing")
+	}
+}
+
+func TestBroadcastReplayAndTTL(t *testing.T) {
+	d := newDeliveries()
+	srv := startNode(t, "srv", d.handler("srv"))
+	other := startNode(t, "other", d.handler("other"))
+	link(t, srv, other)
+	p := dialRaw(t, srv.Addr())
+	p.hello("raw", "127.0.0.1:3")
+	eventually(t, time.Second, "raw peer routed", func() bool { return len(srv.Peers()) == 2 })
+
+	gossip := func(id uint64, ttl uint8, body string) []byte {
+		payload := proto.AppendGossip(nil, proto.PeerID{Name: "raw", Addr: "127.0.0.1:3"}, []byte(body))
+		return codec.Append(nil, codec.Frame{Kind: codec.KindGossip, TTL: ttl, ID: id, Payload: payload})
+	}
+	p.write(gossip(42, 3, "raw|a"))
+	eventually(t, time.Second, "relay to other", func() bool { return d.count("other", "raw|a") == 1 })
+	s := srv.Stats()
+	if s.GossipDelivered != 1 || s.GossipForwarded != 1 {
+		t.Fatalf("first sight: %+v", s)
+	}
+	// The same id again, even with another body: dropped, counted, not relayed.
+	p.write(gossip(42, 3, "raw|a"))
+	p.write(gossip(42, 3, "raw|b"))
+	eventually(t, time.Second, "duplicates counted", func() bool { return srv.Stats().GossipDuplicates == 2 })
+	if d.count("srv", "raw|a") != 1 || d.count("srv", "raw|b") != 0 || srv.Stats().GossipForwarded != 1 {
+		t.Fatalf("replay was delivered or relayed: %+v", srv.Stats())
+	}
+	// ttl 0: delivered here, not forwarded.
+	p.write(gossip(43, 0, "raw|c"))
+	eventually(t, time.Second, "ttl 0 delivered", func() bool { return d.count("srv", "raw|c") == 1 })
+	if s := srv.Stats(); s.GossipExpired != 1 || s.GossipForwarded != 1 {
+		t.Fatalf("ttl 0: %+v", s)
+	}
+	// The broadcast also came back from other? No: other does not send it
+	// back to the link it came from.
+	if other.Stats().GossipForwarded != 0 {
+		t.Fatalf("other relayed back to its only peer: %+v", other.Stats())
+	}
+}
+
+func TestBroadcastShortMode(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	// Short-mode routes are one-way: add both directions of each edge.
+	edges := ring(5)
+	for _, e := range ring(5) {
+		edges = append(edges, [2]int{e[1], e[0]})
+	}
+	m := buildMesh(t, 5, edges, WithMode(Short))
+	for i := range m.deg {
+		m.deg[i] /= 2
+	}
+	m.broadcastAll(t, 10, rng)
+}
+
+func TestSeenSetBounded(t *testing.T) {
+	s := newSeenSet(1000, time.Hour)
+	now := time.Now()
+	for id := range uint64(100_000) {
+		if !s.firstSight(id+1, now) {
+			t.Fatalf("fresh id %d reported seen", id+1)
+		}
+		if s.len() > 1000 {
+			t.Fatalf("seen set grew to %d", s.len())
+		}
+	}
+	// The newest ids are still recognised.
+	if s.firstSight(100_000, now) {
+		t.Fatal("recent id forgotten")
+	}
+	// Age: after two windows an id is forgotten.
+	s = newSeenSet(1000, time.Minute)
+	s.firstSight(7, now)
+	if s.firstSight(7, now.Add(59*time.Second)) {
+		t.Fatal("id forgotten inside the window")
+	}
+	s.firstSight(8, now.Add(61*time.Second))  // rotates: 7 moves to prev
+	s.firstSight(9, now.Add(122*time.Second)) // rotates: 7 dropped
+	if !s.firstSight(7, now.Add(123*time.Second)) {
+		t.Fatal("id remembered past two windows")
+	}
+}
