@@ -1,0 +1,55 @@
+// Package engine is an antnet node: a peer that listens and dials, serves
+// requests and sends them, and relays broadcasts, with every socket of the
+// node multiplexed on one gnet v2 reactor.
+//
+//	          your code: Dispatch / Send / DispatchAll / Broadcast / AddRoute
+//	                                    │
+//	┌─ Node ────────────────────────────┼─────────────────────────────────────┐
+//	│  route.Table (lock-free reads) ◄──┤   futures (id → waiting caller)     │
+//	│                                   ▼                                     │
+//	│  per-link outbox ──wake──► gnet event loops (one per core)              │
+//	│                              │ OnOpen: hello ─ OnTraffic: decode every  │
+//	│  proto.Handler ◄─────────────┤ whole frame, run the handler, gather     │
+//	│  (on the loop, or workers)   │ all answers, one write ─ OnTick: timers  │
+//	└──────────────────────────────┼──────────────────────────────────────────┘
+//	                accepted and dialed TCP sockets, codec frames
+//
+// # Modes
+//
+// In Persistent mode (the default) a node keeps one long-lived link per peer.
+// AddRoute dials and completes the hello exchange; a peer that dials in joins
+// the route table by itself. Requests, notices and broadcasts share the link,
+// many requests may be in flight on it, and answers may come back in any
+// order. When two nodes dial each other at once, both keep the link dialed by
+// the node whose ID sorts lower and retire the other (see package route).
+//
+// In Short mode every request dials a new connection: hello and request leave
+// in one write, the answer comes back, and the connection closes.
+//
+// # Handlers
+//
+// The proto.Handler runs on the event loop that owns the connection. It must
+// not block: a handler that must wait calls ctx.Defer and answers from
+// another goroutine, or the node is built WithWorkers. Blocking calls made on
+// the event loop (Dispatch, a persistent AddRoute) fail with ErrOnEventLoop
+// instead of deadlocking; Send and Broadcast never block and are fine there.
+// A panicking handler is recovered, the caller gets proto.ErrHandlerPanic,
+// and the node keeps serving.
+//
+// # Errors
+//
+// Every error is matched with errors.Is against a sentinel: ErrClosed,
+// ErrNotStarted, ErrTimeout, ErrConnLost, ErrNotConnected, ErrHandshake,
+// ErrPeerMismatch, ErrSelf, ErrOnEventLoop, ErrDraining and ErrProtocol in
+// this package; route.ErrNoRoute, route.ErrAmbiguous, route.ErrAddrTaken;
+// proto.ErrBadPeerID; and for answers the peer sent back, proto.ErrRemote and
+// its refinements (see proto.RemoteError). Each sentinel's doc says what to
+// do about it.
+//
+// # Costs
+//
+// No goroutine runs per connection or per message. A request from a caller
+// costs one pooled future and a wake of the event loop (shared by every
+// request queued before the loop runs); a request served costs no
+// allocation. Payloads handed to a handler are valid during the call only.
+package engine
