@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
-	"github.com/valyala/bytebufferpool"
 
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/engine"
@@ -91,15 +90,30 @@ func (s *antnetServer) Close() error { return s.n.Close() }
 // ---- rawgnet ---------------------------------------------------------------
 
 // rawServer is a bare gnet v2 echo of the same frames: every whole frame in
-// OnTraffic decoded with codec.Next, all answers appended to one pooled
-// buffer, one Write per OnTraffic. The ceiling for per-message overhead.
+// OnTraffic decoded with codec.Next, all answers appended to one buffer, one
+// Write per OnTraffic. The buffer belongs to the event loop (OnTraffic never
+// runs twice at once on a loop, and gnet copies what the socket does not
+// take), so the steady state allocates nothing. The ceiling for per-message
+// overhead.
 type rawServer struct {
 	gnet.BuiltinEventEngine
 	eng    gnet.Engine
 	addr   string
 	ack    []byte
+	bufs   sync.Map // gnet.EventLoop -> *[]byte
 	booted chan error
 	done   chan error
+}
+
+// loopBuf returns the output buffer of c's event loop.
+func (s *rawServer) loopBuf(c gnet.Conn) *[]byte {
+	l := c.EventLoop()
+	if v, ok := s.bufs.Load(l); ok {
+		return v.(*[]byte)
+	}
+	b := make([]byte, 0, 64<<10)
+	s.bufs.Store(l, &b)
+	return &b
 }
 
 // Connection states kept in gnet's per-conn context (sentinels: no alloc).
@@ -143,7 +157,8 @@ func (s *rawServer) OnBoot(e gnet.Engine) gnet.Action {
 }
 
 func (s *rawServer) OnTraffic(c gnet.Conn) gnet.Action {
-	w := bytebufferpool.Get()
+	buf := s.loopBuf(c)
+	w := (*buf)[:0]
 	action := gnet.None
 	for {
 		f, n, ok, err := codec.Next(c, codec.DefaultMaxFrameSize)
@@ -164,29 +179,31 @@ func (s *rawServer) OnTraffic(c gnet.Conn) gnet.Action {
 			default:
 				c.SetContext(rawHelloed)
 			}
-			w.B = append(w.B, s.ack...)
+			w = append(w, s.ack...)
 		case codec.KindRequest:
 			if c.Context() == nil {
 				action = gnet.Close
 				break
 			}
-			w.B = codec.AppendHeader(w.B, codec.KindResponse, 0, 0, f.ID, len(f.Payload))
-			w.B = append(w.B, f.Payload...)
+			w = codec.AppendHeader(w, codec.KindResponse, 0, 0, f.ID, len(f.Payload))
+			w = append(w, f.Payload...)
 			if c.Context() == rawShort {
 				action = gnet.Close // one exchange; gnet flushes before closing
 			}
 		case codec.KindPing:
-			w.B = codec.AppendHeader(w.B, codec.KindPong, 0, 0, f.ID, 0)
+			w = codec.AppendHeader(w, codec.KindPong, 0, 0, f.ID, 0)
 		}
 		_, _ = c.Discard(n)
 		if action != gnet.None {
 			break
 		}
 	}
-	if len(w.B) > 0 {
-		_, _ = c.Write(w.B)
+	if len(w) > 0 {
+		_, _ = c.Write(w)
 	}
-	bytebufferpool.Put(w)
+	if cap(w) <= 4<<20 { // keep the grown buffer, unless a burst made it huge
+		*buf = w[:0]
+	}
 	return action
 }
 
