@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -108,7 +109,7 @@ func busyPeer(t *testing.T, srv *Node) (stop func()) {
 		defer wg.Done()
 		for ctx.Err() == nil {
 			if got, err := a.Dispatch(srv.ID().String(), []byte("ping")); err != nil || string(got) != "echo:ping" {
-				firstErr = errors.Join(err, errors.New("reply "+string(got)))
+				firstErr = fmt.Errorf("reply of %d bytes, err %v", len(got), err)
 				return
 			}
 			n++
@@ -223,3 +224,15 @@ func TestQuietByDefault(t *testing.T) {
 		t.Fatalf("antnet wrote to stdout/stderr without a logger:\n%s", out)
 	}
 }
+
+func rawListener(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	return ln
+}
+
+func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,8 +39,12 @@ type peerConn struct {
 	ready    chan struct{} // dialer: closed when the handshake ends
 	hsErr    error         // dialer: handshake outcome, read after ready
 
-	nextID   atomic.Uint64
-	inflight atomic.Int32
+	nextID    atomic.Uint64
+	inflight  atomic.Int32
+	lastRecv  atomic.Int64 // node clock when bytes last arrived
+	lastPing  atomic.Int64 // node clock when a keepalive ping last went out
+	unsent    atomic.Int64 // bytes gnet held back after the last write: the socket is full
+	countedHS bool         // loop: counted among pending inbound handshakes
 
 	goawaySent atomic.Bool
 	goawayRecv atomic.Bool
@@ -79,7 +84,15 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 		pc.mu.Unlock()
 		return 0, err
 	}
+	if err := pc.roomFor(codec.HeaderSize + len(payload)); err != nil {
+		pc.mu.Unlock()
+		return 0, err
+	}
 	if f != nil {
+		if max := pc.n.cfg.maxInFlight; max > 0 && int(pc.inflight.Load()) >= max {
+			pc.mu.Unlock()
+			return 0, fmt.Errorf("%w: %d requests in flight to %s", ErrBusy, max, pc.peer)
+		}
 		id = pc.nextID.Add(1)
 		pc.pending[id] = f
 		pc.inflight.Add(1)
@@ -111,6 +124,10 @@ func (pc *peerConn) write(frames []byte) error {
 		pc.mu.Unlock()
 		return err
 	}
+	if err := pc.roomFor(len(frames)); err != nil {
+		pc.mu.Unlock()
+		return err
+	}
 	out := pc.outBuf()
 	out.B = append(out.B, frames...)
 	c := pc.wakeLocked()
@@ -119,6 +136,33 @@ func (pc *peerConn) write(frames []byte) error {
 		return ErrClosed
 	}
 	return nil
+}
+
+// roomFor applies the outbound high-water mark to n more bytes: the queue
+// plus what the socket could not take must stay under it. A refusal wakes
+// the loop so that a peer that resumed reading is noticed. Under mu.
+func (pc *peerConn) roomFor(n int) error {
+	hw := pc.n.cfg.highWater
+	if hw <= 0 {
+		return nil
+	}
+	queued := int(pc.unsent.Load())
+	if pc.out != nil {
+		queued += len(pc.out.B)
+	}
+	if queued+n <= hw {
+		return nil
+	}
+	pc.n.stats.dropped.Add(1)
+	if pc.n.cfg.dropSlow {
+		pc.n.stats.slowPeers.Add(1)
+		if c := pc.c; c != nil {
+			_ = c.Close()
+		}
+	} else if c := pc.wakeLocked(); c != nil {
+		_ = c.Wake(nil)
+	}
+	return fmt.Errorf("%w: %d bytes queued to %s", ErrSlowPeer, queued, pc.peer)
 }
 
 // outBuf returns the queue, creating it. Under mu.

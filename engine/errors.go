@@ -42,4 +42,14 @@ var (
 	// ErrProtocol: the peer broke the wire protocol; its connection was
 	// closed.
 	ErrProtocol = errors.New("antnet: protocol violation")
+	// ErrSlowPeer: the peer is not reading; the link's outbound bytes are
+	// past the high-water mark (WithHighWater) and the frame was not
+	// queued. Retry later, or drop the peer.
+	ErrSlowPeer = errors.New("antnet: peer not reading (outbound high-water mark)")
+	// ErrBusy: the link already carries the maximum of requests in flight
+	// (WithMaxInFlight). Retry when some have been answered.
+	ErrBusy = errors.New("antnet: too many requests in flight")
+	// ErrPeerSilent: the peer answered nothing, not even keepalive pings,
+	// within the dead-peer timeout; its link was closed.
+	ErrPeerSilent = errors.New("antnet: peer silent past the dead-peer timeout")
 )

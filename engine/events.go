@@ -51,7 +51,16 @@ func (ev *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		pc.fail(ErrClosed)
 		return nil, gnet.Close
 	}
+	if !pc.outbound {
+		if refuse := n.admit(); refuse != "" {
+			n.stats.refused.Add(1)
+			n.log.Debug("connection refused", "remote", c.RemoteAddr().String(), "why", refuse)
+			return nil, gnet.Close
+		}
+		pc.countedHS = true
+	}
 	pc.setDeadline(n.cfg.handshakeTimeout)
+	pc.lastRecv.Store(n.clock.Load())
 	n.conns.Store(pc, struct{}{})
 	n.stats.conns.Add(1)
 	if !pc.outbound {
@@ -79,8 +88,19 @@ func (ev *events) OnClose(c gnet.Conn, err error) gnet.Action {
 // all answers plus whatever other goroutines queued with one write.
 func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 	pc := c.Context().(*peerConn)
+	n := ev.n
+	if hw := n.cfg.highWater; hw > 0 && c.OutboundBuffered() > hw {
+		// It sends but does not read what we answer.
+		n.stats.slowPeers.Add(1)
+		n.log.Warn("closing slow peer", "remote", pc.remote(), "unsent", c.OutboundBuffered())
+		pc.fail(fmt.Errorf("%w: %s", ErrSlowPeer, pc.remote()))
+		return gnet.Close
+	}
+	if c.InboundBuffered() > 0 {
+		pc.lastRecv.Store(n.clock.Load())
+	}
 	w := bytebufferpool.Get()
-	action := ev.n.serve(pc, c, w)
+	action := n.serve(pc, c, w)
 	if out := pc.takeOut(); out != nil {
 		if len(w.B) == 0 {
 			w, out = out, w
@@ -90,10 +110,11 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 		bytebufferpool.Put(out)
 	}
 	if len(w.B) > 0 {
-		ev.n.stats.bytesOut.Add(uint64(len(w.B)))
+		n.stats.bytesOut.Add(uint64(len(w.B)))
 		_, _ = c.Write(w.B)
 	}
 	bytebufferpool.Put(w)
+	pc.unsent.Store(int64(c.OutboundBuffered()))
 	if action == gnet.None && pc.closeAfterReply.Load() && c.OutboundBuffered() == 0 && pc.outEmpty() {
 		action = gnet.Close
 	}
@@ -109,27 +130,7 @@ func (ev *events) OnTick() (time.Duration, gnet.Action) {
 	if ev.n.stopReq.Load() {
 		return tickEvery, gnet.Shutdown
 	}
-	now := time.Now().UnixNano()
-	ev.n.conns.Range(func(k, _ any) bool {
-		pc := k.(*peerConn)
-		if d := pc.deadline.Load(); d != 0 && now > d {
-			pc.deadline.Store(0)
-			switch pc.state.Load() {
-			case stateHandshake:
-				ev.n.stats.handshakeTimeouts.Add(1)
-				ev.n.log.Debug("handshake timeout", "remote", pc.remote())
-				pc.fail(fmt.Errorf("%w: timed out", ErrHandshake))
-				pc.close()
-			case stateDraining:
-				pc.close()
-			case stateReady:
-				if pc.short {
-					pc.close() // short link idle past the request timeout
-				}
-			}
-		}
-		return true
-	})
+	ev.n.sweep(time.Now())
 	return tickEvery, gnet.None
 }
 
@@ -235,8 +236,12 @@ func (pc *peerConn) remote() string {
 // closed runs in OnClose: the socket is gone. Loop.
 func (n *Node) closed(pc *peerConn, err error) {
 	prev := pc.state.Swap(stateClosed)
-	n.conns.Delete(pc)
-	n.stats.conns.Add(-1)
+	if _, ok := n.conns.LoadAndDelete(pc); ok {
+		n.stats.conns.Add(-1)
+	}
+	if prev == stateHandshake {
+		n.handshakeDone(pc)
+	}
 	cause := ErrConnLost
 	if n.state.Load() != nodeRunning {
 		cause = ErrClosed
@@ -255,9 +260,12 @@ func (n *Node) closed(pc *peerConn, err error) {
 		}
 		close(pc.ready)
 	}
-	if pc.entry != nil && n.table.Detach(pc.entry, pc) {
-		n.log.Debug("peer down", "peer", pc.peer.String())
-		n.unrouteIfLearned(pc)
+	if pc.entry != nil {
+		if n.table.Detach(pc.entry, pc) {
+			n.log.Debug("peer down", "peer", pc.peer.String())
+			n.unrouteIfLearned(pc)
+		}
+		n.maybeRedial(pc.entry)
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		n.log.Debug("connection closed", "remote", pc.remote(), "err", err)

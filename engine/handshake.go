@@ -46,6 +46,7 @@ func (n *Node) handshake(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuf
 	pc.short = f.Flags&proto.FlagShort != 0
 	w.B = n.appendHello(w.B, codec.KindHelloAck, pc.short)
 	pc.deadline.Store(0)
+	n.handshakeDone(pc)
 	if pc.short {
 		// One exchange, then close; bound how long the socket may idle.
 		pc.setDeadline(n.cfg.timeout)
@@ -75,6 +76,7 @@ func (n *Node) helloAck(pc *peerConn, h proto.Hello) gnet.Action {
 	}
 	pc.peer.Name = h.ID.Name // the address stays the one we dialed: it keys the route
 	pc.deadline.Store(0)
+	n.handshakeDone(pc)
 	pc.state.Store(stateReady)
 	if pc.entry != nil {
 		n.attach(pc)

@@ -53,7 +53,11 @@ type Node struct {
 	static sync.Map // addr -> struct{}: routes added by AddRoute
 	loops  sync.Map // goroutine id of each event loop -> struct{}
 
-	seen *seenSet // broadcast ids already delivered
+	seen  *seenSet     // broadcast ids already delivered
+	clock atomic.Int64 // unix nanos, advanced by every tick
+
+	redialMu sync.Mutex
+	redials  map[*route.Entry]*redial
 
 	work chan job // WithWorkers
 	wg   sync.WaitGroup
@@ -88,6 +92,7 @@ func New(name, listen string, h proto.Handler, opts ...Option) (*Node, error) {
 		listen:  listen,
 		nonce:   binary.BigEndian.Uint64(nb[:]),
 		seen:    newSeenSet(cfg.seenCapacity, cfg.seenWindow),
+		redials: make(map[*route.Entry]*redial),
 		booted:  make(chan error, 1),
 		stopped: make(chan struct{}),
 	}, nil
@@ -152,6 +157,7 @@ func (n *Node) boot(e gnet.Engine) error {
 	if n.cfg.advertise != "" {
 		addr = n.cfg.advertise
 	}
+	n.clock.Store(time.Now().UnixNano())
 	n.id = proto.PeerID{Name: n.name, Addr: addr}
 	if err := n.id.Validate(); err != nil {
 		return err

@@ -44,6 +44,15 @@ type config struct {
 	gossipTTL        uint8
 	seenCapacity     int
 	seenWindow       time.Duration
+	keepalive        time.Duration
+	deadPeer         time.Duration
+	redialBase       time.Duration
+	redialMax        time.Duration
+	highWater        int
+	dropSlow         bool
+	maxConns         int
+	maxHandshakes    int
+	maxInFlight      int
 }
 
 func defaultConfig() config {
@@ -58,6 +67,14 @@ func defaultConfig() config {
 		gossipTTL:        16,
 		seenCapacity:     1 << 17,
 		seenWindow:       2 * time.Minute,
+		keepalive:        15 * time.Second,
+		deadPeer:         45 * time.Second,
+		redialBase:       100 * time.Millisecond,
+		redialMax:        30 * time.Second,
+		highWater:        8 << 20,
+		maxConns:         1 << 16,
+		maxHandshakes:    4096,
+		maxInFlight:      1 << 16,
 	}
 }
 
@@ -110,4 +127,37 @@ func WithGossipTTL(ttl uint8) Option { return func(c *config) { c.gossipTTL = tt
 // after that is delivered again. Default 131072 ids (about 5 MiB), 2 minutes.
 func WithSeenSet(capacity int, window time.Duration) Option {
 	return func(c *config) { c.seenCapacity, c.seenWindow = capacity, window }
+}
+
+// WithKeepalive pings a persistent link that has been silent for interval,
+// and closes it, failing its pending requests with ErrPeerSilent, once it
+// has been silent for dead. Zero interval turns keepalive off. Default 15s
+// and 45s.
+func WithKeepalive(interval, dead time.Duration) Option {
+	return func(c *config) { c.keepalive, c.deadPeer = interval, dead }
+}
+
+// WithReconnect sets the backoff for redialing a route added with AddRoute
+// whose link dropped: base, doubled after every failure up to max, each
+// wait jittered by ±20%. Redialing goes on until the route is deleted.
+// Default 100ms up to 30s.
+func WithReconnect(base, max time.Duration) Option {
+	return func(c *config) { c.redialBase, c.redialMax = base, max }
+}
+
+// WithHighWater caps the bytes queued for one peer (queued by this node plus
+// what the socket would not take). Past it, sends fail with ErrSlowPeer and
+// are counted; with dropSlow the slow peer is also disconnected. A peer
+// that keeps sending requests while not reading the answers is disconnected
+// either way. Default 8 MiB, not dropped.
+func WithHighWater(bytes int, dropSlow bool) Option {
+	return func(c *config) { c.highWater, c.dropSlow = bytes, dropSlow }
+}
+
+// WithLimits caps open connections (accepted sockets past it are closed at
+// once), inbound sockets still in their handshake, and requests in flight
+// on one link (past it, ErrBusy). Zero leaves a cap off. Default 65536, 4096,
+// 65536.
+func WithLimits(conns, handshakes, inflight int) Option {
+	return func(c *config) { c.maxConns, c.maxHandshakes, c.maxInFlight = conns, handshakes, inflight }
 }

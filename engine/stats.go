@@ -21,6 +21,12 @@ type counters struct {
 	gossipForwarded   atomic.Uint64
 	gossipDuplicates  atomic.Uint64
 	gossipExpired     atomic.Uint64
+	dropped           atomic.Uint64
+	slowPeers         atomic.Uint64
+	refused           atomic.Uint64
+	silentPeers       atomic.Uint64
+	redials           atomic.Uint64
+	handshaking       atomic.Int64
 }
 
 // Stats is a snapshot of a node's counters.
@@ -44,6 +50,12 @@ type Stats struct {
 	GossipForwarded  uint64 // gossip frames sent, origin's included
 	GossipDuplicates uint64 // gossip frames dropped: id already seen
 	GossipExpired    uint64 // broadcasts delivered with ttl 0, not forwarded
+
+	Dropped     uint64 // frames refused by the outbound high-water mark
+	SlowPeers   uint64 // peers disconnected for not reading
+	Refused     uint64 // accepted sockets closed by a connection limit
+	SilentPeers uint64 // links closed by keepalive
+	Redials     uint64 // reconnect attempts
 }
 
 // Stats returns the node's counters. Cheap: atomic loads only.
@@ -67,6 +79,11 @@ func (n *Node) Stats() Stats {
 		GossipForwarded:   s.gossipForwarded.Load(),
 		GossipDuplicates:  s.gossipDuplicates.Load(),
 		GossipExpired:     s.gossipExpired.Load(),
+		Dropped:           s.dropped.Load(),
+		SlowPeers:         s.slowPeers.Load(),
+		Refused:           s.refused.Load(),
+		SilentPeers:       s.silentPeers.Load(),
+		Redials:           s.redials.Load(),
 	}
 	if n.table != nil {
 		st.Peers = n.table.Len()

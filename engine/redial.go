@@ -1,0 +1,117 @@
+package engine
+
+import (
+	"math/rand/v2"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/antnet-p2p/antnet/route"
+)
+
+// Reconnecting. A route added with AddRoute whose link is lost is redialed
+// from the ticker, without a goroutine: the dial goes to gnet's Register, the
+// outcome is polled on later ticks, the handshake completes on the event
+// loop. After each failure the wait doubles, from WithReconnect's base up to
+// its max, with ±20% jitter. It stops when a link is back (either side may
+// have dialed) or the route is deleted. Meanwhile requests to the peer fail
+// at once with ErrNotConnected.
+
+type redial struct {
+	entry   *route.Entry
+	attempt int
+	due     time.Time
+	pc      *peerConn                    // the dial in progress, if any
+	reg     <-chan gnet.RegisteredResult // its registration
+}
+
+// maybeRedial schedules a redial of e if it is a static route left without a
+// link on a running node. Any goroutine.
+func (n *Node) maybeRedial(e *route.Entry) {
+	if n.state.Load() != nodeRunning || e.Link() != nil {
+		return
+	}
+	if _, static := n.static.Load(e.ID.Addr); !static || n.table.Get(e.ID.Addr) != e {
+		return
+	}
+	n.redialMu.Lock()
+	defer n.redialMu.Unlock()
+	if _, ok := n.redials[e]; !ok {
+		n.redials[e] = &redial{entry: e, due: time.Now().Add(n.backoff(0))}
+	}
+}
+
+// backoff is the wait before attempt number k (0-based).
+func (n *Node) backoff(k int) time.Duration {
+	d := n.cfg.redialBase
+	for i := 0; i < k && d < n.cfg.redialMax; i++ {
+		d *= 2
+	}
+	d = min(d, n.cfg.redialMax)
+	jitter := 0.8 + 0.4*rand.Float64()
+	return time.Duration(float64(d) * jitter)
+}
+
+// redialDue advances every scheduled redial. Ticker.
+func (n *Node) redialDue(now time.Time) {
+	n.redialMu.Lock()
+	defer n.redialMu.Unlock()
+	for e, r := range n.redials {
+		_, static := n.static.Load(e.ID.Addr)
+		if !static || n.table.Get(e.ID.Addr) != e || n.state.Load() != nodeRunning {
+			if r.pc != nil {
+				r.pc.abandon(ErrClosed)
+			}
+			delete(n.redials, e)
+			continue
+		}
+		if r.pc == nil {
+			if l := e.Link(); l != nil {
+				delete(n.redials, e) // the peer dialed us
+				continue
+			}
+			if now.Before(r.due) {
+				continue
+			}
+			n.stats.redials.Add(1)
+			pc := newPeerConn(n, true)
+			pc.peer, pc.entry = e.ID, e
+			reg, err := n.register(pc)
+			if err != nil {
+				r.retry(n, now)
+				continue
+			}
+			r.pc, r.reg = pc, reg
+			continue
+		}
+		if r.reg != nil {
+			select {
+			case res := <-r.reg:
+				r.reg = nil
+				if res.Err != nil {
+					r.pc.abandon(ErrConnLost)
+					r.retry(n, now)
+				}
+			default:
+			}
+			continue
+		}
+		select {
+		case <-r.pc.ready:
+			if r.pc.hsErr != nil {
+				r.retry(n, now)
+				continue
+			}
+			n.log.Info("reconnected", "peer", e.ID.String(), "attempts", r.attempt+1)
+			delete(n.redials, e)
+		default:
+		}
+	}
+}
+
+func (r *redial) retry(n *Node, now time.Time) {
+	r.attempt++
+	r.pc, r.reg = nil, nil
+	r.due = now.Add(n.backoff(r.attempt))
+	n.log.Debug("redial failed", "peer", r.entry.ID.String(), "attempt", r.attempt, "next", r.due.Sub(now))
+}

@@ -1,0 +1,81 @@
+package engine
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/antnet-p2p/antnet/codec"
+)
+
+// The node's timers all run from gnet's ticker (OnTick, every tickEvery, off
+// the event loops): handshake and drain deadlines, short links left idle,
+// keepalive, and redials. They touch connections only through thread-safe
+// calls (atomics, pc.send, pc.close).
+
+// sweep runs once per tick.
+func (n *Node) sweep(now time.Time) {
+	t := now.UnixNano()
+	n.clock.Store(t)
+	ka, dead := int64(n.cfg.keepalive), int64(n.cfg.deadPeer)
+	n.conns.Range(func(k, _ any) bool {
+		pc := k.(*peerConn)
+		state := pc.state.Load()
+		if d := pc.deadline.Load(); d != 0 && t > d {
+			pc.deadline.Store(0)
+			switch state {
+			case stateHandshake:
+				n.stats.handshakeTimeouts.Add(1)
+				n.log.Debug("handshake timeout", "remote", pc.remote())
+				pc.fail(fmt.Errorf("%w: timed out", ErrHandshake))
+				pc.close()
+			case stateDraining:
+				pc.close()
+			case stateReady:
+				if pc.short {
+					pc.close() // short link idle past the request timeout
+				}
+			}
+		}
+		if ka > 0 && state == stateReady && !pc.short {
+			n.keepalive(pc, t, ka, dead)
+		}
+		return true
+	})
+	n.redialDue(now)
+}
+
+// keepalive pings a quiet link and closes a silent one.
+func (n *Node) keepalive(pc *peerConn, now, interval, dead int64) {
+	quiet := now - pc.lastRecv.Load()
+	switch {
+	case dead > 0 && quiet > dead:
+		n.stats.silentPeers.Add(1)
+		n.log.Info("closing silent peer", "peer", pc.peer.String(), "quiet", time.Duration(quiet))
+		pc.fail(fmt.Errorf("%w: %s quiet for %v", ErrPeerSilent, pc.peer, time.Duration(quiet).Round(time.Millisecond)))
+		pc.close()
+	case quiet > interval && now-pc.lastPing.Load() > interval:
+		pc.lastPing.Store(now)
+		_, _ = pc.send(codec.KindPing, 0, 0, uint64(now), nil, nil)
+	}
+}
+
+// admit decides whether an accepted socket may stay; it returns why not.
+// Loop, in OnOpen.
+func (n *Node) admit() string {
+	if max := n.cfg.maxConns; max > 0 && n.stats.conns.Load() >= int64(max) {
+		return "max connections"
+	}
+	if max := n.cfg.maxHandshakes; max > 0 && n.stats.handshaking.Load() >= int64(max) {
+		return "max pending handshakes"
+	}
+	n.stats.handshaking.Add(1)
+	return ""
+}
+
+// handshakeDone releases an inbound socket's pending-handshake slot. Loop.
+func (n *Node) handshakeDone(pc *peerConn) {
+	if pc.countedHS {
+		pc.countedHS = false
+		n.stats.handshaking.Add(-1)
+	}
+}
