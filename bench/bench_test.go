@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"runtime"
 	"testing"
 	"time"
 
@@ -186,4 +187,30 @@ func benchCalls(b *testing.B, c caller, msg, dst []byte) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkRuntimeStack reproduces what engine.goid costs (runtime.Stack of
+// the caller into a 64-byte buffer, once per Dispatch to detect a call from an
+// event loop): it allocates, and runtime.Stack takes the runtime's global
+// print lock, so concurrent callers serialise on it.
+func BenchmarkRuntimeStack(b *testing.B) {
+	stack := func() int {
+		var buf [64]byte
+		return runtime.Stack(buf[:], false)
+	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			stack()
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(8)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				stack()
+			}
+		})
+	})
 }
