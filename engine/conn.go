@@ -96,7 +96,9 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 		id = pc.nextID.Add(1)
 		pc.pending[id] = f
 		pc.inflight.Add(1)
+		pc.n.stats.inflight.Add(1)
 	}
+	pc.n.stats.framesOut.Add(1)
 	out := pc.outBuf()
 	out.B = codec.AppendHeader(out.B, kind, flags, ttl, id, len(payload))
 	out.B = append(out.B, payload...)
@@ -128,6 +130,7 @@ func (pc *peerConn) write(frames []byte) error {
 		pc.mu.Unlock()
 		return err
 	}
+	pc.n.stats.framesOut.Add(1)
 	out := pc.outBuf()
 	out.B = append(out.B, frames...)
 	c := pc.wakeLocked()
@@ -216,6 +219,7 @@ func (pc *peerConn) complete(id uint64, reply []byte, err error) bool {
 	if f != nil {
 		delete(pc.pending, id)
 		pc.inflight.Add(-1)
+		pc.n.stats.inflight.Add(-1)
 	}
 	pc.mu.Unlock()
 	if f == nil {
@@ -233,6 +237,7 @@ func (pc *peerConn) cancel(id uint64) bool {
 	if ok {
 		delete(pc.pending, id)
 		pc.inflight.Add(-1)
+		pc.n.stats.inflight.Add(-1)
 	}
 	pc.mu.Unlock()
 	return ok
@@ -249,6 +254,7 @@ func (pc *peerConn) fail(err error) {
 	pc.closed = err
 	pending := pc.pending
 	pc.pending = nil
+	pc.n.stats.inflight.Add(-int64(len(pending)))
 	pc.inflight.Store(0)
 	pc.mu.Unlock()
 	for _, f := range pending {

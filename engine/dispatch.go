@@ -352,6 +352,7 @@ func (n *Node) giveUp(c *call, why error) error {
 		return nil
 	}
 	err := fmt.Errorf("antnet: request to %s: %w", c.peer, why)
+	n.stats.timeouts.Add(1)
 	if c.pc.short {
 		c.pc.abandon(err)
 	} else if c.pc.state.Load() == stateDraining {

@@ -11,6 +11,7 @@ func (n *Node) retire(pc *peerConn) {
 	if pc.state.CompareAndSwap(stateReady, stateDraining) {
 		pc.setDeadline(2 * n.cfg.timeout)
 		if pc.entry != nil && n.table.Detach(pc.entry, pc) {
+			n.emit(PeerEvent{Peer: pc.entry.ID})
 			n.unrouteIfLearned(pc)
 		}
 	}

@@ -171,6 +171,7 @@ func (n *Node) frame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer)
 		}
 		return n.afterAnswer(pc)
 	case codec.KindError:
+		n.stats.remoteErrors.Add(1)
 		if !pc.complete(f.ID, nil, proto.ParseError(pc.peer, f.Payload)) {
 			n.stats.unknownReplies.Add(1)
 		}
@@ -241,6 +242,8 @@ func (n *Node) closed(pc *peerConn, err error) {
 	}
 	if prev == stateHandshake {
 		n.handshakeDone(pc)
+	} else if prev != stateClosed {
+		n.countReady(pc, -1)
 	}
 	cause := ErrConnLost
 	if n.state.Load() != nodeRunning {
@@ -263,6 +266,7 @@ func (n *Node) closed(pc *peerConn, err error) {
 	if pc.entry != nil {
 		if n.table.Detach(pc.entry, pc) {
 			n.log.Debug("peer down", "peer", pc.peer.String())
+			n.emit(PeerEvent{Peer: pc.entry.ID})
 			n.unrouteIfLearned(pc)
 		}
 		n.maybeRedial(pc.entry)

@@ -88,6 +88,7 @@ func (n *Node) handle(pc *peerConn, f *codec.Frame, origin []byte, w *bytebuffer
 		return
 	}
 	w.B = appendAnswer(w.B, f.ID, out, err, panicked)
+	n.stats.framesOut.Add(1)
 	pc.answered()
 }
 

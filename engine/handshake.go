@@ -52,6 +52,7 @@ func (n *Node) handshake(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuf
 		pc.setDeadline(n.cfg.timeout)
 	}
 	pc.state.Store(stateReady)
+	n.countReady(pc, 1)
 	if !pc.short && n.cfg.mode == Persistent {
 		e, err := n.table.Add(h.ID)
 		if err != nil {
@@ -78,6 +79,7 @@ func (n *Node) helloAck(pc *peerConn, h proto.Hello) gnet.Action {
 	pc.deadline.Store(0)
 	n.handshakeDone(pc)
 	pc.state.Store(stateReady)
+	n.countReady(pc, 1)
 	if pc.entry != nil {
 		n.attach(pc)
 	}
@@ -96,5 +98,6 @@ func (n *Node) attach(pc *peerConn) {
 		n.retire(d)
 	} else {
 		n.log.Debug("peer up", "peer", pc.peer.String())
+		n.emit(PeerEvent{Peer: pc.entry.ID, Up: true, Outbound: pc.outbound})
 	}
 }

@@ -224,14 +224,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-func (n *Node) inflight() int {
-	total := 0
-	n.conns.Range(func(k, _ any) bool {
-		total += k.(*peerConn).InFlight()
-		return true
-	})
-	return total
-}
+func (n *Node) inflight() int { return int(n.stats.inflight.Load()) }
 
 func (n *Node) running() error {
 	switch n.state.Load() {

@@ -53,6 +53,7 @@ type config struct {
 	maxConns         int
 	maxHandshakes    int
 	maxInFlight      int
+	events           func(PeerEvent)
 }
 
 func defaultConfig() config {

@@ -1,6 +1,9 @@
 package engine
 
-import "sync/atomic"
+import (
+	"expvar"
+	"sync/atomic"
+)
 
 // counters are the node's running totals: atomics, no lock.
 type counters struct {
@@ -27,16 +30,37 @@ type counters struct {
 	silentPeers       atomic.Uint64
 	redials           atomic.Uint64
 	handshaking       atomic.Int64
+	inflight          atomic.Int64
+	framesOut         atomic.Uint64
+	timeouts          atomic.Uint64
+	remoteErrors      atomic.Uint64
+	shortLinks        atomic.Int64
+	persistentLinks   atomic.Int64
+}
+
+// countReady tracks links past their handshake, by mode.
+func (n *Node) countReady(pc *peerConn, d int64) {
+	if pc.short {
+		n.stats.shortLinks.Add(d)
+	} else {
+		n.stats.persistentLinks.Add(d)
+	}
 }
 
 // Stats is a snapshot of a node's counters.
 type Stats struct {
 	Peers             int    // entries in the route table
 	Conns             int64  // open sockets, any state
+	PersistentLinks   int64  // persistent links past their handshake
+	ShortLinks        int64  // short-mode connections past their handshake
+	InFlight          int64  // requests sent and not yet answered
 	FramesIn          uint64 // frames decoded
+	FramesOut         uint64 // frames queued or written
 	BytesIn           uint64 // bytes of decoded frames
 	BytesOut          uint64 // bytes written by the event loops
 	Requests          uint64 // requests this node sent
+	Timeouts          uint64 // requests given up: timeout or the caller's context
+	RemoteErrors      uint64 // error-responses received
 	HandlerPanics     uint64 // handler panics recovered
 	ProtocolErrors    uint64 // connections closed for bad input
 	UnknownKinds      uint64 // frames of a kind this node does not serve
@@ -63,6 +87,12 @@ func (n *Node) Stats() Stats {
 	s := &n.stats
 	st := Stats{
 		Conns:             s.conns.Load(),
+		PersistentLinks:   s.persistentLinks.Load(),
+		ShortLinks:        s.shortLinks.Load(),
+		InFlight:          s.inflight.Load(),
+		FramesOut:         s.framesOut.Load(),
+		Timeouts:          s.timeouts.Load(),
+		RemoteErrors:      s.remoteErrors.Load(),
 		FramesIn:          s.framesIn.Load(),
 		BytesIn:           s.bytesIn.Load(),
 		BytesOut:          s.bytesOut.Load(),
@@ -89,4 +119,11 @@ func (n *Node) Stats() Stats {
 		st.Peers = n.table.Len()
 	}
 	return st
+}
+
+// PublishExpvar publishes the node's Stats under name in package expvar, so
+// a daemon serving http.DefaultServeMux shows them at /debug/vars. Each read
+// costs one Stats call. Like expvar.Publish, it panics if name is taken.
+func (n *Node) PublishExpvar(name string) {
+	expvar.Publish(name, expvar.Func(func() any { return n.Stats() }))
 }

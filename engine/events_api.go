@@ -1,0 +1,24 @@
+package engine
+
+import "github.com/antnet-p2p/antnet/proto"
+
+// PeerEvent says that a peer's persistent link came up or went down.
+type PeerEvent struct {
+	Peer proto.PeerID
+	Up   bool // false: the peer has no link any more
+	// Outbound reports whether this node dialed the link (Up events).
+	Outbound bool
+}
+
+// WithPeerEvents calls f when a peer gains its first live link (Up) and when
+// it loses its last one (not Up); swapping a duplicate link raises no event.
+// f runs on an event loop, or on the goroutine that called Delete or Close:
+// it must return quickly and must not make blocking calls (hand the event to
+// a channel or a goroutine). Events for one peer arrive in order.
+func WithPeerEvents(f func(PeerEvent)) Option { return func(c *config) { c.events = f } }
+
+func (n *Node) emit(ev PeerEvent) {
+	if f := n.cfg.events; f != nil {
+		f(ev)
+	}
+}
