@@ -1,0 +1,83 @@
+package main
+
+import (
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/antnet-p2p/antnet/engine"
+)
+
+// syncBuffer is a strings.Builder safe for the peers' concurrent prints.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestScriptedSession(t *testing.T) {
+	var out syncBuffer
+	if err := demo(&out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	for _, want := range []string{
+		"[luda] yoghurt@",
+		"[yoghurt] luda says: hello there",
+		"[luda] yoghurt answered: yoghurt got it",
+		"[kefir] yoghurt answered: yoghurt got it",
+		"[luda] yoghurt says: who is around?",
+		"[yoghurt] broadcast from luda: news travels hop by hop",
+		"[kefir] broadcast from luda: news travels hop by hop",
+		"[kefir] stats: peers=1",
+		"[yoghurt] kefir@",
+		"demo done",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("missing %q in:\n%s", want, out.String())
+		}
+	}
+	if c := strings.Count(out.String(), "broadcast from luda"); c != 2 {
+		t.Errorf("broadcast delivered %d times, want 2 (yoghurt and kefir)", c)
+	}
+}
+
+func TestCommands(t *testing.T) {
+	var out syncBuffer
+	a, err := newPeer("a", "127.0.0.1:0", engine.Short, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.node.Close()
+	b, err := newPeer("b", "127.0.0.1:0", engine.Short, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.node.Close()
+	for _, line := range []string{"add " + b.node.ID().String(), "send b short hello", "add nonsense", "frobnicate", "help"} {
+		if a.exec(line) {
+			t.Fatalf("%q quit", line)
+		}
+	}
+	if !a.exec("quit") {
+		t.Fatal("quit did not quit")
+	}
+	for _, want := range []string{"[b] a says: short hello", "[a] b answered: b got it", "add nonsense:", `unknown command "frobnicate"`, "broadcast TEXT"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("missing %q in:\n%s", want, out.String())
+		}
+	}
+	if _, err := parseMode("bogus"); err == nil {
+		t.Fatal("bogus mode accepted")
+	}
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/engine"
+	"github.com/antnet-p2p/antnet/proto"
+)
+
+// peer is one antnet node with a console: it prints what arrives and runs
+// the commands a person types.
+type peer struct {
+	node *engine.Node
+	mu   sync.Mutex // serialises output
+	out  io.Writer
+}
+
+func newPeer(name, listen string, mode engine.Mode, out io.Writer) (*peer, error) {
+	p := &peer{out: out}
+	node, err := engine.New(name, listen, proto.HandlerFunc(p.handle),
+		engine.WithMode(mode), engine.WithPeerEvents(p.event))
+	if err != nil {
+		return nil, err
+	}
+	if err := node.Start(); err != nil {
+		return nil, err
+	}
+	p.node = node
+	return p, nil
+}
+
+func (p *peer) printf(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.out, "[%s] "+format+"\n", append([]any{p.node.ID().Name}, args...)...)
+}
+
+// handle runs on the event loop: print, answer, never block.
+func (p *peer) handle(ctx proto.Context, msg []byte) ([]byte, error) {
+	switch ctx.Kind() {
+	case codec.KindGossip:
+		p.printf("broadcast from %s: %s", ctx.Origin().Name, msg)
+	case codec.KindNotice:
+		p.printf("notice from %s: %s", ctx.Peer().Name, msg)
+	default:
+		p.printf("%s says: %s", ctx.Peer().Name, msg)
+		return []byte(p.node.ID().Name + " got it"), nil
+	}
+	return nil, nil
+}
+
+func (p *peer) event(e engine.PeerEvent) {
+	if e.Up {
+		p.printf("%s joined", e.Peer)
+	} else {
+		p.printf("%s left", e.Peer)
+	}
+}
+
+const help = `commands:
+  send NAME TEXT    request: NAME answers
+  all TEXT          request to every peer
+  broadcast TEXT    relayed to the whole network, once per peer
+  add NAME@HOST:PORT
+  peers | stats | help | quit`
+
+// exec runs one command line and reports whether it was quit.
+func (p *peer) exec(line string) (quit bool) {
+	cmd, rest, _ := strings.Cut(strings.TrimSpace(line), " ")
+	rest = strings.TrimSpace(rest)
+	switch cmd {
+	case "":
+	case "send":
+		name, text, _ := strings.Cut(rest, " ")
+		reply, err := p.node.Dispatch(name, []byte(text))
+		if err != nil {
+			p.printf("send to %s failed: %v", name, err)
+		} else {
+			p.printf("%s answered: %s", name, reply)
+		}
+	case "all":
+		res := p.node.DispatchAll([]byte(rest))
+		ids := make([]string, 0, len(res))
+		for id := range res {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			if r := res[id]; r.Err != nil {
+				p.printf("%s failed: %v", id, r.Err)
+			} else {
+				p.printf("%s answered: %s", id, r.Reply)
+			}
+		}
+	case "broadcast":
+		if _, err := p.node.Broadcast([]byte(rest)); err != nil {
+			p.printf("broadcast failed: %v", err)
+		}
+	case "add":
+		id, err := proto.ParsePeerID(rest)
+		if err == nil {
+			err = p.node.AddRoute(id.Name, id.Addr)
+		}
+		if err != nil {
+			p.printf("add %s: %v", rest, err)
+		}
+	case "peers":
+		var ids []string
+		for _, id := range p.node.Peers() {
+			ids = append(ids, id.String())
+		}
+		p.printf("peers: %s", strings.Join(ids, " "))
+	case "stats":
+		s := p.node.Stats()
+		p.printf("stats: peers=%d links=%d frames in/out=%d/%d requests=%d broadcasts delivered=%d duplicates dropped=%d",
+			s.Peers, s.PersistentLinks, s.FramesIn, s.FramesOut, s.Requests, s.GossipDelivered, s.GossipDuplicates)
+	case "help":
+		p.printf("%s", help)
+	case "quit":
+		return true
+	default:
+		p.printf("unknown command %q (try help)", cmd)
+	}
+	return false
+}
