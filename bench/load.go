@@ -167,8 +167,18 @@ func (lc *loadConn) run(w *window, payload []byte) {
 	}
 }
 
-// runLoad drives the server at addr with sp and measures it.
+// runLoad drives the server at addr with sp and measures it, from this
+// process or, with -client proc, from a child process.
 func runLoad(addr string, sp loadSpec) (*measurement, error) {
+	if clientProc {
+		return runLoadProc(addr, sp)
+	}
+	return runLoadHere(addr, sp, nil)
+}
+
+// runLoadHere runs the load generator in this process; hook is passed to
+// the window.
+func runLoadHere(addr string, sp loadSpec, hook func(string)) (*measurement, error) {
 	if sp.inflight < 1 || sp.inflight > 1<<16 {
 		return nil, fmt.Errorf("in-flight %d out of range 1..65536", sp.inflight)
 	}
@@ -212,6 +222,7 @@ func runLoad(addr string, sp loadSpec) (*measurement, error) {
 	payload := make([]byte, sp.payload)
 	_, _ = rand.Read(payload)
 	w := newWindow()
+	w.hook = hook
 	done := make(chan struct{})
 	pprof.Do(context.Background(), pprof.Labels("side", "client"), func(context.Context) {
 		for _, lc := range conns {

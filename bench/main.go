@@ -35,12 +35,26 @@ func main() {
 		only     = flag.String("only", "", "run only these scenarios, comma separated ("+scenarioNames()+")")
 		cpuprof  = flag.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE` "+
 			"(goroutines are labelled side=server|client and impl=...: use go tool pprof -tagfocus side=server)")
+		client = flag.String("client", "inproc", "where the reqrep/allocs load generator runs: inproc (this process) "+
+			"or proc (a child process: allocs/op and goroutines are then the server's alone)")
+		child   = flag.String("loadgen-child", "", "internal: run as the load generator child")
 		memprof = flag.String("memprofile", "", "write an allocation profile of the whole run to `FILE` "+
 			"(go tool pprof -sample_index=alloc_objects -top FILE)")
 	)
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fatalf("unexpected arguments %q", flag.Args())
+	}
+	if *child != "" {
+		loadChild(*child)
+		return
+	}
+	switch *client {
+	case "inproc":
+	case "proc":
+		clientProc = true
+	default:
+		fatalf("-client %q: want inproc or proc", *client)
 	}
 
 	cfg := &config{quick: *quick, duration: *duration, warmup: *warmup}
@@ -208,6 +222,12 @@ func header(w *os.File, cfg *config, sel []scenario, nofile uint64) {
 	fmt.Fprintln(w, "  antnet = engine.Node with an echo handler; each runs GOMAXPROCS event loops where it has loops; all on 127.0.0.1, OS-picked ports")
 	for _, s := range sel {
 		fmt.Fprintf(w, "load %s: %s\n", s.name, s.load)
+	}
+	if clientProc {
+		fmt.Fprintln(w, "-client proc: the reqrep and allocs load generator (client=load rows) runs in a child process;",
+			"their allocs/op and goroutines are the server's alone (client=node and short rows stay in this process)")
+	} else {
+		fmt.Fprintln(w, "clients run in this process (-client proc moves the load generator to a child process)")
 	}
 	fmt.Fprintln(w)
 }

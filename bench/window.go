@@ -13,6 +13,9 @@ type window struct {
 	base      time.Time
 	recording atomic.Bool
 	stop      atomic.Bool
+	// hook, if set, is called as the recorded window opens ("rec") and
+	// closes ("stop"): a load generator in a child process tells its parent.
+	hook func(event string)
 }
 
 func newWindow() *window { return &window{base: time.Now()} }
@@ -48,6 +51,9 @@ func (w *window) run(warmup, d time.Duration, done <-chan struct{}) windowStats 
 		return st
 	}
 	var m0, m1 runtime.MemStats
+	if w.hook != nil {
+		w.hook("rec")
+	}
 	runtime.ReadMemStats(&m0)
 	t0 := time.Now()
 	w.recording.Store(true)
@@ -60,5 +66,8 @@ func (w *window) run(warmup, d time.Duration, done <-chan struct{}) windowStats 
 	st.elapsed = time.Since(t0)
 	runtime.ReadMemStats(&m1)
 	st.mallocs = m1.Mallocs - m0.Mallocs
+	if w.hook != nil {
+		w.hook("stop")
+	}
 	return st
 }
