@@ -134,9 +134,15 @@ func (ev *events) OnTick() (time.Duration, gnet.Action) {
 	return tickEvery, gnet.None
 }
 
-// serve handles the frames buffered on c, appending answers to w. Loop.
+// serve handles the frames buffered on c, appending answers to w. Once the
+// answers reach the high-water mark it stops and wakes itself to go on after
+// they are written, so one batch never holds more than that. Loop.
 func (n *Node) serve(pc *peerConn, c gnet.Conn, w *bytebufferpool.ByteBuffer) gnet.Action {
 	for {
+		if hw := n.cfg.highWater; hw > 0 && len(w.B) >= hw {
+			_ = c.Wake(nil)
+			return gnet.None
+		}
 		f, size, ok, err := codec.Next(c, n.cfg.maxFrame)
 		if err != nil {
 			n.stats.protocolErrors.Add(1)

@@ -19,6 +19,8 @@ func WithPeerEvents(f func(PeerEvent)) Option { return func(c *config) { c.event
 
 func (n *Node) emit(ev PeerEvent) {
 	if f := n.cfg.events; f != nil {
+		n.inCallback.Add(1)
+		defer n.inCallback.Add(-1)
 		f(ev)
 	}
 }

@@ -16,8 +16,13 @@ func goid() uint64 {
 	return id
 }
 
-// onLoop reports whether the caller runs on one of the node's event loops.
+// onLoop reports whether the caller runs on one of the node's event loops,
+// inside a handler or an event callback. While none is running anywhere
+// (the common case for a caller that only sends) it costs one atomic load.
 func (n *Node) onLoop() bool {
+	if n.inCallback.Load() == 0 {
+		return false
+	}
 	_, ok := n.loops.Load(goid())
 	return ok
 }

@@ -106,7 +106,9 @@ func appendAnswer(dst []byte, id uint64, out []byte, err error, panicked any) []
 
 // call runs the handler, recovering a panic.
 func (n *Node) call(ctx proto.Context, msg []byte) (out []byte, err error, panicked any) {
+	n.inCallback.Add(1)
 	defer func() {
+		n.inCallback.Add(-1)
 		if p := recover(); p != nil {
 			panicked = p
 			n.stats.handlerPanics.Add(1)

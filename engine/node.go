@@ -53,6 +53,8 @@ type Node struct {
 	static sync.Map // addr -> struct{}: routes added by AddRoute
 	loops  sync.Map // goroutine id of each event loop -> struct{}
 
+	inCallback atomic.Int32 // handlers and event callbacks running now
+
 	seen  *seenSet     // broadcast ids already delivered
 	clock atomic.Int64 // unix nanos, advanced by every tick
 
