@@ -17,6 +17,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -38,10 +39,14 @@ func main() {
 		client = flag.String("client", "inproc", "where the reqrep/allocs load generator runs: inproc (this process) "+
 			"or proc (a child process: allocs/op and goroutines are then the server's alone)")
 		child   = flag.String("loadgen-child", "", "internal: run as the load generator child")
+		count   = flag.Int("count", 1, "run every measurement `N` times (round robin) and report the medians")
 		memprof = flag.String("memprofile", "", "write an allocation profile of the whole run to `FILE` "+
 			"(go tool pprof -sample_index=alloc_objects -top FILE)")
 	)
 	flag.Parse()
+	if *count < 1 {
+		fatalf("-count must be at least 1")
+	}
 	if flag.NArg() > 0 {
 		fatalf("unexpected arguments %q", flag.Args())
 	}
@@ -57,7 +62,7 @@ func main() {
 		fatalf("-client %q: want inproc or proc", *client)
 	}
 
-	cfg := &config{quick: *quick, duration: *duration, warmup: *warmup}
+	cfg := &config{quick: *quick, duration: *duration, warmup: *warmup, count: *count}
 	if cfg.duration <= 0 {
 		cfg.duration = time.Second
 		if cfg.quick {
@@ -107,13 +112,21 @@ func main() {
 		}()
 	}
 
-	results := make([]Result, 0, len(cases))
+	// Each repetition runs the whole list, so the runs of a row are spread
+	// over time rather than back to back.
+	runs := make([][]Result, len(cases))
 	lk := newLeakCheck()
 	start := time.Now()
-	for i, c := range cases {
-		results = append(results, measure(c, lk))
-		r := &results[len(results)-1]
-		progress(i+1, len(cases), r)
+	for rep := 0; rep < *count; rep++ {
+		for i, c := range cases {
+			r := measure(c, lk)
+			runs[i] = append(runs[i], r)
+			progress(rep*len(cases)+i+1, *count*len(cases), &r)
+		}
+	}
+	results := make([]Result, len(cases))
+	for i := range runs {
+		results[i] = median(runs[i])
 	}
 	if *memprof != "" {
 		if err := writeHeapProfile(*memprof); err != nil {
@@ -215,6 +228,9 @@ func header(w *os.File, cfg *config, sel []scenario, nofile uint64) {
 	}
 	fmt.Fprintf(w, ", RLIMIT_NOFILE=%d\n", nofile)
 	fmt.Fprintln(w, "figures on a shared machine are noisy: quote medians of several runs")
+	if cfg.count > 1 {
+		fmt.Fprintf(w, "every figure below is the median of %d runs of its row (-count), taken round robin over the whole list\n", cfg.count)
+	}
 	fmt.Fprintf(w, "each row: %v warm-up, then a %v recorded window; servers and clients share this process and its %d CPUs,\n",
 		cfg.warmup, cfg.duration, runtime.GOMAXPROCS(0))
 	fmt.Fprintln(w, "  so allocs/op and goroutines include the client; ratios are antnet ops/s over the baseline's in the same row group")
@@ -340,4 +356,62 @@ func writeHeapProfile(path string) error {
 	}
 	defer f.Close()
 	return pprof.Lookup("allocs").WriteTo(f, 0)
+}
+
+// median folds the runs of one row into one: each figure is the median of
+// the runs that did not fail; the spread of ops/s goes in the note.
+func median(rs []Result) Result {
+	if len(rs) == 1 {
+		return rs[0]
+	}
+	out := rs[0]
+	var ok []Result
+	var errs []string
+	for _, r := range rs {
+		if r.Error == "" {
+			ok = append(ok, r)
+		} else {
+			errs = append(errs, r.Error)
+		}
+	}
+	out.Note = ""
+	for _, r := range rs {
+		if r.Note != "" {
+			out.addNote(r.Note)
+		}
+	}
+	if len(ok) == 0 {
+		out.Error = strings.Join(errs, " | ")
+		return out
+	}
+	out.Error = ""
+	if len(errs) > 0 {
+		out.addNote(fmt.Sprintf("%d of %d runs failed: %s", len(errs), len(rs), errs[0]))
+	}
+	pick := func(f func(*Result) float64) float64 {
+		xs := make([]float64, len(ok))
+		for i := range ok {
+			xs[i] = f(&ok[i])
+		}
+		sort.Float64s(xs)
+		if n := len(xs); n%2 == 0 {
+			return (xs[n/2-1] + xs[n/2]) / 2
+		}
+		return xs[len(xs)/2]
+	}
+	out.OpsPerSec = pick(func(r *Result) float64 { return r.OpsPerSec })
+	out.P50us = pick(func(r *Result) float64 { return r.P50us })
+	out.P99us = pick(func(r *Result) float64 { return r.P99us })
+	out.AllocsPerOp = pick(func(r *Result) float64 { return r.AllocsPerOp })
+	out.Goroutines = int(pick(func(r *Result) float64 { return float64(r.Goroutines) }))
+	out.Ops = int64(pick(func(r *Result) float64 { return float64(r.Ops) }))
+	out.Seconds = pick(func(r *Result) float64 { return r.Seconds })
+	lo, hi := ok[0].OpsPerSec, ok[0].OpsPerSec
+	for _, r := range ok {
+		lo, hi = min(lo, r.OpsPerSec), max(hi, r.OpsPerSec)
+	}
+	out.Runs = len(ok)
+	out.OpsMin, out.OpsMax = lo, hi
+	out.addNote(fmt.Sprintf("ops/s %.0f..%.0f over %d runs", lo, hi, len(ok)))
+	return out
 }

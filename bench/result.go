@@ -68,6 +68,9 @@ type Result struct {
 	Seconds     float64  `json:"seconds"`
 	VsRawgnet   *float64 `json:"ratio_vs_rawgnet,omitempty"`
 	VsGoroutine *float64 `json:"ratio_vs_goroutine,omitempty"`
+	Runs        int      `json:"runs,omitempty"` // with -count: runs the medians come from
+	OpsMin      float64  `json:"ops_per_sec_min,omitempty"`
+	OpsMax      float64  `json:"ops_per_sec_max,omitempty"`
 	Error       string   `json:"error,omitempty"`
 	Note        string   `json:"note,omitempty"`
 

@@ -9,6 +9,7 @@ import (
 type config struct {
 	quick            bool
 	duration, warmup time.Duration
+	count            int // runs per row (-count)
 	// Grid overrides; nil means the scenario's own grid.
 	peers, inflight, payload, callers []int
 }
