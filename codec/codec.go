@@ -46,10 +46,11 @@ const (
 	KindPing                     // liveness probe; answered by pong with the same id
 	KindPong                     // answer to ping
 	KindGoaway                   // the sender will close this connection; send nothing new on it
+	KindSecure                   // a Noise handshake message (secure links, before hello)
 	kindEnd
 )
 
-var kindNames = [...]string{"invalid", "hello", "hello-ack", "request", "response", "error", "notice", "gossip", "ping", "pong", "goaway"}
+var kindNames = [...]string{"invalid", "hello", "hello-ack", "request", "response", "error", "notice", "gossip", "ping", "pong", "goaway", "secure"}
 
 // String returns the kind's wire name, or "kind(N)" for an unknown kind.
 func (k Kind) String() string {

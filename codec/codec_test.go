@@ -306,7 +306,8 @@ func TestKind(t *testing.T) {
 		{codec.KindPing, "ping", true},
 		{codec.KindPong, "pong", true},
 		{codec.KindGoaway, "goaway", true},
-		{11, "kind(11)", false},
+		{codec.KindSecure, "secure", true},
+		{12, "kind(12)", false},
 		{200, "kind(200)", false},
 		{255, "kind(255)", false},
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/route"
+	"github.com/antnet-p2p/antnet/secure"
 )
 
 // Link states.
@@ -46,6 +47,10 @@ type peerConn struct {
 	unsent    atomic.Int64 // bytes gnet held back after the last write: the socket is full
 	countedHS bool         // loop: counted among pending inbound handshakes
 
+	hs      *secure.Handshake // loop: Noise handshake in progress
+	sess    *secure.Session   // loop: seals and opens frames once the handshake is done
+	peerKey string            // set on the loop before the link is published: the peer's static key
+
 	goawaySent atomic.Bool
 	goawayRecv atomic.Bool
 	abandoned  atomic.Bool // the dialer gave up; close on arrival
@@ -67,6 +72,9 @@ func newPeerConn(n *Node, outbound bool) *peerConn {
 	}
 	return pc
 }
+
+// Key implements route.Link.
+func (pc *peerConn) Key() string { return pc.peerKey }
 
 // Outbound implements route.Link.
 func (pc *peerConn) Outbound() bool { return pc.outbound }

@@ -129,7 +129,9 @@ func (n *Node) Delete(key string) error {
 	return nil
 }
 
-// Peers returns the IDs in the route table, sorted by address. O(peers).
+// Peers returns the IDs in the route table, sorted by address, each with
+// the key of its live link on a secure node (see PeerID.Fingerprint).
+// O(peers).
 func (n *Node) Peers() []proto.PeerID {
 	if n.table == nil {
 		return nil
@@ -138,6 +140,9 @@ func (n *Node) Peers() []proto.PeerID {
 	ids := make([]proto.PeerID, len(all))
 	for i, e := range all {
 		ids[i] = e.ID
+		if l := e.Link(); l != nil {
+			ids[i].Key = l.Key()
+		}
 	}
 	return ids
 }

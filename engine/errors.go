@@ -49,6 +49,13 @@ var (
 	// ErrBusy: the link already carries the maximum of requests in flight
 	// (WithMaxInFlight). Retry when some have been answered.
 	ErrBusy = errors.New("antnet: too many requests in flight")
+	// ErrRefused: the peer closed the link during the handshake and said
+	// why (for example, one side requires secure links and the other does
+	// not speak them, or a limit). Fix the configuration or retry later.
+	ErrRefused = errors.New("antnet: refused by peer")
+	// ErrNotAdmitted: the peer's key is not on this node's allow-list (or
+	// the admission callback refused it).
+	ErrNotAdmitted = errors.New("antnet: peer key not admitted")
 	// ErrPeerSilent: the peer answered nothing, not even keepalive pings,
 	// within the dead-peer timeout; its link was closed.
 	ErrPeerSilent = errors.New("antnet: peer silent past the dead-peer timeout")

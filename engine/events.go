@@ -66,6 +66,14 @@ func (ev *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if !pc.outbound {
 		return nil, gnet.None
 	}
+	if n.cfg.identity != nil {
+		msg, err := n.startSecure(pc)
+		if err != nil {
+			pc.hsErr = err
+			return nil, gnet.Close
+		}
+		return msg, gnet.None // hello follows the Noise handshake, sealed
+	}
 	out := pc.takeOut() // short mode queued its request before the dial
 	buf := n.appendHello(nil, codec.KindHello, pc.short)
 	if out != nil {
@@ -101,15 +109,21 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 	}
 	w := bytebufferpool.Get()
 	action := n.serve(pc, c, w)
-	if out := pc.takeOut(); out != nil {
-		if len(w.B) == 0 {
-			w, out = out, w
-		} else {
-			w.B = append(w.B, out.B...)
+	secure := n.cfg.identity != nil
+	if !secure || pc.sess != nil { // a secure link queues until its session exists
+		if out := pc.takeOut(); out != nil {
+			if len(w.B) == 0 {
+				w, out = out, w
+			} else {
+				w.B = append(w.B, out.B...)
+			}
+			bytebufferpool.Put(out)
 		}
-		bytebufferpool.Put(out)
 	}
 	if len(w.B) > 0 {
+		if pc.sess != nil {
+			w = n.seal(pc, w)
+		}
 		n.stats.bytesOut.Add(uint64(len(w.B)))
 		_, _ = c.Write(w.B)
 	}
@@ -155,6 +169,12 @@ func (n *Node) serve(pc *peerConn, c gnet.Conn, w *bytebufferpool.ByteBuffer) gn
 		}
 		n.stats.framesIn.Add(1)
 		n.stats.bytesIn.Add(uint64(size))
+		if pc.sess != nil {
+			if err := pc.sess.Open(&f); err != nil {
+				n.stats.tampered.Add(1)
+				return n.violation(pc, err)
+			}
+		}
 		action := n.frame(pc, &f, w)
 		_, _ = c.Discard(size)
 		if action != gnet.None {
@@ -166,6 +186,9 @@ func (n *Node) serve(pc *peerConn, c gnet.Conn, w *bytebufferpool.ByteBuffer) gn
 // frame handles one frame. Loop.
 func (n *Node) frame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Action {
 	if pc.state.Load() == stateHandshake {
+		if f.Kind == codec.KindSecure || (n.cfg.identity != nil && pc.sess == nil) {
+			return n.secureFrame(pc, f, w)
+		}
 		return n.handshake(pc, f, w)
 	}
 	switch f.Kind {

@@ -29,6 +29,12 @@ func (n *Node) handshake(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuf
 	if pc.outbound {
 		want = codec.KindHelloAck
 	}
+	if f.Kind == codec.KindError && pc.outbound {
+		// The acceptor refused us before the handshake: say why.
+		re := proto.ParseError(pc.peer, f.Payload)
+		pc.hsErr = fmt.Errorf("%w: %s", ErrRefused, re.Message)
+		return n.violation(pc, pc.hsErr)
+	}
 	if f.Kind != want {
 		return n.violation(pc, fmt.Errorf("%w: got %s, want %s", ErrHandshake, f.Kind, want))
 	}
@@ -42,7 +48,13 @@ func (n *Node) handshake(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuf
 	if pc.outbound {
 		return n.helloAck(pc, h)
 	}
+	if e := n.table.Get(h.ID.Addr); e != nil && pc.peerKey != "" {
+		if l := e.Link(); l != nil && l.Key() != pc.peerKey {
+			return n.violation(pc, fmt.Errorf("%w: %s is held by another key", ErrPeerMismatch, h.ID))
+		}
+	}
 	pc.peer = h.ID
+	pc.peer.Key = pc.peerKey
 	pc.short = f.Flags&proto.FlagShort != 0
 	w.B = n.appendHello(w.B, codec.KindHelloAck, pc.short)
 	pc.deadline.Store(0)
@@ -76,6 +88,7 @@ func (n *Node) helloAck(pc *peerConn, h proto.Hello) gnet.Action {
 		return n.violation(pc, err)
 	}
 	pc.peer.Name = h.ID.Name // the address stays the one we dialed: it keys the route
+	pc.peer.Key = pc.peerKey
 	pc.deadline.Store(0)
 	n.handshakeDone(pc)
 	pc.state.Store(stateReady)

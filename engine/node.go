@@ -161,6 +161,9 @@ func (n *Node) boot(e gnet.Engine) error {
 	}
 	n.clock.Store(time.Now().UnixNano())
 	n.id = proto.PeerID{Name: n.name, Addr: addr}
+	if n.cfg.identity != nil {
+		n.id.Key = string(n.cfg.identity.Public())
+	}
 	if err := n.id.Validate(); err != nil {
 		return err
 	}

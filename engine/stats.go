@@ -35,6 +35,8 @@ type counters struct {
 	timeouts          atomic.Uint64
 	remoteErrors      atomic.Uint64
 	shortLinks        atomic.Int64
+	tampered          atomic.Uint64
+	unadmitted        atomic.Uint64
 	persistentLinks   atomic.Int64
 }
 
@@ -80,6 +82,8 @@ type Stats struct {
 	Refused     uint64 // accepted sockets closed by a connection limit
 	SilentPeers uint64 // links closed by keepalive
 	Redials     uint64 // reconnect attempts
+	Tampered    uint64 // secure links closed for a frame that failed authentication
+	Unadmitted  uint64 // secure peers refused by the allow-list or admission callback
 }
 
 // Stats returns the node's counters. Cheap: atomic loads only.
@@ -114,6 +118,8 @@ func (n *Node) Stats() Stats {
 		Refused:           s.refused.Load(),
 		SilentPeers:       s.silentPeers.Load(),
 		Redials:           s.redials.Load(),
+		Tampered:          s.tampered.Load(),
+		Unadmitted:        s.unadmitted.Load(),
 	}
 	if n.table != nil {
 		st.Peers = n.table.Len()

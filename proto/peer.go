@@ -1,6 +1,8 @@
 package proto
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +15,9 @@ import (
 type PeerID struct {
 	Name string
 	Addr string
+	// Key is the peer's static public key (raw bytes) on secure links, and
+	// empty otherwise. It is what a secure peer's identity rests on.
+	Key string
 }
 
 // ErrBadPeerID is returned for a peer ID or address that does not parse.
@@ -24,10 +29,24 @@ func (p PeerID) String() string { return p.Name + "@" + p.Addr }
 // IsZero reports whether p is the zero PeerID.
 func (p PeerID) IsZero() bool { return p.Name == "" && p.Addr == "" }
 
-// Compare orders peer IDs by their string form; it returns -1, 0 or +1. The
-// duplicate-connection rule keeps the link dialed by the lower of two peers.
+// Compare orders peer IDs by key when both have one, else by their string
+// form; it returns -1, 0 or +1. The duplicate-connection rule keeps the link
+// dialed by the lower of two peers.
 func (p PeerID) Compare(q PeerID) int {
+	if p.Key != "" && q.Key != "" {
+		return strings.Compare(p.Key, q.Key)
+	}
 	return strings.Compare(p.String(), q.String())
+}
+
+// Fingerprint is a short printable digest of p's key: the first 8 bytes of
+// its SHA-256, in hex. Empty when p has no key.
+func (p PeerID) Fingerprint() string {
+	if p.Key == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(p.Key))
+	return hex.EncodeToString(sum[:8])
 }
 
 // ParsePeerID parses "name@host:port". The name is everything before the last

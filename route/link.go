@@ -32,7 +32,9 @@ func (t *Table) Attach(e *Entry, l Link) (kept, dropped Link) {
 	if cur == l {
 		return l, nil
 	}
-	kept = Prefer(t.local, e.ID, cur, l)
+	remote := e.ID
+	remote.Key = l.Key()
+	kept = Prefer(t.local, remote, cur, l)
 	if kept == cur {
 		return cur, l
 	}

@@ -13,10 +13,12 @@ type fakeLink struct {
 	name     string
 	outbound bool
 	inFlight int
+	key      string
 }
 
 func (l *fakeLink) Outbound() bool  { return l.outbound }
 func (l *fakeLink) InFlight() int   { return l.inFlight }
+func (l *fakeLink) Key() string     { return l.key }
 func (l *fakeLink) String() string  { return l.name }
 func out(name string) *fakeLink     { return &fakeLink{name: name, outbound: true} }
 func inbound(name string) *fakeLink { return &fakeLink{name: name} }

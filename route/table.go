@@ -34,6 +34,8 @@ type Link interface {
 	Outbound() bool
 	// InFlight is the number of requests awaiting an answer on the link.
 	InFlight() int
+	// Key is the peer's authenticated public key, or "" on a plain link.
+	Key() string
 }
 
 // Entry is one peer in the table. ID never changes; the link does.

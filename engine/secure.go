@@ -1,0 +1,134 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/valyala/bytebufferpool"
+
+	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/proto"
+	"github.com/antnet-p2p/antnet/secure"
+)
+
+// Secure links (WithIdentity). Before hello, the dialer and the acceptor run
+// Noise XX in KindSecure frames, in the clear:
+//
+//	dialer -> acceptor   secure(-> e)
+//	acceptor -> dialer   secure(<- e, ee, s, es)
+//	dialer -> acceptor   secure(-> s, se), then hello, sealed
+//
+// From then on every frame's payload is sealed with the direction's key, the
+// header as associated data; frames are sealed on the event loop as they are
+// written, so nonces follow wire order. A plain node that receives a secure
+// message, or a secure node that receives a plain hello, answers with an
+// error frame saying why and closes: both ends get a clear error.
+
+const (
+	msgNeedSecure = "this node requires secure links (Noise XX)"
+	msgPlainOnly  = "this node does not speak secure links"
+)
+
+// startSecure begins the dialer's handshake and returns its first message as
+// a frame. Loop, in OnOpen.
+func (n *Node) startSecure(pc *peerConn) ([]byte, error) {
+	hs, err := secure.NewHandshake(n.cfg.identity, true)
+	if err != nil {
+		return nil, err
+	}
+	msg, err := hs.Start()
+	if err != nil {
+		return nil, err
+	}
+	pc.hs = hs
+	return codec.Append(nil, codec.Frame{Kind: codec.KindSecure, Payload: msg}), nil
+}
+
+// secureFrame handles a frame on a link whose Noise handshake is not done.
+// Loop.
+func (n *Node) secureFrame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Action {
+	if n.cfg.identity == nil {
+		// We are plain; the peer wants a secure link.
+		w.B = appendError(w.B, 0, proto.CodeUnsupported, msgPlainOnly)
+		return n.mismatch(pc, "a peer asked for a secure link")
+	}
+	switch f.Kind {
+	case codec.KindSecure:
+	case codec.KindHello:
+		w.B = appendError(w.B, 0, proto.CodeUnsupported, msgNeedSecure)
+		return n.mismatch(pc, "a plain peer said hello")
+	case codec.KindError:
+		if pc.outbound {
+			re := proto.ParseError(pc.peer, f.Payload)
+			pc.hsErr = fmt.Errorf("%w: %s", ErrRefused, re.Message)
+			return n.violation(pc, pc.hsErr)
+		}
+		fallthrough
+	default:
+		return n.violation(pc, fmt.Errorf("%w: %s before the secure handshake", ErrHandshake, f.Kind))
+	}
+	if pc.hs == nil {
+		if pc.outbound {
+			return n.violation(pc, fmt.Errorf("%w: unexpected secure message", ErrHandshake))
+		}
+		hs, err := secure.NewHandshake(n.cfg.identity, false)
+		if err != nil {
+			return n.violation(pc, err)
+		}
+		pc.hs = hs
+	}
+	reply, sess, err := pc.hs.Read(f.Payload)
+	if err != nil {
+		pc.hsErr = fmt.Errorf("%w: %w", ErrHandshake, err)
+		return n.violation(pc, pc.hsErr)
+	}
+	if reply != nil {
+		// Handshake messages go out in the clear, ahead of anything sealed.
+		_, _ = pc.c.Write(codec.Append(nil, codec.Frame{Kind: codec.KindSecure, Payload: reply}))
+	}
+	if sess == nil {
+		return gnet.None
+	}
+	pc.hs = nil
+	pc.sess = sess
+	pc.peerKey = string(sess.Peer)
+	if admit := n.cfg.admit; admit != nil {
+		if err := admit(sess.Peer); err != nil {
+			n.stats.unadmitted.Add(1)
+			err = fmt.Errorf("%w: key %s: %w", ErrNotAdmitted, proto.PeerID{Key: pc.peerKey}.Fingerprint(), err)
+			n.log.Info("peer not admitted", "remote", pc.remote(), "err", err)
+			pc.hsErr = err
+			pc.fail(err)
+			if !pc.outbound {
+				w.B = appendError(w.B, 0, proto.CodeUnsupported, "key not admitted") // sealed: only that peer reads it
+			}
+			return gnet.Close
+		}
+	}
+	if pc.outbound {
+		// Now hello, sealed, and whatever short mode queued behind it.
+		w.B = n.appendHello(w.B, codec.KindHello, pc.short)
+	}
+	return gnet.None
+}
+
+// mismatch closes a link whose other end disagrees about security.
+func (n *Node) mismatch(pc *peerConn, what string) gnet.Action {
+	n.stats.protocolErrors.Add(1)
+	n.log.Warn("refusing peer: security settings differ", "remote", pc.remote(), "what", what)
+	pc.fail(fmt.Errorf("%w: %s", ErrRefused, what))
+	return gnet.Close
+}
+
+// seal returns w's frames sealed for pc, in a new pooled buffer; w is
+// released. Loop.
+func (n *Node) seal(pc *peerConn, w *bytebufferpool.ByteBuffer) *bytebufferpool.ByteBuffer {
+	sealed := bytebufferpool.Get()
+	var err error
+	if sealed.B, err = pc.sess.SealFrames(sealed.B, w.B); err != nil {
+		n.log.Error("seal failed", "remote", pc.remote(), "err", err)
+		sealed.B = sealed.B[:0]
+	}
+	bytebufferpool.Put(w)
+	return sealed
+}
