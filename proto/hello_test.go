@@ -13,7 +13,7 @@ import (
 func TestHelloRoundTrip(t *testing.T) {
 	tests := []proto.Hello{
 		{ID: proto.PeerID{Name: "alice", Addr: "127.0.0.1:9000"}, Nonce: 0},
-		{ID: proto.PeerID{Name: "a@b", Addr: "[::1]:1"}, Nonce: 1},
+		{ID: proto.PeerID{Name: "a.b", Addr: "[::1]:1"}, Nonce: 1},
 		{ID: proto.PeerID{Name: "n", Addr: "h:65535"}, Nonce: math.MaxUint64},
 		{ID: proto.PeerID{Name: strings.Repeat("x", 255), Addr: strings.Repeat("h", 250) + ":9000"}, Nonce: 0xDEADBEEF},
 	}

@@ -49,8 +49,8 @@ func (p PeerID) Fingerprint() string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// ParsePeerID parses "name@host:port". The name is everything before the last
-// '@'; it must be non-empty and at most MaxNameLen bytes.
+// ParsePeerID parses "name@host:port". The name must be 1..MaxNameLen bytes
+// and hold no '@'; the port is written without leading zeros.
 func ParsePeerID(s string) (PeerID, error) {
 	i := strings.LastIndexByte(s, '@')
 	if i < 0 {
@@ -70,8 +70,8 @@ const (
 // Validate checks that p has a name and a host:port address with a non-zero
 // port.
 func (p PeerID) Validate() error {
-	if p.Name == "" || len(p.Name) > MaxNameLen {
-		return fmt.Errorf("%w: name %q must be 1..%d bytes", ErrBadPeerID, p.Name, MaxNameLen)
+	if p.Name == "" || len(p.Name) > MaxNameLen || strings.IndexByte(p.Name, '@') >= 0 {
+		return fmt.Errorf("%w: name %q must be 1..%d bytes without '@'", ErrBadPeerID, p.Name, MaxNameLen)
 	}
 	return ValidateAddr(p.Addr)
 }
@@ -87,6 +87,9 @@ func ValidateAddr(addr string) error {
 	}
 	if host == "" {
 		return fmt.Errorf("%w: address %q has no host", ErrBadPeerID, addr)
+	}
+	if len(port) > 1 && port[0] == '0' {
+		return fmt.Errorf("%w: address %q has a port with leading zeros", ErrBadPeerID, addr)
 	}
 	n := 0
 	for _, c := range port {

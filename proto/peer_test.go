@@ -16,15 +16,15 @@ func TestParsePeerID(t *testing.T) {
 		want    proto.PeerID
 		wantErr bool
 	}{
-		{"alice@127.0.0.1:9000", proto.PeerID{"alice", "127.0.0.1:9000"}, false},
-		{"bob@example.com:1", proto.PeerID{"bob", "example.com:1"}, false},
-		{"v6@[::1]:65535", proto.PeerID{"v6", "[::1]:65535"}, false},
-		{"a@b@host:80", proto.PeerID{"a@b", "host:80"}, false},
-		{"@@host:80", proto.PeerID{"@", "host:80"}, false},
-		{"x y/z@h:80", proto.PeerID{"x y/z", "h:80"}, false},
-		{long + "@h:80", proto.PeerID{long, "h:80"}, false},
-		{"n@" + longHost + ":9000", proto.PeerID{"n", longHost + ":9000"}, false},
-		{"n@h:00080", proto.PeerID{"n", "h:00080"}, false},
+		{"alice@127.0.0.1:9000", proto.PeerID{Name: "alice", Addr: "127.0.0.1:9000"}, false},
+		{"bob@example.com:1", proto.PeerID{Name: "bob", Addr: "example.com:1"}, false},
+		{"v6@[::1]:65535", proto.PeerID{Name: "v6", Addr: "[::1]:65535"}, false},
+		{"a@b@host:80", proto.PeerID{}, true}, // names may not hold '@'
+		{"@@host:80", proto.PeerID{}, true},
+		{"x y/z@h:80", proto.PeerID{Name: "x y/z", Addr: "h:80"}, false},
+		{long + "@h:80", proto.PeerID{Name: long, Addr: "h:80"}, false},
+		{"n@" + longHost + ":9000", proto.PeerID{Name: "n", Addr: longHost + ":9000"}, false},
+		{"n@h:00080", proto.PeerID{}, true}, // one spelling per port
 
 		{"", proto.PeerID{}, true},
 		{"alice", proto.PeerID{}, true},
