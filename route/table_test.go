@@ -39,7 +39,7 @@ var peers = []string{
 	"alice@10.0.0.1:7000",
 	"bob@10.0.0.2:7000",
 	"bob@10.0.0.3:7000",
-	"x@y@10.0.0.4:7000",
+	"x.y@10.0.0.4:7000",
 	"carol@[::1]:7000",
 }
 
@@ -55,7 +55,7 @@ func TestLookup(t *testing.T) {
 		{key: "alice", want: "alice@10.0.0.1:7000"},
 		{key: "bob@10.0.0.3:7000", want: "bob@10.0.0.3:7000"},
 		{key: "10.0.0.2:7000", want: "bob@10.0.0.2:7000"},
-		{key: "x@y@10.0.0.4:7000", want: "x@y@10.0.0.4:7000"},
+		{key: "x.y@10.0.0.4:7000", want: "x.y@10.0.0.4:7000"},
 		{key: "[::1]:7000", want: "carol@[::1]:7000"},
 		{key: "carol", want: "carol@[::1]:7000"},
 		{key: "bob", wantErr: route.ErrAmbiguous},
@@ -163,7 +163,7 @@ func TestDelete(t *testing.T) {
 		{"alice@10.0.0.1:7000", "alice@10.0.0.1:7000"},
 		{"10.0.0.2:7000", "bob@10.0.0.2:7000"},
 		{"carol", "carol@[::1]:7000"},
-		{"x@y@10.0.0.4:7000", "x@y@10.0.0.4:7000"},
+		{"x.y@10.0.0.4:7000", "x.y@10.0.0.4:7000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
