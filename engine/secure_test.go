@@ -1,0 +1,278 @@
+package engine
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/proto"
+	"github.com/antnet-p2p/antnet/secure"
+)
+
+func newIdentity(t *testing.T) *secure.Identity {
+	t.Helper()
+	id, err := secure.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func TestSecureRequestReply(t *testing.T) {
+	ka, kb := newIdentity(t), newIdentity(t)
+	var sawKey atomic.Value
+	h := proto.HandlerFunc(func(ctx proto.Context, msg []byte) ([]byte, error) {
+		sawKey.Store(ctx.Peer().Key)
+		return append([]byte("echo:"), msg...), nil
+	})
+	for _, mode := range []Mode{Persistent, Short} {
+		t.Run(mode.String(), func(t *testing.T) {
+			a := startNode(t, "a", nil, WithIdentity(ka), WithMode(mode))
+			b := startNode(t, "b", h, WithIdentity(kb), WithMode(mode))
+			link(t, a, b)
+			for i := range 20 {
+				msg := bytes.Repeat([]byte{byte(i)}, i*500)
+				got, err := a.Dispatch("b", msg)
+				if err != nil || !bytes.Equal(got, append([]byte("echo:"), msg...)) {
+					t.Fatalf("request %d: %d bytes, %v", i, len(got), err)
+				}
+			}
+			if sawKey.Load() != string(ka.Public()) {
+				t.Fatal("handler did not see the caller's key")
+			}
+			if mode == Persistent {
+				p := a.Peers()
+				if len(p) != 1 || p[0].Key != string(kb.Public()) || p[0].Fingerprint() == "" {
+					t.Fatalf("Peers = %+v", p)
+				}
+				if a.ID().Key != string(ka.Public()) {
+					t.Fatal("node ID lacks its key")
+				}
+			}
+		})
+	}
+}
+
+func TestSecureAdmission(t *testing.T) {
+	kSrv, kFriend, kStranger := newIdentity(t), newIdentity(t), newIdentity(t)
+	var handled atomic.Int32
+	h := proto.HandlerFunc(func(_ proto.Context, msg []byte) ([]byte, error) {
+		handled.Add(1)
+		return msg, nil
+	})
+	srv := startNode(t, "srv", h, WithIdentity(kSrv), WithAllowKeys(kFriend.Public()))
+	friend := startNode(t, "friend", nil, WithIdentity(kFriend))
+	stranger := startNode(t, "stranger", nil, WithIdentity(kStranger))
+
+	link(t, friend, srv)
+	err := stranger.AddRoute("srv", srv.Addr())
+	mustErrIs(t, err, ErrRefused)
+	if s := srv.Stats(); s.Unadmitted != 1 {
+		t.Fatalf("Unadmitted = %d", s.Unadmitted)
+	}
+	for _, p := range srv.Peers() {
+		if p.Name == "stranger" {
+			t.Fatal("a stranger reached the route table")
+		}
+	}
+	if _, err := friend.Dispatch("srv", []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if handled.Load() != 1 {
+		t.Fatalf("handler ran %d times", handled.Load())
+	}
+	// The dialer checks the acceptor too.
+	picky := startNode(t, "picky", nil, WithIdentity(newIdentity(t)), WithAllowKeys(kFriend.Public()))
+	mustErrIs(t, picky.AddRoute("srv", srv.Addr()), ErrNotAdmitted)
+}
+
+func TestSecureAndPlainRefuseEachOther(t *testing.T) {
+	sec := startNode(t, "sec", echo, WithIdentity(newIdentity(t)))
+	plain := startNode(t, "plain", echo)
+	for _, c := range [][2]*Node{{sec, plain}, {plain, sec}} {
+		start := time.Now()
+		err := c[0].AddRoute(c[1].ID().Name, c[1].Addr())
+		mustErrIs(t, err, ErrRefused)
+		if time.Since(start) > time.Second {
+			t.Fatalf("%s -> %s took %v", c[0].ID().Name, c[1].ID().Name, time.Since(start))
+		}
+		t.Logf("%s dialing %s: %v", c[0].ID().Name, c[1].ID().Name, err)
+	}
+	if sec.Stats().ProtocolErrors == 0 || plain.Stats().ProtocolErrors == 0 {
+		t.Fatal("the refusing side did not count it")
+	}
+}
+
+// tamperProxy forwards between a client and addr, passing frames from the
+// client through mangle (which sees each frame's index and may return other
+// bytes). Frames from the server pass untouched.
+func tamperProxy(t *testing.T, addr string, mangle func(i int, frame []byte) []byte) string {
+	t.Helper()
+	ln := rawListener(t)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", addr)
+			if err != nil {
+				_ = c.Close()
+				return
+			}
+			go func() { _, _ = io.Copy(c, s); _ = c.Close() }()
+			go func() {
+				defer s.Close()
+				r := newReader(c)
+				for i := 0; ; i++ {
+					var hdr [codec.HeaderSize]byte
+					if _, err := io.ReadFull(r, hdr[:]); err != nil {
+						return
+					}
+					size, _ := codec.FrameLen(hdr[:], 0)
+					frame := make([]byte, size)
+					copy(frame, hdr[:])
+					if _, err := io.ReadFull(r, frame[codec.HeaderSize:]); err != nil {
+						return
+					}
+					if _, err := s.Write(mangle(i, frame)); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func TestSecureTampering(t *testing.T) {
+	// Client frames: 0 and 1 are the Noise handshake, 2 is hello, 3 on are requests.
+	var held []byte
+	cases := map[string]func(i int, f []byte) []byte{
+		"flipped byte": func(i int, f []byte) []byte {
+			if i == 3 {
+				f[len(f)-1] ^= 0x40
+			}
+			return f
+		},
+		"replayed frame": func(i int, f []byte) []byte {
+			if i == 3 {
+				return append(append([]byte{}, f...), f...)
+			}
+			return f
+		},
+		"reordered frames": func(i int, f []byte) []byte {
+			switch i {
+			case 3:
+				held = f
+				return nil
+			case 4:
+				return append(f, held...)
+			}
+			return f
+		},
+	}
+	for name, mangle := range cases {
+		t.Run(name, func(t *testing.T) {
+			var handled atomic.Int32
+			h := proto.HandlerFunc(func(ctx proto.Context, msg []byte) ([]byte, error) {
+				if ctx.Peer().Name == "victim" {
+					handled.Add(1)
+				}
+				return append([]byte("echo:"), msg...), nil
+			})
+			srv := startNode(t, "srv", h, WithIdentity(newIdentity(t)))
+			other := startNode(t, "other", nil, WithIdentity(newIdentity(t)))
+			link(t, other, srv)
+			victim := startNode(t, "victim", nil, WithIdentity(newIdentity(t)), WithTimeout(2*time.Second))
+			if err := victim.AddRoute("srv", tamperProxy(t, srv.Addr(), mangle)); err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			for range 2 {
+				wg.Add(1)
+				go func() { defer wg.Done(); _, _ = victim.Dispatch("srv", []byte("x")) }()
+				time.Sleep(20 * time.Millisecond) // two separate frames
+			}
+			wg.Wait()
+			eventually(t, 2*time.Second, "tampered link closed", func() bool { return srv.Stats().Tampered == 1 })
+			if n := handled.Load(); n > 1 {
+				t.Fatalf("handler saw %d frames from the tampered link", n)
+			}
+			if got, err := other.Dispatch("srv", []byte("fine")); err != nil || string(got) != "echo:fine" {
+				t.Fatalf("other peer affected: %q %v", got, err)
+			}
+		})
+	}
+}
+
+func TestSecureCrossedGossipReconnect(t *testing.T) {
+	ids := make([]*secure.Identity, 5)
+	nodes := make([]*Node, 5)
+	d := newDeliveries()
+	for i := range nodes {
+		ids[i] = newIdentity(t)
+		name := fmt.Sprint("s", i)
+		nodes[i] = startNode(t, name, d.handler(name), WithIdentity(ids[i]), WithEventLoops(1),
+			WithReconnect(20*time.Millisecond, 100*time.Millisecond))
+	}
+	// Crossed: every pair of the ring dials both ways at once.
+	var wg sync.WaitGroup
+	for i, a := range nodes {
+		b := nodes[(i+1)%len(nodes)]
+		for _, p := range [][2]*Node{{a, b}, {b, a}} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := p[0].AddRoute(p[1].ID().Name, p[1].Addr()); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	eventually(t, 3*time.Second, "one link per ring edge", func() bool {
+		for i, a := range nodes {
+			b := nodes[(i+1)%len(nodes)]
+			if s := routeSocket(a, b); s == "" || s != routeSocket(b, a) {
+				return false
+			}
+		}
+		for _, n := range nodes {
+			if n.Stats().Conns != 2 {
+				return false
+			}
+		}
+		return true
+	})
+	m := &mesh{nodes: nodes, d: d, deg: []int{2, 2, 2, 2, 2}}
+	m.broadcastAll(t, 20, rand.New(rand.NewPCG(7, 8)))
+
+	// Reconnect with security: restart s2 with the same key and address.
+	addr := nodes[2].Addr()
+	_ = nodes[2].Close()
+	eventually(t, 2*time.Second, "s2 gone", func() bool { return liveLinks(nodes[1]) == 1 })
+	again, err := New("s2", addr, d.handler("s2"), WithIdentity(ids[2]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := again.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	eventually(t, 3*time.Second, "s1 and s3 reconnected", func() bool {
+		_, e1 := nodes[1].Dispatch(addr, []byte("x"))
+		_, e3 := nodes[3].Dispatch(addr, []byte("x"))
+		return e1 == nil && e3 == nil
+	})
+	if l := nodes[1].table.Get(addr).Link(); l == nil || l.Key() != string(ids[2].Public()) {
+		t.Fatal("reconnected link does not carry s2's key")
+	}
+}
