@@ -8,7 +8,8 @@
 //	go run ./examples/peer -name yoghurt -listen 127.0.0.1:12346 -peer luda@127.0.0.1:12345 -i
 //	go run ./examples/peer -name kefir -listen 127.0.0.1:12347 -peer luda@127.0.0.1:12345 -peer yoghurt@127.0.0.1:12346 -i
 //
-// then type "help" at any of them.
+// then type "help" at any of them. Add -key FILE to every peer for
+// authenticated, encrypted links (the key is created on first use).
 package main
 
 import (
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"github.com/antnet-p2p/antnet/engine"
+	"github.com/antnet-p2p/antnet/secure"
 )
 
 type peerList []string
@@ -35,6 +37,7 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "address to listen on")
 	mode := flag.String("mode", "persistent", "connection mode: persistent or short")
 	interactive := flag.Bool("i", false, "read commands from standard input")
+	keyFile := flag.String("key", "", "secure links: this peer's private key file (created if missing)")
 	var peers peerList
 	flag.Var(&peers, "peer", "a peer to join, name@host:port (repeatable)")
 	flag.Parse()
@@ -43,7 +46,7 @@ func main() {
 	if flag.NFlag() == 0 {
 		err = demo(os.Stdout)
 	} else {
-		err = single(*name, *listen, *mode, peers, *interactive)
+		err = single(*name, *listen, *mode, *keyFile, peers, *interactive)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "peer:", err)
@@ -62,7 +65,7 @@ func parseMode(s string) (engine.Mode, error) {
 }
 
 // single runs one peer until quit, end of input or Ctrl-C.
-func single(name, listen, modeName string, peers []string, interactive bool) error {
+func single(name, listen, modeName, keyFile string, peers []string, interactive bool) error {
 	if name == "" {
 		return errors.New("-name is required")
 	}
@@ -70,12 +73,23 @@ func single(name, listen, modeName string, peers []string, interactive bool) err
 	if err != nil {
 		return err
 	}
-	p, err := newPeer(name, listen, mode, os.Stdout)
+	var opts []engine.Option
+	if keyFile != "" {
+		id, err := secure.LoadOrCreate(keyFile)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, engine.WithIdentity(id))
+	}
+	p, err := newPeer(name, listen, mode, os.Stdout, opts...)
 	if err != nil {
 		return err
 	}
 	defer p.node.Close()
 	p.printf("listening as %s (%s mode)", p.node.ID(), mode)
+	if fp := p.node.ID().Fingerprint(); fp != "" {
+		p.printf("secure links, key %s", fp)
+	}
 	for _, s := range peers {
 		p.exec("add " + s)
 	}

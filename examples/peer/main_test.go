@@ -1,11 +1,13 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/antnet-p2p/antnet/engine"
+	"github.com/antnet-p2p/antnet/secure"
 )
 
 // syncBuffer is a strings.Builder safe for the peers' concurrent prints.
@@ -79,5 +81,29 @@ func TestCommands(t *testing.T) {
 	}
 	if _, err := parseMode("bogus"); err == nil {
 		t.Fatal("bogus mode accepted")
+	}
+}
+
+func TestSecurePeers(t *testing.T) {
+	var out syncBuffer
+	ka, _ := secure.LoadOrCreate(filepath.Join(t.TempDir(), "a.key"))
+	kb, _ := secure.LoadOrCreate(filepath.Join(t.TempDir(), "b.key"))
+	a, err := newPeer("a", "127.0.0.1:0", engine.Persistent, &out, engine.WithIdentity(ka))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.node.Close()
+	b, err := newPeer("b", "127.0.0.1:0", engine.Persistent, &out, engine.WithIdentity(kb))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.node.Close()
+	a.exec("add " + b.node.ID().String())
+	a.exec("send b sealed")
+	a.exec("peers")
+	for _, want := range []string{"[b] a says: sealed", "key " + b.node.ID().Fingerprint()} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("missing %q in:\n%s", want, out.String())
+		}
 	}
 }

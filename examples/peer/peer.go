@@ -20,10 +20,10 @@ type peer struct {
 	out  io.Writer
 }
 
-func newPeer(name, listen string, mode engine.Mode, out io.Writer) (*peer, error) {
+func newPeer(name, listen string, mode engine.Mode, out io.Writer, extra ...engine.Option) (*peer, error) {
 	p := &peer{out: out}
-	node, err := engine.New(name, listen, proto.HandlerFunc(p.handle),
-		engine.WithMode(mode), engine.WithPeerEvents(p.event))
+	opts := append([]engine.Option{engine.WithMode(mode), engine.WithPeerEvents(p.event)}, extra...)
+	node, err := engine.New(name, listen, proto.HandlerFunc(p.handle), opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -55,8 +55,12 @@ func (p *peer) handle(ctx proto.Context, msg []byte) ([]byte, error) {
 }
 
 func (p *peer) event(e engine.PeerEvent) {
+	key := ""
+	if fp := e.Peer.Fingerprint(); fp != "" {
+		key = " key " + fp
+	}
 	if e.Up {
-		p.printf("%s joined", e.Peer)
+		p.printf("%s joined%s", e.Peer, key)
 	} else {
 		p.printf("%s left", e.Peer)
 	}
@@ -112,7 +116,11 @@ func (p *peer) exec(line string) (quit bool) {
 	case "peers":
 		var ids []string
 		for _, id := range p.node.Peers() {
-			ids = append(ids, id.String())
+			s := id.String()
+			if fp := id.Fingerprint(); fp != "" {
+				s += " (key " + fp + ")"
+			}
+			ids = append(ids, s)
 		}
 		p.printf("peers: %s", strings.Join(ids, " "))
 	case "stats":
