@@ -1,0 +1,71 @@
+package engine
+
+import (
+	"context"
+	"testing"
+
+	"github.com/antnet-p2p/antnet/proto"
+)
+
+// echoBody answers with the request itself: the engine copies it into its
+// write buffer before the handler returns.
+var echoBody = proto.HandlerFunc(func(_ proto.Context, msg []byte) ([]byte, error) { return msg, nil })
+
+// BenchmarkDispatch measures a persistent-mode request/response between two
+// nodes in one process, through the public API, with parallel callers.
+// allocs/op counts both nodes: the caller's side and the serving side.
+func BenchmarkDispatch(b *testing.B) {
+	for _, size := range []int{128, 4096} {
+		b.Run(byteSize(size), func(b *testing.B) {
+			srv := startNode(b, "srv", echoBody)
+			cli := startNode(b, "cli", nil)
+			link(b, cli, srv)
+			msg := make([]byte, size)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				dst := make([]byte, 0, size)
+				for pb.Next() {
+					var err error
+					if dst, err = cli.DispatchAppend(context.Background(), "srv", msg, dst[:0]); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkDispatchSerial is one caller, one request at a time: the latency
+// path, where nothing is amortised over a batch.
+func BenchmarkDispatchSerial(b *testing.B) {
+	srv := startNode(b, "srv", echoBody)
+	cli := startNode(b, "cli", nil)
+	link(b, cli, srv)
+	msg := make([]byte, 128)
+	dst := make([]byte, 0, 128)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		var err error
+		if dst, err = cli.DispatchAppend(context.Background(), "srv", msg, dst[:0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func byteSize(n int) string {
+	if n >= 1024 {
+		return itoa(n/1024) + "KiB"
+	}
+	return itoa(n) + "B"
+}
+
+func itoa(n int) string {
+	if n < 10 {
+		return string(rune('0' + n))
+	}
+	return itoa(n/10) + string(rune('0'+n%10))
+}
