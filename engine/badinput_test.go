@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -236,3 +237,30 @@ func rawListener(t *testing.T) net.Listener {
 }
 
 func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
+
+func TestRefusalsSayWhy(t *testing.T) {
+	a := startNode(t, "a", echo, WithMaxFrameSize(64<<10))
+	b := startNode(t, "b", echo)
+	link(t, a, b)
+
+	// A frame the peer would refuse is not sent; the link survives.
+	_, err := a.Dispatch("b", make([]byte, 64<<10))
+	mustErrIs(t, err, codec.ErrFrameTooLarge)
+	if got, err := a.Dispatch("b", []byte("ok")); err != nil || string(got) != "echo:ok" {
+		t.Fatalf("after an oversized send: %q %v", got, err)
+	}
+
+	// Dialing itself under another spelling of its address.
+	_, port, _ := net.SplitHostPort(a.Addr())
+	mustErrIs(t, a.AddRoute("a", "localhost:"+port), ErrSelf)
+
+	// An address already held by another name at the acceptor.
+	impostor := startNode(t, "impostor", nil)
+	p := dialRaw(t, b.Addr())
+	p.hello("a", impostor.Addr()) // b now routes impostor's address as "a"
+	err = impostor.AddRoute("b", b.Addr())
+	mustErrIs(t, err, ErrRefused)
+	if !strings.Contains(err.Error(), "already routed") {
+		t.Fatalf("refusal does not say why: %v", err)
+	}
+}

@@ -47,9 +47,10 @@ type peerConn struct {
 	unsent    atomic.Int64 // bytes gnet held back after the last write: the socket is full
 	countedHS bool         // loop: counted among pending inbound handshakes
 
-	hs      *secure.Handshake // loop: Noise handshake in progress
-	sess    *secure.Session   // loop: seals and opens frames once the handshake is done
-	peerKey string            // set on the loop before the link is published: the peer's static key
+	hs        *secure.Handshake // loop: Noise handshake in progress
+	sess      *secure.Session   // loop: seals and opens frames once the handshake is done
+	peerKey   string            // set on the loop before the link is published: the peer's static key
+	peerNonce uint64            // the peer's hello nonce: new after a restart
 
 	goawaySent atomic.Bool
 	goawayRecv atomic.Bool
@@ -91,6 +92,10 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 		err := pc.closed
 		pc.mu.Unlock()
 		return 0, err
+	}
+	if size := codec.HeaderSize + len(payload); size > pc.n.cfg.maxFrame {
+		pc.mu.Unlock()
+		return 0, fmt.Errorf("%w: %d bytes > %d", codec.ErrFrameTooLarge, size, pc.n.cfg.maxFrame)
 	}
 	if err := pc.roomFor(codec.HeaderSize + len(payload)); err != nil {
 		pc.mu.Unlock()

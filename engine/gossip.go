@@ -38,7 +38,8 @@ func (n *Node) Broadcast(msg []byte) (uint64, error) {
 func (n *Node) gossip(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer) {
 	origin, body, err := proto.ParseGossip(f.Payload)
 	if err != nil {
-		n.stats.protocolErrors.Add(1)
+		n.violation(pc, err)
+		pc.close()
 		return
 	}
 	if !n.seen.firstSight(f.ID, time.Now()) {

@@ -49,11 +49,7 @@ func (r *reply) Send(msg []byte, err error) error {
 		return nil
 	}
 	if err != nil {
-		code, text := proto.CodeHandler, err.Error()
-		var re *proto.RemoteError
-		if errors.As(err, &re) {
-			code, text = re.Code, re.Message
-		}
+		code, text := errorCode(err)
 		_, err = r.pc.send(codec.KindError, 0, 0, r.id, proto.AppendError(nil, code, text), nil)
 	} else {
 		_, err = r.pc.send(codec.KindResponse, 0, 0, r.id, msg, nil)
@@ -64,6 +60,11 @@ func (r *reply) Send(msg []byte, err error) error {
 // handle serves a request or notice. The answer, if any, goes to w. Loop.
 func (n *Node) handle(pc *peerConn, f *codec.Frame, origin []byte, w *bytebufferpool.ByteBuffer) {
 	isReq := f.Kind == codec.KindRequest
+	if isReq && n.state.Load() != nodeRunning {
+		w.B = appendError(w.B, f.ID, proto.CodeShutdown, "node is shutting down")
+		pc.answered()
+		return
+	}
 	if pc.short && !isReq {
 		pc.closeAfterReply.Store(true) // a short link carries one message
 	}
@@ -87,9 +88,22 @@ func (n *Node) handle(pc *peerConn, f *codec.Frame, origin []byte, w *bytebuffer
 	if ctx.deferred {
 		return
 	}
+	if codec.HeaderSize+len(out) > n.cfg.maxFrame {
+		out, err = nil, fmt.Errorf("reply of %d bytes exceeds the max frame size", len(out))
+	}
 	w.B = appendAnswer(w.B, f.ID, out, err, panicked)
 	n.stats.framesOut.Add(1)
 	pc.answered()
+}
+
+// errorCode is the code and text a handler's error travels with: a
+// *proto.RemoteError keeps its own code, any other error is CodeHandler.
+func errorCode(err error) (proto.Code, string) {
+	var re *proto.RemoteError
+	if errors.As(err, &re) {
+		return re.Code, re.Message
+	}
+	return proto.CodeHandler, err.Error()
 }
 
 // appendAnswer encodes a handler's outcome as a response or error frame.
@@ -98,7 +112,8 @@ func appendAnswer(dst []byte, id uint64, out []byte, err error, panicked any) []
 	case panicked != nil:
 		return appendError(dst, id, proto.CodePanic, fmt.Sprint(panicked))
 	case err != nil:
-		return appendError(dst, id, proto.CodeHandler, err.Error())
+		code, text := errorCode(err)
+		return appendError(dst, id, code, text)
 	}
 	dst = codec.AppendHeader(dst, codec.KindResponse, 0, 0, id, len(out))
 	return append(dst, out...)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/proto"
+	"github.com/antnet-p2p/antnet/route"
 )
 
 // appendHello appends a hello or hello-ack frame introducing this node.
@@ -33,6 +34,9 @@ func (n *Node) handshake(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuf
 		// The acceptor refused us before the handshake: say why.
 		re := proto.ParseError(pc.peer, f.Payload)
 		pc.hsErr = fmt.Errorf("%w: %s", ErrRefused, re.Message)
+		if re.Message == msgSelf {
+			pc.hsErr = fmt.Errorf("%w: %s is this node", ErrSelf, pc.peer.Addr)
+		}
 		return n.violation(pc, pc.hsErr)
 	}
 	if f.Kind != want {
@@ -42,20 +46,29 @@ func (n *Node) handshake(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuf
 	if err != nil {
 		return n.violation(pc, err)
 	}
-	if h.Nonce == n.nonce {
-		return n.violation(pc, fmt.Errorf("%w: dialed itself", ErrSelf))
-	}
 	if pc.outbound {
 		return n.helloAck(pc, h)
 	}
-	if e := n.table.Get(h.ID.Addr); e != nil && pc.peerKey != "" {
-		if l := e.Link(); l != nil && l.Key() != pc.peerKey {
-			return n.violation(pc, fmt.Errorf("%w: %s is held by another key", ErrPeerMismatch, h.ID))
+	// Acceptor: every refusal is answered with an error frame that says why.
+	if h.Nonce == n.nonce {
+		return n.refuse(pc, w, msgSelf, fmt.Errorf("%w: a peer dialed itself", ErrSelf))
+	}
+	pc.short = f.Flags&proto.FlagShort != 0
+	var e *route.Entry
+	if !pc.short && n.cfg.mode == Persistent {
+		if old := n.table.Get(h.ID.Addr); old != nil && pc.peerKey != "" {
+			if l := old.Link(); l != nil && l.Key() != pc.peerKey {
+				err := fmt.Errorf("%w: %s is held by another key", ErrPeerMismatch, h.ID)
+				return n.refuse(pc, w, err.Error(), err)
+			}
+		}
+		if e, err = n.table.Add(h.ID); err != nil {
+			return n.refuse(pc, w, err.Error(), err)
 		}
 	}
 	pc.peer = h.ID
 	pc.peer.Key = pc.peerKey
-	pc.short = f.Flags&proto.FlagShort != 0
+	pc.peerNonce = h.Nonce
 	w.B = n.appendHello(w.B, codec.KindHelloAck, pc.short)
 	pc.deadline.Store(0)
 	n.handshakeDone(pc)
@@ -65,11 +78,7 @@ func (n *Node) handshake(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuf
 	}
 	pc.state.Store(stateReady)
 	n.countReady(pc, 1)
-	if !pc.short && n.cfg.mode == Persistent {
-		e, err := n.table.Add(h.ID)
-		if err != nil {
-			return n.violation(pc, err)
-		}
+	if e != nil {
 		pc.entry = e
 		n.attach(pc)
 	}
@@ -89,7 +98,11 @@ func (n *Node) helloAck(pc *peerConn, h proto.Hello) gnet.Action {
 	}
 	pc.peer.Name = h.ID.Name // the address stays the one we dialed: it keys the route
 	pc.peer.Key = pc.peerKey
+	pc.peerNonce = h.Nonce
 	pc.deadline.Store(0)
+	if pc.short {
+		pc.setDeadline(n.cfg.timeout) // the peer should close after its answer; if not, we do
+	}
 	n.handshakeDone(pc)
 	pc.state.Store(stateReady)
 	n.countReady(pc, 1)
@@ -100,9 +113,24 @@ func (n *Node) helloAck(pc *peerConn, h proto.Hello) gnet.Action {
 	return gnet.None
 }
 
+// msgSelf is the refusal a node sends to a socket it dialed itself.
+const msgSelf = "antnet: dialed itself"
+
+// refuse answers a hello with an error frame saying why, then closes. Loop.
+func (n *Node) refuse(pc *peerConn, w *bytebufferpool.ByteBuffer, why string, err error) gnet.Action {
+	w.B = appendError(w.B, 0, proto.CodeUnsupported, why)
+	return n.violation(pc, err)
+}
+
 // attach offers pc to its route entry; the duplicate-link rule decides which
-// link stays, and the other drains. Loop.
+// link stays, and the other drains. A link from a restarted peer (same
+// direction as the current one, another hello nonce) replaces the stale one.
+// Loop.
 func (n *Node) attach(pc *peerConn) {
+	if cur, ok := pc.entry.Link().(*peerConn); ok && cur.outbound == pc.outbound && cur.peerNonce != pc.peerNonce {
+		n.log.Debug("peer restarted: retiring its old link", "peer", pc.peer.String())
+		n.retire(cur)
+	}
 	kept, dropped := n.table.Attach(pc.entry, pc)
 	if dropped != nil {
 		d := dropped.(*peerConn)

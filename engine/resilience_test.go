@@ -171,11 +171,24 @@ func TestBackPressure(t *testing.T) {
 	if queued > hw {
 		t.Fatalf("queued %d bytes for a deaf peer, high-water %d", queued, hw)
 	}
-	for range 10 {
-		mustErrIs(t, srv.Send("deaf", msg), ErrSlowPeer)
+	// Keep pushing 32 MiB: beyond what the kernel's socket buffers can
+	// absorb, everything is refused and counted.
+	accepted, refused := 0, 0
+	for range 2000 {
+		switch err := srv.Send("deaf", msg); {
+		case err == nil:
+			accepted++
+		case errors.Is(err, ErrSlowPeer):
+			refused++
+		default:
+			t.Fatal(err)
+		}
 	}
-	if d := srv.Stats().Dropped; d < 11 {
-		t.Fatalf("Dropped = %d", d)
+	if accepted*len(msg) > 8<<20 || refused < 1500 {
+		t.Fatalf("after the mark: %d accepted, %d refused", accepted, refused)
+	}
+	if d := srv.Stats().Dropped; d != uint64(refused)+1 {
+		t.Fatalf("Dropped = %d, want %d", d, refused+1)
 	}
 	// Once it reads again, sends are accepted again.
 	go func() {

@@ -32,8 +32,6 @@ var (
 type Link interface {
 	// Outbound reports whether the local node dialed this link.
 	Outbound() bool
-	// InFlight is the number of requests awaiting an answer on the link.
-	InFlight() int
 	// Key is the peer's authenticated public key, or "" on a plain link.
 	Key() string
 }
