@@ -6,8 +6,21 @@
 //
 //	go run ./bench                 # every scenario, full grid
 //	go run ./bench -quick          # reduced grid, under a minute
+//	go run ./bench -count 3 -json out.json            # medians of 3 runs per row
+//	go run ./bench -only reqrep -client proc          # load generator in a child process
 //	go run ./bench -only reqrep -peers 1024 -inflight 16 -payload 4096 -duration 3s
-//	go run ./bench -only reqrep -cpuprofile cpu.out && go tool pprof -top -tagfocus side=server cpu.out
+//	go run ./bench -only reqrep -cpuprofile cpu.out && go tool pprof -top -tagfocus impl=antnet cpu.out
+//	go test -bench . -benchmem ./bench                # micro-benchmarks
+//
+// Scenarios are a table (scenarios.go): a name, a sentence on how the load
+// is generated, and a function returning the measurements (one per server
+// implementation and parameter set). Every measurement starts its servers
+// and clients and closes them; a failure stays in its row, and whatever a
+// row leaves behind (goroutines, descriptors) is reported in its note.
+//
+// Servers carry the pprof labels side=server and impl=<impl>; clients
+// side=client (a client node also impl=antnet). With -client proc the CPU
+// profile of this process holds the servers only.
 package main
 
 import (
