@@ -281,6 +281,9 @@ func (m *muxClient) call(msg, dst []byte) ([]byte, error) {
 func (m *muxClient) Close() error {
 	err := m.c.Close()
 	<-m.done
+	if errors.Is(err, net.ErrClosed) {
+		err = nil // a failed flush closed it already; the calls reported that
+	}
 	return err
 }
 
