@@ -39,7 +39,7 @@ func (ev *events) OnBoot(e gnet.Engine) gnet.Action {
 // request); an accepted one waits for hello until the handshake deadline.
 func (ev *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	n := ev.n
-	n.loops.LoadOrStore(goid(), struct{}{})
+	n.loopOf(c)
 	pc, _ := c.Context().(*peerConn)
 	if pc == nil {
 		pc = newPeerConn(n, false)
@@ -107,32 +107,63 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 	if c.InboundBuffered() > 0 {
 		pc.lastRecv.Store(n.clock.Load())
 	}
-	w := bytebufferpool.Get()
+	ls := n.loopOf(c)
+	w := &ls.w
+	w.B = w.B[:0]
 	action := n.serve(pc, c, w)
 	secure := n.cfg.identity != nil
 	if !secure || pc.sess != nil { // a secure link queues until its session exists
 		if out := pc.takeOut(); out != nil {
-			if len(w.B) == 0 {
-				w, out = out, w
-			} else {
-				w.B = append(w.B, out.B...)
-			}
+			w.B = append(w.B, out.B...)
 			bytebufferpool.Put(out)
 		}
 	}
 	if len(w.B) > 0 {
 		if pc.sess != nil {
-			w = n.seal(pc, w)
+			w = n.seal(pc, w, &ls.sealed)
 		}
 		n.stats.bytesOut.Add(uint64(len(w.B)))
 		_, _ = c.Write(w.B)
 	}
-	bytebufferpool.Put(w)
+	ls.trim()
 	pc.unsent.Store(int64(c.OutboundBuffered()))
 	if action == gnet.None && pc.closeAfterReply.Load() && c.OutboundBuffered() == 0 && pc.outEmpty() {
 		action = gnet.Close
 	}
 	return action
+}
+
+// loopState is what one event loop reuses across callbacks: the batch
+// buffer answers are gathered in, and the buffer they are sealed into. Only
+// that loop touches it.
+type loopState struct {
+	w, sealed bytebufferpool.ByteBuffer
+}
+
+// maxKeptBatch is the largest batch buffer a loop keeps between callbacks.
+const maxKeptBatch = 4 << 20
+
+// trim drops buffers that one huge batch grew, so a loop does not hold on
+// to them.
+func (ls *loopState) trim() {
+	if cap(ls.w.B) > maxKeptBatch {
+		ls.w.B = nil
+	}
+	if cap(ls.sealed.B) > maxKeptBatch {
+		ls.sealed.B = nil
+	}
+}
+
+// loopOf returns c's event loop's state, creating it (and noting the loop's
+// goroutine for ErrOnEventLoop) the first time. Loop.
+func (n *Node) loopOf(c gnet.Conn) *loopState {
+	el := c.EventLoop()
+	if v, ok := n.loopStates.Load(el); ok {
+		return v.(*loopState)
+	}
+	n.loops.Store(goid(), struct{}{})
+	v, _ := n.loopStates.LoadOrStore(el, &loopState{})
+	return v.(*loopState)
 }
 
 // OnTick enforces deadlines: handshakes that did not finish and drains that

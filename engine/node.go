@@ -49,9 +49,10 @@ type Node struct {
 	stopped chan struct{}
 	runErr  error
 
-	conns  sync.Map // *peerConn -> struct{}: every open socket
-	static sync.Map // addr -> struct{}: routes added by AddRoute
-	loops  sync.Map // goroutine id of each event loop -> struct{}
+	conns      sync.Map // *peerConn -> struct{}: every open socket
+	static     sync.Map // addr -> struct{}: routes added by AddRoute
+	loops      sync.Map // goroutine id of each event loop -> struct{}
+	loopStates sync.Map // gnet.EventLoop -> *loopState
 
 	inCallback atomic.Int32 // handlers and event callbacks running now
 

@@ -120,15 +120,13 @@ func (n *Node) mismatch(pc *peerConn, what string) gnet.Action {
 	return gnet.Close
 }
 
-// seal returns w's frames sealed for pc, in a new pooled buffer; w is
-// released. Loop.
-func (n *Node) seal(pc *peerConn, w *bytebufferpool.ByteBuffer) *bytebufferpool.ByteBuffer {
-	sealed := bytebufferpool.Get()
+// seal seals w's frames for pc into the loop's buffer sealed and returns
+// it. Loop.
+func (n *Node) seal(pc *peerConn, w, sealed *bytebufferpool.ByteBuffer) *bytebufferpool.ByteBuffer {
 	var err error
-	if sealed.B, err = pc.sess.SealFrames(sealed.B, w.B); err != nil {
+	if sealed.B, err = pc.sess.SealFrames(sealed.B[:0], w.B); err != nil {
 		n.log.Error("seal failed", "remote", pc.remote(), "err", err)
 		sealed.B = sealed.B[:0]
 	}
-	bytebufferpool.Put(w)
 	return sealed
 }
