@@ -13,7 +13,10 @@ import (
 	"github.com/antnet-p2p/antnet/route"
 )
 
-// AddRoute adds the peer name listening at addr. In persistent mode it also
+// AddRoute adds the peer name listening at addr: use the address the peer
+// advertises (its ID's Addr), since routes are keyed by address and a peer
+// reached under another spelling counts as another route. In persistent
+// mode it also
 // connects and completes the handshake before it returns (bounded by the
 // dial and handshake timeouts); an existing live link is reused. In short
 // mode it only records the address. Adding the same peer again is a no-op.

@@ -28,7 +28,13 @@ var echo = proto.HandlerFunc(func(_ proto.Context, msg []byte) ([]byte, error) {
 // startNode starts a node on a free loopback port and closes it at cleanup.
 func startNode(t testing.TB, name string, h proto.Handler, opts ...Option) *Node {
 	t.Helper()
-	n, err := New(name, "127.0.0.1:0", h, opts...)
+	return startNodeAt(t, name, "127.0.0.1:0", h, opts...)
+}
+
+// startNodeAt is startNode on a given address (a restart on the same port).
+func startNodeAt(t testing.TB, name, listen string, h proto.Handler, opts ...Option) *Node {
+	t.Helper()
+	n, err := New(name, listen, h, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

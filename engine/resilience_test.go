@@ -37,14 +37,7 @@ func TestReconnectAfterPeerRestart(t *testing.T) {
 		t.Fatalf("redials = %d, want backoff attempts", a.Stats().Redials)
 	}
 
-	b2, err := New("b", addr, echo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b2.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer b2.Close()
+	b2 := startNodeAt(t, "b", addr, echo)
 	eventually(t, 3*time.Second, "reconnect", func() bool {
 		got, err := a.Dispatch("b", []byte("3"))
 		return err == nil && string(got) == "echo:3"

@@ -259,14 +259,7 @@ func TestSecureCrossedGossipReconnect(t *testing.T) {
 	addr := nodes[2].Addr()
 	_ = nodes[2].Close()
 	eventually(t, 2*time.Second, "s2 gone", func() bool { return liveLinks(nodes[1]) == 1 })
-	again, err := New("s2", addr, d.handler("s2"), WithIdentity(ids[2]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := again.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer again.Close()
+	startNodeAt(t, "s2", addr, d.handler("s2"), WithIdentity(ids[2]))
 	eventually(t, 3*time.Second, "s1 and s3 reconnected", func() bool {
 		_, e1 := nodes[1].Dispatch(addr, []byte("x"))
 		_, e3 := nodes[3].Dispatch(addr, []byte("x"))
