@@ -21,6 +21,7 @@ const (
 	Short
 )
 
+// String returns "short" or "persistent".
 func (m Mode) String() string {
 	if m == Short {
 		return "short"

@@ -18,6 +18,7 @@ const (
 	CodeBusy        Code = 5 // a limit refused the request; retry later
 )
 
+// String names the code, or "code(N)" for an unknown one.
 func (c Code) String() string {
 	switch c {
 	case CodeHandler:
@@ -58,6 +59,7 @@ type RemoteError struct {
 	Message string
 }
 
+// Error reports the code, the peer and its message.
 func (e *RemoteError) Error() string {
 	return fmt.Sprintf("antnet: %s from %s: %s", e.Code, e.Peer, e.Message)
 }
