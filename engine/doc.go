@@ -38,13 +38,23 @@
 //
 // # Errors
 //
-// Every error is matched with errors.Is against a sentinel: ErrClosed,
-// ErrNotStarted, ErrTimeout, ErrConnLost, ErrNotConnected, ErrHandshake,
-// ErrPeerMismatch, ErrSelf, ErrOnEventLoop, ErrDraining and ErrProtocol in
-// this package; route.ErrNoRoute, route.ErrAmbiguous, route.ErrAddrTaken;
-// proto.ErrBadPeerID; and for answers the peer sent back, proto.ErrRemote and
-// its refinements (see proto.RemoteError). Each sentinel's doc says what to
-// do about it.
+// Every error is matched with errors.Is against a sentinel whose doc says
+// what to do about it: in this package ErrClosed, ErrNotStarted, ErrTimeout,
+// ErrConnLost, ErrNotConnected, ErrHandshake, ErrPeerMismatch, ErrSelf,
+// ErrOnEventLoop, ErrDraining, ErrProtocol, ErrSlowPeer, ErrBusy,
+// ErrPeerSilent, ErrRefused and ErrNotAdmitted; route.ErrNoRoute,
+// route.ErrAmbiguous, route.ErrAddrTaken; proto.ErrBadPeerID;
+// codec.ErrFrameTooLarge for a message over the max frame size; and for
+// answers the peer sent back, proto.ErrRemote and its refinements
+// (proto.ErrHandlerPanic, ErrRemoteShutdown, ErrRemoteBusy, ErrUnsupported;
+// errors.As gives the *proto.RemoteError). The context's errors
+// (context.Canceled, context.DeadlineExceeded) come back as they are.
+//
+// # Secure links
+//
+// WithIdentity turns on Noise XX authentication and ChaCha20-Poly1305
+// sealing for every link (package secure); WithAllowKeys and WithAdmit
+// decide which peers get in.
 //
 // # Costs
 //
