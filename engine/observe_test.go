@@ -63,6 +63,9 @@ func TestStatsAndExpvar(t *testing.T) {
 		t.Fatalf("stats: %+v", s)
 	}
 	b.PublishExpvar("antnet_test_node")
+	a.PublishExpvar("antnet_test_other")
+	a.PublishExpvar("antnet_test_node") // republishing moves the name
+	b.PublishExpvar("antnet_test_node") // and back
 	srv := httptest.NewServer(expvar.Handler())
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/debug/vars")

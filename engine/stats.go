@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"expvar"
 	"sync/atomic"
 )
@@ -129,7 +130,23 @@ func (n *Node) Stats() Stats {
 
 // PublishExpvar publishes the node's Stats under name in package expvar, so
 // a daemon serving http.DefaultServeMux shows them at /debug/vars. Each read
-// costs one Stats call. Like expvar.Publish, it panics if name is taken.
+// costs one Stats call. Publishing another node under a name this package
+// published before (a restarted node) points the name at the new node; a
+// name taken by something else panics, as expvar.Publish does.
 func (n *Node) PublishExpvar(name string) {
-	expvar.Publish(name, expvar.Func(func() any { return n.Stats() }))
+	if v, ok := expvar.Get(name).(*statsVar); ok {
+		v.node.Store(n)
+		return
+	}
+	v := &statsVar{}
+	v.node.Store(n)
+	expvar.Publish(name, v)
+}
+
+// statsVar is an expvar.Var showing a node's Stats as JSON.
+type statsVar struct{ node atomic.Pointer[Node] }
+
+func (v *statsVar) String() string {
+	b, _ := json.Marshal(v.node.Load().Stats())
+	return string(b)
 }
