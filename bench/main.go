@@ -52,6 +52,9 @@ func main() {
 		client = flag.String("client", "inproc", "where the reqrep/allocs load generator runs: inproc (this process) "+
 			"or proc (a child process: allocs/op and goroutines are then the server's alone)")
 		child   = flag.String("loadgen-child", "", "internal: run as the load generator child")
+		idleKid = flag.String("idle-child", "", "internal: run as the idle scenario's peers")
+		idleN   = flag.Int("idle-conns", 0, "idle: peer connections held by the server (default 10000, 1000 with -quick)")
+		nodes   = flag.Int("nodes", 0, "broadcast: nodes in the graph (default 64, 16 with -quick)")
 		count   = flag.Int("count", 1, "run every measurement `N` times (round robin) and report the medians")
 		memprof = flag.String("memprofile", "", "write an allocation profile of the whole run to `FILE` "+
 			"(go tool pprof -sample_index=alloc_objects -top FILE)")
@@ -67,6 +70,10 @@ func main() {
 		loadChild(*child)
 		return
 	}
+	if *idleKid != "" {
+		idleChild(*idleKid)
+		return
+	}
 	switch *client {
 	case "inproc":
 	case "proc":
@@ -75,7 +82,7 @@ func main() {
 		fatalf("-client %q: want inproc or proc", *client)
 	}
 
-	cfg := &config{quick: *quick, duration: *duration, warmup: *warmup, count: *count}
+	cfg := &config{quick: *quick, duration: *duration, warmup: *warmup, count: *count, idleConns: *idleN, nodes: *nodes}
 	if cfg.duration <= 0 {
 		cfg.duration = time.Second
 		if cfg.quick {
@@ -263,6 +270,12 @@ func header(w *os.File, cfg *config, sel []scenario, nofile uint64) {
 
 func progress(i, n int, r *Result) {
 	status := fmt.Sprintf("%.0f ops/s p50 %.1fµs p99 %.1fµs allocs/op %.2f", r.OpsPerSec, r.P50us, r.P99us, r.AllocsPerOp)
+	if r.Conns > 0 {
+		status = fmt.Sprintf("RSS %.0f B/conn heap %.0f B/conn goroutines %+d", r.BytesPerConn, r.HeapPerConn, r.Goroutines)
+	}
+	if f := figures(r); f != "" && r.Conns == 0 {
+		status += ", " + f
+	}
 	if r.Error != "" {
 		status += " ERR: " + r.Error
 	}
@@ -419,6 +432,23 @@ func median(rs []Result) Result {
 	out.Goroutines = int(pick(func(r *Result) float64 { return float64(r.Goroutines) }))
 	out.Ops = int64(pick(func(r *Result) float64 { return float64(r.Ops) }))
 	out.Seconds = pick(func(r *Result) float64 { return r.Seconds })
+	out.BytesPerConn = pick(func(r *Result) float64 { return r.BytesPerConn })
+	out.HeapPerConn = pick(func(r *Result) float64 { return r.HeapPerConn })
+	out.FramesPerMsg = pick(func(r *Result) float64 { return r.FramesPerMsg })
+	out.CoverageP50us = pick(func(r *Result) float64 { return r.CoverageP50us })
+	out.CoverageP99us = pick(func(r *Result) float64 { return r.CoverageP99us })
+	out.Broadcasts = int64(pick(func(r *Result) float64 { return float64(r.Broadcasts) }))
+	// Duplicates and coverage: the worst run, not the median.
+	for _, r := range ok {
+		if r.Duplicates != nil && (out.Duplicates == nil || *r.Duplicates > *out.Duplicates) {
+			d := *r.Duplicates
+			out.Duplicates = &d
+		}
+		if r.ReachedAll != nil && (out.ReachedAll == nil || !*r.ReachedAll) {
+			a := *r.ReachedAll
+			out.ReachedAll = &a
+		}
+	}
 	lo, hi := ok[0].OpsPerSec, ok[0].OpsPerSec
 	for _, r := range ok {
 		lo, hi = min(lo, r.OpsPerSec), max(hi, r.OpsPerSec)

@@ -119,8 +119,13 @@ func (c *nodeCaller) call(msg, dst []byte) ([]byte, error) {
 // startClientNode starts a client node (label side=client) and adds the
 // route to the server named name at addr.
 func startClientNode(name, addr string, opts ...engine.Option) (n *engine.Node, err error) {
+	return startClientNodeImpl(implAntnet, name, addr, opts...)
+}
+
+// startClientNodeImpl is startClientNode labelled impl=impl.
+func startClientNodeImpl(impl, name, addr string, opts ...engine.Option) (n *engine.Node, err error) {
 	opts = append([]engine.Option{engine.WithEventLoops(runtime.GOMAXPROCS(0))}, opts...)
-	pprof.Do(context.Background(), pprof.Labels("side", "client", "impl", implAntnet), func(context.Context) {
+	pprof.Do(context.Background(), pprof.Labels("side", "client", "impl", impl), func(context.Context) {
 		n, err = engine.New("client", "127.0.0.1:0", nil, opts...)
 		if err != nil {
 			return

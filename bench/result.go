@@ -68,11 +68,34 @@ type Result struct {
 	Seconds     float64  `json:"seconds"`
 	VsRawgnet   *float64 `json:"ratio_vs_rawgnet,omitempty"`
 	VsGoroutine *float64 `json:"ratio_vs_goroutine,omitempty"`
-	Runs        int      `json:"runs,omitempty"` // with -count: runs the medians come from
-	OpsMin      float64  `json:"ops_per_sec_min,omitempty"`
-	OpsMax      float64  `json:"ops_per_sec_max,omitempty"`
-	Error       string   `json:"error,omitempty"`
-	Note        string   `json:"note,omitempty"`
+	// VsPlain: an antnet-secure row's ops/s over the plain antnet row's.
+	VsPlain *float64 `json:"ratio_vs_plain,omitempty"`
+	// RatioOf names the figure the ratios divide: ops_per_sec, or for idle
+	// bytes_per_conn (lower is better).
+	RatioOf string `json:"ratio_of,omitempty"`
+
+	// idle: per-connection memory of the server's process, and its
+	// goroutines (the delta, in Goroutines).
+	Conns        int     `json:"conns,omitempty"`
+	BytesPerConn float64 `json:"bytes_per_conn,omitempty"`      // RSS delta / conns
+	HeapPerConn  float64 `json:"heap_bytes_per_conn,omitempty"` // Go HeapInuse delta / conns
+
+	// broadcast: ops/s is broadcasts/s delivered everywhere, p50/p99 the
+	// coverage time (also in coverage_*).
+	Nodes         int     `json:"nodes,omitempty"`
+	SumDegrees    int     `json:"sum_degrees,omitempty"`
+	Broadcasts    int64   `json:"broadcasts,omitempty"`
+	Duplicates    *int64  `json:"duplicates,omitempty"` // deliveries to a handler of a broadcast it had seen
+	ReachedAll    *bool   `json:"reached_all,omitempty"`
+	FramesPerMsg  float64 `json:"frames_per_msg,omitempty"`
+	CoverageP50us float64 `json:"coverage_p50_us,omitempty"`
+	CoverageP99us float64 `json:"coverage_p99_us,omitempty"`
+
+	Runs   int     `json:"runs,omitempty"` // with -count: runs the medians come from
+	OpsMin float64 `json:"ops_per_sec_min,omitempty"`
+	OpsMax float64 `json:"ops_per_sec_max,omitempty"`
+	Error  string  `json:"error,omitempty"`
+	Note   string  `json:"note,omitempty"`
 
 	group string // rows of a scenario with the same group are compared
 }
@@ -84,13 +107,23 @@ func (r *Result) addNote(s string) {
 	r.Note += s
 }
 
-// setRatios gives every antnet row its throughput ratio against the
-// baselines measured in the same run with the same group.
+// ratioMetric is the figure a scenario's ratios divide.
+func ratioMetric(scenario string) (name string, f func(*Result) float64) {
+	if scenario == "idle" {
+		return "bytes_per_conn", func(r *Result) float64 { return r.BytesPerConn }
+	}
+	return "ops_per_sec", func(r *Result) float64 { return r.OpsPerSec }
+}
+
+// setRatios gives every antnet row its ratio against the baselines measured
+// in the same run with the same group (throughput, or for idle memory per
+// connection), and every antnet-secure row its throughput against plain
+// antnet's.
 func setRatios(rs []Result) {
-	find := func(scenario, group, impl string) *Result {
+	find := func(scenario, group, impl string, f func(*Result) float64) *Result {
 		for i := range rs {
 			r := &rs[i]
-			if r.Scenario == scenario && r.group == group && r.Impl == impl && r.Error == "" && r.OpsPerSec > 0 {
+			if r.Scenario == scenario && r.group == group && r.Impl == impl && r.Error == "" && f(r) > 0 {
 				return r
 			}
 		}
@@ -98,16 +131,28 @@ func setRatios(rs []Result) {
 	}
 	for i := range rs {
 		r := &rs[i]
-		if r.Impl != implAntnet || r.OpsPerSec == 0 {
+		name, f := ratioMetric(r.Scenario)
+		if f(r) <= 0 {
 			continue
 		}
-		if b := find(r.Scenario, r.group, implRawGnet); b != nil {
-			x := r.OpsPerSec / b.OpsPerSec
-			r.VsRawgnet = &x
-		}
-		if b := find(r.Scenario, r.group, implGoroutine); b != nil {
-			x := r.OpsPerSec / b.OpsPerSec
-			r.VsGoroutine = &x
+		switch r.Impl {
+		case implAntnet:
+			for _, b := range []struct {
+				impl string
+				dst  **float64
+			}{{implRawGnet, &r.VsRawgnet}, {implGoroutine, &r.VsGoroutine}} {
+				if base := find(r.Scenario, r.group, b.impl, f); base != nil {
+					x := f(r) / f(base)
+					*b.dst = &x
+					r.RatioOf = name
+				}
+			}
+		case implAntnetSecure:
+			if base := find(r.Scenario, r.group, implAntnet, f); base != nil {
+				x := f(r) / f(base)
+				r.VsPlain = &x
+				r.RatioOf = name
+			}
 		}
 	}
 }
@@ -117,6 +162,49 @@ func ratio(x *float64) string {
 		return "-"
 	}
 	return strconv.FormatFloat(*x, 'f', 2, 64) + "×"
+}
+
+// figures is the table's text for the figures a row has beyond
+// throughput and latency.
+func figures(r *Result) string {
+	var f []string
+	if r.VsPlain != nil {
+		f = append(f, "secure/plain "+ratio(r.VsPlain))
+	}
+	if r.Conns > 0 {
+		f = append(f, fmt.Sprintf("RSS %s/conn, heap %s/conn, goroutines %+d", bytesText(r.BytesPerConn),
+			bytesText(r.HeapPerConn), r.Goroutines))
+		if r.RatioOf == "bytes_per_conn" && r.VsGoroutine != nil {
+			f = append(f, "RSS/conn "+ratio(r.VsGoroutine)+" goroutine's")
+		}
+	}
+	if r.Nodes > 0 {
+		if r.CoverageP99us > 0 {
+			f = append(f, fmt.Sprintf("coverage p99 %.0fµs", r.CoverageP99us))
+		}
+		if r.Duplicates != nil {
+			f = append(f, fmt.Sprintf("%d dup", *r.Duplicates))
+		}
+		if r.ReachedAll != nil {
+			if *r.ReachedAll {
+				f = append(f, fmt.Sprintf("all %d reached", r.Nodes))
+			} else {
+				f = append(f, "NOT ALL REACHED")
+			}
+		}
+		if r.FramesPerMsg > 0 {
+			f = append(f, fmt.Sprintf("%.1f frames/bcast (Σdeg %d)", r.FramesPerMsg, r.SumDegrees))
+		}
+	}
+	return strings.Join(f, ", ")
+}
+
+// bytesText is a byte count, in KiB from 10 KiB up.
+func bytesText(b float64) string {
+	if b >= 10<<10 || b <= -10<<10 {
+		return strconv.FormatFloat(b/1024, 'f', 1, 64) + " KiB"
+	}
+	return strconv.FormatFloat(b, 'f', 0, 64) + " B"
 }
 
 func num(x float64, prec int) string {
@@ -129,7 +217,7 @@ func num(x float64, prec int) string {
 // printTable writes the one table of results.
 func printTable(w io.Writer, rs []Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\tparams\timpl\tops/s\tp50 µs\tp99 µs\tallocs/op\tvs rawgnet\tvs goroutine\tnote")
+	fmt.Fprintln(tw, "scenario\tparams\timpl\tops/s\tp50 µs\tp99 µs\tallocs/op\tvs rawgnet\tvs goroutine\tfigures\tnote")
 	for _, r := range rs {
 		note := r.Note
 		if r.Error != "" {
@@ -143,12 +231,24 @@ func printTable(w io.Writer, rs []Result) {
 		if r.Ops > 0 {
 			allocs = strconv.FormatFloat(r.AllocsPerOp, 'f', 2, 64)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+		vsRaw, vsGo := ratio(r.VsRawgnet), ratio(r.VsGoroutine)
+		if r.RatioOf == "bytes_per_conn" {
+			vsRaw, vsGo = memRatio(r.VsRawgnet), memRatio(r.VsGoroutine)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			r.Scenario, r.Params, r.Impl,
 			num(r.OpsPerSec, 0), num(r.P50us, 1), num(r.P99us, 1), allocs,
-			ratio(r.VsRawgnet), ratio(r.VsGoroutine), note)
+			vsRaw, vsGo, figures(&r), note)
 	}
 	tw.Flush()
+}
+
+// memRatio is a memory ratio, marked as such in the table.
+func memRatio(x *float64) string {
+	if x == nil {
+		return "-"
+	}
+	return ratio(x) + " mem"
 }
 
 func writeJSON(path string, rs []Result) error {

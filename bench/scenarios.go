@@ -10,6 +10,8 @@ type config struct {
 	quick            bool
 	duration, warmup time.Duration
 	count            int // runs per row (-count)
+	idleConns        int // idle: connections (-idle-conns), 0 for the default
+	nodes            int // broadcast: nodes (-nodes), 0 for the default
 	// Grid overrides; nil means the scenario's own grid.
 	peers, inflight, payload, callers []int
 }
@@ -23,8 +25,8 @@ type caseSpec struct {
 	run            func(r *Result) error
 }
 
-// scenario is a named family of measurements. To add one (idle, broadcast),
-// write a cases function and append it to scenarios.
+// scenario is a named family of measurements. To add one, write a cases
+// function and append it to scenarios.
 type scenario struct {
 	name  string
 	load  string // how the load is generated, printed in the header
@@ -36,6 +38,9 @@ var scenarios = []scenario{
 	{"reqrep-node", nodeDescription, nodeCases},
 	{"short", shortDescription, shortCases},
 	{"allocs", allocsDescription, allocsCases},
+	{"idle", idleDescription, idleCases},
+	{"broadcast", broadcastDescription, broadcastCases},
+	{"secure", secureDescription, secureCases},
 }
 
 // baselines first, so the antnet row of a group comes last.

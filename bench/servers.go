@@ -19,6 +19,7 @@ import (
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/engine"
 	"github.com/antnet-p2p/antnet/proto"
+	"github.com/antnet-p2p/antnet/secure"
 )
 
 // Implementations under test.
@@ -26,6 +27,9 @@ const (
 	implAntnet    = "antnet"
 	implRawGnet   = "rawgnet"
 	implGoroutine = "goroutine"
+	// implAntnetSecure is antnet with engine.WithIdentity on every node:
+	// Noise XX handshake, ChaCha20-Poly1305 sealed frames.
+	implAntnetSecure = "antnet-secure"
 )
 
 // server is one serving side: it answers hello with hello-ack and echoes
@@ -37,7 +41,8 @@ type server interface {
 
 // serverOpts tweak a server for a scenario.
 type serverOpts struct {
-	short bool // antnet: engine.WithMode(engine.Short)
+	short  bool // antnet: engine.WithMode(engine.Short)
+	secure bool // antnet: engine.WithIdentity(secure.Generate())
 }
 
 // startServer starts impl's server on 127.0.0.1 with a port the OS picks.
@@ -51,6 +56,9 @@ func startServer(impl string, o serverOpts) (s server, err error) {
 		case implGoroutine:
 			s, err = startGoroutine()
 		case implAntnet:
+			s, err = startAntnet(o)
+		case implAntnetSecure:
+			o.secure = true
 			s, err = startAntnet(o)
 		default:
 			err = fmt.Errorf("unknown impl %q", impl)
@@ -74,6 +82,13 @@ func startAntnet(o serverOpts) (*antnetServer, error) {
 	if o.short {
 		opts = append(opts, engine.WithMode(engine.Short))
 	}
+	if o.secure {
+		id, err := secure.Generate()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, engine.WithIdentity(id))
+	}
 	n, err := engine.New("server", "127.0.0.1:0", echo, opts...)
 	if err != nil {
 		return nil, err
@@ -86,6 +101,8 @@ func startAntnet(o serverOpts) (*antnetServer, error) {
 
 func (s *antnetServer) Addr() string { return s.n.Addr() }
 func (s *antnetServer) Close() error { return s.n.Close() }
+
+func (s *antnetServer) openConns() int { return int(s.n.Stats().PersistentLinks) }
 
 // ---- rawgnet ---------------------------------------------------------------
 
@@ -209,6 +226,8 @@ func (s *rawServer) OnTraffic(c gnet.Conn) gnet.Action {
 
 func (s *rawServer) Addr() string { return s.addr }
 
+func (s *rawServer) openConns() int { return s.eng.CountConnections() }
+
 func (s *rawServer) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -277,6 +296,12 @@ func startGoroutine() (*goServer, error) {
 }
 
 func (s *goServer) Addr() string { return s.ln.Addr().String() }
+
+func (s *goServer) openConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conn)
+}
 
 func (s *goServer) accept() {
 	defer s.wg.Done()

@@ -1,0 +1,437 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime/pprof"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/engine"
+	"github.com/antnet-p2p/antnet/proto"
+	"github.com/antnet-p2p/antnet/secure"
+)
+
+// broadcast: N antnet nodes in this process on a random connected graph,
+// persistent links, every node with one event loop.
+
+const broadcastDescription = "N engine.Nodes in this process (WithEventLoops(1) each) on a seeded random connected graph " +
+	"(random spanning tree plus random extra edges up to average degree D), one persistent link per edge (AddRoute from the lower index); " +
+	"every handler counts each broadcast per node (the body carries a sequence number); " +
+	"coverage: one Broadcast at a time from a random origin, timed until all N-1 other handlers saw it (p50/p99 are this coverage time); " +
+	"throughput: Broadcast back to back from random origins with at most 32 broadcasts undelivered, " +
+	"ops/s = handler deliveries / (N-1) per second; frames/bcast = Σ Stats.GossipForwarded / broadcasts"
+
+// bcastWindow is how many broadcasts the throughput phase keeps undelivered.
+const bcastWindow = 32
+
+// bcastMaxSeq bounds the sequence numbers one row issues (per-node bitsets).
+const bcastMaxSeq = 1 << 21
+
+const bcastSeed = 1
+
+func broadcastCases(cfg *config) []caseSpec {
+	nodes := cfg.nodes
+	if nodes <= 0 {
+		nodes = 64
+		if cfg.quick {
+			nodes = 16
+		}
+	}
+	var cs []caseSpec
+	for _, s := range pick(cfg.payload, []int{128}, []int{128}, cfg) {
+		ps := params{{"nodes", nodes}, {"degree", 6}, {"payload", s}, {"seed", bcastSeed}}
+		for _, impl := range []string{implAntnet, implAntnetSecure} {
+			cs = append(cs, caseSpec{
+				scenario: "broadcast", impl: impl, params: ps, group: ps.String(),
+				run: func(r *Result) error {
+					return broadcastRun(impl == implAntnetSecure, nodes, 6, max(s, 8), cfg, r)
+				},
+			})
+		}
+	}
+	return cs
+}
+
+// randomGraph returns the edges of a connected graph on n vertices with
+// average degree about deg: a random spanning tree, then random extra edges.
+func randomGraph(n, deg int, seed uint64) [][2]int {
+	rng := rand.New(rand.NewPCG(seed, 0x62636173))
+	want := min(n*deg/2, n*(n-1)/2)
+	has := make(map[[2]int]bool)
+	var edges [][2]int
+	add := func(a, b int) bool {
+		if a == b {
+			return false
+		}
+		if a > b {
+			a, b = b, a
+		}
+		if has[[2]int{a, b}] {
+			return false
+		}
+		has[[2]int{a, b}] = true
+		edges = append(edges, [2]int{a, b})
+		return true
+	}
+	perm := rng.Perm(n)
+	for i := 1; i < n; i++ {
+		add(perm[i], perm[rng.IntN(i)])
+	}
+	for len(edges) < want {
+		add(rng.IntN(n), rng.IntN(n))
+	}
+	return edges
+}
+
+// bcastRecv is one node's record of the broadcasts its handler saw. seen
+// is written by the node's single event loop only.
+type bcastRecv struct {
+	seen []uint64 // bitset over sequence numbers
+	dups atomic.Int64
+	bad  atomic.Int64 // bodies without a valid sequence number
+}
+
+// bcastNet is the nodes and the shared delivery counter.
+type bcastNet struct {
+	nodes  []*engine.Node
+	recv   []*bcastRecv
+	edges  [][2]int
+	total  atomic.Int64 // first deliveries to handlers, all nodes
+	target atomic.Int64 // signal when total reaches it
+	sig    chan struct{}
+}
+
+func (b *bcastNet) handler(r *bcastRecv) proto.Handler {
+	return proto.HandlerFunc(func(ctx proto.Context, msg []byte) ([]byte, error) {
+		if ctx.Kind() != codec.KindGossip {
+			return nil, nil
+		}
+		if len(msg) < 8 {
+			r.bad.Add(1)
+			return nil, nil
+		}
+		seq := binary.LittleEndian.Uint64(msg)
+		if seq >= bcastMaxSeq {
+			r.bad.Add(1)
+			return nil, nil
+		}
+		w, bit := seq>>6, uint64(1)<<(seq&63)
+		if r.seen[w]&bit != 0 {
+			r.dups.Add(1)
+			return nil, nil
+		}
+		r.seen[w] |= bit
+		if b.total.Add(1) == b.target.Load() {
+			select {
+			case b.sig <- struct{}{}:
+			default:
+			}
+		}
+		return nil, nil
+	})
+}
+
+// waitTotal waits until the handlers have delivered t broadcasts in all,
+// or d passes.
+func (b *bcastNet) waitTotal(t int64, d time.Duration) bool {
+	select {
+	case <-b.sig: // a stale signal
+	default:
+	}
+	b.target.Store(t)
+	if b.total.Load() >= t {
+		return true
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for b.total.Load() < t {
+		select {
+		case <-b.sig:
+		case <-timer.C:
+			return b.total.Load() >= t
+		}
+	}
+	return true
+}
+
+func startBcastNet(secureLinks bool, n, deg int) (*bcastNet, error) {
+	b := &bcastNet{edges: randomGraph(n, deg, bcastSeed), sig: make(chan struct{}, 1)}
+	impl := implAntnet
+	if secureLinks {
+		impl = implAntnetSecure
+	}
+	var err error
+	pprof.Do(context.Background(), pprof.Labels("side", "server", "impl", impl), func(context.Context) {
+		for i := 0; i < n; i++ {
+			r := &bcastRecv{seen: make([]uint64, bcastMaxSeq/64)}
+			opts := []engine.Option{engine.WithEventLoops(1)}
+			if secureLinks {
+				id, gerr := secure.Generate()
+				if gerr != nil {
+					err = gerr
+					return
+				}
+				opts = append(opts, engine.WithIdentity(id))
+			}
+			nd, nerr := engine.New(fmt.Sprintf("b%02d", i), "127.0.0.1:0", b.handler(r), opts...)
+			if nerr == nil {
+				nerr = nd.Start()
+			}
+			if nerr != nil {
+				err = fmt.Errorf("node %d: %w", i, nerr)
+				return
+			}
+			b.nodes = append(b.nodes, nd)
+			b.recv = append(b.recv, r)
+		}
+	})
+	if err != nil {
+		b.close()
+		return nil, err
+	}
+	// Link every edge, 16 handshakes at a time.
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		lerr error
+		sem  = make(chan struct{}, 16)
+	)
+	for _, e := range b.edges {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			to := b.nodes[e[1]]
+			if err := b.nodes[e[0]].AddRoute(to.ID().Name, to.Addr()); err != nil {
+				mu.Lock()
+				if lerr == nil {
+					lerr = fmt.Errorf("link %d-%d: %w", e[0], e[1], err)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if lerr != nil {
+		b.close()
+		return nil, lerr
+	}
+	// Wait until both ends of every link have it in their route table.
+	degs := b.degrees()
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; i < n; {
+		if b.nodes[i].Stats().PersistentLinks >= int64(degs[i]) {
+			i++
+			continue
+		}
+		if time.Now().After(deadline) {
+			err := fmt.Errorf("node %d has %d links, want %d", i, b.nodes[i].Stats().PersistentLinks, degs[i])
+			b.close()
+			return nil, err
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return b, nil
+}
+
+func (b *bcastNet) degrees() []int {
+	d := make([]int, len(b.nodes))
+	for _, e := range b.edges {
+		d[e[0]]++
+		d[e[1]]++
+	}
+	return d
+}
+
+func (b *bcastNet) forwarded() (fwd, drop uint64) {
+	for _, nd := range b.nodes {
+		st := nd.Stats()
+		fwd += st.GossipForwarded
+		drop += st.GossipDuplicates
+	}
+	return fwd, drop
+}
+
+// close closes every node at once (each Close is graceful).
+func (b *bcastNet) close() error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(b.nodes))
+	for i, nd := range b.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = nd.Close()
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// broadcastRun measures coverage time, then throughput, on one network.
+func broadcastRun(secureLinks bool, n, deg, payload int, cfg *config, r *Result) error {
+	if n < 2 || n > 1<<16 {
+		return fmt.Errorf("broadcast: %d nodes, want 2..65536", n)
+	}
+	b, err := startBcastNet(secureLinks, n, deg)
+	if err != nil {
+		return err
+	}
+	defer closeNamed("nodes", b.close, r)
+	fwd0, drop0 := b.forwarded()
+
+	rng := rand.New(rand.NewPCG(bcastSeed, 0x6f726967))
+	msg := make([]byte, payload)
+	origins := make([]uint16, 0, 1<<16) // origin of each sequence number
+	others := int64(n - 1)
+	var issued int64 // broadcasts issued
+	var berr error
+	var berrs int64
+	fire := func() bool {
+		if issued >= bcastMaxSeq {
+			return false
+		}
+		o := rng.IntN(n)
+		binary.LittleEndian.PutUint64(msg, uint64(issued))
+		origins = append(origins, uint16(o))
+		issued++
+		if _, err := b.nodes[o].Broadcast(msg); err != nil {
+			if berrs == 0 {
+				berr = err
+			}
+			berrs++
+		}
+		return true
+	}
+
+	// Coverage: one broadcast at a time.
+	var cov hist
+	var covOps int64
+	var covErr error
+	w := newWindow()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for !w.stop.Load() {
+			t0 := w.now()
+			if !fire() {
+				covErr = errors.New("sequence numbers exhausted")
+				return
+			}
+			if !b.waitTotal(issued*others, 5*time.Second) {
+				covErr = fmt.Errorf("broadcast %d reached %d of %d nodes in 5s", issued-1,
+					b.total.Load()-(issued-1)*others, others)
+				return
+			}
+			if w.recording.Load() {
+				cov.record(w.now() - t0)
+				covOps++
+			}
+		}
+	}()
+	w.run(cfg.warmup, cfg.duration, done)
+	<-done
+	if covErr != nil {
+		return fmt.Errorf("coverage: %w", covErr)
+	}
+	var covTotal histTotal
+	covTotal.add(&cov)
+
+	// Throughput: back to back, at most bcastWindow broadcasts undelivered.
+	var tputErr error
+	var d0, d1 int64
+	w = newWindow()
+	w.hook = func(ev string) {
+		switch ev {
+		case "rec":
+			d0 = b.total.Load()
+		case "stop":
+			d1 = b.total.Load()
+		}
+	}
+	done = make(chan struct{})
+	go func() {
+		defer close(done)
+		for !w.stop.Load() {
+			if !b.waitTotal((issued-bcastWindow+1)*others, 5*time.Second) {
+				tputErr = fmt.Errorf("no progress in 5s with %d broadcasts undelivered", bcastWindow)
+				return
+			}
+			if !fire() {
+				tputErr = errors.New("sequence numbers exhausted")
+				return
+			}
+		}
+	}()
+	st := w.run(cfg.warmup, cfg.duration, done)
+	<-done
+	// Quiesce: every broadcast delivered everywhere (or not: counted below).
+	b.waitTotal(issued*others, 5*time.Second)
+	fwd1, drop1 := b.forwarded()
+
+	// Every node reached by every broadcast, nothing delivered twice?
+	var dups, bad int64
+	for _, rc := range b.recv {
+		dups += rc.dups.Load()
+		bad += rc.bad.Load()
+	}
+	short, minReached := 0, n-1
+	for seq := int64(0); seq < issued; seq++ {
+		word, bit := seq>>6, uint64(1)<<(seq&63)
+		reached := 0
+		for i, rc := range b.recv {
+			if i != int(origins[seq]) && rc.seen[word]&bit != 0 {
+				reached++
+			}
+		}
+		if reached < n-1 {
+			short++
+			minReached = min(minReached, reached)
+		}
+	}
+
+	r.Params = append(r.Params[:len(r.Params):len(r.Params)], kv{"edges", len(b.edges)})
+	r.OpsPerSec = float64(d1-d0) / float64(others) / st.elapsed.Seconds()
+	r.Ops = (d1 - d0) / others
+	r.Seconds = st.elapsed.Seconds()
+	r.Goroutines = st.goroutines
+	if r.Ops > 0 {
+		r.AllocsPerOp = float64(st.mallocs) / float64(r.Ops)
+	}
+	r.P50us = float64(covTotal.quantile(0.50)) / 1e3
+	r.P99us = float64(covTotal.quantile(0.99)) / 1e3
+	r.CoverageP50us, r.CoverageP99us = r.P50us, r.P99us
+	r.Duplicates = &dups
+	all := short == 0
+	r.ReachedAll = &all
+	r.Nodes = n
+	r.SumDegrees = 2 * len(b.edges)
+	if issued > 0 {
+		r.FramesPerMsg = float64(fwd1-fwd0) / float64(issued)
+	}
+	r.Broadcasts = issued
+	r.addNote(fmt.Sprintf("%d broadcasts (%d timed one at a time); engine dropped %.1f copies/bcast; flooding bound 2E-(N-1) = %d frames",
+		issued, covOps, float64(drop1-drop0)/float64(max(issued, 1)), 2*len(b.edges)-(n-1)))
+	var errs []error
+	if tputErr != nil {
+		errs = append(errs, fmt.Errorf("throughput: %w", tputErr))
+	}
+	if short > 0 {
+		errs = append(errs, fmt.Errorf("%d of %d broadcasts missed nodes (worst reached %d of %d)", short, issued, minReached, n-1))
+	}
+	if dups > 0 {
+		errs = append(errs, fmt.Errorf("%d duplicate deliveries to handlers", dups))
+	}
+	if bad > 0 {
+		errs = append(errs, fmt.Errorf("%d deliveries with a bad body", bad))
+	}
+	if berrs > 0 {
+		errs = append(errs, fmt.Errorf("%d Broadcast calls failed, first: %w", berrs, berr))
+	}
+	return errors.Join(errs...)
+}
