@@ -402,6 +402,7 @@ func broadcastRun(secureLinks bool, n, deg, payload int, cfg *config, r *Result)
 	r.Goroutines = st.goroutines
 	if r.Ops > 0 {
 		r.AllocsPerOp = float64(st.mallocs) / float64(r.Ops)
+		r.CPUusPerOp = float64(st.cpu) / 1e3 / float64(r.Ops)
 	}
 	r.P50us = float64(covTotal.quantile(0.50)) / 1e3
 	r.P99us = float64(covTotal.quantile(0.99)) / 1e3

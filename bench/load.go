@@ -53,6 +53,7 @@ func (m *measurement) fill(r *Result) {
 	}
 	if m.ops > 0 {
 		r.AllocsPerOp = float64(m.st.mallocs) / float64(m.ops)
+		r.CPUusPerOp = float64(m.st.cpu) / 1e3 / float64(m.ops)
 		r.P50us = float64(m.lat.quantile(0.50)) / 1e3
 		r.P99us = float64(m.lat.quantile(0.99)) / 1e3
 	}

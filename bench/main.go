@@ -253,9 +253,13 @@ func header(w *os.File, cfg *config, sel []scenario, nofile uint64) {
 	}
 	fmt.Fprintf(w, "each row: %v warm-up, then a %v recorded window; servers and clients share this process and its %d CPUs,\n",
 		cfg.warmup, cfg.duration, runtime.GOMAXPROCS(0))
-	fmt.Fprintln(w, "  so allocs/op and goroutines include the client; ratios are antnet ops/s over the baseline's in the same row group")
+	fmt.Fprintln(w, "  so allocs/op, cpu µs/op (user+system CPU of the process over the window, per op) and goroutines include the client")
+	fmt.Fprintln(w, "  (idle: the peers are in a child process, and the figures are the server process's alone);")
+	fmt.Fprintln(w, "  ratios are antnet ops/s over the baseline's in the same row group (idle: RSS per connection, lower is better),")
+	fmt.Fprintln(w, "  and antnet-secure ops/s over plain antnet's (\"secure/plain\")")
 	fmt.Fprintln(w, "servers: rawgnet = bare gnet v2 echo (codec.Next, one Write per OnTraffic), goroutine = net + reader goroutine per conn + bufio,")
-	fmt.Fprintln(w, "  antnet = engine.Node with an echo handler; each runs GOMAXPROCS event loops where it has loops; all on 127.0.0.1, OS-picked ports")
+	fmt.Fprintln(w, "  antnet = engine.Node with an echo handler; each runs GOMAXPROCS event loops where it has loops; all on 127.0.0.1, OS-picked ports;")
+	fmt.Fprintln(w, "  antnet-secure = antnet with engine.WithIdentity (Noise XX handshake, ChaCha20-Poly1305 on every frame) on every node")
 	for _, s := range sel {
 		fmt.Fprintf(w, "load %s: %s\n", s.name, s.load)
 	}
@@ -269,7 +273,8 @@ func header(w *os.File, cfg *config, sel []scenario, nofile uint64) {
 }
 
 func progress(i, n int, r *Result) {
-	status := fmt.Sprintf("%.0f ops/s p50 %.1fµs p99 %.1fµs allocs/op %.2f", r.OpsPerSec, r.P50us, r.P99us, r.AllocsPerOp)
+	status := fmt.Sprintf("%.0f ops/s p50 %.1fµs p99 %.1fµs allocs/op %.2f cpu %.2fµs/op", r.OpsPerSec, r.P50us, r.P99us,
+		r.AllocsPerOp, r.CPUusPerOp)
 	if r.Conns > 0 {
 		status = fmt.Sprintf("RSS %.0f B/conn heap %.0f B/conn goroutines %+d", r.BytesPerConn, r.HeapPerConn, r.Goroutines)
 	}
@@ -432,6 +437,7 @@ func median(rs []Result) Result {
 	out.Goroutines = int(pick(func(r *Result) float64 { return float64(r.Goroutines) }))
 	out.Ops = int64(pick(func(r *Result) float64 { return float64(r.Ops) }))
 	out.Seconds = pick(func(r *Result) float64 { return r.Seconds })
+	out.CPUusPerOp = pick(func(r *Result) float64 { return r.CPUusPerOp })
 	out.BytesPerConn = pick(func(r *Result) float64 { return r.BytesPerConn })
 	out.HeapPerConn = pick(func(r *Result) float64 { return r.HeapPerConn })
 	out.FramesPerMsg = pick(func(r *Result) float64 { return r.FramesPerMsg })

@@ -93,6 +93,7 @@ func runLoadProc(addr string, sp loadSpec) (*measurement, error) {
 
 	m := &measurement{}
 	var m0, m1 runtime.MemStats
+	var cpu0 time.Duration
 	var res *childResult
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
@@ -101,7 +102,9 @@ func runLoadProc(addr string, sp loadSpec) (*measurement, error) {
 		switch {
 		case line == "rec":
 			runtime.ReadMemStats(&m0)
+			cpu0 = processCPU()
 		case line == "stop":
+			m.st.cpu = processCPU() - cpu0
 			runtime.ReadMemStats(&m1)
 			m.st.mallocs = m1.Mallocs - m0.Mallocs
 			m.st.goroutines = runtime.NumGoroutine()

@@ -56,13 +56,16 @@ func (p params) MarshalJSON() ([]byte, error) {
 // allocs_per_op and goroutines are whole-process figures: they include the
 // in-process client.
 type Result struct {
-	Scenario    string   `json:"scenario"`
-	Impl        string   `json:"impl"`
-	Params      params   `json:"params"`
-	OpsPerSec   float64  `json:"ops_per_sec"`
-	P50us       float64  `json:"p50_us"`
-	P99us       float64  `json:"p99_us"`
-	AllocsPerOp float64  `json:"allocs_per_op"`
+	Scenario    string  `json:"scenario"`
+	Impl        string  `json:"impl"`
+	Params      params  `json:"params"`
+	OpsPerSec   float64 `json:"ops_per_sec"`
+	P50us       float64 `json:"p50_us"`
+	P99us       float64 `json:"p99_us"`
+	AllocsPerOp float64 `json:"allocs_per_op"`
+	// CPUusPerOp: user + system CPU time of this whole process in the
+	// window per operation (with -client proc, the server's alone).
+	CPUusPerOp  float64  `json:"cpu_us_per_op,omitempty"`
 	Goroutines  int      `json:"goroutines"`
 	Ops         int64    `json:"ops"`
 	Seconds     float64  `json:"seconds"`
@@ -217,7 +220,7 @@ func num(x float64, prec int) string {
 // printTable writes the one table of results.
 func printTable(w io.Writer, rs []Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\tparams\timpl\tops/s\tp50 µs\tp99 µs\tallocs/op\tvs rawgnet\tvs goroutine\tfigures\tnote")
+	fmt.Fprintln(tw, "scenario\tparams\timpl\tops/s\tp50 µs\tp99 µs\tallocs/op\tcpu µs/op\tvs rawgnet\tvs goroutine\tfigures\tnote")
 	for _, r := range rs {
 		note := r.Note
 		if r.Error != "" {
@@ -235,9 +238,9 @@ func printTable(w io.Writer, rs []Result) {
 		if r.RatioOf == "bytes_per_conn" {
 			vsRaw, vsGo = memRatio(r.VsRawgnet), memRatio(r.VsGoroutine)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			r.Scenario, r.Params, r.Impl,
-			num(r.OpsPerSec, 0), num(r.P50us, 1), num(r.P99us, 1), allocs,
+			num(r.OpsPerSec, 0), num(r.P50us, 1), num(r.P99us, 1), allocs, num(r.CPUusPerOp, 2),
 			vsRaw, vsGo, figures(&r), note)
 	}
 	tw.Flush()

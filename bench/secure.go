@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"runtime"
+	"sync"
 
 	"github.com/antnet-p2p/antnet/engine"
 	"github.com/antnet-p2p/antnet/secure"
@@ -55,9 +56,23 @@ func secureReqRep(secureLinks bool, peers int, sp callSpec, r *Result) error {
 	}
 	clients := make([]caller, 0, peers)
 	defer func() {
+		// In parallel: a Close waits for the node's next 50ms tick.
+		var wg sync.WaitGroup
+		var mu sync.Mutex
 		for _, c := range clients {
-			closeNamed("client node", c.(*nodeCaller).n.Close, r)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var nr Result
+				closeNamed("client node", c.(*nodeCaller).n.Close, &nr)
+				if nr.Note != "" {
+					mu.Lock()
+					r.addNote(nr.Note)
+					mu.Unlock()
+				}
+			}()
 		}
+		wg.Wait()
 	}()
 	for i := 0; i < peers; i++ {
 		opts := []engine.Option{engine.WithEventLoops(loops)}

@@ -3,6 +3,7 @@ package main
 import (
 	"runtime"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -25,9 +26,10 @@ func (w *window) now() int64 { return int64(time.Since(w.base)) }
 
 type windowStats struct {
 	elapsed    time.Duration
-	mallocs    uint64 // heap allocations in the recorded window, whole process
-	goroutines int    // sampled half-way through the window, whole process
-	aborted    bool   // every worker ended before the window did
+	mallocs    uint64        // heap allocations in the recorded window, whole process
+	cpu        time.Duration // user + system CPU time in the recorded window, whole process
+	goroutines int           // sampled half-way through the window, whole process
+	aborted    bool          // every worker ended before the window did
 }
 
 // run drives the phases and returns when the window is over and stop is set.
@@ -55,6 +57,7 @@ func (w *window) run(warmup, d time.Duration, done <-chan struct{}) windowStats 
 		w.hook("rec")
 	}
 	runtime.ReadMemStats(&m0)
+	cpu0 := processCPU()
 	t0 := time.Now()
 	w.recording.Store(true)
 	ok := sleep(d / 2)
@@ -64,10 +67,20 @@ func (w *window) run(warmup, d time.Duration, done <-chan struct{}) windowStats 
 	}
 	w.recording.Store(false)
 	st.elapsed = time.Since(t0)
+	st.cpu = processCPU() - cpu0
 	runtime.ReadMemStats(&m1)
 	st.mallocs = m1.Mallocs - m0.Mallocs
 	if w.hook != nil {
 		w.hook("stop")
 	}
 	return st
+}
+
+// processCPU is the user + system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
