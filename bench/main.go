@@ -9,6 +9,9 @@
 //	go run ./bench -count 3 -json out.json            # medians of 3 runs per row
 //	go run ./bench -only reqrep -client proc          # load generator in a child process
 //	go run ./bench -only reqrep -peers 1024 -inflight 16 -payload 4096 -duration 3s
+//	go run ./bench -only idle,secure,broadcast     # memory per idle conn, secure column, gossip
+//	go run ./bench -only idle -idle-conns 10000    # peers in a child process (-idle-child)
+//	go run ./bench -only broadcast -nodes 64       # coverage time, broadcasts/s, duplicates, frames
 //	go run ./bench -only reqrep -cpuprofile cpu.out && go tool pprof -top -tagfocus impl=antnet cpu.out
 //	go test -bench . -benchmem ./bench                # micro-benchmarks
 //
@@ -19,7 +22,8 @@
 // row leaves behind (goroutines, descriptors) is reported in its note.
 //
 // Servers carry the pprof labels side=server and impl=<impl>; clients
-// side=client (a client node also impl=antnet). With -client proc the CPU
+// side=client (a client node also impl=antnet or antnet-secure; broadcast
+// nodes side=server). With -client proc the CPU
 // profile of this process holds the servers only.
 package main
 
@@ -112,9 +116,12 @@ func main() {
 	nofile := raiseNoFile()
 
 	var cases []caseSpec
+	var bounds []int // cases[bounds[i]:bounds[i+1]] belong to selected[i]
 	for _, sc := range selected {
+		bounds = append(bounds, len(cases))
 		cases = append(cases, sc.cases(cfg)...)
 	}
+	bounds = append(bounds, len(cases))
 
 	header(os.Stdout, cfg, selected, nofile)
 
@@ -132,16 +139,22 @@ func main() {
 		}()
 	}
 
-	// Each repetition runs the whole list, so the runs of a row are spread
-	// over time rather than back to back.
+	// Each repetition runs a scenario's whole list, so the runs of a row
+	// are spread over time rather than back to back; scenarios run one
+	// after the other, so no row runs after a later scenario (broadcast
+	// leaves the process-wide bytebufferpool calibrated on small frames).
 	runs := make([][]Result, len(cases))
 	lk := newLeakCheck()
 	start := time.Now()
-	for rep := 0; rep < *count; rep++ {
-		for i, c := range cases {
-			r := measure(c, lk)
-			runs[i] = append(runs[i], r)
-			progress(rep*len(cases)+i+1, *count*len(cases), &r)
+	done := 0
+	for s := 0; s+1 < len(bounds); s++ {
+		for rep := 0; rep < *count; rep++ {
+			for i := bounds[s]; i < bounds[s+1]; i++ {
+				r := measure(cases[i], lk)
+				runs[i] = append(runs[i], r)
+				done++
+				progress(done, *count*len(cases), &r)
+			}
 		}
 	}
 	results := make([]Result, len(cases))
@@ -191,17 +204,22 @@ func selectScenarios(only string) ([]scenario, error) {
 	if only == "" {
 		return scenarios, nil
 	}
-	var out []scenario
+	want := make(map[string]bool)
 	for _, name := range splitComma(only) {
 		found := false
 		for _, s := range scenarios {
-			if s.name == name {
-				out = append(out, s)
-				found = true
-			}
+			found = found || s.name == name
 		}
 		if !found {
 			return nil, fmt.Errorf("unknown scenario %q (have %s)", name, scenarioNames())
+		}
+		want[name] = true
+	}
+	// In the table's order, whatever the order of -only: broadcast runs last.
+	var out []scenario
+	for _, s := range scenarios {
+		if want[s.name] {
+			out = append(out, s)
 		}
 	}
 	return out, nil
@@ -249,7 +267,7 @@ func header(w *os.File, cfg *config, sel []scenario, nofile uint64) {
 	fmt.Fprintf(w, ", RLIMIT_NOFILE=%d\n", nofile)
 	fmt.Fprintln(w, "figures on a shared machine are noisy: quote medians of several runs")
 	if cfg.count > 1 {
-		fmt.Fprintf(w, "every figure below is the median of %d runs of its row (-count), taken round robin over the whole list\n", cfg.count)
+		fmt.Fprintf(w, "every figure below is the median of %d runs of its row (-count), taken round robin over its scenario's list\n", cfg.count)
 	}
 	fmt.Fprintf(w, "each row: %v warm-up, then a %v recorded window; servers and clients share this process and its %d CPUs,\n",
 		cfg.warmup, cfg.duration, runtime.GOMAXPROCS(0))
