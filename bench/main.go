@@ -10,6 +10,7 @@
 //	go run ./bench -only reqrep -client proc          # load generator in a child process
 //	go run ./bench -only reqrep -peers 1024 -inflight 16 -payload 4096 -duration 3s
 //	go run ./bench -only idle,secure,broadcast     # memory per idle conn, secure column, gossip
+//	go run ./bench -fresh -only secure             # every row in a new child process
 //	go run ./bench -only idle -idle-conns 10000    # peers in a child process (-idle-child)
 //	go run ./bench -only broadcast -nodes 64       # coverage time, broadcasts/s, duplicates, frames
 //	go run ./bench -only reqrep -cpuprofile cpu.out && go tool pprof -top -tagfocus impl=antnet cpu.out
@@ -57,6 +58,9 @@ func main() {
 			"or proc (a child process: allocs/op and goroutines are then the server's alone)")
 		child   = flag.String("loadgen-child", "", "internal: run as the load generator child")
 		idleKid = flag.String("idle-child", "", "internal: run as the idle scenario's peers")
+		rowKid  = flag.String("row-child", "", "internal: run one row as a -fresh child")
+		fresh   = flag.Bool("fresh", false, "run every row in a new child process, so no row's figures depend on what earlier rows "+
+			"left in process-wide state (the buffer pool the engine shares); -cpuprofile and -memprofile then cover only this parent")
 		idleN   = flag.Int("idle-conns", 0, "idle: peer connections held by the server (default 10000, 1000 with -quick)")
 		nodes   = flag.Int("nodes", 0, "broadcast: nodes in the graph (default 64, 16 with -quick)")
 		count   = flag.Int("count", 1, "run every measurement `N` times (round robin) and report the medians")
@@ -78,6 +82,11 @@ func main() {
 		idleChild(*idleKid)
 		return
 	}
+	if *rowKid != "" {
+		rowChild(*rowKid)
+		return
+	}
+	freshRows = *fresh
 	switch *client {
 	case "inproc":
 	case "proc":
@@ -119,7 +128,12 @@ func main() {
 	var bounds []int // cases[bounds[i]:bounds[i+1]] belong to selected[i]
 	for _, sc := range selected {
 		bounds = append(bounds, len(cases))
-		cases = append(cases, sc.cases(cfg)...)
+		for i, c := range sc.cases(cfg) {
+			if freshRows {
+				c = freshCase(c, cfg.rowSpec(sc.name, i))
+			}
+			cases = append(cases, c)
+		}
 	}
 	bounds = append(bounds, len(cases))
 
@@ -269,12 +283,20 @@ func header(w *os.File, cfg *config, sel []scenario, nofile uint64) {
 	if cfg.count > 1 {
 		fmt.Fprintf(w, "every figure below is the median of %d runs of its row (-count), taken round robin over its scenario's list\n", cfg.count)
 	}
-	fmt.Fprintf(w, "each row: %v warm-up, then a %v recorded window; servers and clients share this process and its %d CPUs,\n",
-		cfg.warmup, cfg.duration, runtime.GOMAXPROCS(0))
+	where := "this process"
+	if freshRows {
+		where = "one new child process per row (-fresh)"
+	}
+	fmt.Fprintf(w, "each row: %v warm-up, then a %v recorded window; servers and clients share %s and its %d CPUs,\n",
+		cfg.warmup, cfg.duration, where, runtime.GOMAXPROCS(0))
 	fmt.Fprintln(w, "  so allocs/op, cpu µs/op (user+system CPU of the process over the window, per op) and goroutines include the client")
 	fmt.Fprintln(w, "  (idle: the peers are in a child process, and the figures are the server process's alone);")
 	fmt.Fprintln(w, "  ratios are antnet ops/s over the baseline's in the same row group (idle: RSS per connection, lower is better),")
 	fmt.Fprintln(w, "  and antnet-secure ops/s over plain antnet's (\"secure/plain\")")
+	if !freshRows {
+		fmt.Fprintln(w, "  rows share process-wide state: the engine's outboxes come from bytebufferpool's shared pool, whose calibration",
+			"follows earlier rows' frame sizes (-fresh runs each row in a new process)")
+	}
 	fmt.Fprintln(w, "servers: rawgnet = bare gnet v2 echo (codec.Next, one Write per OnTraffic), goroutine = net + reader goroutine per conn + bufio,")
 	fmt.Fprintln(w, "  antnet = engine.Node with an echo handler; each runs GOMAXPROCS event loops where it has loops; all on 127.0.0.1, OS-picked ports;")
 	fmt.Fprintln(w, "  antnet-secure = antnet with engine.WithIdentity (Noise XX handshake, ChaCha20-Poly1305 on every frame) on every node")
