@@ -500,6 +500,14 @@ func median(rs []Result) Result {
 		lo, hi = min(lo, r.OpsPerSec), max(hi, r.OpsPerSec)
 	}
 	out.Runs = len(ok)
+	if out.Conns > 0 { // idle: the spread of the memory figure
+		lo, hi := ok[0].BytesPerConn, ok[0].BytesPerConn
+		for _, r := range ok {
+			lo, hi = min(lo, r.BytesPerConn), max(hi, r.BytesPerConn)
+		}
+		out.addNote(fmt.Sprintf("RSS %.0f..%.0f B/conn over %d runs", lo, hi, len(ok)))
+		return out
+	}
 	out.OpsMin, out.OpsMax = lo, hi
 	out.addNote(fmt.Sprintf("ops/s %.0f..%.0f over %d runs", lo, hi, len(ok)))
 	return out
