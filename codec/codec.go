@@ -14,6 +14,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/valyala/bytebufferpool"
 )
@@ -75,6 +76,29 @@ var (
 	ErrVersion = errors.New("codec: unsupported wire version")
 )
 
+// SizeError reports a frame over the max frame size. It matches
+// ErrFrameTooLarge with errors.Is. Building one costs a single small
+// allocation, whatever size the peer announced.
+type SizeError struct {
+	Size uint64 // bytes the frame would occupy, header included
+	Max  int    // the limit it broke
+}
+
+// Error returns "codec: frame exceeds max frame size: SIZE > MAX bytes".
+func (e *SizeError) Error() string {
+	b := make([]byte, 0, 80)
+	b = append(b, ErrFrameTooLarge.Error()...)
+	b = append(b, ": "...)
+	b = strconv.AppendUint(b, e.Size, 10)
+	b = append(b, " > "...)
+	b = strconv.AppendInt(b, int64(e.Max), 10)
+	b = append(b, " bytes"...)
+	return string(b)
+}
+
+// Unwrap returns ErrFrameTooLarge.
+func (e *SizeError) Unwrap() error { return ErrFrameTooLarge }
+
 // Frame is one decoded frame. Payload aliases the decoder's input: it is valid
 // only until the input is discarded or overwritten.
 type Frame struct {
@@ -129,7 +153,7 @@ func FrameLen(b []byte, maxFrame int) (int, error) {
 		return 0, ErrShortFrame
 	}
 	if n > uint64(maxFrame) {
-		return 0, fmt.Errorf("%w: %d > %d bytes", ErrFrameTooLarge, n, maxFrame)
+		return 0, &SizeError{Size: n, Max: maxFrame}
 	}
 	return int(n), nil
 }

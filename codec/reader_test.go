@@ -204,17 +204,22 @@ func TestNextZeroAllocs(t *testing.T) {
 	}
 }
 
-// An oversized prefix must not allocate anything for the frame it announces.
-// Next returns a formatted error (a constant few small allocations, for the
-// message); the cost must not grow with the announced size.
+// An oversized prefix must not allocate anything for the frame it announces:
+// Next returns a *SizeError (one small allocation) whatever the announced size.
 func TestNextOversizedNoFrameAlloc(t *testing.T) {
 	r := &fakeConn{}
 	measure := func(length uint32) (allocs float64, bytes uint64) {
 		in := frameBytes(length, 1, nil)[:4]
+		r.reset(in)
+		_, _, _, err := codec.Next(r, 1024)
+		var se *codec.SizeError
+		if !errors.Is(err, codec.ErrFrameTooLarge) || !errors.As(err, &se) || se.Size != uint64(length)+4 || se.Max != 1024 {
+			t.Fatalf("err = %v", err)
+		}
 		run := func() {
 			r.reset(in)
-			if _, _, _, err := codec.Next(r, 1024); !errors.Is(err, codec.ErrFrameTooLarge) {
-				t.Fatalf("err = %v", err)
+			if _, _, _, err := codec.Next(r, 1024); err == nil {
+				t.Fatal("no error")
 			}
 		}
 		allocs = testing.AllocsPerRun(100, run)
@@ -230,7 +235,15 @@ func TestNextOversizedNoFrameAlloc(t *testing.T) {
 	smallA, smallB := measure(2000)
 	hugeA, hugeB := measure(math.MaxUint32)
 	t.Logf("oversized prefix: %v allocs, ~%d B per call (2 KB frame); %v allocs, ~%d B (4 GiB frame)", smallA, smallB, hugeA, hugeB)
-	if hugeA != smallA || hugeB > 512 {
-		t.Fatalf("oversized 4 GiB prefix cost %v allocs / %d B per call; want the same as a 2 KB one (%v) and < 512 B", hugeA, hugeB, smallA)
+	if hugeA != 1 || smallA != 1 || hugeB > 64 || smallB > 64 {
+		t.Fatalf("oversized prefix cost %v allocs / %d B (4 GiB) and %v / %d B (2 KB); want 1 alloc, <= 64 B each", hugeA, hugeB, smallA, smallB)
+	}
+}
+
+func TestSizeErrorText(t *testing.T) {
+	_, err := codec.FrameLen([]byte{0xff, 0xff, 0xff, 0xff}, 1024)
+	want := "codec: frame exceeds max frame size: 4294967299 > 1024 bytes"
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v, want %q", err, want)
 	}
 }

@@ -95,7 +95,7 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 	}
 	if size := codec.HeaderSize + len(payload); size > pc.n.cfg.maxFrame {
 		pc.mu.Unlock()
-		return 0, fmt.Errorf("%w: %d bytes > %d", codec.ErrFrameTooLarge, size, pc.n.cfg.maxFrame)
+		return 0, &codec.SizeError{Size: uint64(size), Max: pc.n.cfg.maxFrame}
 	}
 	if err := pc.roomFor(codec.HeaderSize + len(payload)); err != nil {
 		pc.mu.Unlock()
