@@ -14,12 +14,9 @@ import (
 
 // With -fresh every row runs in a new child process (this binary,
 // re-executed with -row-child): its figures then do not depend on what the
-// rows before it left in process-wide state. The engine takes its outboxes
-// from bytebufferpool's process-wide pool, whose calibration follows the
-// sizes recently put back: after small frames (or 4 KiB requests one at a
-// time) it drops larger buffers, and 4 KiB rows that batch then regrow
-// their outboxes on every write. -fresh measures each row from a clean
-// process; without it the rows run as an embedder's process would.
+// rows before it left in process-wide state: the heap and the GC's pacing,
+// gnet's shared worker pool, the runtime's idle threads. Without it the rows
+// run as an embedder's process would.
 var freshRows bool
 
 // rowSpec is what the parent hands a row child: the config and which case.

@@ -60,7 +60,7 @@ func main() {
 		idleKid = flag.String("idle-child", "", "internal: run as the idle scenario's peers")
 		rowKid  = flag.String("row-child", "", "internal: run one row as a -fresh child")
 		fresh   = flag.Bool("fresh", false, "run every row in a new child process, so no row's figures depend on what earlier rows "+
-			"left in process-wide state (the buffer pool the engine shares); -cpuprofile and -memprofile then cover only this parent")
+			"left in process-wide state (heap, GC pacing, gnet's worker pool); -cpuprofile and -memprofile then cover only this parent")
 		idleN   = flag.Int("idle-conns", 0, "idle: peer connections held by the server (default 10000, 1000 with -quick)")
 		nodes   = flag.Int("nodes", 0, "broadcast: nodes in the graph (default 64, 16 with -quick)")
 		count   = flag.Int("count", 1, "run every measurement `N` times (round robin) and report the medians")
@@ -155,8 +155,7 @@ func main() {
 
 	// Each repetition runs a scenario's whole list, so the runs of a row
 	// are spread over time rather than back to back; scenarios run one
-	// after the other, so no row runs after a later scenario (broadcast
-	// leaves the process-wide bytebufferpool calibrated on small frames).
+	// after the other, in the table's order.
 	runs := make([][]Result, len(cases))
 	lk := newLeakCheck()
 	start := time.Now()
@@ -294,8 +293,7 @@ func header(w *os.File, cfg *config, sel []scenario, nofile uint64) {
 	fmt.Fprintln(w, "  ratios are antnet ops/s over the baseline's in the same row group (idle: RSS per connection, lower is better),")
 	fmt.Fprintln(w, "  and antnet-secure ops/s over plain antnet's (\"secure/plain\")")
 	if !freshRows {
-		fmt.Fprintln(w, "  rows share process-wide state: the engine's outboxes come from bytebufferpool's shared pool, whose calibration",
-			"follows earlier rows' frame sizes (-fresh runs each row in a new process)")
+		fmt.Fprintln(w, "  rows share one process (heap, GC pacing, gnet's worker pool); -fresh runs each row in a new process")
 	}
 	fmt.Fprintln(w, "servers: rawgnet = bare gnet v2 echo (codec.Next, one Write per OnTraffic), goroutine = net + reader goroutine per conn + bufio,")
 	fmt.Fprintln(w, "  antnet = engine.Node with an echo handler; each runs GOMAXPROCS event loops where it has loops; all on 127.0.0.1, OS-picked ports;")

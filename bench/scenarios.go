@@ -40,10 +40,7 @@ var scenarios = []scenario{
 	{"allocs", allocsDescription, allocsCases},
 	{"idle", idleDescription, idleCases},
 	{"secure", secureDescription, secureCases},
-	// broadcast last: its gossip frames calibrate the process-wide
-	// bytebufferpool the engine also takes its outboxes from, and rows that
-	// dispatch 4 KiB from a node run slower after it (reported as an
-	// engine issue).
+	// broadcast last: it builds the most nodes and leaves the largest heap.
 	{"broadcast", broadcastDescription, broadcastCases},
 }
 

@@ -22,10 +22,7 @@ const secureDescription = "P client engine.Nodes × K goroutines on each, one bl
 
 func secureCases(cfg *config) []caseSpec {
 	var cs []caseSpec
-	// Largest payload first: once a process has passed many small frames,
-	// the engine's outboxes (taken from bytebufferpool's process-wide pool,
-	// whose calibration then drops big buffers) regrow for every 4 KiB
-	// batch; with -only secure the 4 KiB rows thus run first, clean.
+	// Largest payload first: the 4 KiB rows carry the target.
 	payloads := slices.Clone(pick(cfg.payload, []int{128, 4096}, []int{4096}, cfg))
 	slices.SortFunc(payloads, func(a, b int) int { return b - a })
 	for _, s := range payloads {

@@ -184,7 +184,7 @@ func (pc *peerConn) roomFor(n int) error {
 // outBuf returns the queue, creating it. Under mu.
 func (pc *peerConn) outBuf() *bytebufferpool.ByteBuffer {
 	if pc.out == nil {
-		pc.out = bytebufferpool.Get()
+		pc.out = pc.n.outPool.Get()
 	}
 	return pc.out
 }

@@ -78,7 +78,7 @@ func (ev *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	buf := n.appendHello(nil, codec.KindHello, pc.short)
 	if out != nil {
 		buf = append(buf, out.B...)
-		bytebufferpool.Put(out)
+		n.outPool.Put(out)
 	}
 	return buf, gnet.None
 }
@@ -115,7 +115,7 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 	if !secure || pc.sess != nil { // a secure link queues until its session exists
 		if out := pc.takeOut(); out != nil {
 			w.B = append(w.B, out.B...)
-			bytebufferpool.Put(out)
+			n.outPool.Put(out)
 		}
 	}
 	if len(w.B) > 0 {
@@ -315,7 +315,7 @@ func (n *Node) closed(pc *peerConn, err error) {
 		pc.fail(cause)
 	}
 	if out := pc.takeOut(); out != nil {
-		bytebufferpool.Put(out)
+		n.outPool.Put(out)
 	}
 	if prev == stateHandshake && pc.outbound {
 		if pc.hsErr == nil {

@@ -75,7 +75,7 @@ func (n *Node) forward(from string, ttl uint8, id uint64, payload []byte) {
 		}
 		return
 	}
-	frame := bytebufferpool.Get()
+	frame := n.framePool.Get()
 	frame.B = codec.AppendHeader(frame.B, codec.KindGossip, 0, ttl, id, len(payload))
 	frame.B = append(frame.B, payload...)
 	for _, e := range n.table.All() {
@@ -90,7 +90,7 @@ func (n *Node) forward(from string, ttl uint8, id uint64, payload []byte) {
 			n.stats.gossipForwarded.Add(1)
 		}
 	}
-	bytebufferpool.Put(frame)
+	n.framePool.Put(frame)
 }
 
 // seenSet remembers broadcast ids in two generations of at most half the

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"github.com/valyala/bytebufferpool"
 	"golang.org/x/sys/unix"
 
 	"github.com/antnet-p2p/antnet/proto"
@@ -64,6 +65,11 @@ type Node struct {
 
 	work chan job // WithWorkers
 	wg   sync.WaitGroup
+
+	// The node's own pools: their size calibration follows this node's
+	// traffic, not whatever else in the process uses bytebufferpool.
+	outPool   bytebufferpool.Pool // link outboxes
+	framePool bytebufferpool.Pool // gossip frames, encoded once per forward
 
 	stats counters
 }
