@@ -228,7 +228,11 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		pc.fail(ErrClosed)
 		return true
 	})
-	n.stopReq.Store(true) // OnTick stops the reactor
+	n.flushGoaways(50 * time.Millisecond)
+	n.stopReq.Store(true) // OnTick stops the reactor if Stop could not
+	off, turnOff := context.WithCancel(context.Background())
+	turnOff()
+	_ = n.eng.Stop(off) // turns the engine off; the cancelled ctx skips gnet's 500 ms polling
 	<-n.stopped
 	n.stopWorkers()
 	n.state.Store(nodeClosed)
@@ -237,6 +241,24 @@ func (n *Node) Shutdown(ctx context.Context) error {
 }
 
 func (n *Node) inflight() int { return int(n.stats.inflight.Load()) }
+
+// flushGoaways waits, at most d, until the event loops have written every
+// link's queued frames (the goaways Shutdown just queued) to the sockets.
+func (n *Node) flushGoaways(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		pending := false
+		n.conns.Range(func(k, _ any) bool {
+			pc := k.(*peerConn)
+			pending = !pc.outEmpty()
+			return !pending
+		})
+		if !pending {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
 
 func (n *Node) running() error {
 	switch n.state.Load() {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -402,4 +403,36 @@ func TestCloseLetsInFlightFinish(t *testing.T) {
 	}
 	_, err := a.Dispatch("b", nil)
 	mustErrIs(t, err, ErrClosed)
+}
+
+// Close tells every persistent peer goaway before the socket closes.
+func TestCloseSendsGoaway(t *testing.T) {
+	a, err := New("a", "127.0.0.1:0", echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	peers := make([]*rawPeer, 8)
+	for i := range peers {
+		peers[i] = dialRaw(t, a.Addr())
+		peers[i].hello(fmt.Sprintf("p%d", i), fmt.Sprintf("127.0.0.1:%d", 20001+i))
+	}
+	eventually(t, time.Second, "a to route the raw peers", func() bool { return len(a.Peers()) == len(peers) })
+	start := time.Now()
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	for i, p := range peers {
+		f, err := p.next()
+		if err != nil || f.Kind != codec.KindGoaway {
+			t.Fatalf("peer %d: first frame after Close = %v, %v; want goaway", i, f.Kind, err)
+		}
+		if _, err := p.next(); !errors.Is(err, io.EOF) {
+			t.Fatalf("peer %d: after goaway: %v, want EOF", i, err)
+		}
+	}
+	t.Logf("Close took %v", took)
 }
