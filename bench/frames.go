@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net"
+	"time"
 
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/proto"
@@ -120,4 +122,22 @@ func bufSize(payload, k int) int {
 		n = 4096
 	}
 	return n
+}
+
+// introduce says hello as name, at c's local address, and waits up to 5 s
+// for the hello-ack.
+func introduce(c net.Conn, fr *frameReader, bw *bufio.Writer, name string) error {
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	id := proto.PeerID{Name: name, Addr: c.LocalAddr().String()}
+	if _, err := bw.Write(helloFrame(codec.KindHello, 0, id, randNonce())); err != nil {
+		return err
+	}
+	f, _, err := fr.next(bw)
+	if err == nil {
+		err = checkAck(f)
+	}
+	if err != nil {
+		return err
+	}
+	return c.SetDeadline(time.Time{})
 }

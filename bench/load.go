@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/antnet-p2p/antnet/codec"
-	"github.com/antnet-p2p/antnet/proto"
 )
 
 // loadSpec is one reqrep load: P connections, K requests in flight on each,
@@ -99,21 +98,10 @@ func dialLoad(addr string, i int, sp *loadSpec) (*loadConn, error) {
 	}
 	// Each client introduces itself under its own address (its local
 	// ephemeral port) so persistent servers see distinct peers.
-	id := proto.PeerID{Name: "load" + strconv.Itoa(i), Addr: c.LocalAddr().String()}
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := lc.bw.Write(helloFrame(codec.KindHello, 0, id, randNonce())); err != nil {
+	if err := introduce(c, lc.fr, lc.bw, "load"+strconv.Itoa(i)); err != nil {
 		c.Close()
 		return nil, err
 	}
-	f, _, err := lc.fr.next(lc.bw)
-	if err == nil {
-		err = checkAck(f)
-	}
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	_ = c.SetDeadline(time.Time{})
 	return lc, nil
 }
 

@@ -14,7 +14,6 @@ import (
 
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/engine"
-	"github.com/antnet-p2p/antnet/proto"
 )
 
 // callSpec is a load of G calling goroutines, each making one blocking call
@@ -199,18 +198,10 @@ func dialMux(addr string, payload int) (*muxClient, error) {
 		done:    make(chan struct{}),
 	}
 	m.waiters.New = func() any { return &waiter{ch: make(chan struct{}, 1)} }
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	id := proto.PeerID{Name: "muxclient", Addr: c.LocalAddr().String()}
-	_, _ = m.bw.Write(helloFrame(codec.KindHello, 0, id, randNonce()))
-	f, _, err := m.fr.next(m.bw)
-	if err == nil {
-		err = checkAck(f)
-	}
-	if err != nil {
+	if err := introduce(c, m.fr, m.bw, "muxclient"); err != nil {
 		c.Close()
 		return nil, err
 	}
-	_ = c.SetDeadline(time.Time{})
 	pprof.Do(context.Background(), pprof.Labels("side", "client"), func(context.Context) {
 		go m.read()
 	})

@@ -74,10 +74,9 @@ func (h *Handshake) Read(msg []byte) (reply []byte, s *Session, err error) {
 // session orders the cipher states: c1 encrypts initiator to responder.
 func (h *Handshake) session(c1, c2 *noise.CipherState) *Session {
 	s := &Session{Peer: append([]byte(nil), h.hs.PeerStatic()...)}
-	if h.initiator {
-		s.send, s.recv = c1, c2
-	} else {
-		s.send, s.recv = c2, c1
+	if !h.initiator {
+		c1, c2 = c2, c1
 	}
+	s.send, s.recv = newCipherState(c1), newCipherState(c2)
 	return s
 }

@@ -1,8 +1,14 @@
 package secure
 
 import (
+	"crypto/cipher"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
+
+	"github.com/flynn/noise"
+	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/antnet-p2p/antnet/codec"
 )
@@ -17,16 +23,13 @@ var ErrOpen = errors.New("secure: frame failed authentication")
 // Session seals and opens the frames of one link. Each direction has its own
 // key and a nonce that counts frames, so frames must be opened in the order
 // they were sealed. Not safe for concurrent use: each direction is used by
-// one event loop.
+// one event loop. Sealing and opening allocate nothing.
 type Session struct {
 	// Peer is the remote node's static public key, authenticated by the
 	// handshake.
 	Peer []byte
 
-	send, recv interface {
-		Encrypt(out, ad, plaintext []byte) ([]byte, error)
-		Decrypt(out, ad, ciphertext []byte) ([]byte, error)
-	}
+	send, recv *cipherState
 }
 
 // SealFrames appends to dst every frame of plain (whole frames, as encoded by
@@ -41,7 +44,7 @@ func (s *Session) SealFrames(dst, plain []byte) ([]byte, error) {
 		}
 		start := len(dst)
 		dst = codec.AppendHeader(dst, f.Kind, f.Flags, f.TTL, f.ID, len(f.Payload)+Overhead)
-		if dst, err = s.send.Encrypt(dst, dst[start:start+codec.HeaderSize], f.Payload); err != nil {
+		if dst, err = s.send.seal(dst, dst[start:start+codec.HeaderSize], f.Payload); err != nil {
 			return dst, err
 		}
 		plain = plain[n:]
@@ -55,12 +58,64 @@ func (s *Session) Open(f *codec.Frame) error {
 	if len(f.Payload) < Overhead {
 		return fmt.Errorf("%w: payload shorter than the tag", ErrOpen)
 	}
-	var header [codec.HeaderSize]byte
-	codec.PutHeader(header[:], f.Kind, f.Flags, f.TTL, f.ID, len(f.Payload))
-	plain, err := s.recv.Decrypt(f.Payload[:0], header[:], f.Payload)
+	c := s.recv
+	codec.PutHeader(c.ad[:], f.Kind, f.Flags, f.TTL, f.ID, len(f.Payload))
+	plain, err := c.open(f.Payload[:0], c.ad[:], f.Payload)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrOpen, err)
 	}
 	f.Payload = plain
 	return nil
+}
+
+// cipherState is Noise's transport CipherState for ChaChaPoly (Noise spec,
+// sections 5.1 and 12.3): one direction's key and the count of frames
+// sealed or opened with it, which is the nonce. The key comes out of
+// flynn/noise's handshake; the state keeps its own nonce and header
+// buffers because flynn/noise's CipherState builds a new nonce slice for
+// every frame.
+type cipherState struct {
+	aead  cipher.AEAD
+	n     uint64
+	nonce [chacha20poly1305.NonceSize]byte
+	ad    [codec.HeaderSize]byte
+}
+
+// errNonceSpent: 2^64-1 frames went one way; Noise reserves the last nonce.
+var errNonceSpent = errors.New("secure: nonce space exhausted")
+
+func newCipherState(cs *noise.CipherState) *cipherState {
+	k := cs.UnsafeKey()
+	aead, err := chacha20poly1305.New(k[:])
+	if err != nil {
+		panic(err) // only for a key that is not 32 bytes
+	}
+	return &cipherState{aead: aead, n: cs.Nonce()}
+}
+
+// next returns the nonce of the next frame: four zero bytes and the
+// counter, little-endian.
+func (c *cipherState) next() ([]byte, error) {
+	if c.n == math.MaxUint64 {
+		return nil, errNonceSpent
+	}
+	binary.LittleEndian.PutUint64(c.nonce[4:], c.n)
+	c.n++
+	return c.nonce[:], nil
+}
+
+func (c *cipherState) seal(dst, ad, plaintext []byte) ([]byte, error) {
+	nonce, err := c.next()
+	if err != nil {
+		return dst, err
+	}
+	return c.aead.Seal(dst, nonce, plaintext, ad), nil
+}
+
+func (c *cipherState) open(dst, ad, ciphertext []byte) ([]byte, error) {
+	nonce, err := c.next()
+	if err != nil {
+		return nil, err
+	}
+	return c.aead.Open(dst, nonce, ciphertext, ad)
 }

@@ -1,0 +1,84 @@
+package secure
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"testing"
+
+	"github.com/flynn/noise"
+
+	"github.com/antnet-p2p/antnet/codec"
+)
+
+// The transport cipher must be Noise's: frames sealed by flynn/noise's
+// CipherState open with cipherState and the other way round, nonce by nonce
+// (each frame moves both counters: one seals, the other opens).
+func TestCipherStateMatchesNoise(t *testing.T) {
+	var k [32]byte
+	for i := range k {
+		k[i] = byte(i * 7)
+	}
+	theirs := noise.UnsafeNewCipherState(suite, k, 0)
+	ours := newCipherState(noise.UnsafeNewCipherState(suite, k, 0))
+	ad := []byte("header")
+	for i := range 50 {
+		msg := bytes.Repeat([]byte{byte(i)}, i*13)
+		if i%2 == 0 {
+			sealed, err := theirs.Encrypt(nil, ad, msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := ours.open(nil, ad, sealed)
+			if err != nil || !bytes.Equal(got, msg) {
+				t.Fatalf("frame %d: noise -> ours: %q, %v", i, got, err)
+			}
+		} else {
+			sealed, err := ours.seal(nil, ad, msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := theirs.Decrypt(nil, ad, sealed)
+			if err != nil || !bytes.Equal(got, msg) {
+				t.Fatalf("frame %d: ours -> noise: %q, %v", i, got, err)
+			}
+		}
+	}
+	if theirs.Nonce() != ours.n {
+		t.Fatalf("nonces apart: noise %d, ours %d", theirs.Nonce(), ours.n)
+	}
+}
+
+func TestCipherStateLastNonceReserved(t *testing.T) {
+	c := newCipherState(noise.UnsafeNewCipherState(suite, [32]byte{1}, 0))
+	c.n = math.MaxUint64 - 1
+	if _, err := c.seal(nil, nil, []byte("x")); err != nil {
+		t.Fatalf("nonce 2^64-2: %v", err)
+	}
+	if _, err := c.seal(nil, nil, []byte("x")); !errors.Is(err, errNonceSpent) {
+		t.Fatalf("nonce 2^64-1: err = %v, want errNonceSpent", err)
+	}
+}
+
+func TestSealOpenZeroAllocs(t *testing.T) {
+	a, b, _, _ := pair(t)
+	plain := codec.Append(nil, codec.Frame{Kind: codec.KindRequest, ID: 9, Payload: make([]byte, 4096)})
+	sealed := make([]byte, 0, len(plain)+Overhead)
+	allocs := testing.AllocsPerRun(100, func() {
+		var err error
+		sealed, err = a.SealFrames(sealed[:0], plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, _, err := codec.Decode(sealed, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Open(&f); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("seal + open: %v allocs, want 0", allocs)
+	}
+}
