@@ -27,7 +27,7 @@ func (n *Node) Broadcast(msg []byte) (uint64, error) {
 		return 0, err
 	}
 	id := rand.Uint64() | 1 // never 0
-	n.seen.firstSight(id, time.Now())
+	n.seen.firstSight(id, n.now())
 	n.stats.gossipOriginated.Add(1)
 	payload := proto.AppendGossip(nil, n.id, msg)
 	n.forward("", n.cfg.gossipTTL, id, payload)
@@ -42,7 +42,7 @@ func (n *Node) gossip(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer
 		pc.close()
 		return
 	}
-	if !n.seen.firstSight(f.ID, time.Now()) {
+	if !n.seen.firstSight(f.ID, n.now()) {
 		n.stats.gossipDuplicates.Add(1)
 		if pc.short {
 			pc.closeAfterReply.Store(true)
