@@ -6,6 +6,7 @@ import (
 
 	"github.com/antnet-p2p/antnet/engine"
 	"github.com/antnet-p2p/antnet/proto"
+	"github.com/antnet-p2p/antnet/secure"
 )
 
 // upper answers a request with its message in capitals.
@@ -89,4 +90,68 @@ func ExampleNode_deferredReply() {
 	reply, err := client.Dispatch("server", []byte("job"))
 	fmt.Println(string(reply), err)
 	// Output: done: job <nil>
+}
+
+// Secure nodes authenticate each other by static key; the server admits only
+// the client it knows.
+func ExampleWithIdentity() {
+	serverKey, _ := secure.Generate()
+	clientKey, _ := secure.Generate()
+	server, _ := engine.New("server", "127.0.0.1:0", upper,
+		engine.WithIdentity(serverKey), engine.WithAllowKeys(clientKey.Public()))
+	client, _ := engine.New("client", "127.0.0.1:0", nil, engine.WithIdentity(clientKey))
+	_ = server.Start()
+	_ = client.Start()
+	defer server.Close()
+	defer client.Close()
+
+	_ = client.AddRoute("server", server.Addr())
+	reply, err := client.Dispatch("server", []byte("sealed"))
+	fmt.Println(string(reply), err)
+	peer := client.Peers()[0]
+	fmt.Println(peer.Fingerprint() == server.ID().Fingerprint())
+	// Output:
+	// SEALED <nil>
+	// true
+}
+
+// Peer events arrive on the event loop: hand them to a channel.
+func ExampleWithPeerEvents() {
+	events := make(chan engine.PeerEvent, 4)
+	a, _ := engine.New("a", "127.0.0.1:0", nil,
+		engine.WithPeerEvents(func(ev engine.PeerEvent) { events <- ev }))
+	b, _ := engine.New("b", "127.0.0.1:0", nil)
+	_ = a.Start()
+	_ = b.Start()
+	defer a.Close()
+	defer b.Close()
+
+	_ = a.AddRoute("b", b.Addr())
+	ev := <-events
+	fmt.Println(ev.Peer.Name, "up:", ev.Up, "dialed:", ev.Outbound)
+	_ = a.Delete("b")
+	ev = <-events
+	fmt.Println(ev.Peer.Name, "up:", ev.Up)
+	// Output:
+	// b up: true dialed: true
+	// b up: false
+}
+
+// Stats is a snapshot of atomic counters; PublishExpvar shows the same at
+// /debug/vars.
+func ExampleNode_Stats() {
+	server, _ := engine.New("server", "127.0.0.1:0", upper)
+	client, _ := engine.New("client", "127.0.0.1:0", nil)
+	_ = server.Start()
+	_ = client.Start()
+	defer server.Close()
+	defer client.Close()
+
+	_ = client.AddRoute("server", server.Addr())
+	for range 3 {
+		_, _ = client.Dispatch("server", []byte("x"))
+	}
+	st := client.Stats()
+	fmt.Println("peers:", st.Peers, "links:", st.PersistentLinks, "requests:", st.Requests, "in flight:", st.InFlight)
+	// Output: peers: 1 links: 1 requests: 3 in flight: 0
 }
