@@ -31,7 +31,7 @@ var (
 	ErrPeerMismatch = errors.New("antnet: peer name mismatch")
 	// ErrSelf: the address is this node's own.
 	ErrSelf = errors.New("antnet: route to self")
-	// ErrOnEventLoop: a blocking call (Dispatch, AddRoute...) was made from
+	// ErrOnEventLoop: a blocking call (Dispatch, AddRoute, Close...) was made from
 	// a handler, on the event loop, where it would deadlock the node. Use
 	// ctx.Defer and make the call from another goroutine, or use a worker
 	// pool (WithWorkers).

@@ -26,3 +26,13 @@ func (n *Node) onLoop() bool {
 	_, ok := n.loops.Load(goid())
 	return ok
 }
+
+// onWorker reports whether the caller is one of the node's workers
+// (WithWorkers), which Shutdown waits for.
+func (n *Node) onWorker() bool {
+	if n.inCallback.Load() == 0 {
+		return false
+	}
+	_, ok := n.workerIDs.Load(goid())
+	return ok
+}

@@ -202,6 +202,9 @@ func (n *Node) stopWorkers() {
 
 func (n *Node) worker() {
 	defer n.wg.Done()
+	id := goid()
+	n.workerIDs.Store(id, struct{}{})
+	defer n.workerIDs.Delete(id)
 	for j := range n.work {
 		ctx := &workerContext{job: j}
 		out, err, panicked := n.call(ctx, j.msg)

@@ -53,6 +53,7 @@ type Node struct {
 	conns      sync.Map // *peerConn -> struct{}: every open socket
 	static     sync.Map // addr -> struct{}: routes added by AddRoute
 	loops      sync.Map // goroutine id of each event loop -> struct{}
+	workerIDs  sync.Map // goroutine id of each WithWorkers worker -> struct{}
 	loopStates sync.Map // gnet.EventLoop -> *loopState
 
 	inCallback atomic.Int32 // handlers and event callbacks running now
@@ -192,7 +193,9 @@ func (n *Node) Mode() Mode { return n.cfg.mode }
 // requests in flight get up to the request timeout to finish, peers are told
 // goaway, then every connection closes and every waiting caller gets its
 // answer or an error. Close returns when the reactor and the workers have
-// stopped. Calling it again returns nil.
+// stopped. Calling it again returns nil. Called from a handler (on the loop
+// or on a worker) or a peer event callback it returns ErrOnEventLoop: it
+// would wait for itself.
 func (n *Node) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.timeout+time.Second)
 	defer cancel()
@@ -202,6 +205,9 @@ func (n *Node) Close() error {
 // Shutdown is Close with a caller's deadline for the graceful part; when ctx
 // ends, the remaining requests fail with ErrClosed at once.
 func (n *Node) Shutdown(ctx context.Context) error {
+	if n.onLoop() || n.onWorker() { // it would wait for itself
+		return ErrOnEventLoop
+	}
 	if !n.state.CompareAndSwap(nodeRunning, nodeClosing) {
 		if n.state.CompareAndSwap(nodeNew, nodeClosed) {
 			return nil

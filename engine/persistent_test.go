@@ -227,17 +227,56 @@ func TestHandlerPanicIsContained(t *testing.T) {
 
 func TestBlockingCallFromHandlerIsRefused(t *testing.T) {
 	var node *Node
+	other := startNode(t, "other", echo)
+	calls := map[string]func(ctx proto.Context, msg []byte) error{
+		"dispatch": func(ctx proto.Context, msg []byte) error {
+			_, err := node.Dispatch(ctx.Peer().String(), msg)
+			return err
+		},
+		"addroute": func(proto.Context, []byte) error { return node.AddRoute("other", other.Addr()) },
+		"close":    func(proto.Context, []byte) error { return node.Close() },
+		"dispatchall": func(_ proto.Context, msg []byte) error {
+			for _, r := range node.DispatchAll(msg) {
+				return r.Err
+			}
+			return errors.New("no result")
+		},
+	}
 	h := proto.HandlerFunc(func(ctx proto.Context, msg []byte) ([]byte, error) {
-		_, err := node.Dispatch(ctx.Peer().String(), msg)
-		return nil, err
+		return nil, calls[string(msg)](ctx, msg)
 	})
 	node = startNode(t, "srv", h)
 	a := startNode(t, "a", echo)
 	link(t, a, node)
-	_, err := a.Dispatch("srv", []byte("x"))
-	var re *proto.RemoteError
-	if !errors.As(err, &re) || re.Message != ErrOnEventLoop.Error() {
-		t.Fatalf("err = %v, want the handler's ErrOnEventLoop", err)
+	for name := range calls {
+		_, err := a.Dispatch("srv", []byte(name))
+		var re *proto.RemoteError
+		if !errors.As(err, &re) || re.Message != ErrOnEventLoop.Error() {
+			t.Fatalf("%s: err = %v, want the handler's ErrOnEventLoop", name, err)
+		}
+	}
+	if err := node.running(); err != nil {
+		t.Fatalf("node after a refused Close: %v", err)
+	}
+}
+
+// A handler on a worker may block, but Close would wait for the worker
+// itself: it is refused too, and the node keeps serving.
+func TestCloseFromWorkerIsRefused(t *testing.T) {
+	var node *Node
+	h := proto.HandlerFunc(func(proto.Context, []byte) ([]byte, error) { return nil, node.Close() })
+	node = startNode(t, "srv", h, WithWorkers(2, 16))
+	a := startNode(t, "a", echo)
+	link(t, a, node)
+	for range 3 {
+		_, err := a.Dispatch("srv", []byte("close"))
+		var re *proto.RemoteError
+		if !errors.As(err, &re) || re.Message != ErrOnEventLoop.Error() {
+			t.Fatalf("err = %v, want the handler's ErrOnEventLoop", err)
+		}
+	}
+	if err := node.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
 
