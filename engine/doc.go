@@ -31,8 +31,9 @@
 // The proto.Handler runs on the event loop that owns the connection. It must
 // not block: a handler that must wait calls ctx.Defer and answers from
 // another goroutine, or the node is built WithWorkers. Blocking calls made on
-// the event loop (Dispatch, a persistent AddRoute) fail with ErrOnEventLoop
-// instead of deadlocking; Send and Broadcast never block and are fine there.
+// the event loop (Dispatch, a persistent AddRoute, Close) fail with
+// ErrOnEventLoop instead of deadlocking, and so does Close on a worker; Send
+// and Broadcast never block and are fine there.
 // A panicking handler is recovered, the caller gets proto.ErrHandlerPanic,
 // and the node keeps serving.
 //
