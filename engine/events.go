@@ -172,9 +172,6 @@ func (ev *events) OnTick() (time.Duration, gnet.Action) {
 	// gnet starts the ticker after the event loops: the first tick tells
 	// Start that Register is safe to call.
 	ev.once.Do(func() { ev.n.booted <- nil })
-	if ev.n.stopReq.Load() {
-		return tickEvery, gnet.Shutdown
-	}
 	ev.n.sweep(time.Now())
 	return tickEvery, gnet.None
 }

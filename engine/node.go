@@ -45,7 +45,6 @@ type Node struct {
 	eng   gnet.Engine
 	state atomic.Int32
 
-	stopReq atomic.Bool
 	booted  chan error
 	stopped chan struct{}
 	runErr  error
@@ -226,16 +225,20 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		}
 		break
 	}
+	var told []*peerConn
 	n.conns.Range(func(k, _ any) bool {
 		pc := k.(*peerConn)
 		if pc.state.Load() == stateReady && !pc.short && pc.goawaySent.CompareAndSwap(false, true) {
-			_, _ = pc.send(codecGoaway, 0, 0, 0, nil, nil)
+			if _, err := pc.send(codecGoaway, 0, 0, 0, nil, nil); err == nil {
+				told = append(told, pc)
+			}
 		}
 		pc.fail(ErrClosed)
 		return true
 	})
-	n.flushGoaways(50 * time.Millisecond)
-	n.stopReq.Store(true) // OnTick stops the reactor if Stop could not
+	// gnet runs a loop's shutdown task ahead of all but its first 1024
+	// queued wakes: stop only once the goaways are out.
+	flushed(ctx, told, maxGoawayWait)
 	off, turnOff := context.WithCancel(context.Background())
 	turnOff()
 	_ = n.eng.Stop(off) // turns the engine off; the cancelled ctx skips gnet's 500 ms polling
@@ -248,19 +251,18 @@ func (n *Node) Shutdown(ctx context.Context) error {
 
 func (n *Node) inflight() int { return int(n.stats.inflight.Load()) }
 
-// flushGoaways waits, at most d, until the event loops have written every
-// link's queued frames (the goaways Shutdown just queued) to the sockets.
-func (n *Node) flushGoaways(d time.Duration) {
+// maxGoawayWait bounds how long Shutdown waits for busy loops to write the
+// goaways; it returns as soon as they are out, within a millisecond or so.
+const maxGoawayWait = 250 * time.Millisecond
+
+// flushed waits, at most d or until ctx ends, until the event loops have
+// taken the queued frames of every link in pcs to their sockets.
+func flushed(ctx context.Context, pcs []*peerConn, d time.Duration) {
 	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		pending := false
-		n.conns.Range(func(k, _ any) bool {
-			pc := k.(*peerConn)
-			pending = !pc.outEmpty()
-			return !pending
-		})
-		if !pending {
-			return
+	for len(pcs) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+		if pcs[0].outEmpty() {
+			pcs = pcs[1:]
+			continue
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -444,26 +444,41 @@ func TestCloseLetsInFlightFinish(t *testing.T) {
 	mustErrIs(t, err, ErrClosed)
 }
 
-// Close tells every persistent peer goaway before the socket closes.
+// Close tells every persistent peer goaway before the socket closes, even
+// when the loop is busy as Close begins. gnet queues a loop's first 1024
+// wakes ahead of its shutdown task and the rest behind it, so with more links
+// than that on one loop Close must see the goaways written before it stops
+// the engine.
 func TestCloseSendsGoaway(t *testing.T) {
-	a, err := New("a", "127.0.0.1:0", echo)
+	busy := make(chan struct{})
+	slow := proto.HandlerFunc(func(_ proto.Context, msg []byte) ([]byte, error) {
+		close(busy)
+		time.Sleep(20 * time.Millisecond) // holds the node's only loop
+		return msg, nil
+	})
+	a, err := New("a", "127.0.0.1:0", slow, WithEventLoops(1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := a.Start(); err != nil {
 		t.Fatal(err)
 	}
-	peers := make([]*rawPeer, 8)
+	peers := make([]*rawPeer, 1100)
 	for i := range peers {
 		peers[i] = dialRaw(t, a.Addr())
 		peers[i].hello(fmt.Sprintf("p%d", i), fmt.Sprintf("127.0.0.1:%d", 20001+i))
 	}
-	eventually(t, time.Second, "a to route the raw peers", func() bool { return len(a.Peers()) == len(peers) })
+	eventually(t, 5*time.Second, "a to route the raw peers", func() bool { return len(a.Peers()) == len(peers) })
+	peers[0].write(codec.Append(nil, codec.Frame{Kind: codec.KindRequest, ID: 1, Payload: []byte("q")}))
+	<-busy
 	start := time.Now()
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
 	took := time.Since(start)
+	if f := peers[0].read(); f.Kind != codec.KindResponse || f.ID != 1 {
+		t.Fatalf("peer 0: %s %d, want the response to request 1", f.Kind, f.ID)
+	}
 	for i, p := range peers {
 		f, err := p.next()
 		if err != nil || f.Kind != codec.KindGoaway {
