@@ -161,7 +161,7 @@ func (n *Node) loopOf(c gnet.Conn) *loopState {
 	if v, ok := n.loopStates.Load(el); ok {
 		return v.(*loopState)
 	}
-	n.loops.Store(goid(), struct{}{})
+	n.own.Store(goid(), loopGoroutine)
 	v, _ := n.loopStates.LoadOrStore(el, &loopState{})
 	return v.(*loopState)
 }

@@ -16,23 +16,24 @@ func goid() uint64 {
 	return id
 }
 
-// onLoop reports whether the caller runs on one of the node's event loops,
-// inside a handler or an event callback. While none is running anywhere
-// (the common case for a caller that only sends) it costs one atomic load.
-func (n *Node) onLoop() bool {
+// The node's own goroutines, by what a blocking call made on them would do.
+const (
+	loopGoroutine   = 1 // an event loop: any blocking call deadlocks it
+	workerGoroutine = 2 // a WithWorkers worker: only Shutdown waits for it
+)
+
+// caller reports which of the node's goroutines the caller is (loopGoroutine,
+// workerGoroutine), or 0, inside a handler or an event callback. While none is
+// running anywhere (the common case for a caller that only sends) it costs
+// one atomic load.
+func (n *Node) caller() int {
 	if n.inCallback.Load() == 0 {
-		return false
+		return 0
 	}
-	_, ok := n.loops.Load(goid())
-	return ok
+	kind, _ := n.own.Load(goid())
+	k, _ := kind.(int)
+	return k
 }
 
-// onWorker reports whether the caller is one of the node's workers
-// (WithWorkers), which Shutdown waits for.
-func (n *Node) onWorker() bool {
-	if n.inCallback.Load() == 0 {
-		return false
-	}
-	_, ok := n.workerIDs.Load(goid())
-	return ok
-}
+// onLoop reports whether the caller runs on one of the node's event loops.
+func (n *Node) onLoop() bool { return n.caller() == loopGoroutine }

@@ -203,8 +203,8 @@ func (n *Node) stopWorkers() {
 func (n *Node) worker() {
 	defer n.wg.Done()
 	id := goid()
-	n.workerIDs.Store(id, struct{}{})
-	defer n.workerIDs.Delete(id)
+	n.own.Store(id, workerGoroutine)
+	defer n.own.Delete(id)
 	for j := range n.work {
 		ctx := &workerContext{job: j}
 		out, err, panicked := n.call(ctx, j.msg)

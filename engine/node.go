@@ -51,8 +51,7 @@ type Node struct {
 
 	conns      sync.Map // *peerConn -> struct{}: every open socket
 	static     sync.Map // addr -> struct{}: routes added by AddRoute
-	loops      sync.Map // goroutine id of each event loop -> struct{}
-	workerIDs  sync.Map // goroutine id of each WithWorkers worker -> struct{}
+	own        sync.Map // goroutine id of each event loop and worker -> loopGoroutine or workerGoroutine
 	loopStates sync.Map // gnet.EventLoop -> *loopState
 
 	inCallback atomic.Int32 // handlers and event callbacks running now
@@ -204,7 +203,7 @@ func (n *Node) Close() error {
 // Shutdown is Close with a caller's deadline for the graceful part; when ctx
 // ends, the remaining requests fail with ErrClosed at once.
 func (n *Node) Shutdown(ctx context.Context) error {
-	if n.onLoop() || n.onWorker() { // it would wait for itself
+	if n.caller() != 0 { // it would wait for itself
 		return ErrOnEventLoop
 	}
 	if !n.state.CompareAndSwap(nodeRunning, nodeClosing) {
