@@ -22,26 +22,24 @@ func TestCipherStateMatchesNoise(t *testing.T) {
 	theirs := noise.UnsafeNewCipherState(suite, k, 0)
 	ours := newCipherState(noise.UnsafeNewCipherState(suite, k, 0))
 	ad := []byte("header")
+	type aead func(out, ad, in []byte) ([]byte, error)
+	directions := []struct {
+		name       string
+		seal, open aead
+	}{
+		{"noise -> ours", theirs.Encrypt, ours.open},
+		{"ours -> noise", ours.seal, theirs.Decrypt},
+	}
 	for i := range 50 {
+		d := directions[i%2]
 		msg := bytes.Repeat([]byte{byte(i)}, i*13)
-		if i%2 == 0 {
-			sealed, err := theirs.Encrypt(nil, ad, msg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := ours.open(nil, ad, sealed)
-			if err != nil || !bytes.Equal(got, msg) {
-				t.Fatalf("frame %d: noise -> ours: %q, %v", i, got, err)
-			}
-		} else {
-			sealed, err := ours.seal(nil, ad, msg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := theirs.Decrypt(nil, ad, sealed)
-			if err != nil || !bytes.Equal(got, msg) {
-				t.Fatalf("frame %d: ours -> noise: %q, %v", i, got, err)
-			}
+		sealed, err := d.seal(nil, ad, msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := d.open(nil, ad, sealed)
+		if err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("frame %d, %s: %q, %v", i, d.name, got, err)
 		}
 	}
 	if theirs.Nonce() != ours.n {
