@@ -40,12 +40,12 @@ type peerConn struct {
 	ready    chan struct{} // dialer: closed when the handshake ends
 	hsErr    error         // dialer: handshake outcome, read after ready
 
-	nextID    atomic.Uint64
-	inflight  atomic.Int32
-	lastRecv  atomic.Int64 // node clock when bytes last arrived
-	lastPing  atomic.Int64 // node clock when a keepalive ping last went out
-	unsent    atomic.Int64 // bytes gnet held back after the last write: the socket is full
-	countedHS bool         // loop: counted among pending inbound handshakes
+	nextID             atomic.Uint64
+	inflight           atomic.Int32
+	lastRecv           atomic.Int64 // node clock when bytes last arrived
+	lastPing           atomic.Int64 // node clock when a keepalive ping last went out
+	unsent             atomic.Int64 // bytes gnet held back after the last write: the socket is full
+	holdsHandshakeSlot bool         // loop: counted among pending inbound handshakes
 
 	hs        *secure.Handshake // loop: Noise handshake in progress
 	sess      *secure.Session   // loop: seals and opens frames once the handshake is done
@@ -56,14 +56,14 @@ type peerConn struct {
 	goawayRecv atomic.Bool
 	abandoned  atomic.Bool // the dialer gave up; close on arrival
 
-	mu      sync.Mutex
-	pending map[uint64]*future
-	out     *bytebufferpool.ByteBuffer // frames queued by other goroutines
-	woken   bool
-	closed  error // non-nil once the conn is closed
+	mu       sync.Mutex
+	pending  map[uint64]*future
+	out      *bytebufferpool.ByteBuffer // frames queued by other goroutines
+	woken    bool
+	closeErr error // non-nil once the conn is closed
 
-	ctx             msgContext  // loop: the context handed to the handler
-	closeAfterReply atomic.Bool // short-mode acceptor: close once the reply is out
+	ctx             handlerContext // loop: the context handed to the handler
+	closeAfterReply atomic.Bool    // short-mode acceptor: close once the reply is out
 }
 
 func newPeerConn(n *Node, outbound bool) *peerConn {
@@ -74,13 +74,13 @@ func newPeerConn(n *Node, outbound bool) *peerConn {
 	return pc
 }
 
-// Key implements route.Link.
+// Key implements route.Link: the peer's static key on a secure link.
 func (pc *peerConn) Key() string { return pc.peerKey }
 
 // Outbound implements route.Link.
 func (pc *peerConn) Outbound() bool { return pc.outbound }
 
-// InFlight implements route.Link.
+// InFlight returns the requests sent on the link and not yet answered.
 func (pc *peerConn) InFlight() int { return int(pc.inflight.Load()) }
 
 // send queues one frame from any goroutine and wakes the event loop if the
@@ -88,8 +88,8 @@ func (pc *peerConn) InFlight() int { return int(pc.inflight.Load()) }
 // completes f; send assigns its id.
 func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload []byte, f *future) (uint64, error) {
 	pc.mu.Lock()
-	if pc.closed != nil {
-		err := pc.closed
+	if pc.closeErr != nil {
+		err := pc.closeErr
 		pc.mu.Unlock()
 		return 0, err
 	}
@@ -116,7 +116,7 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 	out.B = codec.AppendHeader(out.B, kind, flags, ttl, id, len(payload))
 	out.B = append(out.B, payload...)
 	if kind == codec.KindResponse || kind == codec.KindError {
-		pc.answered() // under mu: OnTraffic sees the flag and the queued answer together
+		pc.markAnswered() // under mu: OnTraffic sees the flag and the queued answer together
 	}
 	c := pc.wakeLocked()
 	pc.mu.Unlock()
@@ -134,8 +134,8 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 // write queues already-encoded frames. Any goroutine.
 func (pc *peerConn) write(frames []byte) error {
 	pc.mu.Lock()
-	if pc.closed != nil {
-		err := pc.closed
+	if pc.closeErr != nil {
+		err := pc.closeErr
 		pc.mu.Unlock()
 		return err
 	}
@@ -199,9 +199,9 @@ func (pc *peerConn) wakeLocked() gnet.Conn {
 	return pc.c
 }
 
-// answered marks an inbound short link's answer as written or queued: the
+// markAnswered marks an inbound short link's answer as written or queued: the
 // link closes once nothing is left to flush.
-func (pc *peerConn) answered() {
+func (pc *peerConn) markAnswered() {
 	if pc.short && !pc.outbound {
 		pc.closeAfterReply.Store(true)
 	}
@@ -260,11 +260,11 @@ func (pc *peerConn) cancel(id uint64) bool {
 // request with it. Safe to call more than once.
 func (pc *peerConn) fail(err error) {
 	pc.mu.Lock()
-	if pc.closed != nil {
+	if pc.closeErr != nil {
 		pc.mu.Unlock()
 		return
 	}
-	pc.closed = err
+	pc.closeErr = err
 	pending := pc.pending
 	pc.pending = nil
 	pc.n.stats.inflight.Add(-int64(len(pending)))

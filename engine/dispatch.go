@@ -26,7 +26,7 @@ func (n *Node) AddRoute(name, addr string) error {
 
 // AddRouteContext is AddRoute with a context that can cancel the connect.
 func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
-	if err := n.running(); err != nil {
+	if err := n.checkRunning(); err != nil {
 		return err
 	}
 	id := proto.PeerID{Name: name, Addr: addr}
@@ -40,7 +40,7 @@ func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
 	if err != nil {
 		return err
 	}
-	n.static.Store(addr, struct{}{})
+	n.staticRoutes.Store(addr, struct{}{})
 	if n.cfg.mode == Short {
 		return nil // short mode only records the address: safe on the event loop
 	}
@@ -54,7 +54,7 @@ func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
 	pc.peer, pc.entry = id, e
 	err = n.connect(ctx, pc)
 	if err != nil && e.Link() == nil {
-		n.static.Delete(addr)
+		n.staticRoutes.Delete(addr)
 		if n.table.Get(addr) == e {
 			_, _ = n.table.Delete(addr)
 		}
@@ -118,14 +118,14 @@ func (n *Node) register(pc *peerConn) (<-chan gnet.RegisteredResult, error) {
 // Delete removes the route key resolves to (name@host:port, host:port, or a
 // unique name). Its link drains: requests in flight finish, then goaway.
 func (n *Node) Delete(key string) error {
-	if err := n.running(); err != nil {
+	if err := n.checkRunning(); err != nil {
 		return err
 	}
 	e, err := n.table.Delete(key)
 	if err != nil {
 		return err
 	}
-	n.static.Delete(e.ID.Addr)
+	n.staticRoutes.Delete(e.ID.Addr)
 	if l := e.Link(); l != nil {
 		n.retire(l.(*peerConn))
 	}
@@ -166,21 +166,21 @@ func (n *Node) DispatchContext(ctx context.Context, peer string, msg []byte) ([]
 // the extended slice: with a dst of enough capacity, a persistent-mode
 // request allocates nothing.
 func (n *Node) DispatchAppend(ctx context.Context, peer string, msg, dst []byte) ([]byte, error) {
-	if err := n.blocking(); err != nil {
+	if err := n.checkMayBlock(); err != nil {
 		return dst, err
 	}
 	e, err := n.table.Lookup(peer)
 	if err != nil {
 		return dst, err
 	}
-	c := n.start(e, codec.KindRequest, 0, 0, msg)
+	c := n.queueTo(e, codec.KindRequest, 0, 0, msg)
 	return n.wait(ctx, &c, dst, n.deadline(ctx))
 }
 
 // Send sends msg to peer as a one-way notice: no reply, no wait for one. In
 // short mode it returns once the connection is open and the notice written.
 func (n *Node) Send(peer string, msg []byte) error {
-	if err := n.running(); err != nil {
+	if err := n.checkRunning(); err != nil {
 		return err
 	}
 	e, err := n.table.Lookup(peer)
@@ -191,7 +191,7 @@ func (n *Node) Send(peer string, msg []byte) error {
 		if n.onLoop() {
 			return ErrOnEventLoop
 		}
-		c := n.start(e, codec.KindNotice, 0, 0, msg)
+		c := n.queueTo(e, codec.KindNotice, 0, 0, msg)
 		if c.err != nil {
 			return c.err
 		}
@@ -226,13 +226,13 @@ func (n *Node) DispatchAll(msg []byte) map[string]Result {
 
 // DispatchAllContext is DispatchAll bounded by ctx as well.
 func (n *Node) DispatchAllContext(ctx context.Context, msg []byte) map[string]Result {
-	if err := n.blocking(); err != nil {
+	if err := n.checkMayBlock(); err != nil {
 		return map[string]Result{"": {Err: err}}
 	}
 	entries := n.table.All()
-	calls := make([]call, len(entries))
+	calls := make([]pendingCall, len(entries))
 	for i, e := range entries {
-		calls[i] = n.start(e, codec.KindRequest, 0, 0, msg)
+		calls[i] = n.queueTo(e, codec.KindRequest, 0, 0, msg)
 	}
 	deadline := n.deadline(ctx)
 	out := make(map[string]Result, len(calls))
@@ -243,8 +243,8 @@ func (n *Node) DispatchAllContext(ctx context.Context, msg []byte) map[string]Re
 	return out
 }
 
-// call is a request on its way.
-type call struct {
+// pendingCall is a request on its way.
+type pendingCall struct {
 	peer proto.PeerID
 	pc   *peerConn
 	f    *future
@@ -253,10 +253,10 @@ type call struct {
 	err  error                        // failed before it was sent
 }
 
-// start sends a frame to e without waiting: for a request, the returned call
+// queueTo queues a frame to e without waiting: for a request, the returned call
 // holds the future; in short mode, the dial.
-func (n *Node) start(e *route.Entry, kind codec.Kind, ttl uint8, id uint64, msg []byte) call {
-	c := call{peer: e.ID}
+func (n *Node) queueTo(e *route.Entry, kind codec.Kind, ttl uint8, id uint64, msg []byte) pendingCall {
+	c := pendingCall{peer: e.ID}
 	if n.cfg.mode == Short {
 		c.pc = newPeerConn(n, true)
 		c.pc.short = true
@@ -313,7 +313,7 @@ func (n *Node) deadline(ctx context.Context) time.Time {
 
 // wait blocks until c is answered, the deadline passes or ctx ends, and
 // appends the reply to dst.
-func (n *Node) wait(ctx context.Context, c *call, dst []byte, deadline time.Time) ([]byte, error) {
+func (n *Node) wait(ctx context.Context, c *pendingCall, dst []byte, deadline time.Time) ([]byte, error) {
 	if c.err != nil {
 		return dst, c.err
 	}
@@ -354,7 +354,7 @@ func (n *Node) wait(ctx context.Context, c *call, dst []byte, deadline time.Time
 
 // giveUp withdraws c and returns why; it returns nil when the answer raced
 // in, after waiting for the hand-off so the future can be reused.
-func (n *Node) giveUp(c *call, why error) error {
+func (n *Node) giveUp(c *pendingCall, why error) error {
 	if !c.pc.cancel(c.id) {
 		<-c.f.done
 		return nil
@@ -369,9 +369,9 @@ func (n *Node) giveUp(c *call, why error) error {
 	return err
 }
 
-// blocking refuses calls that would block an event loop or a closed node.
-func (n *Node) blocking() error {
-	if err := n.running(); err != nil {
+// checkMayBlock refuses calls that would block an event loop or a closed node.
+func (n *Node) checkMayBlock() error {
+	if err := n.checkRunning(); err != nil {
 		return err
 	}
 	if n.onLoop() {

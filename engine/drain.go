@@ -35,7 +35,7 @@ func (n *Node) finishDrain(pc *peerConn) {
 // unrouteIfLearned removes a peer's entry that only an inbound hello put in
 // the table, once its link is gone; routes added by AddRoute stay.
 func (n *Node) unrouteIfLearned(pc *peerConn) {
-	if _, static := n.static.Load(pc.entry.ID.Addr); !static && pc.entry.Link() == nil {
+	if _, static := n.staticRoutes.Load(pc.entry.ID.Addr); !static && pc.entry.Link() == nil {
 		if e := n.table.Get(pc.entry.ID.Addr); e == pc.entry {
 			_, _ = n.table.Delete(pc.entry.ID.Addr)
 		}

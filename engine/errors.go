@@ -47,7 +47,7 @@ var (
 	// queued. Retry later, or drop the peer.
 	ErrSlowPeer = errors.New("antnet: peer not reading (outbound high-water mark)")
 	// ErrBusy: the link already carries the maximum of requests in flight
-	// (WithMaxInFlight). Retry when some have been answered.
+	// (WithLimits). Retry when some have been answered.
 	ErrBusy = errors.New("antnet: too many requests in flight")
 	// ErrRefused: the peer closed the link during the handshake and said
 	// why (for example, one side requires secure links and the other does

@@ -52,12 +52,12 @@ func (ev *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close
 	}
 	if !pc.outbound {
-		if refuse := n.admit(); refuse != "" {
+		if refuse := n.refusalReason(); refuse != "" {
 			n.stats.refused.Add(1)
 			n.log.Debug("connection refused", "remote", c.RemoteAddr().String(), "why", refuse)
 			return nil, gnet.Close
 		}
-		pc.countedHS = true
+		pc.holdsHandshakeSlot = true
 	}
 	pc.setDeadline(n.cfg.handshakeTimeout)
 	pc.lastRecv.Store(n.clock.Load())
@@ -88,7 +88,7 @@ func (ev *events) OnClose(c gnet.Conn, err error) gnet.Action {
 	if pc == nil {
 		return gnet.None
 	}
-	ev.n.closed(pc, err)
+	ev.n.connClosed(pc, err)
 	return gnet.None
 }
 
@@ -161,7 +161,7 @@ func (n *Node) loopOf(c gnet.Conn) *loopState {
 	if v, ok := n.loopStates.Load(el); ok {
 		return v.(*loopState)
 	}
-	n.own.Store(goid(), loopGoroutine)
+	n.ownGoroutines.Store(goid(), loopGoroutine)
 	v, _ := n.loopStates.LoadOrStore(el, &loopState{})
 	return v.(*loopState)
 }
@@ -291,8 +291,8 @@ func (pc *peerConn) remote() string {
 	return "?"
 }
 
-// closed runs in OnClose: the socket is gone. Loop.
-func (n *Node) closed(pc *peerConn, err error) {
+// connClosed runs in OnClose: the socket is gone. Loop.
+func (n *Node) connClosed(pc *peerConn, err error) {
 	prev := pc.state.Swap(stateClosed)
 	if _, ok := n.conns.LoadAndDelete(pc); ok {
 		n.stats.conns.Add(-1)

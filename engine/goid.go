@@ -22,18 +22,18 @@ const (
 	workerGoroutine = 2 // a WithWorkers worker: only Shutdown waits for it
 )
 
-// caller reports which of the node's goroutines the caller is (loopGoroutine,
+// callerKind reports which of the node's goroutines the caller is (loopGoroutine,
 // workerGoroutine), or 0, inside a handler or an event callback. While none is
 // running anywhere (the common case for a caller that only sends) it costs
 // one atomic load.
-func (n *Node) caller() int {
+func (n *Node) callerKind() int {
 	if n.inCallback.Load() == 0 {
 		return 0
 	}
-	kind, _ := n.own.Load(goid())
+	kind, _ := n.ownGoroutines.Load(goid())
 	k, _ := kind.(int)
 	return k
 }
 
 // onLoop reports whether the caller runs on one of the node's event loops.
-func (n *Node) onLoop() bool { return n.caller() == loopGoroutine }
+func (n *Node) onLoop() bool { return n.callerKind() == loopGoroutine }

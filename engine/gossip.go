@@ -23,7 +23,7 @@ import (
 // handler does not. It does not block, and may be called from a handler. In
 // short mode every hop dials its peers (one connection per peer per hop).
 func (n *Node) Broadcast(msg []byte) (uint64, error) {
-	if err := n.running(); err != nil {
+	if err := n.checkRunning(); err != nil {
 		return 0, err
 	}
 	id := rand.Uint64() | 1 // never 0
@@ -69,7 +69,7 @@ func (n *Node) forward(from string, ttl uint8, id uint64, payload []byte) {
 			if e.ID.Addr == from {
 				continue
 			}
-			if c := n.start(e, codec.KindGossip, ttl, id, payload); c.err == nil {
+			if c := n.queueTo(e, codec.KindGossip, ttl, id, payload); c.err == nil {
 				n.stats.gossipForwarded.Add(1)
 			}
 		}

@@ -11,9 +11,9 @@ import (
 	"github.com/antnet-p2p/antnet/proto"
 )
 
-// msgContext is the proto.Context for a message handled on the event loop.
-// One lives in each peerConn and is reused for every message on it.
-type msgContext struct {
+// handlerContext is the proto.Context a handler gets, on the event loop (one
+// lives in each peerConn, reused for every message on it) or on a worker.
+type handlerContext struct {
 	pc       *peerConn
 	kind     codec.Kind
 	id       uint64
@@ -21,12 +21,12 @@ type msgContext struct {
 	deferred bool
 }
 
-func (m *msgContext) Peer() proto.PeerID   { return m.pc.peer }
-func (m *msgContext) Origin() proto.PeerID { return originOf(m.pc, m.origin) }
-func (m *msgContext) Kind() codec.Kind     { return m.kind }
-func (m *msgContext) Short() bool          { return m.pc.short }
+func (m *handlerContext) Peer() proto.PeerID   { return m.pc.peer }
+func (m *handlerContext) Origin() proto.PeerID { return originOf(m.pc, m.origin) }
+func (m *handlerContext) Kind() codec.Kind     { return m.kind }
+func (m *handlerContext) Short() bool          { return m.pc.short }
 
-func (m *msgContext) Defer() proto.Reply {
+func (m *handlerContext) Defer() proto.Reply {
 	m.deferred = true
 	return &reply{pc: m.pc, kind: m.kind, id: m.id}
 }
@@ -62,7 +62,7 @@ func (n *Node) handle(pc *peerConn, f *codec.Frame, origin []byte, w *bytebuffer
 	isReq := f.Kind == codec.KindRequest
 	if isReq && n.state.Load() != nodeRunning {
 		w.B = appendError(w.B, f.ID, proto.CodeShutdown, "node is shutting down")
-		pc.answered()
+		pc.markAnswered()
 		return
 	}
 	if pc.short && !isReq {
@@ -71,7 +71,7 @@ func (n *Node) handle(pc *peerConn, f *codec.Frame, origin []byte, w *bytebuffer
 	if n.handler == nil {
 		if isReq {
 			w.B = appendError(w.B, f.ID, proto.CodeUnsupported, "no handler")
-			pc.answered()
+			pc.markAnswered()
 		}
 		return
 	}
@@ -80,8 +80,8 @@ func (n *Node) handle(pc *peerConn, f *codec.Frame, origin []byte, w *bytebuffer
 		return
 	}
 	ctx := &pc.ctx
-	*ctx = msgContext{pc: pc, kind: f.Kind, id: f.ID, origin: origin}
-	out, err, panicked := n.call(ctx, f.Payload)
+	*ctx = handlerContext{pc: pc, kind: f.Kind, id: f.ID, origin: origin}
+	out, err, panicked := n.runHandler(ctx, f.Payload)
 	if !isReq {
 		return
 	}
@@ -93,7 +93,7 @@ func (n *Node) handle(pc *peerConn, f *codec.Frame, origin []byte, w *bytebuffer
 	}
 	w.B = appendAnswer(w.B, f.ID, out, err, panicked)
 	n.stats.framesOut.Add(1)
-	pc.answered()
+	pc.markAnswered()
 }
 
 // errorCode is the code and text a handler's error travels with: a
@@ -119,8 +119,8 @@ func appendAnswer(dst []byte, id uint64, out []byte, err error, panicked any) []
 	return append(dst, out...)
 }
 
-// call runs the handler, recovering a panic.
-func (n *Node) call(ctx proto.Context, msg []byte) (out []byte, err error, panicked any) {
+// runHandler runs the handler, recovering a panic.
+func (n *Node) runHandler(ctx proto.Context, msg []byte) (out []byte, err error, panicked any) {
 	n.inCallback.Add(1)
 	defer func() {
 		n.inCallback.Add(-1)
@@ -134,13 +134,11 @@ func (n *Node) call(ctx proto.Context, msg []byte) (out []byte, err error, panic
 	return out, err, nil
 }
 
-// job is a message handed to a worker.
+// job is a message handed to a worker: the handler's context and a copy of
+// the message.
 type job struct {
-	pc     *peerConn
-	kind   codec.Kind
-	id     uint64
-	msg    []byte
-	origin []byte
+	ctx handlerContext
+	msg []byte
 }
 
 // originOf parses a gossip origin, or returns the sender for other kinds.
@@ -152,26 +150,11 @@ func originOf(pc *peerConn, origin []byte) proto.PeerID {
 	return id
 }
 
-// workerContext is the proto.Context on a worker goroutine.
-type workerContext struct {
-	job
-	deferred bool
-}
-
-func (w *workerContext) Peer() proto.PeerID   { return w.pc.peer }
-func (w *workerContext) Origin() proto.PeerID { return originOf(w.pc, w.origin) }
-func (w *workerContext) Kind() codec.Kind     { return w.kind }
-func (w *workerContext) Short() bool          { return w.pc.short }
-func (w *workerContext) Defer() proto.Reply {
-	w.deferred = true
-	return &reply{pc: w.pc, kind: w.kind, id: w.id}
-}
-
 // offload queues a message for the workers, or answers busy. Loop.
 func (n *Node) offload(pc *peerConn, f *codec.Frame, origin []byte, w *bytebufferpool.ByteBuffer) {
-	j := job{pc: pc, kind: f.Kind, id: f.ID, msg: append([]byte(nil), f.Payload...)}
+	j := job{ctx: handlerContext{pc: pc, kind: f.Kind, id: f.ID}, msg: append([]byte(nil), f.Payload...)}
 	if origin != nil {
-		j.origin = append([]byte(nil), origin...)
+		j.ctx.origin = append([]byte(nil), origin...)
 	}
 	select {
 	case n.work <- j:
@@ -179,7 +162,7 @@ func (n *Node) offload(pc *peerConn, f *codec.Frame, origin []byte, w *bytebuffe
 		n.stats.busy.Add(1)
 		if f.Kind == codec.KindRequest {
 			w.B = appendError(w.B, f.ID, proto.CodeBusy, "worker queue full")
-			pc.answered()
+			pc.markAnswered()
 		}
 	}
 }
@@ -203,15 +186,15 @@ func (n *Node) stopWorkers() {
 func (n *Node) worker() {
 	defer n.wg.Done()
 	id := goid()
-	n.own.Store(id, workerGoroutine)
-	defer n.own.Delete(id)
+	n.ownGoroutines.Store(id, workerGoroutine)
+	defer n.ownGoroutines.Delete(id)
 	for j := range n.work {
-		ctx := &workerContext{job: j}
-		out, err, panicked := n.call(ctx, j.msg)
-		if j.kind != codec.KindRequest || ctx.deferred {
+		ctx := &j.ctx
+		out, err, panicked := n.runHandler(ctx, j.msg)
+		if ctx.kind != codec.KindRequest || ctx.deferred {
 			continue
 		}
-		r := reply{pc: j.pc, kind: j.kind, id: j.id}
+		r := reply{pc: ctx.pc, kind: ctx.kind, id: ctx.id}
 		if panicked != nil {
 			err = &proto.RemoteError{Code: proto.CodePanic, Message: fmt.Sprint(panicked)}
 		}

@@ -49,10 +49,10 @@ type Node struct {
 	stopped chan struct{}
 	runErr  error
 
-	conns      sync.Map // *peerConn -> struct{}: every open socket
-	static     sync.Map // addr -> struct{}: routes added by AddRoute
-	own        sync.Map // goroutine id of each event loop and worker -> loopGoroutine or workerGoroutine
-	loopStates sync.Map // gnet.EventLoop -> *loopState
+	conns         sync.Map // *peerConn -> struct{}: every open socket
+	staticRoutes  sync.Map // addr -> struct{}: routes added by AddRoute
+	ownGoroutines sync.Map // goroutine id of each event loop and worker -> loopGoroutine or workerGoroutine
+	loopStates    sync.Map // gnet.EventLoop -> *loopState
 
 	inCallback atomic.Int32 // handlers and event callbacks running now
 
@@ -203,7 +203,7 @@ func (n *Node) Close() error {
 // Shutdown is Close with a caller's deadline for the graceful part; when ctx
 // ends, the remaining requests fail with ErrClosed at once.
 func (n *Node) Shutdown(ctx context.Context) error {
-	if n.caller() != 0 { // it would wait for itself
+	if n.callerKind() != 0 { // it would wait for itself
 		return ErrOnEventLoop
 	}
 	if !n.state.CompareAndSwap(nodeRunning, nodeClosing) {
@@ -224,12 +224,12 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		}
 		break
 	}
-	var told []*peerConn
+	var goawayQueued []*peerConn
 	n.conns.Range(func(k, _ any) bool {
 		pc := k.(*peerConn)
 		if pc.state.Load() == stateReady && !pc.short && pc.goawaySent.CompareAndSwap(false, true) {
 			if _, err := pc.send(codecGoaway, 0, 0, 0, nil, nil); err == nil {
-				told = append(told, pc)
+				goawayQueued = append(goawayQueued, pc)
 			}
 		}
 		pc.fail(ErrClosed)
@@ -237,7 +237,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	})
 	// gnet runs a loop's shutdown task ahead of all but its first 1024
 	// queued wakes: stop only once the goaways are out.
-	flushed(ctx, told, maxGoawayWait)
+	waitWritten(ctx, goawayQueued, maxGoawayWait)
 	off, turnOff := context.WithCancel(context.Background())
 	turnOff()
 	_ = n.eng.Stop(off) // turns the engine off; the cancelled ctx skips gnet's 500 ms polling
@@ -254,9 +254,9 @@ func (n *Node) inflight() int { return int(n.stats.inflight.Load()) }
 // goaways; it returns as soon as they are out, within a millisecond or so.
 const maxGoawayWait = 250 * time.Millisecond
 
-// flushed waits, at most d or until ctx ends, until the event loops have
+// waitWritten waits, at most d or until ctx ends, until the event loops have
 // taken the queued frames of every link in pcs to their sockets.
-func flushed(ctx context.Context, pcs []*peerConn, d time.Duration) {
+func waitWritten(ctx context.Context, pcs []*peerConn, d time.Duration) {
 	deadline := time.Now().Add(d)
 	for len(pcs) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
 		if pcs[0].outEmpty() {
@@ -267,7 +267,7 @@ func flushed(ctx context.Context, pcs []*peerConn, d time.Duration) {
 	}
 }
 
-func (n *Node) running() error {
+func (n *Node) checkRunning() error {
 	switch n.state.Load() {
 	case nodeRunning:
 		return nil

@@ -255,7 +255,7 @@ func TestBlockingCallFromHandlerIsRefused(t *testing.T) {
 			t.Fatalf("%s: err = %v, want the handler's ErrOnEventLoop", name, err)
 		}
 	}
-	if err := node.running(); err != nil {
+	if err := node.checkRunning(); err != nil {
 		t.Fatalf("node after a refused Close: %v", err)
 	}
 }

@@ -31,7 +31,7 @@ func (n *Node) maybeRedial(e *route.Entry) {
 	if n.state.Load() != nodeRunning || e.Link() != nil {
 		return
 	}
-	if _, static := n.static.Load(e.ID.Addr); !static || n.table.Get(e.ID.Addr) != e {
+	if _, static := n.staticRoutes.Load(e.ID.Addr); !static || n.table.Get(e.ID.Addr) != e {
 		return
 	}
 	n.redialMu.Lock()
@@ -57,7 +57,7 @@ func (n *Node) redialDue(now time.Time) {
 	n.redialMu.Lock()
 	defer n.redialMu.Unlock()
 	for e, r := range n.redials {
-		_, static := n.static.Load(e.ID.Addr)
+		_, static := n.staticRoutes.Load(e.ID.Addr)
 		if !static || n.table.Get(e.ID.Addr) != e || n.state.Load() != nodeRunning {
 			if r.pc != nil {
 				r.pc.abandon(ErrClosed)

@@ -59,9 +59,10 @@ func (n *Node) keepalive(pc *peerConn, now, interval, dead int64) {
 	}
 }
 
-// admit decides whether an accepted socket may stay; it returns why not.
+// refusalReason returns why an accepted socket may not stay, or "" (and
+// takes a pending-handshake slot) when it may.
 // Loop, in OnOpen.
-func (n *Node) admit() string {
+func (n *Node) refusalReason() string {
 	if max := n.cfg.maxConns; max > 0 && n.stats.conns.Load() >= int64(max) {
 		return "max connections"
 	}
@@ -74,8 +75,8 @@ func (n *Node) admit() string {
 
 // handshakeDone releases an inbound socket's pending-handshake slot. Loop.
 func (n *Node) handshakeDone(pc *peerConn) {
-	if pc.countedHS {
-		pc.countedHS = false
+	if pc.holdsHandshakeSlot {
+		pc.holdsHandshakeSlot = false
 		n.stats.handshaking.Add(-1)
 	}
 }
