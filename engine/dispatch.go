@@ -74,14 +74,14 @@ func (n *Node) connect(ctx context.Context, pc *peerConn) error {
 	case r := <-reg:
 		if r.Err != nil {
 			pc.abandon(fmt.Errorf("%w: %v", ErrConnLost, r.Err))
-			return fmt.Errorf("antnet: dial %s: %w", pc.peer, r.Err)
+			return fmt.Errorf("%w: %s: %w", ErrDial, pc.peer, r.Err)
 		}
 	case <-dial.C:
 		pc.abandon(ErrTimeout)
-		return fmt.Errorf("antnet: dial %s: %w", pc.peer, ErrTimeout)
+		return fmt.Errorf("%w: %s: %w", ErrDial, pc.peer, ErrTimeout)
 	case <-ctx.Done():
 		pc.abandon(ctx.Err())
-		return fmt.Errorf("antnet: dial %s: %w", pc.peer, ctx.Err())
+		return fmt.Errorf("%w: %s: %w", ErrDial, pc.peer, ctx.Err())
 	}
 	hs := time.NewTimer(n.cfg.handshakeTimeout)
 	defer hs.Stop()
@@ -105,7 +105,7 @@ func (n *Node) connect(ctx context.Context, pc *peerConn) error {
 func (n *Node) register(pc *peerConn) (<-chan gnet.RegisteredResult, error) {
 	raddr, err := net.ResolveTCPAddr("tcp", pc.peer.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("antnet: resolve %s: %w", pc.peer.Addr, err)
+		return nil, fmt.Errorf("%w: resolve %s: %w", ErrDial, pc.peer.Addr, err)
 	}
 	ctx := gnet.NewNetAddrContext(gnet.NewContext(context.Background(), pc), raddr)
 	reg, err := n.eng.Register(ctx)
@@ -197,10 +197,13 @@ func (n *Node) Send(peer string, msg []byte) error {
 		}
 		select {
 		case r := <-c.reg:
-			return r.Err
+			if r.Err != nil {
+				return fmt.Errorf("%w: %s: %w", ErrDial, e.ID, r.Err)
+			}
+			return nil
 		case <-time.After(n.cfg.dialTimeout):
 			c.pc.abandon(ErrTimeout)
-			return fmt.Errorf("antnet: dial %s: %w", e.ID, ErrTimeout)
+			return fmt.Errorf("%w: %s: %w", ErrDial, e.ID, ErrTimeout)
 		}
 	}
 	pc, err := n.link(e)
@@ -328,7 +331,7 @@ func (n *Node) wait(ctx context.Context, c *pendingCall, dst []byte, deadline ti
 			reg = nil
 			if r.Err != nil && c.pc.cancel(c.id) {
 				c.pc.abandon(ErrConnLost)
-				return dst, fmt.Errorf("antnet: dial %s: %w", c.peer, r.Err)
+				return dst, fmt.Errorf("%w: %s: %w", ErrDial, c.peer, r.Err)
 			}
 			continue
 		case <-f.done:

@@ -41,7 +41,7 @@
 //
 // Every error is matched with errors.Is against a sentinel whose doc says
 // what to do about it: in this package ErrClosed, ErrNotStarted, ErrTimeout,
-// ErrConnLost, ErrNotConnected, ErrHandshake, ErrPeerMismatch, ErrSelf,
+// ErrConnLost, ErrNotConnected, ErrDial, ErrHandshake, ErrPeerMismatch, ErrSelf,
 // ErrOnEventLoop, ErrDraining, ErrProtocol, ErrSlowPeer, ErrBusy,
 // ErrPeerSilent, ErrRefused and ErrNotAdmitted; route.ErrNoRoute,
 // route.ErrAmbiguous, route.ErrAddrTaken; proto.ErrBadPeerID;

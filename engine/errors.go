@@ -23,6 +23,11 @@ var (
 	// ErrNotConnected: the route has no live link (persistent mode). Wait
 	// for a reconnect or AddRoute again.
 	ErrNotConnected = errors.New("antnet: peer not connected")
+	// ErrDial: the peer's address could not be connected to (refused,
+	// unreachable, unresolvable, or no answer within the dial timeout). The
+	// error wraps the cause: errors.As finds the *net.OpError, and a dial
+	// that ran out of time also matches ErrTimeout.
+	ErrDial = errors.New("antnet: dial failed")
 	// ErrHandshake: the peer did not complete the hello exchange in time, or
 	// answered with something else.
 	ErrHandshake = errors.New("antnet: handshake failed")
