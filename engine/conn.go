@@ -64,6 +64,7 @@ type peerConn struct {
 
 	ctx             handlerContext // loop: the context handed to the handler
 	closeAfterReply atomic.Bool    // short-mode acceptor: close once the reply is out
+	shortServed     bool           // loop: a short-mode acceptor got its one message
 }
 
 func newPeerConn(n *Node, outbound bool) *peerConn {

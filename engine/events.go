@@ -214,10 +214,18 @@ func (n *Node) serve(pc *peerConn, c gnet.Conn, w *bytebufferpool.ByteBuffer) gn
 // frame handles one frame. Loop.
 func (n *Node) frame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Action {
 	if pc.state.Load() == stateHandshake {
+		if f.Kind == codec.KindSecure && pc.sess != nil {
+			return n.violation(pc, errors.New("secure message after the Noise handshake"))
+		}
 		if f.Kind == codec.KindSecure || (n.cfg.identity != nil && pc.sess == nil) {
 			return n.secureFrame(pc, f, w)
 		}
 		return n.handshake(pc, f, w)
+	}
+	if pc.short {
+		if err := pc.shortFrame(f.Kind); err != nil {
+			return n.violation(pc, err)
+		}
 	}
 	switch f.Kind {
 	case codec.KindRequest, codec.KindNotice:
@@ -240,8 +248,8 @@ func (n *Node) frame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer)
 		pc.goawayRecv.Store(true)
 		n.retire(pc)
 	case codec.KindGossip:
-		n.gossip(pc, f, w)
-	case codec.KindHello, codec.KindHelloAck:
+		return n.gossip(pc, f, w)
+	case codec.KindHello, codec.KindHelloAck, codec.KindSecure:
 		return n.violation(pc, fmt.Errorf("%s after handshake", f.Kind))
 	default:
 		n.stats.unknownKinds.Add(1)
@@ -251,6 +259,23 @@ func (n *Node) frame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer)
 		}
 	}
 	return gnet.None
+}
+
+// shortFrame enforces that a short-mode link carries one message each way:
+// the acceptor takes one frame after the hello, the dialer only the answer
+// to its request. Loop.
+func (pc *peerConn) shortFrame(k codec.Kind) error {
+	if pc.outbound {
+		if k != codec.KindResponse && k != codec.KindError {
+			return fmt.Errorf("%s on a short-mode link, want the answer", k)
+		}
+		return nil
+	}
+	if pc.shortServed {
+		return fmt.Errorf("%s after the one message of a short-mode link", k)
+	}
+	pc.shortServed = true
+	return nil
 }
 
 // afterAnswer runs after a response: short links close, draining links may

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
 
 	"github.com/antnet-p2p/antnet/codec"
@@ -34,20 +35,19 @@ func (n *Node) Broadcast(msg []byte) (uint64, error) {
 	return id, nil
 }
 
-// gossip handles a gossip frame that arrived on pc. Loop.
-func (n *Node) gossip(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer) {
+// gossip handles a gossip frame that arrived on pc; an unparsable payload
+// closes the link. Loop.
+func (n *Node) gossip(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Action {
 	origin, body, err := proto.ParseGossip(f.Payload)
 	if err != nil {
-		n.violation(pc, err)
-		pc.close()
-		return
+		return n.violation(pc, err)
 	}
 	if !n.seen.firstSight(f.ID, n.now()) {
 		n.stats.gossipDuplicates.Add(1)
 		if pc.short {
 			pc.closeAfterReply.Store(true)
 		}
-		return
+		return gnet.None
 	}
 	n.stats.gossipDelivered.Add(1)
 	msg := *f
@@ -55,9 +55,10 @@ func (n *Node) gossip(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer
 	n.handle(pc, &msg, origin, w)
 	if f.TTL == 0 {
 		n.stats.gossipExpired.Add(1)
-		return
+		return gnet.None
 	}
 	n.forward(pc.peer.Addr, f.TTL-1, f.ID, f.Payload)
+	return gnet.None
 }
 
 // forward sends a gossip frame to every routed peer but the one at from.

@@ -1,0 +1,296 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/proto"
+	"github.com/antnet-p2p/antnet/secure"
+)
+
+// Hostile and heavy peers (issue 11, items 1 to 4), over loopback sockets.
+
+// handshakeBound is the largest frame a node takes before the handshake
+// completes, as docs/PROTOCOL.md states it.
+const handshakeBound = 4096
+
+// heapInUse returns the live heap after two collections (the second one
+// empties the pools' victim caches).
+func heapInUse() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
+}
+
+// onConnLoop runs f with pc's gnet.Conn on pc's event loop and waits for it.
+// It reports false if the connection is gone.
+func onConnLoop(pc *peerConn, f func(c gnet.Conn)) bool {
+	pc.mu.Lock()
+	c := pc.c
+	pc.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	done := make(chan bool, 1)
+	err := c.Wake(func(c gnet.Conn, err error) error {
+		ok := err == nil && pc.state.Load() != stateClosed
+		if ok {
+			f(c)
+		}
+		done <- ok
+		return nil
+	})
+	if err != nil {
+		return false
+	}
+	select {
+	case ok := <-done:
+		return ok
+	case <-time.After(2 * time.Second):
+		return false
+	}
+}
+
+// pendingInbound returns srv's accepted sockets still in their handshake.
+func pendingInbound(srv *Node) []*peerConn {
+	var pcs []*peerConn
+	srv.conns.Range(func(k, _ any) bool {
+		if pc := k.(*peerConn); !pc.outbound && pc.state.Load() == stateHandshake {
+			pcs = append(pcs, pc)
+		}
+		return true
+	})
+	return pcs
+}
+
+// inboundHeld sums the unread bytes srv's loops hold for pcs.
+func inboundHeld(pcs []*peerConn) int {
+	total := 0
+	for _, pc := range pcs {
+		onConnLoop(pc, func(c gnet.Conn) { total += c.InboundBuffered() })
+	}
+	return total
+}
+
+// outboundHeld is what a node holds for pc's peer: queued by other
+// goroutines plus what the socket did not take. Read on pc's loop.
+func outboundHeld(pc *peerConn) (held int, ok bool) {
+	ok = onConnLoop(pc, func(c gnet.Conn) {
+		held = c.OutboundBuffered()
+		pc.mu.Lock()
+		if pc.out != nil {
+			held += len(pc.out.B)
+		}
+		pc.mu.Unlock()
+	})
+	return held, ok
+}
+
+// linkAt returns n's live link to the peer at addr.
+func linkAt(t *testing.T, n *Node, addr string) *peerConn {
+	t.Helper()
+	var pc *peerConn
+	eventually(t, 2*time.Second, "link to "+addr, func() bool {
+		if e := n.table.Get(addr); e != nil {
+			pc, _ = e.Link().(*peerConn)
+		}
+		return pc != nil
+	})
+	return pc
+}
+
+// Item 3: a frame that breaks the protocol ends the link: nothing after it
+// in the same read is served.
+func TestNothingServedAfterViolation(t *testing.T) {
+	srv := startNode(t, "srv", echo)
+	hello := proto.AppendHello(nil, proto.Hello{ID: proto.PeerID{Name: "x", Addr: "127.0.0.1:3"}, Nonce: 3})
+	for _, tc := range []struct {
+		name string
+		bad  codec.Frame
+	}{
+		{"malformed gossip", codec.Frame{Kind: codec.KindGossip, ID: 5, Payload: []byte{0xff, 0xff, 'x'}}},
+		{"hello after handshake", codec.Frame{Kind: codec.KindHello, Payload: hello}},
+		{"secure frame on a plain link", codec.Frame{Kind: codec.KindSecure, ID: 5, Payload: []byte("noise")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := dialRaw(t, srv.Addr())
+			p.hello("bad", "127.0.0.1:4")
+			b := codec.Append(nil, tc.bad)
+			b = codec.Append(b, codec.Frame{Kind: codec.KindRequest, ID: 1, Payload: []byte("after")})
+			p.write(b)
+			if f, err := p.next(); err == nil {
+				t.Fatalf("after the violation the node sent %s id %d %q", f.Kind, f.ID, f.Payload)
+			} else if isTimeout(err) {
+				t.Fatal("the link stayed open")
+			}
+		})
+	}
+}
+
+// Item 3: a short-mode connection carries one message each way.
+func TestShortLinkCarriesOneMessage(t *testing.T) {
+	t.Run("acceptor", func(t *testing.T) {
+		srv := startNode(t, "srv", echo)
+		p := dialRaw(t, srv.Addr())
+		hello := proto.AppendHello(nil, proto.Hello{ID: proto.PeerID{Name: "s", Addr: "127.0.0.1:5"}, Nonce: 5})
+		b := codec.Append(nil, codec.Frame{Kind: codec.KindHello, Flags: proto.FlagShort, Payload: hello})
+		for i := range 1000 {
+			b = codec.Append(b, codec.Frame{Kind: codec.KindRequest, ID: uint64(i + 1), Payload: []byte("q")})
+		}
+		p.write(b)
+		if f := p.read(); f.Kind != codec.KindHelloAck {
+			t.Fatalf("got %s", f.Kind)
+		}
+		answers := 0
+		for {
+			f, err := p.next()
+			if err != nil {
+				if isTimeout(err) {
+					t.Fatal("the short link stayed open")
+				}
+				break
+			}
+			if f.Kind == codec.KindResponse {
+				answers++
+			}
+		}
+		t.Logf("short hello + 1000 requests: %d answered", answers)
+		if answers > 1 {
+			t.Fatalf("%d answers on a short link", answers)
+		}
+	})
+	t.Run("dialer", func(t *testing.T) {
+		ln := rawListener(t)
+		cli := startNode(t, "cli", echo, WithMode(Short))
+		if err := cli.AddRoute("srv", ln.Addr().String()); err != nil {
+			t.Fatal(err)
+		}
+		served := make(chan error, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				served <- err
+				return
+			}
+			defer c.Close()
+			p := &rawPeer{t: t, c: c, r: newReader(c)}
+			if f, err := p.next(); err != nil || f.Kind != codec.KindHello {
+				served <- fmt.Errorf("hello: %v %v", f.Kind, err)
+				return
+			}
+			if _, err := p.next(); err != nil {
+				served <- err
+				return
+			}
+			ack := proto.AppendHello(nil, proto.Hello{ID: proto.PeerID{Name: "srv", Addr: ln.Addr().String()}, Nonce: 9})
+			b := codec.Append(nil, codec.Frame{Kind: codec.KindHelloAck, Flags: proto.FlagShort, Payload: ack})
+			b = codec.Append(b, codec.Frame{Kind: codec.KindRequest, ID: 77, Payload: []byte("extra")})
+			b = codec.Append(b, codec.Frame{Kind: codec.KindResponse, ID: 1, Payload: []byte("answer")})
+			_, _ = c.Write(b)
+			for {
+				f, err := p.next()
+				if err != nil {
+					served <- nil
+					return
+				}
+				if f.Kind == codec.KindResponse {
+					served <- fmt.Errorf("the short dialer served request %d", f.ID)
+					return
+				}
+			}
+		}()
+		_, err := cli.Dispatch("srv", []byte("q"))
+		mustErrIs(t, err, ErrProtocol)
+		if err := <-served; err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// secureRaw runs a Noise XX handshake with srv by hand and returns the
+// session.
+func secureRaw(t *testing.T, p *rawPeer) *secure.Session {
+	t.Helper()
+	hs, err := secure.NewHandshake(newIdentity(t), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m1, err := hs.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.write(codec.Append(nil, codec.Frame{Kind: codec.KindSecure, Payload: m1}))
+	f := p.read()
+	m3, sess, err := hs.Read(f.Payload)
+	if err != nil || sess == nil {
+		t.Fatalf("noise: %v", err)
+	}
+	p.write(codec.Append(nil, codec.Frame{Kind: codec.KindSecure, Payload: m3}))
+	return sess
+}
+
+func sealed(t *testing.T, s *secure.Session, fs ...codec.Frame) []byte {
+	t.Helper()
+	var plain []byte
+	for _, f := range fs {
+		plain = codec.Append(plain, f)
+	}
+	b, err := s.SealFrames(nil, plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Item 3: once the secure session exists, a secure frame is a violation,
+// not the start of a new handshake.
+func TestSecureFrameAfterSession(t *testing.T) {
+	srv := startNode(t, "srv", echo, WithIdentity(newIdentity(t)))
+	fresh, err := secure.NewHandshake(newIdentity(t), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m1, err := fresh.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hello := proto.AppendHello(nil, proto.Hello{ID: proto.PeerID{Name: "s", Addr: "127.0.0.1:6"}, Nonce: 6})
+	t.Run("before hello", func(t *testing.T) {
+		p := dialRaw(t, srv.Addr())
+		sess := secureRaw(t, p)
+		p.write(sealed(t, sess, codec.Frame{Kind: codec.KindSecure, Payload: m1}))
+		if f, err := p.next(); err == nil {
+			t.Fatalf("the node answered a second handshake with %s", f.Kind)
+		} else if isTimeout(err) {
+			t.Fatal("the link stayed open")
+		}
+	})
+	t.Run("after hello", func(t *testing.T) {
+		p := dialRaw(t, srv.Addr())
+		sess := secureRaw(t, p)
+		p.write(sealed(t, sess, codec.Frame{Kind: codec.KindHello, Payload: hello}))
+		if f := p.read(); f.Kind != codec.KindHelloAck {
+			t.Fatalf("got %s", f.Kind)
+		}
+		p.write(sealed(t, sess, codec.Frame{Kind: codec.KindSecure, ID: 9, Payload: m1}))
+		if f, err := p.next(); err == nil {
+			t.Fatalf("the node answered a secure frame after the handshake with %s", f.Kind)
+		} else if isTimeout(err) {
+			t.Fatal("the link stayed open")
+		}
+	})
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
