@@ -94,9 +94,9 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 		pc.mu.Unlock()
 		return 0, err
 	}
-	if size := codec.HeaderSize + len(payload); size > pc.n.cfg.maxFrame {
+	if err := pc.n.checkSize(len(payload)); err != nil {
 		pc.mu.Unlock()
-		return 0, &codec.SizeError{Size: uint64(size), Max: pc.n.cfg.maxFrame}
+		return 0, err
 	}
 	if err := pc.roomFor(codec.HeaderSize + len(payload)); err != nil {
 		pc.mu.Unlock()

@@ -45,10 +45,11 @@
 // ErrOnEventLoop, ErrDraining, ErrProtocol, ErrSlowPeer, ErrBusy,
 // ErrPeerSilent, ErrRefused and ErrNotAdmitted; route.ErrNoRoute,
 // route.ErrAmbiguous, route.ErrAddrTaken; proto.ErrBadPeerID;
-// codec.ErrFrameTooLarge for a message over the max frame size; and for
-// answers the peer sent back, proto.ErrRemote and its refinements
-// (proto.ErrHandlerPanic, ErrRemoteShutdown, ErrRemoteBusy, ErrUnsupported;
-// errors.As gives the *proto.RemoteError). The context's errors
+// codec.ErrFrameTooLarge for a message over the max frame size (sealed size
+// on secure links); and for answers the peer sent back, proto.ErrRemote and
+// its refinements (proto.ErrHandlerPanic, ErrRemoteShutdown, ErrRemoteBusy,
+// ErrUnsupported, and codec.ErrFrameTooLarge for a reply over the peer's max
+// frame size; errors.As gives the *proto.RemoteError). The context's errors
 // (context.Canceled, context.DeadlineExceeded) come back as they are.
 //
 // # Secure links

@@ -23,14 +23,20 @@ import (
 // handler sees it once, with ctx.Kind() == codec.KindGossip; this node's
 // handler does not. It does not block, and may be called from a handler. In
 // short mode every hop dials its peers (one connection per peer per hop).
+// A msg whose gossip frame (msg plus this node's ID and 18 bytes; 16 more
+// on secure links) would exceed the max frame size fails with
+// codec.ErrFrameTooLarge.
 func (n *Node) Broadcast(msg []byte) (uint64, error) {
 	if err := n.checkRunning(); err != nil {
+		return 0, err
+	}
+	payload := proto.AppendGossip(nil, n.id, msg)
+	if err := n.checkSize(len(payload)); err != nil {
 		return 0, err
 	}
 	id := rand.Uint64() | 1 // never 0
 	n.seen.firstSight(id, n.now())
 	n.stats.gossipOriginated.Add(1)
-	payload := proto.AppendGossip(nil, n.id, msg)
 	n.forward("", n.cfg.gossipTTL, id, payload)
 	return id, nil
 }

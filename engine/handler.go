@@ -48,12 +48,17 @@ func (r *reply) Send(msg []byte, err error) error {
 	if r.kind != codec.KindRequest {
 		return nil
 	}
-	if err != nil {
-		code, text := errorCode(err)
-		_, err = r.pc.send(codec.KindError, 0, 0, r.id, proto.AppendError(nil, code, text), nil)
-	} else {
+	if err == nil {
+		if err = r.pc.n.checkSize(len(msg)); err != nil {
+			// The caller learns why instead of waiting out its timeout.
+			_, _ = r.pc.send(codec.KindError, 0, 0, r.id, proto.AppendError(nil, proto.CodeTooLarge, err.Error()), nil)
+			return err
+		}
 		_, err = r.pc.send(codec.KindResponse, 0, 0, r.id, msg, nil)
+		return err
 	}
+	code, text := errorCode(err)
+	_, err = r.pc.send(codec.KindError, 0, 0, r.id, proto.AppendError(nil, code, text), nil)
 	return err
 }
 
@@ -88,8 +93,10 @@ func (n *Node) handle(pc *peerConn, f *codec.Frame, origin []byte, w *bytebuffer
 	if ctx.deferred {
 		return
 	}
-	if codec.HeaderSize+len(out) > n.cfg.maxFrame {
-		out, err = nil, fmt.Errorf("reply of %d bytes exceeds the max frame size", len(out))
+	if panicked == nil && err == nil {
+		if err = n.checkSize(len(out)); err != nil {
+			out, err = nil, &proto.RemoteError{Code: proto.CodeTooLarge, Message: err.Error()}
+		}
 	}
 	w.B = appendAnswer(w.B, f.ID, out, err, panicked)
 	n.stats.framesOut.Add(1)

@@ -112,6 +112,23 @@ func (n *Node) secureFrame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteB
 	return gnet.None
 }
 
+// sealOverhead is what sealing adds to every frame on this node's links.
+func (n *Node) sealOverhead() int {
+	if n.cfg.identity != nil {
+		return secure.Overhead
+	}
+	return 0
+}
+
+// checkSize refuses a payload whose frame, sealed if the node's links are,
+// would exceed the max frame size: the peer would close the link on it.
+func (n *Node) checkSize(payload int) error {
+	if size := codec.HeaderSize + payload + n.sealOverhead(); size > n.cfg.maxFrame {
+		return &codec.SizeError{Size: uint64(size), Max: n.cfg.maxFrame}
+	}
+	return nil
+}
+
 // mismatch closes a link whose other end disagrees about security.
 func (n *Node) mismatch(pc *peerConn, what string) gnet.Action {
 	n.stats.protocolErrors.Add(1)

@@ -3,6 +3,8 @@ package proto
 import (
 	"errors"
 	"fmt"
+
+	"github.com/antnet-p2p/antnet/codec"
 )
 
 // Code classifies an error-response. It travels as the first payload byte of
@@ -16,6 +18,7 @@ const (
 	CodeUnsupported Code = 3 // the node has no handler for this kind of frame
 	CodeShutdown    Code = 4 // the node is closing and takes no new requests
 	CodeBusy        Code = 5 // a limit refused the request; retry later
+	CodeTooLarge    Code = 6 // the answer would exceed the max frame size
 )
 
 // String names the code, or "code(N)" for an unknown one.
@@ -31,6 +34,8 @@ func (c Code) String() string {
 		return "shutting down"
 	case CodeBusy:
 		return "busy"
+	case CodeTooLarge:
+		return "too large"
 	}
 	return fmt.Sprintf("code(%d)", uint8(c))
 }
@@ -51,8 +56,9 @@ var (
 
 // RemoteError is the error a caller gets when the peer answered a request with
 // an error-response. Use errors.Is with ErrRemote, ErrHandlerPanic,
-// ErrRemoteShutdown, ErrRemoteBusy or ErrUnsupported, or errors.As to read
-// the code and the peer's message.
+// ErrRemoteShutdown, ErrRemoteBusy, ErrUnsupported or (for CodeTooLarge, a
+// reply over the max frame size) codec.ErrFrameTooLarge, or errors.As to
+// read the code and the peer's message.
 type RemoteError struct {
 	Peer    PeerID
 	Code    Code
@@ -77,6 +83,8 @@ func (e *RemoteError) Is(target error) bool {
 		return e.Code == CodeBusy
 	case ErrUnsupported:
 		return e.Code == CodeUnsupported
+	case codec.ErrFrameTooLarge:
+		return e.Code == CodeTooLarge
 	}
 	return false
 }

@@ -13,7 +13,7 @@ import (
 var peer = proto.PeerID{Name: "bob", Addr: "10.0.0.1:7000"}
 
 func TestRemoteErrorIs(t *testing.T) {
-	sentinels := []error{proto.ErrRemote, proto.ErrHandlerPanic, proto.ErrRemoteShutdown, proto.ErrRemoteBusy, proto.ErrUnsupported}
+	sentinels := []error{proto.ErrRemote, proto.ErrHandlerPanic, proto.ErrRemoteShutdown, proto.ErrRemoteBusy, proto.ErrUnsupported, codec.ErrFrameTooLarge}
 	tests := []struct {
 		code  proto.Code
 		name  string
@@ -24,6 +24,7 @@ func TestRemoteErrorIs(t *testing.T) {
 		{proto.CodeUnsupported, "unsupported", proto.ErrUnsupported},
 		{proto.CodeShutdown, "shutting down", proto.ErrRemoteShutdown},
 		{proto.CodeBusy, "busy", proto.ErrRemoteBusy},
+		{proto.CodeTooLarge, "too large", codec.ErrFrameTooLarge},
 		{0, "code(0)", nil},
 		{99, "code(99)", nil},
 	}

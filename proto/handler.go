@@ -8,7 +8,8 @@ import "github.com/antnet-p2p/antnet/codec"
 // Handler serves the messages a node receives. Handle runs on the node's event
 // loop: it must not block. msg is valid only during the call; copy what you
 // keep. For a request, the returned reply (or error) is sent back to the
-// caller; a nil reply with a nil error sends an empty response. For a notice or
+// caller; a nil reply with a nil error sends an empty response, and a reply
+// over the max frame size sends CodeTooLarge instead. For a notice or
 // a gossip message the return values are ignored. A handler that needs to block
 // calls ctx.Defer and answers later from another goroutine.
 //
@@ -43,7 +44,9 @@ type Context interface {
 }
 
 // Reply answers a deferred request from any goroutine. Send may be called
-// once; later calls return an error and send nothing.
+// once; later calls return an error and send nothing. A reply over the max
+// frame size is not sent: Send returns codec.ErrFrameTooLarge and the
+// caller gets an error-response with CodeTooLarge instead.
 type Reply interface {
 	Send(reply []byte, err error) error
 }
