@@ -176,6 +176,14 @@ func (ev *events) OnTick() (time.Duration, gnet.Action) {
 	return tickEvery, gnet.None
 }
 
+// maxHandshakeFrame bounds every frame a link takes before its handshake
+// completes: the largest hello (16 + 1+255+1+255+8 = 536 bytes; 552
+// sealed), the Noise messages (at most 112 bytes) and a refusal fit with
+// room to spare. A socket that has not finished its handshake thus makes
+// the node hold at most this much of its input, whatever the max frame
+// size; a length prefix announcing more closes it as soon as it arrives.
+const maxHandshakeFrame = 4096
+
 // serve handles the frames buffered on c, appending answers to w. Once the
 // answers reach the high-water mark it stops and wakes itself to go on after
 // they are written, so one batch never holds more than that. Loop.
@@ -185,11 +193,18 @@ func (n *Node) serve(pc *peerConn, c gnet.Conn, w *bytebufferpool.ByteBuffer) gn
 			_ = c.Wake(nil)
 			return gnet.None
 		}
-		f, size, ok, err := codec.Next(c, n.cfg.maxFrame)
+		limit := n.cfg.maxFrame
+		if pc.state.Load() == stateHandshake {
+			limit = min(limit, maxHandshakeFrame)
+		}
+		f, size, ok, err := codec.Next(c, limit)
 		if err != nil {
 			n.stats.protocolErrors.Add(1)
+			if limit == maxHandshakeFrame {
+				err = fmt.Errorf("before the handshake: %w", err)
+			}
 			n.log.Warn("closing connection: bad frame", "remote", pc.remote(), "err", err)
-			pc.fail(fmt.Errorf("%w: %v", ErrProtocol, err))
+			pc.fail(fmt.Errorf("%w: %w", ErrProtocol, err))
 			return gnet.Close
 		}
 		if !ok {
