@@ -44,7 +44,12 @@ type peerConn struct {
 	inflight           atomic.Int32
 	lastRecv           atomic.Int64 // node clock when bytes last arrived
 	lastPing           atomic.Int64 // node clock when a keepalive ping last went out
-	unsent             atomic.Int64 // bytes gnet held back after the last write: the socket is full
+	unsent             atomic.Int64 // written by the loop: bytes in gnet's outbound buffer plus the batch being written
+	queued             atomic.Int64 // bytes in out, as they will be sent (sealed); changed under mu
+	slowCounted        atomic.Bool  // counted in Stats.SlowPeers
+	paused             bool         // loop: serving stopped at the high-water mark with input left
+	paced              bool         // loop: in the node's pacer
+	pacedOut           int          // loop: gnet's outbound bytes when the pacer last looked
 	holdsHandshakeSlot bool         // loop: counted among pending inbound handshakes
 
 	hs        *secure.Handshake // loop: Noise handshake in progress
@@ -98,8 +103,10 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 		pc.mu.Unlock()
 		return 0, err
 	}
-	if err := pc.roomFor(codec.HeaderSize + len(payload)); err != nil {
+	size := codec.HeaderSize + len(payload) + pc.n.sealOverhead()
+	if err := pc.roomFor(size); err != nil {
 		pc.mu.Unlock()
+		pc.refused(err)
 		return 0, err
 	}
 	if f != nil {
@@ -116,6 +123,7 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 	out := pc.outBuf()
 	out.B = codec.AppendHeader(out.B, kind, flags, ttl, id, len(payload))
 	out.B = append(out.B, payload...)
+	pc.queued.Add(int64(size))
 	if kind == codec.KindResponse || kind == codec.KindError {
 		pc.markAnswered() // under mu: OnTraffic sees the flag and the queued answer together
 	}
@@ -132,21 +140,24 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 	return id, nil
 }
 
-// write queues already-encoded frames. Any goroutine.
-func (pc *peerConn) write(frames []byte) error {
+// write queues one already-encoded frame. Any goroutine.
+func (pc *peerConn) write(frame []byte) error {
 	pc.mu.Lock()
 	if pc.closeErr != nil {
 		err := pc.closeErr
 		pc.mu.Unlock()
 		return err
 	}
-	if err := pc.roomFor(len(frames)); err != nil {
+	size := len(frame) + pc.n.sealOverhead()
+	if err := pc.roomFor(size); err != nil {
 		pc.mu.Unlock()
+		pc.refused(err)
 		return err
 	}
 	pc.n.stats.framesOut.Add(1)
 	out := pc.outBuf()
-	out.B = append(out.B, frames...)
+	out.B = append(out.B, frame...)
+	pc.queued.Add(int64(size))
 	c := pc.wakeLocked()
 	pc.mu.Unlock()
 	if c != nil && c.Wake(nil) != nil {
@@ -155,31 +166,47 @@ func (pc *peerConn) write(frames []byte) error {
 	return nil
 }
 
-// roomFor applies the outbound high-water mark to n more bytes: the queue
-// plus what the socket could not take must stay under it. A refusal wakes
-// the loop so that a peer that resumed reading is noticed. Under mu.
+// roomFor applies the outbound high-water mark to a frame of n bytes (as
+// sent): what the node holds for the peer (the queue, the batch its loop
+// is writing, and what the socket has not taken) plus n must stay within
+// it. The loop's count is refreshed after every write, never lower than the
+// truth. A refusal wakes the loop so that a peer that resumed reading is
+// noticed. Under mu.
 func (pc *peerConn) roomFor(n int) error {
 	hw := pc.n.cfg.highWater
 	if hw <= 0 {
 		return nil
 	}
-	queued := int(pc.unsent.Load())
-	if pc.out != nil {
-		queued += len(pc.out.B)
-	}
-	if queued+n <= hw {
+	held := pc.unsent.Load() + pc.queued.Load()
+	if held+int64(n) <= int64(hw) {
 		return nil
 	}
 	pc.n.stats.dropped.Add(1)
-	if pc.n.cfg.dropSlow {
-		pc.n.stats.slowPeers.Add(1)
-		if c := pc.c; c != nil {
-			_ = c.Close()
+	if !pc.n.cfg.dropSlow {
+		if c := pc.wakeLocked(); c != nil {
+			_ = c.Wake(nil)
 		}
-	} else if c := pc.wakeLocked(); c != nil {
-		_ = c.Wake(nil)
 	}
-	return fmt.Errorf("%w: %d bytes queued to %s", ErrSlowPeer, queued, pc.peer)
+	return fmt.Errorf("%w: %d bytes held for %s, mark %d", ErrSlowPeer, held, pc.peer, hw)
+}
+
+// refused runs after roomFor refused a frame, outside mu: with dropSlow
+// the peer is disconnected and its requests in flight fail with err.
+func (pc *peerConn) refused(err error) {
+	if !pc.n.cfg.dropSlow {
+		return
+	}
+	pc.n.markSlow(pc)
+	pc.fail(err)
+	pc.close()
+}
+
+// markSlow counts pc in Stats.SlowPeers, once per link.
+func (n *Node) markSlow(pc *peerConn) {
+	if pc.slowCounted.CompareAndSwap(false, true) {
+		n.stats.slowPeers.Add(1)
+		n.log.Warn("closing slow peer", "peer", pc.peer.String())
+	}
 }
 
 // outBuf returns the queue, creating it. Under mu.
@@ -215,12 +242,14 @@ func (pc *peerConn) outEmpty() bool {
 	return pc.out == nil || len(pc.out.B) == 0
 }
 
-// takeOut returns the queued frames, or nil. Loop.
+// takeOut returns the queued frames, or nil; their bytes move from the
+// queue's count to the loop's. Loop.
 func (pc *peerConn) takeOut() *bytebufferpool.ByteBuffer {
 	pc.mu.Lock()
 	out := pc.out
 	pc.out = nil
 	pc.woken = false
+	pc.unsent.Add(pc.queued.Swap(0))
 	pc.mu.Unlock()
 	return out
 }

@@ -47,9 +47,11 @@ var (
 	// ErrProtocol: the peer broke the wire protocol; its connection was
 	// closed.
 	ErrProtocol = errors.New("antnet: protocol violation")
-	// ErrSlowPeer: the peer is not reading; the link's outbound bytes are
-	// past the high-water mark (WithHighWater) and the frame was not
-	// queued. Retry later, or drop the peer.
+	// ErrSlowPeer: the peer is not reading; what the node holds for it is
+	// at the high-water mark (WithHighWater) and the frame was not queued.
+	// Retry later, or drop the peer. Also the cause of a link closed for
+	// that (WithHighWater's dropSlow, or a peer that kept sending without
+	// reading its answers).
 	ErrSlowPeer = errors.New("antnet: peer not reading (outbound high-water mark)")
 	// ErrBusy: the link already carries the maximum of requests in flight
 	// (WithLimits). Retry when some have been answered.

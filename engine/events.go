@@ -23,8 +23,9 @@ const tickEvery = 50 * time.Millisecond
 // OnShutdown and OnTick runs on the connection's event loop.
 type events struct {
 	gnet.BuiltinEventEngine
-	n    *Node
-	once sync.Once
+	n         *Node
+	once      sync.Once
+	nextSweep time.Time // OnTick's goroutine only
 }
 
 func (ev *events) OnBoot(e gnet.Engine) gnet.Action {
@@ -97,13 +98,6 @@ func (ev *events) OnClose(c gnet.Conn, err error) gnet.Action {
 func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 	pc := c.Context().(*peerConn)
 	n := ev.n
-	if hw := n.cfg.highWater; hw > 0 && c.OutboundBuffered() > hw {
-		// It sends but does not read what we answer.
-		n.stats.slowPeers.Add(1)
-		n.log.Warn("closing slow peer", "remote", pc.remote(), "unsent", c.OutboundBuffered())
-		pc.fail(fmt.Errorf("%w: %s", ErrSlowPeer, pc.remote()))
-		return gnet.Close
-	}
 	if c.InboundBuffered() > 0 {
 		pc.lastRecv.Store(n.clock.Load())
 	}
@@ -127,6 +121,9 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 	}
 	ls.trim()
 	pc.unsent.Store(int64(c.OutboundBuffered()))
+	if action == gnet.None && (pc.paused || pc.paced) {
+		action = n.pace(pc, c)
+	}
 	if action == gnet.None && pc.closeAfterReply.Load() && c.OutboundBuffered() == 0 && pc.outEmpty() {
 		action = gnet.Close
 	}
@@ -168,12 +165,22 @@ func (n *Node) loopOf(c gnet.Conn) *loopState {
 
 // OnTick enforces deadlines: handshakes that did not finish and drains that
 // did not end are closed.
+// It also wakes links paused at the high-water mark, every few
+// milliseconds while there are any (see pacer).
 func (ev *events) OnTick() (time.Duration, gnet.Action) {
 	// gnet starts the ticker after the event loops: the first tick tells
 	// Start that Register is safe to call.
 	ev.once.Do(func() { ev.n.booted <- nil })
-	ev.n.sweep(time.Now())
-	return tickEvery, gnet.None
+	now := time.Now()
+	if !now.Before(ev.nextSweep) {
+		ev.n.sweep(now)
+		ev.nextSweep = now.Add(tickEvery)
+	}
+	delay := ev.nextSweep.Sub(now)
+	if d, ok := ev.n.pacer.wakeDue(now); ok && d < delay {
+		delay = d
+	}
+	return max(delay, minPace), gnet.None
 }
 
 // maxHandshakeFrame bounds every frame a link takes before its handshake
@@ -184,13 +191,22 @@ func (ev *events) OnTick() (time.Duration, gnet.Action) {
 // size; a length prefix announcing more closes it as soon as it arrives.
 const maxHandshakeFrame = 4096
 
-// serve handles the frames buffered on c, appending answers to w. Once the
-// answers reach the high-water mark it stops and wakes itself to go on after
-// they are written, so one batch never holds more than that. Loop.
+// serve handles the frames buffered on c, appending answers to w. Once
+// what the node holds for the peer (gnet's outbound buffer, the queue and
+// the answers in w) reaches the high-water mark, it stops and marks pc
+// paused; OnTraffic then paces it. So the node never holds more than the
+// mark plus one answer for a peer. Loop.
 func (n *Node) serve(pc *peerConn, c gnet.Conn, w *bytebufferpool.ByteBuffer) gnet.Action {
+	hw, seal := n.cfg.highWater, n.sealOverhead()
+	held := 0 // gnet's outbound buffer plus the answers in w, as they will be sent
+	if hw > 0 {
+		held = c.OutboundBuffered()
+		pc.unsent.Store(int64(held))
+	}
+	pc.paused = false
 	for {
-		if hw := n.cfg.highWater; hw > 0 && len(w.B) >= hw {
-			_ = c.Wake(nil)
+		if hw > 0 && held+int(pc.queued.Load()) >= hw {
+			pc.paused = c.InboundBuffered() > 0
 			return gnet.None
 		}
 		limit := n.cfg.maxFrame
@@ -218,10 +234,15 @@ func (n *Node) serve(pc *peerConn, c gnet.Conn, w *bytebufferpool.ByteBuffer) gn
 				return n.violation(pc, err)
 			}
 		}
+		before := len(w.B)
 		action := n.frame(pc, &f, w)
 		_, _ = c.Discard(size)
 		if action != gnet.None {
 			return action
+		}
+		if hw > 0 && len(w.B) != before {
+			held += len(w.B) - before + seal // one answer per frame
+			pc.unsent.Store(int64(held))
 		}
 	}
 }
@@ -354,6 +375,7 @@ func (n *Node) connClosed(pc *peerConn, err error) {
 	if out := pc.takeOut(); out != nil {
 		n.outPool.Put(out)
 	}
+	n.unpace(pc)
 	if prev == stateHandshake && pc.outbound {
 		if pc.hsErr == nil {
 			pc.hsErr = fmt.Errorf("%w: connection closed during handshake", ErrHandshake)

@@ -65,6 +65,8 @@ type Node struct {
 	work chan job // WithWorkers
 	wg   sync.WaitGroup
 
+	pacer pacer // links paused at the high-water mark
+
 	// The node's own pools: their size calibration follows this node's
 	// traffic, not whatever else in the process uses bytebufferpool.
 	outPool   bytebufferpool.Pool // link outboxes

@@ -150,11 +150,21 @@ func WithReconnect(base, max time.Duration) Option {
 	return func(c *config) { c.redialBase, c.redialMax = base, max }
 }
 
-// WithHighWater caps the bytes queued for one peer (queued by this node plus
-// what the socket would not take). Past it, sends fail with ErrSlowPeer and
-// are counted; with dropSlow the slow peer is also disconnected. A peer
-// that keeps sending requests while not reading the answers is disconnected
-// either way. Default 8 MiB, not dropped.
+// WithHighWater caps the bytes a node holds for one peer: frames queued for
+// it, the batch being written and what its socket has not taken, counted as
+// sent (sealed on secure links). A send (Dispatch, Send, a gossip forward)
+// that would pass the mark is not queued: it fails at once with ErrSlowPeer
+// and is counted in Stats.Dropped. Without dropSlow the link stays up
+// however long the peer does not read; with dropSlow the first refused send
+// also disconnects the peer (its requests in flight fail with ErrSlowPeer).
+// The node's own answers are never refused: at the mark it stops reading
+// the peer's requests and goes on once the socket has taken enough, so a
+// peer that pipelines requests with large replies gets every answer, and
+// the node holds at most the mark plus one answer for it. A peer that keeps
+// sending while its answers wait is disconnected (ErrSlowPeer) once its
+// unread input passes the mark plus the max frame size. Disconnected peers
+// are counted once each in Stats.SlowPeers. Zero or less turns the cap off.
+// Costs an atomic add per frame. Default 8 MiB, not dropped.
 func WithHighWater(bytes int, dropSlow bool) Option {
 	return func(c *config) { c.highWater, c.dropSlow = bytes, dropSlow }
 }

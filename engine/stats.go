@@ -79,7 +79,7 @@ type Stats struct {
 	GossipExpired    uint64 // broadcasts delivered with ttl 0, not forwarded
 
 	Dropped     uint64 // frames refused by the outbound high-water mark
-	SlowPeers   uint64 // peers disconnected for not reading
+	SlowPeers   uint64 // links closed for not reading (ErrSlowPeer), once per link
 	Refused     uint64 // accepted sockets closed by a connection limit
 	SilentPeers uint64 // links closed by keepalive
 	Redials     uint64 // reconnect attempts

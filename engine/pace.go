@@ -1,0 +1,112 @@
+package engine
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
+// Pacing. Past the high-water mark a link's loop stops decoding the peer's
+// frames (serve marks it paused) until its socket has taken enough of what
+// the node holds for it. gnet has no callback for "the socket drained", so
+// a paused link is looked at again: at once if the write that just ended
+// took the backlog under the mark, otherwise by the ticker, every minPace
+// while the peer reads and backing off to tickEvery while it does not.
+
+// minPace is the shortest wait before the ticker looks at a paused link.
+const minPace = time.Millisecond
+
+// pace runs on a link that serve left paused, or that the pacer holds,
+// after OnTraffic wrote what it had. Loop.
+func (n *Node) pace(pc *peerConn, c gnet.Conn) gnet.Action {
+	if !pc.paused {
+		n.unpace(pc) // serving went on
+		return gnet.None
+	}
+	hw := n.cfg.highWater
+	out := c.OutboundBuffered()
+	if out+int(pc.queued.Load()) < hw {
+		n.unpace(pc)
+		_ = c.Wake(nil) // the socket took enough: serve on
+		return gnet.None
+	}
+	if c.InboundBuffered() > hw+n.cfg.maxFrame {
+		// It keeps sending but does not read what we answer.
+		n.markSlow(pc)
+		err := fmt.Errorf("%w: %s sends but does not read its answers", ErrSlowPeer, pc.remote())
+		n.log.Warn("closing connection", "remote", pc.remote(), "err", err)
+		pc.fail(err)
+		return gnet.Close
+	}
+	progressed := !pc.paced || out < pc.pacedOut
+	pc.paced, pc.pacedOut = true, out
+	n.pacer.hold(pc, progressed, time.Now())
+	return gnet.None
+}
+
+// unpace takes pc out of the pacer. Loop.
+func (n *Node) unpace(pc *peerConn) {
+	if pc.paced {
+		pc.paced = false
+		n.pacer.release(pc)
+	}
+}
+
+// pacer holds the paused links the ticker must wake. Empty unless some
+// peer's answers are held at the high-water mark; costs one map entry per
+// such link.
+type pacer struct {
+	mu    sync.Mutex
+	links map[*peerConn]pacing
+}
+
+type pacing struct {
+	at    time.Time     // next wake
+	every time.Duration // minPace while the peer reads, doubling to tickEvery while it does not
+}
+
+// hold (re)schedules pc's next wake. Loop.
+func (p *pacer) hold(pc *peerConn, progressed bool, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.links == nil {
+		p.links = make(map[*peerConn]pacing)
+	}
+	e := p.links[pc]
+	if progressed || e.every == 0 {
+		e.every = minPace
+	} else {
+		e.every = min(2*e.every, tickEvery)
+	}
+	e.at = now.Add(e.every)
+	p.links[pc] = e
+}
+
+// release forgets pc. Loop.
+func (p *pacer) release(pc *peerConn) {
+	p.mu.Lock()
+	delete(p.links, pc)
+	p.mu.Unlock()
+}
+
+// wakeDue wakes the links whose time has come and returns the wait until
+// the next one; false when no link is paused. Ticker goroutine.
+func (p *pacer) wakeDue(now time.Time) (time.Duration, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.links) == 0 {
+		return 0, false
+	}
+	next := tickEvery
+	for pc, e := range p.links {
+		if !now.Before(e.at) {
+			_ = pc.c.Wake(nil) // the loop reschedules it, or lets it go
+			e.at = now.Add(e.every)
+			p.links[pc] = e
+		}
+		next = min(next, e.at.Sub(now))
+	}
+	return next, true
+}
