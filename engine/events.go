@@ -220,7 +220,11 @@ func (n *Node) serve(pc *peerConn, c gnet.Conn, w *bytebufferpool.ByteBuffer) gn
 				err = fmt.Errorf("before the handshake: %w", err)
 			}
 			n.log.Warn("closing connection: bad frame", "remote", pc.remote(), "err", err)
-			pc.fail(fmt.Errorf("%w: %w", ErrProtocol, err))
+			err = fmt.Errorf("%w: %w", ErrProtocol, err)
+			if pc.outbound && pc.hsErr == nil && pc.state.Load() == stateHandshake {
+				pc.hsErr = err // AddRoute says why
+			}
+			pc.fail(err)
 			return gnet.Close
 		}
 		if !ok {

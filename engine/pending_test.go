@@ -69,6 +69,21 @@ func TestPendingHandshakeMemoryBounded(t *testing.T) {
 		t.Fatal("the oversized Noise message was not counted")
 	}
 
+	// A dialer whose peer answers its hello with an oversized frame says so.
+	ln := rawListener(t)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = c.Write(codec.AppendHeader(nil, codec.KindHelloAck, 0, 0, 0, 1<<20))
+		_, _ = io.Copy(io.Discard, c)
+	}()
+	err := srv.AddRoute("big", ln.Addr().String())
+	mustErrIs(t, err, ErrProtocol)
+	mustErrIs(t, err, codec.ErrFrameTooLarge)
+
 	// N sockets each send a frame of exactly the bound but its last byte:
 	// they stay open, and each costs at most the bound on top of an idle
 	// socket.
