@@ -205,13 +205,12 @@ func (n *Node) serve(pc *peerConn, c gnet.Conn, w *bytebufferpool.ByteBuffer) gn
 	}
 	pc.paused = false
 	for {
-		if hw > 0 && held+int(pc.queued.Load()) >= hw {
-			pc.paused = c.InboundBuffered() > 0
-			return gnet.None
-		}
 		limit := n.cfg.maxFrame
 		if pc.state.Load() == stateHandshake {
-			limit = min(limit, maxHandshakeFrame)
+			limit = min(limit, maxHandshakeFrame) // and no pausing: the handshake's answers are small
+		} else if hw > 0 && held+int(pc.queued.Load()) >= hw {
+			pc.paused = c.InboundBuffered() > 0
+			return gnet.None
 		}
 		f, size, ok, err := codec.Next(c, limit)
 		if err != nil {
