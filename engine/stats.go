@@ -25,6 +25,7 @@ type counters struct {
 	gossipForwarded   atomic.Uint64
 	gossipDuplicates  atomic.Uint64
 	gossipExpired     atomic.Uint64
+	gossipReforwarded atomic.Uint64
 	dropped           atomic.Uint64
 	slowPeers         atomic.Uint64
 	refused           atomic.Uint64
@@ -77,6 +78,10 @@ type Stats struct {
 	GossipForwarded  uint64 // gossip frames sent, origin's included
 	GossipDuplicates uint64 // gossip frames dropped: id already seen
 	GossipExpired    uint64 // broadcasts delivered with ttl 0, not forwarded
+	// GossipReforwarded counts frames sent again for a broadcast already
+	// seen, because a later copy had more ttl left (included in
+	// GossipForwarded).
+	GossipReforwarded uint64
 
 	Dropped     uint64 // frames refused by the outbound high-water mark
 	SlowPeers   uint64 // peers disconnected for not reading
@@ -114,6 +119,7 @@ func (n *Node) Stats() Stats {
 		GossipForwarded:   s.gossipForwarded.Load(),
 		GossipDuplicates:  s.gossipDuplicates.Load(),
 		GossipExpired:     s.gossipExpired.Load(),
+		GossipReforwarded: s.gossipReforwarded.Load(),
 		Dropped:           s.dropped.Load(),
 		SlowPeers:         s.slowPeers.Load(),
 		Refused:           s.refused.Load(),
