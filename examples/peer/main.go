@@ -12,7 +12,7 @@
 // authenticated, encrypted links (the key is created on first use). Ctrl-C
 // or SIGTERM leaves gracefully: every peer is told goaway, and the process
 // exits 0. -log sets the log level (default info), -metrics HOST:PORT serves
-// the node's counters at /debug/vars, and -listen :PORT with -advertise
+// the node's counters at /metrics (Prometheus) and /debug/vars, and -listen :PORT with -advertise
 // HOST:PORT listens on every interface.
 package main
 
@@ -32,7 +32,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/antnet-p2p/antnet/engine"
+	antprom "github.com/antnet-p2p/antnet/metrics/prometheus"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/secure"
 )
@@ -66,7 +70,7 @@ func main() {
 	flag.BoolVar(&c.interactive, "i", false, "read commands from standard input")
 	flag.StringVar(&c.keyFile, "key", "", "secure links: this peer's private key file (created if missing)")
 	flag.StringVar(&c.logLevel, "log", "info", "log level on standard error: debug, info, warn or error")
-	flag.StringVar(&c.metrics, "metrics", "", "serve /debug/vars (the node's counters) on this host:port")
+	flag.StringVar(&c.metrics, "metrics", "", "serve /metrics (Prometheus) and /debug/vars on this host:port")
 	flag.Var(&c.peers, "peer", "a peer to join, name@host:port (repeatable)")
 	flag.Parse()
 
@@ -161,7 +165,7 @@ func single(c config, in io.Reader, out io.Writer, stop <-chan os.Signal) error 
 		if err != nil {
 			return err
 		}
-		p.printf("metrics on http://%s/debug/vars", addr)
+		p.printf("metrics on http://%s/metrics and /debug/vars", addr)
 	}
 	for _, s := range c.peers {
 		p.exec("add " + s)
@@ -187,15 +191,18 @@ func single(c config, in io.Reader, out io.Writer, stop <-chan os.Signal) error 
 	return p.node.Close()
 }
 
-// serveMetrics serves the node's counters at /debug/vars on addr and
-// returns the bound address.
+// serveMetrics serves the node's counters at /metrics (Prometheus) and
+// /debug/vars (expvar) on addr and returns the bound address.
 func serveMetrics(n *engine.Node, addr string) (string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", fmt.Errorf("-metrics: %w", err)
 	}
 	n.PublishExpvar("antnet")
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(antprom.NewCollector(n))
 	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/debug/vars", expvar.Handler())
 	go http.Serve(ln, mux) //nolint:errcheck // ends with the process
 	return ln.Addr().String(), nil

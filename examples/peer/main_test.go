@@ -204,15 +204,22 @@ func TestProcessesLeaveOnSignal(t *testing.T) {
 	a.await(t, 5*time.Second, "kefir@127.0.0.1:"+pc+" joined")
 	b.await(t, 5*time.Second, "kefir@127.0.0.1:"+pc+" joined")
 
-	url := "http://" + strings.TrimSpace(metrics[strings.Index(metrics, "http://")+len("http://"):])
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
+	host := strings.Fields(metrics[strings.Index(metrics, "http://"):])[0]
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "http://"), "/metrics")
+	get := func(path string) string {
+		resp, err := http.Get("http://" + host + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(body), `"antnet"`) || !strings.Contains(string(body), `"PersistentLinks":2`) {
+	if body := get("/debug/vars"); !strings.Contains(body, `"PersistentLinks":2`) {
 		t.Fatalf("/debug/vars: %s", body)
+	}
+	if body := get("/metrics"); !strings.Contains(body, `antnet_persistent_links{node="luda@127.0.0.1:`+pa+`"} 2`) {
+		t.Fatalf("/metrics: %s", body)
 	}
 
 	start := time.Now()
