@@ -41,14 +41,14 @@
 //
 // Every error is matched with errors.Is against a sentinel whose doc says
 // what to do about it: in this package ErrClosed, ErrNotStarted, ErrTimeout,
-// ErrConnLost, ErrNotConnected, ErrDial, ErrHandshake, ErrPeerMismatch, ErrSelf,
-// ErrOnEventLoop, ErrDraining, ErrProtocol, ErrSlowPeer, ErrBusy,
-// ErrPeerSilent, ErrRefused and ErrNotAdmitted; route.ErrNoRoute,
-// route.ErrAmbiguous, route.ErrAddrTaken; proto.ErrBadPeerID;
-// codec.ErrFrameTooLarge for a message over the max frame size; and for
-// answers the peer sent back, proto.ErrRemote and its refinements
-// (proto.ErrHandlerPanic, ErrRemoteShutdown, ErrRemoteBusy, ErrUnsupported;
-// errors.As gives the *proto.RemoteError). The context's errors
+// ErrConnLost, ErrNotConnected, ErrDial, ErrHandshake, ErrPeerMismatch,
+// ErrSelf, ErrOnEventLoop, ErrDraining, ErrProtocol, ErrSlowPeer, ErrBusy,
+// ErrPeerSilent, ErrRefused, ErrNotAdmitted and (from New) ErrBadOption;
+// route.ErrNoRoute, route.ErrAmbiguous, route.ErrAddrTaken;
+// proto.ErrBadPeerID; codec.ErrFrameTooLarge for a message over the max
+// frame size; and for answers the peer sent back, proto.ErrRemote and its
+// refinements (proto.ErrHandlerPanic, ErrRemoteShutdown, ErrRemoteBusy,
+// ErrUnsupported; errors.As gives the *proto.RemoteError). The context's errors
 // (context.Canceled, context.DeadlineExceeded) come back as they are.
 //
 // # Secure links

@@ -52,7 +52,7 @@ var (
 	// queued. Retry later, or drop the peer.
 	ErrSlowPeer = errors.New("antnet: peer not reading (outbound high-water mark)")
 	// ErrBusy: the link already carries the maximum of requests in flight
-	// (WithLimits). Retry when some have been answered.
+	// (WithMaxInFlight). Retry when some have been answered.
 	ErrBusy = errors.New("antnet: too many requests in flight")
 	// ErrRefused: the peer closed the link during the handshake and said
 	// why (for example, one side requires secure links and the other does
@@ -61,6 +61,10 @@ var (
 	// ErrNotAdmitted: the peer's key is not on this node's allow-list (or
 	// the admission callback refused it).
 	ErrNotAdmitted = errors.New("antnet: peer key not admitted")
+	// ErrBadOption: New was given an option out of its range (a zero
+	// timeout, a negative limit, a high-water mark below the max frame...);
+	// the message names the option. Fix the configuration.
+	ErrBadOption = errors.New("antnet: bad option")
 	// ErrPeerSilent: the peer answered nothing, not even keepalive pings,
 	// within the dead-peer timeout; its link was closed.
 	ErrPeerSilent = errors.New("antnet: peer silent past the dead-peer timeout")

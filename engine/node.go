@@ -76,6 +76,8 @@ type Node struct {
 // New configures a node named name that will listen on listen (host:port;
 // port 0 picks a free one). h serves the messages it receives; nil answers
 // every request with proto.CodeUnsupported. Nothing is bound until Start.
+// A bad name or listen address is proto.ErrBadPeerID; an option out of its
+// range is ErrBadOption, naming the option.
 func New(name, listen string, h proto.Handler, opts ...Option) (*Node, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
@@ -87,8 +89,11 @@ func New(name, listen string, h proto.Handler, opts ...Option) (*Node, error) {
 	if _, _, err := net.SplitHostPort(listen); err != nil {
 		return nil, fmt.Errorf("%w: listen address: %v", proto.ErrBadPeerID, err)
 	}
-	if cfg.loops < 1 {
-		cfg.loops = 1
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.New(slog.DiscardHandler)
 	}
 	var nb [8]byte
 	_, _ = rand.Read(nb[:])
