@@ -43,9 +43,10 @@
 // what to do about it: in this package ErrClosed, ErrNotStarted, ErrTimeout,
 // ErrConnLost, ErrNotConnected, ErrDial, ErrHandshake, ErrPeerMismatch,
 // ErrSelf, ErrOnEventLoop, ErrDraining, ErrProtocol, ErrSlowPeer, ErrBusy,
-// ErrPeerSilent, ErrRefused, ErrNotAdmitted and (from New) ErrBadOption;
+// ErrPeerSilent, ErrRefused, ErrNotAdmitted, and ErrBadOption and ErrListen
+// (New and Start);
 // route.ErrNoRoute, route.ErrAmbiguous, route.ErrAddrTaken;
-// proto.ErrBadPeerID; codec.ErrFrameTooLarge for a message over the max
+// proto.ErrBadPeerID; proto.ErrReplySent; codec.ErrFrameTooLarge for a message over the max
 // frame size; and for answers the peer sent back, proto.ErrRemote and its
 // refinements (proto.ErrHandlerPanic, ErrRemoteShutdown, ErrRemoteBusy,
 // ErrUnsupported; errors.As gives the *proto.RemoteError). The context's errors

@@ -13,10 +13,11 @@ var (
 	ErrClosed = errors.New("antnet: node closed")
 	// ErrNotStarted: the node has not been started. Call Start first.
 	ErrNotStarted = errors.New("antnet: node not started")
-	// ErrTimeout: no answer within the request timeout (or the context's
-	// deadline). The peer may still process the request: retry only
-	// idempotent messages.
-	ErrTimeout = errors.New("antnet: request timed out")
+	// ErrTimeout: no answer within the request timeout (or a dial past
+	// the dial timeout). The peer may still process the request: retry only
+	// idempotent messages. It is a net.Error whose Timeout() is true, so
+	// code written for package net's timeouts recognises it.
+	ErrTimeout error = timeoutError{}
 	// ErrConnLost: the connection closed before the answer came. The
 	// request may or may not have been processed.
 	ErrConnLost = errors.New("antnet: connection lost")
@@ -65,7 +66,18 @@ var (
 	// timeout, a negative limit, a high-water mark below the max frame...);
 	// the message names the option. Fix the configuration.
 	ErrBadOption = errors.New("antnet: bad option")
+	// ErrListen: Start could not bind the listen address (in use, not a
+	// local address, no permission). The error wraps the cause. Pick
+	// another address or free this one.
+	ErrListen = errors.New("antnet: cannot listen")
 	// ErrPeerSilent: the peer answered nothing, not even keepalive pings,
 	// within the dead-peer timeout; its link was closed.
 	ErrPeerSilent = errors.New("antnet: peer silent past the dead-peer timeout")
 )
+
+// timeoutError is ErrTimeout's type: a net.Error that timed out.
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "antnet: request timed out" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -86,11 +87,15 @@ func New(name, listen string, h proto.Handler, opts ...Option) (*Node, error) {
 	if name == "" || len(name) > proto.MaxNameLen {
 		return nil, fmt.Errorf("%w: name must be 1..%d bytes", proto.ErrBadPeerID, proto.MaxNameLen)
 	}
-	if _, _, err := net.SplitHostPort(listen); err != nil {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
 		return nil, fmt.Errorf("%w: listen address: %v", proto.ErrBadPeerID, err)
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	if host == "" && cfg.advertise == "" {
+		return nil, fmt.Errorf("%w: listen address %q has no host for peers to dial: add one, or WithAdvertiseAddr", proto.ErrBadPeerID, listen)
 	}
 	if cfg.logger == nil {
 		cfg.logger = slog.New(slog.DiscardHandler)
@@ -140,7 +145,10 @@ func (n *Node) Start() error {
 		n.state.Store(nodeClosed)
 		n.stopWorkers()
 		<-n.stopped
-		return fmt.Errorf("antnet: start %s: %w", n.listen, err)
+		if errors.Is(err, proto.ErrBadPeerID) {
+			return err
+		}
+		return fmt.Errorf("%w: %s: %w", ErrListen, n.listen, err)
 	}
 	n.log.Debug("node started", "id", n.id.String())
 	return nil

@@ -116,7 +116,11 @@ func (n *Node) secureFrame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteB
 func (n *Node) mismatch(pc *peerConn, what string) gnet.Action {
 	n.stats.protocolErrors.Add(1)
 	n.log.Warn("refusing peer: security settings differ", "remote", pc.remote(), "what", what)
-	pc.fail(fmt.Errorf("%w: %s", ErrRefused, what))
+	err := fmt.Errorf("%w: %s", ErrRefused, what)
+	if pc.outbound {
+		pc.hsErr = err
+	}
+	pc.fail(err)
 	return gnet.Close
 }
 
