@@ -32,8 +32,10 @@ var (
 	// ErrHandshake: the peer did not complete the hello exchange in time, or
 	// answered with something else.
 	ErrHandshake = errors.New("antnet: handshake failed")
-	// ErrPeerMismatch: the peer at the address introduced itself under
-	// another name than the one given to AddRoute.
+	// ErrPeerMismatch: the peer at the address is not the one the route
+	// names: it introduced itself under another name than the one given to
+	// AddRoute, or (secure links) its key is not the one pinned to the
+	// address ("host:port#fingerprint") or held by the address's live link.
 	ErrPeerMismatch = errors.New("antnet: peer name mismatch")
 	// ErrSelf: the address is this node's own.
 	ErrSelf = errors.New("antnet: route to self")

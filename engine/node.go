@@ -52,6 +52,7 @@ type Node struct {
 
 	conns         sync.Map // *peerConn -> struct{}: every open socket
 	staticRoutes  sync.Map // addr -> struct{}: routes added by AddRoute
+	pins          sync.Map // addr -> key fingerprint pinned by AddRoute (secure nodes)
 	ownGoroutines sync.Map // goroutine id of each event loop and worker -> loopGoroutine or workerGoroutine
 	loopStates    sync.Map // gnet.EventLoop -> *loopState
 

@@ -106,6 +106,13 @@ func (n *Node) secureFrame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteB
 		}
 	}
 	if pc.outbound {
+		if err := n.checkPin(pc.peer.Addr, pc.peerKey); err != nil {
+			// Another key answers at a pinned address: say nothing more.
+			n.log.Warn("refusing peer: key does not match the pin", "remote", pc.remote(), "err", err)
+			pc.hsErr = err
+			pc.fail(err)
+			return gnet.Close
+		}
 		// Now hello, sealed, and whatever short mode queued behind it.
 		w.B = n.appendHello(w.B, codec.KindHello, pc.short)
 	}
