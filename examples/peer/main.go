@@ -39,7 +39,7 @@ func main() {
 	interactive := flag.Bool("i", false, "read commands from standard input")
 	keyFile := flag.String("key", "", "secure links: this peer's private key file (created if missing)")
 	var peers peerList
-	flag.Var(&peers, "peer", "a peer to join, name@host:port (repeatable)")
+	flag.Var(&peers, "peer", "a peer to join, name@host:port, or name@host:port#fingerprint to pin its key (repeatable)")
 	flag.Parse()
 
 	var err error
