@@ -35,7 +35,10 @@
 // ErrOnEventLoop instead of deadlocking, and so does Close on a worker; Send
 // and Broadcast never block and are fine there.
 // A panicking handler is recovered, the caller gets proto.ErrHandlerPanic,
-// and the node keeps serving.
+// and the node keeps serving. The WithPeerEvents and WithAdmit callbacks are
+// guarded the same way: a panic is recovered and counted
+// (Stats.CallbackPanics), and blocking calls inside them fail with
+// ErrOnEventLoop, whichever goroutine runs them.
 //
 // # Errors
 //

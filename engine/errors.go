@@ -40,9 +40,10 @@ var (
 	// ErrSelf: the address is this node's own.
 	ErrSelf = errors.New("antnet: route to self")
 	// ErrOnEventLoop: a blocking call (Dispatch, AddRoute, Close...) was made from
-	// a handler, on the event loop, where it would deadlock the node. Use
-	// ctx.Defer and make the call from another goroutine, or use a worker
-	// pool (WithWorkers).
+	// a handler, on the event loop, where it would deadlock the node, or
+	// inside a WithPeerEvents or WithAdmit callback. Use ctx.Defer and make
+	// the call from another goroutine, or use a worker pool (WithWorkers);
+	// from a callback, hand the work to another goroutine.
 	ErrOnEventLoop = errors.New("antnet: blocking call on the event loop")
 	// ErrDraining: the link is being retired (a duplicate link, a deleted
 	// route or a peer's goaway) and takes no new requests.

@@ -231,7 +231,9 @@ func WithAllowKeys(keys ...[]byte) Option {
 
 // WithAdmit calls f with each peer's authenticated static key after the
 // Noise handshake (secure nodes only); a non-nil error disconnects the peer
-// as WithAllowKeys does. f runs on the event loop: it must be quick.
+// as WithAllowKeys does. f runs on the event loop: it must be quick, and
+// blocking calls made inside it return ErrOnEventLoop. A panic in f refuses
+// that peer; it is recovered, logged and counted in Stats.CallbackPanics.
 func WithAdmit(f func(key []byte) error) Option {
 	return func(c *config) {
 		if prev := c.admit; prev != nil {

@@ -93,7 +93,11 @@ func (n *Node) secureFrame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteB
 	pc.sess = sess
 	pc.peerKey = string(sess.Peer)
 	if admit := n.cfg.admit; admit != nil {
-		if err := admit(sess.Peer); err != nil {
+		var err error
+		if p := n.runCallback("admit", func() { err = admit(sess.Peer) }); p != nil {
+			err = fmt.Errorf("admission callback panicked: %v", p)
+		}
+		if err != nil {
 			n.stats.unadmitted.Add(1)
 			err = fmt.Errorf("%w: key %s: %w", ErrNotAdmitted, proto.PeerID{Key: pc.peerKey}.Fingerprint(), err)
 			n.log.Info("peer not admitted", "remote", pc.remote(), "err", err)
