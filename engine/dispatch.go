@@ -247,7 +247,9 @@ type Result struct {
 
 // DispatchAll sends msg as a request to every peer in the route table at
 // once and waits for all answers (bounded by one request timeout). The map is
-// keyed by peer ID (name@host:port). No goroutine is started per peer.
+// keyed by peer ID (name@host:port). No goroutine is started per peer. A
+// call refused as a whole (node not running, or made on the event loop:
+// ErrOnEventLoop) returns one Result under the key "" holding the error.
 func (n *Node) DispatchAll(msg []byte) map[string]Result {
 	return n.DispatchAllContext(context.Background(), msg)
 }
