@@ -40,6 +40,7 @@ type counters struct {
 	tampered          atomic.Uint64
 	unadmitted        atomic.Uint64
 	persistentLinks   atomic.Int64
+	callbackPanics    atomic.Uint64
 }
 
 // countReady tracks links past their handshake, by mode.
@@ -66,6 +67,7 @@ type Stats struct {
 	Timeouts          uint64 // requests given up: timeout or the caller's context
 	RemoteErrors      uint64 // error-responses received
 	HandlerPanics     uint64 // handler panics recovered
+	CallbackPanics    uint64 // WithPeerEvents and WithAdmit panics recovered
 	ProtocolErrors    uint64 // connections closed for bad input
 	UnknownKinds      uint64 // frames of a kind this node does not serve
 	UnknownReplies    uint64 // answers with no waiting request (late or bogus)
@@ -108,6 +110,7 @@ func (n *Node) Stats() Stats {
 		BytesOut:          s.bytesOut.Load(),
 		Requests:          s.requests.Load(),
 		HandlerPanics:     s.handlerPanics.Load(),
+		CallbackPanics:    s.callbackPanics.Load(),
 		ProtocolErrors:    s.protocolErrors.Load(),
 		UnknownKinds:      s.unknownKinds.Load(),
 		UnknownReplies:    s.unknownReplies.Load(),

@@ -3,7 +3,11 @@
 // hello payload and the errors a peer can send back.
 package proto
 
-import "github.com/antnet-p2p/antnet/codec"
+import (
+	"errors"
+
+	"github.com/antnet-p2p/antnet/codec"
+)
 
 // Handler serves the messages a node receives. Handle runs on the node's event
 // loop: it must not block. msg is valid only during the call; copy what you
@@ -43,7 +47,12 @@ type Context interface {
 }
 
 // Reply answers a deferred request from any goroutine. Send may be called
-// once; later calls return an error and send nothing.
+// once; later calls return ErrReplySent and send nothing. Send can also fail
+// with the errors of a send on the link (the link closed, the reply is over
+// the max frame size, the peer is not reading).
 type Reply interface {
 	Send(reply []byte, err error) error
 }
+
+// ErrReplySent: Reply.Send was called a second time; nothing was sent.
+var ErrReplySent = errors.New("antnet: reply already sent")

@@ -9,7 +9,8 @@
 //	go run ./examples/peer -name kefir -listen 127.0.0.1:12347 -peer luda@127.0.0.1:12345 -peer yoghurt@127.0.0.1:12346 -i
 //
 // then type "help" at any of them. Add -key FILE to every peer for
-// authenticated, encrypted links (the key is created on first use). Ctrl-C
+// authenticated, encrypted links (the key is created on first use), and
+// -peer name@host:port#fingerprint to pin a peer's key. Ctrl-C
 // or SIGTERM leaves gracefully: every peer is told goaway, and the process
 // exits 0. -log sets the log level (default info), -metrics HOST:PORT serves
 // the node's counters at /metrics (Prometheus) and /debug/vars, and -listen :PORT with -advertise
@@ -47,8 +48,12 @@ func (l *peerList) String() string { return strings.Join(*l, ",") }
 
 // Set checks each -peer value as it is given, so a typo is named at once.
 func (l *peerList) Set(v string) error {
-	if _, err := proto.ParsePeerID(v); err != nil {
-		return fmt.Errorf("%q is not a peer: want name@host:port", v)
+	s, _, err := proto.CutFingerprint(v)
+	if err == nil {
+		_, err = proto.ParsePeerID(s)
+	}
+	if err != nil {
+		return fmt.Errorf("%q is not a peer: want name@host:port or name@host:port#fingerprint", v)
 	}
 	*l = append(*l, v)
 	return nil
@@ -71,7 +76,7 @@ func main() {
 	flag.StringVar(&c.keyFile, "key", "", "secure links: this peer's private key file (created if missing)")
 	flag.StringVar(&c.logLevel, "log", "info", "log level on standard error: debug, info, warn or error")
 	flag.StringVar(&c.metrics, "metrics", "", "serve /metrics (Prometheus) and /debug/vars on this host:port")
-	flag.Var(&c.peers, "peer", "a peer to join, name@host:port (repeatable)")
+	flag.Var(&c.peers, "peer", "a peer to join, name@host:port, or name@host:port#fingerprint to pin its key (repeatable)")
 	flag.Parse()
 
 	var err error

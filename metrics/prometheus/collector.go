@@ -61,6 +61,7 @@ var statsMetrics = map[string]metric{
 	"Redials":           {"redials_total", "Reconnect attempts.", prometheus.CounterValue},
 	"Tampered":          {"tampered_links_total", "Secure links closed for a frame that failed authentication.", prometheus.CounterValue},
 	"Unadmitted":        {"unadmitted_peers_total", "Secure peers refused by the allow-list or admission callback.", prometheus.CounterValue},
+	"CallbackPanics":    {"callback_panics_total", "Panics recovered in peer-event and admission callbacks.", prometheus.CounterValue},
 }
 
 // Collector is a prometheus.Collector for one node. Each scrape costs one
