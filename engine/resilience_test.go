@@ -344,11 +344,24 @@ func TestNoSwapInSession(t *testing.T) {
 func TestShutdownUnderLoad(t *testing.T) {
 	for _, side := range []string{"client", "server"} {
 		t.Run("close "+side, func(t *testing.T) {
+			// Every request is held until the test has them all in flight,
+			// then answered while the node shuts down.
+			var heldMu sync.Mutex
+			var held []proto.Reply
 			slow := proto.HandlerFunc(func(ctx proto.Context, msg []byte) ([]byte, error) {
-				r := ctx.Defer()
-				time.AfterFunc(time.Duration(len(msg))*time.Millisecond, func() { _ = r.Send([]byte("ok"), nil) })
+				heldMu.Lock()
+				held = append(held, ctx.Defer())
+				heldMu.Unlock()
 				return nil, nil
 			})
+			answerHeld := func() {
+				heldMu.Lock()
+				defer heldMu.Unlock()
+				for _, r := range held {
+					_ = r.Send([]byte("ok"), nil)
+				}
+				held = nil
+			}
 			srv, _ := New("srv", "127.0.0.1:0", slow)
 			cli, _ := New("cli", "127.0.0.1:0", nil, WithTimeout(30*time.Second))
 			for _, n := range []*Node{srv, cli} {
@@ -377,8 +390,9 @@ func TestShutdownUnderLoad(t *testing.T) {
 					}
 				}()
 			}
-			eventually(t, 10*time.Second, "load in flight", func() bool { return cli.inflight() > calls/2 })
+			eventually(t, 30*time.Second, "load in flight", func() bool { return cli.inflight() == calls })
 			done := make(chan struct{})
+			go answerHeld() // answers race the shutdown
 			go func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 				defer cancel()
@@ -395,6 +409,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 				t.Fatal("Shutdown hung")
 			}
 			wg.Wait()
+			answerHeld()
 			close(unclear)
 			for err := range unclear {
 				t.Fatalf("unclear error: %v", err)
