@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
 	"testing"
 	"time"
@@ -259,8 +260,11 @@ func TestBroadcastSmall(t *testing.T) {
 		if r.Duplicates == nil || *r.Duplicates != 0 || r.ReachedAll == nil || !*r.ReachedAll || r.OpsPerSec <= 0 {
 			t.Fatalf("secure=%v: %+v", secureLinks, r)
 		}
-		if want := float64(r.SumDegrees - (r.Nodes - 1)); r.FramesPerMsg != want {
-			t.Errorf("secure=%v: %.2f frames per broadcast, want 2E-(N-1) = %.0f", secureLinks, r.FramesPerMsg, want)
+		// Every node forwards each broadcast once on first sight; frames
+		// sent again for a better-ttl copy come on top.
+		if want, first := float64(r.SumDegrees-(r.Nodes-1)), r.FramesPerMsg-r.ReforwardedPerMsg; math.Abs(first-want) > 1e-9 {
+			t.Errorf("secure=%v: %.2f first-sight frames per broadcast (%.2f in all), want 2E-(N-1) = %.0f",
+				secureLinks, first, r.FramesPerMsg, want)
 		}
 	}
 }

@@ -249,13 +249,16 @@ func (b *bcastNet) degrees() []int {
 	return d
 }
 
-func (b *bcastNet) forwarded() (fwd, drop uint64) {
+// forwarded sums the gossip frames sent, the copies dropped, and the frames
+// sent again for a copy with more ttl left.
+func (b *bcastNet) forwarded() (fwd, drop, again uint64) {
 	for _, nd := range b.nodes {
 		st := nd.Stats()
 		fwd += st.GossipForwarded
 		drop += st.GossipDuplicates
+		again += st.GossipReforwarded
 	}
-	return fwd, drop
+	return fwd, drop, again
 }
 
 // close closes every node at once (each Close is graceful).
@@ -283,7 +286,7 @@ func broadcastRun(secureLinks bool, n, deg, payload int, cfg *config, r *Result)
 		return err
 	}
 	defer closeNamed("nodes", b.close, r)
-	fwd0, drop0 := b.forwarded()
+	fwd0, drop0, again0 := b.forwarded()
 
 	rng := rand.New(rand.NewPCG(bcastSeed, 0x6f726967))
 	msg := make([]byte, payload)
@@ -372,7 +375,7 @@ func broadcastRun(secureLinks bool, n, deg, payload int, cfg *config, r *Result)
 	<-done
 	// Quiesce: every broadcast delivered everywhere (or not: counted below).
 	b.waitTotal(issued*others, 5*time.Second)
-	fwd1, drop1 := b.forwarded()
+	fwd1, drop1, again1 := b.forwarded()
 
 	// Every node reached by every broadcast, nothing delivered twice?
 	var dups, bad int64
@@ -414,6 +417,7 @@ func broadcastRun(secureLinks bool, n, deg, payload int, cfg *config, r *Result)
 	r.SumDegrees = 2 * len(b.edges)
 	if issued > 0 {
 		r.FramesPerMsg = float64(fwd1-fwd0) / float64(issued)
+		r.ReforwardedPerMsg = float64(again1-again0) / float64(issued)
 	}
 	r.Broadcasts = issued
 	r.addNote(fmt.Sprintf("%d broadcasts (%d timed one at a time); engine dropped %.1f copies/bcast; flooding bound 2E-(N-1) = %d frames",

@@ -479,6 +479,7 @@ func median(rs []Result) Result {
 	out.BytesPerConn = pick(func(r *Result) float64 { return r.BytesPerConn })
 	out.HeapPerConn = pick(func(r *Result) float64 { return r.HeapPerConn })
 	out.FramesPerMsg = pick(func(r *Result) float64 { return r.FramesPerMsg })
+	out.ReforwardedPerMsg = pick(func(r *Result) float64 { return r.ReforwardedPerMsg })
 	out.CoverageP50us = pick(func(r *Result) float64 { return r.CoverageP50us })
 	out.CoverageP99us = pick(func(r *Result) float64 { return r.CoverageP99us })
 	out.Broadcasts = int64(pick(func(r *Result) float64 { return float64(r.Broadcasts) }))

@@ -85,14 +85,17 @@ type Result struct {
 
 	// broadcast: ops/s is broadcasts/s delivered everywhere, p50/p99 the
 	// coverage time (also in coverage_*).
-	Nodes         int     `json:"nodes,omitempty"`
-	SumDegrees    int     `json:"sum_degrees,omitempty"`
-	Broadcasts    int64   `json:"broadcasts,omitempty"`
-	Duplicates    *int64  `json:"duplicates,omitempty"` // deliveries to a handler of a broadcast it had seen
-	ReachedAll    *bool   `json:"reached_all,omitempty"`
-	FramesPerMsg  float64 `json:"frames_per_msg,omitempty"`
-	CoverageP50us float64 `json:"coverage_p50_us,omitempty"`
-	CoverageP99us float64 `json:"coverage_p99_us,omitempty"`
+	Nodes        int     `json:"nodes,omitempty"`
+	SumDegrees   int     `json:"sum_degrees,omitempty"`
+	Broadcasts   int64   `json:"broadcasts,omitempty"`
+	Duplicates   *int64  `json:"duplicates,omitempty"` // deliveries to a handler of a broadcast it had seen
+	ReachedAll   *bool   `json:"reached_all,omitempty"`
+	FramesPerMsg float64 `json:"frames_per_msg,omitempty"`
+	// ReforwardedPerMsg: of FramesPerMsg, frames sent again for a later
+	// copy with more ttl left.
+	ReforwardedPerMsg float64 `json:"reforwarded_per_msg,omitempty"`
+	CoverageP50us     float64 `json:"coverage_p50_us,omitempty"`
+	CoverageP99us     float64 `json:"coverage_p99_us,omitempty"`
 
 	Runs   int     `json:"runs,omitempty"` // with -count: runs the medians come from
 	OpsMin float64 `json:"ops_per_sec_min,omitempty"`
@@ -196,7 +199,7 @@ func figures(r *Result) string {
 			}
 		}
 		if r.FramesPerMsg > 0 {
-			f = append(f, fmt.Sprintf("%.1f frames/bcast (Σdeg %d)", r.FramesPerMsg, r.SumDegrees))
+			f = append(f, fmt.Sprintf("%.1f frames/bcast (%.1f re-forwarded; Σdeg %d)", r.FramesPerMsg, r.ReforwardedPerMsg, r.SumDegrees))
 		}
 	}
 	return strings.Join(f, ", ")

@@ -37,21 +37,23 @@ type Kind uint8
 
 // Frame kinds. Zero is never valid on the wire.
 const (
-	KindHello    Kind = iota + 1 // dialer's greeting: name, listen address, nonce
-	KindHelloAck                 // acceptor's answer to hello
-	KindRequest                  // expects a response or error-response with the same id
-	KindResponse                 // answers the request with the same id
-	KindError                    // error-response: answers a request with an error
-	KindNotice                   // one-way message, no answer
-	KindGossip                   // broadcast relayed peer to peer
-	KindPing                     // liveness probe; answered by pong with the same id
-	KindPong                     // answer to ping
-	KindGoaway                   // the sender will close this connection; send nothing new on it
-	KindSecure                   // a Noise handshake message (secure links, before hello)
+	KindHello       Kind = iota + 1 // dialer's greeting: name, listen address, nonce
+	KindHelloAck                    // acceptor's answer to hello
+	KindRequest                     // expects a response or error-response with the same id
+	KindResponse                    // answers the request with the same id
+	KindError                       // error-response: answers a request with an error
+	KindNotice                      // one-way message, no answer
+	KindGossip                      // broadcast relayed peer to peer
+	KindPing                        // liveness probe; answered by pong with the same id
+	KindPong                        // answer to ping
+	KindGoaway                      // the sender will close this connection; send nothing new on it
+	KindSecure                      // a Noise handshake message (secure links, before hello)
+	KindPexRequest                  // peer exchange: asks for addresses of peers the receiver knows
+	KindPexResponse                 // peer exchange: answers pex-request with the same id
 	kindEnd
 )
 
-var kindNames = [...]string{"invalid", "hello", "hello-ack", "request", "response", "error", "notice", "gossip", "ping", "pong", "goaway", "secure"}
+var kindNames = [...]string{"invalid", "hello", "hello-ack", "request", "response", "error", "notice", "gossip", "ping", "pong", "goaway", "secure", "pex-request", "pex-response"}
 
 // String returns the kind's wire name, or "kind(N)" for an unknown kind.
 func (k Kind) String() string {

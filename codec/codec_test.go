@@ -307,7 +307,9 @@ func TestKind(t *testing.T) {
 		{codec.KindPong, "pong", true},
 		{codec.KindGoaway, "goaway", true},
 		{codec.KindSecure, "secure", true},
-		{12, "kind(12)", false},
+		{codec.KindPexRequest, "pex-request", true},
+		{codec.KindPexResponse, "pex-response", true},
+		{14, "kind(14)", false},
 		{200, "kind(200)", false},
 		{255, "kind(255)", false},
 	}
@@ -320,7 +322,8 @@ func TestKind(t *testing.T) {
 		}
 	}
 	// The wire values are fixed: renumbering breaks compatibility.
-	if codec.KindHello != 1 || codec.KindGoaway != 10 {
-		t.Fatalf("kind numbering changed: hello=%d goaway=%d", codec.KindHello, codec.KindGoaway)
+	if codec.KindHello != 1 || codec.KindGoaway != 10 || codec.KindSecure != 11 || codec.KindPexResponse != 13 {
+		t.Fatalf("kind numbering changed: hello=%d goaway=%d secure=%d pex-response=%d",
+			codec.KindHello, codec.KindGoaway, codec.KindSecure, codec.KindPexResponse)
 	}
 }

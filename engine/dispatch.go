@@ -20,6 +20,14 @@ import (
 // connects and completes the handshake before it returns (bounded by the
 // dial and handshake timeouts); an existing live link is reused. In short
 // mode it only records the address. Adding the same peer again is a no-op.
+//
+// On a secure node, addr may end in "#fingerprint" (PeerID.Pinned gives
+// the whole form): the route then accepts only the key with that
+// fingerprint at that address, whoever dials. Another key answering there,
+// or dialing in under that address, is refused with ErrPeerMismatch, even
+// if the admission rules let it in. The pin lasts until Delete. Plain links
+// are not authenticated: anyone may claim any name@address, and a pin on a
+// plain node is proto.ErrBadPeerID.
 func (n *Node) AddRoute(name, addr string) error {
 	return n.AddRouteContext(context.Background(), name, addr)
 }
@@ -28,6 +36,13 @@ func (n *Node) AddRoute(name, addr string) error {
 func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
 	if err := n.checkRunning(); err != nil {
 		return err
+	}
+	addr, pin, err := proto.CutFingerprint(addr)
+	if err != nil {
+		return err
+	}
+	if pin != "" && n.cfg.identity == nil {
+		return fmt.Errorf("%w: %s pins a key, but this node's links are plain (no WithIdentity)", proto.ErrBadPeerID, addr)
 	}
 	id := proto.PeerID{Name: name, Addr: addr}
 	if err := id.Validate(); err != nil {
@@ -40,7 +55,15 @@ func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
 	if err != nil {
 		return err
 	}
+	if l := e.Link(); pin != "" && l != nil {
+		if got := (proto.PeerID{Key: l.Key()}).Fingerprint(); got != pin {
+			return fmt.Errorf("%w: %s is linked to key %s, not the pinned %s", ErrPeerMismatch, addr, got, pin)
+		}
+	}
 	n.staticRoutes.Store(addr, struct{}{})
+	if pin != "" {
+		n.pins.Store(addr, pin)
+	}
 	if n.cfg.mode == Short {
 		return nil // short mode only records the address: safe on the event loop
 	}
@@ -55,6 +78,7 @@ func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
 	err = n.connect(ctx, pc)
 	if err != nil && e.Link() == nil {
 		n.staticRoutes.Delete(addr)
+		n.pins.Delete(addr)
 		if n.table.Get(addr) == e {
 			_, _ = n.table.Delete(addr)
 		}
@@ -126,6 +150,7 @@ func (n *Node) Delete(key string) error {
 		return err
 	}
 	n.staticRoutes.Delete(e.ID.Addr)
+	n.pins.Delete(e.ID.Addr)
 	if l := e.Link(); l != nil {
 		n.retire(l.(*peerConn))
 	}
@@ -222,7 +247,9 @@ type Result struct {
 
 // DispatchAll sends msg as a request to every peer in the route table at
 // once and waits for all answers (bounded by one request timeout). The map is
-// keyed by peer ID (name@host:port). No goroutine is started per peer.
+// keyed by peer ID (name@host:port). No goroutine is started per peer. A
+// call refused as a whole (node not running, or made on the event loop:
+// ErrOnEventLoop) returns one Result under the key "" holding the error.
 func (n *Node) DispatchAll(msg []byte) map[string]Result {
 	return n.DispatchAllContext(context.Background(), msg)
 }

@@ -35,21 +35,26 @@
 // ErrOnEventLoop instead of deadlocking, and so does Close on a worker; Send
 // and Broadcast never block and are fine there.
 // A panicking handler is recovered, the caller gets proto.ErrHandlerPanic,
-// and the node keeps serving.
+// and the node keeps serving. The WithPeerEvents and WithAdmit callbacks are
+// guarded the same way: a panic is recovered and counted
+// (Stats.CallbackPanics), and blocking calls inside them fail with
+// ErrOnEventLoop, whichever goroutine runs them.
 //
 // # Errors
 //
 // Every error is matched with errors.Is against a sentinel whose doc says
 // what to do about it: in this package ErrClosed, ErrNotStarted, ErrTimeout,
-// ErrConnLost, ErrNotConnected, ErrDial, ErrHandshake, ErrPeerMismatch, ErrSelf,
-// ErrOnEventLoop, ErrDraining, ErrProtocol, ErrSlowPeer, ErrBusy,
-// ErrPeerSilent, ErrRefused and ErrNotAdmitted; route.ErrNoRoute,
-// route.ErrAmbiguous, route.ErrAddrTaken; proto.ErrBadPeerID;
-// codec.ErrFrameTooLarge for a message over the max frame size (sealed size
-// on secure links); and for answers the peer sent back, proto.ErrRemote and
-// its refinements (proto.ErrHandlerPanic, ErrRemoteShutdown, ErrRemoteBusy,
-// ErrUnsupported, and codec.ErrFrameTooLarge for a reply over the peer's max
-// frame size; errors.As gives the *proto.RemoteError). The context's errors
+// ErrConnLost, ErrNotConnected, ErrDial, ErrHandshake, ErrPeerMismatch,
+// ErrSelf, ErrOnEventLoop, ErrDraining, ErrProtocol, ErrSlowPeer, ErrBusy,
+// ErrPeerSilent, ErrRefused, ErrNotAdmitted, and ErrBadOption and ErrListen
+// (New and Start);
+// route.ErrNoRoute, route.ErrAmbiguous, route.ErrAddrTaken;
+// proto.ErrBadPeerID; proto.ErrReplySent; codec.ErrFrameTooLarge for a message over the max
+// frame size (sealed size on secure links); and for answers the peer sent
+// back, proto.ErrRemote and its refinements (proto.ErrHandlerPanic,
+// ErrRemoteShutdown, ErrRemoteBusy, ErrUnsupported, and
+// codec.ErrFrameTooLarge for a reply over the peer's max frame size;
+// errors.As gives the *proto.RemoteError). The context's errors
 // (context.Canceled, context.DeadlineExceeded) come back as they are.
 //
 // # Secure links

@@ -13,10 +13,11 @@ var (
 	ErrClosed = errors.New("antnet: node closed")
 	// ErrNotStarted: the node has not been started. Call Start first.
 	ErrNotStarted = errors.New("antnet: node not started")
-	// ErrTimeout: no answer within the request timeout (or the context's
-	// deadline). The peer may still process the request: retry only
-	// idempotent messages.
-	ErrTimeout = errors.New("antnet: request timed out")
+	// ErrTimeout: no answer within the request timeout (or a dial past
+	// the dial timeout). The peer may still process the request: retry only
+	// idempotent messages. It is a net.Error whose Timeout() is true, so
+	// code written for package net's timeouts recognises it.
+	ErrTimeout error = timeoutError{}
 	// ErrConnLost: the connection closed before the answer came. The
 	// request may or may not have been processed.
 	ErrConnLost = errors.New("antnet: connection lost")
@@ -31,15 +32,18 @@ var (
 	// ErrHandshake: the peer did not complete the hello exchange in time, or
 	// answered with something else.
 	ErrHandshake = errors.New("antnet: handshake failed")
-	// ErrPeerMismatch: the peer at the address introduced itself under
-	// another name than the one given to AddRoute.
+	// ErrPeerMismatch: the peer at the address is not the one the route
+	// names: it introduced itself under another name than the one given to
+	// AddRoute, or (secure links) its key is not the one pinned to the
+	// address ("host:port#fingerprint") or held by the address's live link.
 	ErrPeerMismatch = errors.New("antnet: peer name mismatch")
 	// ErrSelf: the address is this node's own.
 	ErrSelf = errors.New("antnet: route to self")
 	// ErrOnEventLoop: a blocking call (Dispatch, AddRoute, Close...) was made from
-	// a handler, on the event loop, where it would deadlock the node. Use
-	// ctx.Defer and make the call from another goroutine, or use a worker
-	// pool (WithWorkers).
+	// a handler, on the event loop, where it would deadlock the node, or
+	// inside a WithPeerEvents or WithAdmit callback. Use ctx.Defer and make
+	// the call from another goroutine, or use a worker pool (WithWorkers);
+	// from a callback, hand the work to another goroutine.
 	ErrOnEventLoop = errors.New("antnet: blocking call on the event loop")
 	// ErrDraining: the link is being retired (a duplicate link, a deleted
 	// route or a peer's goaway) and takes no new requests.
@@ -54,7 +58,7 @@ var (
 	// reading its answers).
 	ErrSlowPeer = errors.New("antnet: peer not reading (outbound high-water mark)")
 	// ErrBusy: the link already carries the maximum of requests in flight
-	// (WithLimits). Retry when some have been answered.
+	// (WithMaxInFlight). Retry when some have been answered.
 	ErrBusy = errors.New("antnet: too many requests in flight")
 	// ErrRefused: the peer closed the link during the handshake and said
 	// why (for example, one side requires secure links and the other does
@@ -63,7 +67,22 @@ var (
 	// ErrNotAdmitted: the peer's key is not on this node's allow-list (or
 	// the admission callback refused it).
 	ErrNotAdmitted = errors.New("antnet: peer key not admitted")
+	// ErrBadOption: New was given an option out of its range (a zero
+	// timeout, a negative limit, a high-water mark below the max frame...);
+	// the message names the option. Fix the configuration.
+	ErrBadOption = errors.New("antnet: bad option")
+	// ErrListen: Start could not bind the listen address (in use, not a
+	// local address, no permission). The error wraps the cause. Pick
+	// another address or free this one.
+	ErrListen = errors.New("antnet: cannot listen")
 	// ErrPeerSilent: the peer answered nothing, not even keepalive pings,
 	// within the dead-peer timeout; its link was closed.
 	ErrPeerSilent = errors.New("antnet: peer silent past the dead-peer timeout")
 )
+
+// timeoutError is ErrTimeout's type: a net.Error that timed out.
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "antnet: request timed out" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }

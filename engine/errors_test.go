@@ -2,8 +2,13 @@ package engine
 
 import (
 	"errors"
+	"io"
 	"net"
 	"testing"
+	"time"
+
+	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/proto"
 )
 
 // A dial to a closed port fails with ErrDial in every call that dials, and
@@ -38,4 +43,84 @@ func TestDialErrorsMatchErrDial(t *testing.T) {
 	if !errors.As(err, &op) {
 		t.Fatalf("short Send: %v does not wrap a *net.OpError", err)
 	}
+}
+
+// A request that times out fails with an error that is ErrTimeout and, for
+// code written against package net, a net.Error whose Timeout() is true.
+func TestTimeoutIsNetError(t *testing.T) {
+	h := proto.HandlerFunc(func(ctx proto.Context, msg []byte) ([]byte, error) {
+		ctx.Defer() // never answered
+		return nil, nil
+	})
+	srv := startNode(t, "srv", h)
+	cli := startNode(t, "cli", nil, WithTimeout(100*time.Millisecond))
+	link(t, cli, srv)
+	_, err := cli.Dispatch("srv", []byte("x"))
+	mustErrIs(t, err, ErrTimeout)
+	var netErr net.Error
+	if !errors.As(err, &netErr) || !netErr.Timeout() {
+		t.Fatalf("%v (%T): not a net.Error with Timeout()", err, err)
+	}
+	if errors.Is(err, ErrConnLost) || errors.Is(ErrTimeout, ErrConnLost) {
+		t.Fatal("ErrTimeout matches ErrConnLost")
+	}
+}
+
+// The error paths the sentinel audit found unmatched: each now matches its
+// documented sentinel.
+func TestAPIErrorsMatchSentinels(t *testing.T) {
+	t.Run("New without a host", func(t *testing.T) {
+		_, err := New("n", ":0", nil)
+		mustErrIs(t, err, proto.ErrBadPeerID)
+	})
+	t.Run("Start on a taken address", func(t *testing.T) {
+		taken := rawListener(t)
+		n, err := New("n", taken.Addr().String(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = n.Start()
+		mustErrIs(t, err, ErrListen)
+		mustErrIs(t, n.Start(), ErrClosed)
+	})
+	t.Run("reply sent twice", func(t *testing.T) {
+		replies := make(chan proto.Reply, 1)
+		h := proto.HandlerFunc(func(ctx proto.Context, msg []byte) ([]byte, error) {
+			replies <- ctx.Defer()
+			return nil, nil
+		})
+		srv := startNode(t, "srv", h)
+		cli := startNode(t, "cli", nil)
+		link(t, cli, srv)
+		done := make(chan error, 1)
+		go func() { _, err := cli.Dispatch("srv", []byte("x")); done <- err }()
+		r := <-replies
+		if err := r.Send([]byte("first"), nil); err != nil {
+			t.Fatal(err)
+		}
+		mustErrIs(t, r.Send([]byte("second"), nil), proto.ErrReplySent)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("garbage hello-ack", func(t *testing.T) {
+		// The dialer learns why, as ErrHandshake with the cause, not a
+		// bare "closed during handshake".
+		cli := startNode(t, "cli", nil)
+		ln := rawListener(t)
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			var hdr [codec.HeaderSize]byte
+			_, _ = io.ReadFull(c, hdr[:]) // the start of its hello
+			_, _ = c.Write(codec.Append(nil, codec.Frame{Kind: codec.KindHelloAck, Payload: []byte{0, 0}}))
+			_, _ = io.Copy(io.Discard, c)
+		}()
+		err := cli.AddRoute("junk", ln.Addr().String())
+		mustErrIs(t, err, ErrHandshake)
+		mustErrIs(t, err, proto.ErrBadHello)
+	})
 }

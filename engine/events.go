@@ -70,7 +70,7 @@ func (ev *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if n.cfg.identity != nil {
 		msg, err := n.startSecure(pc)
 		if err != nil {
-			pc.hsErr = err
+			pc.hsErr = fmt.Errorf("%w: %w", ErrHandshake, err)
 			return nil, gnet.Close
 		}
 		return msg, gnet.None // hello follows the Noise handshake, sealed
@@ -331,6 +331,9 @@ func (n *Node) afterAnswer(pc *peerConn) gnet.Action {
 
 func (n *Node) violation(pc *peerConn, err error) gnet.Action {
 	n.stats.protocolErrors.Add(1)
+	if pc.outbound && pc.hsErr == nil && pc.state.Load() == stateHandshake {
+		pc.hsErr = fmt.Errorf("%w: %w", ErrHandshake, err) // the dialer says why
+	}
 	err = fmt.Errorf("%w: %w", ErrProtocol, err)
 	n.log.Warn("closing connection", "remote", pc.remote(), "err", err)
 	pc.fail(err)

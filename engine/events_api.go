@@ -12,15 +12,17 @@ type PeerEvent struct {
 
 // WithPeerEvents calls f when a peer gains its first live link (Up) and when
 // it loses its last one (not Up); swapping a duplicate link raises no event.
-// f runs on an event loop, or on the goroutine that called Delete or Close:
-// it must return quickly and must not make blocking calls (hand the event to
-// a channel or a goroutine). Events for one peer arrive in order.
+// f runs on an event loop, or on the goroutine that called Delete: it must
+// return quickly (hand the event to a channel or a goroutine). Blocking
+// calls made inside f (Dispatch, DispatchAll, a persistent AddRoute, Close)
+// return ErrOnEventLoop wherever f runs; Send, Broadcast and Delete are
+// fine. A panic in f is recovered, logged and counted in
+// Stats.CallbackPanics; the node goes on. Events for one peer arrive in
+// order.
 func WithPeerEvents(f func(PeerEvent)) Option { return func(c *config) { c.events = f } }
 
 func (n *Node) emit(ev PeerEvent) {
 	if f := n.cfg.events; f != nil {
-		n.inCallback.Add(1)
-		defer n.inCallback.Add(-1)
-		f(ev)
+		n.runCallback("peer events", func() { f(ev) })
 	}
 }

@@ -52,7 +52,7 @@ func TestMaxFrameCountsSeal(t *testing.T) {
 				bOpts = append(bOpts, WithIdentity(newIdentity(t)))
 			}
 			if tc.workers {
-				bOpts = append(bOpts, WithWorkers(2, 16))
+				bOpts = append(bOpts, WithWorkers(2), WithWorkerQueue(16))
 			}
 			a := startNode(t, "a", nil, aOpts...)
 			b := startNode(t, "b", h, bOpts...)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -16,16 +17,22 @@ import (
 // hop budget (ttl). A node that sees an id for the first time delivers it to
 // its handler once and forwards it, ttl-1, to every peer but the one it came
 // from; a node that has seen it drops it. ttl 0: deliver, do not forward.
-// A broadcast therefore costs at most one frame per direction of every link.
+// Copies race, and the first to reach a node may have come the long way
+// round with little ttl left: a later copy with more ttl left is not
+// delivered again but is forwarded again, with its better budget, so every
+// node within the ttl's radius of the origin still gets the broadcast. A
+// broadcast therefore costs one frame per direction of every link, plus
+// deg-1 frames for each such re-forward (Stats.GossipReforwarded).
 
 // Broadcast sends msg to every node reachable from this one through its
 // peers, directly or relayed, and returns the broadcast's id. Every node's
 // handler sees it once, with ctx.Kind() == codec.KindGossip; this node's
 // handler does not. It does not block, and may be called from a handler. In
 // short mode every hop dials its peers (one connection per peer per hop).
-// A msg whose gossip frame (msg plus this node's ID and 18 bytes; 16 more
-// on secure links) would exceed the max frame size fails with
-// codec.ErrFrameTooLarge.
+// When it could go out on no link at all (no peer, or none connected) it
+// returns the id with an error matching ErrNotConnected. A msg whose gossip
+// frame (msg plus this node's ID and 18 bytes; 16 more on secure links)
+// would exceed the max frame size fails with codec.ErrFrameTooLarge.
 func (n *Node) Broadcast(msg []byte) (uint64, error) {
 	if err := n.checkRunning(); err != nil {
 		return 0, err
@@ -35,9 +42,11 @@ func (n *Node) Broadcast(msg []byte) (uint64, error) {
 		return 0, err
 	}
 	id := rand.Uint64() | 1 // never 0
-	n.seen.firstSight(id, n.now())
+	n.seen.sight(id, n.cfg.gossipTTL, n.now())
 	n.stats.gossipOriginated.Add(1)
-	n.forward("", n.cfg.gossipTTL, id, payload)
+	if n.forward("", n.cfg.gossipTTL, id, payload) == 0 {
+		return id, fmt.Errorf("%w: broadcast went out on no link (%d peers routed)", ErrNotConnected, n.table.Len())
+	}
 	return id, nil
 }
 
@@ -48,10 +57,14 @@ func (n *Node) gossip(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer
 	if err != nil {
 		return n.violation(pc, err)
 	}
-	if !n.seen.firstSight(f.ID, n.now()) {
+	first, better := n.seen.sight(f.ID, f.TTL, n.now())
+	if !first {
 		n.stats.gossipDuplicates.Add(1)
 		if pc.short {
 			pc.closeAfterReply.Store(true)
+		}
+		if better { // more budget than any copy before: it may reach further
+			n.stats.gossipReforwarded.Add(uint64(n.forward(pc.peer.Addr, f.TTL-1, f.ID, f.Payload)))
 		}
 		return gnet.None
 	}
@@ -67,10 +80,10 @@ func (n *Node) gossip(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer
 	return gnet.None
 }
 
-// forward sends a gossip frame to every routed peer but the one at from.
-// Persistent mode encodes the frame once and queues the same bytes on each
-// link. Any goroutine; never blocks.
-func (n *Node) forward(from string, ttl uint8, id uint64, payload []byte) {
+// forward sends a gossip frame to every routed peer but the one at from and
+// returns how many frames went out. Persistent mode encodes the frame once
+// and queues the same bytes on each link. Any goroutine; never blocks.
+func (n *Node) forward(from string, ttl uint8, id uint64, payload []byte) (sent int) {
 	if n.cfg.mode == Short {
 		for _, e := range n.table.All() {
 			if e.ID.Addr == from {
@@ -78,9 +91,10 @@ func (n *Node) forward(from string, ttl uint8, id uint64, payload []byte) {
 			}
 			if c := n.queueTo(e, codec.KindGossip, ttl, id, payload); c.err == nil {
 				n.stats.gossipForwarded.Add(1)
+				sent++
 			}
 		}
-		return
+		return sent
 	}
 	frame := n.framePool.Get()
 	frame.B = codec.AppendHeader(frame.B, codec.KindGossip, 0, ttl, id, len(payload))
@@ -95,20 +109,23 @@ func (n *Node) forward(from string, ttl uint8, id uint64, payload []byte) {
 		}
 		if pc.write(frame.B) == nil {
 			n.stats.gossipForwarded.Add(1)
+			sent++
 		}
 	}
 	n.framePool.Put(frame)
+	return sent
 }
 
-// seenSet remembers broadcast ids in two generations of at most half the
-// capacity each. New ids go to the current generation; when it is full or
-// older than the window it becomes the previous one and the old previous is
-// dropped. An id is thus recognised for at least the window, unless more than
-// half the capacity of new ids arrive first. Memory is bounded by the
-// capacity: about 40 bytes per entry including map overhead.
+// seenSet remembers broadcast ids, each with the most ttl any copy of it
+// had, in two generations of at most half the capacity each. New ids go to
+// the current generation; when it is full or older than the window it
+// becomes the previous one and the old previous is dropped. An id is thus
+// recognised for at least the window, unless more than half the capacity of
+// new ids arrive first. Memory is bounded by the capacity: about 40 bytes
+// per entry including map overhead.
 type seenSet struct {
 	mu        sync.Mutex
-	cur, prev map[uint64]struct{}
+	cur, prev map[uint64]uint8 // id -> best ttl seen
 	half      int
 	window    time.Duration
 	since     time.Time
@@ -116,25 +133,29 @@ type seenSet struct {
 
 func newSeenSet(capacity int, window time.Duration) *seenSet {
 	half := max(capacity/2, 1)
-	return &seenSet{cur: make(map[uint64]struct{}), half: half, window: window, since: time.Now()}
+	return &seenSet{cur: make(map[uint64]uint8), half: half, window: window, since: time.Now()}
 }
 
-// firstSight records id and reports whether it was new.
-func (s *seenSet) firstSight(id uint64, now time.Time) bool {
+// sight records a copy of id carrying ttl. first reports that id was new;
+// better that it was known, but only from copies with less ttl left.
+func (s *seenSet) sight(id uint64, ttl uint8, now time.Time) (first, better bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.cur[id]; ok {
-		return false
-	}
-	if _, ok := s.prev[id]; ok {
-		return false
+	for _, gen := range [2]map[uint64]uint8{s.cur, s.prev} {
+		if best, ok := gen[id]; ok {
+			if ttl <= best {
+				return false, false
+			}
+			gen[id] = ttl
+			return false, true
+		}
 	}
 	if len(s.cur) >= s.half || now.Sub(s.since) >= s.window {
-		s.prev, s.cur = s.cur, make(map[uint64]struct{}, len(s.cur))
+		s.prev, s.cur = s.cur, make(map[uint64]uint8, len(s.cur))
 		s.since = now
 	}
-	s.cur[id] = struct{}{}
-	return true
+	s.cur[id] = ttl
+	return true, false
 }
 
 // len is the number of ids remembered.

@@ -39,11 +39,9 @@ type reply struct {
 	sent atomic.Bool
 }
 
-var errReplySent = errors.New("antnet: reply already sent")
-
 func (r *reply) Send(msg []byte, err error) error {
 	if !r.sent.CompareAndSwap(false, true) {
-		return errReplySent
+		return proto.ErrReplySent
 	}
 	if r.kind != codec.KindRequest {
 		return nil

@@ -43,15 +43,25 @@ func (n *Node) handshake(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuf
 		return n.violation(pc, fmt.Errorf("%w: got %s, want %s", ErrHandshake, f.Kind, want))
 	}
 	h, err := proto.ParseHello(f.Payload)
-	if err != nil {
-		return n.violation(pc, err)
-	}
 	if pc.outbound {
+		if err != nil {
+			return n.violation(pc, err)
+		}
 		return n.helloAck(pc, h)
 	}
 	// Acceptor: every refusal is answered with an error frame that says why.
+	if err != nil {
+		return n.refuse(pc, w, err.Error(), err)
+	}
 	if h.Nonce == n.nonce {
 		return n.refuse(pc, w, msgSelf, fmt.Errorf("%w: a peer dialed itself", ErrSelf))
+	}
+	if h.ID.Addr == n.id.Addr {
+		err := fmt.Errorf("%w: hello from %s claims this node's address", ErrSelf, h.ID)
+		return n.refuse(pc, w, err.Error(), err)
+	}
+	if err := n.checkPin(h.ID.Addr, pc.peerKey); err != nil {
+		return n.refuse(pc, w, err.Error(), err)
 	}
 	pc.short = f.Flags&proto.FlagShort != 0
 	var e *route.Entry
@@ -91,6 +101,9 @@ func (n *Node) helloAck(pc *peerConn, h proto.Hello) gnet.Action {
 	if pc.abandoned.Load() {
 		return gnet.Close
 	}
+	if h.Nonce == n.nonce {
+		return n.violation(pc, fmt.Errorf("%w: hello-ack from %s carries this node's own nonce", ErrHandshake, pc.peer.Addr))
+	}
 	if pc.peer.Name != "" && h.ID.Name != pc.peer.Name {
 		err := fmt.Errorf("%w: %s answered as %q", ErrPeerMismatch, pc.peer, h.ID.Name)
 		pc.hsErr = err
@@ -111,6 +124,20 @@ func (n *Node) helloAck(pc *peerConn, h proto.Hello) gnet.Action {
 	}
 	close(pc.ready)
 	return gnet.None
+}
+
+// checkPin refuses key for a peer at addr when AddRoute pinned another
+// key's fingerprint to addr. Loop.
+func (n *Node) checkPin(addr, key string) error {
+	v, ok := n.pins.Load(addr)
+	if !ok {
+		return nil
+	}
+	got := proto.PeerID{Key: key}.Fingerprint()
+	if want := v.(string); got != want {
+		return fmt.Errorf("%w: %s is pinned to key %s, the peer's key is %s", ErrPeerMismatch, addr, want, got)
+	}
+	return nil
 }
 
 // msgSelf is the refusal a node sends to a socket it dialed itself.

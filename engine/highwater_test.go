@@ -19,7 +19,7 @@ func TestHighWaterKeepsNonReader(t *testing.T) {
 	const hw = 256 << 10
 	payload := make([]byte, 16<<10)
 	frame := codec.HeaderSize + len(payload)
-	srv := startNode(t, "srv", echo, WithHighWater(hw, false))
+	srv := startNode(t, "srv", echo, WithHighWater(hw, false), WithMaxFrameSize(64<<10))
 	p := dialRaw(t, srv.Addr())
 	p.hello("lazy", "127.0.0.1:1") // and never reads again, until told below
 	pc := linkAt(t, srv, "127.0.0.1:1")
@@ -210,7 +210,7 @@ func pipelineLargeReplies(t *testing.T, sec bool) {
 // Item 2: SlowPeers counts peers, Dropped counts refused frames.
 func TestSlowPeersCountsPeers(t *testing.T) {
 	const hw = 128 << 10
-	srv := startNode(t, "srv", echo, WithHighWater(hw, true))
+	srv := startNode(t, "srv", echo, WithHighWater(hw, true), WithMaxFrameSize(64<<10))
 	p := dialRaw(t, srv.Addr())
 	p.hello("lazy", "127.0.0.1:1")
 	pc := linkAt(t, srv, "127.0.0.1:1")

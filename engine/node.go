@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -51,6 +52,7 @@ type Node struct {
 
 	conns         sync.Map // *peerConn -> struct{}: every open socket
 	staticRoutes  sync.Map // addr -> struct{}: routes added by AddRoute
+	pins          sync.Map // addr -> key fingerprint pinned by AddRoute (secure nodes)
 	ownGoroutines sync.Map // goroutine id of each event loop and worker -> loopGoroutine or workerGoroutine
 	loopStates    sync.Map // gnet.EventLoop -> *loopState
 
@@ -78,6 +80,8 @@ type Node struct {
 // New configures a node named name that will listen on listen (host:port;
 // port 0 picks a free one). h serves the messages it receives; nil answers
 // every request with proto.CodeUnsupported. Nothing is bound until Start.
+// A bad name or listen address is proto.ErrBadPeerID; an option out of its
+// range is ErrBadOption, naming the option.
 func New(name, listen string, h proto.Handler, opts ...Option) (*Node, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
@@ -86,11 +90,18 @@ func New(name, listen string, h proto.Handler, opts ...Option) (*Node, error) {
 	if name == "" || len(name) > proto.MaxNameLen {
 		return nil, fmt.Errorf("%w: name must be 1..%d bytes", proto.ErrBadPeerID, proto.MaxNameLen)
 	}
-	if _, _, err := net.SplitHostPort(listen); err != nil {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
 		return nil, fmt.Errorf("%w: listen address: %v", proto.ErrBadPeerID, err)
 	}
-	if cfg.loops < 1 {
-		cfg.loops = 1
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if host == "" && cfg.advertise == "" {
+		return nil, fmt.Errorf("%w: listen address %q has no host for peers to dial: add one, or WithAdvertiseAddr", proto.ErrBadPeerID, listen)
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.New(slog.DiscardHandler)
 	}
 	var nb [8]byte
 	_, _ = rand.Read(nb[:])
@@ -137,7 +148,10 @@ func (n *Node) Start() error {
 		n.state.Store(nodeClosed)
 		n.stopWorkers()
 		<-n.stopped
-		return fmt.Errorf("antnet: start %s: %w", n.listen, err)
+		if errors.Is(err, proto.ErrBadPeerID) {
+			return err
+		}
+		return fmt.Errorf("%w: %s: %w", ErrListen, n.listen, err)
 	}
 	n.log.Debug("node started", "id", n.id.String())
 	return nil

@@ -1,11 +1,14 @@
 package engine
 
 import (
+	"fmt"
 	"log/slog"
+	"math"
 	"runtime"
 	"time"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/secure"
 )
 
@@ -80,46 +83,58 @@ func defaultConfig() config {
 		maxConns:         1 << 16,
 		maxHandshakes:    4096,
 		maxInFlight:      1 << 16,
+		workerQueue:      1024,
 	}
 }
 
-// WithMode sets the connection mode. Default Persistent.
+// WithMode sets the connection mode: Persistent (default) or Short.
 func WithMode(m Mode) Option { return func(c *config) { c.mode = m } }
 
-// WithTimeout sets how long a request waits for its answer. Default 5s.
+// WithTimeout sets how long a request waits for its answer. Default 5s; it
+// must be > 0.
 func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
 
-// WithDialTimeout bounds connecting to a peer. Default 3s.
+// WithDialTimeout bounds connecting to a peer. Default 3s; it must be > 0.
 func WithDialTimeout(d time.Duration) Option { return func(c *config) { c.dialTimeout = d } }
 
 // WithHandshakeTimeout bounds the hello exchange; a socket that has not
-// finished it in time is closed. Default 5s.
+// finished it in time is closed. Default 5s; it must be > 0.
 func WithHandshakeTimeout(d time.Duration) Option {
 	return func(c *config) { c.handshakeTimeout = d }
 }
 
 // WithMaxFrameSize sets the largest frame accepted, header included; a peer
-// that announces a larger one is disconnected. Default 4 MiB.
+// that announces a larger one is disconnected, and a local message that
+// would not fit fails with codec.ErrFrameTooLarge. Default 4 MiB. New
+// refuses a size below 1 KiB (a sealed hello of the longest name and
+// address must fit) or above the 32-bit length field's reach.
 func WithMaxFrameSize(n int) Option { return func(c *config) { c.maxFrame = n } }
 
-// WithEventLoops sets the number of gnet event loops. Default GOMAXPROCS.
-// With more than one, handlers run concurrently.
+// WithEventLoops sets the number of gnet event loops. Default GOMAXPROCS;
+// it must be at least 1. With more than one, handlers run concurrently.
 func WithEventLoops(n int) Option { return func(c *config) { c.loops = n } }
 
 // WithWorkers runs the handler on n worker goroutines instead of the event
-// loop, so it may block. Requests wait in a queue of queue entries; a request
-// that finds it full is answered with proto.CodeBusy. Each message is copied
-// (one allocation). Default: no workers, the handler runs on the event loop.
-func WithWorkers(n, queue int) Option {
-	return func(c *config) { c.workers, c.workerQueue = n, queue }
-}
+// loop, so it may block. Requests wait in a queue (WithWorkerQueue); a
+// request that finds it full is answered with proto.CodeBusy. Each message
+// is copied (one allocation). Default 0: no workers, the handler runs on the
+// event loop. Negative is refused by New.
+func WithWorkers(n int) Option { return func(c *config) { c.workers = n } }
 
-// WithLogger routes the node's logs, and gnet's, to l. Default: discarded.
+// WithWorkerQueue sets how many messages may wait for a worker (WithWorkers)
+// before requests are answered with proto.CodeBusy. Zero queues nothing: a
+// message is taken only when a worker is idle. Each entry holds a copy of
+// one message. Default 1024. Negative is refused by New.
+func WithWorkerQueue(n int) Option { return func(c *config) { c.workerQueue = n } }
+
+// WithLogger routes the node's logs, and gnet's, to l. Default, or nil:
+// discarded.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // WithAdvertiseAddr sets the address peers are told to reach this node at,
 // when it differs from the listen address (for example when listening on
-// 0.0.0.0). Default: the listen address with the bound port.
+// 0.0.0.0). It must be host:port as in a PeerID (New checks it). Default:
+// the listen address with the bound port.
 func WithAdvertiseAddr(addr string) Option { return func(c *config) { c.advertise = addr } }
 
 // WithGossipTTL sets the hop budget of broadcasts this node starts: a
@@ -129,25 +144,40 @@ func WithGossipTTL(ttl uint8) Option { return func(c *config) { c.gossipTTL = tt
 // WithSeenSet bounds the broadcast ids a node remembers: at most capacity
 // ids (about 40 bytes each), each kept for at least window unless more than
 // capacity/2 newer ids arrive first. A copy of a broadcast that comes back
-// after that is delivered again. Default 131072 ids (about 5 MiB), 2 minutes.
+// after that is delivered again. Default 131072 ids (about 5 MiB), 2
+// minutes; both must be > 0.
 func WithSeenSet(capacity int, window time.Duration) Option {
 	return func(c *config) { c.seenCapacity, c.seenWindow = capacity, window }
 }
 
-// WithKeepalive pings a persistent link that has been silent for interval,
-// and closes it, failing its pending requests with ErrPeerSilent, once it
-// has been silent for dead. Zero interval turns keepalive off. Default 15s
-// and 45s.
-func WithKeepalive(interval, dead time.Duration) Option {
-	return func(c *config) { c.keepalive, c.deadPeer = interval, dead }
+// WithKeepalive pings a persistent link that has been silent for interval
+// (one ping frame per interval at most). Zero turns keepalive off: no pings
+// and no dead-peer timeout. Default 15s. Negative is refused by New.
+func WithKeepalive(interval time.Duration) Option {
+	return func(c *config) { c.keepalive = interval }
 }
 
-// WithReconnect sets the backoff for redialing a route added with AddRoute
-// whose link dropped: base, doubled after every failure up to max, each
-// wait jittered by ±20%. Redialing goes on until the route is deleted.
-// Default 100ms up to 30s.
-func WithReconnect(base, max time.Duration) Option {
-	return func(c *config) { c.redialBase, c.redialMax = base, max }
+// WithDeadPeerTimeout closes a persistent link that has received nothing for
+// d, failing its pending requests with ErrPeerSilent. It must exceed the
+// keepalive interval, so that a live peer has time to answer a ping. Zero
+// never closes a link for silence; keepalive off (WithKeepalive(0)) ignores
+// it. Default 45s. Negative is refused by New.
+func WithDeadPeerTimeout(d time.Duration) Option {
+	return func(c *config) { c.deadPeer = d }
+}
+
+// WithRedialBackoff sets the first wait before redialing a route added with
+// AddRoute whose link dropped; the wait doubles after every failure up to
+// WithRedialMaxBackoff, each wait jittered by ±20%. Redialing goes on until
+// the route is deleted. Default 100ms; it must be > 0.
+func WithRedialBackoff(d time.Duration) Option {
+	return func(c *config) { c.redialBase = d }
+}
+
+// WithRedialMaxBackoff caps the wait between redials (see
+// WithRedialBackoff). Default 30s; it must be at least the backoff's start.
+func WithRedialMaxBackoff(d time.Duration) Option {
+	return func(c *config) { c.redialMax = d }
 }
 
 // WithHighWater caps the bytes a node holds for one peer: frames queued for
@@ -163,19 +193,27 @@ func WithReconnect(base, max time.Duration) Option {
 // the node holds at most the mark plus one answer for it. A peer that keeps
 // sending while its answers wait is disconnected (ErrSlowPeer) once its
 // unread input passes the mark plus the max frame size. Disconnected peers
-// are counted once each in Stats.SlowPeers. Zero or less turns the cap off.
+// are counted once each in Stats.SlowPeers. Zero turns the cap off;
+// otherwise bytes must be at least the max frame size (New checks).
 // Costs an atomic add per frame. Default 8 MiB, not dropped.
 func WithHighWater(bytes int, dropSlow bool) Option {
 	return func(c *config) { c.highWater, c.dropSlow = bytes, dropSlow }
 }
 
-// WithLimits caps open connections (accepted sockets past it are closed at
-// once), inbound sockets still in their handshake, and requests in flight
-// on one link (past it, ErrBusy). Zero leaves a cap off. Default 65536, 4096,
-// 65536.
-func WithLimits(conns, handshakes, inflight int) Option {
-	return func(c *config) { c.maxConns, c.maxHandshakes, c.maxInFlight = conns, handshakes, inflight }
-}
+// WithMaxConns caps the node's open sockets: an accepted socket past it is
+// closed at once. Zero leaves it uncapped. Default 65536. Negative is
+// refused by New.
+func WithMaxConns(n int) Option { return func(c *config) { c.maxConns = n } }
+
+// WithMaxPendingHandshakes caps the inbound sockets still in their
+// handshake: an accepted socket past it is closed at once. Zero leaves it
+// uncapped. Default 4096. Negative is refused by New.
+func WithMaxPendingHandshakes(n int) Option { return func(c *config) { c.maxHandshakes = n } }
+
+// WithMaxInFlight caps the requests this node has in flight on one link:
+// past it, Dispatch fails with ErrBusy. Zero leaves it uncapped. Default
+// 65536. Negative is refused by New.
+func WithMaxInFlight(n int) Option { return func(c *config) { c.maxInFlight = n } }
 
 // WithIdentity makes every link of the node secure: a Noise XX handshake
 // authenticates both ends by their static keys, then every frame's payload
@@ -204,7 +242,9 @@ func WithAllowKeys(keys ...[]byte) Option {
 
 // WithAdmit calls f with each peer's authenticated static key after the
 // Noise handshake (secure nodes only); a non-nil error disconnects the peer
-// as WithAllowKeys does. f runs on the event loop: it must be quick.
+// as WithAllowKeys does. f runs on the event loop: it must be quick, and
+// blocking calls made inside it return ErrOnEventLoop. A panic in f refuses
+// that peer; it is recovered, logged and counted in Stats.CallbackPanics.
 func WithAdmit(f func(key []byte) error) Option {
 	return func(c *config) {
 		if prev := c.admit; prev != nil {
@@ -218,4 +258,66 @@ func WithAdmit(f func(key []byte) error) Option {
 		}
 		c.admit = f
 	}
+}
+
+// minFrameSize is the smallest max frame size New accepts: a hello with a
+// 255-byte name and a 255-byte address, sealed, is 552 bytes.
+const minFrameSize = 1024
+
+// validate checks the options together; an error names the option and
+// wraps ErrBadOption.
+func (c *config) validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrBadOption}, args...)...)
+	}
+	switch {
+	case c.mode != Persistent && c.mode != Short:
+		return bad("WithMode(%d): not Persistent or Short", int(c.mode))
+	case c.timeout <= 0:
+		return bad("WithTimeout(%v): must be > 0", c.timeout)
+	case c.dialTimeout <= 0:
+		return bad("WithDialTimeout(%v): must be > 0", c.dialTimeout)
+	case c.handshakeTimeout <= 0:
+		return bad("WithHandshakeTimeout(%v): must be > 0", c.handshakeTimeout)
+	case c.maxFrame < minFrameSize || int64(c.maxFrame) > math.MaxUint32:
+		return bad("WithMaxFrameSize(%d): must be %d..%d bytes", c.maxFrame, minFrameSize, uint64(math.MaxUint32))
+	case c.loops < 1:
+		return bad("WithEventLoops(%d): must be >= 1", c.loops)
+	case c.workers < 0:
+		return bad("WithWorkers(%d): must be >= 0", c.workers)
+	case c.workerQueue < 0:
+		return bad("WithWorkerQueue(%d): must be >= 0", c.workerQueue)
+	case c.seenCapacity <= 0:
+		return bad("WithSeenSet capacity %d: must be > 0", c.seenCapacity)
+	case c.seenWindow <= 0:
+		return bad("WithSeenSet window %v: must be > 0", c.seenWindow)
+	case c.keepalive < 0:
+		return bad("WithKeepalive(%v): must be >= 0", c.keepalive)
+	case c.deadPeer < 0:
+		return bad("WithDeadPeerTimeout(%v): must be >= 0", c.deadPeer)
+	case c.keepalive > 0 && c.deadPeer > 0 && c.deadPeer <= c.keepalive:
+		return bad("WithDeadPeerTimeout(%v): must exceed the keepalive interval %v", c.deadPeer, c.keepalive)
+	case c.redialBase <= 0:
+		return bad("WithRedialBackoff(%v): must be > 0", c.redialBase)
+	case c.redialMax < c.redialBase:
+		return bad("WithRedialMaxBackoff(%v): below WithRedialBackoff(%v)", c.redialMax, c.redialBase)
+	case c.highWater < 0:
+		return bad("WithHighWater(%d): must be >= 0", c.highWater)
+	case c.highWater > 0 && c.highWater < c.maxFrame:
+		return bad("WithHighWater(%d): below the max frame size %d, a full frame could never be sent", c.highWater, c.maxFrame)
+	case c.maxConns < 0:
+		return bad("WithMaxConns(%d): must be >= 0", c.maxConns)
+	case c.maxHandshakes < 0:
+		return bad("WithMaxPendingHandshakes(%d): must be >= 0", c.maxHandshakes)
+	case c.maxInFlight < 0:
+		return bad("WithMaxInFlight(%d): must be >= 0", c.maxInFlight)
+	case c.admit != nil && c.identity == nil:
+		return bad("WithAllowKeys/WithAdmit: plain links carry no key to check; add WithIdentity")
+	}
+	if c.advertise != "" {
+		if err := proto.ValidateAddr(c.advertise); err != nil {
+			return bad("WithAdvertiseAddr(%q): %v", c.advertise, err)
+		}
+	}
+	return nil
 }

@@ -265,7 +265,7 @@ func TestBlockingCallFromHandlerIsRefused(t *testing.T) {
 func TestCloseFromWorkerIsRefused(t *testing.T) {
 	var node *Node
 	h := proto.HandlerFunc(func(proto.Context, []byte) ([]byte, error) { return nil, node.Close() })
-	node = startNode(t, "srv", h, WithWorkers(2, 16))
+	node = startNode(t, "srv", h, WithWorkers(2), WithWorkerQueue(16))
 	a := startNode(t, "a", echo)
 	link(t, a, node)
 	for range 3 {
@@ -304,7 +304,7 @@ func TestWorkersMayBlock(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		return msg, nil
 	})
-	srv := startNode(t, "srv", h, WithWorkers(4, 16), WithEventLoops(1))
+	srv := startNode(t, "srv", h, WithWorkers(4), WithWorkerQueue(16), WithEventLoops(1))
 	a := startNode(t, "a", nil)
 	link(t, a, srv)
 
@@ -333,7 +333,7 @@ func TestWorkerQueueFullAnswersBusy(t *testing.T) {
 		<-release
 		return msg, nil
 	})
-	srv := startNode(t, "srv", h, WithWorkers(1, 1))
+	srv := startNode(t, "srv", h, WithWorkers(1), WithWorkerQueue(1))
 	a := startNode(t, "a", nil)
 	link(t, a, srv)
 	errs := make(chan error, 3)

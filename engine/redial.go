@@ -12,7 +12,7 @@ import (
 // Reconnecting. A route added with AddRoute whose link is lost is redialed
 // from the ticker, without a goroutine: the dial goes to gnet's Register, the
 // outcome is polled on later ticks, the handshake completes on the event
-// loop. After each failure the wait doubles, from WithReconnect's base up to
+// loop. After each failure the wait doubles, from WithRedialBackoff up to
 // its max, with ±20% jitter. It stops when a link is back (either side may
 // have dialed) or the route is deleted. Meanwhile requests to the peer fail
 // at once with ErrNotConnected.

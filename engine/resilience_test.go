@@ -15,7 +15,7 @@ import (
 )
 
 func TestReconnectAfterPeerRestart(t *testing.T) {
-	a := startNode(t, "a", nil, WithReconnect(20*time.Millisecond, 200*time.Millisecond))
+	a := startNode(t, "a", nil, WithRedialBackoff(20*time.Millisecond), WithRedialMaxBackoff(200*time.Millisecond))
 	b := startNode(t, "b", echo)
 	addr := b.Addr()
 	link(t, a, b)
@@ -55,7 +55,7 @@ func TestReconnectAfterPeerRestart(t *testing.T) {
 }
 
 func TestBackoffGrowsAndCaps(t *testing.T) {
-	n, _ := New("x", "127.0.0.1:0", nil, WithReconnect(100*time.Millisecond, time.Second))
+	n, _ := New("x", "127.0.0.1:0", nil, WithRedialBackoff(100*time.Millisecond), WithRedialMaxBackoff(time.Second))
 	for k, want := range []time.Duration{100, 200, 400, 800, 1000, 1000} {
 		want *= time.Millisecond
 		for range 20 {
@@ -68,10 +68,10 @@ func TestBackoffGrowsAndCaps(t *testing.T) {
 }
 
 func TestKeepalive(t *testing.T) {
-	opt := WithKeepalive(50*time.Millisecond, 250*time.Millisecond)
-	srv := startNode(t, "srv", echo, opt)
+	ka, dead := WithKeepalive(50*time.Millisecond), WithDeadPeerTimeout(250*time.Millisecond)
+	srv := startNode(t, "srv", echo, ka, dead)
 	// An idle but healthy peer answers pings and keeps its link.
-	ok := startNode(t, "ok", nil, opt)
+	ok := startNode(t, "ok", nil, ka, dead)
 	link(t, ok, srv)
 
 	// A peer that completes the handshake, then goes silent.
@@ -101,7 +101,7 @@ func TestKeepalive(t *testing.T) {
 // A request pending on a link whose peer goes silent fails with
 // ErrPeerSilent, not after its own timeout.
 func TestKeepaliveFailsPending(t *testing.T) {
-	a := startNode(t, "a", nil, WithKeepalive(50*time.Millisecond, 200*time.Millisecond), WithTimeout(10*time.Second))
+	a := startNode(t, "a", nil, WithKeepalive(50*time.Millisecond), WithDeadPeerTimeout(200*time.Millisecond), WithTimeout(10*time.Second))
 	// A raw acceptor that answers hello and then nothing.
 	ln := rawListener(t)
 	go func() {
@@ -137,7 +137,7 @@ func TestKeepaliveFailsPending(t *testing.T) {
 
 func TestBackPressure(t *testing.T) {
 	const hw = 256 << 10
-	srv := startNode(t, "srv", echo, WithHighWater(hw, false))
+	srv := startNode(t, "srv", echo, WithHighWater(hw, false), WithMaxFrameSize(64<<10))
 	stop := busyPeer(t, srv)
 
 	p := dialRaw(t, srv.Addr())
@@ -198,7 +198,7 @@ func TestBackPressure(t *testing.T) {
 }
 
 func TestSlowPeerDropped(t *testing.T) {
-	srv := startNode(t, "srv", echo, WithHighWater(128<<10, true))
+	srv := startNode(t, "srv", echo, WithHighWater(128<<10, true), WithMaxFrameSize(64<<10))
 	p := dialRaw(t, srv.Addr())
 	p.hello("deaf", "127.0.0.1:8")
 	eventually(t, time.Second, "deaf routed", func() bool { return len(srv.Peers()) == 1 })
@@ -225,7 +225,7 @@ func TestRequestFloodWithoutReading(t *testing.T) {
 		}
 		return echo(ctx, msg)
 	})
-	srv := startNode(t, "srv", h, WithHighWater(256<<10, false))
+	srv := startNode(t, "srv", h, WithHighWater(256<<10, false), WithMaxFrameSize(64<<10))
 	stop := busyPeer(t, srv)
 	p := dialRaw(t, srv.Addr())
 	p.hello("flood", "127.0.0.1:7")
@@ -247,7 +247,7 @@ func TestRequestFloodWithoutReading(t *testing.T) {
 }
 
 func TestConnectionLimits(t *testing.T) {
-	srv := startNode(t, "srv", echo, WithLimits(3, 1, 0), WithHandshakeTimeout(time.Second))
+	srv := startNode(t, "srv", echo, WithMaxConns(3), WithMaxPendingHandshakes(1), WithHandshakeTimeout(time.Second))
 	stop := busyPeer(t, srv) // one connection
 	// One socket may sit in its handshake; the next is refused at once.
 	p1 := dialRaw(t, srv.Addr())
@@ -267,7 +267,7 @@ func TestConnectionLimits(t *testing.T) {
 }
 
 func TestMaxInFlight(t *testing.T) {
-	a := startNode(t, "a", nil, WithLimits(0, 0, 4))
+	a := startNode(t, "a", nil, WithMaxInFlight(4))
 	b := startNode(t, "b", never)
 	link(t, a, b)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -346,11 +346,24 @@ func TestNoSwapInSession(t *testing.T) {
 func TestShutdownUnderLoad(t *testing.T) {
 	for _, side := range []string{"client", "server"} {
 		t.Run("close "+side, func(t *testing.T) {
+			// Every request is held until the test has them all in flight,
+			// then answered while the node shuts down.
+			var heldMu sync.Mutex
+			var held []proto.Reply
 			slow := proto.HandlerFunc(func(ctx proto.Context, msg []byte) ([]byte, error) {
-				r := ctx.Defer()
-				time.AfterFunc(time.Duration(len(msg))*time.Millisecond, func() { _ = r.Send([]byte("ok"), nil) })
+				heldMu.Lock()
+				held = append(held, ctx.Defer())
+				heldMu.Unlock()
 				return nil, nil
 			})
+			answerHeld := func() {
+				heldMu.Lock()
+				defer heldMu.Unlock()
+				for _, r := range held {
+					_ = r.Send([]byte("ok"), nil)
+				}
+				held = nil
+			}
 			srv, _ := New("srv", "127.0.0.1:0", slow)
 			cli, _ := New("cli", "127.0.0.1:0", nil, WithTimeout(30*time.Second))
 			for _, n := range []*Node{srv, cli} {
@@ -379,8 +392,9 @@ func TestShutdownUnderLoad(t *testing.T) {
 					}
 				}()
 			}
-			eventually(t, 10*time.Second, "load in flight", func() bool { return cli.inflight() > calls/2 })
+			eventually(t, 30*time.Second, "load in flight", func() bool { return cli.inflight() == calls })
 			done := make(chan struct{})
+			go answerHeld() // answers race the shutdown
 			go func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 				defer cancel()
@@ -397,6 +411,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 				t.Fatal("Shutdown hung")
 			}
 			wg.Wait()
+			answerHeld()
 			close(unclear)
 			for err := range unclear {
 				t.Fatalf("unclear error: %v", err)

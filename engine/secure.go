@@ -93,7 +93,11 @@ func (n *Node) secureFrame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteB
 	pc.sess = sess
 	pc.peerKey = string(sess.Peer)
 	if admit := n.cfg.admit; admit != nil {
-		if err := admit(sess.Peer); err != nil {
+		var err error
+		if p := n.runCallback("admit", func() { err = admit(sess.Peer) }); p != nil {
+			err = fmt.Errorf("admission callback panicked: %v", p)
+		}
+		if err != nil {
 			n.stats.unadmitted.Add(1)
 			err = fmt.Errorf("%w: key %s: %w", ErrNotAdmitted, proto.PeerID{Key: pc.peerKey}.Fingerprint(), err)
 			n.log.Info("peer not admitted", "remote", pc.remote(), "err", err)
@@ -106,6 +110,13 @@ func (n *Node) secureFrame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteB
 		}
 	}
 	if pc.outbound {
+		if err := n.checkPin(pc.peer.Addr, pc.peerKey); err != nil {
+			// Another key answers at a pinned address: say nothing more.
+			n.log.Warn("refusing peer: key does not match the pin", "remote", pc.remote(), "err", err)
+			pc.hsErr = err
+			pc.fail(err)
+			return gnet.Close
+		}
 		// Now hello, sealed, and whatever short mode queued behind it.
 		w.B = n.appendHello(w.B, codec.KindHello, pc.short)
 	}
@@ -133,7 +144,11 @@ func (n *Node) checkSize(payload int) error {
 func (n *Node) mismatch(pc *peerConn, what string) gnet.Action {
 	n.stats.protocolErrors.Add(1)
 	n.log.Warn("refusing peer: security settings differ", "remote", pc.remote(), "what", what)
-	pc.fail(fmt.Errorf("%w: %s", ErrRefused, what))
+	err := fmt.Errorf("%w: %s", ErrRefused, what)
+	if pc.outbound {
+		pc.hsErr = err
+	}
+	pc.fail(err)
 	return gnet.Close
 }
 

@@ -221,7 +221,7 @@ func TestSecureCrossedGossipReconnect(t *testing.T) {
 		ids[i] = newIdentity(t)
 		name := fmt.Sprint("s", i)
 		nodes[i] = startNode(t, name, d.handler(name), WithIdentity(ids[i]), WithEventLoops(1),
-			WithReconnect(20*time.Millisecond, 100*time.Millisecond))
+			WithRedialBackoff(20*time.Millisecond), WithRedialMaxBackoff(100*time.Millisecond))
 	}
 	// Crossed: every pair of the ring dials both ways at once.
 	var wg sync.WaitGroup

@@ -161,7 +161,7 @@ func TestShortDeferredReplies(t *testing.T) {
 		return nil, nil
 	})
 	srv = startNode(t, "srv", h, WithMode(Short))
-	workers := startNode(t, "workers", echo, WithMode(Short), WithWorkers(2, 16))
+	workers := startNode(t, "workers", echo, WithMode(Short), WithWorkers(2), WithWorkerQueue(16))
 	a := startNode(t, "a", nil, WithMode(Short))
 	link(t, a, srv)
 	link(t, a, workers)

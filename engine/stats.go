@@ -25,6 +25,7 @@ type counters struct {
 	gossipForwarded   atomic.Uint64
 	gossipDuplicates  atomic.Uint64
 	gossipExpired     atomic.Uint64
+	gossipReforwarded atomic.Uint64
 	dropped           atomic.Uint64
 	slowPeers         atomic.Uint64
 	refused           atomic.Uint64
@@ -39,6 +40,7 @@ type counters struct {
 	tampered          atomic.Uint64
 	unadmitted        atomic.Uint64
 	persistentLinks   atomic.Int64
+	callbackPanics    atomic.Uint64
 }
 
 // countReady tracks links past their handshake, by mode.
@@ -65,6 +67,7 @@ type Stats struct {
 	Timeouts          uint64 // requests given up: timeout or the caller's context
 	RemoteErrors      uint64 // error-responses received
 	HandlerPanics     uint64 // handler panics recovered
+	CallbackPanics    uint64 // WithPeerEvents and WithAdmit panics recovered
 	ProtocolErrors    uint64 // connections closed for bad input
 	UnknownKinds      uint64 // frames of a kind this node does not serve
 	UnknownReplies    uint64 // answers with no waiting request (late or bogus)
@@ -77,6 +80,10 @@ type Stats struct {
 	GossipForwarded  uint64 // gossip frames sent, origin's included
 	GossipDuplicates uint64 // gossip frames dropped: id already seen
 	GossipExpired    uint64 // broadcasts delivered with ttl 0, not forwarded
+	// GossipReforwarded counts frames sent again for a broadcast already
+	// seen, because a later copy had more ttl left (included in
+	// GossipForwarded).
+	GossipReforwarded uint64
 
 	Dropped     uint64 // frames refused by the outbound high-water mark
 	SlowPeers   uint64 // links closed for not reading (ErrSlowPeer), once per link
@@ -103,6 +110,7 @@ func (n *Node) Stats() Stats {
 		BytesOut:          s.bytesOut.Load(),
 		Requests:          s.requests.Load(),
 		HandlerPanics:     s.handlerPanics.Load(),
+		CallbackPanics:    s.callbackPanics.Load(),
 		ProtocolErrors:    s.protocolErrors.Load(),
 		UnknownKinds:      s.unknownKinds.Load(),
 		UnknownReplies:    s.unknownReplies.Load(),
@@ -114,6 +122,7 @@ func (n *Node) Stats() Stats {
 		GossipForwarded:   s.gossipForwarded.Load(),
 		GossipDuplicates:  s.gossipDuplicates.Load(),
 		GossipExpired:     s.gossipExpired.Load(),
+		GossipReforwarded: s.gossipReforwarded.Load(),
 		Dropped:           s.dropped.Load(),
 		SlowPeers:         s.slowPeers.Load(),
 		Refused:           s.refused.Load(),

@@ -3,7 +3,11 @@
 // hello payload and the errors a peer can send back.
 package proto
 
-import "github.com/antnet-p2p/antnet/codec"
+import (
+	"errors"
+
+	"github.com/antnet-p2p/antnet/codec"
+)
 
 // Handler serves the messages a node receives. Handle runs on the node's event
 // loop: it must not block. msg is valid only during the call; copy what you
@@ -44,9 +48,14 @@ type Context interface {
 }
 
 // Reply answers a deferred request from any goroutine. Send may be called
-// once; later calls return an error and send nothing. A reply over the max
-// frame size is not sent: Send returns codec.ErrFrameTooLarge and the
-// caller gets an error-response with CodeTooLarge instead.
+// once; later calls return ErrReplySent and send nothing. Send can also fail
+// with the errors of a send on the link (the link closed, the peer is not
+// reading). A reply over the max frame size is not sent: Send returns
+// codec.ErrFrameTooLarge and the caller gets an error-response with
+// CodeTooLarge instead.
 type Reply interface {
 	Send(reply []byte, err error) error
 }
+
+// ErrReplySent: Reply.Send was called a second time; nothing was sent.
+var ErrReplySent = errors.New("antnet: reply already sent")

@@ -50,7 +50,8 @@ func (p PeerID) Fingerprint() string {
 }
 
 // ParsePeerID parses "name@host:port". The name must be 1..MaxNameLen bytes
-// and hold no '@'; the port is written without leading zeros.
+// and hold no '@'; the port is written without leading zeros. For every
+// valid p, ParsePeerID(p.String()) returns p (Key aside).
 func ParsePeerID(s string) (PeerID, error) {
 	i := strings.LastIndexByte(s, '@')
 	if i < 0 {
@@ -76,10 +77,18 @@ func (p PeerID) Validate() error {
 	return ValidateAddr(p.Addr)
 }
 
-// ValidateAddr checks that addr is host:port with a host and a port in 1..65535.
+// ValidateAddr checks that addr is host:port with a host and a port in
+// 1..65535, and holds no '@', no '#', no space and no control byte: so that
+// name@addr parses back into the same name and address, and the
+// "#fingerprint" suffix of a pinned address (CutFingerprint) is unambiguous.
 func ValidateAddr(addr string) error {
 	if len(addr) > MaxAddrLen {
 		return fmt.Errorf("%w: address longer than %d bytes", ErrBadPeerID, MaxAddrLen)
+	}
+	for i := 0; i < len(addr); i++ {
+		if c := addr[i]; c == '@' || c == '#' || c <= ' ' || c == 0x7f {
+			return fmt.Errorf("%w: address %q holds %q", ErrBadPeerID, addr, c)
+		}
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -105,4 +114,38 @@ func ValidateAddr(addr string) error {
 		return fmt.Errorf("%w: address %q has a bad port", ErrBadPeerID, addr)
 	}
 	return nil
+}
+
+// FingerprintLen is the length of a Fingerprint: 8 bytes in hex.
+const FingerprintLen = 16
+
+// Pinned returns "name@host:port#fingerprint": the form that, given to
+// CutFingerprint (and to a secure node's AddRoute as "host:port#fingerprint"),
+// pins p's key. Without a key it is p.String().
+func (p PeerID) Pinned() string {
+	if p.Key == "" {
+		return p.String()
+	}
+	return p.String() + "#" + p.Fingerprint()
+}
+
+// CutFingerprint splits a key pin off an address or peer ID:
+// "host:port#fingerprint" or "name@host:port#fingerprint" returns the part
+// before '#' and the fingerprint (FingerprintLen hex digits, lower-cased). A
+// string without a pin is returned as it is, with fingerprint "". A '#'
+// before the last '@' belongs to the name, not to a pin. A malformed
+// fingerprint is ErrBadPeerID. It does not validate the rest.
+func CutFingerprint(s string) (rest, fingerprint string, err error) {
+	i := strings.LastIndexByte(s, '#')
+	if i < 0 || strings.IndexByte(s[i:], '@') >= 0 {
+		return s, "", nil
+	}
+	fp := strings.ToLower(s[i+1:])
+	if len(fp) != FingerprintLen {
+		return "", "", fmt.Errorf("%w: fingerprint %q is not %d hex digits", ErrBadPeerID, s[i+1:], FingerprintLen)
+	}
+	if _, err := hex.DecodeString(fp); err != nil {
+		return "", "", fmt.Errorf("%w: fingerprint %q is not %d hex digits", ErrBadPeerID, s[i+1:], FingerprintLen)
+	}
+	return s[:i], fp, nil
 }

@@ -25,6 +25,11 @@ func TestParsePeerID(t *testing.T) {
 		{long + "@h:80", proto.PeerID{Name: long, Addr: "h:80"}, false},
 		{"n@" + longHost + ":9000", proto.PeerID{Name: "n", Addr: longHost + ":9000"}, false},
 		{"n@h:00080", proto.PeerID{}, true}, // one spelling per port
+		{"x@evil@127.0.0.1:9", proto.PeerID{}, true},
+		{"x@h#1:9", proto.PeerID{}, true},
+		{"x@h\n:9", proto.PeerID{}, true},
+		{"x@h :9", proto.PeerID{}, true},
+		{"x#y@h:9", proto.PeerID{Name: "x#y", Addr: "h:9"}, false},
 
 		{"", proto.PeerID{}, true},
 		{"alice", proto.PeerID{}, true},
@@ -121,9 +126,58 @@ func TestValidateAddr(t *testing.T) {
 			t.Errorf("ValidateAddr(%q) = %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"", "h", ":80", "h:0", "h:65536", "h:x", "[::1]", strings.Repeat("h", 256) + ":1"} {
+	for _, bad := range []string{"", "h", ":80", "h:0", "h:65536", "h:x", "[::1]", strings.Repeat("h", 256) + ":1",
+		"evil@127.0.0.1:9", "h#x:9", "h\x00:9", "h\t:9", "h\x7f:9", "h:9#0123456789abcdef"} {
 		if err := proto.ValidateAddr(bad); !errors.Is(err, proto.ErrBadPeerID) {
 			t.Errorf("ValidateAddr(%q) = %v, want ErrBadPeerID", bad, err)
 		}
+	}
+}
+
+// Whatever a hello carries, an ID that validates prints as a string that
+// parses back into the same ID: the route table can always resolve it.
+func FuzzPeerIDRoundTrip(f *testing.F) {
+	f.Add("evil", "x@127.0.0.1:9")
+	f.Add("a", "[::1]:80")
+	f.Add("a#b", "h:1")
+	f.Fuzz(func(t *testing.T, name, addr string) {
+		id := proto.PeerID{Name: name, Addr: addr}
+		if id.Validate() != nil {
+			return
+		}
+		got, err := proto.ParsePeerID(id.String())
+		if err != nil || got != id {
+			t.Fatalf("%+v: ParsePeerID(String()) = %+v, %v", id, got, err)
+		}
+		rest, fp, err := proto.CutFingerprint(id.String())
+		if err != nil || fp != "" || rest != id.String() {
+			t.Fatalf("CutFingerprint(%q) = %q, %q, %v", id.String(), rest, fp, err)
+		}
+	})
+}
+
+func TestCutFingerprint(t *testing.T) {
+	key := proto.PeerID{Name: "a#b", Addr: "127.0.0.1:9", Key: "0123456789abcdef0123456789abcdef"}
+	fp := key.Fingerprint()
+	tests := []struct{ in, rest, fp string }{
+		{"127.0.0.1:9", "127.0.0.1:9", ""},
+		{"127.0.0.1:9#" + fp, "127.0.0.1:9", fp},
+		{"127.0.0.1:9#" + strings.ToUpper(fp), "127.0.0.1:9", fp},
+		{key.Pinned(), "a#b@127.0.0.1:9", fp},
+		{"a#b@127.0.0.1:9", "a#b@127.0.0.1:9", ""},
+	}
+	for _, tt := range tests {
+		rest, got, err := proto.CutFingerprint(tt.in)
+		if err != nil || rest != tt.rest || got != tt.fp {
+			t.Errorf("CutFingerprint(%q) = %q, %q, %v; want %q, %q", tt.in, rest, got, err, tt.rest, tt.fp)
+		}
+	}
+	for _, bad := range []string{"h:9#", "h:9#abc", "h:9#0123456789abcdeg", "h:9#0123456789abcdef00"} {
+		if _, _, err := proto.CutFingerprint(bad); !errors.Is(err, proto.ErrBadPeerID) {
+			t.Errorf("CutFingerprint(%q) = %v, want ErrBadPeerID", bad, err)
+		}
+	}
+	if got := (proto.PeerID{Name: "a", Addr: "h:1"}).Pinned(); got != "a@h:1" {
+		t.Errorf("Pinned() without a key = %q", got)
 	}
 }

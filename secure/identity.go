@@ -22,6 +22,11 @@ const KeySize = 32
 
 var suite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashBLAKE2s)
 
+// ErrBadKey is returned for a private key of the wrong size, or a key file
+// that does not hold one (LoadOrCreate). Point to the right file, or delete
+// it to have a new key made.
+var ErrBadKey = errors.New("not an antnet key file")
+
 // Identity is a node's static X25519 key pair.
 type Identity struct {
 	key noise.DHKey
@@ -39,7 +44,7 @@ func Generate() (*Identity, error) {
 // FromPrivate rebuilds an identity from its 32-byte private key.
 func FromPrivate(priv []byte) (*Identity, error) {
 	if len(priv) != KeySize {
-		return nil, fmt.Errorf("secure: private key is %d bytes, want %d", len(priv), KeySize)
+		return nil, fmt.Errorf("secure: %w: private key is %d bytes, want %d", ErrBadKey, len(priv), KeySize)
 	}
 	k, err := suite.GenerateKeypair(fixedReader(priv))
 	if err != nil {
@@ -48,8 +53,10 @@ func FromPrivate(priv []byte) (*Identity, error) {
 	return &Identity{key: k}, nil
 }
 
-// LoadOrCreate reads the identity in path (the private key, hex), or, if the
-// file does not exist, generates one and writes it there with mode 0600.
+// LoadOrCreate reads the identity in path (the private key, one line of 64
+// hex digits), or, if the file does not exist, generates one and writes it
+// there with mode 0600. A file that holds something else is ErrBadKey,
+// "FILE: not an antnet key file (...)".
 func LoadOrCreate(path string) (*Identity, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -67,8 +74,11 @@ func LoadOrCreate(path string) (*Identity, error) {
 		return nil, fmt.Errorf("secure: read key: %w", err)
 	}
 	priv, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err == nil && len(priv) != KeySize {
+		err = fmt.Errorf("%d bytes, want %d", len(priv), KeySize)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("secure: key file %s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w (want one line of %d hex digits: %v)", path, ErrBadKey, 2*KeySize, err)
 	}
 	return FromPrivate(priv)
 }

@@ -3,7 +3,9 @@ package secure
 import (
 	"bytes"
 	"errors"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/antnet-p2p/antnet/codec"
@@ -174,8 +176,19 @@ func TestLoadOrCreate(t *testing.T) {
 	if !bytes.Equal(id1.Public(), id2.Public()) {
 		t.Fatal("reloaded key differs")
 	}
-	if _, err := FromPrivate([]byte("short")); err == nil {
-		t.Fatal("short private key accepted")
+	if _, err := FromPrivate([]byte("short")); !errors.Is(err, ErrBadKey) {
+		t.Fatalf("short private key: %v", err)
+	}
+	// A file that is not a key says so, with its name.
+	for _, junk := range []string{"-----BEGIN PRIVATE KEY-----\n", "abcd\n", ""} {
+		bad := filepath.Join(t.TempDir(), "not.key")
+		if err := os.WriteFile(bad, []byte(junk), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadOrCreate(bad)
+		if !errors.Is(err, ErrBadKey) || !strings.HasPrefix(err.Error(), bad+": not an antnet key file (") {
+			t.Fatalf("%q: %v", junk, err)
+		}
 	}
 }
 

@@ -9,44 +9,83 @@
 //	go run ./examples/peer -name kefir -listen 127.0.0.1:12347 -peer luda@127.0.0.1:12345 -peer yoghurt@127.0.0.1:12346 -i
 //
 // then type "help" at any of them. Add -key FILE to every peer for
-// authenticated, encrypted links (the key is created on first use).
+// authenticated, encrypted links (the key is created on first use), and
+// -peer name@host:port#fingerprint to pin a peer's key. Ctrl-C
+// or SIGTERM leaves gracefully: every peer is told goaway, and the process
+// exits 0. -log sets the log level (default info), -metrics HOST:PORT serves
+// the node's counters at /metrics (Prometheus) and /debug/vars, and -listen :PORT with -advertise
+// HOST:PORT listens on every interface.
 package main
 
 import (
 	"bufio"
 	"errors"
+	"expvar"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/antnet-p2p/antnet/engine"
+	antprom "github.com/antnet-p2p/antnet/metrics/prometheus"
+	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/secure"
 )
 
 type peerList []string
 
-func (l *peerList) String() string     { return strings.Join(*l, ",") }
-func (l *peerList) Set(v string) error { *l = append(*l, v); return nil }
+func (l *peerList) String() string { return strings.Join(*l, ",") }
+
+// Set checks each -peer value as it is given, so a typo is named at once.
+func (l *peerList) Set(v string) error {
+	s, _, err := proto.CutFingerprint(v)
+	if err == nil {
+		_, err = proto.ParsePeerID(s)
+	}
+	if err != nil {
+		return fmt.Errorf("%q is not a peer: want name@host:port or name@host:port#fingerprint", v)
+	}
+	*l = append(*l, v)
+	return nil
+}
+
+// config is what the flags say for a single peer.
+type config struct {
+	name, listen, advertise, mode, keyFile, logLevel, metrics string
+	peers                                                     peerList
+	interactive                                               bool
+}
 
 func main() {
-	name := flag.String("name", "", "this peer's name (no flags at all: run the scripted demo)")
-	listen := flag.String("listen", "127.0.0.1:0", "address to listen on")
-	mode := flag.String("mode", "persistent", "connection mode: persistent or short")
-	interactive := flag.Bool("i", false, "read commands from standard input")
-	keyFile := flag.String("key", "", "secure links: this peer's private key file (created if missing)")
-	var peers peerList
-	flag.Var(&peers, "peer", "a peer to join, name@host:port (repeatable)")
+	var c config
+	flag.StringVar(&c.name, "name", "", "this peer's name (no flags at all: run the scripted demo)")
+	flag.StringVar(&c.listen, "listen", "127.0.0.1:0", "address to listen on (:PORT or 0.0.0.0:PORT: every interface; then -advertise is required)")
+	flag.StringVar(&c.advertise, "advertise", "", "host:port other peers should dial to reach this one (default: the listen address)")
+	flag.StringVar(&c.mode, "mode", "persistent", "connection mode: persistent or short")
+	flag.BoolVar(&c.interactive, "i", false, "read commands from standard input")
+	flag.StringVar(&c.keyFile, "key", "", "secure links: this peer's private key file (created if missing)")
+	flag.StringVar(&c.logLevel, "log", "info", "log level on standard error: debug, info, warn or error")
+	flag.StringVar(&c.metrics, "metrics", "", "serve /metrics (Prometheus) and /debug/vars on this host:port")
+	flag.Var(&c.peers, "peer", "a peer to join, name@host:port, or name@host:port#fingerprint to pin its key (repeatable)")
 	flag.Parse()
 
 	var err error
 	if flag.NFlag() == 0 {
 		err = demo(os.Stdout)
 	} else {
-		err = single(*name, *listen, *mode, *keyFile, peers, *interactive)
+		stop := make(chan os.Signal, 1)
+		signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
+		err = single(c, os.Stdin, os.Stdout, stop)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "peer:", err)
@@ -64,24 +103,60 @@ func parseMode(s string) (engine.Mode, error) {
 	return 0, fmt.Errorf("unknown mode %q: persistent or short", s)
 }
 
-// single runs one peer until quit, end of input or Ctrl-C.
-func single(name, listen, modeName, keyFile string, peers []string, interactive bool) error {
-	if name == "" {
-		return errors.New("-name is required")
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("-log %q: want debug, info, warn or error", s)
 	}
-	mode, err := parseMode(modeName)
+	return l, nil
+}
+
+// options turns the flags into node options.
+func (c config) options() ([]engine.Option, error) {
+	level, err := parseLevel(c.logLevel)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var opts []engine.Option
-	if keyFile != "" {
-		id, err := secure.LoadOrCreate(keyFile)
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	opts := []engine.Option{engine.WithLogger(log)}
+	host, _, err := net.SplitHostPort(c.listen)
+	if err != nil {
+		return nil, fmt.Errorf("-listen %q: want host:port or :port", c.listen)
+	}
+	if ip := net.ParseIP(host); (host == "" || ip != nil && ip.IsUnspecified()) && c.advertise == "" {
+		return nil, fmt.Errorf("-listen %q listens on every interface: say with -advertise host:port where peers should dial", c.listen)
+	}
+	if c.advertise != "" {
+		if err := proto.ValidateAddr(c.advertise); err != nil {
+			return nil, fmt.Errorf("-advertise %q: want host:port", c.advertise)
+		}
+		opts = append(opts, engine.WithAdvertiseAddr(c.advertise))
+	}
+	if c.keyFile != "" {
+		id, err := secure.LoadOrCreate(c.keyFile)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		opts = append(opts, engine.WithIdentity(id))
 	}
-	p, err := newPeer(name, listen, mode, os.Stdout, opts...)
+	return opts, nil
+}
+
+// single runs one peer until quit, end of input (with -i), SIGINT or
+// SIGTERM, then closes it gracefully: every peer is told goaway.
+func single(c config, in io.Reader, out io.Writer, stop <-chan os.Signal) error {
+	if c.name == "" {
+		return errors.New("-name is required")
+	}
+	mode, err := parseMode(c.mode)
+	if err != nil {
+		return err
+	}
+	opts, err := c.options()
+	if err != nil {
+		return err
+	}
+	p, err := newPeer(c.name, c.listen, mode, out, opts...)
 	if err != nil {
 		return err
 	}
@@ -90,23 +165,52 @@ func single(name, listen, modeName, keyFile string, peers []string, interactive 
 	if fp := p.node.ID().Fingerprint(); fp != "" {
 		p.printf("secure links, key %s", fp)
 	}
-	for _, s := range peers {
+	if c.metrics != "" {
+		addr, err := serveMetrics(p.node, c.metrics)
+		if err != nil {
+			return err
+		}
+		p.printf("metrics on http://%s/metrics and /debug/vars", addr)
+	}
+	for _, s := range c.peers {
 		p.exec("add " + s)
 	}
-	if !interactive {
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, os.Interrupt)
-		<-sig
-		return nil
+	quit := make(chan struct{})
+	if c.interactive {
+		p.printf("type help for commands")
+		go func() { // the console: the node itself needs no goroutine
+			defer close(quit)
+			sc := bufio.NewScanner(in)
+			for sc.Scan() {
+				if p.exec(sc.Text()) {
+					return
+				}
+			}
+		}()
 	}
-	p.printf("type help for commands")
-	sc := bufio.NewScanner(os.Stdin)
-	for sc.Scan() {
-		if p.exec(sc.Text()) {
-			break
-		}
+	select {
+	case sig := <-stop:
+		p.printf("%s: leaving", sig)
+	case <-quit:
 	}
-	return sc.Err()
+	return p.node.Close()
+}
+
+// serveMetrics serves the node's counters at /metrics (Prometheus) and
+// /debug/vars (expvar) on addr and returns the bound address.
+func serveMetrics(n *engine.Node, addr string) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("-metrics: %w", err)
+	}
+	n.PublishExpvar("antnet")
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(antprom.NewCollector(n))
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/debug/vars", expvar.Handler())
+	go http.Serve(ln, mux) //nolint:errcheck // ends with the process
+	return ln.Addr().String(), nil
 }
 
 // demo starts three peers in one process and plays a short session.

@@ -1,10 +1,19 @@
 package main
 
 import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/antnet-p2p/antnet/engine"
 	"github.com/antnet-p2p/antnet/secure"
@@ -105,5 +114,153 @@ func TestSecurePeers(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("missing %q in:\n%s", want, out.String())
 		}
+	}
+}
+
+// proc is a peer process whose output lines arrive on a channel.
+type proc struct {
+	cmd   *exec.Cmd
+	lines chan string
+	stdin io.WriteCloser
+}
+
+func startProc(t *testing.T, bin string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, lines: make(chan string, 256), stdin: in}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+		close(p.lines)
+	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return p
+}
+
+// await returns the first line containing want within d.
+func (p *proc) await(t *testing.T, d time.Duration, want string) string {
+	t.Helper()
+	timeout := time.After(d)
+	for {
+		select {
+		case l, ok := <-p.lines:
+			if !ok {
+				t.Fatalf("output ended before %q", want)
+			}
+			if strings.Contains(l, want) {
+				return l
+			}
+		case <-timeout:
+			t.Fatalf("no %q within %v", want, d)
+		}
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// Three peer processes; SIGTERM (or SIGINT in -i mode) makes one leave
+// gracefully: it exits 0 and the others see it leave at once, long before
+// any timeout could tell them.
+func TestProcessesLeaveOnSignal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the example as processes")
+	}
+	bin := filepath.Join(t.TempDir(), "peer")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	pa, pb, pc := freePort(t), freePort(t), freePort(t)
+	a := startProc(t, bin, "-name", "luda", "-listen", "127.0.0.1:"+pa, "-log", "warn", "-metrics", "127.0.0.1:0")
+	a.await(t, 10*time.Second, "listening as luda@127.0.0.1:"+pa)
+	metrics := a.await(t, 5*time.Second, "metrics on http://")
+	b := startProc(t, bin, "-i", "-name", "yoghurt", "-listen", ":"+pb, "-advertise", "127.0.0.1:"+pb,
+		"-peer", "luda@127.0.0.1:"+pa)
+	b.await(t, 10*time.Second, "listening as yoghurt@127.0.0.1:"+pb)
+	a.await(t, 5*time.Second, "yoghurt@127.0.0.1:"+pb+" joined")
+	c := startProc(t, bin, "-name", "kefir", "-listen", "127.0.0.1:"+pc,
+		"-peer", "luda@127.0.0.1:"+pa, "-peer", "yoghurt@127.0.0.1:"+pb)
+	a.await(t, 5*time.Second, "kefir@127.0.0.1:"+pc+" joined")
+	b.await(t, 5*time.Second, "kefir@127.0.0.1:"+pc+" joined")
+
+	host := strings.Fields(metrics[strings.Index(metrics, "http://"):])[0]
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "http://"), "/metrics")
+	get := func(path string) string {
+		resp, err := http.Get("http://" + host + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
+	}
+	if body := get("/debug/vars"); !strings.Contains(body, `"PersistentLinks":2`) {
+		t.Fatalf("/debug/vars: %s", body)
+	}
+	if body := get("/metrics"); !strings.Contains(body, `antnet_persistent_links{node="luda@127.0.0.1:`+pa+`"} 2`) {
+		t.Fatalf("/metrics: %s", body)
+	}
+
+	start := time.Now()
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	a.await(t, time.Second, "kefir@127.0.0.1:"+pc+" left")
+	b.await(t, time.Second, "kefir@127.0.0.1:"+pc+" left")
+	if err := c.cmd.Wait(); err != nil {
+		t.Fatalf("kefir after SIGTERM: %v", err)
+	}
+	t.Logf("peers saw kefir leave %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+
+	// In -i mode too, and by SIGINT (Ctrl-C).
+	if err := b.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	a.await(t, time.Second, "yoghurt@127.0.0.1:"+pb+" left")
+	if err := b.cmd.Wait(); err != nil {
+		t.Fatalf("yoghurt after SIGINT: %v", err)
+	}
+}
+
+func TestFlagErrors(t *testing.T) {
+	for _, tc := range []struct {
+		c    config
+		want string
+	}{
+		{config{name: "x", listen: ":0", mode: "persistent", logLevel: "info"}, "-advertise"},
+		{config{name: "x", listen: "0.0.0.0:1", mode: "persistent", logLevel: "info"}, "-advertise"},
+		{config{name: "x", listen: "127.0.0.1:0", mode: "persistent", logLevel: "loud"}, "want debug, info, warn or error"},
+		{config{name: "x", listen: "127.0.0.1:0", advertise: "nohost", mode: "persistent", logLevel: "info"}, "want host:port"},
+		{config{name: "x", listen: "127.0.0.1:0", mode: "persistent", logLevel: "info", keyFile: "main.go"}, "main.go: not an antnet key file ("},
+	} {
+		err := single(tc.c, strings.NewReader(""), io.Discard, nil)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.c, err, tc.want)
+		}
+	}
+	var l peerList
+	if err := l.Set("luda"); err == nil || !strings.Contains(err.Error(), "name@host:port") {
+		t.Errorf("-peer luda: %v", err)
 	}
 }

@@ -106,8 +106,16 @@ func (p *peer) exec(line string) (quit bool) {
 			p.printf("broadcast failed: %v", err)
 		}
 	case "add":
-		id, err := proto.ParsePeerID(rest)
+		// name@host:port, or name@host:port#fingerprint to pin a secure peer's key
+		s, pin, err := proto.CutFingerprint(rest)
+		id := proto.PeerID{}
 		if err == nil {
+			id, err = proto.ParsePeerID(s)
+		}
+		if err == nil {
+			if pin != "" {
+				id.Addr += "#" + pin
+			}
 			err = p.node.AddRoute(id.Name, id.Addr)
 		}
 		if err != nil {

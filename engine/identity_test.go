@@ -1,0 +1,158 @@
+package engine
+
+import (
+	"encoding/binary"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/proto"
+)
+
+// rawHello is a hello payload built field by field, lies included.
+func rawHello(name, addr string, nonce uint64) []byte {
+	b := append([]byte{byte(len(name))}, name...)
+	b = append(append(b, byte(len(addr))), addr...)
+	return binary.BigEndian.AppendUint64(b, nonce)
+}
+
+// A hello that lies about who it is is refused with an error frame saying
+// why, and never reaches the route table.
+func TestLyingHellosRefused(t *testing.T) {
+	srv := startNode(t, "srv", echo)
+	tests := []struct {
+		what    string
+		payload []byte
+		why     string // in the refusal
+	}{
+		{"address holding '@'", rawHello("x", "evil@127.0.0.1:9", 7), "malformed hello"},
+		{"address holding '#'", rawHello("x", "127.0.0.1:9#0123456789abcdef", 7), "malformed hello"},
+		{"address holding a space", rawHello("x", " 127.0.0.1:9", 7), "malformed hello"},
+		{"name holding '@'", rawHello("evil@127.0.0.1", "127.0.0.1:9", 7), "malformed hello"},
+		{"empty name", rawHello("", "127.0.0.1:9", 7), "malformed hello"},
+		{"empty address", rawHello("x", "", 7), "malformed hello"},
+		{"trailing bytes", append(rawHello("x", "127.0.0.1:9", 7), 0), "malformed hello"},
+		{"the acceptor's own address", rawHello("srv2", srv.Addr(), 7), "claims this node's address"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.what, func(t *testing.T) {
+			before := srv.Stats().ProtocolErrors
+			p := dialRaw(t, srv.Addr())
+			p.write(codec.Append(nil, codec.Frame{Kind: codec.KindHello, Payload: tt.payload}))
+			f := p.read()
+			if f.Kind != codec.KindError || f.ID != 0 {
+				t.Fatalf("got %s id %d, want an error frame with id 0", f.Kind, f.ID)
+			}
+			re := proto.ParseError(proto.PeerID{}, f.Payload)
+			if !strings.Contains(re.Message, tt.why) {
+				t.Fatalf("refusal %q does not say %q", re.Message, tt.why)
+			}
+			p.closedBy(2 * time.Second)
+			if got := srv.Peers(); len(got) != 0 {
+				t.Fatalf("Peers() = %v", got)
+			}
+			if srv.Stats().ProtocolErrors != before+1 {
+				t.Fatalf("ProtocolErrors = %d, want %d", srv.Stats().ProtocolErrors, before+1)
+			}
+		})
+	}
+	// The node still serves honest peers.
+	cli := startNode(t, "cli", nil)
+	link(t, cli, srv)
+	if got, err := cli.Dispatch("srv", []byte("x")); err != nil || string(got) != "echo:x" {
+		t.Fatalf("Dispatch = %q, %v", got, err)
+	}
+}
+
+// A dialed node that answers with a hello-ack carrying the dialer's own
+// nonce (a hello reflected back) is refused with a clear error.
+func TestHelloAckWithOwnNonceRefused(t *testing.T) {
+	cli := startNode(t, "cli", nil)
+	ln := rawListener(t)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		hdr := make([]byte, codec.HeaderSize)
+		if _, err := io.ReadFull(c, hdr); err != nil {
+			return
+		}
+		size, err := codec.FrameLen(hdr, 0)
+		if err != nil {
+			return
+		}
+		body := make([]byte, size-codec.HeaderSize)
+		if _, err := io.ReadFull(c, body); err != nil {
+			return
+		}
+		h, err := proto.ParseHello(body)
+		if err != nil {
+			return
+		}
+		ack := rawHello("mirror", ln.Addr().String(), h.Nonce) // the dialer's own nonce
+		_, _ = c.Write(codec.Append(nil, codec.Frame{Kind: codec.KindHelloAck, Payload: ack}))
+		_, _ = io.Copy(io.Discard, c)
+	}()
+	err := cli.AddRoute("mirror", ln.Addr().String())
+	mustErrIs(t, err, ErrHandshake)
+	if !strings.Contains(err.Error(), "own nonce") {
+		t.Fatalf("error does not say why: %v", err)
+	}
+	if len(cli.Peers()) != 0 {
+		t.Fatalf("Peers() = %v", cli.Peers())
+	}
+}
+
+// A secure AddRoute pins the peer's key: another key answering at the
+// pinned address is refused, and so is an admitted key dialing in under
+// that address once the real peer is gone.
+func TestPinnedKeyCannotTakeOverAddress(t *testing.T) {
+	kA, kB, kC := newIdentity(t), newIdentity(t), newIdentity(t)
+	pinB := proto.PeerID{Key: string(kB.Public())}.Fingerprint()
+	// A admits both B and C: admission alone does not stop C.
+	a := startNode(t, "a", echo, WithIdentity(kA), WithAllowKeys(kB.Public(), kC.Public()))
+	b := startNode(t, "b", echo, WithIdentity(kB))
+	c := startNode(t, "b", echo, WithIdentity(kC)) // C even takes B's name
+
+	// C answers at an address pinned to B's key.
+	err := a.AddRoute("b", c.Addr()+"#"+pinB)
+	mustErrIs(t, err, ErrPeerMismatch)
+	if len(a.Peers()) != 0 {
+		t.Fatalf("refused pin left a route: %v", a.Peers())
+	}
+
+	// The real B at its pinned address; a wrong pin on the live link fails.
+	if err := a.AddRoute("b", b.Addr()+"#"+strings.ToUpper(pinB)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.Dispatch("b", []byte("x")); err != nil || string(got) != "echo:x" {
+		t.Fatalf("Dispatch = %q, %v", got, err)
+	}
+	pinC := proto.PeerID{Key: string(kC.Public())}.Fingerprint()
+	mustErrIs(t, a.AddRoute("b", b.Addr()+"#"+pinC), ErrPeerMismatch)
+	if p := a.Peers(); len(p) != 1 || p[0].Pinned() != "b@"+b.Addr()+"#"+pinB {
+		t.Fatalf("Peers() = %v", p)
+	}
+
+	// B goes away; C dials A claiming B's name and address.
+	bAddr := b.Addr()
+	_ = b.Close()
+	eventually(t, 2*time.Second, "B's link down", func() bool { return a.table.Get(bAddr).Link() == nil })
+	impostor := startNode(t, "b", echo, WithIdentity(kC), WithAdvertiseAddr(bAddr))
+	err = impostor.AddRoute("a", a.Addr())
+	mustErrIs(t, err, ErrRefused)
+	if !strings.Contains(err.Error(), "pinned") {
+		t.Fatalf("refusal does not say why: %v", err)
+	}
+	if e := a.table.Get(bAddr); e == nil || e.Link() != nil {
+		t.Fatal("the impostor took B's route")
+	}
+
+	// A pin needs a secure node.
+	plain := startNode(t, "plain", nil)
+	mustErrIs(t, plain.AddRoute("b", bAddr+"#"+pinB), proto.ErrBadPeerID)
+}

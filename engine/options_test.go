@@ -1,0 +1,94 @@
+package engine
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/antnet-p2p/antnet/secure"
+)
+
+// Every option out of its range makes New fail with ErrBadOption naming the
+// option, instead of building a node that fails every send.
+func TestNewRefusesBadOptions(t *testing.T) {
+	id, err := secure.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	admitAll := WithAdmit(func([]byte) error { return nil })
+	tests := []struct {
+		opts []Option
+		name string // what the error must mention
+	}{
+		{[]Option{WithMode(Mode(7))}, "WithMode"},
+		{[]Option{WithTimeout(0)}, "WithTimeout"},
+		{[]Option{WithTimeout(-time.Second)}, "WithTimeout"},
+		{[]Option{WithDialTimeout(0)}, "WithDialTimeout"},
+		{[]Option{WithHandshakeTimeout(0)}, "WithHandshakeTimeout"},
+		{[]Option{WithMaxFrameSize(0)}, "WithMaxFrameSize"},
+		{[]Option{WithMaxFrameSize(16)}, "WithMaxFrameSize"},
+		{[]Option{WithMaxFrameSize(1 << 33)}, "WithMaxFrameSize"},
+		{[]Option{WithEventLoops(0)}, "WithEventLoops"},
+		{[]Option{WithWorkers(-1)}, "WithWorkers"},
+		{[]Option{WithWorkers(2), WithWorkerQueue(-1)}, "WithWorkerQueue"},
+		{[]Option{WithSeenSet(0, time.Minute)}, "WithSeenSet"},
+		{[]Option{WithSeenSet(100, 0)}, "WithSeenSet"},
+		{[]Option{WithKeepalive(-1)}, "WithKeepalive"},
+		{[]Option{WithDeadPeerTimeout(-1)}, "WithDeadPeerTimeout"},
+		{[]Option{WithKeepalive(time.Second), WithDeadPeerTimeout(time.Second)}, "WithDeadPeerTimeout"},
+		{[]Option{WithRedialBackoff(0)}, "WithRedialBackoff"},
+		{[]Option{WithRedialBackoff(time.Second), WithRedialMaxBackoff(time.Millisecond)}, "WithRedialMaxBackoff"},
+		{[]Option{WithHighWater(-1, false)}, "WithHighWater"},
+		{[]Option{WithHighWater(1<<20, false)}, "WithHighWater"}, // below the 4 MiB max frame
+		{[]Option{WithMaxConns(-1)}, "WithMaxConns"},
+		{[]Option{WithMaxPendingHandshakes(-1)}, "WithMaxPendingHandshakes"},
+		{[]Option{WithMaxInFlight(-1)}, "WithMaxInFlight"},
+		{[]Option{WithAdvertiseAddr("nowhere")}, "WithAdvertiseAddr"},
+		{[]Option{WithAdvertiseAddr("x@127.0.0.1:9")}, "WithAdvertiseAddr"},
+		{[]Option{admitAll}, "WithAdmit"}, // a plain node has no key to check
+	}
+	for _, tt := range tests {
+		_, err := New("n", "127.0.0.1:0", nil, tt.opts...)
+		if !errors.Is(err, ErrBadOption) || !strings.Contains(err.Error(), tt.name) {
+			t.Errorf("%s: New = %v; want ErrBadOption naming %s", tt.name, err, tt.name)
+		}
+	}
+
+	// What zero means is documented, and such nodes work.
+	ok := [][]Option{
+		{WithKeepalive(0)},
+		{WithDeadPeerTimeout(0)},
+		{WithHighWater(0, false)},
+		{WithMaxConns(0), WithMaxPendingHandshakes(0), WithMaxInFlight(0)},
+		{WithWorkers(0), WithWorkerQueue(0)},
+		{WithWorkers(1), WithWorkerQueue(0)},
+		{WithMaxFrameSize(minFrameSize), WithHighWater(minFrameSize, false)},
+		{WithIdentity(id), admitAll},
+		{WithLogger(nil)},
+	}
+	for i, opts := range ok {
+		if _, err := New("n", "127.0.0.1:0", nil, opts...); err != nil {
+			t.Errorf("valid options #%d: %v", i, err)
+		}
+	}
+}
+
+// The smallest max frame New accepts still carries the longest hello, on a
+// secure link, over real sockets.
+func TestMinFrameSizeCarriesLongestHello(t *testing.T) {
+	name := strings.Repeat("n", 255)
+	opts := func() []Option {
+		id, err := secure.Generate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []Option{WithMaxFrameSize(minFrameSize), WithIdentity(id)}
+	}
+	srv := startNode(t, name, echo, opts()...)
+	cli := startNode(t, strings.Repeat("c", 255), nil, opts()...)
+	link(t, cli, srv)
+	if got, err := cli.Dispatch(srv.ID().String(), []byte("x")); err != nil || string(got) != "echo:x" {
+		t.Fatalf("Dispatch = %q, %v", got, err)
+	}
+}

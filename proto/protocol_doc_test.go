@@ -1,0 +1,133 @@
+package proto_test
+
+import (
+	"bytes"
+	"encoding/hex"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/proto"
+)
+
+// dumpLine is one line of a hex dump in docs/PROTOCOL.md: an optional
+// 4-digit offset, bytes separated by single spaces, then (after two or more
+// spaces) a comment.
+var dumpLine = regexp.MustCompile(`^\s*(?:[0-9a-f]{4}  )?((?:[0-9a-f]{2}(?: |$))+)`)
+
+// protocolDumps returns the bytes of every fenced block of docs/PROTOCOL.md
+// whose every line is a hex dump line.
+func protocolDumps(t *testing.T) [][]byte {
+	t.Helper()
+	doc, err := os.ReadFile("../docs/PROTOCOL.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dumps [][]byte
+	blocks := strings.Split(string(doc), "```")
+	for i := 1; i < len(blocks); i += 2 { // odd pieces are inside fences
+		var b []byte
+		isDump := true
+		for _, line := range strings.Split(strings.TrimSpace(blocks[i]), "\n") {
+			m := dumpLine.FindStringSubmatch(line)
+			if m == nil {
+				isDump = false
+				break
+			}
+			raw, err := hex.DecodeString(strings.ReplaceAll(m[1], " ", ""))
+			if err != nil {
+				t.Fatalf("block %d: %q: %v", i/2, line, err)
+			}
+			b = append(b, raw...)
+		}
+		if isDump && len(b) > 0 {
+			dumps = append(dumps, b)
+		}
+	}
+	return dumps
+}
+
+// Every byte example in docs/PROTOCOL.md decodes into whole frames with the
+// codec, each payload parses as its kind says, and re-encoding the parsed
+// values gives back exactly the documented bytes.
+func TestProtocolDocExamples(t *testing.T) {
+	dumps := protocolDumps(t)
+	if len(dumps) < 6 {
+		t.Fatalf("found %d byte examples in PROTOCOL.md, want at least 6", len(dumps))
+	}
+	kinds := map[codec.Kind]int{}
+	for i, b := range dumps {
+		rest := b
+		for len(rest) > 0 {
+			f, n, err := codec.Decode(rest, codec.DefaultMaxFrameSize)
+			if err != nil {
+				t.Fatalf("example %d: %v (% x)", i, err, rest)
+			}
+			if n == 0 {
+				t.Fatalf("example %d: incomplete frame: % x", i, rest)
+			}
+			kinds[f.Kind]++
+			again := codec.Append(nil, f)
+			if !bytes.Equal(again, rest[:n]) {
+				t.Fatalf("example %d: re-encoded frame differs:\n doc % x\n got % x", i, rest[:n], again)
+			}
+			checkPayload(t, i, f)
+			rest = rest[n:]
+		}
+	}
+	for _, k := range []codec.Kind{codec.KindHello, codec.KindHelloAck, codec.KindRequest,
+		codec.KindResponse, codec.KindError, codec.KindGossip, codec.KindPing, codec.KindGoaway} {
+		if kinds[k] == 0 {
+			t.Errorf("PROTOCOL.md has no byte example of a %s frame", k)
+		}
+	}
+}
+
+// docPeers are the peers PROTOCOL.md's examples are written for, with their
+// nonces.
+var docPeers = map[string]uint64{
+	"alice@127.0.0.1:7001": 0x0123456789abcdef,
+	"bob@127.0.0.1:7002":   0xfedcba9876543210,
+}
+
+// checkPayload parses f's payload as its kind defines and re-encodes it.
+func checkPayload(t *testing.T, i int, f codec.Frame) {
+	t.Helper()
+	var again []byte
+	switch f.Kind {
+	case codec.KindHello, codec.KindHelloAck:
+		h, err := proto.ParseHello(f.Payload)
+		if err != nil {
+			t.Fatalf("example %d: %s: %v", i, f.Kind, err)
+		}
+		if want, ok := docPeers[h.ID.String()]; !ok || want != h.Nonce {
+			t.Fatalf("example %d: hello from %s nonce %#x: the text names alice and bob with their nonces", i, h.ID, h.Nonce)
+		}
+		again = proto.AppendHello(nil, h)
+	case codec.KindGossip:
+		origin, body, err := proto.ParseGossip(f.Payload)
+		if err != nil {
+			t.Fatalf("example %d: gossip: %v", i, err)
+		}
+		id, err := proto.ParsePeerID(string(origin))
+		if err != nil {
+			t.Fatalf("example %d: gossip origin: %v", i, err)
+		}
+		if _, ok := docPeers[id.String()]; !ok {
+			t.Fatalf("example %d: gossip origin %s is not a peer of the text", i, id)
+		}
+		again = proto.AppendGossip(nil, id, body)
+	case codec.KindError:
+		re := proto.ParseError(proto.PeerID{}, f.Payload)
+		again = proto.AppendError(nil, re.Code, re.Message)
+	case codec.KindPing, codec.KindPong, codec.KindGoaway:
+		again = []byte{}
+	default:
+		again = f.Payload
+	}
+	if !bytes.Equal(again, f.Payload) {
+		t.Fatalf("example %d: %s payload re-encodes differently:\n doc % x\n got % x", i, f.Kind, f.Payload, again)
+	}
+}
