@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -44,7 +45,7 @@ func (n *Node) Broadcast(msg []byte) (uint64, error) {
 	id := rand.Uint64() | 1 // never 0
 	n.seen.sight(id, n.cfg.gossipTTL, n.now())
 	n.stats.gossipOriginated.Add(1)
-	if n.forward("", n.cfg.gossipTTL, id, payload) == 0 {
+	if n.forward("", n.cfg.gossipTTL, id, payload, nil) == 0 {
 		return id, fmt.Errorf("%w: broadcast went out on no link (%d peers routed)", ErrNotConnected, n.table.Len())
 	}
 	return id, nil
@@ -64,7 +65,7 @@ func (n *Node) gossip(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer
 			pc.closeAfterReply.Store(true)
 		}
 		if better { // more budget than any copy before: it may reach further
-			n.stats.gossipReforwarded.Add(uint64(n.forward(pc.peer.Addr, f.TTL-1, f.ID, f.Payload)))
+			n.forward(pc.peer.Addr, f.TTL-1, f.ID, f.Payload, &n.stats.gossipReforwarded)
 		}
 		return gnet.None
 	}
@@ -76,23 +77,35 @@ func (n *Node) gossip(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer
 		n.stats.gossipExpired.Add(1)
 		return gnet.None
 	}
-	n.forward(pc.peer.Addr, f.TTL-1, f.ID, f.Payload)
+	n.forward(pc.peer.Addr, f.TTL-1, f.ID, f.Payload, nil)
 	return gnet.None
 }
 
 // forward sends a gossip frame to every routed peer but the one at from and
-// returns how many frames went out. Persistent mode encodes the frame once
-// and queues the same bytes on each link. Any goroutine; never blocks.
-func (n *Node) forward(from string, ttl uint8, id uint64, payload []byte) (sent int) {
+// returns how many frames went out, counted in GossipForwarded and, when
+// also is not nil, in also. A frame is counted before it is queued, so a
+// counter never lags what a peer has received. Persistent mode encodes the
+// frame once and queues the same bytes on each link. Any goroutine; never
+// blocks.
+func (n *Node) forward(from string, ttl uint8, id uint64, payload []byte, also *atomic.Uint64) (sent int) {
+	count := func(d uint64) {
+		n.stats.gossipForwarded.Add(d)
+		if also != nil {
+			also.Add(d)
+		}
+	}
+	const undo = ^uint64(0) // adds -1
 	if n.cfg.mode == Short {
 		for _, e := range n.table.All() {
 			if e.ID.Addr == from {
 				continue
 			}
-			if c := n.queueTo(e, codec.KindGossip, ttl, id, payload); c.err == nil {
-				n.stats.gossipForwarded.Add(1)
-				sent++
+			count(1)
+			if c := n.queueTo(e, codec.KindGossip, ttl, id, payload); c.err != nil {
+				count(undo)
+				continue
 			}
+			sent++
 		}
 		return sent
 	}
@@ -107,10 +120,12 @@ func (n *Node) forward(from string, ttl uint8, id uint64, payload []byte) (sent 
 		if err != nil {
 			continue
 		}
-		if pc.write(frame.B) == nil {
-			n.stats.gossipForwarded.Add(1)
-			sent++
+		count(1)
+		if pc.write(frame.B) != nil {
+			count(undo)
+			continue
 		}
+		sent++
 	}
 	n.framePool.Put(frame)
 	return sent
