@@ -290,6 +290,8 @@ func (n *Node) frame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer)
 		return n.gossip(pc, f, w)
 	case codec.KindHello, codec.KindHelloAck, codec.KindSecure:
 		return n.violation(pc, fmt.Errorf("%s after handshake", f.Kind))
+	case 0:
+		return n.violation(pc, errors.New("frame of kind 0"))
 	default:
 		n.stats.unknownKinds.Add(1)
 		n.log.Debug("unknown frame kind", "remote", pc.remote(), "kind", f.Kind.String())

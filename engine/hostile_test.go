@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -293,4 +294,30 @@ func TestSecureFrameAfterSession(t *testing.T) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// A gossip frame whose origin is not a peer ID, or a frame of kind 0,
+// closes the link: nothing is delivered or relayed.
+func TestJunkOriginAndKindZeroClose(t *testing.T) {
+	d := newDeliveries()
+	srv := startNode(t, "srv", d.handler("srv"))
+	other := startNode(t, "other", d.handler("other"))
+	link(t, other, srv)
+	for _, frame := range [][]byte{
+		codec.Append(nil, codec.Frame{Kind: codec.KindGossip, TTL: 3, ID: 5,
+			Payload: append(binary.BigEndian.AppendUint16(nil, 4), "junkraw|x"...)}),
+		codec.Append(nil, codec.Frame{Kind: 0, ID: 6}),
+	} {
+		p := dialRaw(t, srv.Addr())
+		p.hello("raw", "127.0.0.1:3")
+		before := srv.Stats().ProtocolErrors
+		p.write(frame)
+		p.closedBy(2 * time.Second)
+		if srv.Stats().ProtocolErrors != before+1 {
+			t.Fatalf("protocol errors %d, want %d", srv.Stats().ProtocolErrors, before+1)
+		}
+	}
+	if s := srv.Stats(); s.GossipDelivered != 0 || s.GossipForwarded != 0 || d.count("other", "raw|x") != 0 {
+		t.Fatalf("junk was delivered or relayed: %+v", s)
+	}
 }
