@@ -1,8 +1,12 @@
 package engine_test
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/antnet-p2p/antnet/engine"
 	"github.com/antnet-p2p/antnet/proto"
@@ -13,6 +17,35 @@ import (
 var upper = proto.HandlerFunc(func(ctx proto.Context, msg []byte) ([]byte, error) {
 	return []byte(strings.ToUpper(string(msg))), nil
 })
+
+// A node for a daemon: every interface, an advertised address, bounded
+// resources, and logs. New checks the options; Start binds and serves.
+func ExampleNew() {
+	node, err := engine.New("luda", "0.0.0.0:0", upper,
+		engine.WithAdvertiseAddr("127.0.0.1:12345"), // what peers dial: required on 0.0.0.0
+		engine.WithMaxConns(10_000),
+		engine.WithMaxInFlight(1024),
+		engine.WithKeepalive(10*time.Second),
+		engine.WithDeadPeerTimeout(30*time.Second),
+		engine.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+	)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := node.Start(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer node.Close()
+	fmt.Println(node.ID())
+
+	_, err = engine.New("x", "127.0.0.1:0", nil, engine.WithTimeout(0))
+	fmt.Println(errors.Is(err, engine.ErrBadOption))
+	// Output:
+	// luda@127.0.0.1:12345
+	// true
+}
 
 func ExampleNode_Dispatch() {
 	server, _ := engine.New("server", "127.0.0.1:0", upper)
