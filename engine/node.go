@@ -62,6 +62,13 @@ type Node struct {
 	redialMu sync.Mutex
 	redials  map[*route.Entry]*redial
 
+	linkMu  sync.Mutex // route lifecycle: see links.go
+	byNonce sync.Map   // peer hello nonce -> *route.Entry its link is on
+
+	evMu         sync.Mutex
+	evQueue      []PeerEvent // raised, not yet delivered, in order
+	evDelivering bool        // a goroutine is delivering evQueue
+
 	work chan job // WithWorkers
 	wg   sync.WaitGroup
 
@@ -173,7 +180,7 @@ func (n *Node) boot(e gnet.Engine) error {
 	if err := n.id.Validate(); err != nil {
 		return err
 	}
-	n.table = route.New(n.id)
+	n.table = route.New(n.id, n.nonce)
 	return nil
 }
 

@@ -102,6 +102,13 @@ func (n *Node) redialDue(now time.Time) {
 				r.retry(n, now)
 				continue
 			}
+			if e.Link() == nil {
+				// It connected and went down again before this tick: the
+				// route still has no link, so go on redialing.
+				r.attempt = -1
+				r.retry(n, now)
+				continue
+			}
 			n.log.Info("reconnected", "peer", e.ID.String(), "attempts", r.attempt+1)
 			delete(n.redials, e)
 		default:

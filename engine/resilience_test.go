@@ -295,15 +295,18 @@ func TestNoSwapInSession(t *testing.T) {
 		go func() { <-release; _ = r.Send([]byte("released"), nil) }()
 		return nil, nil
 	})
-	low := startNode(t, "a-low", h)   // sorts lower: its dial wins
-	high := startNode(t, "z-high", h) // dials first
-	link(t, high, low)
+	low := startNode(t, "a-low", h)
+	high := startNode(t, "z-high", h)
+	if high.nonce < low.nonce { // the lower hello nonce's dial wins, whatever the names
+		low, high = high, low
+	}
+	link(t, high, low) // high dials first; low's dial will win
 	old := routeSocket(high, low)
 
 	errs := make(chan error, 3)
 	for range 3 {
 		go func() {
-			got, err := high.Dispatch("a-low", []byte("hold"))
+			got, err := high.Dispatch(low.Addr(), []byte("hold"))
 			if err == nil && string(got) != "released" {
 				err = fmt.Errorf("got %q", got)
 			}
@@ -323,7 +326,7 @@ func TestNoSwapInSession(t *testing.T) {
 		return routeSocket(high, low) == routeSocket(low, high) && routeSocket(high, low) != old
 	})
 	// New requests take the new link while the old one still carries three.
-	if got, err := high.Dispatch("a-low", []byte("new")); err != nil || string(got) != "echo:new" {
+	if got, err := high.Dispatch(low.Addr(), []byte("new")); err != nil || string(got) != "echo:new" {
 		t.Fatalf("new request: %q %v", got, err)
 	}
 	if high.Stats().Conns != 2 || low.Stats().Conns != 2 {
