@@ -12,9 +12,13 @@ type PeerEvent struct {
 
 // WithPeerEvents calls f when a peer gains its first live link (Up) and when
 // it loses its last one (not Up); swapping a duplicate link raises no event.
-// f runs on an event loop, or on the goroutine that called Delete or Close:
-// it must return quickly and must not make blocking calls (hand the event to
-// a channel or a goroutine). Events for one peer arrive in order.
+// A peer that restarted (its new link carries another hello nonce) raises
+// Down then Up, back to back, though its route never goes without a link:
+// whatever state you keep about the peer's session is gone. Events are
+// delivered one at a time in the order of the route changes that raise them,
+// so events for one peer arrive in order. f runs on an event loop, or on the
+// goroutine that called Delete or Close: it must return quickly and must not
+// make blocking calls (hand the event to a channel or a goroutine).
 func WithPeerEvents(f func(PeerEvent)) Option { return func(c *config) { c.events = f } }
 
 func (n *Node) emit(ev PeerEvent) {

@@ -143,8 +143,9 @@ func WithKeepalive(interval, dead time.Duration) Option {
 }
 
 // WithReconnect sets the backoff for redialing a route added with AddRoute
-// whose link dropped: base, doubled after every failure up to max, each
-// wait jittered by ±20%. Redialing goes on until the route is deleted.
+// whose link dropped or whose first connect failed: base, doubled after
+// every failure up to max, each wait jittered by ±20%. Redialing goes on
+// until the route is deleted.
 // Default 100ms up to 30s.
 func WithReconnect(base, max time.Duration) Option {
 	return func(c *config) { c.redialBase, c.redialMax = base, max }

@@ -9,13 +9,15 @@ import (
 	"github.com/antnet-p2p/antnet/route"
 )
 
-// Reconnecting. A route added with AddRoute whose link is lost is redialed
-// from the ticker, without a goroutine: the dial goes to gnet's Register, the
-// outcome is polled on later ticks, the handshake completes on the event
-// loop. After each failure the wait doubles, from WithReconnect's base up to
-// its max, with ±20% jitter. It stops when a link is back (either side may
-// have dialed) or the route is deleted. Meanwhile requests to the peer fail
-// at once with ErrNotConnected.
+// Reconnecting. A route added with AddRoute whose link is lost, or whose
+// first connect failed, is redialed from the ticker, without a goroutine:
+// the dial goes to gnet's Register, the outcome is polled on later ticks,
+// the handshake completes on the event loop. After each failure the wait
+// doubles, from WithReconnect's base up to its max, with ±20% jitter. It
+// stops when the route has a link on a tick (either side may have dialed;
+// a link that came up and went down again between ticks does not count) or
+// the route is deleted. Meanwhile requests to the peer fail at once with
+// ErrNotConnected.
 
 type redial struct {
 	entry   *route.Entry
