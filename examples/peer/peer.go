@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -110,7 +111,10 @@ func (p *peer) exec(line string) (quit bool) {
 		if err == nil {
 			err = p.node.AddRoute(id.Name, id.Addr)
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, engine.ErrDial) || errors.Is(err, engine.ErrHandshake):
+			p.printf("add %s: %v; it is not up yet? the route stays and is redialed until it is", rest, err)
+		case err != nil:
 			p.printf("add %s: %v", rest, err)
 		}
 	case "peers":
