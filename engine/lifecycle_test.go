@@ -574,7 +574,7 @@ func loopOfRaw(t *testing.T, n *Node, p *rawPeer) gnet.EventLoop {
 			pc.mu.Lock()
 			c := pc.c
 			pc.mu.Unlock()
-			if c != nil && c.RemoteAddr() != nil && c.RemoteAddr().String() == p.c.LocalAddr().String() {
+			if c != nil && pc.remoteAddr == p.c.LocalAddr().String() { // RemoteAddr is loop-only
 				el = c.EventLoop()
 				return false
 			}

@@ -28,10 +28,10 @@ func newPeer(name, listen string, mode engine.Mode, out io.Writer, extra ...engi
 	if err != nil {
 		return nil, err
 	}
+	p.node = node // before Start: a peer may dial in, and raise an event, at once
 	if err := node.Start(); err != nil {
 		return nil, err
 	}
-	p.node = node
 	return p, nil
 }
 
