@@ -67,7 +67,12 @@ func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
 	}
 	pc := newPeerConn(n, true)
 	pc.peer, pc.entry = id, e
-	err = n.connect(ctx, pc)
+	if other := n.claimDial(e, pc); other != nil {
+		err = n.awaitDial(ctx, other)
+	} else {
+		err = n.connect(ctx, pc)
+		n.releaseDial(e, pc)
+	}
 	if err == nil {
 		if n.table.Get(addr) != e {
 			return fmt.Errorf("%w %s: deleted while connecting", route.ErrNoRoute, id)

@@ -616,3 +616,36 @@ func TestHandshakeTimeoutRacesHelloAck(t *testing.T) {
 		_ = a.Delete(addr)
 	}
 }
+
+// 10.2: AddRoutes racing for one route share one dial: each returns nil
+// only with a usable route, and one link is left.
+func TestConcurrentAddRoutesShareOneDial(t *testing.T) {
+	a := startNode(t, "a", echo, WithEventLoops(4))
+	b := startNode(t, "b", echo, WithEventLoops(4))
+	rounds := 60
+	if testing.Short() {
+		rounds = 15
+	}
+	for round := range rounds {
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for i := range errs {
+			wg.Add(1)
+			go func() { defer wg.Done(); errs[i] = a.AddRoute("b", b.Addr()) }()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: AddRoute: %v", round, err)
+			}
+		}
+		if _, err := a.Dispatch("b", nil); err != nil {
+			t.Fatalf("round %d: Dispatch after AddRoute: %v", round, err)
+		}
+		if c := a.Stats().Conns; c != 1 {
+			t.Fatalf("round %d: %d links", round, c)
+		}
+		_ = a.Delete("b")
+		eventually(t, 5*time.Second, "teardown", func() bool { return a.Stats().Conns == 0 && b.Stats().Conns == 0 })
+	}
+}

@@ -64,6 +64,7 @@ type Node struct {
 
 	linkMu  sync.Mutex // route lifecycle: see links.go
 	byNonce sync.Map   // peer hello nonce -> *route.Entry its link is on
+	dialing sync.Map   // *route.Entry -> *peerConn: the route's one dial in flight
 
 	evMu         sync.Mutex
 	evQueue      []PeerEvent // raised, not yet delivered, in order

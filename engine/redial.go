@@ -63,6 +63,7 @@ func (n *Node) redialDue(now time.Time) {
 		if !static || n.table.Get(e.ID.Addr) != e || n.state.Load() != nodeRunning {
 			if r.pc != nil {
 				r.pc.abandon(ErrClosed)
+				n.releaseDial(e, r.pc)
 			}
 			delete(n.redials, e)
 			continue
@@ -75,11 +76,15 @@ func (n *Node) redialDue(now time.Time) {
 			if now.Before(r.due) {
 				continue
 			}
-			n.stats.redials.Add(1)
 			pc := newPeerConn(n, true)
 			pc.peer, pc.entry = e.ID, e
+			if n.claimDial(e, pc) != nil {
+				continue // AddRoute is dialing it
+			}
+			n.stats.redials.Add(1)
 			reg, err := n.register(pc)
 			if err != nil {
+				n.releaseDial(e, pc)
 				r.retry(n, now)
 				continue
 			}
@@ -112,6 +117,7 @@ func (n *Node) redialDue(now time.Time) {
 				continue
 			}
 			n.log.Info("reconnected", "peer", e.ID.String(), "attempts", r.attempt+1)
+			n.releaseDial(e, r.pc)
 			delete(n.redials, e)
 		default:
 		}
@@ -119,6 +125,9 @@ func (n *Node) redialDue(now time.Time) {
 }
 
 func (r *redial) retry(n *Node, now time.Time) {
+	if r.pc != nil {
+		n.releaseDial(r.entry, r.pc)
+	}
 	r.attempt++
 	r.pc, r.reg = nil, nil
 	r.due = now.Add(n.backoff(r.attempt))
