@@ -345,9 +345,12 @@ func TestNoSwapInSession(t *testing.T) {
 func TestShutdownUnderLoad(t *testing.T) {
 	for _, side := range []string{"client", "server"} {
 		t.Run("close "+side, func(t *testing.T) {
+			// Answers wait for the gate, so the load builds up however slow
+			// the machine; then they come 0-199 ms apart.
+			gate := make(chan struct{})
 			slow := proto.HandlerFunc(func(ctx proto.Context, msg []byte) ([]byte, error) {
 				r := ctx.Defer()
-				time.AfterFunc(time.Duration(len(msg))*time.Millisecond, func() { _ = r.Send([]byte("ok"), nil) })
+				time.AfterFunc(time.Duration(len(msg))*time.Millisecond, func() { <-gate; _ = r.Send([]byte("ok"), nil) })
 				return nil, nil
 			})
 			srv, _ := New("srv", "127.0.0.1:0", slow)
@@ -379,6 +382,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 				}()
 			}
 			eventually(t, 10*time.Second, "load in flight", func() bool { return cli.inflight() > calls/2 })
+			close(gate)
 			done := make(chan struct{})
 			go func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
