@@ -169,6 +169,7 @@ func (n *Node) Delete(key string) error {
 	e, err := n.table.Delete(key)
 	if err == nil {
 		n.staticRoutes.Delete(e.ID.Addr)
+		n.goneNonces.Delete(e)
 	}
 	n.linkMu.Unlock()
 	if err != nil {

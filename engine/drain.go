@@ -45,6 +45,7 @@ func (n *Node) unrouteIfLearned(pc *peerConn) {
 	if _, static := n.staticRoutes.Load(pc.entry.ID.Addr); !static && pc.entry.Link() == nil {
 		if e := n.table.Get(pc.entry.ID.Addr); e == pc.entry {
 			_, _ = n.table.Delete(pc.entry.ID.Addr)
+			n.goneNonces.Delete(pc.entry)
 		}
 	}
 }

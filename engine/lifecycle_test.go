@@ -649,3 +649,30 @@ func TestConcurrentAddRoutesShareOneDial(t *testing.T) {
 		eventually(t, 5*time.Second, "teardown", func() bool { return a.Stats().Conns == 0 && b.Stats().Conns == 0 })
 	}
 }
+
+// 10.1: a link from a restarted peer's old run that completes its hello
+// late, after the new run's link replaced it, does not displace the new one.
+func TestLateLinkFromOldRunIsClosed(t *testing.T) {
+	a := startNode(t, "a", echo)
+	addr := freeAddr(t)
+	hello := func(nonce uint64) *rawPeer {
+		p := dialRaw(t, a.Addr())
+		payload := proto.AppendHello(nil, proto.Hello{ID: proto.PeerID{Name: "b", Addr: addr}, Nonce: nonce})
+		p.write(codec.Append(nil, codec.Frame{Kind: codec.KindHello, Payload: payload}))
+		if f := p.read(); f.Kind != codec.KindHelloAck {
+			t.Fatalf("want hello-ack, got %s", f.Kind)
+		}
+		return p
+	}
+	old := hello(1)
+	eventually(t, time.Second, "old run routed", func() bool { return len(a.Peers()) == 1 })
+	cur := hello(2) // the restart
+	old.closedBy(2 * time.Second)
+	late := hello(1) // the old run again, late
+	late.closedBy(2 * time.Second)
+	e := a.table.Get(addr)
+	if e == nil || e.Link() == nil || e.Link().Nonce() != 2 || liveLinks(a) != 1 {
+		t.Fatalf("the route lost the new run's link: %v", a.Peers())
+	}
+	_ = cur
+}

@@ -24,8 +24,15 @@ import (
 // goes without a link, and the old link is closed at once: its requests
 // fail with ErrConnLost instead of waiting for keepalive. A restart raises
 // Down then Up. A crossed or repeated dial retires the losing link (it
-// drains) and raises nothing. Loop.
+// drains) and raises nothing. A late link from an incarnation already
+// replaced is closed. Loop.
 func (n *Node) attach(pc *peerConn) {
+	if gone, ok := n.goneNonces.Load(pc.entry); ok && gone.(uint64) == pc.peerNonce {
+		n.log.Info("closing a late link from a restarted peer's old run", "peer", pc.peer.String())
+		pc.fail(fmt.Errorf("%w: %s restarted", ErrConnLost, pc.entry.ID))
+		pc.close()
+		return
+	}
 	kept, dropped := n.table.Attach(pc.entry, pc)
 	switch {
 	case dropped == nil:
@@ -36,6 +43,7 @@ func (n *Node) attach(pc *peerConn) {
 		old := dropped.(*peerConn)
 		n.byNonce.CompareAndDelete(old.peerNonce, pc.entry)
 		n.byNonce.Store(pc.peerNonce, pc.entry)
+		n.goneNonces.Store(pc.entry, old.peerNonce)
 		n.stats.restarts.Add(1)
 		n.log.Info("peer restarted: its old link is closed", "peer", pc.peer.String())
 		n.queueEvent(PeerEvent{Peer: pc.entry.ID})

@@ -65,6 +65,9 @@ type Node struct {
 	linkMu  sync.Mutex // route lifecycle: see links.go
 	byNonce sync.Map   // peer hello nonce -> *route.Entry its link is on
 	dialing sync.Map   // *route.Entry -> *peerConn: the route's one dial in flight
+	// *route.Entry -> uint64: the nonce of the incarnation a restart last
+	// replaced on the entry
+	goneNonces sync.Map
 
 	evMu         sync.Mutex
 	evQueue      []PeerEvent // raised, not yet delivered, in order
