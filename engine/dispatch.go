@@ -69,6 +69,8 @@ func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
 	pc.peer, pc.entry = id, e
 	if other := n.claimDial(e, pc); other != nil {
 		err = n.awaitDial(ctx, other)
+	} else if _, err = n.link(e); err == nil {
+		n.releaseDial(e, pc) // a dial that just finished linked it
 	} else {
 		err = n.connect(ctx, pc)
 		n.releaseDial(e, pc)
