@@ -79,7 +79,7 @@ func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
 		if n.table.Get(addr) != e {
 			return fmt.Errorf("%w %s: deleted while connecting", route.ErrNoRoute, id)
 		}
-		if _, err = n.link(e); err == nil {
+		if err = n.awaitUsable(ctx, e); err == nil {
 			return nil
 		}
 	}

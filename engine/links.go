@@ -223,3 +223,18 @@ func (n *Node) awaitDial(ctx context.Context, other *peerConn) error {
 		return fmt.Errorf("%w: %s: the dial in flight failed", ErrDial, peer)
 	}
 }
+
+// awaitUsable waits, at most a second (or the handshake timeout if shorter)
+// or until ctx ends, for e to route to a usable link: right after our
+// handshake a crossed pair may still be settling, its two ends retiring one
+// link and attaching the other in an order of their own.
+func (n *Node) awaitUsable(ctx context.Context, e *route.Entry) error {
+	deadline := time.Now().Add(min(n.cfg.handshakeTimeout, time.Second))
+	for {
+		_, err := n.link(e)
+		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
