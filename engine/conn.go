@@ -30,8 +30,9 @@ type peerConn struct {
 	outbound bool
 	short    bool
 
-	c     gnet.Conn // set in OnOpen, before the conn is published
-	state atomic.Int32
+	c          gnet.Conn // set in OnOpen, before the conn is published
+	remoteAddr string    // set in OnOpen, before the conn is published
+	state      atomic.Int32
 
 	peer  proto.PeerID // loop; published to other goroutines by ready / the route table
 	entry *route.Entry // persistent links in the route table
@@ -86,6 +87,9 @@ func (pc *peerConn) Key() string { return pc.peerKey }
 // Outbound implements route.Link.
 func (pc *peerConn) Outbound() bool { return pc.outbound }
 
+// Nonce implements route.Link: the peer's hello nonce.
+func (pc *peerConn) Nonce() uint64 { return pc.peerNonce }
+
 // InFlight returns the requests sent on the link and not yet answered.
 func (pc *peerConn) InFlight() int { return int(pc.inflight.Load()) }
 
@@ -131,8 +135,8 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 	pc.mu.Unlock()
 	if c != nil {
 		if err := c.Wake(nil); err != nil {
-			if f != nil {
-				pc.cancel(id)
+			if f != nil && !pc.cancel(id) {
+				<-f.done // fail answered it meanwhile: take the signal, the future goes back to the pool
 			}
 			return 0, ErrClosed
 		}

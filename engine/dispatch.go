@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -13,13 +14,18 @@ import (
 	"github.com/antnet-p2p/antnet/route"
 )
 
-// AddRoute adds the peer name listening at addr: use the address the peer
-// advertises (its ID's Addr), since routes are keyed by address and a peer
-// reached under another spelling counts as another route. In persistent
-// mode it also
-// connects and completes the handshake before it returns (bounded by the
-// dial and handshake timeouts); an existing live link is reused. In short
-// mode it only records the address. Adding the same peer again is a no-op.
+// AddRoute adds the peer name listening at addr. The route is keyed by
+// the address with its host resolved to an IP (a host name is looked up
+// once, here), so "localhost:7000" and "127.0.0.1:7000" are one route. In
+// persistent mode it also connects and completes the handshake before it
+// returns (bounded by the dial and handshake timeouts); an existing live
+// link is reused, and nil means the route has a usable link. If the
+// connect fails, AddRoute returns why (ErrDial when the peer is not up)
+// but the route stays and is redialed with backoff (WithRedialBackoff)
+// until it is deleted, so peers may start in any order; only a refusal that
+// would repeat (ErrSelf, ErrPeerMismatch, ErrRefused, ErrNotAdmitted)
+// removes it. In short mode it only records the address. Adding the same
+// peer again is a no-op.
 //
 // On a secure node, addr may end in "#fingerprint" (PeerID.Pinned gives
 // the whole form): the route then accepts only the key with that
@@ -32,10 +38,14 @@ func (n *Node) AddRoute(name, addr string) error {
 	return n.AddRouteContext(context.Background(), name, addr)
 }
 
-// AddRouteContext is AddRoute with a context that can cancel the connect.
+// AddRouteContext is AddRoute with a context that can cancel the connect
+// (and the host name lookup); the route stays as with any failed connect.
 func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
 	if err := n.checkRunning(); err != nil {
 		return err
+	}
+	if n.cfg.mode == Persistent && n.onLoop() {
+		return ErrOnEventLoop // before anything is stored: no route left undialed
 	}
 	addr, pin, err := proto.CutFingerprint(addr)
 	if err != nil {
@@ -44,50 +54,88 @@ func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
 	if pin != "" && n.cfg.identity == nil {
 		return fmt.Errorf("%w: %s pins a key, but this node's links are plain (no WithIdentity)", proto.ErrBadPeerID, addr)
 	}
-	id := proto.PeerID{Name: name, Addr: addr}
-	if err := id.Validate(); err != nil {
+	if err := (proto.PeerID{Name: name, Addr: addr}).Validate(); err != nil {
 		return err
 	}
-	if addr == n.id.Addr {
-		return fmt.Errorf("%w: %s", ErrSelf, addr)
-	}
-	e, err := n.table.Add(id)
+	addr, err = n.routeAddr(ctx, addr)
 	if err != nil {
 		return err
 	}
-	if l := e.Link(); pin != "" && l != nil {
-		if got := (proto.PeerID{Key: l.Key()}).Fingerprint(); got != pin {
-			return fmt.Errorf("%w: %s is linked to key %s, not the pinned %s", ErrPeerMismatch, addr, got, pin)
+	id := proto.PeerID{Name: name, Addr: addr}
+	if addr == n.id.Addr {
+		return fmt.Errorf("%w: %s", ErrSelf, addr)
+	}
+	n.linkMu.Lock()
+	e, err := n.table.Add(id)
+	if err == nil && pin != "" {
+		if l := e.Link(); l != nil {
+			if got := (proto.PeerID{Key: l.Key()}).Fingerprint(); got != pin {
+				err = fmt.Errorf("%w: %s is linked to key %s, not the pinned %s", ErrPeerMismatch, addr, got, pin)
+			}
 		}
 	}
-	n.staticRoutes.Store(addr, struct{}{})
-	if pin != "" {
-		n.pins.Store(addr, pin)
+	if err == nil { // a refused pin changes nothing
+		n.staticRoutes.Store(addr, struct{}{})
+		if pin != "" {
+			n.pins.Store(addr, pin)
+		}
+	}
+	n.linkMu.Unlock()
+	if err != nil {
+		return err
 	}
 	if n.cfg.mode == Short {
 		return nil // short mode only records the address: safe on the event loop
 	}
-	if l := e.Link(); l != nil && l.(*peerConn).usable() == nil {
+	if _, err := n.link(e); err == nil {
 		return nil
-	}
-	if n.onLoop() {
-		return ErrOnEventLoop
 	}
 	pc := newPeerConn(n, true)
 	pc.peer, pc.entry = id, e
-	err = n.connect(ctx, pc)
-	if err != nil && e.Link() == nil {
-		n.staticRoutes.Delete(addr)
-		n.pins.Delete(addr)
-		if n.table.Get(addr) == e {
-			_, _ = n.table.Delete(addr)
+	if other := n.claimDial(e, pc); other != nil {
+		err = n.awaitDial(ctx, other)
+	} else if _, err = n.link(e); err == nil {
+		n.releaseDial(e, pc) // a dial that just finished linked it
+	} else {
+		err = n.connect(ctx, pc)
+		n.releaseDial(e, pc)
+	}
+	if err == nil {
+		if n.table.Get(addr) != e {
+			return fmt.Errorf("%w %s: deleted while connecting", route.ErrNoRoute, id)
+		}
+		if err = n.awaitUsable(ctx, e); err == nil {
+			return nil
 		}
 	}
+	if permanent(err) {
+		n.linkMu.Lock()
+		if e.Link() == nil && n.table.Get(addr) == e {
+			n.staticRoutes.Delete(addr)
+			n.pins.Delete(addr)
+			_, _ = n.table.Delete(addr)
+		}
+		n.linkMu.Unlock()
+		return err
+	}
+	n.maybeRedial(e)
 	return err
+}
+
+// permanent reports whether a connect failed for a reason a redial would
+// meet again.
+func permanent(err error) bool {
+	for _, p := range []error{ErrSelf, ErrPeerMismatch, ErrRefused, ErrNotAdmitted} {
+		if errors.Is(err, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // connect dials pc.peer through the reactor and waits for the handshake.
 func (n *Node) connect(ctx context.Context, pc *peerConn) error {
+	peer := pc.peer // the loop writes pc.peer once the socket opens
 	reg, err := n.register(pc)
 	if err != nil {
 		return err
@@ -98,29 +146,29 @@ func (n *Node) connect(ctx context.Context, pc *peerConn) error {
 	case r := <-reg:
 		if r.Err != nil {
 			pc.abandon(fmt.Errorf("%w: %v", ErrConnLost, r.Err))
-			return fmt.Errorf("%w: %s: %w", ErrDial, pc.peer, r.Err)
+			return fmt.Errorf("%w: %s: %w", ErrDial, peer, r.Err)
 		}
 	case <-dial.C:
 		pc.abandon(ErrTimeout)
-		return fmt.Errorf("%w: %s: %w", ErrDial, pc.peer, ErrTimeout)
+		return fmt.Errorf("%w: %s: %w", ErrDial, peer, ErrTimeout)
 	case <-ctx.Done():
 		pc.abandon(ctx.Err())
-		return fmt.Errorf("%w: %s: %w", ErrDial, pc.peer, ctx.Err())
+		return fmt.Errorf("%w: %s: %w", ErrDial, peer, ctx.Err())
 	}
 	hs := time.NewTimer(n.cfg.handshakeTimeout)
 	defer hs.Stop()
 	select {
 	case <-pc.ready:
 		if pc.hsErr != nil {
-			return fmt.Errorf("antnet: connect %s: %w", pc.peer, pc.hsErr)
+			return fmt.Errorf("antnet: connect %s: %w", peer, pc.hsErr)
 		}
 		return nil
 	case <-hs.C:
 		pc.abandon(ErrHandshake)
-		return fmt.Errorf("antnet: connect %s: %w: timed out", pc.peer, ErrHandshake)
+		return fmt.Errorf("antnet: connect %s: %w: timed out", peer, ErrHandshake)
 	case <-ctx.Done():
 		pc.abandon(ctx.Err())
-		return fmt.Errorf("antnet: connect %s: %w", pc.peer, ctx.Err())
+		return fmt.Errorf("antnet: connect %s: %w", peer, ctx.Err())
 	}
 }
 
@@ -145,12 +193,17 @@ func (n *Node) Delete(key string) error {
 	if err := n.checkRunning(); err != nil {
 		return err
 	}
+	n.linkMu.Lock()
 	e, err := n.table.Delete(key)
+	if err == nil {
+		n.staticRoutes.Delete(e.ID.Addr)
+		n.pins.Delete(e.ID.Addr)
+		n.goneNonces.Delete(e)
+	}
+	n.linkMu.Unlock()
 	if err != nil {
 		return err
 	}
-	n.staticRoutes.Delete(e.ID.Addr)
-	n.pins.Delete(e.ID.Addr)
 	if l := e.Link(); l != nil {
 		n.retire(l.(*peerConn))
 	}

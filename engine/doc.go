@@ -21,7 +21,10 @@
 // the route table by itself. Requests, notices and broadcasts share the link,
 // many requests may be in flight on it, and answers may come back in any
 // order. When two nodes dial each other at once, both keep the link dialed by
-// the node whose ID sorts lower and retire the other (see package route).
+// the node whose hello nonce (on secure links, static key) is lower and
+// retire the other; a restarted peer's new link replaces its old one at once
+// (see route.Prefer). A route added with AddRoute is redialed for as long as
+// it exists.
 //
 // In Short mode every request dials a new connection: hello and request leave
 // in one write, the answer comes back, and the connection closes.

@@ -6,16 +6,22 @@ package engine
 // been answered it sends goaway, and it closes when goaway has gone both
 // ways (or when the drain deadline, twice the request timeout, passes).
 
-// retire starts draining pc. Any goroutine.
+// retire starts draining pc and takes it off its route. Any goroutine; not
+// under linkMu.
 func (n *Node) retire(pc *peerConn) {
-	if pc.state.CompareAndSwap(stateReady, stateDraining) {
-		pc.setDeadline(2 * n.cfg.timeout)
-		if pc.entry != nil && n.table.Detach(pc.entry, pc) {
-			n.emit(PeerEvent{Peer: pc.entry.ID})
-			n.unrouteIfLearned(pc)
-		}
+	if n.startDrain(pc) && pc.entry != nil {
+		n.detach(pc)
 	}
 	n.finishDrain(pc)
+}
+
+// startDrain moves a ready pc to draining and reports whether it did.
+func (n *Node) startDrain(pc *peerConn) bool {
+	if !pc.state.CompareAndSwap(stateReady, stateDraining) {
+		return false
+	}
+	pc.setDeadline(2 * n.cfg.timeout)
+	return true
 }
 
 // finishDrain sends goaway once pc's requests are answered, and closes pc
@@ -33,11 +39,13 @@ func (n *Node) finishDrain(pc *peerConn) {
 }
 
 // unrouteIfLearned removes a peer's entry that only an inbound hello put in
-// the table, once its link is gone; routes added by AddRoute stay.
+// the table, once its link is gone; routes added by AddRoute stay. Under
+// linkMu.
 func (n *Node) unrouteIfLearned(pc *peerConn) {
 	if _, static := n.staticRoutes.Load(pc.entry.ID.Addr); !static && pc.entry.Link() == nil {
 		if e := n.table.Get(pc.entry.ID.Addr); e == pc.entry {
 			_, _ = n.table.Delete(pc.entry.ID.Addr)
+			n.goneNonces.Delete(pc.entry)
 		}
 	}
 }

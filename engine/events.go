@@ -60,6 +60,9 @@ func (ev *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		}
 		pc.holdsHandshakeSlot = true
 	}
+	if a := c.RemoteAddr(); a != nil {
+		pc.remoteAddr = a.String() // the ticker may print it: RemoteAddr is loop-only
+	}
 	pc.setDeadline(n.cfg.handshakeTimeout)
 	pc.lastRecv.Store(n.clock.Load())
 	n.conns.Store(pc, struct{}{})
@@ -347,15 +350,14 @@ func appendError(dst []byte, id uint64, code proto.Code, msg string) []byte {
 	return proto.AppendError(dst, code, msg)
 }
 
-// remote is a printable name for the other end: its PeerID once known.
+// remote is a printable name for the other end: its PeerID once known,
+// else the socket's remote address as OnOpen saw it. Any goroutine.
 func (pc *peerConn) remote() string {
 	if pc.state.Load() != stateHandshake {
 		return pc.peer.String()
 	}
-	if pc.c != nil {
-		if a := pc.c.RemoteAddr(); a != nil {
-			return a.String()
-		}
+	if pc.remoteAddr != "" {
+		return pc.remoteAddr
 	}
 	return "?"
 }
@@ -391,11 +393,7 @@ func (n *Node) connClosed(pc *peerConn, err error) {
 		close(pc.ready)
 	}
 	if pc.entry != nil {
-		if n.table.Detach(pc.entry, pc) {
-			n.log.Debug("peer down", "peer", pc.peer.String())
-			n.emit(PeerEvent{Peer: pc.entry.ID})
-			n.unrouteIfLearned(pc)
-		}
+		n.detach(pc)
 		n.maybeRedial(pc.entry)
 	}
 	if err != nil && !errors.Is(err, io.EOF) {

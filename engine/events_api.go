@@ -12,13 +12,17 @@ type PeerEvent struct {
 
 // WithPeerEvents calls f when a peer gains its first live link (Up) and when
 // it loses its last one (not Up); swapping a duplicate link raises no event.
-// f runs on an event loop, or on the goroutine that called Delete: it must
-// return quickly (hand the event to a channel or a goroutine). Blocking
-// calls made inside f (Dispatch, DispatchAll, a persistent AddRoute, Close)
-// return ErrOnEventLoop wherever f runs; Send, Broadcast and Delete are
-// fine. A panic in f is recovered, logged and counted in
-// Stats.CallbackPanics; the node goes on. Events for one peer arrive in
-// order.
+// A peer that restarted (its new link carries another hello nonce) raises
+// Down then Up, back to back, though its route never goes without a link:
+// whatever state you keep about the peer's session is gone. Events are
+// delivered one at a time in the order of the route changes that raise them,
+// so events for one peer arrive in order. f runs on an event loop, or on the
+// goroutine that called Delete or Close: it must return quickly (hand the
+// event to a channel or a goroutine). Blocking calls made inside f
+// (Dispatch, DispatchAll, a persistent AddRoute, Close) return
+// ErrOnEventLoop wherever f runs; Send, Broadcast and Delete are fine. A
+// panic in f is recovered, logged and counted in Stats.CallbackPanics; the
+// node goes on.
 func WithPeerEvents(f func(PeerEvent)) Option { return func(c *config) { c.events = f } }
 
 func (n *Node) emit(ev PeerEvent) {

@@ -72,11 +72,18 @@ func (n *Node) handshake(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuf
 				return n.refuse(pc, w, err.Error(), err)
 			}
 		}
-		if e, err = n.table.Add(h.ID); err != nil {
+		// Finding the entry and attaching to it is one step under linkMu.
+		n.linkMu.Lock()
+		defer n.deliverEvents()
+		defer n.linkMu.Unlock()
+		if e, err = n.entryFor(h); err != nil {
 			return n.refuse(pc, w, err.Error(), err)
 		}
 	}
 	pc.peer = h.ID
+	if e != nil {
+		pc.peer.Addr = e.ID.Addr // the route's spelling, when the nonce joined another
+	}
 	pc.peer.Key = pc.peerKey
 	pc.peerNonce = h.Nonce
 	w.B = n.appendHello(w.B, codec.KindHelloAck, pc.short)
@@ -102,7 +109,9 @@ func (n *Node) helloAck(pc *peerConn, h proto.Hello) gnet.Action {
 		return gnet.Close
 	}
 	if h.Nonce == n.nonce {
-		return n.violation(pc, fmt.Errorf("%w: hello-ack from %s carries this node's own nonce", ErrHandshake, pc.peer.Addr))
+		err := fmt.Errorf("%w: %w: hello-ack from %s carries this node's own nonce", ErrHandshake, ErrSelf, pc.peer.Addr)
+		pc.hsErr = err
+		return n.violation(pc, err)
 	}
 	if pc.peer.Name != "" && h.ID.Name != pc.peer.Name {
 		err := fmt.Errorf("%w: %s answered as %q", ErrPeerMismatch, pc.peer, h.ID.Name)
@@ -120,7 +129,15 @@ func (n *Node) helloAck(pc *peerConn, h proto.Hello) gnet.Action {
 	pc.state.Store(stateReady)
 	n.countReady(pc, 1)
 	if pc.entry != nil {
-		n.attach(pc)
+		n.linkMu.Lock()
+		if n.table.Get(pc.entry.ID.Addr) == pc.entry {
+			n.attach(pc)
+		} else { // the route was deleted while we dialed
+			n.startDrain(pc)
+			n.finishDrain(pc)
+		}
+		n.linkMu.Unlock()
+		n.deliverEvents()
 	}
 	close(pc.ready)
 	return gnet.None
@@ -147,25 +164,4 @@ const msgSelf = "antnet: dialed itself"
 func (n *Node) refuse(pc *peerConn, w *bytebufferpool.ByteBuffer, why string, err error) gnet.Action {
 	w.B = appendError(w.B, 0, proto.CodeUnsupported, why)
 	return n.violation(pc, err)
-}
-
-// attach offers pc to its route entry; the duplicate-link rule decides which
-// link stays, and the other drains. A link from a restarted peer (same
-// direction as the current one, another hello nonce) replaces the stale one.
-// Loop.
-func (n *Node) attach(pc *peerConn) {
-	if cur, ok := pc.entry.Link().(*peerConn); ok && cur.outbound == pc.outbound && cur.peerNonce != pc.peerNonce {
-		n.log.Debug("peer restarted: retiring its old link", "peer", pc.peer.String())
-		n.retire(cur)
-	}
-	kept, dropped := n.table.Attach(pc.entry, pc)
-	if dropped != nil {
-		d := dropped.(*peerConn)
-		n.stats.duplicateLinks.Add(1)
-		n.log.Debug("duplicate link", "peer", pc.peer.String(), "kept_outbound", kept.Outbound())
-		n.retire(d)
-	} else {
-		n.log.Debug("peer up", "peer", pc.peer.String())
-		n.emit(PeerEvent{Peer: pc.entry.ID, Up: true, Outbound: pc.outbound})
-	}
 }

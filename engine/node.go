@@ -64,6 +64,17 @@ type Node struct {
 	redialMu sync.Mutex
 	redials  map[*route.Entry]*redial
 
+	linkMu  sync.Mutex // route lifecycle: see links.go
+	byNonce sync.Map   // peer hello nonce -> *route.Entry its link is on
+	dialing sync.Map   // *route.Entry -> *peerConn: the route's one dial in flight
+	// *route.Entry -> uint64: the nonce of the incarnation a restart last
+	// replaced on the entry
+	goneNonces sync.Map
+
+	evMu         sync.Mutex
+	evQueue      []PeerEvent // raised, not yet delivered, in order
+	evDelivering bool        // a goroutine is delivering evQueue
+
 	work chan job // WithWorkers
 	wg   sync.WaitGroup
 
@@ -189,7 +200,7 @@ func (n *Node) boot(e gnet.Engine) error {
 	if err := n.id.Validate(); err != nil {
 		return err
 	}
-	n.table = route.New(n.id)
+	n.table = route.New(n.id, n.nonce)
 	return nil
 }
 

@@ -167,7 +167,7 @@ func WithDeadPeerTimeout(d time.Duration) Option {
 }
 
 // WithRedialBackoff sets the first wait before redialing a route added with
-// AddRoute whose link dropped; the wait doubles after every failure up to
+// AddRoute whose link dropped or whose first connect failed; the wait doubles after every failure up to
 // WithRedialMaxBackoff, each wait jittered by ±20%. Redialing goes on until
 // the route is deleted. Default 100ms; it must be > 0.
 func WithRedialBackoff(d time.Duration) Option {

@@ -9,12 +9,14 @@ import (
 	"github.com/antnet-p2p/antnet/route"
 )
 
-// Reconnecting. A route added with AddRoute whose link is lost is redialed
-// from the ticker, without a goroutine: the dial goes to gnet's Register, the
-// outcome is polled on later ticks, the handshake completes on the event
-// loop. After each failure the wait doubles, from WithRedialBackoff up to
-// its max, with ±20% jitter. It stops when a link is back (either side may
-// have dialed) or the route is deleted. Meanwhile requests to the peer fail
+// Reconnecting. A route added with AddRoute whose link is lost, or whose
+// first connect failed, is redialed from the ticker, without a goroutine:
+// the dial goes to gnet's Register, the outcome is polled on later ticks,
+// the handshake completes on the event loop. After each failure the wait
+// doubles, from WithRedialBackoff up to WithRedialMaxBackoff, with ±20%
+// jitter. It stops when the route has a link on a tick (either side may
+// have dialed; a link that came up and went down again between ticks does
+// not count) or the route is deleted. Meanwhile requests to the peer fail
 // at once with ErrNotConnected.
 
 type redial struct {
@@ -61,6 +63,7 @@ func (n *Node) redialDue(now time.Time) {
 		if !static || n.table.Get(e.ID.Addr) != e || n.state.Load() != nodeRunning {
 			if r.pc != nil {
 				r.pc.abandon(ErrClosed)
+				n.releaseDial(e, r.pc)
 			}
 			delete(n.redials, e)
 			continue
@@ -73,11 +76,15 @@ func (n *Node) redialDue(now time.Time) {
 			if now.Before(r.due) {
 				continue
 			}
-			n.stats.redials.Add(1)
 			pc := newPeerConn(n, true)
 			pc.peer, pc.entry = e.ID, e
+			if n.claimDial(e, pc) != nil {
+				continue // AddRoute is dialing it
+			}
+			n.stats.redials.Add(1)
 			reg, err := n.register(pc)
 			if err != nil {
+				n.releaseDial(e, pc)
 				r.retry(n, now)
 				continue
 			}
@@ -102,7 +109,15 @@ func (n *Node) redialDue(now time.Time) {
 				r.retry(n, now)
 				continue
 			}
+			if e.Link() == nil {
+				// It connected and went down again before this tick: the
+				// route still has no link, so go on redialing.
+				r.attempt = -1
+				r.retry(n, now)
+				continue
+			}
 			n.log.Info("reconnected", "peer", e.ID.String(), "attempts", r.attempt+1)
+			n.releaseDial(e, r.pc)
 			delete(n.redials, e)
 		default:
 		}
@@ -110,6 +125,9 @@ func (n *Node) redialDue(now time.Time) {
 }
 
 func (r *redial) retry(n *Node, now time.Time) {
+	if r.pc != nil {
+		n.releaseDial(r.entry, r.pc)
+	}
 	r.attempt++
 	r.pc, r.reg = nil, nil
 	r.due = now.Add(n.backoff(r.attempt))

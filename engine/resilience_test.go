@@ -25,17 +25,11 @@ func TestReconnectAfterPeerRestart(t *testing.T) {
 	_ = b.Close()
 	eventually(t, 2*time.Second, "link down", func() bool { return liveLinks(a) == 0 })
 
-	// During the outage requests fail at once, with a clear error.
-	start := time.Now()
+	// During the outage requests fail at once, with a clear error (not
+	// ErrTimeout: nothing waited for an answer).
 	_, err := a.Dispatch("b", []byte("2"))
 	mustErrIs(t, err, ErrNotConnected)
-	if time.Since(start) > 100*time.Millisecond {
-		t.Fatal("request during outage did not fail fast")
-	}
-	time.Sleep(300 * time.Millisecond) // several failed redials
-	if a.Stats().Redials < 2 {
-		t.Fatalf("redials = %d, want backoff attempts", a.Stats().Redials)
-	}
+	eventually(t, 3*time.Second, "failed redials with backoff", func() bool { return a.Stats().Redials >= 2 })
 
 	b2 := startNodeAt(t, "b", addr, echo)
 	eventually(t, 3*time.Second, "reconnect", func() bool {
@@ -43,12 +37,13 @@ func TestReconnectAfterPeerRestart(t *testing.T) {
 		return err == nil && string(got) == "echo:3"
 	})
 
-	// A deleted route is not redialed.
+	// A deleted route is not redialed: over ticks spanning several backoff
+	// periods, no attempt.
 	_ = a.Delete("b")
 	_ = b2.Close()
-	time.Sleep(100 * time.Millisecond)
+	eventually(t, 2*time.Second, "link closed", func() bool { return a.Stats().Conns == 0 })
 	before := a.Stats().Redials
-	time.Sleep(300 * time.Millisecond)
+	waitTicks(t, a, 6)
 	if a.Stats().Redials != before {
 		t.Fatal("deleted route still redialed")
 	}
@@ -68,7 +63,8 @@ func TestBackoffGrowsAndCaps(t *testing.T) {
 }
 
 func TestKeepalive(t *testing.T) {
-	ka, dead := WithKeepalive(50*time.Millisecond), WithDeadPeerTimeout(250*time.Millisecond)
+	const deadAfter = 500 * time.Millisecond // ten pings' worth: a loaded machine still answers in time
+	ka, dead := WithKeepalive(50*time.Millisecond), WithDeadPeerTimeout(deadAfter)
 	srv := startNode(t, "srv", echo, ka, dead)
 	// An idle but healthy peer answers pings and keeps its link.
 	ok := startNode(t, "ok", nil, ka, dead)
@@ -85,11 +81,13 @@ func TestKeepalive(t *testing.T) {
 		t.Fatalf("want ping, got %s", f.Kind)
 	}
 	// ...and, never answering, closed once the dead-peer timeout passes.
-	p.closedBy(2 * time.Second)
+	p.closedBy(5 * time.Second)
 	if srv.Stats().SilentPeers != 1 {
 		t.Fatalf("SilentPeers = %d", srv.Stats().SilentPeers)
 	}
-	time.Sleep(300 * time.Millisecond) // past the dead timeout for the idle peer too
+	// The idle healthy peer stays through keepalive sweeps spanning more
+	// than the dead-peer timeout.
+	waitTicks(t, srv, int(deadAfter/tickEvery)+2)
 	if got, err := ok.Dispatch("srv", []byte("still")); err != nil || string(got) != "echo:still" {
 		t.Fatalf("idle healthy peer lost its link: %q %v", got, err)
 	}
@@ -297,15 +295,18 @@ func TestNoSwapInSession(t *testing.T) {
 		go func() { <-release; _ = r.Send([]byte("released"), nil) }()
 		return nil, nil
 	})
-	low := startNode(t, "a-low", h)   // sorts lower: its dial wins
-	high := startNode(t, "z-high", h) // dials first
-	link(t, high, low)
+	low := startNode(t, "a-low", h)
+	high := startNode(t, "z-high", h)
+	if high.nonce < low.nonce { // the lower hello nonce's dial wins, whatever the names
+		low, high = high, low
+	}
+	link(t, high, low) // high dials first; low's dial will win
 	old := routeSocket(high, low)
 
 	errs := make(chan error, 3)
 	for range 3 {
 		go func() {
-			got, err := high.Dispatch("a-low", []byte("hold"))
+			got, err := high.Dispatch(low.Addr(), []byte("hold"))
 			if err == nil && string(got) != "released" {
 				err = fmt.Errorf("got %q", got)
 			}
@@ -325,7 +326,7 @@ func TestNoSwapInSession(t *testing.T) {
 		return routeSocket(high, low) == routeSocket(low, high) && routeSocket(high, low) != old
 	})
 	// New requests take the new link while the old one still carries three.
-	if got, err := high.Dispatch("a-low", []byte("new")); err != nil || string(got) != "echo:new" {
+	if got, err := high.Dispatch(low.Addr(), []byte("new")); err != nil || string(got) != "echo:new" {
 		t.Fatalf("new request: %q %v", got, err)
 	}
 	if high.Stats().Conns != 2 || low.Stats().Conns != 2 {

@@ -192,14 +192,30 @@ func TestSecureTampering(t *testing.T) {
 			other := startNode(t, "other", nil, WithIdentity(newIdentity(t)))
 			link(t, other, srv)
 			victim := startNode(t, "victim", nil, WithIdentity(newIdentity(t)), WithTimeout(2*time.Second))
-			if err := victim.AddRoute("srv", tamperProxy(t, srv.Addr(), mangle)); err != nil {
+			// The second request leaves only once the proxy holds the first:
+			// two frames, never one batch.
+			first := make(chan struct{})
+			var once sync.Once
+			proxy := tamperProxy(t, srv.Addr(), func(i int, f []byte) []byte {
+				if i == 3 {
+					once.Do(func() { close(first) })
+				}
+				return mangle(i, f)
+			})
+			if err := victim.AddRoute("srv", proxy); err != nil {
 				t.Fatal(err)
 			}
 			var wg sync.WaitGroup
-			for range 2 {
+			for k := range 2 {
 				wg.Add(1)
 				go func() { defer wg.Done(); _, _ = victim.Dispatch("srv", []byte("x")) }()
-				time.Sleep(20 * time.Millisecond) // two separate frames
+				if k == 0 {
+					select {
+					case <-first:
+					case <-time.After(5 * time.Second):
+						t.Fatal("the first request never reached the proxy")
+					}
+				}
 			}
 			wg.Wait()
 			eventually(t, 2*time.Second, "tampered link closed", func() bool { return srv.Stats().Tampered == 1 })

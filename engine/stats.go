@@ -31,6 +31,7 @@ type counters struct {
 	refused           atomic.Uint64
 	silentPeers       atomic.Uint64
 	redials           atomic.Uint64
+	restarts          atomic.Uint64
 	handshaking       atomic.Int64
 	inflight          atomic.Int64
 	framesOut         atomic.Uint64
@@ -90,6 +91,7 @@ type Stats struct {
 	Refused     uint64 // accepted sockets closed by a connection limit
 	SilentPeers uint64 // links closed by keepalive
 	Redials     uint64 // reconnect attempts
+	Restarts    uint64 // links to an old incarnation of a restarted peer, closed
 	Tampered    uint64 // secure links closed for a frame that failed authentication
 	Unadmitted  uint64 // secure peers refused by the allow-list or admission callback
 }
@@ -128,6 +130,7 @@ func (n *Node) Stats() Stats {
 		Refused:           s.refused.Load(),
 		SilentPeers:       s.silentPeers.Load(),
 		Redials:           s.redials.Load(),
+		Restarts:          s.restarts.Load(),
 		Tampered:          s.tampered.Load(),
 		Unadmitted:        s.unadmitted.Load(),
 	}

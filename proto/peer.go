@@ -30,8 +30,8 @@ func (p PeerID) String() string { return p.Name + "@" + p.Addr }
 func (p PeerID) IsZero() bool { return p.Name == "" && p.Addr == "" }
 
 // Compare orders peer IDs by key when both have one, else by their string
-// form; it returns -1, 0 or +1. The duplicate-connection rule keeps the link
-// dialed by the lower of two peers.
+// form; it returns -1, 0 or +1. (The duplicate-connection rule does not use
+// it: two ends may spell one address differently; see route.Prefer.)
 func (p PeerID) Compare(q PeerID) int {
 	if p.Key != "" && q.Key != "" {
 		return strings.Compare(p.Key, q.Key)

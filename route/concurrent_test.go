@@ -40,7 +40,7 @@ func checkSnapshot(all []*route.Entry, max int) error {
 
 func TestConcurrentAccess(t *testing.T) {
 	ids := universe(40)
-	tb := route.New(local)
+	tb := route.New(local, 1)
 	const (
 		writers    = 4
 		readers    = 4
@@ -157,7 +157,7 @@ func TestConcurrentAccess(t *testing.T) {
 
 func benchTable(b *testing.B, n int) (*route.Table, []proto.PeerID) {
 	ids := make([]proto.PeerID, n)
-	tb := route.New(local)
+	tb := route.New(local, 1)
 	for i := range ids {
 		ids[i] = proto.PeerID{Name: fmt.Sprintf("peer%d", i), Addr: fmt.Sprintf("10.%d.%d.1:7000", i/256, i%256)}
 		if _, err := tb.Add(ids[i]); err != nil {

@@ -1,30 +1,50 @@
 package route
 
-import "github.com/antnet-p2p/antnet/proto"
-
-// Prefer is the duplicate-link rule. Given two live links to the same peer, it
-// returns the one to keep: the link dialed by whichever of the two nodes has
-// the lower PeerID (proto.PeerID.Compare). Both ends apply it to the same two
-// sockets and reach the same answer with no extra message. When both links
-// were dialed by the same side (a redial), the current one stays.
-func Prefer(local, remote proto.PeerID, current, candidate Link) Link {
-	if current == nil {
+// Prefer is the duplicate-link rule. Given the entry's current link and a
+// candidate to the same peer, it returns the one to keep:
+//
+//   - no current link: the candidate;
+//   - the two links carry different peer nonces: the candidate, since the
+//     peer restarted and the current link's far end is gone;
+//   - both links were dialed by the same side: the candidate, since that
+//     side only dials again once it gave up its old link;
+//   - crossed links (one dialed by each side): the one dialed by the side
+//     whose static key sorts lower when both links are secure and the keys
+//     differ, else by the side whose hello nonce is lower.
+//
+// Both ends apply it to the same sockets with facts both hold identically
+// (the two keys or the two nonces, never an address string) and reach the
+// same answer with no extra message. localKey and localNonce are this
+// node's; the peer's come from the candidate. O(1).
+func Prefer(localKey string, localNonce uint64, current, candidate Link) Link {
+	switch {
+	case current == nil,
+		current.Nonce() != candidate.Nonce(),
+		current.Outbound() == candidate.Outbound():
 		return candidate
 	}
-	if current.Outbound() == candidate.Outbound() {
-		return current
-	}
-	localDials := local.Compare(remote) < 0
-	if candidate.Outbound() == localDials {
+	if candidate.Outbound() == localDialWins(localKey, localNonce, candidate) {
 		return candidate
 	}
 	return current
 }
 
+// localDialWins reports whether, between this node and the peer at the end
+// of l, the link this node dialed is the one both keep.
+func localDialWins(localKey string, localNonce uint64, l Link) bool {
+	if k := l.Key(); localKey != "" && k != "" && k != localKey {
+		return localKey < k
+	}
+	return localNonce < l.Nonce()
+}
+
 // Attach offers l as e's link. It keeps whichever of e's current link and l
-// Prefer picks, and returns the kept link and the dropped one (nil if none).
-// The caller drains the dropped link: no new requests go on it, and it closes
-// once its in-flight requests have finished.
+// Prefer picks, and returns the kept link and the dropped one (nil if none):
+// the swap is atomic, so e is never without a link in between. When the two
+// carry different nonces, the dropped link is a restarted peer's old one.
+// The caller retires the dropped link: no new requests go on it, and it
+// closes once its in-flight requests have finished (or at once, for an old
+// incarnation's link).
 func (t *Table) Attach(e *Entry, l Link) (kept, dropped Link) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -32,9 +52,7 @@ func (t *Table) Attach(e *Entry, l Link) (kept, dropped Link) {
 	if cur == l {
 		return l, nil
 	}
-	remote := e.ID
-	remote.Key = l.Key()
-	kept = Prefer(t.local, remote, cur, l)
+	kept = Prefer(t.local.Key, t.nonce, cur, l)
 	if kept == cur {
 		return cur, l
 	}

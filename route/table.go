@@ -34,6 +34,9 @@ type Link interface {
 	Outbound() bool
 	// Key is the peer's authenticated public key, or "" on a plain link.
 	Key() string
+	// Nonce is the random number the peer drew at start and sent in its
+	// hello: another nonce on the same peer's link means it restarted.
+	Nonce() uint64
 }
 
 // Entry is one peer in the table. ID never changes; the link does.
@@ -56,6 +59,7 @@ func (e *Entry) Link() Link {
 // Table maps peers to entries. The zero value is not usable; call New.
 type Table struct {
 	local proto.PeerID
+	nonce uint64
 
 	mu     sync.Mutex
 	byAddr sync.Map                 // addr -> *Entry
@@ -64,9 +68,9 @@ type Table struct {
 	count  atomic.Int64
 }
 
-// New returns an empty table for the node local; local decides the
-// duplicate-link rule (see Attach).
-func New(local proto.PeerID) *Table { return &Table{local: local} }
+// New returns an empty table for the node local, whose hello nonce is nonce;
+// local's key and nonce decide the duplicate-link rule (see Prefer).
+func New(local proto.PeerID, nonce uint64) *Table { return &Table{local: local, nonce: nonce} }
 
 // Len returns the number of entries. Lock-free.
 func (t *Table) Len() int { return int(t.count.Load()) }

@@ -26,7 +26,7 @@ func id(t testing.TB, s string) proto.PeerID {
 // newTable returns a table holding ids.
 func newTable(t testing.TB, ids ...string) *route.Table {
 	t.Helper()
-	tb := route.New(local)
+	tb := route.New(local, 1)
 	for _, s := range ids {
 		if _, err := tb.Add(id(t, s)); err != nil {
 			t.Fatalf("Add(%s): %v", s, err)
@@ -229,7 +229,7 @@ func TestDeleteName(t *testing.T) {
 }
 
 func TestAll(t *testing.T) {
-	tb := route.New(local)
+	tb := route.New(local, 1)
 	if got := tb.All(); len(got) != 0 || tb.Len() != 0 {
 		t.Fatalf("empty table: All = %v, Len = %d", got, tb.Len())
 	}
@@ -315,7 +315,7 @@ func TestReadsDoNotAllocate(t *testing.T) {
 }
 
 func ExampleTable_Lookup() {
-	tb := route.New(proto.PeerID{Name: "self", Addr: "10.0.0.100:7000"})
+	tb := route.New(proto.PeerID{Name: "self", Addr: "10.0.0.100:7000"}, 1)
 	for _, s := range []string{"alice@10.0.0.1:7000", "bob@10.0.0.2:7000", "bob@10.0.0.3:7000"} {
 		p, _ := proto.ParsePeerID(s)
 		tb.Add(p)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -262,5 +263,50 @@ func TestFlagErrors(t *testing.T) {
 	var l peerList
 	if err := l.Set("luda"); err == nil || !strings.Contains(err.Error(), "name@host:port") {
 		t.Errorf("-peer luda: %v", err)
+	}
+}
+
+// The README's three terminals, started in any order: yoghurt adds luda,
+// kefir adds luda and yoghurt, whoever is up yet; all end linked.
+func TestReadmePeersAnyStartOrder(t *testing.T) {
+	names := []string{"luda", "yoghurt", "kefir"}
+	for _, order := range [][3]int{{0, 1, 2}, {2, 1, 0}, {1, 2, 0}, {2, 0, 1}} {
+		t.Run(fmt.Sprint(order), func(t *testing.T) {
+			var out syncBuffer
+			addrs := make([]string, 3)
+			for i := range addrs {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				addrs[i] = ln.Addr().String()
+				_ = ln.Close()
+			}
+			peers := make([]*peer, 3)
+			for _, i := range order {
+				p, err := newPeer(names[i], addrs[i], engine.Persistent, &out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer p.node.Close()
+				peers[i] = p
+				for j := range i {
+					p.exec("add " + names[j] + "@" + addrs[j])
+				}
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for _, p := range peers {
+				for s := p.node.Stats(); s.Peers != 2 || s.PersistentLinks != 2; s = p.node.Stats() {
+					if time.Now().After(deadline) {
+						t.Fatalf("%s: %+v\n%s", p.node.ID(), s, out.String())
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+			peers[0].exec("send kefir hi")
+			if want := "[luda] kefir answered: kefir got it"; !strings.Contains(out.String(), want) {
+				t.Fatalf("missing %q in:\n%s", want, out.String())
+			}
+		})
 	}
 }

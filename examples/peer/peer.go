@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -27,10 +28,10 @@ func newPeer(name, listen string, mode engine.Mode, out io.Writer, extra ...engi
 	if err != nil {
 		return nil, err
 	}
+	p.node = node // before Start: a peer may dial in, and raise an event, at once
 	if err := node.Start(); err != nil {
 		return nil, err
 	}
-	p.node = node
 	return p, nil
 }
 
@@ -118,7 +119,10 @@ func (p *peer) exec(line string) (quit bool) {
 			}
 			err = p.node.AddRoute(id.Name, id.Addr)
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, engine.ErrDial) || errors.Is(err, engine.ErrHandshake):
+			p.printf("add %s: %v; it is not up yet? the route stays and is redialed until it is", rest, err)
+		case err != nil:
 			p.printf("add %s: %v", rest, err)
 		}
 	case "peers":
