@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -23,16 +22,7 @@ const tickEvery = 50 * time.Millisecond
 // OnShutdown and OnTick runs on the connection's event loop.
 type events struct {
 	gnet.BuiltinEventEngine
-	n    *Node
-	once sync.Once
-}
-
-func (ev *events) OnBoot(e gnet.Engine) gnet.Action {
-	if err := ev.n.boot(e); err != nil {
-		ev.n.booted <- err
-		return gnet.Shutdown
-	}
-	return gnet.None
+	n *Node
 }
 
 // OnOpen greets: a dialed socket sends hello (plus, in short mode, its
@@ -40,6 +30,9 @@ func (ev *events) OnBoot(e gnet.Engine) gnet.Action {
 func (ev *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	n := ev.n
 	n.loopOf(c)
+	if _, ok := c.Context().(loopCanary); ok {
+		return nil, gnet.None
+	}
 	pc, _ := c.Context().(*peerConn)
 	if pc == nil {
 		pc = newPeerConn(n, false)
@@ -55,7 +48,8 @@ func (ev *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		if refuse := n.refusalReason(); refuse != "" {
 			n.stats.refused.Add(1)
 			n.log.Debug("connection refused", "remote", c.RemoteAddr().String(), "why", refuse)
-			return nil, gnet.Close
+			pc.fail(ErrClosed)
+			return appendError(nil, 0, proto.CodeUnsupported, refuse), gnet.Close
 		}
 		pc.holdsHandshakeSlot = true
 	}
@@ -84,6 +78,10 @@ func (ev *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 }
 
 func (ev *events) OnClose(c gnet.Conn, err error) gnet.Action {
+	if _, ok := c.Context().(loopCanary); ok {
+		ev.n.reactorDied(err) // a no-op unless the node is running
+		return gnet.None
+	}
 	pc, _ := c.Context().(*peerConn)
 	if pc == nil {
 		return gnet.None
@@ -169,9 +167,6 @@ func (n *Node) loopOf(c gnet.Conn) *loopState {
 // OnTick enforces deadlines: handshakes that did not finish and drains that
 // did not end are closed.
 func (ev *events) OnTick() (time.Duration, gnet.Action) {
-	// gnet starts the ticker after the event loops: the first tick tells
-	// Start that Register is safe to call.
-	ev.once.Do(func() { ev.n.booted <- nil })
 	ev.n.sweep(time.Now())
 	return tickEvery, gnet.None
 }

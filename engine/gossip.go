@@ -69,9 +69,17 @@ func (n *Node) forward(from string, ttl uint8, id uint64, payload []byte) {
 			if e.ID.Addr == from {
 				continue
 			}
-			if c := n.queueTo(e, codec.KindGossip, ttl, id, payload); c.err == nil {
-				n.stats.gossipForwarded.Add(1)
+			c := n.queueTo(e, codec.KindGossip, ttl, id, payload)
+			if c.err != nil {
+				continue
 			}
+			a, err := n.dialAsync(c.pc)
+			if err != nil {
+				c.pc.abandon(err)
+				continue
+			}
+			n.dialInBackground(a)
+			n.stats.gossipForwarded.Add(1)
 		}
 		return
 	}

@@ -4,14 +4,12 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/panjf2000/gnet/v2"
-
 	"github.com/antnet-p2p/antnet/route"
 )
 
 // Reconnecting. A route added with AddRoute whose link is lost is redialed
-// from the ticker, without a goroutine: the dial goes to gnet's Register, the
-// outcome is polled on later ticks, the handshake completes on the event
+// from the ticker, without a goroutine: the dial is a non-blocking connect
+// (dialAsync) polled on later ticks and aborted at the dial timeout, the handshake completes on the event
 // loop. After each failure the wait doubles, from WithReconnect's base up to
 // its max, with ±20% jitter. It stops when a link is back (either side may
 // have dialed) or the route is deleted. Meanwhile requests to the peer fail
@@ -21,8 +19,8 @@ type redial struct {
 	entry   *route.Entry
 	attempt int
 	due     time.Time
-	pc      *peerConn                    // the dial in progress, if any
-	reg     <-chan gnet.RegisteredResult // its registration
+	pc      *peerConn    // the dial in progress, if any
+	dial    *dialAttempt // its connect, until the socket is enrolled
 }
 
 // maybeRedial schedules a redial of e if it is a static route left without a
@@ -59,6 +57,9 @@ func (n *Node) redialDue(now time.Time) {
 	for e, r := range n.redials {
 		_, static := n.staticRoutes.Load(e.ID.Addr)
 		if !static || n.table.Get(e.ID.Addr) != e || n.state.Load() != nodeRunning {
+			if r.dial != nil {
+				r.dial.abort()
+			}
 			if r.pc != nil {
 				r.pc.abandon(ErrClosed)
 			}
@@ -76,23 +77,21 @@ func (n *Node) redialDue(now time.Time) {
 			n.stats.redials.Add(1)
 			pc := newPeerConn(n, true)
 			pc.peer, pc.entry = e.ID, e
-			reg, err := n.register(pc)
+			a, err := n.dialAsync(pc)
 			if err != nil {
 				r.retry(n, now)
 				continue
 			}
-			r.pc, r.reg = pc, reg
+			r.pc, r.dial = pc, a
 			continue
 		}
-		if r.reg != nil {
-			select {
-			case res := <-r.reg:
-				r.reg = nil
-				if res.Err != nil {
-					r.pc.abandon(ErrConnLost)
+		if r.dial != nil {
+			if done, err := r.dial.poll(); done {
+				r.dial = nil
+				if err != nil {
+					r.pc.abandon(err)
 					r.retry(n, now)
 				}
-			default:
 			}
 			continue
 		}
@@ -111,7 +110,7 @@ func (n *Node) redialDue(now time.Time) {
 
 func (r *redial) retry(n *Node, now time.Time) {
 	r.attempt++
-	r.pc, r.reg = nil, nil
+	r.pc, r.dial = nil, nil
 	r.due = now.Add(n.backoff(r.attempt))
 	n.log.Debug("redial failed", "peer", r.entry.ID.String(), "attempt", r.attempt, "next", r.due.Sub(now))
 }

@@ -39,6 +39,8 @@ type counters struct {
 	tampered          atomic.Uint64
 	unadmitted        atomic.Uint64
 	persistentLinks   atomic.Int64
+	acceptErrors      atomic.Uint64
+	serving           atomic.Int64 // requests on workers or deferred, not yet answered
 }
 
 // countReady tracks links past their handshake, by mode.
@@ -85,6 +87,8 @@ type Stats struct {
 	Redials     uint64 // reconnect attempts
 	Tampered    uint64 // secure links closed for a frame that failed authentication
 	Unadmitted  uint64 // secure peers refused by the allow-list or admission callback
+
+	AcceptErrors uint64 // failed accepts (out of descriptors...): each costs a back-off, not the node
 }
 
 // Stats returns the node's counters. Cheap: atomic loads only.
@@ -121,6 +125,7 @@ func (n *Node) Stats() Stats {
 		Redials:           s.redials.Load(),
 		Tampered:          s.tampered.Load(),
 		Unadmitted:        s.unadmitted.Load(),
+		AcceptErrors:      s.acceptErrors.Load(),
 	}
 	if n.table != nil {
 		st.Peers = n.table.Len()
