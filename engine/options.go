@@ -89,7 +89,9 @@ func WithMode(m Mode) Option { return func(c *config) { c.mode = m } }
 // WithTimeout sets how long a request waits for its answer. Default 5s.
 func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
 
-// WithDialTimeout bounds connecting to a peer. Default 3s.
+// WithDialTimeout bounds every connect to a peer: AddRoute's, short-mode
+// requests', redials'. A dial past it fails with ErrDial and ErrTimeout and
+// leaves no socket behind. Default 3s.
 func WithDialTimeout(d time.Duration) Option { return func(c *config) { c.dialTimeout = d } }
 
 // WithHandshakeTimeout bounds the hello exchange; a socket that has not
@@ -136,7 +138,10 @@ func WithSeenSet(capacity int, window time.Duration) Option {
 
 // WithKeepalive pings a persistent link that has been silent for interval,
 // and closes it, failing its pending requests with ErrPeerSilent, once it
-// has been silent for dead. Zero interval turns keepalive off. Default 15s
+// has been silent for dead. Zero interval turns keepalive off. dead is also
+// every peer socket's TCP_USER_TIMEOUT: data a peer leaves unacknowledged
+// for dead (a black-holed host) fails the link in the kernel, keepalive on
+// or off. A dead peer is thus detected within dead plus 50 ms. Default 15s
 // and 45s.
 func WithKeepalive(interval, dead time.Duration) Option {
 	return func(c *config) { c.keepalive, c.deadPeer = interval, dead }
@@ -159,9 +164,10 @@ func WithHighWater(bytes int, dropSlow bool) Option {
 	return func(c *config) { c.highWater, c.dropSlow = bytes, dropSlow }
 }
 
-// WithLimits caps open connections (accepted sockets past it are closed at
-// once), inbound sockets still in their handshake, and requests in flight
-// on one link (past it, ErrBusy). Zero leaves a cap off. Default 65536, 4096,
+// WithLimits caps open connections and inbound sockets still in their
+// handshake (a socket past either is answered with an error frame naming
+// the limit and closed: the dialer gets ErrRefused), and requests in
+// flight on one link (past it, ErrBusy). Zero leaves a cap off. Default 65536, 4096,
 // 65536.
 func WithLimits(conns, handshakes, inflight int) Option {
 	return func(c *config) { c.maxConns, c.maxHandshakes, c.maxInFlight = conns, handshakes, inflight }
