@@ -34,8 +34,7 @@ func (n *Node) dial(ctx context.Context, pc *peerConn) error {
 		defer cancel()
 		defer context.AfterFunc(n.dialCtx, cancel)()
 	}
-	d := net.Dialer{Timeout: n.cfg.dialTimeout, Control: n.dialControl}
-	c, err := d.DialContext(ctx, "tcp", pc.peer.Addr)
+	c, err := n.dialer.DialContext(ctx, "tcp", pc.peer.Addr)
 	if err != nil {
 		return n.dialError(pc, err)
 	}
