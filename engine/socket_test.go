@@ -493,3 +493,73 @@ func TestOutOfDescriptorsChild(t *testing.T) {
 	fmt.Println("ADDR " + s.Addr())
 	_, _ = io.Copy(io.Discard, os.Stdin) // until the parent is done
 }
+
+// netnsChildEnv makes TestUserTimeoutChild run, in a network namespace of
+// its own.
+const netnsChildEnv = "ANTNET_TEST_NETNS_CHILD"
+
+// A write to a peer whose link is cut fails within the dead-peer timeout
+// through TCP_USER_TIMEOUT alone (keepalive off): the child cuts loopback in
+// a network namespace of its own.
+func TestUserTimeoutCutLink(t *testing.T) {
+	if os.Getenv(netnsChildEnv) != "" {
+		t.Skip("in the child")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make a network namespace")
+	}
+	unshare, err1 := exec.LookPath("unshare")
+	_, err2 := exec.LookPath("ip")
+	if err1 != nil || err2 != nil {
+		t.Skip("needs unshare and ip")
+	}
+	cmd := exec.Command(unshare, "--net", "--", os.Args[0], "-test.run=^TestUserTimeoutChild$", "-test.v")
+	cmd.Env = append(os.Environ(), netnsChildEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if strings.Contains(string(out), "SKIP") {
+		t.Skipf("child skipped: %s", out)
+	}
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, "detected") {
+			t.Log(strings.TrimSpace(l))
+		}
+	}
+}
+
+func TestUserTimeoutChild(t *testing.T) {
+	if os.Getenv(netnsChildEnv) == "" {
+		t.Skip("runs in the child process of TestUserTimeoutCutLink")
+	}
+	if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		t.Skipf("ip link set lo up: %v %s", err, out)
+	}
+	const dead = time.Second
+	down := make(chan time.Time, 1)
+	a := startNode(t, "a", nil, WithKeepalive(0, dead), WithPeerEvents(func(ev PeerEvent) {
+		if !ev.Up {
+			down <- time.Now()
+		}
+	}))
+	b := startNode(t, "b", echo, WithKeepalive(0, dead))
+	link(t, a, b)
+	if out, err := exec.Command("ip", "link", "set", "lo", "down").CombinedOutput(); err != nil {
+		t.Fatalf("ip link set lo down: %v %s", err, out)
+	}
+	start := time.Now()
+	if err := a.Send("b", []byte("into the void")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case at := <-down:
+		took := at.Sub(start)
+		if took < dead/2 {
+			t.Fatalf("link dropped after %v, before the %v user timeout", took, dead)
+		}
+		t.Logf("cut link detected after %v (dead-peer timeout %v, keepalive off)", took.Round(time.Millisecond), dead)
+	case <-time.After(10 * dead):
+		t.Fatalf("the cut link was not detected within %v", 10*dead)
+	}
+}
