@@ -155,16 +155,19 @@ func (n *Node) start() error {
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithLogger(gnetLogger{n.log}),
 	)
+	started := false
 	if err == nil {
-		err = n.cli.Start()
+		err = n.cli.Start() // closes what it opened if it fails
+		started = err == nil
 	}
 	if err == nil {
 		err = n.addCanaries()
 	}
 	if err != nil {
+		n.state.Store(nodeClosed) // a canary closing now is no reactor death
 		n.dialStop()
 		_ = n.ln.Close()
-		if n.cli != nil {
+		if started {
 			n.stopReactor()
 		}
 		return err
