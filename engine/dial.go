@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -42,11 +41,6 @@ func (n *Node) dial(ctx context.Context, pc *peerConn) error {
 		return n.dialError(pc, err)
 	}
 	return nil
-}
-
-// dialControl sets the peer socket options before connect.
-func (n *Node) dialControl(_, _ string, rc syscall.RawConn) error {
-	return rc.Control(func(fd uintptr) { n.setPeerSocket(int(fd)) })
 }
 
 // dialError wraps a dial failure: ErrClosed when the node is closing,
@@ -97,7 +91,6 @@ func (n *Node) dialAsync(pc *peerConn) (*dialAttempt, error) {
 	if err != nil {
 		return nil, opErr("socket", err)
 	}
-	n.setPeerSocket(fd)
 	if err := unix.Connect(fd, sa); err != nil && err != unix.EINPROGRESS && err != unix.EINTR {
 		_ = unix.Close(fd)
 		return nil, opErr("connect", err)

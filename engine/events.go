@@ -39,6 +39,7 @@ func (ev *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		c.SetContext(pc)
 	}
 	pc.setConn(c)
+	n.setPeerSocket(c.Fd())
 	if pc.abandoned.Load() || n.state.Load() != nodeRunning {
 		// The dialer gave up before the socket arrived, or the node is closing.
 		pc.fail(ErrClosed)

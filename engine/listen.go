@@ -78,9 +78,6 @@ func (n *Node) admitAccepted(c *net.TCPConn) error {
 		refuseConn(c, why)
 		return nil
 	}
-	if rc, err := c.SyscallConn(); err == nil {
-		_ = rc.Control(func(fd uintptr) { n.setPeerSocket(int(fd)) })
-	}
 	if err := n.enroll(c, nil); err != nil && !errors.Is(err, ErrClosed) {
 		return err
 	}
@@ -114,7 +111,8 @@ func refuseConn(c *net.TCPConn, why string) {
 	_ = c.Close()
 }
 
-// setPeerSocket applies the per-socket options every peer socket carries:
+// setPeerSocket applies the per-socket options every peer socket carries
+// (OnOpen, accepted and dialed alike):
 // TCP_USER_TIMEOUT at the dead-peer timeout, so that data a black-holed peer
 // never acknowledges fails the connection in bounded time.
 func (n *Node) setPeerSocket(fd int) {

@@ -51,7 +51,7 @@ type Node struct {
 	stopped    chan struct{}    // closed once the node is closed
 	stopOnce   sync.Once
 	dialCtx    context.Context // cancelled when closing starts: aborts blocking dials
-	dialer     net.Dialer      // dial timeout, peer socket options
+	dialer     net.Dialer      // with the dial timeout
 	dialStop   context.CancelFunc
 
 	enrollMu  sync.Mutex
@@ -142,7 +142,7 @@ func (n *Node) start() error {
 		return err
 	}
 	n.ln = l.(*net.TCPListener)
-	n.dialer = net.Dialer{Timeout: n.cfg.dialTimeout, Control: n.dialControl}
+	n.dialer = net.Dialer{Timeout: n.cfg.dialTimeout}
 	if err := n.boot(n.ln.Addr().(*net.TCPAddr).Port); err != nil {
 		_ = n.ln.Close()
 		return err
