@@ -408,7 +408,9 @@ func TestOutOfDescriptors(t *testing.T) {
 	}
 	defer func() {
 		_ = stdin.Close()
-		_ = cmd.Wait()
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("child: %v", err)
+		}
 	}()
 	lines := bufio.NewScanner(stdout)
 	var addr string
@@ -474,14 +476,15 @@ func TestOutOfDescriptorsChild(t *testing.T) {
 	if os.Getenv(fdChildEnv) == "" {
 		t.Skip("runs in the child process of TestOutOfDescriptors")
 	}
-	var s *Node
+	var sp atomic.Pointer[Node]
 	h := proto.HandlerFunc(func(ctx proto.Context, msg []byte) ([]byte, error) {
 		if string(msg) == "stats" {
-			return []byte(strconv.FormatUint(s.Stats().AcceptErrors, 10)), nil
+			return []byte(strconv.FormatUint(sp.Load().Stats().AcceptErrors, 10)), nil
 		}
 		return echo(ctx, msg)
 	})
-	s = startNode(t, "s", h, WithEventLoops(1), WithHandshakeTimeout(time.Minute))
+	s := startNode(t, "s", h, WithEventLoops(1), WithHandshakeTimeout(time.Minute))
+	sp.Store(s)
 	var lim unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatal(err)
