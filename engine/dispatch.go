@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"time"
-
-	"github.com/panjf2000/gnet/v2"
 
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/proto"
@@ -133,27 +130,12 @@ func permanent(err error) bool {
 	return false
 }
 
-// connect dials pc.peer through the reactor and waits for the handshake.
+// connect dials pc.peer and waits for the handshake.
 func (n *Node) connect(ctx context.Context, pc *peerConn) error {
 	peer := pc.peer // the loop writes pc.peer once the socket opens
-	reg, err := n.register(pc)
-	if err != nil {
+	if err := n.dial(ctx, pc); err != nil {
+		pc.abandon(err)
 		return err
-	}
-	dial := time.NewTimer(n.cfg.dialTimeout)
-	defer dial.Stop()
-	select {
-	case r := <-reg:
-		if r.Err != nil {
-			pc.abandon(fmt.Errorf("%w: %v", ErrConnLost, r.Err))
-			return fmt.Errorf("%w: %s: %w", ErrDial, peer, r.Err)
-		}
-	case <-dial.C:
-		pc.abandon(ErrTimeout)
-		return fmt.Errorf("%w: %s: %w", ErrDial, peer, ErrTimeout)
-	case <-ctx.Done():
-		pc.abandon(ctx.Err())
-		return fmt.Errorf("%w: %s: %w", ErrDial, peer, ctx.Err())
 	}
 	hs := time.NewTimer(n.cfg.handshakeTimeout)
 	defer hs.Stop()
@@ -170,21 +152,6 @@ func (n *Node) connect(ctx context.Context, pc *peerConn) error {
 		pc.abandon(ctx.Err())
 		return fmt.Errorf("antnet: connect %s: %w", peer, ctx.Err())
 	}
-}
-
-// register hands a dial of pc.peer.Addr to the reactor. gnet dials on its
-// own worker pool and puts the socket on the least-loaded event loop.
-func (n *Node) register(pc *peerConn) (<-chan gnet.RegisteredResult, error) {
-	raddr, err := net.ResolveTCPAddr("tcp", pc.peer.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("%w: resolve %s: %w", ErrDial, pc.peer.Addr, err)
-	}
-	ctx := gnet.NewNetAddrContext(gnet.NewContext(context.Background(), pc), raddr)
-	reg, err := n.eng.Register(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrClosed, err)
-	}
-	return reg, nil
 }
 
 // Delete removes the route key resolves to (name@host:port, host:port, or a
@@ -252,6 +219,9 @@ func (n *Node) DispatchAppend(ctx context.Context, peer string, msg, dst []byte)
 		return dst, err
 	}
 	c := n.queueTo(e, codec.KindRequest, 0, 0, msg)
+	if c.err == nil && c.pc.short {
+		n.dialFailed(&c, n.dial(ctx, c.pc))
+	}
 	return n.wait(ctx, &c, dst, n.deadline(ctx))
 }
 
@@ -270,19 +240,10 @@ func (n *Node) Send(peer string, msg []byte) error {
 			return ErrOnEventLoop
 		}
 		c := n.queueTo(e, codec.KindNotice, 0, 0, msg)
-		if c.err != nil {
-			return c.err
+		if c.err == nil {
+			n.dialFailed(&c, n.dial(context.Background(), c.pc))
 		}
-		select {
-		case r := <-c.reg:
-			if r.Err != nil {
-				return fmt.Errorf("%w: %s: %w", ErrDial, e.ID, r.Err)
-			}
-			return nil
-		case <-time.After(n.cfg.dialTimeout):
-			c.pc.abandon(ErrTimeout)
-			return fmt.Errorf("%w: %s: %w", ErrDial, e.ID, ErrTimeout)
-		}
+		return c.err
 	}
 	pc, err := n.link(e)
 	if err != nil {
@@ -316,6 +277,10 @@ func (n *Node) DispatchAllContext(ctx context.Context, msg []byte) map[string]Re
 	calls := make([]pendingCall, len(entries))
 	for i, e := range entries {
 		calls[i] = n.queueTo(e, codec.KindRequest, 0, 0, msg)
+		if c := &calls[i]; c.err == nil && c.pc.short {
+			c.dial, c.err = n.dialAsync(c.pc)
+			n.dialFailed(c, c.err)
+		}
 	}
 	deadline := n.deadline(ctx)
 	out := make(map[string]Result, len(calls))
@@ -332,12 +297,12 @@ type pendingCall struct {
 	pc   *peerConn
 	f    *future
 	id   uint64
-	reg  <-chan gnet.RegisteredResult // short mode: the dial
-	err  error                        // failed before it was sent
+	dial *dialAttempt // short mode, DispatchAll: the connect in progress
+	err  error        // failed before it was sent
 }
 
 // queueTo queues a frame to e without waiting: for a request, the returned call
-// holds the future; in short mode, the dial.
+// holds the future. In short mode the caller then dials c.pc.
 func (n *Node) queueTo(e *route.Entry, kind codec.Kind, ttl uint8, id uint64, msg []byte) pendingCall {
 	c := pendingCall{peer: e.ID}
 	if n.cfg.mode == Short {
@@ -357,19 +322,23 @@ func (n *Node) queueTo(e *route.Entry, kind codec.Kind, ttl uint8, id uint64, ms
 			c.f = nil
 		}
 		c.err = fmt.Errorf("antnet: send to %s: %w", e.ID, c.err)
-		return c
-	}
-	if n.cfg.mode == Short {
-		if c.reg, c.err = n.register(c.pc); c.err != nil {
-			c.pc.abandon(c.err)
-			if c.f != nil {
-				<-c.f.done
-				putFuture(c.f)
-				c.f = nil
-			}
-		}
 	}
 	return c
+}
+
+// dialFailed records a short-mode dial's failure in c: the link is
+// abandoned and the request's future released.
+func (n *Node) dialFailed(c *pendingCall, err error) {
+	if err == nil {
+		return
+	}
+	c.err = err
+	c.pc.abandon(err)
+	if c.f != nil {
+		<-c.f.done
+		putFuture(c.f)
+		c.f = nil
+	}
 }
 
 // link returns e's live link if it takes requests.
@@ -404,16 +373,14 @@ func (n *Node) wait(ctx context.Context, c *pendingCall, dst []byte, deadline ti
 	defer putFuture(f)
 	f.timer.Reset(time.Until(deadline))
 	defer f.timer.Stop()
-	reg := c.reg
+	if c.dial != nil {
+		if err := c.dial.wait(ctx); err != nil && c.pc.cancel(c.id) {
+			c.pc.abandon(err)
+			return dst, err
+		}
+	}
 	for {
 		select {
-		case r := <-reg:
-			reg = nil
-			if r.Err != nil && c.pc.cancel(c.id) {
-				c.pc.abandon(ErrConnLost)
-				return dst, fmt.Errorf("%w: %s: %w", ErrDial, c.peer, r.Err)
-			}
-			continue
 		case <-f.done:
 		case <-f.timer.C:
 			why := ErrTimeout

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -24,16 +23,7 @@ const tickEvery = 50 * time.Millisecond
 type events struct {
 	gnet.BuiltinEventEngine
 	n         *Node
-	once      sync.Once
 	nextSweep time.Time // OnTick's goroutine only
-}
-
-func (ev *events) OnBoot(e gnet.Engine) gnet.Action {
-	if err := ev.n.boot(e); err != nil {
-		ev.n.booted <- err
-		return gnet.Shutdown
-	}
-	return gnet.None
 }
 
 // OnOpen greets: a dialed socket sends hello (plus, in short mode, its
@@ -41,12 +31,16 @@ func (ev *events) OnBoot(e gnet.Engine) gnet.Action {
 func (ev *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	n := ev.n
 	n.loopOf(c)
+	if _, ok := c.Context().(loopCanary); ok {
+		return nil, gnet.None
+	}
 	pc, _ := c.Context().(*peerConn)
 	if pc == nil {
 		pc = newPeerConn(n, false)
 		c.SetContext(pc)
 	}
 	pc.setConn(c)
+	n.setPeerSocket(c.Fd())
 	if pc.abandoned.Load() || n.state.Load() != nodeRunning {
 		// The dialer gave up before the socket arrived, or the node is closing.
 		pc.fail(ErrClosed)
@@ -56,7 +50,8 @@ func (ev *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		if refuse := n.refusalReason(); refuse != "" {
 			n.stats.refused.Add(1)
 			n.log.Debug("connection refused", "remote", c.RemoteAddr().String(), "why", refuse)
-			return nil, gnet.Close
+			pc.fail(ErrClosed)
+			return appendError(nil, 0, proto.CodeUnsupported, refuse), gnet.Close
 		}
 		pc.holdsHandshakeSlot = true
 	}
@@ -88,6 +83,10 @@ func (ev *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 }
 
 func (ev *events) OnClose(c gnet.Conn, err error) gnet.Action {
+	if _, ok := c.Context().(loopCanary); ok {
+		ev.n.reactorDied(err) // a no-op unless the node is running
+		return gnet.None
+	}
 	pc, _ := c.Context().(*peerConn)
 	if pc == nil {
 		return gnet.None
@@ -171,9 +170,6 @@ func (n *Node) loopOf(c gnet.Conn) *loopState {
 // It also wakes links paused at the high-water mark, every few
 // milliseconds while there are any (see pacer).
 func (ev *events) OnTick() (time.Duration, gnet.Action) {
-	// gnet starts the ticker after the event loops: the first tick tells
-	// Start that Register is safe to call.
-	ev.once.Do(func() { ev.n.booted <- nil })
 	now := time.Now()
 	if !now.Before(ev.nextSweep) {
 		ev.n.sweep(now)

@@ -101,10 +101,18 @@ func (n *Node) forward(from string, ttl uint8, id uint64, payload []byte, also *
 				continue
 			}
 			count(1)
-			if c := n.queueTo(e, codec.KindGossip, ttl, id, payload); c.err != nil {
+			c := n.queueTo(e, codec.KindGossip, ttl, id, payload)
+			if c.err != nil {
 				count(undo)
 				continue
 			}
+			a, err := n.dialAsync(c.pc)
+			if err != nil {
+				c.pc.abandon(err)
+				count(undo)
+				continue
+			}
+			n.dialInBackground(a)
 			sent++
 		}
 		return sent

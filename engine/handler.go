@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -19,6 +20,7 @@ type handlerContext struct {
 	id       uint64
 	origin   []byte // gossip: "name@host:port" of the broadcast's origin
 	deferred bool
+	queued   bool // a worker's request: counted in serving since it was queued
 }
 
 func (m *handlerContext) Peer() proto.PeerID   { return m.pc.peer }
@@ -27,6 +29,9 @@ func (m *handlerContext) Kind() codec.Kind     { return m.kind }
 func (m *handlerContext) Short() bool          { return m.pc.short }
 
 func (m *handlerContext) Defer() proto.Reply {
+	if !m.deferred && m.kind == codec.KindRequest && !m.queued {
+		m.pc.n.stats.serving.Add(1) // Shutdown waits for the answer
+	}
 	m.deferred = true
 	return &reply{pc: m.pc, kind: m.kind, id: m.id}
 }
@@ -46,6 +51,7 @@ func (r *reply) Send(msg []byte, err error) error {
 	if r.kind != codec.KindRequest {
 		return nil
 	}
+	defer r.pc.n.stats.serving.Add(-1)
 	if err == nil {
 		if err = r.pc.n.checkSize(len(msg)); err != nil {
 			// The caller learns why instead of waiting out its timeout.
@@ -157,13 +163,20 @@ func originOf(pc *peerConn, origin []byte) proto.PeerID {
 
 // offload queues a message for the workers, or answers busy. Loop.
 func (n *Node) offload(pc *peerConn, f *codec.Frame, origin []byte, w *bytebufferpool.ByteBuffer) {
-	j := job{ctx: handlerContext{pc: pc, kind: f.Kind, id: f.ID}, msg: append([]byte(nil), f.Payload...)}
+	isReq := f.Kind == codec.KindRequest
+	j := job{ctx: handlerContext{pc: pc, kind: f.Kind, id: f.ID, queued: isReq}, msg: append([]byte(nil), f.Payload...)}
 	if origin != nil {
 		j.ctx.origin = append([]byte(nil), origin...)
+	}
+	if isReq {
+		n.stats.serving.Add(1) // until the worker's (or the deferred) reply is sent
 	}
 	select {
 	case n.work <- j:
 	default:
+		if isReq {
+			n.stats.serving.Add(-1)
+		}
 		n.stats.busy.Add(1)
 		if f.Kind == codec.KindRequest {
 			w.B = appendError(w.B, f.ID, proto.CodeBusy, "worker queue full")
@@ -180,11 +193,19 @@ func (n *Node) startWorkers() {
 	}
 }
 
-func (n *Node) stopWorkers() {
-	if n.work != nil {
-		close(n.work)
-		n.wg.Wait()
-		n.work = nil
+// stopWorkers closes the queue and waits for the workers until ctx ends; a
+// worker stuck in a handler is left behind (logged), not waited for.
+func (n *Node) stopWorkers(ctx context.Context) {
+	if n.work == nil {
+		return
+	}
+	close(n.work)
+	done := make(chan struct{})
+	go func() { n.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		n.log.Warn("closed with a worker still busy in the handler")
 	}
 }
 

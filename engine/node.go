@@ -15,7 +15,6 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
-	"golang.org/x/sys/unix"
 
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/route"
@@ -43,12 +42,24 @@ type Node struct {
 
 	id    proto.PeerID // set by Start
 	table *route.Table
-	eng   gnet.Engine
 	state atomic.Int32
 
-	booted  chan error
-	stopped chan struct{}
-	runErr  error
+	cli        *gnet.Client     // the reactor: event loops and the ticker, no listener
+	ln         *net.TCPListener // ours: accepted sockets are enrolled on the loops
+	acceptDone chan struct{}    // closed when the accept goroutine returns
+	canaries   []int            // our ends of the loop canaries (see reactor.go)
+	closing    chan struct{}    // closed when Close starts or the reactor dies
+	stopped    chan struct{}    // closed once the node is closed
+	stopOnce   sync.Once
+	dialCtx    context.Context // cancelled when closing starts: aborts blocking dials
+	dialer     net.Dialer      // with the dial timeout
+	dialStop   context.CancelFunc
+
+	enrollMu  sync.Mutex
+	enrollOff bool                      // closing: nothing enrolls any more
+	enrolls   sync.WaitGroup            // EnrollContext calls in progress
+	dials     map[*dialAttempt]struct{} // non-blocking connects in progress
+	orphans   []*dialAttempt            // async dials no caller polls: the ticker does
 
 	conns         sync.Map // *peerConn -> struct{}: every open socket
 	staticRoutes  sync.Map // addr -> struct{}: routes added by AddRoute
@@ -125,7 +136,8 @@ func New(name, listen string, h proto.Handler, opts ...Option) (*Node, error) {
 		nonce:   binary.BigEndian.Uint64(nb[:]),
 		seen:    newSeenSet(cfg.seenCapacity, cfg.seenWindow),
 		redials: make(map[*route.Entry]*redial),
-		booted:  make(chan error, 1),
+		dials:   make(map[*dialAttempt]struct{}),
+		closing: make(chan struct{}),
 		stopped: make(chan struct{}),
 	}, nil
 }
@@ -136,29 +148,10 @@ func (n *Node) Start() error {
 	if !n.state.CompareAndSwap(nodeNew, nodeRunning) {
 		return fmt.Errorf("%w: Start called twice", ErrClosed)
 	}
-	if n.cfg.workers > 0 {
-		n.startWorkers()
-	}
-	go func() {
-		defer close(n.stopped)
-		err := gnet.Run(&events{n: n}, "tcp://"+n.listen,
-			gnet.WithNumEventLoop(n.cfg.loops),
-			gnet.WithLoadBalancing(gnet.LeastConnections), // safe for Register from any goroutine
-			gnet.WithTicker(true),
-			gnet.WithReuseAddr(true),
-			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-			gnet.WithLogger(gnetLogger{n.log}),
-		)
-		n.runErr = err
-		select {
-		case n.booted <- err:
-		default:
-		}
-	}()
-	if err := <-n.booted; err != nil {
+	if err := n.start(); err != nil {
 		n.state.Store(nodeClosed)
-		n.stopWorkers()
-		<-n.stopped
+		close(n.closing)
+		close(n.stopped)
 		if errors.Is(err, proto.ErrBadPeerID) {
 			return err
 		}
@@ -168,25 +161,54 @@ func (n *Node) Start() error {
 	return nil
 }
 
-// boot runs in OnBoot: it learns the bound port and fixes the node's ID.
-func (n *Node) boot(e gnet.Engine) error {
-	n.eng = e
-	fd, err := e.Dup()
+// start binds the listener, starts the reactor's loops and ticker, and the
+// accept goroutine.
+func (n *Node) start() error {
+	l, err := net.Listen("tcp", n.listen)
 	if err != nil {
 		return err
 	}
-	defer unix.Close(fd)
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
+	n.ln = l.(*net.TCPListener)
+	n.dialer = net.Dialer{Timeout: n.cfg.dialTimeout}
+	if err := n.boot(n.ln.Addr().(*net.TCPAddr).Port); err != nil {
+		_ = n.ln.Close()
 		return err
 	}
-	port := 0
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		port = a.Port
-	case *unix.SockaddrInet6:
-		port = a.Port
+	n.dialCtx, n.dialStop = context.WithCancel(context.Background())
+	n.cli, err = gnet.NewClient(&events{n: n},
+		gnet.WithNumEventLoop(n.cfg.loops),
+		gnet.WithLoadBalancing(gnet.LeastConnections),
+		gnet.WithTicker(true),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithLogger(gnetLogger{n.log}),
+	)
+	started := false
+	if err == nil {
+		err = n.cli.Start() // closes what it opened if it fails
+		started = err == nil
 	}
+	if err == nil {
+		err = n.addCanaries()
+	}
+	if err != nil {
+		n.state.Store(nodeClosed) // a canary closing now is no reactor death
+		n.dialStop()
+		_ = n.ln.Close()
+		if started {
+			n.stopReactor()
+		}
+		return err
+	}
+	if n.cfg.workers > 0 {
+		n.startWorkers()
+	}
+	n.acceptDone = make(chan struct{})
+	go n.acceptLoop()
+	return nil
+}
+
+// boot fixes the node's ID from the bound port.
+func (n *Node) boot(port int) error {
 	host, _, _ := net.SplitHostPort(n.listen)
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	if n.cfg.advertise != "" {
@@ -227,8 +249,11 @@ func (n *Node) Close() error {
 	return n.Shutdown(ctx)
 }
 
-// Shutdown is Close with a caller's deadline for the graceful part; when ctx
-// ends, the remaining requests fail with ErrClosed at once.
+// Shutdown is Close with a caller's deadline for the graceful part: the
+// requests this node sent and those it is serving (on workers, or deferred
+// with ctx.Defer) get until ctx ends to be answered, then peers are told
+// goaway and the links close; what is left fails with ErrClosed. A worker
+// still busy when ctx ends is not waited for.
 func (n *Node) Shutdown(ctx context.Context) error {
 	if n.callerKind() != 0 { // it would wait for itself
 		return ErrOnEventLoop
@@ -240,10 +265,12 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		<-n.stopped
 		return nil
 	}
-	// Let requests in flight finish.
+	close(n.closing)
+	n.stopIntake(0)
+	// Let requests in flight finish, both ways.
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	for n.inflight() > 0 {
+	for n.inflight() > 0 || n.stats.serving.Load() > 0 {
 		select {
 		case <-ctx.Done():
 		case <-tick.C:
@@ -262,15 +289,12 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		pc.fail(ErrClosed)
 		return true
 	})
-	// gnet runs a loop's shutdown task ahead of all but its first 1024
-	// queued wakes: stop only once the goaways are out.
+	// Stop only once the loops have taken the goaways to the sockets.
 	waitWritten(ctx, goawayQueued, maxGoawayWait)
-	off, turnOff := context.WithCancel(context.Background())
-	turnOff()
-	_ = n.eng.Stop(off) // turns the engine off; the cancelled ctx skips gnet's 500 ms polling
-	<-n.stopped
-	n.stopWorkers()
+	n.stopReactor()
+	n.stopWorkers(ctx)
 	n.state.Store(nodeClosed)
+	close(n.stopped)
 	n.log.Debug("node closed")
 	return nil
 }

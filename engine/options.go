@@ -94,7 +94,9 @@ func WithMode(m Mode) Option { return func(c *config) { c.mode = m } }
 // must be > 0.
 func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
 
-// WithDialTimeout bounds connecting to a peer. Default 3s; it must be > 0.
+// WithDialTimeout bounds every connect to a peer: AddRoute's, short-mode
+// requests', redials'. A dial past it fails with ErrDial and ErrTimeout and
+// leaves no socket behind. Default 3s; it must be > 0.
 func WithDialTimeout(d time.Duration) Option { return func(c *config) { c.dialTimeout = d } }
 
 // WithHandshakeTimeout bounds the hello exchange; a socket that has not
@@ -159,9 +161,13 @@ func WithKeepalive(interval time.Duration) Option {
 
 // WithDeadPeerTimeout closes a persistent link that has received nothing for
 // d, failing its pending requests with ErrPeerSilent. It must exceed the
-// keepalive interval, so that a live peer has time to answer a ping. Zero
-// never closes a link for silence; keepalive off (WithKeepalive(0)) ignores
-// it. Default 45s. Negative is refused by New.
+// keepalive interval, so that a live peer has time to answer a ping. d is
+// also every peer socket's TCP_USER_TIMEOUT: data a peer leaves
+// unacknowledged for d (a black-holed host) fails the link in the kernel,
+// keepalive on or off. A dead peer is thus detected within d plus 50 ms.
+// Zero never closes a link for silence (and leaves the kernel's default);
+// keepalive off (WithKeepalive(0)) ignores the silence rule. Default 45s.
+// Negative is refused by New.
 func WithDeadPeerTimeout(d time.Duration) Option {
 	return func(c *config) { c.deadPeer = d }
 }
@@ -201,12 +207,14 @@ func WithHighWater(bytes int, dropSlow bool) Option {
 }
 
 // WithMaxConns caps the node's open sockets: an accepted socket past it is
-// closed at once. Zero leaves it uncapped. Default 65536. Negative is
-// refused by New.
+// answered with an error frame naming the limit and closed (the dialer gets
+// ErrRefused). Zero leaves it uncapped. Default 65536. Negative is refused
+// by New.
 func WithMaxConns(n int) Option { return func(c *config) { c.maxConns = n } }
 
 // WithMaxPendingHandshakes caps the inbound sockets still in their
-// handshake: an accepted socket past it is closed at once. Zero leaves it
+// handshake: an accepted socket past it is answered with an error frame
+// naming the limit and closed (the dialer gets ErrRefused). Zero leaves it
 // uncapped. Default 4096. Negative is refused by New.
 func WithMaxPendingHandshakes(n int) Option { return func(c *config) { c.maxHandshakes = n } }
 

@@ -165,7 +165,11 @@ func TestLostConnectionFailsPendingAtOnce(t *testing.T) {
 	}
 	eventually(t, 2*time.Second, "requests in flight", func() bool { return a.inflight() == calls })
 	start := time.Now()
-	_ = b.Close()
+	// b serves the requests (deferred, never answered): a graceful close
+	// would wait for them; an expired context closes at once.
+	now, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = b.Shutdown(now)
 	for range calls {
 		mustErrIs(t, <-errs, ErrConnLost)
 	}

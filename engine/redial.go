@@ -4,27 +4,26 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/panjf2000/gnet/v2"
-
 	"github.com/antnet-p2p/antnet/route"
 )
 
 // Reconnecting. A route added with AddRoute whose link is lost, or whose
 // first connect failed, is redialed from the ticker, without a goroutine:
-// the dial goes to gnet's Register, the outcome is polled on later ticks,
-// the handshake completes on the event loop. After each failure the wait
-// doubles, from WithRedialBackoff up to WithRedialMaxBackoff, with ±20%
-// jitter. It stops when the route has a link on a tick (either side may
-// have dialed; a link that came up and went down again between ticks does
-// not count) or the route is deleted. Meanwhile requests to the peer fail
+// the dial is a non-blocking connect (dialAsync) polled on later ticks and
+// aborted at the dial timeout; the handshake completes on the event loop.
+// After each failure the wait doubles, from WithRedialBackoff up to
+// WithRedialMaxBackoff, with ±20% jitter. It stops when the route has a
+// link on a tick (either side may have dialed; a link that came up and went
+// down again between ticks does not count) or the route is deleted.
+// Meanwhile requests to the peer fail
 // at once with ErrNotConnected.
 
 type redial struct {
 	entry   *route.Entry
 	attempt int
 	due     time.Time
-	pc      *peerConn                    // the dial in progress, if any
-	reg     <-chan gnet.RegisteredResult // its registration
+	pc      *peerConn    // the dial in progress, if any
+	dial    *dialAttempt // its connect, until the socket is enrolled
 }
 
 // maybeRedial schedules a redial of e if it is a static route left without a
@@ -61,6 +60,9 @@ func (n *Node) redialDue(now time.Time) {
 	for e, r := range n.redials {
 		_, static := n.staticRoutes.Load(e.ID.Addr)
 		if !static || n.table.Get(e.ID.Addr) != e || n.state.Load() != nodeRunning {
+			if r.dial != nil {
+				r.dial.abort()
+			}
 			if r.pc != nil {
 				r.pc.abandon(ErrClosed)
 				n.releaseDial(e, r.pc)
@@ -82,24 +84,22 @@ func (n *Node) redialDue(now time.Time) {
 				continue // AddRoute is dialing it
 			}
 			n.stats.redials.Add(1)
-			reg, err := n.register(pc)
+			a, err := n.dialAsync(pc)
 			if err != nil {
 				n.releaseDial(e, pc)
 				r.retry(n, now)
 				continue
 			}
-			r.pc, r.reg = pc, reg
+			r.pc, r.dial = pc, a
 			continue
 		}
-		if r.reg != nil {
-			select {
-			case res := <-r.reg:
-				r.reg = nil
-				if res.Err != nil {
-					r.pc.abandon(ErrConnLost)
+		if r.dial != nil {
+			if done, err := r.dial.poll(); done {
+				r.dial = nil
+				if err != nil {
+					r.pc.abandon(err)
 					r.retry(n, now)
 				}
-			default:
 			}
 			continue
 		}
@@ -129,7 +129,7 @@ func (r *redial) retry(n *Node, now time.Time) {
 		n.releaseDial(r.entry, r.pc)
 	}
 	r.attempt++
-	r.pc, r.reg = nil, nil
+	r.pc, r.dial = nil, nil
 	r.due = now.Add(n.backoff(r.attempt))
 	n.log.Debug("redial failed", "peer", r.entry.ID.String(), "attempt", r.attempt, "next", r.due.Sub(now))
 }

@@ -42,6 +42,8 @@ type counters struct {
 	unadmitted        atomic.Uint64
 	persistentLinks   atomic.Int64
 	callbackPanics    atomic.Uint64
+	acceptErrors      atomic.Uint64
+	serving           atomic.Int64 // requests on workers or deferred, not yet answered
 }
 
 // countReady tracks links past their handshake, by mode.
@@ -94,6 +96,8 @@ type Stats struct {
 	Restarts    uint64 // links to an old incarnation of a restarted peer, closed
 	Tampered    uint64 // secure links closed for a frame that failed authentication
 	Unadmitted  uint64 // secure peers refused by the allow-list or admission callback
+
+	AcceptErrors uint64 // failed accepts (out of descriptors...): each costs a back-off, not the node
 }
 
 // Stats returns the node's counters. Cheap: atomic loads only.
@@ -133,6 +137,7 @@ func (n *Node) Stats() Stats {
 		Restarts:          s.restarts.Load(),
 		Tampered:          s.tampered.Load(),
 		Unadmitted:        s.unadmitted.Load(),
+		AcceptErrors:      s.acceptErrors.Load(),
 	}
 	if n.table != nil {
 		st.Peers = n.table.Len()

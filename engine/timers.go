@@ -42,6 +42,7 @@ func (n *Node) sweep(now time.Time) {
 		return true
 	})
 	n.redialDue(now)
+	n.pollOrphans()
 }
 
 // keepalive pings a quiet link and closes a silent one.
@@ -64,10 +65,10 @@ func (n *Node) keepalive(pc *peerConn, now, interval, dead int64) {
 // Loop, in OnOpen.
 func (n *Node) refusalReason() string {
 	if max := n.cfg.maxConns; max > 0 && n.stats.conns.Load() >= int64(max) {
-		return "max connections"
+		return msgMaxConns
 	}
 	if max := n.cfg.maxHandshakes; max > 0 && n.stats.handshaking.Load() >= int64(max) {
-		return "max pending handshakes"
+		return msgMaxHandshakes
 	}
 	n.stats.handshaking.Add(1)
 	return ""

@@ -62,6 +62,8 @@ var statsMetrics = map[string]metric{
 	"Tampered":          {"tampered_links_total", "Secure links closed for a frame that failed authentication.", prometheus.CounterValue},
 	"Unadmitted":        {"unadmitted_peers_total", "Secure peers refused by the allow-list or admission callback.", prometheus.CounterValue},
 	"CallbackPanics":    {"callback_panics_total", "Panics recovered in peer-event and admission callbacks.", prometheus.CounterValue},
+	"Restarts":          {"peer_restarts_total", "Links to an old incarnation of a restarted peer, closed.", prometheus.CounterValue},
+	"AcceptErrors":      {"accept_errors_total", "Failed accepts (out of descriptors...), each costing a back-off.", prometheus.CounterValue},
 }
 
 // Collector is a prometheus.Collector for one node. Each scrape costs one

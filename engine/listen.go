@@ -1,0 +1,246 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/antnet-p2p/antnet/proto"
+)
+
+// The reactor and the listener. The node runs gnet as a client (event loops
+// and a ticker, no listener of gnet's own) and owns its listener: one accept
+// goroutine per node accepts, applies the connection limits, and enrolls each
+// socket on the least-loaded loop. An accept error (out of descriptors, say)
+// costs a back-off and a count, never the reactor: gnet's own accept path
+// would stop the whole engine on EMFILE.
+//
+// Every loop also carries a canary: one end of a socket pair that never
+// carries traffic. A loop that exits closes its connections, the canary with
+// them; a canary closed while the node runs means the reactor died, and the
+// node closes itself (every call then fails with ErrClosed).
+
+// Accept back-off after an error: 5 ms doubling to 1 s, as net/http does.
+const (
+	acceptRetryMin = 5 * time.Millisecond
+	acceptRetryMax = time.Second
+)
+
+// acceptLoop is the node's accept goroutine.
+func (n *Node) acceptLoop() {
+	defer close(n.acceptDone)
+	var (
+		delay   time.Duration
+		lastLog time.Time
+		quiet   uint64 // errors not logged since lastLog
+	)
+	for {
+		c, err := n.ln.AcceptTCP()
+		if err == nil {
+			err = n.admitAccepted(c)
+		}
+		if err == nil {
+			delay = 0
+			continue
+		}
+		if errors.Is(err, net.ErrClosed) || n.state.Load() != nodeRunning {
+			return
+		}
+		n.stats.acceptErrors.Add(1)
+		delay = min(max(2*delay, acceptRetryMin), acceptRetryMax)
+		if now := time.Now(); now.Sub(lastLog) >= time.Second {
+			n.log.Warn("accept failed; existing links unaffected", "err", err, "retry_in", delay, "more_errors", quiet)
+			lastLog, quiet = now, 0
+		} else {
+			quiet++
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-n.closing:
+			t.Stop()
+			return
+		}
+	}
+}
+
+// admitAccepted refuses c if the node is full, or enrolls it on a loop. An
+// error means the node is short of something (descriptors): back off.
+func (n *Node) admitAccepted(c *net.TCPConn) error {
+	if why := n.overLimit(); why != "" {
+		n.stats.refused.Add(1)
+		n.log.Debug("connection refused", "remote", c.RemoteAddr().String(), "why", why)
+		refuseConn(c, why)
+		return nil
+	}
+	if err := n.enroll(c, nil); err != nil && !errors.Is(err, ErrClosed) {
+		return err
+	}
+	return nil
+}
+
+// overLimit is refusalReason's cheap early check, before the socket is
+// enrolled: it reads the counters but takes no slot. Accept goroutine.
+func (n *Node) overLimit() string {
+	if max := n.cfg.maxConns; max > 0 && n.stats.conns.Load() >= int64(max) {
+		return msgMaxConns
+	}
+	if max := n.cfg.maxHandshakes; max > 0 && n.stats.handshaking.Load() >= int64(max) {
+		return msgMaxHandshakes
+	}
+	return ""
+}
+
+// Refusal reasons a full node sends before closing.
+const (
+	msgMaxConns      = "antnet: max connections"
+	msgMaxHandshakes = "antnet: max pending handshakes"
+)
+
+// refuseConn answers a socket the node will not serve with an error frame
+// (id 0, code unsupported, the reason) and closes it. The frame fits in an
+// empty socket buffer: the write does not wait.
+func refuseConn(c *net.TCPConn, why string) {
+	_ = c.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
+	_, _ = c.Write(appendError(nil, 0, proto.CodeUnsupported, why))
+	_ = c.Close()
+}
+
+// setPeerSocket applies the per-socket options every peer socket carries
+// (OnOpen, accepted and dialed alike):
+// TCP_USER_TIMEOUT at the dead-peer timeout, so that data a black-holed peer
+// never acknowledges fails the connection in bounded time.
+func (n *Node) setPeerSocket(fd int) {
+	if d := n.cfg.deadPeer; d > 0 {
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(d.Milliseconds()))
+	}
+}
+
+// enroll hands a connected socket to the reactor: gnet dups its descriptor
+// onto a loop, runs OnOpen there with ctx as the conn's context, and closes
+// c. It waits for OnOpen, so it must not run on an event loop. Nothing
+// enrolls once closing has started; Close waits for enrolls in progress
+// before it stops the loops.
+func (n *Node) enroll(c net.Conn, ctx any) error {
+	if !n.beginEnroll() {
+		_ = c.Close()
+		return ErrClosed
+	}
+	defer n.enrolls.Done()
+	_, err := n.cli.EnrollContext(c, ctx)
+	return err
+}
+
+func (n *Node) beginEnroll() bool {
+	n.enrollMu.Lock()
+	defer n.enrollMu.Unlock()
+	if n.enrollOff {
+		return false
+	}
+	n.enrolls.Add(1)
+	return true
+}
+
+// stopIntake ends every way in: no enroll from now on, blocking dials
+// cancelled, non-blocking ones aborted, the listener closed. It waits for
+// the accept goroutine and, up to wait (0: no bound), for enrolls in
+// progress.
+func (n *Node) stopIntake(wait time.Duration) {
+	n.enrollMu.Lock()
+	n.enrollOff = true
+	dials := make([]*dialAttempt, 0, len(n.dials))
+	for a := range n.dials {
+		dials = append(dials, a)
+	}
+	n.enrollMu.Unlock()
+	n.dialStop()
+	for _, a := range dials {
+		a.abort()
+	}
+	_ = n.ln.Close()
+	<-n.acceptDone
+	done := make(chan struct{})
+	go func() { n.enrolls.Wait(); close(done) }()
+	if wait <= 0 {
+		<-done
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		n.log.Error("an enroll on a stopped loop never returned")
+	}
+}
+
+// stopReactor stops the loops and the ticker (once) and closes the canaries.
+func (n *Node) stopReactor() {
+	n.stopOnce.Do(func() {
+		if err := n.cli.Stop(); err != nil {
+			n.log.Debug("reactor stop", "err", err)
+		}
+		for _, fd := range n.canaries {
+			_ = unix.Close(fd)
+		}
+	})
+}
+
+// loopCanary is the context of a loop's canary conn.
+type loopCanary struct{}
+
+// addCanaries puts one canary on each loop: the least-connections balancer
+// gives each new one to a loop that has none yet.
+func (n *Node) addCanaries() error {
+	for range n.cfg.loops {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return os.NewSyscallError("socketpair", err)
+		}
+		f := os.NewFile(uintptr(fds[0]), "antnet-canary")
+		c, err := net.FileConn(f)
+		_ = f.Close()
+		if err != nil {
+			_ = unix.Close(fds[1])
+			return err
+		}
+		n.canaries = append(n.canaries, fds[1])
+		if _, err := n.cli.EnrollContext(c, loopCanary{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reactorDied runs when a canary closes: its loop has exited. If the node
+// was running, it closes: the rest of the reactor is stopped, every link
+// fails (a PeerEvent Down for each peer), every call gets ErrClosed. Loop
+// (the dying one): the work is done on a goroutine of its own.
+func (n *Node) reactorDied(err error) {
+	if !n.state.CompareAndSwap(nodeRunning, nodeClosing) {
+		return
+	}
+	if err == nil {
+		err = errors.New("event loop exited")
+	}
+	n.log.Error("reactor stopped by itself: node closed", "err", err)
+	close(n.closing)
+	go func() {
+		n.stopIntake(time.Second)
+		n.conns.Range(func(k, _ any) bool {
+			k.(*peerConn).fail(fmt.Errorf("%w: reactor stopped: %v", ErrClosed, err))
+			return true
+		})
+		n.stopReactor()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		n.stopWorkers(ctx)
+		cancel()
+		n.state.Store(nodeClosed)
+		close(n.stopped)
+	}()
+}
