@@ -303,16 +303,9 @@ func (b *Book) backoff(k int) time.Duration {
 // failures, then those seen most recently; ties in random order.
 // O(entries log entries).
 func (b *Book) DialCandidates(now time.Time, n int, skip func(addr string) bool) []Peer {
-	b.mu.Lock()
-	var due []Peer
-	for addr, p := range b.peers {
-		if now.Before(p.NextDial) || (skip != nil && skip(addr)) {
-			continue
-		}
-		due = append(due, *p)
-	}
-	b.mu.Unlock()
-	rand.Shuffle(len(due), func(i, j int) { due[i], due[j] = due[j], due[i] })
+	due := b.shuffled(func(addr string, p *Peer) bool {
+		return !now.Before(p.NextDial) && (skip == nil || !skip(addr))
+	})
 	sort.SliceStable(due, func(i, j int) bool {
 		p, q := &due[i], &due[j]
 		if (p.Source == Static) != (q.Source == Static) {
@@ -330,16 +323,24 @@ func (b *Book) DialCandidates(now time.Time, n int, skip func(addr string) bool)
 // not failed their last dial, for telling other peers (peer exchange);
 // skip (may be nil) leaves entries out. O(entries).
 func (b *Book) Sample(n int, skip func(addr string) bool) []Peer {
+	ok := b.shuffled(func(addr string, p *Peer) bool {
+		return p.Failures == 0 && (skip == nil || !skip(addr))
+	})
+	return ok[:min(n, len(ok))]
+}
+
+// shuffled returns copies of the entries keep accepts, in random order.
+func (b *Book) shuffled(keep func(addr string, p *Peer) bool) []Peer {
 	b.mu.Lock()
-	var ok []Peer
+	var out []Peer
 	for addr, p := range b.peers {
-		if p.Failures == 0 && (skip == nil || !skip(addr)) {
-			ok = append(ok, *p)
+		if keep(addr, p) {
+			out = append(out, *p)
 		}
 	}
 	b.mu.Unlock()
-	rand.Shuffle(len(ok), func(i, j int) { ok[i], ok[j] = ok[j], ok[i] })
-	return ok[:min(n, len(ok))]
+	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
 }
 
 // All returns every entry, sorted by address. O(entries log entries).

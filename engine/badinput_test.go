@@ -238,6 +238,35 @@ func rawListener(t *testing.T) net.Listener {
 
 func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
 
+// fakeAcceptor listens on loopback and plays a misbehaving acceptor to the
+// first dialer: it reads the dialer's hello frame and writes what answer
+// returns for its payload (nil if the hello did not arrive whole), then
+// discards whatever else comes. It returns the address to dial.
+func fakeAcceptor(t *testing.T, answer func(hello []byte) []byte) string {
+	t.Helper()
+	ln := rawListener(t)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		var hello []byte
+		hdr := make([]byte, codec.HeaderSize)
+		if _, err := io.ReadFull(c, hdr); err == nil {
+			if size, err := codec.FrameLen(hdr, 0); err == nil {
+				hello = make([]byte, size-codec.HeaderSize)
+				if _, err := io.ReadFull(c, hello); err != nil {
+					hello = nil
+				}
+			}
+		}
+		_, _ = c.Write(answer(hello))
+		_, _ = io.Copy(io.Discard, c)
+	}()
+	return ln.Addr().String()
+}
+
 func TestRefusalsSayWhy(t *testing.T) {
 	a := startNode(t, "a", echo, WithMaxFrameSize(64<<10))
 	b := startNode(t, "b", echo)

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"errors"
-	"io"
 	"net"
 	"testing"
 	"time"
@@ -107,19 +106,10 @@ func TestAPIErrorsMatchSentinels(t *testing.T) {
 		// The dialer learns why, as ErrHandshake with the cause, not a
 		// bare "closed during handshake".
 		cli := startNode(t, "cli", nil)
-		ln := rawListener(t)
-		go func() {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-			var hdr [codec.HeaderSize]byte
-			_, _ = io.ReadFull(c, hdr[:]) // the start of its hello
-			_, _ = c.Write(codec.Append(nil, codec.Frame{Kind: codec.KindHelloAck, Payload: []byte{0, 0}}))
-			_, _ = io.Copy(io.Discard, c)
-		}()
-		err := cli.AddRoute("junk", ln.Addr().String())
+		addr := fakeAcceptor(t, func([]byte) []byte {
+			return codec.Append(nil, codec.Frame{Kind: codec.KindHelloAck, Payload: []byte{0, 0}})
+		})
+		err := cli.AddRoute("junk", addr)
 		mustErrIs(t, err, ErrHandshake)
 		mustErrIs(t, err, proto.ErrBadHello)
 	})

@@ -269,25 +269,21 @@ func TestBroadcastReplayAndTTL(t *testing.T) {
 	p.hello("raw", "127.0.0.1:3")
 	eventually(t, time.Second, "raw peer routed", func() bool { return len(srv.Peers()) == 2 })
 
-	gossip := func(id uint64, ttl uint8, body string) []byte {
-		payload := proto.AppendGossip(nil, proto.PeerID{Name: "raw", Addr: "127.0.0.1:3"}, []byte(body))
-		return codec.Append(nil, codec.Frame{Kind: codec.KindGossip, TTL: ttl, ID: id, Payload: payload})
-	}
-	p.write(gossip(42, 3, "raw|a"))
+	p.write(rawGossip(42, 3, "raw|a"))
 	eventually(t, time.Second, "relay to other", func() bool { return d.count("other", "raw|a") == 1 })
 	s := srv.Stats()
 	if s.GossipDelivered != 1 || s.GossipForwarded != 1 {
 		t.Fatalf("first sight: %+v", s)
 	}
 	// The same id again, even with another body: dropped, counted, not relayed.
-	p.write(gossip(42, 3, "raw|a"))
-	p.write(gossip(42, 3, "raw|b"))
+	p.write(rawGossip(42, 3, "raw|a"))
+	p.write(rawGossip(42, 3, "raw|b"))
 	eventually(t, time.Second, "duplicates counted", func() bool { return srv.Stats().GossipDuplicates == 2 })
 	if d.count("srv", "raw|a") != 1 || d.count("srv", "raw|b") != 0 || srv.Stats().GossipForwarded != 1 {
 		t.Fatalf("replay was delivered or relayed: %+v", srv.Stats())
 	}
 	// ttl 0: delivered here, not forwarded.
-	p.write(gossip(43, 0, "raw|c"))
+	p.write(rawGossip(43, 0, "raw|c"))
 	eventually(t, time.Second, "ttl 0 delivered", func() bool { return d.count("srv", "raw|c") == 1 })
 	if s := srv.Stats(); s.GossipExpired != 1 || s.GossipForwarded != 1 {
 		t.Fatalf("ttl 0: %+v", s)
@@ -311,6 +307,12 @@ func TestBroadcastShortMode(t *testing.T) {
 		m.deg[i] /= 2
 	}
 	m.broadcastAll(t, 10, rng)
+}
+
+// rawGossip is a gossip frame from the raw test peer raw@127.0.0.1:3.
+func rawGossip(id uint64, ttl uint8, body string) []byte {
+	payload := proto.AppendGossip(nil, proto.PeerID{Name: "raw", Addr: "127.0.0.1:3"}, []byte(body))
+	return codec.Append(nil, codec.Frame{Kind: codec.KindGossip, TTL: ttl, ID: id, Payload: payload})
 }
 
 // first records id with ttl 3 and reports whether it was new.
@@ -360,15 +362,11 @@ func TestBroadcastLaterCopyWithMoreTTL(t *testing.T) {
 	p.hello("raw", "127.0.0.1:3")
 	eventually(t, time.Second, "raw peer routed", func() bool { return len(mid.Peers()) == 2 })
 
-	gossip := func(ttl uint8) []byte {
-		payload := proto.AppendGossip(nil, proto.PeerID{Name: "raw", Addr: "127.0.0.1:3"}, []byte("raw|x"))
-		return codec.Append(nil, codec.Frame{Kind: codec.KindGossip, TTL: ttl, ID: 77, Payload: payload})
-	}
-	p.write(gossip(0)) // the copy that came the long way: delivered, not forwarded
+	p.write(rawGossip(77, 0, "raw|x")) // the copy that came the long way: delivered, not forwarded
 	eventually(t, time.Second, "spent copy delivered", func() bool { return d.count("mid", "raw|x") == 1 })
-	p.write(gossip(2)) // the short way: more budget
+	p.write(rawGossip(77, 2, "raw|x")) // the short way: more budget
 	eventually(t, time.Second, "leaf reached by the better copy", func() bool { return d.count("leaf", "raw|x") == 1 })
-	p.write(gossip(1)) // worse than the best so far: dropped
+	p.write(rawGossip(77, 1, "raw|x")) // worse than the best so far: dropped
 	eventually(t, time.Second, "three copies seen", func() bool { return mid.Stats().GossipDuplicates == 2 })
 	s := mid.Stats()
 	if d.count("mid", "raw|x") != 1 || s.GossipReforwarded != 1 || s.GossipForwarded != 1 {

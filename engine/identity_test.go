@@ -2,7 +2,6 @@ package engine
 
 import (
 	"encoding/binary"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -70,34 +69,15 @@ func TestLyingHellosRefused(t *testing.T) {
 // nonce (a hello reflected back) is refused with a clear error.
 func TestHelloAckWithOwnNonceRefused(t *testing.T) {
 	cli := startNode(t, "cli", nil)
-	ln := rawListener(t)
-	go func() {
-		c, err := ln.Accept()
+	addr := fakeAcceptor(t, func(hello []byte) []byte {
+		h, err := proto.ParseHello(hello)
 		if err != nil {
-			return
+			return nil
 		}
-		defer c.Close()
-		hdr := make([]byte, codec.HeaderSize)
-		if _, err := io.ReadFull(c, hdr); err != nil {
-			return
-		}
-		size, err := codec.FrameLen(hdr, 0)
-		if err != nil {
-			return
-		}
-		body := make([]byte, size-codec.HeaderSize)
-		if _, err := io.ReadFull(c, body); err != nil {
-			return
-		}
-		h, err := proto.ParseHello(body)
-		if err != nil {
-			return
-		}
-		ack := rawHello("mirror", ln.Addr().String(), h.Nonce) // the dialer's own nonce
-		_, _ = c.Write(codec.Append(nil, codec.Frame{Kind: codec.KindHelloAck, Payload: ack}))
-		_, _ = io.Copy(io.Discard, c)
-	}()
-	err := cli.AddRoute("mirror", ln.Addr().String())
+		ack := rawHello("mirror", "127.0.0.1:9", h.Nonce) // the dialer's own nonce
+		return codec.Append(nil, codec.Frame{Kind: codec.KindHelloAck, Payload: ack})
+	})
+	err := cli.AddRoute("mirror", addr)
 	mustErrIs(t, err, ErrHandshake)
 	if !strings.Contains(err.Error(), "own nonce") {
 		t.Fatalf("error does not say why: %v", err)

@@ -70,17 +70,10 @@ func TestPendingHandshakeMemoryBounded(t *testing.T) {
 	}
 
 	// A dialer whose peer answers its hello with an oversized frame says so.
-	ln := rawListener(t)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		_, _ = c.Write(codec.AppendHeader(nil, codec.KindHelloAck, 0, 0, 0, 1<<20))
-		_, _ = io.Copy(io.Discard, c)
-	}()
-	err := srv.AddRoute("big", ln.Addr().String())
+	addr := fakeAcceptor(t, func([]byte) []byte {
+		return codec.AppendHeader(nil, codec.KindHelloAck, 0, 0, 0, 1<<20)
+	})
+	err := srv.AddRoute("big", addr)
 	mustErrIs(t, err, ErrProtocol)
 	mustErrIs(t, err, codec.ErrFrameTooLarge)
 
