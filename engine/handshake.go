@@ -44,6 +44,9 @@ func (n *Node) handshake(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuf
 	}
 	h, err := proto.ParseHello(f.Payload)
 	if pc.outbound {
+		if err == nil && !h.Listens() {
+			err = fmt.Errorf("%w: hello-ack without an address", proto.ErrBadHello)
+		}
 		if err != nil {
 			return n.violation(pc, err)
 		}
@@ -52,6 +55,11 @@ func (n *Node) handshake(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuf
 	// Acceptor: every refusal is answered with an error frame that says why.
 	if err != nil {
 		return n.refuse(pc, w, err.Error(), err)
+	}
+	if !h.Listens() {
+		// A dial-only peer: it is known by this socket's address, over this
+		// link only (a learned route: never dialed, gone with the link).
+		h.ID.Addr = pc.remoteAddr
 	}
 	if h.Nonce == n.nonce {
 		return n.refuse(pc, w, msgSelf, fmt.Errorf("%w: a peer dialed itself", ErrSelf))

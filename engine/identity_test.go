@@ -31,7 +31,6 @@ func TestLyingHellosRefused(t *testing.T) {
 		{"address holding a space", rawHello("x", " 127.0.0.1:9", 7), "malformed hello"},
 		{"name holding '@'", rawHello("evil@127.0.0.1", "127.0.0.1:9", 7), "malformed hello"},
 		{"empty name", rawHello("", "127.0.0.1:9", 7), "malformed hello"},
-		{"empty address", rawHello("x", "", 7), "malformed hello"},
 		{"trailing bytes", append(rawHello("x", "127.0.0.1:9", 7), 0), "malformed hello"},
 		{"the acceptor's own address", rawHello("srv2", srv.Addr(), 7), "claims this node's address"},
 	}
@@ -135,4 +134,61 @@ func TestPinnedKeyCannotTakeOverAddress(t *testing.T) {
 	// A pin needs a secure node.
 	plain := startNode(t, "plain", nil)
 	mustErrIs(t, plain.AddRoute("b", bAddr+"#"+pinB), proto.ErrBadPeerID)
+}
+
+// A client that does not listen says so with an empty address: it is
+// routed under its socket's address over that link alone, answers requests
+// and gets broadcasts, and is never dialed. A hello-ack without an address
+// is refused by the dialer.
+func TestDialOnlyClient(t *testing.T) {
+	srv := startNode(t, "srv", echo)
+	other := startNode(t, "other", nil)
+	link(t, other, srv)
+	p := dialRaw(t, srv.Addr())
+	p.write(codec.Append(nil, codec.Frame{Kind: codec.KindHello, Payload: rawHello("client", "", 42)}))
+	if f := p.read(); f.Kind != codec.KindHelloAck {
+		t.Fatalf("got %s", f.Kind)
+	}
+	local := p.c.LocalAddr().String()
+	eventually(t, time.Second, "client routed", func() bool { return len(srv.Peers()) == 2 })
+	if _, err := srv.table.Lookup("client@" + local); err != nil {
+		t.Fatalf("client not routed under its socket address %s: %v (peers %v)", local, err, srv.Peers())
+	}
+
+	// It is served like any peer, and reachable over its link.
+	p.write(codec.Append(nil, codec.Frame{Kind: codec.KindRequest, ID: 1, Payload: []byte("hi")}))
+	if f := p.read(); f.Kind != codec.KindResponse || string(f.Payload) != "echo:hi" {
+		t.Fatalf("got %s %q", f.Kind, f.Payload)
+	}
+	got := make(chan []byte, 1)
+	go func() { reply, _ := srv.Dispatch("client", []byte("ask")); got <- reply }()
+	f := p.read()
+	if f.Kind != codec.KindRequest || string(f.Payload) != "ask" {
+		t.Fatalf("got %s %q", f.Kind, f.Payload)
+	}
+	p.write(codec.Append(nil, codec.Frame{Kind: codec.KindResponse, ID: f.ID, Payload: []byte("told")}))
+	if r := <-got; string(r) != "told" {
+		t.Fatalf("Dispatch to the client: %q", r)
+	}
+	if _, err := other.Broadcast([]byte("news")); err != nil {
+		t.Fatal(err)
+	}
+	if f := p.read(); f.Kind != codec.KindGossip {
+		t.Fatalf("got %s, want the broadcast", f.Kind)
+	}
+
+	// Gone with its link, never redialed.
+	_ = p.c.Close()
+	eventually(t, 2*time.Second, "client unrouted", func() bool { return len(srv.Peers()) == 1 })
+	waitTicks(t, srv, 3)
+	if s := srv.Stats(); s.Redials != 0 {
+		t.Fatalf("a dial-only client was redialed: %+v", s)
+	}
+
+	// An acceptor must say where it listens.
+	addr := fakeAcceptor(t, func([]byte) []byte {
+		return codec.Append(nil, codec.Frame{Kind: codec.KindHelloAck, Payload: rawHello("anon", "", 9)})
+	})
+	err := other.AddRoute("anon", addr)
+	mustErrIs(t, err, proto.ErrBadHello)
 }

@@ -35,7 +35,13 @@ func AppendHello(dst []byte, h Hello) []byte {
 	return binary.BigEndian.AppendUint64(dst, h.Nonce)
 }
 
-// ParseHello decodes a hello payload and validates the peer ID in it.
+// Listens reports whether the sender gave a listen address. A hello with
+// an empty address comes from a peer that only dials (a client): it is
+// reachable over that connection alone, and nobody should dial it.
+func (h Hello) Listens() bool { return h.ID.Addr != "" }
+
+// ParseHello decodes a hello payload and validates the peer ID in it; an
+// empty address is allowed (see Listens), any other must be valid.
 func ParseHello(b []byte) (Hello, error) {
 	var h Hello
 	name, rest, ok := cut8(b)
@@ -48,7 +54,11 @@ func ParseHello(b []byte) (Hello, error) {
 	}
 	h.ID = PeerID{Name: string(name), Addr: string(addr)}
 	h.Nonce = binary.BigEndian.Uint64(rest)
-	if err := h.ID.Validate(); err != nil {
+	id := h.ID
+	if !h.Listens() {
+		id.Addr = "dial-only:1" // only the name to check
+	}
+	if err := id.Validate(); err != nil {
 		return h, fmt.Errorf("%w: %v", ErrBadHello, err)
 	}
 	return h, nil

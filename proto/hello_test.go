@@ -53,13 +53,21 @@ func TestParseHelloTruncated(t *testing.T) {
 	}
 }
 
+// An empty address is a dial-only sender, not an error.
+func TestParseHelloDialOnly(t *testing.T) {
+	h, err := proto.ParseHello(proto.AppendHello(nil, proto.Hello{ID: proto.PeerID{Name: "cli"}, Nonce: 7}))
+	if err != nil || h.Listens() || h.ID.Name != "cli" {
+		t.Fatalf("%+v %v", h, err)
+	}
+}
+
 func TestParseHelloBadPeerID(t *testing.T) {
 	tests := []struct {
 		name string
 		id   proto.PeerID
 	}{
 		{"empty name", proto.PeerID{Name: "", Addr: "h:1"}},
-		{"empty addr", proto.PeerID{Name: "a", Addr: ""}},
+		{"empty name, no address", proto.PeerID{Name: "", Addr: ""}},
 		{"no port", proto.PeerID{Name: "a", Addr: "host"}},
 		{"port 0", proto.PeerID{Name: "a", Addr: "h:0"}},
 		{"port 65536", proto.PeerID{Name: "a", Addr: "h:65536"}},
