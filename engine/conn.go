@@ -62,6 +62,17 @@ type peerConn struct {
 	goawayRecv atomic.Bool
 	abandoned  atomic.Bool // the dialer gave up; close on arrival
 
+	// Per-link figures for PeerStates (see peerstate.go): the loop adds to
+	// the atomics once per batch; sentFrames is counted under mu by send.
+	readyAt    atomic.Int64  // unix nanos when the handshake ended
+	rtt        atomic.Int64  // nanos: the last keepalive ping's round trip
+	bytesIn    atomic.Uint64 // bytes of frames decoded on the link
+	framesIn   atomic.Uint64 // frames decoded on the link
+	bytesOut   atomic.Uint64 // bytes the loop wrote on the link
+	loopFrames atomic.Uint64 // answers the loop wrote without the queue
+	sentFrames uint64        // under mu: frames queued by send and write
+	downWhy    atomic.Uint32 // Reason the link went down, once known (first wins)
+
 	mu       sync.Mutex
 	pending  map[uint64]*future
 	out      *bytebufferpool.ByteBuffer // frames queued by other goroutines
@@ -124,6 +135,7 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 		pc.n.stats.inflight.Add(1)
 	}
 	pc.n.stats.framesOut.Add(1)
+	pc.sentFrames++
 	out := pc.outBuf()
 	out.B = codec.AppendHeader(out.B, kind, flags, ttl, id, len(payload))
 	out.B = append(out.B, payload...)
@@ -159,6 +171,7 @@ func (pc *peerConn) write(frame []byte) error {
 		return err
 	}
 	pc.n.stats.framesOut.Add(1)
+	pc.sentFrames++
 	out := pc.outBuf()
 	out.B = append(out.B, frame...)
 	pc.queued.Add(int64(size))
@@ -207,6 +220,7 @@ func (pc *peerConn) refused(err error) {
 
 // markSlow counts pc in Stats.SlowPeers, once per link.
 func (n *Node) markSlow(pc *peerConn) {
+	pc.setDown(ReasonSlowPeer)
 	if pc.slowCounted.CompareAndSwap(false, true) {
 		n.stats.slowPeers.Add(1)
 		n.log.Warn("closing slow peer", "peer", pc.peer.String())

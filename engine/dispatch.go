@@ -172,6 +172,7 @@ func (n *Node) Delete(key string) error {
 		return err
 	}
 	if l := e.Link(); l != nil {
+		l.(*peerConn).setDown(ReasonDeleted)
 		n.retire(l.(*peerConn))
 	}
 	return nil
@@ -218,11 +219,12 @@ func (n *Node) DispatchAppend(ctx context.Context, peer string, msg, dst []byte)
 	if err != nil {
 		return dst, err
 	}
+	start := time.Now()
 	c := n.queueTo(e, codec.KindRequest, 0, 0, msg)
 	if c.err == nil && c.pc.short {
 		n.dialFailed(&c, n.dial(ctx, c.pc))
 	}
-	return n.wait(ctx, &c, dst, n.deadline(ctx))
+	return n.wait(ctx, &c, dst, start, n.deadline(ctx, start))
 }
 
 // Send sends msg to peer as a one-way notice: no reply, no wait for one. In
@@ -274,6 +276,7 @@ func (n *Node) DispatchAllContext(ctx context.Context, msg []byte) map[string]Re
 		return map[string]Result{"": {Err: err}}
 	}
 	entries := n.table.All()
+	start := time.Now()
 	calls := make([]pendingCall, len(entries))
 	for i, e := range entries {
 		calls[i] = n.queueTo(e, codec.KindRequest, 0, 0, msg)
@@ -282,10 +285,10 @@ func (n *Node) DispatchAllContext(ctx context.Context, msg []byte) map[string]Re
 			n.dialFailed(c, c.err)
 		}
 	}
-	deadline := n.deadline(ctx)
+	deadline := n.deadline(ctx, start)
 	out := make(map[string]Result, len(calls))
 	for i := range calls {
-		reply, err := n.wait(ctx, &calls[i], nil, deadline)
+		reply, err := n.wait(ctx, &calls[i], nil, start, deadline)
 		out[calls[i].peer.String()] = Result{Reply: reply, Err: err}
 	}
 	return out
@@ -354,9 +357,9 @@ func (n *Node) link(e *route.Entry) (*peerConn, error) {
 	return pc, nil
 }
 
-// deadline is when a request started now must be answered.
-func (n *Node) deadline(ctx context.Context) time.Time {
-	d := time.Now().Add(n.cfg.timeout)
+// deadline is when a request started at start must be answered.
+func (n *Node) deadline(ctx context.Context, start time.Time) time.Time {
+	d := start.Add(n.cfg.timeout)
 	if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
 		return cd
 	}
@@ -364,8 +367,9 @@ func (n *Node) deadline(ctx context.Context) time.Time {
 }
 
 // wait blocks until c is answered, the deadline passes or ctx ends, and
-// appends the reply to dst.
-func (n *Node) wait(ctx context.Context, c *pendingCall, dst []byte, deadline time.Time) ([]byte, error) {
+// appends the reply to dst. A reply's round trip since start goes to the
+// request histogram (RequestRTT).
+func (n *Node) wait(ctx context.Context, c *pendingCall, dst []byte, start, deadline time.Time) ([]byte, error) {
 	if c.err != nil {
 		return dst, c.err
 	}
@@ -398,6 +402,7 @@ func (n *Node) wait(ctx context.Context, c *pendingCall, dst []byte, deadline ti
 		if f.err != nil {
 			return dst, f.err
 		}
+		n.rtt.observe(time.Since(start))
 		return append(dst, f.reply...), nil
 	}
 }

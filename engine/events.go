@@ -119,6 +119,7 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 			w = n.seal(pc, w, &ls.sealed)
 		}
 		n.stats.bytesOut.Add(uint64(len(w.B)))
+		pc.bytesOut.Add(uint64(len(w.B)))
 		_, _ = c.Write(w.B)
 	}
 	ls.trim()
@@ -203,6 +204,8 @@ func (n *Node) serve(pc *peerConn, c gnet.Conn, w *bytebufferpool.ByteBuffer) gn
 		pc.unsent.Store(int64(held))
 	}
 	pc.paused = false
+	var batch linkBatch
+	defer batch.add(pc)
 	for {
 		limit := n.cfg.maxFrame
 		if pc.state.Load() == stateHandshake {
@@ -214,6 +217,7 @@ func (n *Node) serve(pc *peerConn, c gnet.Conn, w *bytebufferpool.ByteBuffer) gn
 		f, size, ok, err := codec.Next(c, limit)
 		if err != nil {
 			n.stats.protocolErrors.Add(1)
+			pc.setDown(ReasonProtocol)
 			if limit == maxHandshakeFrame {
 				err = fmt.Errorf("before the handshake: %w", err)
 			}
@@ -230,6 +234,8 @@ func (n *Node) serve(pc *peerConn, c gnet.Conn, w *bytebufferpool.ByteBuffer) gn
 		}
 		n.stats.framesIn.Add(1)
 		n.stats.bytesIn.Add(uint64(size))
+		batch.frames++
+		batch.bytes += uint64(size)
 		if pc.sess != nil {
 			if err := pc.sess.Open(&f); err != nil {
 				n.stats.tampered.Add(1)
@@ -239,6 +245,9 @@ func (n *Node) serve(pc *peerConn, c gnet.Conn, w *bytebufferpool.ByteBuffer) gn
 		before := len(w.B)
 		action := n.frame(pc, &f, w)
 		_, _ = c.Discard(size)
+		if len(w.B) != before {
+			batch.answers++ // one answer per frame
+		}
 		if action != gnet.None {
 			return action
 		}
@@ -282,8 +291,10 @@ func (n *Node) frame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer)
 	case codec.KindPing:
 		w.B = codec.AppendHeader(w.B, codec.KindPong, 0, 0, f.ID, 0)
 	case codec.KindPong:
+		pc.pong(f.ID)
 	case codec.KindGoaway:
 		pc.goawayRecv.Store(true)
+		pc.setDown(ReasonGoaway)
 		n.retire(pc)
 	case codec.KindGossip:
 		return n.gossip(pc, f, w)
@@ -332,6 +343,7 @@ func (n *Node) afterAnswer(pc *peerConn) gnet.Action {
 
 func (n *Node) violation(pc *peerConn, err error) gnet.Action {
 	n.stats.protocolErrors.Add(1)
+	pc.setDown(ReasonProtocol)
 	if pc.outbound && pc.hsErr == nil && pc.state.Load() == stateHandshake {
 		pc.hsErr = fmt.Errorf("%w: %w", ErrHandshake, err) // the dialer says why
 	}

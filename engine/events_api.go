@@ -8,13 +8,20 @@ type PeerEvent struct {
 	Up   bool // false: the peer has no link any more
 	// Outbound reports whether this node dialed the link (Up events).
 	Outbound bool
+	// Reason says why the peer went down (Down events; ReasonNone for Up).
+	Reason Reason
 }
 
 // WithPeerEvents calls f when a peer gains its first live link (Up) and when
 // it loses its last one (not Up); swapping a duplicate link raises no event.
 // A peer that restarted (its new link carries another hello nonce) raises
 // Down then Up, back to back, though its route never goes without a link:
-// whatever state you keep about the peer's session is gone. Events are
+// whatever state you keep about the peer's session is gone. A Down event's
+// Reason says why: ReasonGoaway (the peer left or retired the link),
+// ReasonConnLost (the socket closed without a goaway), ReasonSilent (the
+// dead-peer timeout), ReasonRestarted, ReasonDeleted (Delete),
+// ReasonClosed (this node is closing), ReasonProtocol (the peer sent a bad
+// frame) or ReasonSlowPeer (the peer stopped reading and WithHighWater drops slow peers). Events are
 // delivered one at a time in the order of the route changes that raise them,
 // so events for one peer arrive in order. f runs on an event loop, or on the
 // goroutine that called Delete or Close: it must return quickly (hand the

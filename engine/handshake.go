@@ -101,6 +101,7 @@ func (n *Node) handshake(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuf
 		// One exchange, then close; bound how long the socket may idle.
 		pc.setDeadline(n.cfg.timeout)
 	}
+	pc.linked()
 	pc.state.Store(stateReady)
 	n.countReady(pc, 1)
 	if e != nil {
@@ -134,6 +135,7 @@ func (n *Node) helloAck(pc *peerConn, h proto.Hello) gnet.Action {
 		pc.setDeadline(n.cfg.timeout) // the peer should close after its answer; if not, we do
 	}
 	n.handshakeDone(pc)
+	pc.linked()
 	pc.state.Store(stateReady)
 	n.countReady(pc, 1)
 	if pc.entry != nil {

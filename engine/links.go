@@ -46,7 +46,8 @@ func (n *Node) attach(pc *peerConn) {
 		n.goneNonces.Store(pc.entry, old.peerNonce)
 		n.stats.restarts.Add(1)
 		n.log.Info("peer restarted: its old link is closed", "peer", pc.peer.String())
-		n.queueEvent(PeerEvent{Peer: pc.entry.ID})
+		old.setDown(ReasonRestarted)
+		n.queueEvent(PeerEvent{Peer: pc.entry.ID, Reason: ReasonRestarted})
 		n.queueEvent(PeerEvent{Peer: pc.entry.ID, Up: true, Outbound: pc.outbound})
 		old.fail(fmt.Errorf("%w: %s restarted", ErrConnLost, pc.entry.ID))
 		old.close()
@@ -66,8 +67,9 @@ func (n *Node) detach(pc *peerConn) {
 	n.linkMu.Lock()
 	if n.table.Detach(pc.entry, pc) {
 		n.byNonce.CompareAndDelete(pc.peerNonce, pc.entry)
-		n.log.Debug("peer down", "peer", pc.peer.String())
-		n.queueEvent(PeerEvent{Peer: pc.entry.ID})
+		why := n.downReason(pc)
+		n.log.Debug("peer down", "peer", pc.peer.String(), "why", why.String())
+		n.queueEvent(PeerEvent{Peer: pc.entry.ID, Reason: why})
 		n.unrouteIfLearned(pc)
 	}
 	n.linkMu.Unlock()

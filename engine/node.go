@@ -97,6 +97,7 @@ type Node struct {
 	framePool bytebufferpool.Pool // gossip frames, encoded once per forward
 
 	stats counters
+	rtt   latency // round trips of answered requests: RequestRTT
 }
 
 // New configures a node named name that will listen on listen (host:port;

@@ -51,6 +51,7 @@ func (n *Node) keepalive(pc *peerConn, now, interval, dead int64) {
 	switch {
 	case dead > 0 && quiet > dead:
 		n.stats.silentPeers.Add(1)
+		pc.setDown(ReasonSilent)
 		n.log.Info("closing silent peer", "peer", pc.peer.String(), "quiet", time.Duration(quiet))
 		pc.fail(fmt.Errorf("%w: %s quiet for %v", ErrPeerSilent, pc.peer, time.Duration(quiet).Round(time.Millisecond)))
 		pc.close()

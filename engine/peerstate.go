@@ -1,0 +1,259 @@
+package engine
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/antnet-p2p/antnet/proto"
+	"github.com/antnet-p2p/antnet/route"
+)
+
+// LinkState is where a peer's route stands, as PeerStates sees it.
+type LinkState uint8
+
+// Link states, from PeerStates.
+const (
+	// Known: in the route table with no link and no dial: a short-mode
+	// route, or a learned one about to go.
+	Known LinkState = iota
+	// Linked: a live link takes requests.
+	Linked
+	// Dialing: a static route with a dial or handshake in progress.
+	Dialing
+	// BackingOff: a static route waiting for its next redial
+	// (PeerState.NextDial).
+	BackingOff
+	// Draining: the link takes no new requests; it closes once its own are
+	// answered and goaway went both ways (Delete, goaway from the peer, a
+	// duplicate link).
+	Draining
+)
+
+// String returns the state's name: "linked", "dialing", "backing off",
+// "draining" or "known".
+func (s LinkState) String() string {
+	switch s {
+	case Linked:
+		return "linked"
+	case Dialing:
+		return "dialing"
+	case BackingOff:
+		return "backing off"
+	case Draining:
+		return "draining"
+	}
+	return "known"
+}
+
+// PeerState is one peer as PeerStates saw it. The link figures (Outbound,
+// Since, RTT and the counters) describe the current link and are zero
+// without one; the counters start at zero with each new link.
+type PeerState struct {
+	ID    proto.PeerID // with the link's key on a secure node
+	State LinkState
+	// NextDial is when the next redial starts (BackingOff only).
+	NextDial time.Time
+	// Static reports a route added with AddRoute: redialed when lost.
+	Static bool
+	// Outbound reports whether this node dialed the link.
+	Outbound bool
+	// Since is when the link's handshake ended; time.Since(Since) is its age.
+	Since time.Time
+	// RTT is the round trip of the last keepalive ping answered on the
+	// link; 0 before the first answer. A link that carries traffic is not
+	// pinged (see WithKeepalive), so its RTT may be old or 0.
+	RTT time.Duration
+	// Bytes and frames each way on the link: bytes as on the wire (sealed,
+	// with headers); frames queued count as sent.
+	BytesIn, BytesOut   uint64
+	FramesIn, FramesOut uint64
+	InFlight            int // requests sent on the link, not yet answered
+}
+
+// PeerStates lists every peer in the route table, and every link still
+// draining whose route is gone or has no other link, sorted by address.
+// Cost: O(peers + open sockets) and one small slice per peer. It reads the
+// route table's snapshot without a lock, and takes the redial lock once
+// and each link's send lock briefly (to read its queued-frame count): it
+// never waits on an event loop. Safe from any goroutine, handlers
+// included.
+func (n *Node) PeerStates() []PeerState {
+	if n.table == nil {
+		return nil
+	}
+	type backoff struct {
+		due     time.Time
+		dialing bool
+	}
+	n.redialMu.Lock()
+	redials := make(map[*route.Entry]backoff, len(n.redials))
+	for e, r := range n.redials {
+		redials[e] = backoff{due: r.due, dialing: r.pc != nil}
+	}
+	n.redialMu.Unlock()
+
+	entries := n.table.All()
+	out := make([]PeerState, 0, len(entries))
+	row := make(map[string]int, len(entries)) // address -> index in out
+	for _, e := range entries {
+		s := PeerState{ID: e.ID}
+		_, s.Static = n.staticRoutes.Load(e.ID.Addr)
+		if l := e.Link(); l != nil {
+			pc := l.(*peerConn)
+			pc.fill(&s)
+			s.State = Linked
+			if pc.state.Load() == stateDraining {
+				s.State = Draining
+			}
+		} else if r, ok := redials[e]; ok && !r.dialing {
+			s.State, s.NextDial = BackingOff, r.due
+		} else if ok || n.dialInFlight(e) {
+			s.State = Dialing
+		}
+		row[e.ID.Addr] = len(out)
+		out = append(out, s)
+	}
+	n.conns.Range(func(k, _ any) bool {
+		pc := k.(*peerConn)
+		if pc.short || pc.state.Load() != stateDraining {
+			return true
+		}
+		s := PeerState{ID: pc.peer}
+		pc.fill(&s)
+		s.State = Draining
+		if i, ok := row[pc.peer.Addr]; !ok {
+			row[pc.peer.Addr] = len(out)
+			out = append(out, s)
+		} else if out[i].State != Linked && out[i].State != Draining {
+			s.ID, s.Static = out[i].ID, out[i].Static
+			out[i] = s
+		}
+		return true
+	})
+	slices.SortFunc(out, func(a, b PeerState) int { return cmp.Compare(a.ID.Addr, b.ID.Addr) })
+	return out
+}
+
+// dialInFlight reports whether AddRoute or the redialer is dialing e.
+func (n *Node) dialInFlight(e *route.Entry) bool {
+	v, ok := n.dialing.Load(e)
+	return ok && !v.(*peerConn).dialDone()
+}
+
+// fill copies pc's link figures into s.
+func (pc *peerConn) fill(s *PeerState) {
+	s.ID.Key = pc.peerKey
+	s.Outbound = pc.outbound
+	if t := pc.readyAt.Load(); t != 0 {
+		s.Since = time.Unix(0, t)
+	}
+	s.RTT = time.Duration(pc.rtt.Load())
+	s.BytesIn, s.FramesIn = pc.bytesIn.Load(), pc.framesIn.Load()
+	s.BytesOut = pc.bytesOut.Load()
+	pc.mu.Lock()
+	sent := pc.sentFrames
+	pc.mu.Unlock()
+	s.FramesOut = sent + pc.loopFrames.Load()
+	s.InFlight = pc.InFlight()
+}
+
+// linked records the end of pc's handshake. Loop.
+func (pc *peerConn) linked() { pc.readyAt.Store(time.Now().UnixNano()) }
+
+// pong takes a keepalive answer: its id is the node clock the ping went out
+// at, so an answer to the last ping gives the round trip. Other ids (a
+// late answer, or a peer's own pongs) are ignored. Loop.
+func (pc *peerConn) pong(id uint64) {
+	sent := pc.lastPing.Load()
+	if sent == 0 || id != uint64(sent) {
+		return
+	}
+	if rtt := time.Now().UnixNano() - sent; rtt > 0 {
+		pc.rtt.Store(rtt)
+	}
+}
+
+// linkBatch counts one OnTraffic batch for pc's figures, added with a few
+// atomic adds at the end of the batch rather than one per frame.
+type linkBatch struct{ frames, bytes, answers uint64 }
+
+// add adds the batch to pc. Loop.
+func (b *linkBatch) add(pc *peerConn) {
+	if b.frames != 0 {
+		pc.framesIn.Add(b.frames)
+		pc.bytesIn.Add(b.bytes)
+	}
+	if b.answers != 0 {
+		pc.loopFrames.Add(b.answers)
+	}
+}
+
+// Reason says why a peer went down (PeerEvent.Reason).
+type Reason uint8
+
+// Reasons a peer goes down.
+const (
+	// ReasonNone: an Up event.
+	ReasonNone Reason = iota
+	// ReasonConnLost: the socket closed or failed without a goaway.
+	ReasonConnLost
+	// ReasonGoaway: the peer said goaway (it is shutting down, or retired
+	// the link).
+	ReasonGoaway
+	// ReasonSilent: nothing arrived for the dead-peer timeout
+	// (WithDeadPeerTimeout).
+	ReasonSilent
+	// ReasonRestarted: the peer came back as a new run (another hello
+	// nonce); an Up event for the new run follows at once.
+	ReasonRestarted
+	// ReasonDeleted: Delete removed the route; the link drains.
+	ReasonDeleted
+	// ReasonClosed: this node is closing.
+	ReasonClosed
+	// ReasonProtocol: the peer broke the protocol (a bad or forged frame).
+	ReasonProtocol
+	// ReasonSlowPeer: the peer stopped reading and the node drops slow
+	// peers (ErrSlowPeer).
+	ReasonSlowPeer
+)
+
+// String returns the reason in a few words: "connection lost", "goaway",
+// "silent", "restarted", "route deleted", "local close",
+// "protocol violation", "slow peer", or "" for ReasonNone.
+func (r Reason) String() string {
+	switch r {
+	case ReasonConnLost:
+		return "connection lost"
+	case ReasonGoaway:
+		return "goaway"
+	case ReasonSilent:
+		return "silent"
+	case ReasonRestarted:
+		return "restarted"
+	case ReasonDeleted:
+		return "route deleted"
+	case ReasonClosed:
+		return "local close"
+	case ReasonProtocol:
+		return "protocol violation"
+	case ReasonSlowPeer:
+		return "slow peer"
+	}
+	return ""
+}
+
+// setDown records why pc is going down, unless a reason is already set.
+func (pc *peerConn) setDown(r Reason) { pc.downWhy.CompareAndSwap(0, uint32(r)) }
+
+// downReason is why pc's peer goes down now: the node closing, else the
+// reason recorded on the link, else a lost connection.
+func (n *Node) downReason(pc *peerConn) Reason {
+	if n.state.Load() != nodeRunning {
+		return ReasonClosed
+	}
+	if r := Reason(pc.downWhy.Load()); r != ReasonNone {
+		return r
+	}
+	return ReasonConnLost
+}
