@@ -111,11 +111,22 @@ func TestSecurePeers(t *testing.T) {
 	a.exec("add " + b.node.ID().String())
 	a.exec("send b sealed")
 	a.exec("peers")
-	for _, want := range []string{"[b] a says: sealed", "key " + b.node.ID().Fingerprint()} {
+	for _, want := range []string{"[b] a says: sealed", "key " + b.node.ID().Fingerprint(), "[a] PEER  "} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("missing %q in:\n%s", want, out.String())
 		}
 	}
+	// The peers table: b's row says linked, dialed by a, and counts bytes.
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(l, "[a] "+b.node.ID().String()) && !strings.Contains(l, " joined") {
+			f := strings.Fields(l)
+			if len(f) < 12 || f[4] != "linked" || f[5] != "out" || f[8] == "0" || f[10] == "0" {
+				t.Fatalf("peers row %q: want linked, out, bytes in and out", l)
+			}
+			return
+		}
+	}
+	t.Fatalf("no peers row for b in:\n%s", out.String())
 }
 
 // proc is a peer process whose output lines arrive on a channel.
@@ -204,6 +215,12 @@ func TestProcessesLeaveOnSignal(t *testing.T) {
 		"-peer", "luda@127.0.0.1:"+pa, "-peer", "yoghurt@127.0.0.1:"+pb)
 	a.await(t, 5*time.Second, "kefir@127.0.0.1:"+pc+" joined")
 	b.await(t, 5*time.Second, "kefir@127.0.0.1:"+pc+" joined")
+	if _, err := io.WriteString(b.stdin, "peers\n"); err != nil {
+		t.Fatal(err)
+	}
+	if row := b.await(t, 5*time.Second, "[yoghurt] luda@127.0.0.1:"+pa+" "); !strings.Contains(row, " linked ") || !strings.Contains(row, " out ") {
+		t.Fatalf("yoghurt's peers row for luda: %q", row)
+	}
 
 	host := strings.Fields(metrics[strings.Index(metrics, "http://"):])[0]
 	host = strings.TrimSuffix(strings.TrimPrefix(host, "http://"), "/metrics")
@@ -227,8 +244,8 @@ func TestProcessesLeaveOnSignal(t *testing.T) {
 	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	a.await(t, time.Second, "kefir@127.0.0.1:"+pc+" left")
-	b.await(t, time.Second, "kefir@127.0.0.1:"+pc+" left")
+	a.await(t, time.Second, "kefir@127.0.0.1:"+pc+" left (goaway)")
+	b.await(t, time.Second, "kefir@127.0.0.1:"+pc+" left (goaway)")
 	if err := c.cmd.Wait(); err != nil {
 		t.Fatalf("kefir after SIGTERM: %v", err)
 	}
@@ -238,7 +255,7 @@ func TestProcessesLeaveOnSignal(t *testing.T) {
 	if err := b.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
-	a.await(t, time.Second, "yoghurt@127.0.0.1:"+pb+" left")
+	a.await(t, time.Second, "yoghurt@127.0.0.1:"+pb+" left (goaway)")
 	if err := b.cmd.Wait(); err != nil {
 		t.Fatalf("yoghurt after SIGINT: %v", err)
 	}

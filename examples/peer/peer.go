@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"text/tabwriter"
+	"time"
 
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/engine"
@@ -63,7 +65,7 @@ func (p *peer) event(e engine.PeerEvent) {
 	if e.Up {
 		p.printf("%s joined%s", e.Peer, key)
 	} else {
-		p.printf("%s left", e.Peer)
+		p.printf("%s left (%s)", e.Peer, e.Reason)
 	}
 }
 
@@ -126,15 +128,7 @@ func (p *peer) exec(line string) (quit bool) {
 			p.printf("add %s: %v", rest, err)
 		}
 	case "peers":
-		var ids []string
-		for _, id := range p.node.Peers() {
-			s := id.String()
-			if fp := id.Fingerprint(); fp != "" {
-				s += " (key " + fp + ")"
-			}
-			ids = append(ids, s)
-		}
-		p.printf("peers: %s", strings.Join(ids, " "))
+		p.printPeers()
 	case "stats":
 		s := p.node.Stats()
 		p.printf("stats: peers=%d links=%d frames in/out=%d/%d requests=%d broadcasts delivered=%d duplicates dropped=%d",
@@ -147,4 +141,44 @@ func (p *peer) exec(line string) (quit bool) {
 		p.printf("unknown command %q (try help)", cmd)
 	}
 	return false
+}
+
+// printPeers prints the node's PeerStates as a table, one peer a line.
+func (p *peer) printPeers() {
+	states := p.node.PeerStates()
+	if len(states) == 0 {
+		p.printf("peers: none")
+		return
+	}
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PEER\tSTATE\tDIR\tAGE\tRTT\tIN\tOUT\tIN FLIGHT")
+	now := time.Now()
+	for _, s := range states {
+		id := s.ID.String()
+		if fp := s.ID.Fingerprint(); fp != "" {
+			id += " (key " + fp + ")"
+		}
+		state := s.State.String()
+		if s.State == engine.BackingOff {
+			state += fmt.Sprintf(" (next try in %v)", s.NextDial.Sub(now).Round(100*time.Millisecond))
+		}
+		dir, age, rtt := "-", "-", "-"
+		if !s.Since.IsZero() {
+			dir, age = "in", now.Sub(s.Since).Round(time.Second).String()
+			if s.Outbound {
+				dir = "out"
+			}
+		}
+		if s.RTT > 0 {
+			rtt = s.RTT.Round(time.Microsecond).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d B\t%d B\t%d\n", id, state, dir, age, rtt, s.BytesIn, s.BytesOut, s.InFlight)
+	}
+	_ = tw.Flush()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
+		fmt.Fprintf(p.out, "[%s] %s\n", p.node.ID().Name, line)
+	}
 }
