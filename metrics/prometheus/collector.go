@@ -8,7 +8,14 @@
 //
 // Every series carries the label node="name@host:port", so one registry
 // can hold several nodes. Names follow Prometheus conventions: counters end
-// in _total, sizes are in bytes.
+// in _total, sizes are in bytes, durations in seconds.
+//
+// Per-peer series (antnet_peer_*) carry a second label, peer="name@host:port".
+// Their cardinality is bounded: a scrape lists at most WithMaxPeers peers
+// (default 256), the first by address among those in Node.PeerStates; the
+// others are counted in antnet_peers_unlisted. A peer's counters are those
+// of its current link: they restart from zero when it reconnects, which
+// Prometheus's rate() takes as a counter reset.
 package prometheus
 
 import (
@@ -67,11 +74,29 @@ var statsMetrics = map[string]metric{
 }
 
 // Collector is a prometheus.Collector for one node. Each scrape costs one
-// Node.Stats call (atomic loads) and one metric per series.
+// Node.Stats call (atomic loads), one Node.PeerStates call (O(peers)), one
+// Node.RequestRTT snapshot and one metric per series: about 40 node series
+// plus 6 per listed peer.
 type Collector struct {
-	node   *engine.Node
-	fields []field // in engine.Stats order
+	node     *engine.Node
+	fields   []field // in engine.Stats order
+	maxPeers int
+
+	peerBytesIn, peerBytesOut, peerFramesIn, peerFramesOut *prometheus.Desc
+	peerInFlight, peerRTT, unlisted, requestRTT            *prometheus.Desc
 }
+
+// Option configures a Collector.
+type Option func(*Collector)
+
+// DefaultMaxPeers is how many peers get per-peer series by default.
+const DefaultMaxPeers = 256
+
+// WithMaxPeers bounds the per-peer series to the first n peers by address
+// (n series of each antnet_peer_* metric); the rest are counted in
+// antnet_peers_unlisted. 0 turns per-peer series off. Default
+// DefaultMaxPeers.
+func WithMaxPeers(n int) Option { return func(c *Collector) { c.maxPeers = max(n, 0) } }
 
 type field struct {
 	index int
@@ -81,9 +106,21 @@ type field struct {
 
 // NewCollector returns a collector for n. Call it after n.Start: the node
 // label is n's ID. Fields of engine.Stats it does not know are skipped.
-func NewCollector(n *engine.Node) *Collector {
-	c := &Collector{node: n}
+func NewCollector(n *engine.Node, opts ...Option) *Collector {
+	c := &Collector{node: n, maxPeers: DefaultMaxPeers}
+	for _, o := range opts {
+		o(c)
+	}
 	labels := prometheus.Labels{"node": n.ID().String()}
+	peer := []string{"peer"}
+	c.peerBytesIn = prometheus.NewDesc("antnet_peer_received_bytes_total", "Bytes of frames received on the peer's current link.", peer, labels)
+	c.peerBytesOut = prometheus.NewDesc("antnet_peer_sent_bytes_total", "Bytes written on the peer's current link.", peer, labels)
+	c.peerFramesIn = prometheus.NewDesc("antnet_peer_received_frames_total", "Frames received on the peer's current link.", peer, labels)
+	c.peerFramesOut = prometheus.NewDesc("antnet_peer_sent_frames_total", "Frames queued or written on the peer's current link.", peer, labels)
+	c.peerInFlight = prometheus.NewDesc("antnet_peer_requests_in_flight", "Requests sent to the peer and not yet answered.", peer, labels)
+	c.peerRTT = prometheus.NewDesc("antnet_peer_rtt_seconds", "Round trip of the last keepalive ping answered by the peer (0: none yet).", peer, labels)
+	c.unlisted = prometheus.NewDesc("antnet_peers_unlisted", "Peers left out of the per-peer series by the collector's bound.", nil, labels)
+	c.requestRTT = prometheus.NewDesc("antnet_request_rtt_seconds", "Round trip of requests answered with a reply, from the call to the reply.", nil, labels)
 	t := reflect.TypeFor[engine.Stats]()
 	for i := range t.NumField() {
 		m, ok := statsMetrics[t.Field(i).Name]
@@ -104,6 +141,9 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, f := range c.fields {
 		ch <- f.desc
 	}
+	for _, d := range []*prometheus.Desc{c.peerBytesIn, c.peerBytesOut, c.peerFramesIn, c.peerFramesOut, c.peerInFlight, c.peerRTT, c.unlisted, c.requestRTT} {
+		ch <- d
+	}
 }
 
 // Collect sends the node's current values.
@@ -119,4 +159,32 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(f.desc, f.kind, v)
 	}
+	c.collectPeers(ch)
+	h := c.node.RequestRTT()
+	buckets := make(map[float64]uint64, len(h.Bounds))
+	var cum uint64
+	for i, b := range h.Bounds {
+		cum += h.Counts[i]
+		buckets[b.Seconds()] = cum
+	}
+	ch <- prometheus.MustNewConstHistogram(c.requestRTT, h.Count, h.Sum.Seconds(), buckets)
+}
+
+// collectPeers sends the per-peer series of the first maxPeers peers (by
+// address) and the count of the others.
+func (c *Collector) collectPeers(ch chan<- prometheus.Metric) {
+	states := c.node.PeerStates() // sorted by address
+	unlisted := max(len(states)-c.maxPeers, 0)
+	for _, s := range states[:len(states)-unlisted] {
+		id := s.ID
+		id.Key = ""
+		peer := id.String() // PeerStates has one row per address
+		ch <- prometheus.MustNewConstMetric(c.peerBytesIn, prometheus.CounterValue, float64(s.BytesIn), peer)
+		ch <- prometheus.MustNewConstMetric(c.peerBytesOut, prometheus.CounterValue, float64(s.BytesOut), peer)
+		ch <- prometheus.MustNewConstMetric(c.peerFramesIn, prometheus.CounterValue, float64(s.FramesIn), peer)
+		ch <- prometheus.MustNewConstMetric(c.peerFramesOut, prometheus.CounterValue, float64(s.FramesOut), peer)
+		ch <- prometheus.MustNewConstMetric(c.peerInFlight, prometheus.GaugeValue, float64(s.InFlight), peer)
+		ch <- prometheus.MustNewConstMetric(c.peerRTT, prometheus.GaugeValue, s.RTT.Seconds(), peer)
+	}
+	ch <- prometheus.MustNewConstMetric(c.unlisted, prometheus.GaugeValue, float64(unlisted))
 }

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -17,9 +18,9 @@ import (
 	"github.com/antnet-p2p/antnet/proto"
 )
 
-func startNode(t *testing.T, name string, h proto.Handler) *engine.Node {
+func startNode(t *testing.T, name string, h proto.Handler, opts ...engine.Option) *engine.Node {
 	t.Helper()
-	n, err := engine.New(name, "127.0.0.1:0", h)
+	n, err := engine.New(name, "127.0.0.1:0", h, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,5 +137,96 @@ func TestEngineDoesNotImportClientGolang(t *testing.T) {
 	}
 	if strings.Contains(string(out), "prometheus") {
 		t.Fatalf("engine's import graph includes prometheus:\n%s", out)
+	}
+}
+
+// peerValue returns the series of family name for node and peer.
+func peerValue(t *testing.T, fams map[string]*dto.MetricFamily, name, node, peer string) (float64, bool) {
+	t.Helper()
+	f, ok := fams[name]
+	if !ok {
+		t.Fatalf("no family %s", name)
+	}
+	for _, m := range f.Metric {
+		labels := map[string]string{}
+		for _, l := range m.Label {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if labels["node"] == node && labels["peer"] == peer {
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue(), true
+			}
+			return m.GetGauge().GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+// Per-peer series, their bound, and the request round-trip histogram.
+func TestScrapePeerSeries(t *testing.T) {
+	echo := proto.HandlerFunc(func(_ proto.Context, msg []byte) ([]byte, error) { return msg, nil })
+	a := startNode(t, "a", nil, engine.WithKeepalive(50*time.Millisecond))
+	for _, name := range []string{"p1", "p2", "p3"} {
+		p := startNode(t, name, echo, engine.WithKeepalive(50*time.Millisecond))
+		if err := a.AddRoute(name, p.Addr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	node := a.ID().String()
+	states := a.PeerStates() // sorted by address: the collector lists the first two
+	if len(states) != 3 {
+		t.Fatalf("PeerStates = %v", states)
+	}
+	first, last := states[0].ID, states[2].ID
+	first.Key = ""
+	for range 4 {
+		if _, err := a.Dispatch(first.Addr, []byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Wait for a keepalive round trip on the first peer.
+	deadline := time.Now().Add(3 * time.Second)
+	for a.PeerStates()[0].RTT == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no keepalive RTT")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewCollector(a, WithMaxPeers(2)))
+	fams := scrape(t, reg)
+
+	for _, name := range []string{"antnet_peer_received_bytes_total", "antnet_peer_sent_bytes_total",
+		"antnet_peer_received_frames_total", "antnet_peer_sent_frames_total", "antnet_peer_requests_in_flight", "antnet_peer_rtt_seconds"} {
+		if n := len(fams[name].GetMetric()); n != 2 {
+			t.Errorf("%s has %d series, want 2 (WithMaxPeers)", name, n)
+		}
+		if _, ok := peerValue(t, fams, name, node, last.String()); ok {
+			t.Errorf("%s lists %s, past the bound", name, last)
+		}
+	}
+	if got := value(t, fams, "antnet_peers_unlisted", node); got != 1 {
+		t.Fatalf("antnet_peers_unlisted = %v, want 1", got)
+	}
+	if v, ok := peerValue(t, fams, "antnet_peer_rtt_seconds", node, first.String()); !ok || v <= 0 || v > 1 {
+		t.Fatalf("antnet_peer_rtt_seconds for %s = %v (listed %v)", first, v, ok)
+	}
+	if v, _ := peerValue(t, fams, "antnet_peer_sent_frames_total", node, first.String()); v < 4 {
+		t.Fatalf("frames sent to %s = %v, want >= 4", first, v)
+	}
+	if v, _ := peerValue(t, fams, "antnet_peer_received_bytes_total", node, first.String()); v < 4*(16+4) {
+		t.Fatalf("bytes from %s = %v, want >= %d", first, v, 4*(16+4))
+	}
+
+	h := fams["antnet_request_rtt_seconds"]
+	if h.GetType() != dto.MetricType_HISTOGRAM || len(h.Metric) != 1 {
+		t.Fatalf("antnet_request_rtt_seconds: %v", h)
+	}
+	hist := h.Metric[0].GetHistogram()
+	if hist.GetSampleCount() != 4 || hist.GetSampleSum() <= 0 || len(hist.GetBucket()) == 0 {
+		t.Fatalf("request histogram: %v", hist)
+	}
+	if b := hist.GetBucket(); b[len(b)-1].GetCumulativeCount() != 4 {
+		t.Fatalf("last bucket %v, want all 4", b[len(b)-1])
 	}
 }
