@@ -66,6 +66,13 @@
 // sealing for every link (package secure); WithAllowKeys and WithAdmit
 // decide which peers get in.
 //
+// # Observing a node
+//
+// Stats is the node's counters (atomic loads); PeerStates lists each peer's
+// state, link age, keepalive RTT and traffic; RequestRTT is a histogram of
+// request round trips; WithPeerEvents reports peers coming and going, and
+// why they went (Reason). Package metrics/prometheus exposes all of it.
+//
 // # Costs
 //
 // No goroutine runs per connection or per message. A request from a caller

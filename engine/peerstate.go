@@ -106,10 +106,10 @@ func (n *Node) PeerStates() []PeerState {
 			if pc.state.Load() == stateDraining {
 				s.State = Draining
 			}
-		} else if r, ok := redials[e]; ok && !r.dialing {
+		} else if r, ok := redials[e]; (ok && r.dialing) || n.dialInFlight(e) {
+			s.State = Dialing // by the redialer, or by AddRoute
+		} else if ok {
 			s.State, s.NextDial = BackingOff, r.due
-		} else if ok || n.dialInFlight(e) {
-			s.State = Dialing
 		}
 		row[e.ID.Addr] = len(out)
 		out = append(out, s)
