@@ -75,10 +75,12 @@ func (ev *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	}
 	out := pc.takeOut() // short mode queued its request before the dial
 	buf := n.appendHello(nil, codec.KindHello, pc.short)
+	pc.loopFrames.Add(1)
 	if out != nil {
 		buf = append(buf, out.B...)
 		n.outPool.Put(out)
 	}
+	pc.bytesOut.Add(uint64(len(buf)))
 	return buf, gnet.None
 }
 

@@ -64,8 +64,9 @@ type PeerState struct {
 	// link; 0 before the first answer. A link that carries traffic is not
 	// pinged (see WithKeepalive), so its RTT may be old or 0.
 	RTT time.Duration
-	// Bytes and frames each way on the link: bytes as on the wire (sealed,
-	// with headers); frames queued count as sent.
+	// Bytes and frames each way on the link, hello included: bytes as on
+	// the wire (sealed, with headers; the Noise handshake's messages are
+	// not counted); frames queued count as sent.
 	BytesIn, BytesOut   uint64
 	FramesIn, FramesOut uint64
 	InFlight            int // requests sent on the link, not yet answered

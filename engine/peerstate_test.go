@@ -384,3 +384,17 @@ func TestDownReasonSlowPeer(t *testing.T) {
 	wg.Wait()
 	wantReason(t, got, ReasonSlowPeer)
 }
+
+// A fresh plain link: the dialer counts the hello it sent, the acceptor the
+// hello it took and the hello-ack it answered; the dialer the hello-ack.
+func TestPeerStatesCountHello(t *testing.T) {
+	a := startNode(t, "a", nil)
+	b := startNode(t, "b", nil)
+	link(t, a, b)
+	eventually(t, 2*time.Second, "hello counted both ways", func() bool {
+		sa, _ := stateOf(t, a, b.Addr())
+		sb, _ := stateOf(t, b, a.Addr())
+		return sa.FramesOut == 1 && sa.FramesIn == 1 && sb.FramesIn == 1 && sb.FramesOut == 1 &&
+			sa.BytesOut == sb.BytesIn && sb.BytesOut == sa.BytesIn && sa.BytesOut > 0 && sb.BytesOut > 0
+	})
+}
