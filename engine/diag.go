@@ -32,15 +32,15 @@ const (
 type logLimit struct {
 	mu           sync.Mutex
 	tokens       int
-	refilled     int64 // unix nanos the tokens were last counted at
+	refilled     int64 // monoNow when the tokens were last counted
 	suppressed   uint64
-	firstDropped int64         // unix nanos of the first line dropped since the last summary
+	firstDropped int64         // monoNow of the first line dropped since the last summary
 	summaryEvery time.Duration // logSummaryEvery; tests shorten it
 	started      bool
 }
 
 // allow takes a token and reports whether a line may be logged at now
-// (unix nanos); if not, it counts the line as suppressed.
+// (monoNow); if not, it counts the line as suppressed.
 func (l *logLimit) allow(now int64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -84,8 +84,15 @@ func (l *logLimit) due(now int64) uint64 {
 // be written now: the logger takes that level and the rate limit has room.
 // Callers build the line's arguments only when it returns true.
 func (n *Node) logRemote(level slog.Level) bool {
-	return n.log.Enabled(context.Background(), level) && n.logs.allow(time.Now().UnixNano())
+	return n.log.Enabled(context.Background(), level) && n.logs.allow(monoNow())
 }
+
+// monoBase anchors monoNow.
+var monoBase = time.Now()
+
+// monoNow is a monotonic clock in nanoseconds: the rate limit does not
+// jump with the wall clock.
+func monoNow() int64 { return int64(time.Since(monoBase)) }
 
 // refused logs, within the rate limit, that an accepted socket was refused
 // and why. Protocol violations are Warn, the rest (limits, timeouts, keys)
@@ -97,8 +104,8 @@ func (n *Node) refused(level slog.Level, remote string, why any) {
 }
 
 // logSuppressed writes the summary line when lines were dropped. Ticker.
-func (n *Node) logSuppressed(now int64) {
-	if d := n.logs.due(now); d > 0 {
+func (n *Node) logSuppressed() {
+	if d := n.logs.due(monoNow()); d > 0 {
 		n.log.Warn("log rate limit: refusals and protocol errors not logged", "suppressed", d,
 			"limit", strconv.Itoa(logBurst)+" then 1 per "+logEvery.String())
 	}

@@ -48,7 +48,7 @@ func (n *Node) sweep(now time.Time) {
 	})
 	n.redialDue(now)
 	n.pollOrphans()
-	n.logSuppressed(t)
+	n.logSuppressed()
 }
 
 // keepalive pings a quiet link and closes a silent one.
