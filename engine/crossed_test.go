@@ -2,9 +2,13 @@ package engine
 
 import (
 	"fmt"
+	"net"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // routeSocket names the socket n routes to peer by its dialer's ephemeral
@@ -15,13 +19,19 @@ func routeSocket(n *Node, peer *Node) string {
 		return ""
 	}
 	pc := e.Link().(*peerConn)
-	pc.mu.Lock()
-	c := pc.c
-	pc.mu.Unlock()
-	if pc.outbound {
-		return "dialed-by-" + n.ID().Name + "-from-" + c.LocalAddr().String()
+	if !pc.outbound {
+		return "dialed-by-" + peer.ID().Name + "-from-" + pc.remoteAddr // captured on the loop at open
 	}
-	return "dialed-by-" + peer.ID().Name + "-from-" + c.RemoteAddr().String()
+	// gnet's LocalAddr is loop-only; the descriptor is fixed at open.
+	pc.mu.Lock()
+	fd := pc.c.Fd()
+	pc.mu.Unlock()
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return ""
+	}
+	a := sa.(*unix.SockaddrInet4)
+	return "dialed-by-" + n.ID().Name + "-from-" + net.JoinHostPort(net.IP(a.Addr[:]).String(), strconv.Itoa(a.Port))
 }
 
 // settledPair waits until a and b each hold exactly one socket to the other,

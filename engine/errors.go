@@ -30,7 +30,8 @@ var (
 	// that ran out of time also matches ErrTimeout.
 	ErrDial = errors.New("antnet: dial failed")
 	// ErrHandshake: the peer did not complete the hello exchange in time, or
-	// answered with something else.
+	// answered with something else. The message says what it did; a peer
+	// that closed without a word has the reason in its own log.
 	ErrHandshake = errors.New("antnet: handshake failed")
 	// ErrPeerMismatch: the peer at the address is not the one the route
 	// names: it introduced itself under another name than the one given to
@@ -49,7 +50,9 @@ var (
 	// route or a peer's goaway) and takes no new requests.
 	ErrDraining = errors.New("antnet: link draining")
 	// ErrProtocol: the peer broke the wire protocol; its connection was
-	// closed.
+	// closed. Before the handshake the message says what the peer sent
+	// (another protocol's text, a length no antnet node sends): check that
+	// the address is an antnet node's.
 	ErrProtocol = errors.New("antnet: protocol violation")
 	// ErrSlowPeer: the peer is not reading; what the node holds for it is
 	// at the high-water mark (WithHighWater) and the frame was not queued.

@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -49,7 +51,9 @@ func (ev *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if !pc.outbound {
 		if refuse := n.refusalReason(); refuse != "" {
 			n.stats.refused.Add(1)
-			n.log.Debug("connection refused", "remote", c.RemoteAddr().String(), "why", refuse)
+			if n.logRemote(slog.LevelInfo) {
+				n.log.Info("refused connection", "remote", c.RemoteAddr().String(), "reason", refuse)
+			}
 			pc.fail(ErrClosed)
 			return appendError(nil, 0, proto.CodeUnsupported, refuse), gnet.Close
 		}
@@ -220,11 +224,13 @@ func (n *Node) serve(pc *peerConn, c gnet.Conn, w *bytebufferpool.ByteBuffer) gn
 		if err != nil {
 			n.stats.protocolErrors.Add(1)
 			pc.setDown(ReasonProtocol)
-			if limit == maxHandshakeFrame {
-				err = fmt.Errorf("before the handshake: %w", err)
+			if pc.state.Load() == stateHandshake {
+				// Name what the peer sent: the first bytes say which protocol it speaks.
+				prefix, _ := c.Peek(min(c.InboundBuffered(), 8))
+				err = firstFrameError(prefix, err)
 			}
-			n.log.Warn("closing connection: bad frame", "remote", pc.remote(), "err", err)
 			err = fmt.Errorf("%w: %w", ErrProtocol, err)
+			n.logClosed(pc, slog.LevelWarn, err)
 			if pc.outbound && pc.hsErr == nil && pc.state.Load() == stateHandshake {
 				pc.hsErr = err // AddRoute says why
 			}
@@ -350,9 +356,20 @@ func (n *Node) violation(pc *peerConn, err error) gnet.Action {
 		pc.hsErr = fmt.Errorf("%w: %w", ErrHandshake, err) // the dialer says why
 	}
 	err = fmt.Errorf("%w: %w", ErrProtocol, err)
-	n.log.Warn("closing connection", "remote", pc.remote(), "err", err)
+	n.logClosed(pc, slog.LevelWarn, err)
 	pc.fail(err)
 	return gnet.Close
+}
+
+// logClosed logs, within the rate limit, a link closed because of what the
+// peer did: a refusal if the node accepted it and its handshake had not
+// finished. Protocol violations are Warn. Any goroutine.
+func (n *Node) logClosed(pc *peerConn, level slog.Level, err error) {
+	if !pc.outbound && pc.state.Load() == stateHandshake {
+		n.refused(level, pc.remote(), err)
+	} else if n.logRemote(level) {
+		n.log.Log(context.Background(), level, "closing connection", "remote", pc.remote(), "err", err)
+	}
 }
 
 func appendError(dst []byte, id uint64, code proto.Code, msg string) []byte {
@@ -398,7 +415,7 @@ func (n *Node) connClosed(pc *peerConn, err error) {
 	n.unpace(pc)
 	if prev == stateHandshake && pc.outbound {
 		if pc.hsErr == nil {
-			pc.hsErr = fmt.Errorf("%w: connection closed during handshake", ErrHandshake)
+			pc.hsErr = silentClose(n.cfg.identity != nil && pc.sess == nil, err)
 		}
 		close(pc.ready)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"time"
@@ -74,7 +75,9 @@ func (n *Node) acceptLoop() {
 func (n *Node) admitAccepted(c *net.TCPConn) error {
 	if why := n.overLimit(); why != "" {
 		n.stats.refused.Add(1)
-		n.log.Debug("connection refused", "remote", c.RemoteAddr().String(), "why", why)
+		if n.logRemote(slog.LevelInfo) {
+			n.log.Info("refused connection", "remote", c.RemoteAddr().String(), "reason", why)
+		}
 		refuseConn(c, why)
 		return nil
 	}

@@ -36,6 +36,7 @@ type Node struct {
 	cfg     config
 	handler proto.Handler
 	log     *slog.Logger
+	logs    logLimit // rate limit on lines remote peers cause (diag.go)
 	name    string
 	listen  string
 	nonce   uint64

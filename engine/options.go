@@ -130,7 +130,10 @@ func WithWorkers(n int) Option { return func(c *config) { c.workers = n } }
 func WithWorkerQueue(n int) Option { return func(c *config) { c.workerQueue = n } }
 
 // WithLogger routes the node's logs, and gnet's, to l. Default, or nil:
-// discarded.
+// discarded. Every refused inbound socket is logged at Info (limits,
+// timeouts, keys) or Warn (protocol violations) with its remote address
+// and the reason, within a rate limit: 10 lines, then 2 a second, and a
+// Warn summary of the lines dropped (docs/ARCHITECTURE.md, Diagnostics).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // WithAdvertiseAddr sets the address peers are told to reach this node at,

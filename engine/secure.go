@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"log/slog"
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
@@ -50,13 +51,13 @@ func (n *Node) secureFrame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteB
 	if n.cfg.identity == nil {
 		// We are plain; the peer wants a secure link.
 		w.B = appendError(w.B, 0, proto.CodeUnsupported, msgPlainOnly)
-		return n.mismatch(pc, "a peer asked for a secure link")
+		return n.mismatch(pc, "the peer asked for a secure link; this node is plain (no WithIdentity)")
 	}
 	switch f.Kind {
 	case codec.KindSecure:
 	case codec.KindHello:
 		w.B = appendError(w.B, 0, proto.CodeUnsupported, msgNeedSecure)
-		return n.mismatch(pc, "a plain peer said hello")
+		return n.mismatch(pc, "a plain peer said hello; this node requires secure links (WithIdentity)")
 	case codec.KindError:
 		if pc.outbound {
 			re := proto.ParseError(pc.peer, f.Payload)
@@ -100,7 +101,7 @@ func (n *Node) secureFrame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteB
 		if err != nil {
 			n.stats.unadmitted.Add(1)
 			err = fmt.Errorf("%w: key %s: %w", ErrNotAdmitted, proto.PeerID{Key: pc.peerKey}.Fingerprint(), err)
-			n.log.Info("peer not admitted", "remote", pc.remote(), "err", err)
+			n.logClosed(pc, slog.LevelInfo, err)
 			pc.hsErr = err
 			pc.fail(err)
 			if !pc.outbound {
@@ -112,7 +113,7 @@ func (n *Node) secureFrame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteB
 	if pc.outbound {
 		if err := n.checkPin(pc.peer.Addr, pc.peerKey); err != nil {
 			// Another key answers at a pinned address: say nothing more.
-			n.log.Warn("refusing peer: key does not match the pin", "remote", pc.remote(), "err", err)
+			n.logClosed(pc, slog.LevelWarn, err)
 			pc.hsErr = err
 			pc.fail(err)
 			return gnet.Close
@@ -143,7 +144,12 @@ func (n *Node) checkSize(payload int) error {
 // mismatch closes a link whose other end disagrees about security.
 func (n *Node) mismatch(pc *peerConn, what string) gnet.Action {
 	n.stats.protocolErrors.Add(1)
-	n.log.Warn("refusing peer: security settings differ", "remote", pc.remote(), "what", what)
+	what = "secure/plain mismatch: " + what
+	if !pc.outbound {
+		n.refused(slog.LevelWarn, pc.remote(), what)
+	} else if n.logRemote(slog.LevelWarn) {
+		n.log.Warn("closing connection", "remote", pc.remote(), "err", what)
+	}
 	err := fmt.Errorf("%w: %s", ErrRefused, what)
 	if pc.outbound {
 		pc.hsErr = err

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/antnet-p2p/antnet/codec"
@@ -25,7 +26,11 @@ func (n *Node) sweep(now time.Time) {
 			switch state {
 			case stateHandshake:
 				n.stats.handshakeTimeouts.Add(1)
-				n.log.Debug("handshake timeout", "remote", pc.remote())
+				if pc.outbound {
+					n.log.Debug("handshake timeout", "remote", pc.remote())
+				} else if n.logRemote(slog.LevelInfo) {
+					n.log.Info("refused connection", "remote", pc.remote(), "reason", "no handshake within the handshake timeout", "timeout", n.cfg.handshakeTimeout)
+				}
 				pc.fail(fmt.Errorf("%w: timed out", ErrHandshake))
 				pc.close()
 			case stateDraining:
@@ -43,6 +48,7 @@ func (n *Node) sweep(now time.Time) {
 	})
 	n.redialDue(now)
 	n.pollOrphans()
+	n.logSuppressed()
 }
 
 // keepalive pings a quiet link and closes a silent one.

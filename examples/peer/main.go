@@ -64,7 +64,12 @@ type config struct {
 	name, listen, advertise, mode, keyFile, logLevel, metrics string
 	peers                                                     peerList
 	interactive                                               bool
+	logTo                                                     io.Writer // nil: standard error
 }
+
+// defaultLogLevel shows refused connections and why (info), not every link's
+// comings and goings (debug).
+const defaultLogLevel = "info"
 
 func main() {
 	var c config
@@ -74,7 +79,7 @@ func main() {
 	flag.StringVar(&c.mode, "mode", "persistent", "connection mode: persistent or short")
 	flag.BoolVar(&c.interactive, "i", false, "read commands from standard input")
 	flag.StringVar(&c.keyFile, "key", "", "secure links: this peer's private key file (created if missing)")
-	flag.StringVar(&c.logLevel, "log", "info", "log level on standard error: debug, info, warn or error")
+	flag.StringVar(&c.logLevel, "log", defaultLogLevel, "log level on standard error: debug, info (refused connections and why), warn or error")
 	flag.StringVar(&c.metrics, "metrics", "", "serve /metrics (Prometheus) and /debug/vars on this host:port")
 	flag.Var(&c.peers, "peer", "a peer to join, name@host:port, or name@host:port#fingerprint to pin its key (repeatable)")
 	flag.Parse()
@@ -117,7 +122,11 @@ func (c config) options() ([]engine.Option, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	logTo := c.logTo
+	if logTo == nil {
+		logTo = os.Stderr
+	}
+	log := slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: level}))
 	opts := []engine.Option{engine.WithLogger(log)}
 	host, _, err := net.SplitHostPort(c.listen)
 	if err != nil {

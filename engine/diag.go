@@ -1,0 +1,172 @@
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/antnet-p2p/antnet/codec"
+)
+
+// Diagnostics. Every line a remote peer can cause (a refused socket, a link
+// closed for a protocol violation) goes through the node's logLimit, so a
+// flood of bad sockets costs at most logBurst lines at once, then one per
+// logEvery, plus one summary line per logSummaryEvery while lines are being
+// dropped. The limiter has no goroutine: the summary is written by the
+// ticker's sweep.
+
+const (
+	logBurst        = 10                     // lines logged back to back before the limit applies
+	logEvery        = 500 * time.Millisecond // then one more line per interval: 2 a second
+	logSummaryEvery = 10 * time.Second       // a "suppressed N" line at most this often
+)
+
+// logLimit is a token bucket for remote-caused log lines. Safe for
+// concurrent use; allow costs a lock and no allocation.
+type logLimit struct {
+	mu           sync.Mutex
+	tokens       int
+	refilled     int64 // monoNow when the tokens were last counted
+	suppressed   uint64
+	firstDropped int64         // monoNow of the first line dropped since the last summary
+	summaryEvery time.Duration // logSummaryEvery; tests shorten it
+	started      bool
+}
+
+// allow takes a token and reports whether a line may be logged at now
+// (monoNow); if not, it counts the line as suppressed.
+func (l *logLimit) allow(now int64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.started {
+		l.started, l.tokens, l.refilled = true, logBurst, now
+	}
+	if add := (now - l.refilled) / int64(logEvery); add > 0 {
+		l.tokens = int(min(int64(logBurst), int64(l.tokens)+add))
+		l.refilled += add * int64(logEvery)
+	}
+	if l.tokens > 0 {
+		l.tokens--
+		return true
+	}
+	if l.suppressed == 0 {
+		l.firstDropped = now
+	}
+	l.suppressed++
+	return false
+}
+
+// due returns how many lines were dropped since the last summary, and
+// resets the count, once the summary interval has passed since the first of
+// them; else 0.
+func (l *logLimit) due(now int64) uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	every := l.summaryEvery
+	if every <= 0 {
+		every = logSummaryEvery
+	}
+	if l.suppressed == 0 || now-l.firstDropped < int64(every) {
+		return 0
+	}
+	n := l.suppressed
+	l.suppressed = 0
+	return n
+}
+
+// logRemote reports whether a line at level, caused by a remote peer, may
+// be written now: the logger takes that level and the rate limit has room.
+// Callers build the line's arguments only when it returns true.
+func (n *Node) logRemote(level slog.Level) bool {
+	return n.log.Enabled(context.Background(), level) && n.logs.allow(monoNow())
+}
+
+// monoBase anchors monoNow.
+var monoBase = time.Now()
+
+// monoNow is a monotonic clock in nanoseconds: the rate limit does not
+// jump with the wall clock.
+func monoNow() int64 { return int64(time.Since(monoBase)) }
+
+// refused logs, within the rate limit, that an accepted socket was refused
+// and why. Protocol violations are Warn, the rest (limits, timeouts, keys)
+// Info.
+func (n *Node) refused(level slog.Level, remote string, why any) {
+	if n.logRemote(level) {
+		n.log.Log(context.Background(), level, "refused connection", "remote", remote, "reason", why)
+	}
+}
+
+// logSuppressed writes the summary line when lines were dropped. Ticker.
+func (n *Node) logSuppressed() {
+	if d := n.logs.due(monoNow()); d > 0 {
+		n.log.Warn("log rate limit: refusals and protocol errors not logged", "suppressed", d,
+			"limit", strconv.Itoa(logBurst)+" then 1 per "+logEvery.String())
+	}
+}
+
+// firstFrameError explains a frame the node could not decode before the
+// handshake from the bytes the peer sent (prefix: up to 8 of them): another
+// protocol's text, a length no antnet node sends, another wire version. The
+// result wraps err.
+func firstFrameError(prefix []byte, err error) error {
+	if len(prefix) >= 4 && printable(prefix) {
+		return fmt.Errorf("peer speaks another protocol (starts with %q): not an antnet node? (%w)", prefix, err)
+	}
+	var se *codec.SizeError
+	if errors.As(err, &se) {
+		size := uint64(binary.BigEndian.Uint32(prefix)) + 4
+		return fmt.Errorf("peer sent a frame of %s before the handshake: not an antnet node? (%w)", humanBytes(size), err)
+	}
+	if errors.Is(err, codec.ErrVersion) && len(prefix) >= 5 {
+		return fmt.Errorf("peer speaks antnet wire version %d, this node %d (%w)", prefix[4], codec.Version, err)
+	}
+	return fmt.Errorf("malformed first frame: %w", err)
+}
+
+// printable reports whether b is printable ASCII (tabs and line ends
+// included): the start of a text protocol.
+func printable(b []byte) bool {
+	for _, c := range b {
+		if (c < 0x20 || c > 0x7e) && c != '\t' && c != '\r' && c != '\n' {
+			return false
+		}
+	}
+	return true
+}
+
+// humanBytes prints n bytes for a person: 1.2 GB, 80 KB, 12 B.
+func humanBytes(n uint64) string {
+	const unit = 1000
+	if n < unit {
+		return strconv.FormatUint(n, 10) + " B"
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return strconv.FormatFloat(float64(n)/float64(div), 'f', 1, 64) + " " + string("KMGT"[exp]) + "B"
+}
+
+// silentClose is the dialer's error when the peer closed the socket during
+// the handshake without a refusal frame. err is OnClose's (nil or io.EOF
+// for an orderly close).
+func silentClose(secure bool, err error) error {
+	step := "before hello-ack"
+	if secure {
+		step = "during the secure handshake"
+	}
+	how := "closed the connection"
+	if err != nil && !errors.Is(err, io.EOF) {
+		how = "dropped the connection (" + err.Error() + ")"
+	}
+	return fmt.Errorf("%w: peer %s %s without saying why: a plain/secure mismatch, a limit or a handshake timeout on its side, or not an antnet node? see its log",
+		ErrHandshake, how, step)
+}
