@@ -220,7 +220,7 @@ func (n *Node) DispatchAppend(ctx context.Context, peer string, msg, dst []byte)
 		return dst, err
 	}
 	start := time.Now()
-	c := n.queueTo(e, codec.KindRequest, 0, 0, msg)
+	c := n.queueTo(e, codec.KindRequest, 0, 0, 0, msg)
 	if c.err == nil && c.pc.short {
 		n.dialFailed(&c, n.dial(ctx, c.pc))
 	}
@@ -241,7 +241,7 @@ func (n *Node) Send(peer string, msg []byte) error {
 		if n.onLoop() {
 			return ErrOnEventLoop
 		}
-		c := n.queueTo(e, codec.KindNotice, 0, 0, msg)
+		c := n.queueTo(e, codec.KindNotice, 0, 0, 0, msg)
 		if c.err == nil {
 			n.dialFailed(&c, n.dial(context.Background(), c.pc))
 		}
@@ -279,7 +279,7 @@ func (n *Node) DispatchAllContext(ctx context.Context, msg []byte) map[string]Re
 	start := time.Now()
 	calls := make([]pendingCall, len(entries))
 	for i, e := range entries {
-		calls[i] = n.queueTo(e, codec.KindRequest, 0, 0, msg)
+		calls[i] = n.queueTo(e, codec.KindRequest, 0, 0, 0, msg)
 		if c := &calls[i]; c.err == nil && c.pc.short {
 			c.dial, c.err = n.dialAsync(c.pc)
 			n.dialFailed(c, c.err)
@@ -306,7 +306,7 @@ type pendingCall struct {
 
 // queueTo queues a frame to e without waiting: for a request, the returned call
 // holds the future. In short mode the caller then dials c.pc.
-func (n *Node) queueTo(e *route.Entry, kind codec.Kind, ttl uint8, id uint64, msg []byte) pendingCall {
+func (n *Node) queueTo(e *route.Entry, kind codec.Kind, flags, ttl uint8, id uint64, msg []byte) pendingCall {
 	c := pendingCall{peer: e.ID}
 	if n.cfg.mode == Short {
 		c.pc = newPeerConn(n, true)
@@ -319,7 +319,7 @@ func (n *Node) queueTo(e *route.Entry, kind codec.Kind, ttl uint8, id uint64, ms
 		c.f = getFuture()
 		n.stats.requests.Add(1)
 	}
-	if c.id, c.err = c.pc.send(kind, 0, ttl, id, msg, c.f); c.err != nil {
+	if c.id, c.err = c.pc.send(kind, flags, ttl, id, msg, c.f); c.err != nil {
 		if c.f != nil {
 			putFuture(c.f)
 			c.f = nil

@@ -32,20 +32,20 @@ import (
 // short mode every hop dials its peers (one connection per peer per hop).
 // When it could go out on no link at all (no peer, or none connected) it
 // returns the id with an error matching ErrNotConnected. A msg whose gossip
-// frame (msg plus this node's ID and 18 bytes; 16 more on secure links)
+// frame (msg plus this node's ID and 26 bytes; 16 more on secure links)
 // would exceed the max frame size fails with codec.ErrFrameTooLarge.
 func (n *Node) Broadcast(msg []byte) (uint64, error) {
 	if err := n.checkRunning(); err != nil {
 		return 0, err
 	}
-	payload := proto.AppendGossip(nil, n.id, msg)
+	payload := proto.AppendGossipStamped(nil, n.id, time.Now(), msg)
 	if err := n.checkSize(len(payload)); err != nil {
 		return 0, err
 	}
 	id := rand.Uint64() | 1 // never 0
 	n.seen.sight(id, n.cfg.gossipTTL, n.now())
 	n.stats.gossipOriginated.Add(1)
-	if n.forward("", n.cfg.gossipTTL, id, payload, nil) == 0 {
+	if n.forward("", proto.FlagStamped, n.cfg.gossipTTL, id, payload, nil) == 0 {
 		return id, fmt.Errorf("%w: broadcast went out on no link (%d peers routed)", ErrNotConnected, n.table.Len())
 	}
 	return id, nil
@@ -55,6 +55,10 @@ func (n *Node) Broadcast(msg []byte) (uint64, error) {
 // closes the link. Loop.
 func (n *Node) gossip(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Action {
 	origin, body, err := proto.ParseGossip(f.Payload)
+	var sent time.Time
+	if err == nil && f.Flags&proto.FlagStamped != 0 {
+		sent, body, err = proto.CutStamp(body)
+	}
 	if err != nil {
 		return n.violation(pc, err)
 	}
@@ -65,11 +69,14 @@ func (n *Node) gossip(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer
 			pc.closeAfterReply.Store(true)
 		}
 		if better { // more budget than any copy before: it may reach further
-			n.forward(pc.peer.Addr, f.TTL-1, f.ID, f.Payload, &n.stats.gossipReforwarded)
+			n.forward(pc.peer.Addr, f.Flags, f.TTL-1, f.ID, f.Payload, &n.stats.gossipReforwarded)
 		}
 		return gnet.None
 	}
 	n.stats.gossipDelivered.Add(1)
+	if !sent.IsZero() {
+		n.broadcastDelay.observe(max(time.Since(sent), 0)) // by two clocks: see BroadcastDelay
+	}
 	msg := *f
 	msg.Payload = body
 	n.handle(pc, &msg, origin, w)
@@ -77,7 +84,7 @@ func (n *Node) gossip(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer
 		n.stats.gossipExpired.Add(1)
 		return gnet.None
 	}
-	n.forward(pc.peer.Addr, f.TTL-1, f.ID, f.Payload, nil)
+	n.forward(pc.peer.Addr, f.Flags, f.TTL-1, f.ID, f.Payload, nil)
 	return gnet.None
 }
 
@@ -87,7 +94,7 @@ func (n *Node) gossip(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer
 // counter never lags what a peer has received. Persistent mode encodes the
 // frame once and queues the same bytes on each link. Any goroutine; never
 // blocks.
-func (n *Node) forward(from string, ttl uint8, id uint64, payload []byte, also *atomic.Uint64) (sent int) {
+func (n *Node) forward(from string, flags, ttl uint8, id uint64, payload []byte, also *atomic.Uint64) (sent int) {
 	count := func(d uint64) {
 		n.stats.gossipForwarded.Add(d)
 		if also != nil {
@@ -101,7 +108,7 @@ func (n *Node) forward(from string, ttl uint8, id uint64, payload []byte, also *
 				continue
 			}
 			count(1)
-			c := n.queueTo(e, codec.KindGossip, ttl, id, payload)
+			c := n.queueTo(e, codec.KindGossip, flags, ttl, id, payload)
 			if c.err != nil {
 				count(undo)
 				continue
@@ -118,7 +125,7 @@ func (n *Node) forward(from string, ttl uint8, id uint64, payload []byte, also *
 		return sent
 	}
 	frame := n.framePool.Get()
-	frame.B = codec.AppendHeader(frame.B, codec.KindGossip, 0, ttl, id, len(payload))
+	frame.B = codec.AppendHeader(frame.B, codec.KindGossip, flags, ttl, id, len(payload))
 	frame.B = append(frame.B, payload...)
 	for _, e := range n.table.All() {
 		if e.ID.Addr == from {

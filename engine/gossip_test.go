@@ -391,3 +391,41 @@ func TestBroadcastWithNoLink(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Every broadcast an antnet origin starts is stamped; every node that
+// delivers it records the delay, the origin does not; an unstamped frame is
+// delivered without a record, and a stamped one too short for its stamp
+// closes the link.
+func TestBroadcastDelayRecorded(t *testing.T) {
+	d := newDeliveries()
+	a := startNode(t, "a", d.handler("a"))
+	b := startNode(t, "b", d.handler("b"))
+	c := startNode(t, "c", d.handler("c"))
+	link(t, a, b)
+	link(t, b, c)
+	for i := range 5 {
+		if _, err := a.Broadcast([]byte(fmt.Sprintf("a|%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []*Node{b, c} {
+		eventually(t, 2*time.Second, n.ID().Name+" delivered 5", func() bool { return n.BroadcastDelay().Count == 5 })
+		if h := n.BroadcastDelay(); h.Sum <= 0 || h.Sum > 5*time.Second {
+			t.Fatalf("%s: delay sum %v", n.ID(), h.Sum)
+		}
+	}
+	if a.BroadcastDelay().Count != 0 {
+		t.Fatal("the origin recorded its own broadcast")
+	}
+
+	p := dialRaw(t, c.Addr())
+	p.hello("raw", "127.0.0.1:3")
+	p.write(rawGossip(91, 0, "raw|plain")) // unstamped: delivered, not recorded
+	eventually(t, time.Second, "unstamped delivered", func() bool { return d.count("c", "raw|plain") == 1 })
+	if c.BroadcastDelay().Count != 5 {
+		t.Fatal("an unstamped broadcast was recorded")
+	}
+	short := proto.AppendGossip(nil, proto.PeerID{Name: "raw", Addr: "127.0.0.1:3"}, []byte("7bytes!"))
+	p.write(codec.Append(nil, codec.Frame{Kind: codec.KindGossip, Flags: proto.FlagStamped, ID: 92, Payload: short}))
+	p.closedBy(2 * time.Second)
+}

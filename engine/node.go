@@ -97,8 +97,9 @@ type Node struct {
 	outPool   bytebufferpool.Pool // link outboxes
 	framePool bytebufferpool.Pool // gossip frames, encoded once per forward
 
-	stats counters
-	rtt   latency // round trips of answered requests: RequestRTT
+	stats          counters
+	rtt            latency // round trips of answered requests: RequestRTT
+	broadcastDelay latency // origin to delivery of broadcasts: BroadcastDelay
 }
 
 // New configures a node named name that will listen on listen (host:port;

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 	"unsafe"
 )
 
@@ -19,6 +20,30 @@ func AppendGossip(dst []byte, origin PeerID, body []byte) []byte {
 	dst = binary.BigEndian.AppendUint16(dst, uint16(len(o)))
 	dst = append(dst, o...)
 	return append(dst, body...)
+}
+
+// FlagStamped on a gossip frame (the header's flags byte) says that the body
+// starts with the time the origin sent the broadcast: Unix nanoseconds, u64
+// BE, by the origin's clock. Relays keep the flag and the stamp.
+const FlagStamped uint8 = 1 << 0
+
+// AppendGossipStamped appends a stamped gossip payload (send with
+// FlagStamped): the origin's ID, the send time sent, then the body.
+//
+//	| origin len u16 BE | origin "name@host:port" | sent u64 BE | body |
+func AppendGossipStamped(dst []byte, origin PeerID, sent time.Time, body []byte) []byte {
+	dst = AppendGossip(dst, origin, nil)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(sent.UnixNano()))
+	return append(dst, body...)
+}
+
+// CutStamp splits the body of a FlagStamped gossip payload (as ParseGossip
+// returns it) into the send time and the rest.
+func CutStamp(body []byte) (sent time.Time, rest []byte, err error) {
+	if len(body) < 8 {
+		return time.Time{}, nil, fmt.Errorf("%w: stamped body of %d bytes", ErrBadGossip, len(body))
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(body))), body[8:], nil
 }
 
 // ParseGossip splits a gossip payload into the origin's ID (raw bytes,

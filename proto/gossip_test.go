@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"testing"
+	"time"
 )
 
 func TestParseGossipChecksOrigin(t *testing.T) {
@@ -21,5 +22,21 @@ func TestParseGossipChecksOrigin(t *testing.T) {
 		if _, _, err := ParseGossip(b); !errors.Is(err, ErrBadGossip) {
 			t.Errorf("origin %q: %v", junk, err)
 		}
+	}
+}
+
+func TestGossipStamp(t *testing.T) {
+	sent := time.Unix(1_800_000_000, 123)
+	b := AppendGossipStamped(nil, PeerID{Name: "a", Addr: "127.0.0.1:1"}, sent, []byte("hi"))
+	origin, body, err := ParseGossip(b)
+	if err != nil || string(origin) != "a@127.0.0.1:1" {
+		t.Fatal(origin, err)
+	}
+	got, rest, err := CutStamp(body)
+	if err != nil || !got.Equal(sent) || string(rest) != "hi" {
+		t.Fatalf("%v %q %v", got, rest, err)
+	}
+	if _, _, err := CutStamp([]byte("short")); !errors.Is(err, ErrBadGossip) {
+		t.Fatal(err)
 	}
 }

@@ -118,6 +118,11 @@ func checkPayload(t *testing.T, i int, f codec.Frame) {
 		if _, ok := docPeers[id.String()]; !ok {
 			t.Fatalf("example %d: gossip origin %s is not a peer of the text", i, id)
 		}
+		if f.Flags&proto.FlagStamped != 0 {
+			if _, rest, err := proto.CutStamp(body); err != nil || string(rest) != "hi" {
+				t.Fatalf("example %d: stamped gossip: %q %v", i, rest, err)
+			}
+		}
 		again = proto.AppendGossip(nil, id, body)
 	case codec.KindError:
 		re := proto.ParseError(proto.PeerID{}, f.Payload)

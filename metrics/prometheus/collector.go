@@ -84,6 +84,7 @@ type Collector struct {
 
 	peerBytesIn, peerBytesOut, peerFramesIn, peerFramesOut *prometheus.Desc
 	peerInFlight, peerRTT, unlisted, requestRTT            *prometheus.Desc
+	broadcastDelay                                         *prometheus.Desc
 }
 
 // Option configures a Collector.
@@ -121,6 +122,8 @@ func NewCollector(n *engine.Node, opts ...Option) *Collector {
 	c.peerRTT = prometheus.NewDesc("antnet_peer_rtt_seconds", "Round trip of the last keepalive ping answered by the peer (0: none yet).", peer, labels)
 	c.unlisted = prometheus.NewDesc("antnet_peers_unlisted", "Peers left out of the per-peer series by the collector's bound.", nil, labels)
 	c.requestRTT = prometheus.NewDesc("antnet_request_rtt_seconds", "Round trip of requests answered with a reply, from the call to the reply.", nil, labels)
+	c.broadcastDelay = prometheus.NewDesc("antnet_broadcast_delivery_seconds",
+		"Delay from a broadcast's origin to its delivery here (two clocks); summed over a network's nodes its quantiles are the coverage times.", nil, labels)
 	t := reflect.TypeFor[engine.Stats]()
 	for i := range t.NumField() {
 		m, ok := statsMetrics[t.Field(i).Name]
@@ -141,7 +144,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, f := range c.fields {
 		ch <- f.desc
 	}
-	for _, d := range []*prometheus.Desc{c.peerBytesIn, c.peerBytesOut, c.peerFramesIn, c.peerFramesOut, c.peerInFlight, c.peerRTT, c.unlisted, c.requestRTT} {
+	for _, d := range []*prometheus.Desc{c.peerBytesIn, c.peerBytesOut, c.peerFramesIn, c.peerFramesOut, c.peerInFlight, c.peerRTT, c.unlisted, c.requestRTT, c.broadcastDelay} {
 		ch <- d
 	}
 }
@@ -160,14 +163,20 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(f.desc, f.kind, v)
 	}
 	c.collectPeers(ch)
-	h := c.node.RequestRTT()
+	ch <- histogram(c.requestRTT, c.node.RequestRTT())
+	ch <- histogram(c.broadcastDelay, c.node.BroadcastDelay())
+}
+
+// histogram converts an engine histogram (per-bucket counts) into a
+// Prometheus one (cumulative).
+func histogram(d *prometheus.Desc, h engine.Histogram) prometheus.Metric {
 	buckets := make(map[float64]uint64, len(h.Bounds))
 	var cum uint64
 	for i, b := range h.Bounds {
 		cum += h.Counts[i]
 		buckets[b.Seconds()] = cum
 	}
-	ch <- prometheus.MustNewConstHistogram(c.requestRTT, h.Count, h.Sum.Seconds(), buckets)
+	return prometheus.MustNewConstHistogram(d, h.Count, h.Sum.Seconds(), buckets)
 }
 
 // collectPeers sends the per-peer series of the first maxPeers peers (by

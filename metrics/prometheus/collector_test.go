@@ -230,3 +230,33 @@ func TestScrapePeerSeries(t *testing.T) {
 		t.Fatalf("last bucket %v, want all 4", b[len(b)-1])
 	}
 }
+
+// The broadcast delivery histogram counts every broadcast delivered here.
+func TestScrapeBroadcastDelay(t *testing.T) {
+	a := startNode(t, "a", nil)
+	b := startNode(t, "b", nil)
+	if err := a.AddRoute("b", b.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := b.Broadcast([]byte("news")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for a.BroadcastDelay().Count < 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("broadcasts not delivered")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewCollector(a))
+	h := scrape(t, reg)["antnet_broadcast_delivery_seconds"]
+	if h.GetType() != dto.MetricType_HISTOGRAM || len(h.Metric) != 1 {
+		t.Fatalf("antnet_broadcast_delivery_seconds: %v", h)
+	}
+	if hist := h.Metric[0].GetHistogram(); hist.GetSampleCount() != 3 || hist.GetSampleSum() <= 0 {
+		t.Fatalf("broadcast histogram: %v", hist)
+	}
+}
