@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,7 +34,8 @@ func heapInUse() int64 {
 }
 
 // onConnLoop runs f with pc's gnet.Conn on pc's event loop and waits for it.
-// It reports false if the connection is gone.
+// It reports false if the connection is gone or the loop did not get to it
+// within 10 s; f never runs after onConnLoop returned.
 func onConnLoop(pc *peerConn, f func(c gnet.Conn)) bool {
 	pc.mu.Lock()
 	c := pc.c
@@ -41,9 +43,13 @@ func onConnLoop(pc *peerConn, f func(c gnet.Conn)) bool {
 	if c == nil {
 		return false
 	}
+	var mu sync.Mutex // f runs under it; gaveUp keeps it from running late
+	gaveUp := false
 	done := make(chan bool, 1)
 	err := c.Wake(func(c gnet.Conn, err error) error {
-		ok := err == nil && pc.state.Load() != stateClosed
+		mu.Lock()
+		defer mu.Unlock()
+		ok := !gaveUp && err == nil && pc.state.Load() != stateClosed
 		if ok {
 			f(c)
 		}
@@ -56,7 +62,10 @@ func onConnLoop(pc *peerConn, f func(c gnet.Conn)) bool {
 	select {
 	case ok := <-done:
 		return ok
-	case <-time.After(2 * time.Second):
+	case <-time.After(10 * time.Second):
+		mu.Lock()
+		gaveUp = true
+		mu.Unlock()
 		return false
 	}
 }
