@@ -153,6 +153,8 @@ func pipelineLargeReplies(t *testing.T, sec bool) {
 		cliOpts = append(cliOpts, WithIdentity(newIdentity(t)))
 	}
 	srv := startNode(t, "srv", proto.HandlerFunc(func(proto.Context, []byte) ([]byte, error) { return big, nil }), srvOpts...)
+	// Slow is fine (24 MiB, sealed, on a loaded machine); lost is not.
+	cliOpts = append(cliOpts, WithTimeout(time.Minute))
 	cli := startNode(t, "cli", nil, cliOpts...)
 	link(t, cli, srv)
 	pc := linkAt(t, srv, cli.Addr())

@@ -62,7 +62,7 @@ func TestPeerStatesLinkedBothWays(t *testing.T) {
 	before := time.Now()
 	link(t, a, b)
 	var sa, sb PeerState
-	eventually(t, 2*time.Second, "both ends linked", func() bool {
+	eventually(t, 10*time.Second, "both ends linked", func() bool {
 		var ok1, ok2 bool
 		sa, ok1 = stateOf(t, a, b.Addr())
 		sb, ok2 = stateOf(t, b, a.Addr())
@@ -89,7 +89,7 @@ func TestPeerStatesLinkedBothWays(t *testing.T) {
 		}
 	}
 	req, rep := uint64(N*(codec.HeaderSize+S)), uint64(N*(codec.HeaderSize+S+len("echo:")))
-	eventually(t, 2*time.Second, "counters", func() bool {
+	eventually(t, 10*time.Second, "counters", func() bool {
 		na, _ := stateOf(t, a, b.Addr())
 		nb, _ := stateOf(t, b, a.Addr())
 		return na.FramesOut-sa.FramesOut == N && na.BytesOut-sa.BytesOut == req &&
@@ -101,7 +101,7 @@ func TestPeerStatesLinkedBothWays(t *testing.T) {
 	// In flight.
 	done := make(chan error, 1)
 	go func() { _, err := a.Dispatch("b", []byte("hold")); done <- err }()
-	eventually(t, 2*time.Second, "one request in flight", func() bool {
+	eventually(t, 10*time.Second, "one request in flight", func() bool {
 		s, _ := stateOf(t, a, b.Addr())
 		return s.InFlight == 1
 	})
@@ -155,7 +155,7 @@ func TestPeerStatesDialingThenBackingOff(t *testing.T) {
 	addr := hangingListener(t)
 	done := make(chan error, 1)
 	go func() { done <- a.AddRoute("mute", addr) }()
-	eventually(t, 2*time.Second, "dialing", func() bool {
+	eventually(t, 10*time.Second, "dialing", func() bool {
 		s, ok := stateOf(t, a, addr)
 		return ok && s.State == Dialing
 	})
@@ -186,7 +186,7 @@ func TestPeerStatesDraining(t *testing.T) {
 	link(t, a, b)
 	done := make(chan error, 1)
 	go func() { _, err := a.Dispatch("b", []byte("hold")); done <- err }()
-	eventually(t, 2*time.Second, "request held", func() bool { return len(h.held) == 1 })
+	eventually(t, 10*time.Second, "request held", func() bool { return len(h.held) == 1 })
 	if err := a.Delete("b"); err != nil {
 		t.Fatal(err)
 	}
@@ -198,14 +198,14 @@ func TestPeerStatesDraining(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 2*time.Second, "drained and gone", func() bool { return len(a.PeerStates()) == 0 })
+	eventually(t, 10*time.Second, "drained and gone", func() bool { return len(a.PeerStates()) == 0 })
 }
 
 func TestPeerStatesRTT(t *testing.T) {
 	a := startNode(t, "a", nil, WithKeepalive(60*time.Millisecond))
 	b := startNode(t, "b", nil, WithKeepalive(60*time.Millisecond))
 	link(t, a, b)
-	eventually(t, 3*time.Second, "RTT measured both ends", func() bool {
+	eventually(t, 10*time.Second, "RTT measured both ends", func() bool {
 		sa, _ := stateOf(t, a, b.Addr())
 		sb, _ := stateOf(t, b, a.Addr())
 		return sa.RTT > 0 && sb.RTT > 0
@@ -391,7 +391,7 @@ func TestPeerStatesCountHello(t *testing.T) {
 	a := startNode(t, "a", nil)
 	b := startNode(t, "b", nil)
 	link(t, a, b)
-	eventually(t, 2*time.Second, "hello counted both ways", func() bool {
+	eventually(t, 10*time.Second, "hello counted both ways", func() bool {
 		sa, _ := stateOf(t, a, b.Addr())
 		sb, _ := stateOf(t, b, a.Addr())
 		return sa.FramesOut == 1 && sa.FramesIn == 1 && sb.FramesIn == 1 && sb.FramesOut == 1 &&
