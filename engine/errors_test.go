@@ -114,3 +114,25 @@ func TestAPIErrorsMatchSentinels(t *testing.T) {
 		mustErrIs(t, err, proto.ErrBadHello)
 	})
 }
+
+// Closing a node that never started, twice, returns at once, and it cannot
+// be started afterwards.
+func TestCloseUnstartedNode(t *testing.T) {
+	n, err := New("x", "127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 2)
+	go func() { done <- n.Close(); done <- n.Close() }()
+	for range 2 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Close of a node that never started hangs")
+		}
+	}
+	mustErrIs(t, n.Start(), ErrClosed)
+}

@@ -263,6 +263,8 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	}
 	if !n.state.CompareAndSwap(nodeRunning, nodeClosing) {
 		if n.state.CompareAndSwap(nodeNew, nodeClosed) {
+			close(n.closing) // never started: nothing to stop
+			close(n.stopped)
 			return nil
 		}
 		<-n.stopped
