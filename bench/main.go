@@ -279,6 +279,9 @@ func header(w *os.File, cfg *config, sel []scenario, nofile uint64) {
 	}
 	fmt.Fprintf(w, ", RLIMIT_NOFILE=%d\n", nofile)
 	fmt.Fprintln(w, "figures on a shared machine are noisy: quote medians of several runs")
+	if cfg.quick && cfg.count == 1 {
+		fmt.Fprintln(w, "-quick: one short run per row; its figures and ratios are indications that the suite works, not results (use -count 3)")
+	}
 	if cfg.count > 1 {
 		fmt.Fprintf(w, "every figure below is the median of %d runs of its row (-count), taken round robin over its scenario's list\n", cfg.count)
 	}
