@@ -25,7 +25,8 @@ type callSpec struct {
 
 const nodeDescription = "G goroutines on one client calling the server in a loop, one blocking call each " +
 	"(antnet: a client engine.Node, AddRoute then DispatchAppend over its one link; " +
-	"goroutine: one net.Conn, a writer mutex (bufio write + flush per call) and a reader goroutine " +
+	"goroutine: one net.Conn, callers queue their frames for a writer goroutine that writes all it has " +
+	"with one syscall (concurrent callers share writes, as in yamux), and a reader goroutine " +
 	"handing responses to waiting callers by id)"
 
 // caller is a blocking request/response API: the reply is appended to dst.
@@ -158,21 +159,25 @@ func nodeReqRep(sp callSpec, r *Result) error {
 
 // ---- goroutine baseline's multiplexing client ------------------------------
 
-// muxClient is the goroutine design's client: one net.Conn shared by every
-// caller, a writer mutex, and a reader goroutine that hands each response to
-// the caller waiting on its id.
+// muxClient is the goroutine design's client, written as a careful one
+// would be (yamux's shape): one net.Conn shared by every caller; callers
+// append their frames to a queue, and a writer goroutine writes whatever
+// has queued with one write, so concurrent callers share syscalls; a reader
+// goroutine hands each response to the caller waiting on its id.
 type muxClient struct {
 	c  net.Conn
 	fr *frameReader
 
-	wmu sync.Mutex
-	bw  *bufio.Writer
-	hdr [codec.HeaderSize]byte
+	wmu    sync.Mutex
+	queue  []byte        // frames waiting for the writer
+	kick   chan struct{} // cap 1: the queue is not empty
+	wdone  chan struct{}
+	closed chan struct{}
 
 	pmu     sync.Mutex
 	pending map[uint64]*waiter
 	nextID  uint64
-	closed  error
+	rerr    error // the reader's failure
 
 	waiters sync.Pool
 	done    chan struct{}
@@ -193,19 +198,43 @@ func dialMux(addr string, payload int) (*muxClient, error) {
 	m := &muxClient{
 		c:       c,
 		fr:      newFrameReader(c, size),
-		bw:      bufio.NewWriterSize(c, size),
+		kick:    make(chan struct{}, 1),
+		wdone:   make(chan struct{}),
+		closed:  make(chan struct{}),
 		pending: make(map[uint64]*waiter),
 		done:    make(chan struct{}),
 	}
 	m.waiters.New = func() any { return &waiter{ch: make(chan struct{}, 1)} }
-	if err := introduce(c, m.fr, m.bw, "muxclient"); err != nil {
+	if err := introduce(c, m.fr, bufio.NewWriterSize(c, size), "muxclient"); err != nil {
 		c.Close()
 		return nil, err
 	}
 	pprof.Do(context.Background(), pprof.Labels("side", "client"), func(context.Context) {
 		go m.read()
+		go m.write()
 	})
 	return m, nil
+}
+
+// write is the writer goroutine: it takes everything queued and writes it
+// with one syscall, until the client closes or a write fails.
+func (m *muxClient) write() {
+	defer close(m.wdone)
+	var out []byte
+	for {
+		select {
+		case <-m.kick:
+		case <-m.closed:
+			return
+		}
+		m.wmu.Lock()
+		out, m.queue = m.queue, out[:0]
+		m.wmu.Unlock()
+		if _, err := m.c.Write(out); err != nil {
+			m.c.Close() // the reader fails every pending call
+			return
+		}
+	}
 }
 
 func (m *muxClient) read() {
@@ -233,7 +262,7 @@ func (m *muxClient) read() {
 		w.ch <- struct{}{}
 	}
 	m.pmu.Lock()
-	m.closed = err
+	m.rerr = err
 	pending := m.pending
 	m.pending = nil
 	m.pmu.Unlock()
@@ -249,7 +278,7 @@ func (m *muxClient) call(msg, dst []byte) ([]byte, error) {
 	w := m.waiters.Get().(*waiter)
 	w.buf, w.err = dst, nil
 	m.pmu.Lock()
-	if m.closed != nil || m.pending == nil {
+	if m.rerr != nil || m.pending == nil {
 		m.pmu.Unlock()
 		return dst, errMuxClosed
 	}
@@ -259,13 +288,12 @@ func (m *muxClient) call(msg, dst []byte) ([]byte, error) {
 	m.pmu.Unlock()
 
 	m.wmu.Lock()
-	codec.PutHeader(m.hdr[:], codec.KindRequest, 0, 0, id, len(msg))
-	_, _ = m.bw.Write(m.hdr[:])
-	_, _ = m.bw.Write(msg)
-	err := m.bw.Flush()
+	m.queue = codec.AppendHeader(m.queue, codec.KindRequest, 0, 0, id, len(msg))
+	m.queue = append(m.queue, msg...)
 	m.wmu.Unlock()
-	if err != nil {
-		m.c.Close() // the reader fails every pending call, this one included
+	select {
+	case m.kick <- struct{}{}:
+	default: // the writer is due anyway
 	}
 	<-w.ch
 	out, err := w.buf, w.err
@@ -275,10 +303,12 @@ func (m *muxClient) call(msg, dst []byte) ([]byte, error) {
 }
 
 func (m *muxClient) Close() error {
+	close(m.closed)
+	<-m.wdone
 	err := m.c.Close()
 	<-m.done
 	if errors.Is(err, net.ErrClosed) {
-		err = nil // a failed flush closed it already; the calls reported that
+		err = nil // a failed write closed it already; the calls reported that
 	}
 	return err
 }
