@@ -60,6 +60,7 @@ func (n *Node) handshake(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuf
 		// A dial-only peer: it is known by this socket's address, over this
 		// link only (a learned route: never dialed, gone with the link).
 		h.ID.Addr = pc.remoteAddr
+		pc.dialOnly = true
 	}
 	if h.Nonce == n.nonce {
 		return n.refuse(pc, w, msgSelf, fmt.Errorf("%w: a peer dialed itself", ErrSelf))
