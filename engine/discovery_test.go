@@ -14,6 +14,7 @@ import (
 	"github.com/antnet-p2p/antnet/book"
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/proto"
+	"github.com/antnet-p2p/antnet/secure"
 )
 
 // learnedDials counts n's learned dials in flight.
@@ -243,4 +244,68 @@ func TestDiscoveryOptions(t *testing.T) {
 	_, err := New("x", "127.0.0.1:0", echo, WithMinLinks(1), WithAddressBook(bad))
 	mustErrIs(t, err, ErrBadOption)
 	mustErrIs(t, err, book.ErrBadFile)
+}
+
+func TestDiscoveryBookSourcesAndKeys(t *testing.T) {
+	ks := []*secure.Identity{newIdentity(t), newIdentity(t), newIdentity(t)}
+	boot := startNode(t, "boot", echo, WithEventLoops(1), WithIdentity(ks[0]), WithMinLinks(2))
+	a := startNode(t, "a", echo, WithEventLoops(1), WithIdentity(ks[1]), WithMinLinks(2))
+	b := startNode(t, "b", echo, WithEventLoops(1), WithIdentity(ks[2]), WithMinLinks(2))
+	link(t, a, boot)
+	link(t, b, boot)
+	// a and b learn each other from boot, with keys, and link.
+	settledAbove(t, []*Node{a, b}, 2, 2, 10*time.Second)
+	want := map[string]string{boot.Addr(): string(ks[0].Public()), a.Addr(): string(ks[1].Public()), b.Addr(): string(ks[2].Public())}
+	for _, e := range a.AddressBook() {
+		if e.ID.Key != want[e.ID.Addr] {
+			t.Fatalf("a's book has %s with key %x", e.ID, e.ID.Key)
+		}
+		if wantSrc := map[string]book.Source{boot.Addr(): book.Static, b.Addr(): book.Exchange}[e.ID.Addr]; e.Source != wantSrc && !(e.ID.Addr == b.Addr() && e.Source == book.Inbound) {
+			t.Fatalf("a's book has %s from %s", e.ID, e.Source)
+		}
+	}
+}
+
+func TestDialOnlyPeerNotInBook(t *testing.T) {
+	srv := startNode(t, "srv", echo, WithEventLoops(1), WithMinLinks(2))
+	p := dialRaw(t, srv.Addr())
+	p.write(codec.Append(nil, codec.Frame{Kind: codec.KindHello, Payload: rawHello("client", "", 42)}))
+	if f := p.read(); f.Kind != codec.KindHelloAck {
+		t.Fatalf("got %s", f.Kind)
+	}
+	eventually(t, time.Second, "client routed", func() bool { return len(srv.linkedPeers()) == 1 })
+	other := startNode(t, "other", echo, WithEventLoops(1))
+	link(t, other, srv)
+	eventually(t, time.Second, "other in the book", func() bool { return len(srv.AddressBook()) == 1 })
+	// The client may ask; it hears of other, never of itself.
+	p.write(codec.Append(nil, codec.Frame{Kind: codec.KindPexRequest, ID: 5, Payload: proto.AppendPexRequest(nil, 32)}))
+	f := p.read()
+	for f.ID != 5 {
+		f = p.read()
+	}
+	ids, err := proto.ParsePexResponse(f.Payload, 0)
+	if err != nil || len(ids) != 1 || ids[0].Addr != other.Addr() {
+		t.Fatalf("pex-response %v (%v), want only %s", ids, err, other.ID())
+	}
+	if e := srv.AddressBook()[0]; e.ID.Addr != other.Addr() || e.Source != book.Inbound {
+		t.Fatalf("book holds %s from %s", e.ID, e.Source)
+	}
+}
+
+func TestLearnedLinkRedialedFromBook(t *testing.T) {
+	boot := startNode(t, "boot", echo, WithEventLoops(1), WithMinLinks(2))
+	a := startNode(t, "a", echo, WithEventLoops(1), WithMinLinks(2))
+	b := startNode(t, "b", echo, WithEventLoops(1), WithMinLinks(2))
+	link(t, a, boot)
+	link(t, b, boot)
+	settledAbove(t, []*Node{a, b}, 2, 2, 10*time.Second)
+	old := linkAt(t, a, b.Addr())
+	old.close() // the learned link drops
+	eventually(t, 10*time.Second, "a and b linked again", func() bool {
+		e := a.table.Get(b.Addr())
+		return e != nil && e.Link() != nil && e.Link() != old && len(b.linkedPeers()) == 2
+	})
+	if _, static := a.staticRoutes.Load(b.Addr()); static {
+		t.Fatal("a learned route became static")
+	}
 }
