@@ -40,6 +40,7 @@ type discovery struct {
 	lastAsk  time.Time
 	lastSave time.Time
 	asked    map[*peerConn]uint64 // id of the pex-request out on a link
+	keys     sync.Map             // addr -> the key the book knows for a learned dial in flight: pinned
 	served   map[*peerConn]int64  // node clock when a link's pex-request was last answered
 }
 
@@ -61,6 +62,7 @@ func (n *Node) discLinked(pc *peerConn) {
 		return
 	}
 	addr, now := pc.entry.ID.Addr, time.Now()
+	n.disc.keys.Delete(addr) // the pin held: checkPin let this link through
 	src := book.Inbound
 	if _, static := n.staticRoutes.Load(addr); static {
 		src = book.Static
@@ -178,6 +180,9 @@ func (n *Node) dialLearned(now time.Time, short int) {
 			continue
 		}
 		if _, ok := n.redials[e]; !ok {
+			if p.ID.Key != "" {
+				n.disc.keys.Store(p.ID.Addr, p.ID.Key)
+			}
 			n.redials[e] = &redial{entry: e, due: now, learned: true}
 		}
 	}
@@ -191,6 +196,7 @@ func (n *Node) learnedFailed(r *redial, now time.Time) {
 		n.releaseDial(e, r.pc)
 	}
 	delete(n.redials, e)
+	n.disc.keys.Delete(e.ID.Addr)
 	n.disc.book.Failed(e.ID.Addr, now)
 	n.linkMu.Lock()
 	if _, static := n.staticRoutes.Load(e.ID.Addr); !static && e.Link() == nil && n.table.Get(e.ID.Addr) == e {
@@ -198,6 +204,19 @@ func (n *Node) learnedFailed(r *redial, now time.Time) {
 		n.goneNonces.Delete(e)
 	}
 	n.linkMu.Unlock()
+}
+
+// learnedKey returns the key a learned dial to addr in flight expects.
+// Any goroutine.
+func (n *Node) learnedKey(addr string) (string, bool) {
+	if n.disc == nil {
+		return "", false
+	}
+	v, ok := n.disc.keys.Load(addr)
+	if !ok {
+		return "", false
+	}
+	return v.(string), true
 }
 
 // pexFrame serves a pex-request or takes a pex-response; it reports false

@@ -309,3 +309,29 @@ func TestLearnedLinkRedialedFromBook(t *testing.T) {
 		t.Fatal("a learned route became static")
 	}
 }
+
+func TestLearnedDialPinsTheBooksKey(t *testing.T) {
+	kc := newIdentity(t)
+	c := startNode(t, "c", echo, WithEventLoops(1), WithIdentity(kc))
+	a := startNode(t, "a", echo, WithEventLoops(1), WithIdentity(newIdentity(t)), WithMinLinks(1))
+	other := newIdentity(t) // what a liar said c's key is
+	if err := a.disc.book.Add(proto.PeerID{Name: "c", Addr: c.Addr(), Key: string(other.Public())}, book.Exchange, "127.0.0.1:1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the dial refused", func() bool {
+		e, ok := a.disc.book.Get(c.Addr())
+		return ok && e.Failures > 0 && learnedDials(a) == 0
+	})
+	if len(a.linkedPeers()) != 0 || a.table.Get(c.Addr()) != nil {
+		t.Fatalf("a linked or routed to c whose key is not the one it learned: %v", a.Peers())
+	}
+	if _, ok := a.learnedKey(c.Addr()); ok {
+		t.Fatal("the pin outlived the dial")
+	}
+	// With the right key, it links.
+	a.disc.book.Remove(c.Addr())
+	if err := a.disc.book.Add(proto.PeerID{Name: "c", Addr: c.Addr(), Key: string(kc.Public())}, book.Exchange, "127.0.0.1:1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "a linked to c", func() bool { return len(a.linkedPeers()) == 1 })
+}
