@@ -128,6 +128,7 @@ func (n *Node) discoverDue(now time.Time) {
 	ask := now.Sub(d.lastAsk) >= pexEvery && len(links) > 0 && (len(links) < want || d.book.Len() < 2*want)
 	if ask {
 		d.lastAsk = now
+		d.prune()
 	}
 	save := now.Sub(d.lastSave) >= bookSaveEvery
 	if save {
@@ -142,6 +143,22 @@ func (n *Node) discoverDue(now time.Time) {
 	}
 	if len(links) < want {
 		n.dialLearned(now, want-len(links))
+	}
+}
+
+// prune forgets the pex state of closed links that were never a route's
+// link (detach cleans the others): a retired duplicate, say. Under d.mu,
+// O(links).
+func (d *discovery) prune() {
+	for pc := range d.asked {
+		if pc.state.Load() == stateClosed {
+			delete(d.asked, pc)
+		}
+	}
+	for pc := range d.served {
+		if pc.state.Load() == stateClosed {
+			delete(d.served, pc)
+		}
 	}
 }
 
