@@ -133,6 +133,7 @@ func (n *Node) discoverDue(now time.Time) {
 	save := now.Sub(d.lastSave) >= bookSaveEvery
 	if save {
 		d.lastSave = now
+		d.prune()
 	}
 	d.mu.Unlock()
 	if ask {
