@@ -29,6 +29,7 @@ type peerConn struct {
 	n        *Node
 	outbound bool
 	short    bool
+	dialOnly bool // inbound peer that gave no listen address; set before the link is published
 
 	c          gnet.Conn // set in OnOpen, before the conn is published
 	remoteAddr string    // set in OnOpen, before the conn is published

@@ -24,7 +24,9 @@
 // the node whose hello nonce (on secure links, static key) is lower and
 // retire the other; a restarted peer's new link replaces its old one at once
 // (see route.Prefer). A route added with AddRoute is redialed for as long as
-// it exists.
+// it exists. With WithMinLinks a node also finds peers by itself: it keeps
+// an address book, asks its peers for addresses (peer exchange) and dials
+// them while it has fewer links than that.
 //
 // In Short mode every request dials a new connection: hello and request leave
 // in one write, the answer comes back, and the connection closes.

@@ -310,6 +310,11 @@ func (n *Node) frame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer)
 		return n.violation(pc, fmt.Errorf("%s after handshake", f.Kind))
 	case 0:
 		return n.violation(pc, errors.New("frame of kind 0"))
+	case codec.KindPexRequest, codec.KindPexResponse:
+		if ok, action := n.pexFrame(pc, f, w); ok {
+			return action
+		}
+		fallthrough // discovery off: an unknown kind
 	default:
 		n.stats.unknownKinds.Add(1)
 		n.log.Debug("unknown frame kind", "remote", pc.remote(), "kind", f.Kind.String())

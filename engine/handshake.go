@@ -60,6 +60,7 @@ func (n *Node) handshake(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuf
 		// A dial-only peer: it is known by this socket's address, over this
 		// link only (a learned route: never dialed, gone with the link).
 		h.ID.Addr = pc.remoteAddr
+		pc.dialOnly = true
 	}
 	if h.Nonce == n.nonce {
 		return n.refuse(pc, w, msgSelf, fmt.Errorf("%w: a peer dialed itself", ErrSelf))
@@ -154,8 +155,12 @@ func (n *Node) helloAck(pc *peerConn, h proto.Hello) gnet.Action {
 }
 
 // checkPin refuses key for a peer at addr when AddRoute pinned another
-// key's fingerprint to addr. Loop.
+// key's fingerprint to addr, or a learned dial to addr in flight expects
+// another key (peer discovery pins the key the book holds). Loop.
 func (n *Node) checkPin(addr, key string) error {
+	if want, ok := n.learnedKey(addr); ok && key != want {
+		return fmt.Errorf("%w: %s was learned with key %s, the peer's key is %s", ErrPeerMismatch, addr, proto.PeerID{Key: want}.Fingerprint(), proto.PeerID{Key: key}.Fingerprint())
+	}
 	v, ok := n.pins.Load(addr)
 	if !ok {
 		return nil

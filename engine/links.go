@@ -58,6 +58,7 @@ func (n *Node) attach(pc *peerConn) {
 		n.startDrain(d)
 		n.finishDrain(d)
 	}
+	n.discLinked(pc)
 }
 
 // detach takes pc off its entry if it is still the entry's link: that
@@ -70,6 +71,7 @@ func (n *Node) detach(pc *peerConn) {
 		why := n.downReason(pc)
 		n.log.Debug("peer down", "peer", pc.peer.String(), "why", why.String())
 		n.queueEvent(PeerEvent{Peer: pc.entry.ID, Reason: why})
+		n.discUnlinked(pc)
 		n.unrouteIfLearned(pc)
 	}
 	n.linkMu.Unlock()

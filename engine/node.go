@@ -92,6 +92,8 @@ type Node struct {
 
 	pacer pacer // links paused at the high-water mark
 
+	disc *discovery // WithMinLinks; nil when off
+
 	// The node's own pools: their size calibration follows this node's
 	// traffic, not whatever else in the process uses bytebufferpool.
 	outPool   bytebufferpool.Pool // link outboxes
@@ -128,9 +130,14 @@ func New(name, listen string, h proto.Handler, opts ...Option) (*Node, error) {
 	if cfg.logger == nil {
 		cfg.logger = slog.New(slog.DiscardHandler)
 	}
+	disc, err := newDiscovery(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	var nb [8]byte
 	_, _ = rand.Read(nb[:])
 	return &Node{
+		disc:    disc,
 		cfg:     cfg,
 		handler: h,
 		log:     cfg.logger.With("node", name),
@@ -298,6 +305,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	waitWritten(ctx, goawayQueued, maxGoawayWait)
 	n.stopReactor()
 	n.stopWorkers(ctx)
+	n.saveBook()
 	n.state.Store(nodeClosed)
 	close(n.stopped)
 	n.log.Debug("node closed")

@@ -61,6 +61,8 @@ type config struct {
 	events           func(PeerEvent)
 	identity         *secure.Identity
 	admit            func(key []byte) error
+	minLinks         int
+	bookPath         string
 }
 
 func defaultConfig() config {
@@ -182,6 +184,24 @@ func WithDeadPeerTimeout(d time.Duration) Option {
 func WithRedialBackoff(d time.Duration) Option {
 	return func(c *config) { c.redialBase = d }
 }
+
+// WithMinLinks turns on peer discovery: while the node has fewer than n
+// links it asks a linked peer for addresses (peer exchange, at most one
+// request every 2s) and dials peers from its address book (at most 4 dials
+// in flight). It also answers peers' pex-requests (at most one per link per
+// second). Peers it links with are kept in the book (up to 1024 entries,
+// at most 16 learned from any one peer). Costs: one small request every 2s
+// while short of links or addresses, a book of a few hundred bytes per
+// entry, and an O(peers) scan per tick. 0 (the default) turns it all off:
+// no book, pex-requests answered with code 3. It needs Persistent mode.
+func WithMinLinks(n int) Option { return func(c *config) { c.minLinks = n } }
+
+// WithAddressBook keeps the address book of WithMinLinks in the file at
+// path: loaded by New (a malformed file is ErrBadOption wrapping
+// book.ErrBadFile), saved every minute and by Close (JSON, mode 0600, one
+// write of O(entries)). So a restarted node rejoins without its bootstrap.
+// "" (the default) keeps the book in memory only.
+func WithAddressBook(path string) Option { return func(c *config) { c.bookPath = path } }
 
 // WithRedialMaxBackoff caps the wait between redials (see
 // WithRedialBackoff). Default 30s; it must be at least the backoff's start.
@@ -324,6 +344,12 @@ func (c *config) validate() error {
 		return bad("WithMaxInFlight(%d): must be >= 0", c.maxInFlight)
 	case c.admit != nil && c.identity == nil:
 		return bad("WithAllowKeys/WithAdmit: plain links carry no key to check; add WithIdentity")
+	case c.minLinks < 0:
+		return bad("WithMinLinks(%d): must be >= 0", c.minLinks)
+	case c.minLinks > 0 && c.mode != Persistent:
+		return bad("WithMinLinks(%d): peer discovery needs Persistent mode", c.minLinks)
+	case c.bookPath != "" && c.minLinks == 0:
+		return bad("WithAddressBook(%q): the book is kept only with WithMinLinks > 0", c.bookPath)
 	}
 	if c.advertise != "" {
 		if err := proto.ValidateAddr(c.advertise); err != nil {

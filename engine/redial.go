@@ -24,6 +24,7 @@ type redial struct {
 	due     time.Time
 	pc      *peerConn    // the dial in progress, if any
 	dial    *dialAttempt // its connect, until the socket is enrolled
+	learned bool         // a peer from the address book (discovery.go): one try
 }
 
 // maybeRedial schedules a redial of e if it is a static route left without a
@@ -59,7 +60,7 @@ func (n *Node) redialDue(now time.Time) {
 	defer n.redialMu.Unlock()
 	for e, r := range n.redials {
 		_, static := n.staticRoutes.Load(e.ID.Addr)
-		if !static || n.table.Get(e.ID.Addr) != e || n.state.Load() != nodeRunning {
+		if !(static || r.learned) || n.table.Get(e.ID.Addr) != e || n.state.Load() != nodeRunning {
 			if r.dial != nil {
 				r.dial.abort()
 			}
@@ -125,6 +126,10 @@ func (n *Node) redialDue(now time.Time) {
 }
 
 func (r *redial) retry(n *Node, now time.Time) {
+	if r.learned {
+		n.learnedFailed(r, now)
+		return
+	}
 	if r.pc != nil {
 		n.releaseDial(r.entry, r.pc)
 	}

@@ -47,6 +47,7 @@ func (n *Node) sweep(now time.Time) {
 		return true
 	})
 	n.redialDue(now)
+	n.discoverDue(now)
 	n.pollOrphans()
 	n.logSuppressed()
 }
