@@ -70,11 +70,13 @@ func blackHole(t *testing.T) string {
 	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
 		t.Fatal(err)
 	}
-	return listenBlackHole(t, fd)
+	addr, _ := listenBlackHole(t, fd)
+	return addr
 }
 
-// blackHoleAt is blackHole on a given port (one a closed node used).
-func blackHoleAt(t *testing.T, port int) string {
+// blackHoleAt is blackHole on a given port (one a closed node used). It
+// returns how many descriptors the black hole holds.
+func blackHoleAt(t *testing.T, port int) (fds int) {
 	t.Helper()
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -84,16 +86,19 @@ func blackHoleAt(t *testing.T, port int) string {
 	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: port}); err != nil {
 		t.Fatal(err)
 	}
-	return listenBlackHole(t, fd)
+	_, fds = listenBlackHole(t, fd)
+	return fds
 }
 
-func listenBlackHole(t *testing.T, fd int) string {
+// listenBlackHole makes fd a listener whose queue is full, and returns its
+// address and the descriptors it holds (the listener and the fillers).
+func listenBlackHole(t *testing.T, fd int) (addr string, fds int) {
 	t.Helper()
 	if err := unix.Listen(fd, 0); err != nil {
 		t.Fatal(err)
 	}
 	sa, _ := unix.Getsockname(fd)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*unix.SockaddrInet4).Port))
+	addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*unix.SockaddrInet4).Port))
 	var fillers []net.Conn
 	for {
 		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
@@ -111,7 +116,7 @@ func listenBlackHole(t *testing.T, fd int) string {
 		}
 		_ = unix.Close(fd)
 	})
-	return addr
+	return addr, 1 + len(fillers)
 }
 
 // AddRoute to a dark host fails within the dial timeout, not the kernel's
@@ -153,9 +158,7 @@ func TestRedialBlackHoleFollowsBackoff(t *testing.T) {
 	link(t, a, b)
 	port := b.ln.Addr().(*net.TCPAddr).Port
 	_ = b.Close()
-	holeFDs := openFDs(t)
-	blackHoleAt(t, port)
-	holeFDs = openFDs(t) - holeFDs
+	holeFDs := blackHoleAt(t, port) // counted, not measured: a's redials open and close sockets meanwhile
 	eventually(t, 2*time.Second, "the link to drop", func() bool { return liveLinks(a) == 0 })
 	r0 := a.Stats().Redials
 	const window = 2 * time.Second
