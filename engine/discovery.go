@@ -177,12 +177,7 @@ func (n *Node) askPex(pc *peerConn) {
 func (n *Node) dialLearned(now time.Time, short int) {
 	n.redialMu.Lock()
 	defer n.redialMu.Unlock()
-	inFlight := 0
-	for _, r := range n.redials {
-		if r.learned {
-			inFlight++
-		}
-	}
+	inFlight := n.learnedInFlight()
 	room := min(maxLearnedDials-inFlight, short-inFlight)
 	if room <= 0 {
 		return
@@ -312,4 +307,16 @@ func (n *Node) servePex(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuff
 	w.B = codec.AppendHeader(w.B, codec.KindPexResponse, 0, 0, f.ID, len(payload))
 	w.B = append(w.B, payload...)
 	return gnet.None
+}
+
+// learnedInFlight counts the dials of learned peers in flight. Under
+// redialMu.
+func (n *Node) learnedInFlight() int {
+	c := 0
+	for _, r := range n.redials {
+		if r.learned {
+			c++
+		}
+	}
+	return c
 }

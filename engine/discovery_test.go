@@ -21,13 +21,7 @@ import (
 func learnedDials(n *Node) int {
 	n.redialMu.Lock()
 	defer n.redialMu.Unlock()
-	c := 0
-	for _, r := range n.redials {
-		if r.learned {
-			c++
-		}
-	}
-	return c
+	return n.learnedInFlight()
 }
 
 // settledAbove waits until every node has at least min links and no
