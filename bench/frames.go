@@ -19,7 +19,6 @@ import (
 type frameReader struct {
 	br   *bufio.Reader
 	big  []byte // scratch for frames larger than br's buffer
-	hdr  [codec.HeaderSize]byte
 	max  int
 	skip int // bytes to Discard after the current frame
 }

@@ -383,28 +383,26 @@ func (n *Node) wait(ctx context.Context, c *pendingCall, dst []byte, start, dead
 			return dst, err
 		}
 	}
-	for {
-		select {
-		case <-f.done:
-		case <-f.timer.C:
-			why := ErrTimeout
-			if d, ok := ctx.Deadline(); ok && !d.After(deadline) {
-				why = context.DeadlineExceeded // the caller's deadline, not ours
-			}
-			if err := n.giveUp(c, why); err != nil {
-				return dst, err
-			}
-		case <-ctx.Done():
-			if err := n.giveUp(c, ctx.Err()); err != nil {
-				return dst, err
-			}
+	select {
+	case <-f.done:
+	case <-f.timer.C:
+		why := ErrTimeout
+		if d, ok := ctx.Deadline(); ok && !d.After(deadline) {
+			why = context.DeadlineExceeded // the caller's deadline, not ours
 		}
-		if f.err != nil {
-			return dst, f.err
+		if err := n.giveUp(c, why); err != nil {
+			return dst, err
 		}
-		n.rtt.observe(time.Since(start))
-		return append(dst, f.reply...), nil
+	case <-ctx.Done():
+		if err := n.giveUp(c, ctx.Err()); err != nil {
+			return dst, err
+		}
 	}
+	if f.err != nil {
+		return dst, f.err
+	}
+	n.rtt.observe(time.Since(start))
+	return append(dst, f.reply...), nil
 }
 
 // giveUp withdraws c and returns why; it returns nil when the answer raced

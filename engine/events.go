@@ -240,8 +240,6 @@ func (n *Node) serve(pc *peerConn, c gnet.Conn, w *bytebufferpool.ByteBuffer) gn
 		if !ok {
 			return gnet.None
 		}
-		n.stats.framesIn.Add(1)
-		n.stats.bytesIn.Add(uint64(size))
 		batch.frames++
 		batch.bytes += uint64(size)
 		if pc.sess != nil {

@@ -90,7 +90,7 @@ func (n *Node) handle(pc *peerConn, f *codec.Frame, origin []byte, w *bytebuffer
 	}
 	ctx := &pc.ctx
 	*ctx = handlerContext{pc: pc, kind: f.Kind, id: f.ID, origin: origin}
-	out, err, panicked := n.runHandler(ctx, f.Payload)
+	out, panicked, err := n.runHandler(ctx, f.Payload)
 	if !isReq {
 		return
 	}
@@ -131,7 +131,7 @@ func appendAnswer(dst []byte, id uint64, out []byte, err error, panicked any) []
 }
 
 // runHandler runs the handler, recovering a panic.
-func (n *Node) runHandler(ctx proto.Context, msg []byte) (out []byte, err error, panicked any) {
+func (n *Node) runHandler(ctx proto.Context, msg []byte) (out []byte, panicked any, err error) {
 	n.inCallback.Add(1)
 	defer func() {
 		n.inCallback.Add(-1)
@@ -142,7 +142,7 @@ func (n *Node) runHandler(ctx proto.Context, msg []byte) (out []byte, err error,
 		}
 	}()
 	out, err = n.handler.Handle(ctx, msg)
-	return out, err, nil
+	return out, nil, err
 }
 
 // job is a message handed to a worker: the handler's context and a copy of
@@ -216,7 +216,7 @@ func (n *Node) worker() {
 	defer n.ownGoroutines.Delete(id)
 	for j := range n.work {
 		ctx := &j.ctx
-		out, err, panicked := n.runHandler(ctx, j.msg)
+		out, panicked, err := n.runHandler(ctx, j.msg)
 		if ctx.kind != codec.KindRequest || ctx.deferred {
 			continue
 		}
