@@ -54,11 +54,11 @@ func ParseHello(b []byte) (Hello, error) {
 	}
 	h.ID = PeerID{Name: string(name), Addr: string(addr)}
 	h.Nonce = binary.BigEndian.Uint64(rest)
-	id := h.ID
-	if !h.Listens() {
-		id.Addr = "dial-only:1" // only the name to check
+	err := ValidateName(h.ID.Name)
+	if err == nil && h.Listens() {
+		err = ValidateAddr(h.ID.Addr)
 	}
-	if err := id.Validate(); err != nil {
+	if err != nil {
 		return h, fmt.Errorf("%w: %v", ErrBadHello, err)
 	}
 	return h, nil

@@ -71,10 +71,18 @@ const (
 // Validate checks that p has a name and a host:port address with a non-zero
 // port.
 func (p PeerID) Validate() error {
-	if p.Name == "" || len(p.Name) > MaxNameLen || strings.IndexByte(p.Name, '@') >= 0 {
-		return fmt.Errorf("%w: name %q must be 1..%d bytes without '@'", ErrBadPeerID, p.Name, MaxNameLen)
+	if err := ValidateName(p.Name); err != nil {
+		return err
 	}
 	return ValidateAddr(p.Addr)
+}
+
+// ValidateName checks that name is 1..MaxNameLen bytes without '@'.
+func ValidateName(name string) error {
+	if name == "" || len(name) > MaxNameLen || strings.IndexByte(name, '@') >= 0 {
+		return fmt.Errorf("%w: name %q must be 1..%d bytes without '@'", ErrBadPeerID, name, MaxNameLen)
+	}
+	return nil
 }
 
 // ValidateAddr checks that addr is host:port with a host and a port in
