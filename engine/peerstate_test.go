@@ -66,7 +66,10 @@ func TestPeerStatesLinkedBothWays(t *testing.T) {
 		var ok1, ok2 bool
 		sa, ok1 = stateOf(t, a, b.Addr())
 		sb, ok2 = stateOf(t, b, a.Addr())
-		return ok1 && ok2 && sa.State == Linked && sb.State == Linked
+		// Linked is set mid-batch, the batch's counters at its end: wait
+		// for hello and hello-ack to be counted before taking the baseline.
+		return ok1 && ok2 && sa.State == Linked && sb.State == Linked &&
+			sa.FramesIn == 1 && sa.FramesOut == 1 && sb.FramesIn == 1 && sb.FramesOut == 1
 	})
 	if !sa.Outbound || sb.Outbound || !sa.Static || sb.Static {
 		t.Fatalf("a sees %+v, b sees %+v: want a outbound and static, b inbound and learned", sa, sb)
