@@ -64,7 +64,7 @@
 //
 // # Secure links
 //
-// WithIdentity turns on Noise XX authentication and ChaCha20-Poly1305
+// WithIdentity turns on Noise XX authentication and AES-GCM or ChaCha20-Poly1305
 // sealing for every link (package secure); WithAllowKeys and WithAdmit
 // decide which peers get in.
 //

@@ -240,7 +240,7 @@ func secureRaw(t *testing.T, p *rawPeer) *secure.Session {
 	}
 	p.write(codec.Append(nil, codec.Frame{Kind: codec.KindSecure, Payload: m1}))
 	f := p.read()
-	m3, sess, err := hs.Read(f.Payload)
+	m3, sess, err := hs.Read(secure.Cipher(f.Flags), f.Payload)
 	if err != nil || sess == nil {
 		t.Fatalf("noise: %v", err)
 	}

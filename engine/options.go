@@ -60,6 +60,7 @@ type config struct {
 	maxInFlight      int
 	events           func(PeerEvent)
 	identity         *secure.Identity
+	ciphers          []secure.Cipher // nil: secure.DefaultCiphers(); tests force an end without AES hardware
 	admit            func(key []byte) error
 	minLinks         int
 	bookPath         string
@@ -248,7 +249,8 @@ func WithMaxInFlight(n int) Option { return func(c *config) { c.maxInFlight = n 
 
 // WithIdentity makes every link of the node secure: a Noise XX handshake
 // authenticates both ends by their static keys, then every frame's payload
-// is sealed with ChaCha20-Poly1305. The node's ID carries id's public key,
+// is sealed with AES-256-GCM when both ends have AES in hardware,
+// ChaCha20-Poly1305 otherwise. The node's ID carries id's public key,
 // and a peer's identity is its key. Secure and plain nodes refuse each other
 // (ErrRefused). Costs a handshake of three messages per connection and
 // about 16 bytes plus one seal or open per frame.

@@ -15,9 +15,12 @@ import (
 // Secure links (WithIdentity). Before hello, the dialer and the acceptor run
 // Noise XX in KindSecure frames, in the clear:
 //
-//	dialer -> acceptor   secure(-> e)
-//	acceptor -> dialer   secure(<- e, ee, s, es)
+//	dialer -> acceptor   secure(-> e, cipher list)
+//	acceptor -> dialer   secure(<- e, ee, s, es), flags = the cipher it chose
 //	dialer -> acceptor   secure(-> s, se), then hello, sealed
+//
+// The suite is AES-GCM when both ends have AES hardware, ChaChaPoly
+// otherwise (package secure negotiates it).
 //
 // From then on every frame's payload is sealed with the direction's key, the
 // header as associated data; frames are sealed on the event loop as they are
@@ -33,7 +36,7 @@ const (
 // startSecure begins the dialer's handshake and returns its first message as
 // a frame. Loop, in OnOpen.
 func (n *Node) startSecure(pc *peerConn) ([]byte, error) {
-	hs, err := secure.NewHandshake(n.cfg.identity, true)
+	hs, err := secure.NewHandshakeCiphers(n.cfg.identity, true, n.ciphers())
 	if err != nil {
 		return nil, err
 	}
@@ -72,20 +75,25 @@ func (n *Node) secureFrame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteB
 		if pc.outbound {
 			return n.violation(pc, fmt.Errorf("%w: unexpected secure message", ErrHandshake))
 		}
-		hs, err := secure.NewHandshake(n.cfg.identity, false)
+		hs, err := secure.NewHandshakeCiphers(n.cfg.identity, false, n.ciphers())
 		if err != nil {
 			return n.violation(pc, err)
 		}
 		pc.hs = hs
 	}
-	reply, sess, err := pc.hs.Read(f.Payload)
+	reply, sess, err := pc.hs.Read(secure.Cipher(f.Flags), f.Payload)
 	if err != nil {
 		pc.hsErr = fmt.Errorf("%w: %w", ErrHandshake, err)
 		return n.violation(pc, pc.hsErr)
 	}
 	if reply != nil {
-		// Handshake messages go out in the clear, ahead of anything sealed.
-		_, _ = pc.c.Write(codec.Append(nil, codec.Frame{Kind: codec.KindSecure, Payload: reply}))
+		// Handshake messages go out in the clear, ahead of anything sealed;
+		// the acceptor's names the cipher it chose.
+		var flags uint8
+		if !pc.outbound {
+			flags = uint8(pc.hs.Cipher())
+		}
+		_, _ = pc.c.Write(codec.Append(nil, codec.Frame{Kind: codec.KindSecure, Flags: flags, Payload: reply}))
 	}
 	if sess == nil {
 		return gnet.None
@@ -93,6 +101,7 @@ func (n *Node) secureFrame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteB
 	pc.hs = nil
 	pc.sess = sess
 	pc.peerKey = string(sess.Peer)
+	n.log.Debug("secure link", "remote", pc.remote(), "cipher", sess.Cipher.String())
 	if admit := n.cfg.admit; admit != nil {
 		var err error
 		if p := n.runCallback("admit", func() { err = admit(sess.Peer) }); p != nil {
@@ -122,6 +131,14 @@ func (n *Node) secureFrame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteB
 		w.B = n.appendHello(w.B, codec.KindHello, pc.short)
 	}
 	return gnet.None
+}
+
+// ciphers returns the suites this node's handshakes run, best first.
+func (n *Node) ciphers() []secure.Cipher {
+	if n.cfg.ciphers != nil {
+		return n.cfg.ciphers
+	}
+	return secure.DefaultCiphers()
 }
 
 // sealOverhead is what sealing adds to every frame on this node's links.

@@ -2,10 +2,13 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -114,8 +117,39 @@ func TestSecureAndPlainRefuseEachOther(t *testing.T) {
 // client through mangle (which sees each frame's index and may return other
 // bytes). Frames from the server pass untouched.
 func tamperProxy(t *testing.T, addr string, mangle func(i int, frame []byte) []byte) string {
+	return frameProxy(t, addr, mangle, nil)
+}
+
+// frameProxy is a man in the middle between a client and addr: frames from
+// the client pass through up, frames from the server through down (each
+// sees a frame's index in its direction and may return other bytes); a nil
+// func passes bytes untouched.
+func frameProxy(t *testing.T, addr string, up, down func(i int, frame []byte) []byte) string {
 	t.Helper()
 	ln := rawListener(t)
+	pipe := func(dst, src net.Conn, mangle func(i int, frame []byte) []byte) {
+		defer dst.Close()
+		if mangle == nil {
+			_, _ = io.Copy(dst, src)
+			return
+		}
+		r := newReader(src)
+		for i := 0; ; i++ {
+			var hdr [codec.HeaderSize]byte
+			if _, err := io.ReadFull(r, hdr[:]); err != nil {
+				return
+			}
+			size, _ := codec.FrameLen(hdr[:], 0)
+			frame := make([]byte, size)
+			copy(frame, hdr[:])
+			if _, err := io.ReadFull(r, frame[codec.HeaderSize:]); err != nil {
+				return
+			}
+			if _, err := dst.Write(mangle(i, frame)); err != nil {
+				return
+			}
+		}
+	}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -127,26 +161,8 @@ func tamperProxy(t *testing.T, addr string, mangle func(i int, frame []byte) []b
 				_ = c.Close()
 				return
 			}
-			go func() { _, _ = io.Copy(c, s); _ = c.Close() }()
-			go func() {
-				defer s.Close()
-				r := newReader(c)
-				for i := 0; ; i++ {
-					var hdr [codec.HeaderSize]byte
-					if _, err := io.ReadFull(r, hdr[:]); err != nil {
-						return
-					}
-					size, _ := codec.FrameLen(hdr[:], 0)
-					frame := make([]byte, size)
-					copy(frame, hdr[:])
-					if _, err := io.ReadFull(r, frame[codec.HeaderSize:]); err != nil {
-						return
-					}
-					if _, err := s.Write(mangle(i, frame)); err != nil {
-						return
-					}
-				}
-			}()
+			go pipe(c, s, down)
+			go pipe(s, c, up)
 		}
 	}()
 	return ln.Addr().String()
@@ -284,4 +300,136 @@ func TestSecureCrossedGossipReconnect(t *testing.T) {
 	if l := nodes[1].table.Get(addr).Link(); l == nil || l.Key() != string(ids[2].Public()) {
 		t.Fatal("reconnected link does not carry s2's key")
 	}
+}
+
+// withCiphers makes a node's handshakes run these suites, best first:
+// withCiphers(secure.ChaChaPoly) is a node without AES hardware.
+func withCiphers(cs ...secure.Cipher) Option { return func(c *config) { c.ciphers = cs } }
+
+// cipherLog records the cipher of every secure link a node logs (at debug
+// level).
+type cipherLog struct {
+	mu      sync.Mutex
+	ciphers []string
+}
+
+func (l *cipherLog) Enabled(context.Context, slog.Level) bool { return true }
+func (l *cipherLog) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *cipherLog) WithGroup(string) slog.Handler            { return l }
+func (l *cipherLog) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "secure link" {
+		return nil
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "cipher" {
+			l.mu.Lock()
+			l.ciphers = append(l.ciphers, a.Value.String())
+			l.mu.Unlock()
+		}
+		return true
+	})
+	return nil
+}
+
+func (l *cipherLog) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.ciphers)
+}
+
+var (
+	aesNode    = withCiphers(secure.AESGCM, secure.ChaChaPoly) // AES hardware, whatever this machine has
+	chachaNode = withCiphers(secure.ChaChaPoly)                // no AES hardware
+)
+
+// Each pairing of nodes with and without AES hardware links, in both
+// modes, and runs AES-GCM only when both ends have it.
+func TestSecureCipherPairings(t *testing.T) {
+	for _, c := range []struct {
+		name             string
+		dialer, acceptor Option
+		want             secure.Cipher
+	}{
+		{"AES-AES", aesNode, aesNode, secure.AESGCM},
+		{"AES dialer, ChaCha-only acceptor", aesNode, chachaNode, secure.ChaChaPoly},
+		{"ChaCha-only dialer, AES acceptor", chachaNode, aesNode, secure.ChaChaPoly},
+		{"ChaCha-ChaCha", chachaNode, chachaNode, secure.ChaChaPoly},
+	} {
+		for _, mode := range []Mode{Persistent, Short} {
+			t.Run(c.name+"/"+mode.String(), func(t *testing.T) {
+				var la, lb cipherLog
+				a := startNode(t, "a", nil, WithIdentity(newIdentity(t)), WithMode(mode), c.dialer, WithLogger(slog.New(&la)))
+				b := startNode(t, "b", echo, WithIdentity(newIdentity(t)), WithMode(mode), c.acceptor, WithLogger(slog.New(&lb)))
+				link(t, a, b)
+				msg := bytes.Repeat([]byte("4k"), 2048)
+				for range 3 {
+					if got, err := a.Dispatch("b", msg); err != nil || !bytes.Equal(got, append([]byte("echo:"), msg...)) {
+						t.Fatalf("%d bytes, %v", len(got), err)
+					}
+				}
+				want := c.want.String()
+				for _, l := range []*cipherLog{&la, &lb} {
+					got := l.all()
+					if len(got) == 0 || slices.ContainsFunc(got, func(s string) bool { return s != want }) {
+						t.Fatalf("links ran %v, want %s", got, want)
+					}
+				}
+			})
+		}
+	}
+}
+
+// A man in the middle who rewrites the dialer's cipher list or the
+// acceptor's choice, to make two AES nodes run ChaCha, fails the handshake.
+func TestSecureCipherDowngradeProxy(t *testing.T) {
+	// The dialer's first frame: header, 32-byte ephemeral key, cipher list.
+	offer := func(list ...byte) func(i int, f []byte) []byte {
+		return func(i int, f []byte) []byte {
+			if i != 0 {
+				return f
+			}
+			if !bytes.Equal(f[codec.HeaderSize+32:], []byte{byte(secure.AESGCM), byte(secure.ChaChaPoly)}) {
+				panic(fmt.Sprintf("unexpected first message % x", f))
+			}
+			return codec.Append(nil, codec.Frame{Kind: codec.KindSecure, Payload: append(f[codec.HeaderSize:codec.HeaderSize+32:codec.HeaderSize+32], list...)})
+		}
+	}
+	choice := func(flags uint8) func(i int, f []byte) []byte {
+		return func(i int, f []byte) []byte {
+			if i == 0 {
+				f[6] = flags
+			}
+			return f
+		}
+	}
+	for _, c := range []struct {
+		name     string
+		up, down func(i int, f []byte) []byte
+	}{
+		{"list rewritten to ChaCha only", offer(byte(secure.ChaChaPoly)), nil},
+		{"list stripped, as an old dialer's", offer(), nil},
+		{"choice rewritten to ChaCha", nil, choice(uint8(secure.ChaChaPoly))},
+		{"choice erased, as an old acceptor's", nil, choice(0)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := startNode(t, "srv", echo, WithIdentity(newIdentity(t)), aesNode)
+			cli := startNode(t, "cli", nil, WithIdentity(newIdentity(t)), aesNode)
+			err := cli.AddRoute("srv", frameProxy(t, srv.Addr(), c.up, c.down))
+			mustErrIs(t, err, ErrHandshake)
+			t.Logf("dialer: %v", err)
+			if len(srv.Peers()) != 0 || liveLinks(cli) != 0 {
+				t.Fatalf("linked: %v, %d links", srv.Peers(), liveLinks(cli))
+			}
+		})
+	}
+	t.Run("untouched", func(t *testing.T) { // the proxy itself is no obstacle
+		srv := startNode(t, "srv", echo, WithIdentity(newIdentity(t)), aesNode)
+		cli := startNode(t, "cli", nil, WithIdentity(newIdentity(t)), aesNode)
+		if err := cli.AddRoute("srv", frameProxy(t, srv.Addr(), choice(uint8(secure.AESGCM)), nil)); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := cli.Dispatch("srv", []byte("hi")); err != nil || string(got) != "echo:hi" {
+			t.Fatalf("%q %v", got, err)
+		}
+	})
 }

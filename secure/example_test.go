@@ -15,9 +15,9 @@ func ExampleHandshake() {
 	acceptor, _ := secure.NewHandshake(bob, false)
 
 	m1, _ := dialer.Start()
-	m2, _, _ := acceptor.Read(m1)
-	m3, aliceSide, _ := dialer.Read(m2)
-	_, bobSide, _ := acceptor.Read(m3)
+	m2, _, _ := acceptor.Read(0, m1)
+	m3, aliceSide, _ := dialer.Read(acceptor.Cipher(), m2) // the cipher travels in m2's frame flags
+	_, bobSide, _ := acceptor.Read(0, m3)
 
 	sealed, _ := aliceSide.SealFrames(nil, codec.Append(nil, codec.Frame{Kind: codec.KindNotice, Payload: []byte("psst")}))
 	f, _, _ := codec.Decode(sealed, 0)

@@ -1,9 +1,11 @@
 // Package secure makes antnet links authenticated and encrypted: a static
-// X25519 identity per node, a Noise XX handshake
-// (Noise_XX_25519_ChaChaPoly_BLAKE2s, github.com/flynn/noise) carried in
-// frames before hello, and ChaCha20-Poly1305 sealing of every frame's
-// payload afterwards, with the frame header as associated data. It has no
-// goroutines; the engine calls it from its event callbacks.
+// X25519 identity per node, a Noise XX handshake (github.com/flynn/noise)
+// carried in frames before hello, and sealing of every frame's payload
+// afterwards, with the frame header as associated data. The two ends
+// negotiate the suite in the handshake: Noise_XX_25519_AESGCM_SHA256 when
+// both have AES in hardware, Noise_XX_25519_ChaChaPoly_BLAKE2s otherwise
+// (see Cipher). It has no goroutines; the engine calls it from its event
+// callbacks.
 package secure
 
 import (
@@ -20,8 +22,6 @@ import (
 // KeySize is the size of a public or private key.
 const KeySize = 32
 
-var suite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashBLAKE2s)
-
 // ErrBadKey is returned for a private key of the wrong size, or a key file
 // that does not hold one (LoadOrCreate). Point to the right file, or delete
 // it to have a new key made.
@@ -34,7 +34,7 @@ type Identity struct {
 
 // Generate makes a new random identity.
 func Generate() (*Identity, error) {
-	k, err := suite.GenerateKeypair(rand.Reader)
+	k, err := noise.DH25519.GenerateKeypair(rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("secure: generate key: %w", err)
 	}
@@ -46,7 +46,7 @@ func FromPrivate(priv []byte) (*Identity, error) {
 	if len(priv) != KeySize {
 		return nil, fmt.Errorf("secure: %w: private key is %d bytes, want %d", ErrBadKey, len(priv), KeySize)
 	}
-	k, err := suite.GenerateKeypair(fixedReader(priv))
+	k, err := noise.DH25519.GenerateKeypair(fixedReader(priv))
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package secure
 
 import (
+	"crypto/aes"
 	"crypto/cipher"
 	"encoding/binary"
 	"errors"
@@ -13,7 +14,8 @@ import (
 	"github.com/antnet-p2p/antnet/codec"
 )
 
-// Overhead is what sealing adds to a frame: the Poly1305 tag.
+// Overhead is what sealing adds to a frame: the AEAD's tag (Poly1305 or
+// GCM, 16 bytes either way).
 const Overhead = 16
 
 // ErrOpen is returned for a frame whose payload does not authenticate:
@@ -28,6 +30,8 @@ type Session struct {
 	// Peer is the remote node's static public key, authenticated by the
 	// handshake.
 	Peer []byte
+	// Cipher is the suite the handshake agreed on.
+	Cipher Cipher
 
 	send, recv *cipherState
 }
@@ -68,38 +72,52 @@ func (s *Session) Open(f *codec.Frame) error {
 	return nil
 }
 
-// cipherState is Noise's transport CipherState for ChaChaPoly (Noise spec,
-// sections 5.1 and 12.3): one direction's key and the count of frames
-// sealed or opened with it, which is the nonce. The key comes out of
-// flynn/noise's handshake; the state keeps its own nonce and header
-// buffers because flynn/noise's CipherState builds a new nonce slice for
-// every frame.
+// cipherState is Noise's transport CipherState for ChaChaPoly or AESGCM
+// (Noise spec, sections 5.1, 12.3 and 12.4): one direction's key and the
+// count of frames sealed or opened with it, which is the nonce. The key
+// comes out of flynn/noise's handshake; the state keeps its own nonce and
+// header buffers because flynn/noise's CipherState builds a new nonce
+// slice for every frame.
 type cipherState struct {
-	aead  cipher.AEAD
-	n     uint64
-	nonce [chacha20poly1305.NonceSize]byte
-	ad    [codec.HeaderSize]byte
+	aead      cipher.AEAD
+	n         uint64
+	bigEndian bool // AESGCM's nonce counter; ChaChaPoly's is little-endian
+	nonce     [chacha20poly1305.NonceSize]byte
+	ad        [codec.HeaderSize]byte
 }
 
 // errNonceSpent: 2^64-1 frames went one way; Noise reserves the last nonce.
 var errNonceSpent = errors.New("secure: nonce space exhausted")
 
-func newCipherState(cs *noise.CipherState) *cipherState {
+func newCipherState(suite Cipher, cs *noise.CipherState) *cipherState {
 	k := cs.UnsafeKey()
-	aead, err := chacha20poly1305.New(k[:])
+	var aead cipher.AEAD
+	var err error
+	if suite == AESGCM {
+		var block cipher.Block
+		if block, err = aes.NewCipher(k[:]); err == nil {
+			aead, err = cipher.NewGCM(block)
+		}
+	} else {
+		aead, err = chacha20poly1305.New(k[:])
+	}
 	if err != nil {
 		panic(err) // only for a key that is not 32 bytes
 	}
-	return &cipherState{aead: aead, n: cs.Nonce()}
+	return &cipherState{aead: aead, n: cs.Nonce(), bigEndian: suite == AESGCM}
 }
 
 // next returns the nonce of the next frame: four zero bytes and the
-// counter, little-endian.
+// counter, little-endian for ChaChaPoly, big-endian for AESGCM.
 func (c *cipherState) next() ([]byte, error) {
 	if c.n == math.MaxUint64 {
 		return nil, errNonceSpent
 	}
-	binary.LittleEndian.PutUint64(c.nonce[4:], c.n)
+	if c.bigEndian {
+		binary.BigEndian.PutUint64(c.nonce[4:], c.n)
+	} else {
+		binary.LittleEndian.PutUint64(c.nonce[4:], c.n)
+	}
 	c.n++
 	return c.nonce[:], nil
 }

@@ -15,12 +15,18 @@ import (
 // CipherState open with cipherState and the other way round, nonce by nonce
 // (each frame moves both counters: one seals, the other opens).
 func TestCipherStateMatchesNoise(t *testing.T) {
+	for _, c := range []Cipher{ChaChaPoly, AESGCM} {
+		t.Run(c.String(), func(t *testing.T) { cipherStateMatchesNoise(t, c) })
+	}
+}
+
+func cipherStateMatchesNoise(t *testing.T, c Cipher) {
 	var k [32]byte
 	for i := range k {
 		k[i] = byte(i * 7)
 	}
-	theirs := noise.UnsafeNewCipherState(suite, k, 0)
-	ours := newCipherState(noise.UnsafeNewCipherState(suite, k, 0))
+	theirs := noise.UnsafeNewCipherState(c.suite(), k, 0)
+	ours := newCipherState(c, noise.UnsafeNewCipherState(c.suite(), k, 0))
 	ad := []byte("header")
 	type aead func(out, ad, in []byte) ([]byte, error)
 	directions := []struct {
@@ -48,7 +54,7 @@ func TestCipherStateMatchesNoise(t *testing.T) {
 }
 
 func TestCipherStateLastNonceReserved(t *testing.T) {
-	c := newCipherState(noise.UnsafeNewCipherState(suite, [32]byte{1}, 0))
+	c := newCipherState(ChaChaPoly, noise.UnsafeNewCipherState(chachaSuite, [32]byte{1}, 0))
 	c.n = math.MaxUint64 - 1
 	if _, err := c.seal(nil, nil, []byte("x")); err != nil {
 		t.Fatalf("nonce 2^64-2: %v", err)
@@ -59,7 +65,20 @@ func TestCipherStateLastNonceReserved(t *testing.T) {
 }
 
 func TestSealOpenZeroAllocs(t *testing.T) {
-	a, b, _, _ := pair(t)
+	for _, c := range []Cipher{ChaChaPoly, AESGCM} {
+		t.Run(c.String(), func(t *testing.T) { sealOpenZeroAllocs(t, c) })
+	}
+}
+
+func sealOpenZeroAllocs(t *testing.T, c Cipher) {
+	list := []Cipher{ChaChaPoly}
+	if c == AESGCM {
+		list = []Cipher{AESGCM, ChaChaPoly}
+	}
+	a, b, _, _ := pairCiphers(t, list, list)
+	if a.Cipher != c {
+		t.Fatalf("ran %v", a.Cipher)
+	}
 	plain := codec.Append(nil, codec.Frame{Kind: codec.KindRequest, ID: 9, Payload: make([]byte, 4096)})
 	sealed := make([]byte, 0, len(plain)+Overhead)
 	allocs := testing.AllocsPerRun(100, func() {
