@@ -76,7 +76,8 @@ type peerConn struct {
 
 	mu       sync.Mutex
 	pending  map[uint64]*future
-	out      *bytebufferpool.ByteBuffer // frames queued by other goroutines
+	out      *bytebufferpool.ByteBuffer // frames queued by other goroutines; sealed once sealer is set
+	sealer   *secure.Session            // the link's session once the loop's first sealed batch took the queue: senders seal as they queue
 	woken    bool
 	closeErr error // non-nil once the conn is closed
 
@@ -131,15 +132,27 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 			return 0, fmt.Errorf("%w: %d requests in flight to %s", ErrBusy, max, pc.peer)
 		}
 		id = pc.nextID.Add(1)
+	}
+	out := pc.outBuf()
+	if pc.sealer != nil {
+		// Sealed here, in the sender's goroutine, off the event loop; the
+		// queue's order is the nonces' order.
+		var err error
+		if out.B, err = pc.sealer.AppendSealed(out.B, kind, flags, ttl, id, payload); err != nil {
+			pc.mu.Unlock()
+			return 0, err
+		}
+	} else {
+		out.B = codec.AppendHeader(out.B, kind, flags, ttl, id, len(payload))
+		out.B = append(out.B, payload...)
+	}
+	if f != nil {
 		pc.pending[id] = f
 		pc.inflight.Add(1)
 		pc.n.stats.inflight.Add(1)
 	}
 	pc.n.stats.framesOut.Add(1)
 	pc.sentFrames++
-	out := pc.outBuf()
-	out.B = codec.AppendHeader(out.B, kind, flags, ttl, id, len(payload))
-	out.B = append(out.B, payload...)
 	pc.queued.Add(int64(size))
 	if kind == codec.KindResponse || kind == codec.KindError {
 		pc.markAnswered() // under mu: OnTraffic sees the flag and the queued answer together
@@ -171,10 +184,18 @@ func (pc *peerConn) write(frame []byte) error {
 		pc.refused(err)
 		return err
 	}
+	out := pc.outBuf()
+	if pc.sealer != nil {
+		var err error
+		if out.B, err = pc.sealer.SealFrames(out.B, frame); err != nil {
+			pc.mu.Unlock()
+			return err
+		}
+	} else {
+		out.B = append(out.B, frame...)
+	}
 	pc.n.stats.framesOut.Add(1)
 	pc.sentFrames++
-	out := pc.outBuf()
-	out.B = append(out.B, frame...)
 	pc.queued.Add(int64(size))
 	c := pc.wakeLocked()
 	pc.mu.Unlock()
@@ -265,11 +286,17 @@ func (pc *peerConn) outEmpty() bool {
 // queue's count to the loop's. Loop.
 func (pc *peerConn) takeOut() *bytebufferpool.ByteBuffer {
 	pc.mu.Lock()
+	out := pc.takeOutLocked()
+	pc.mu.Unlock()
+	return out
+}
+
+// takeOutLocked is takeOut under mu.
+func (pc *peerConn) takeOutLocked() *bytebufferpool.ByteBuffer {
 	out := pc.out
 	pc.out = nil
 	pc.woken = false
 	pc.unsent.Add(pc.queued.Swap(0))
-	pc.mu.Unlock()
 	return out
 }
 

@@ -113,17 +113,15 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 	w := &ls.w
 	w.B = w.B[:0]
 	action := n.serve(pc, c, w)
-	secure := n.cfg.identity != nil
-	if !secure || pc.sess != nil { // a secure link queues until its session exists
+	if pc.sess != nil {
+		w = n.sealBatch(pc, w, &ls.sealed)
+	} else if n.cfg.identity == nil { // a secure link queues until its session exists
 		if out := pc.takeOut(); out != nil {
 			w.B = append(w.B, out.B...)
 			n.outPool.Put(out)
 		}
 	}
 	if len(w.B) > 0 {
-		if pc.sess != nil {
-			w = n.seal(pc, w, &ls.sealed)
-		}
 		n.stats.bytesOut.Add(uint64(len(w.B)))
 		pc.bytesOut.Add(uint64(len(w.B)))
 		_, _ = c.Write(w.B)

@@ -23,8 +23,9 @@ import (
 // otherwise (package secure negotiates it).
 //
 // From then on every frame's payload is sealed with the direction's key, the
-// header as associated data; frames are sealed on the event loop as they are
-// written, so nonces follow wire order. A plain node that receives a secure
+// header as associated data. Nonces must follow wire order: frames are
+// sealed under the link's lock, by a sender as it queues a frame or by the
+// event loop as it takes the queue and seals its own answers after it. A plain node that receives a secure
 // message, or a secure node that receives a plain hello, answers with an
 // error frame saying why and closes: both ends get a clear error.
 
@@ -175,11 +176,34 @@ func (n *Node) mismatch(pc *peerConn, what string) gnet.Action {
 	return gnet.Close
 }
 
-// seal seals w's frames for pc into the loop's buffer sealed and returns
-// it. Loop.
-func (n *Node) seal(pc *peerConn, w, sealed *bytebufferpool.ByteBuffer) *bytebufferpool.ByteBuffer {
+// sealBatch returns what the loop writes on a secure link, in the loop's
+// buffer sealed: the queue and w's frames, sealed in wire order. The first
+// time (the session is new) the queue holds frames sent before it, in the
+// clear: they are sealed after w (the dialer's hello goes first), and from
+// then on senders seal as they queue (pc.sealer), so the queue, sealed
+// already, goes before w's frames, sealed now. Loop.
+func (n *Node) sealBatch(pc *peerConn, w, sealed *bytebufferpool.ByteBuffer) *bytebufferpool.ByteBuffer {
+	sealed.B = sealed.B[:0]
 	var err error
-	if sealed.B, err = pc.sess.SealFrames(sealed.B[:0], w.B); err != nil {
+	pc.mu.Lock()
+	out := pc.takeOutLocked()
+	if pc.sealer == nil {
+		sealed.B, err = pc.sess.SealFrames(sealed.B, w.B)
+		if out != nil && err == nil {
+			sealed.B, err = pc.sess.SealFrames(sealed.B, out.B)
+		}
+		pc.sealer = pc.sess
+	} else {
+		if out != nil {
+			sealed.B = append(sealed.B, out.B...)
+		}
+		sealed.B, err = pc.sess.SealFrames(sealed.B, w.B)
+	}
+	pc.mu.Unlock()
+	if out != nil {
+		n.outPool.Put(out)
+	}
+	if err != nil {
 		n.log.Error("seal failed", "remote", pc.remote(), "err", err)
 		sealed.B = sealed.B[:0]
 	}

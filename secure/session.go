@@ -24,8 +24,9 @@ var ErrOpen = errors.New("secure: frame failed authentication")
 
 // Session seals and opens the frames of one link. Each direction has its own
 // key and a nonce that counts frames, so frames must be opened in the order
-// they were sealed. Not safe for concurrent use: each direction is used by
-// one event loop. Sealing and opening allocate nothing.
+// they were sealed. Not safe for concurrent use: one goroutine at a time
+// seals (the engine seals under the link's lock), and one opens (the
+// link's event loop). Sealing and opening allocate nothing.
 type Session struct {
 	// Peer is the remote node's static public key, authenticated by the
 	// handshake.
@@ -46,14 +47,25 @@ func (s *Session) SealFrames(dst, plain []byte) ([]byte, error) {
 		if err != nil || n == 0 {
 			return dst, fmt.Errorf("secure: seal: malformed plain frame: %v", err)
 		}
-		start := len(dst)
-		dst = codec.AppendHeader(dst, f.Kind, f.Flags, f.TTL, f.ID, len(f.Payload)+Overhead)
-		if dst, err = s.send.seal(dst, dst[start:start+codec.HeaderSize], f.Payload); err != nil {
+		if dst, err = s.AppendSealed(dst, f.Kind, f.Flags, f.TTL, f.ID, f.Payload); err != nil {
 			return dst, err
 		}
 		plain = plain[n:]
 	}
 	return dst, nil
+}
+
+// AppendSealed appends to dst one frame built from its header fields and
+// payload, sealed as SealFrames seals it, without encoding it in the clear
+// first. On error dst is returned as it was.
+func (s *Session) AppendSealed(dst []byte, kind codec.Kind, flags, ttl uint8, id uint64, payload []byte) ([]byte, error) {
+	start := len(dst)
+	dst = codec.AppendHeader(dst, kind, flags, ttl, id, len(payload)+Overhead)
+	sealed, err := s.send.seal(dst, dst[start:start+codec.HeaderSize], payload)
+	if err != nil {
+		return dst[:start], err
+	}
+	return sealed, nil
 }
 
 // Open authenticates and decrypts a sealed frame in place: f.Payload is
