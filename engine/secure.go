@@ -177,11 +177,11 @@ func (n *Node) mismatch(pc *peerConn, what string) gnet.Action {
 }
 
 // sealBatch returns what the loop writes on a secure link, in the loop's
-// buffer sealed: the queue and w's frames, sealed in wire order. The first
-// time (the session is new) the queue holds frames sent before it, in the
-// clear: they are sealed after w (the dialer's hello goes first), and from
-// then on senders seal as they queue (pc.sealer), so the queue, sealed
-// already, goes before w's frames, sealed now. Loop.
+// buffer sealed: the queue and w's frames, sealed in wire order. Until the
+// hello exchange is done the queue holds frames in the clear, sealed after
+// w's (hello and hello-ack go first); from then on senders seal as they
+// queue (pc.sealer), so the queue, sealed already, goes before w's frames,
+// sealed now. Loop.
 func (n *Node) sealBatch(pc *peerConn, w, sealed *bytebufferpool.ByteBuffer) *bytebufferpool.ByteBuffer {
 	sealed.B = sealed.B[:0]
 	var err error
@@ -192,11 +192,19 @@ func (n *Node) sealBatch(pc *peerConn, w, sealed *bytebufferpool.ByteBuffer) *by
 		if out != nil && err == nil {
 			sealed.B, err = pc.sess.SealFrames(sealed.B, out.B)
 		}
-		pc.sealer = pc.sess
-	} else {
-		if out != nil {
-			sealed.B = append(sealed.B, out.B...)
+		if pc.state.Load() != stateHandshake {
+			// Hello and hello-ack are out: from now on the queue may go
+			// ahead of the loop's answers. (A goaway queued as the link
+			// attaches must follow the hello-ack.)
+			pc.sealer = pc.sess
 		}
+	} else if out != nil {
+		// w's frames go after the queue, in the queue's buffer, which the
+		// loop keeps in place of its own (the pool gets that): the queue
+		// is not copied.
+		out.B, err = pc.sess.SealFrames(out.B, w.B)
+		sealed.B, out.B = out.B, sealed.B[:0]
+	} else {
 		sealed.B, err = pc.sess.SealFrames(sealed.B, w.B)
 	}
 	pc.mu.Unlock()
