@@ -77,7 +77,7 @@ type peerConn struct {
 	mu       sync.Mutex
 	pending  map[uint64]*future
 	out      *bytebufferpool.ByteBuffer // frames queued by other goroutines; sealed once sealer is set
-	sealer   *secure.Session            // the link's session once the loop's first sealed batch took the queue: senders seal as they queue
+	sealer   *secure.Session            // the link's session once hello and hello-ack are out: senders seal as they queue
 	woken    bool
 	closeErr error // non-nil once the conn is closed
 

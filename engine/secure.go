@@ -25,9 +25,10 @@ import (
 // From then on every frame's payload is sealed with the direction's key, the
 // header as associated data. Nonces must follow wire order: frames are
 // sealed under the link's lock, by a sender as it queues a frame or by the
-// event loop as it takes the queue and seals its own answers after it. A plain node that receives a secure
-// message, or a secure node that receives a plain hello, answers with an
-// error frame saying why and closes: both ends get a clear error.
+// event loop as it takes the queue and seals its own answers after it (see
+// sealBatch). A plain node that receives a secure message, or a secure
+// node that receives a plain hello, answers with an error frame saying why
+// and closes: both ends get a clear error.
 
 const (
 	msgNeedSecure = "this node requires secure links (Noise XX)"
@@ -102,7 +103,7 @@ func (n *Node) secureFrame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteB
 	pc.hs = nil
 	pc.sess = sess
 	pc.peerKey = string(sess.Peer)
-	n.log.Debug("secure link", "remote", pc.remote(), "cipher", sess.Cipher.String())
+	n.log.Debug("secure link", "remote", pc.remote(), "cipher", sess.Cipher)
 	if admit := n.cfg.admit; admit != nil {
 		var err error
 		if p := n.runCallback("admit", func() { err = admit(sess.Peer) }); p != nil {
