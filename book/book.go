@@ -267,6 +267,17 @@ func (b *Book) Disconnected(addr string, now time.Time) {
 	}
 }
 
+// Park keeps addr from being offered for a dial before until (a peer
+// that retired our link because it has too many). No-op for an unknown
+// address.
+func (b *Book) Park(addr string, until time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if p, ok := b.peers[addr]; ok && p.NextDial.Before(until) {
+		p.NextDial = until
+	}
+}
+
 // Failed records a failed dial of addr: the next one waits BackoffBase
 // doubled per failure in a row (up to BackoffMax, ±20% jitter). A learned
 // entry that failed MaxFailures times in a row is forgotten; Failed

@@ -201,3 +201,20 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatalf("len %d over the bound", b.Len())
 	}
 }
+
+func TestParkDelaysDialsOnly(t *testing.T) {
+	b := mustNew(t, Config{BackoffBase: time.Second})
+	_ = b.Add(id(1), Inbound, "", t0)
+	b.Park(id(1).Addr, t0.Add(time.Minute))
+	b.Park(id(1).Addr, t0.Add(time.Second)) // an earlier time does not shorten it
+	b.Park(id(9).Addr, t0.Add(time.Minute)) // unknown: no-op
+	if got := b.DialCandidates(t0.Add(59*time.Second), 10, nil); len(got) != 0 {
+		t.Fatalf("parked address offered: %v", got)
+	}
+	if got := b.DialCandidates(t0.Add(time.Minute), 10, nil); len(got) != 1 {
+		t.Fatalf("after the park: %v", got)
+	}
+	if s := b.Sample(10, nil); len(s) != 1 {
+		t.Fatalf("a parked peer is still told to others: %v", s)
+	}
+}

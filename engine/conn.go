@@ -59,9 +59,10 @@ type peerConn struct {
 	peerKey   string            // set on the loop before the link is published: the peer's static key
 	peerNonce uint64            // the peer's hello nonce: new after a restart
 
-	goawaySent atomic.Bool
-	goawayRecv atomic.Bool
-	abandoned  atomic.Bool // the dialer gave up; close on arrival
+	goawaySent   atomic.Bool
+	goawayRecv   atomic.Bool
+	goawayReason atomic.Uint32 // the payload byte of the goaway to send (proto.GoawayTooManyLinks), 0 for none
+	abandoned    atomic.Bool   // the dialer gave up; close on arrival
 
 	// Per-link figures for PeerStates (see peerstate.go): the loop adds to
 	// the atomics once per batch; sentFrames is counted under mu by send.

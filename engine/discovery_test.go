@@ -224,6 +224,12 @@ func TestDiscoveryOptions(t *testing.T) {
 		{WithMinLinks(-1)},
 		{WithMinLinks(2), WithMode(Short)},
 		{WithAddressBook(filepath.Join(t.TempDir(), "b.json"))},
+		{WithMaxLinks(4)},
+		{WithMinLinks(3), WithMaxLinks(2)},
+		{WithMinLinks(3), WithMaxLinks(-1)},
+		{WithMaxInbound(-1)},
+		{WithMaxLinksPerIP(-1)},
+		{WithMaxInbound(4), WithMode(Short)},
 	} {
 		if _, err := New("x", "127.0.0.1:0", echo, opts...); err == nil {
 			t.Fatalf("options %d accepted", len(opts))
@@ -231,11 +237,19 @@ func TestDiscoveryOptions(t *testing.T) {
 			mustErrIs(t, err, ErrBadOption)
 		}
 	}
+	n, err := New("x", "127.0.0.1:0", echo, WithMinLinks(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.cfg.maxLinks != 8 {
+		t.Fatalf("default high mark %d, want 2 × 3 + 2", n.cfg.maxLinks)
+	}
+	_ = n.Close()
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	if err := os.WriteFile(bad, []byte("not json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := New("x", "127.0.0.1:0", echo, WithMinLinks(1), WithAddressBook(bad))
+	_, err = New("x", "127.0.0.1:0", echo, WithMinLinks(1), WithAddressBook(bad))
 	mustErrIs(t, err, ErrBadOption)
 	mustErrIs(t, err, book.ErrBadFile)
 }

@@ -299,6 +299,9 @@ func (n *Node) frame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer)
 	case codec.KindPong:
 		pc.pong(f.ID)
 	case codec.KindGoaway:
+		if len(f.Payload) > 0 && f.Payload[0] == proto.GoawayTooManyLinks {
+			pc.setDown(ReasonTooManyLinks)
+		}
 		pc.goawayRecv.Store(true)
 		pc.setDown(ReasonGoaway)
 		n.retire(pc)
@@ -424,7 +427,11 @@ func (n *Node) connClosed(pc *peerConn, err error) {
 	}
 	if pc.entry != nil {
 		n.detach(pc)
-		n.maybeRedial(pc.entry)
+		wait := n.backoff(0)
+		if w, parked := n.parkRetired(pc); parked {
+			wait = w
+		}
+		n.maybeRedial(pc.entry, wait)
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		n.log.Debug("connection closed", "remote", pc.remote(), "err", err)

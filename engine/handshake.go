@@ -85,6 +85,9 @@ func (n *Node) handshake(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuf
 		n.linkMu.Lock()
 		defer n.deliverEvents()
 		defer n.linkMu.Unlock()
+		if err := n.admitLink(pc, h.ID); err != nil {
+			return n.refuse(pc, w, err.Error(), err)
+		}
 		if e, err = n.entryFor(h); err != nil {
 			return n.refuse(pc, w, err.Error(), err)
 		}

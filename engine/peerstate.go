@@ -220,11 +220,15 @@ const (
 	// ReasonSlowPeer: the peer stopped reading and the node drops slow
 	// peers (ErrSlowPeer).
 	ReasonSlowPeer
+	// ReasonTooManyLinks: this node or the peer had more links than its
+	// high mark (WithMaxLinks) and retired this one.
+	ReasonTooManyLinks
 )
 
 // String returns the reason in a few words: "connection lost", "goaway",
 // "silent", "restarted", "route deleted", "local close",
-// "protocol violation", "slow peer", or "" for ReasonNone.
+// "protocol violation", "slow peer", "too many links", or "" for
+// ReasonNone.
 func (r Reason) String() string {
 	switch r {
 	case ReasonConnLost:
@@ -243,6 +247,8 @@ func (r Reason) String() string {
 		return "protocol violation"
 	case ReasonSlowPeer:
 		return "slow peer"
+	case ReasonTooManyLinks:
+		return "too many links"
 	}
 	return ""
 }

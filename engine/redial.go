@@ -27,9 +27,9 @@ type redial struct {
 	learned bool         // a peer from the address book (discovery.go): one try
 }
 
-// maybeRedial schedules a redial of e if it is a static route left without a
-// link on a running node. Any goroutine.
-func (n *Node) maybeRedial(e *route.Entry) {
+// maybeRedial schedules a redial of e, after wait, if it is a static route
+// left without a link on a running node. Any goroutine.
+func (n *Node) maybeRedial(e *route.Entry, wait time.Duration) {
 	if n.state.Load() != nodeRunning || e.Link() != nil {
 		return
 	}
@@ -39,7 +39,7 @@ func (n *Node) maybeRedial(e *route.Entry) {
 	n.redialMu.Lock()
 	defer n.redialMu.Unlock()
 	if _, ok := n.redials[e]; !ok {
-		n.redials[e] = &redial{entry: e, due: time.Now().Add(n.backoff(0))}
+		n.redials[e] = &redial{entry: e, due: time.Now().Add(wait)}
 	}
 }
 
@@ -49,9 +49,12 @@ func (n *Node) backoff(k int) time.Duration {
 	for i := 0; i < k && d < n.cfg.redialMax; i++ {
 		d *= 2
 	}
-	d = min(d, n.cfg.redialMax)
-	jitter := 0.8 + 0.4*rand.Float64()
-	return time.Duration(float64(d) * jitter)
+	return jitter(min(d, n.cfg.redialMax))
+}
+
+// jitter returns d ±20%.
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
 // redialDue advances every scheduled redial. Ticker.
