@@ -192,3 +192,44 @@ func TestInboundAndPerIPCaps(t *testing.T) {
 		t.Fatalf("Stats.Refused = %d, want 3", got)
 	}
 }
+
+func TestNetworkReformsAfterRestarts(t *testing.T) {
+	const size, low, high, killed = 30, 3, 6, 6 // 20%
+	m := &mesh{d: newDeliveries(), deg: make([]int, size)}
+	opts := []Option{WithEventLoops(1), WithMinLinks(low), WithMaxLinks(high), withLinkGrace(300 * time.Millisecond),
+		WithRedialMaxBackoff(2 * time.Second)}
+	start := func(i int, listen string) *Node {
+		name := fmt.Sprint("r", i)
+		n := startNodeAt(t, name, listen, m.d.handler(name), opts...)
+		if i > 0 {
+			link(t, n, m.nodes[0])
+		}
+		return n
+	}
+	for i := range size {
+		m.nodes = append(m.nodes, nil)
+		m.nodes[i] = start(i, "127.0.0.1:0")
+	}
+	settle := func(what string) time.Duration {
+		t0 := time.Now()
+		eventually(t, 30*time.Second, what, func() bool { return between(m.nodes, low, high) })
+		for i, n := range m.nodes {
+			m.deg[i] = len(n.linkedPeers())
+		}
+		return time.Since(t0)
+	}
+	formed := settle("the network formed")
+	rng := rand.New(rand.NewPCG(9, 10))
+	victims := rng.Perm(size - 1)[:killed] // the bootstrap stays: the restarted nodes are told only it
+	for _, v := range victims {
+		_ = m.nodes[v+1].Close()
+	}
+	for _, v := range victims {
+		i := v + 1
+		m.nodes[i] = start(i, m.nodes[i].Addr())
+	}
+	reformed := settle("the network re-formed")
+	t.Logf("%d nodes: formed in %v; %d killed and restarted, re-formed in %v; degrees %v", size,
+		formed.Round(time.Millisecond), killed, reformed.Round(time.Millisecond), m.deg)
+	m.broadcastAll(t, 10, rng) // every live node, exactly once
+}

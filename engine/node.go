@@ -73,8 +73,9 @@ type Node struct {
 	seen  *seenSet     // broadcast ids already delivered
 	clock atomic.Int64 // unix nanos, advanced by every tick
 
-	redialMu sync.Mutex
+	redialMu sync.Mutex // held by the ticker and PeerStates; never by a loop, never across a blocking call
 	redials  map[*route.Entry]*redial
+	redialQ  redialQueue // maybeRedial's requests, taken into redials by the ticker
 
 	linkMu  sync.Mutex // route lifecycle: see links.go
 	byNonce sync.Map   // peer hello nonce -> *route.Entry its link is on

@@ -93,6 +93,13 @@ func (n *Node) PeerStates() []PeerState {
 		redials[e] = backoff{due: r.due, dialing: r.pc != nil}
 	}
 	n.redialMu.Unlock()
+	n.redialQ.mu.Lock()
+	for e, due := range n.redialQ.due { // asked for, not yet taken by the ticker
+		if _, ok := redials[e]; !ok {
+			redials[e] = backoff{due: due}
+		}
+	}
+	n.redialQ.mu.Unlock()
 
 	entries := n.table.All()
 	out := make([]PeerState, 0, len(entries))
