@@ -17,8 +17,14 @@ import (
 
 const codecGoaway = codec.KindGoaway
 
-// tickEvery is how often OnTick sweeps handshake and drain deadlines.
-const tickEvery = 50 * time.Millisecond
+// How often OnTick sweeps: every tickEvery while anything timed is pending
+// (handshake, drain and short-link deadlines, redials, dials, discovery
+// short of links), else every quietTickEvery, so an idle node costs a
+// wake-up four times a second, not twenty.
+const (
+	tickEvery      = 50 * time.Millisecond
+	quietTickEvery = 250 * time.Millisecond
+)
 
 // events is the node's gnet.EventHandler. Every callback but OnBoot,
 // OnShutdown and OnTick runs on the connection's event loop.
@@ -179,8 +185,11 @@ func (n *Node) loopOf(c gnet.Conn) *loopState {
 func (ev *events) OnTick() (time.Duration, gnet.Action) {
 	now := time.Now()
 	if !now.Before(ev.nextSweep) {
-		ev.n.sweep(now)
-		ev.nextSweep = now.Add(tickEvery)
+		every := tickEvery
+		if !ev.n.sweep(now) {
+			every = ev.n.quietEvery()
+		}
+		ev.nextSweep = now.Add(every)
 	}
 	delay := ev.nextSweep.Sub(now)
 	if d, ok := ev.n.pacer.wakeDue(now); ok && d < delay {
