@@ -26,7 +26,8 @@
 // (see route.Prefer). A route added with AddRoute is redialed for as long as
 // it exists. With WithMinLinks a node also finds peers by itself: it keeps
 // an address book, asks its peers for addresses (peer exchange) and dials
-// them while it has fewer links than that.
+// them while it has fewer links than that, and retires its least used links
+// above WithMaxLinks.
 //
 // In Short mode every request dials a new connection: hello and request leave
 // in one write, the answer comes back, and the connection closes.
