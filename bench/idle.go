@@ -30,7 +30,9 @@ const idleDescription = "a child process (this binary, -idle-child) opens N TCP 
 	"at most 256 handshakes at a time; each sends hello (advertising 127.0.0.1:<10000+i>, so antnet routes N distinct peers), " +
 	"makes one 128 B request/response, then stays open and idle (a reader goroutine in the child answers keepalive pings); " +
 	"the server's process reads RSS (/proc/self/statm), Go heap (MemStats.HeapInuse) and runtime.NumGoroutine, " +
-	"each time after runtime.GC + debug.FreeOSMemory, before the dials and once all N are idle, and divides the deltas by N"
+	"each time after runtime.GC + debug.FreeOSMemory, before the dials and once all N are idle, and divides the deltas by N; " +
+	"the goroutine server here is the lean variant a server careful with memory would run " +
+	"(net/http's sizes: a 4 KiB bufio.Reader per conn, a 4 KiB bufio.Writer from a sync.Pool only while output is pending)"
 
 // idleBasePort: peer i advertises 127.0.0.1:idleBasePort+i.
 const idleBasePort = 10000
@@ -86,7 +88,7 @@ func idleCases(cfg *config) []caseSpec {
 // connCounter is a server that can count its open connections.
 type connCounter interface{ openConns() int }
 
-// memSnap is this process's memory and goroutines after a full collection
+// memSnap is this process's memory and goroutines after full collections
 // with the freed pages returned to the OS.
 type memSnap struct {
 	rss, heap, stack uint64
@@ -94,6 +96,7 @@ type memSnap struct {
 }
 
 func snapMem() memSnap {
+	runtime.GC() // twice: a sync.Pool's items survive one collection
 	runtime.GC()
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
@@ -121,7 +124,7 @@ func idleRun(impl string, n int, r *Result) error {
 	if n+idleBasePort > 65535 {
 		return fmt.Errorf("-idle-conns %d: at most %d (peers advertise ports from %d)", n, 65535-idleBasePort, idleBasePort)
 	}
-	s, err := startServer(impl, serverOpts{})
+	s, err := startServer(impl, serverOpts{lean: true})
 	if err != nil {
 		return err
 	}
