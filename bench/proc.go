@@ -92,6 +92,7 @@ func runLoadProc(addr string, sp loadSpec) (*measurement, error) {
 	defer timer.Stop()
 
 	m := &measurement{}
+	before := snapMem()
 	var m0, m1 runtime.MemStats
 	var cpu0 time.Duration
 	var res *childResult
@@ -108,6 +109,12 @@ func runLoadProc(addr string, sp loadSpec) (*measurement, error) {
 			runtime.ReadMemStats(&m1)
 			m.st.mallocs = m1.Mallocs - m0.Mallocs
 			m.st.goroutines = runtime.NumGoroutine()
+			// The server's memory with every connection open and busy
+			// (no collection first: what the OS sees under load).
+			m.conns = sp.peers
+			m.rssPerConn = (float64(readRSS()) - float64(before.rss)) / float64(sp.peers)
+			m.heapPerConn = (float64(m1.HeapInuse) - float64(before.heap)) / float64(sp.peers)
+			m.st.goroutines -= before.goroutines
 		case strings.HasPrefix(line, "result "):
 			res = new(childResult)
 			if err := json.Unmarshal([]byte(line[len("result "):]), res); err != nil {
