@@ -35,7 +35,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -283,7 +282,8 @@ func header(w *os.File, cfg *config, sel []scenario, nofile uint64) {
 		fmt.Fprintln(w, "-quick: one short run per row; its figures and ratios are indications that the suite works, not results (use -count 3)")
 	}
 	if cfg.count > 1 {
-		fmt.Fprintf(w, "every figure below is the median of %d runs of its row (-count), taken round robin over its scenario's list\n", cfg.count)
+		fmt.Fprintf(w, "every figure below is the median of %d runs of its row (-count), taken round robin over its scenario's list;\n", cfg.count)
+		fmt.Fprintln(w, "  [a–b] beside a median is the lowest and highest of its runs")
 	}
 	where := "this process"
 	if freshRows {
@@ -318,7 +318,12 @@ func progress(i, n int, r *Result) {
 	status := fmt.Sprintf("%.0f ops/s p50 %.1fµs p99 %.1fµs allocs/op %.2f cpu %.2fµs/op", r.OpsPerSec, r.P50us, r.P99us,
 		r.AllocsPerOp, r.CPUusPerOp)
 	if r.Conns > 0 {
-		status = fmt.Sprintf("RSS %.0f B/conn heap %.0f B/conn goroutines %+d", r.BytesPerConn, r.HeapPerConn, r.Goroutines)
+		mem := fmt.Sprintf("RSS %.0f B/conn heap %.0f B/conn goroutines %+d", r.BytesPerConn, r.HeapPerConn, r.Goroutines)
+		if r.OpsPerSec > 0 {
+			status += ", " + mem
+		} else {
+			status = mem
+		}
 	}
 	if f := figures(r); f != "" && r.Conns == 0 {
 		status += ", " + f
@@ -429,89 +434,4 @@ func writeHeapProfile(path string) error {
 	}
 	defer f.Close()
 	return pprof.Lookup("allocs").WriteTo(f, 0)
-}
-
-// median folds the runs of one row into one: each figure is the median of
-// the runs that did not fail; the spread of ops/s goes in the note.
-func median(rs []Result) Result {
-	if len(rs) == 1 {
-		return rs[0]
-	}
-	out := rs[0]
-	var ok []Result
-	var errs []string
-	for _, r := range rs {
-		if r.Error == "" {
-			ok = append(ok, r)
-		} else {
-			errs = append(errs, r.Error)
-		}
-	}
-	out.Note = ""
-	for _, r := range rs {
-		if r.Note != "" {
-			out.addNote(r.Note)
-		}
-	}
-	if len(ok) == 0 {
-		out.Error = strings.Join(errs, " | ")
-		return out
-	}
-	out.Error = ""
-	if len(errs) > 0 {
-		out.addNote(fmt.Sprintf("%d of %d runs failed: %s", len(errs), len(rs), errs[0]))
-	}
-	pick := func(f func(*Result) float64) float64 {
-		xs := make([]float64, len(ok))
-		for i := range ok {
-			xs[i] = f(&ok[i])
-		}
-		sort.Float64s(xs)
-		if n := len(xs); n%2 == 0 {
-			return (xs[n/2-1] + xs[n/2]) / 2
-		}
-		return xs[len(xs)/2]
-	}
-	out.OpsPerSec = pick(func(r *Result) float64 { return r.OpsPerSec })
-	out.P50us = pick(func(r *Result) float64 { return r.P50us })
-	out.P99us = pick(func(r *Result) float64 { return r.P99us })
-	out.AllocsPerOp = pick(func(r *Result) float64 { return r.AllocsPerOp })
-	out.Goroutines = int(pick(func(r *Result) float64 { return float64(r.Goroutines) }))
-	out.Ops = int64(pick(func(r *Result) float64 { return float64(r.Ops) }))
-	out.Seconds = pick(func(r *Result) float64 { return r.Seconds })
-	out.CPUusPerOp = pick(func(r *Result) float64 { return r.CPUusPerOp })
-	out.BytesPerConn = pick(func(r *Result) float64 { return r.BytesPerConn })
-	out.HeapPerConn = pick(func(r *Result) float64 { return r.HeapPerConn })
-	out.FramesPerMsg = pick(func(r *Result) float64 { return r.FramesPerMsg })
-	out.ReforwardedPerMsg = pick(func(r *Result) float64 { return r.ReforwardedPerMsg })
-	out.CoverageP50us = pick(func(r *Result) float64 { return r.CoverageP50us })
-	out.CoverageP99us = pick(func(r *Result) float64 { return r.CoverageP99us })
-	out.Broadcasts = int64(pick(func(r *Result) float64 { return float64(r.Broadcasts) }))
-	// Duplicates and coverage: the worst run, not the median.
-	for _, r := range ok {
-		if r.Duplicates != nil && (out.Duplicates == nil || *r.Duplicates > *out.Duplicates) {
-			d := *r.Duplicates
-			out.Duplicates = &d
-		}
-		if r.ReachedAll != nil && (out.ReachedAll == nil || !*r.ReachedAll) {
-			a := *r.ReachedAll
-			out.ReachedAll = &a
-		}
-	}
-	lo, hi := ok[0].OpsPerSec, ok[0].OpsPerSec
-	for _, r := range ok {
-		lo, hi = min(lo, r.OpsPerSec), max(hi, r.OpsPerSec)
-	}
-	out.Runs = len(ok)
-	if out.Conns > 0 { // idle: the spread of the memory figure
-		lo, hi := ok[0].BytesPerConn, ok[0].BytesPerConn
-		for _, r := range ok {
-			lo, hi = min(lo, r.BytesPerConn), max(hi, r.BytesPerConn)
-		}
-		out.addNote(fmt.Sprintf("RSS %.0f..%.0f B/conn over %d runs", lo, hi, len(ok)))
-		return out
-	}
-	out.OpsMin, out.OpsMax = lo, hi
-	out.addNote(fmt.Sprintf("ops/s %.0f..%.0f over %d runs", lo, hi, len(ok)))
-	return out
 }
