@@ -191,33 +191,11 @@ func runLoadHere(addr string, sp loadSpec, hook func(string)) (*measurement, err
 			}
 		}
 	}()
-	// Connect, 64 dials at a time (the listener's backlog is finite).
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		derr error
-		sem  = make(chan struct{}, 64)
-	)
-	for i := range conns {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			lc, err := dialLoad(addr, i, &sp)
-			if err != nil {
-				mu.Lock()
-				if derr == nil {
-					derr = fmt.Errorf("connect #%d: %w", i, err)
-				}
-				mu.Unlock()
-				return
-			}
-			conns[i] = lc
-		}()
-	}
-	wg.Wait()
-	if derr != nil {
-		return nil, derr
+	if _, err := dialAll(sp.peers, 64, func(i int) (err error) {
+		conns[i], err = dialLoad(addr, i, &sp)
+		return err
+	}); err != nil {
+		return nil, err
 	}
 
 	payload := make([]byte, sp.payload)
@@ -225,6 +203,7 @@ func runLoadHere(addr string, sp loadSpec, hook func(string)) (*measurement, err
 	w := newWindow()
 	w.hook = hook
 	done := make(chan struct{})
+	var wg sync.WaitGroup
 	pprof.Do(context.Background(), pprof.Labels("side", "client"), func(context.Context) {
 		for _, lc := range conns {
 			wg.Add(1)
@@ -251,4 +230,29 @@ func runLoadHere(addr string, sp loadSpec, hook func(string)) (*measurement, err
 		}
 	}
 	return m, m.err("connections")
+}
+
+// dialAll calls dial(i) for every i below n, at most limit at a time (a
+// listener's backlog is finite), and returns how many failed and the first
+// failure.
+func dialAll(n, limit int, dial func(i int) error) (failed int, first error) {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	sem := make(chan struct{}, max(limit, 1))
+	for i := range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := dial(i); err != nil {
+				mu.Lock()
+				if failed++; failed == 1 {
+					first = fmt.Errorf("connect #%d: %w", i, err)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return failed, first
 }

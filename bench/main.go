@@ -11,7 +11,7 @@
 //	go run ./bench -only reqrep -peers 1024 -inflight 16 -payload 4096 -duration 3s
 //	go run ./bench -only idle,secure,broadcast     # memory per idle conn, secure column, gossip
 //	go run ./bench -fresh -only secure             # every row in a new child process
-//	go run ./bench -only idle -idle-conns 10000    # peers in a child process (-idle-child)
+//	go run ./bench -only idle -idle-conns 10000    # peers in a child process
 //	go run ./bench -only broadcast -nodes 64       # coverage time, broadcasts/s, duplicates, frames
 //	go run ./bench -only reqrep -cpuprofile cpu.out && go tool pprof -top -tagfocus impl=antnet cpu.out
 //	go test -bench . -benchmem ./bench                # micro-benchmarks
@@ -55,12 +55,10 @@ func main() {
 			"(goroutines are labelled side=server|client and impl=...: use go tool pprof -tagfocus side=server)")
 		client = flag.String("client", "inproc", "where the reqrep/allocs load generator runs: inproc (this process) "+
 			"or proc (a child process: allocs/op and goroutines are then the server's alone)")
-		child   = flag.String("loadgen-child", "", "internal: run as the load generator child")
-		idleKid = flag.String("idle-child", "", "internal: run as the idle scenario's peers")
-		rowKid  = flag.String("row-child", "", "internal: run one row as a -fresh child")
-		fresh   = flag.Bool("fresh", false, "run every row in a new child process, so no row's figures depend on what earlier rows "+
+		child = flag.String("child", "", "internal: run as a child process (the load generator, idle peers, a -fresh row)")
+		fresh = flag.Bool("fresh", false, "run every row in a new child process, so no row's figures depend on what earlier rows "+
 			"left in process-wide state (heap, GC pacing, gnet's worker pool); -cpuprofile and -memprofile then cover only this parent")
-		idleN   = flag.Int("idle-conns", 0, "idle: peer connections held by the server (default 10000, 1000 with -quick)")
+		idleN   = flag.String("idle-conns", "", "idle: peer connections held by the server, comma separated (default 1000,4000,10000; 1000 with -quick)")
 		nodes   = flag.Int("nodes", 0, "broadcast: nodes in the graph (default 64, 16 with -quick)")
 		count   = flag.Int("count", 1, "run every measurement `N` times (round robin) and report the medians")
 		memprof = flag.String("memprofile", "", "write an allocation profile of the whole run to `FILE` "+
@@ -74,15 +72,7 @@ func main() {
 		fatalf("unexpected arguments %q", flag.Args())
 	}
 	if *child != "" {
-		loadChild(*child)
-		return
-	}
-	if *idleKid != "" {
-		idleChild(*idleKid)
-		return
-	}
-	if *rowKid != "" {
-		rowChild(*rowKid)
+		childMain(*child)
 		return
 	}
 	freshRows = *fresh
@@ -94,7 +84,7 @@ func main() {
 		fatalf("-client %q: want inproc or proc", *client)
 	}
 
-	cfg := &config{quick: *quick, duration: *duration, warmup: *warmup, count: *count, idleConns: *idleN, nodes: *nodes}
+	cfg := &config{quick: *quick, duration: *duration, warmup: *warmup, count: *count, nodes: *nodes}
 	if cfg.duration <= 0 {
 		cfg.duration = time.Second
 		if cfg.quick {
@@ -111,7 +101,7 @@ func main() {
 	for _, f := range []struct {
 		s   string
 		dst *[]int
-	}{{*peers, &cfg.peers}, {*inflight, &cfg.inflight}, {*payload, &cfg.payload}, {*callers, &cfg.callers}} {
+	}{{*peers, &cfg.peers}, {*inflight, &cfg.inflight}, {*payload, &cfg.payload}, {*callers, &cfg.callers}, {*idleN, &cfg.idleConns}} {
 		if *f.dst, err = atoiList(f.s); err != nil {
 			fatalf("%v", err)
 		}

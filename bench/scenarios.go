@@ -10,10 +10,9 @@ type config struct {
 	quick            bool
 	duration, warmup time.Duration
 	count            int // runs per row (-count)
-	idleConns        int // idle: connections (-idle-conns), 0 for the default
 	nodes            int // broadcast: nodes (-nodes), 0 for the default
 	// Grid overrides; nil means the scenario's own grid.
-	peers, inflight, payload, callers []int
+	peers, inflight, payload, callers, idleConns []int
 }
 
 // caseSpec is one measurement: one server implementation under one set of
