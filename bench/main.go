@@ -172,6 +172,9 @@ func main() {
 	fmt.Fprintf(os.Stderr, "done: %d measurements in %v\n", len(results), time.Since(start).Round(100*time.Millisecond))
 
 	printTable(os.Stdout, results)
+	if cfg.quick && cfg.count == 1 {
+		fmt.Println("-quick: every ratio above is a single short run's, an indication that the suite works, not a result (use -count 3)")
+	}
 	if *jsonOut != "" {
 		if err := writeJSON(*jsonOut, results); err != nil {
 			fatalf("write %s: %v", *jsonOut, err)
