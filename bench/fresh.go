@@ -9,7 +9,7 @@ import (
 )
 
 // With -fresh every row runs in a new child process (this binary,
-// re-executed with -row-child): its figures then do not depend on what the
+// re-executed with -child, kind "row"): its figures then do not depend on what the
 // rows before it left in process-wide state: the heap and the GC's pacing,
 // gnet's shared worker pool, the runtime's idle threads. Without it the rows
 // run as an embedder's process would.

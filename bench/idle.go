@@ -22,8 +22,8 @@ import (
 // process's memory and goroutines, before the peers connect and once they
 // all sit idle, divided by N.
 
-const idleDescription = "a child process (this binary, -idle-child) opens N TCP connections to the server on 127.0.0.1, " +
-	"at most 256 handshakes at a time; each sends hello (advertising 127.0.0.1:<10000+i>, so antnet routes N distinct peers), " +
+const idleDescription = "a child process (this binary, -child) opens N TCP connections to the server on 127.0.0.1, " +
+	"at most 256 handshakes at a time; each sends hello (advertising its own address, so antnet routes N distinct peers), " +
 	"makes one 128 B request/response, then stays open and idle (a reader goroutine in the child answers keepalive pings); " +
 	"the server's process reads RSS (/proc/self/statm), Go heap (MemStats.HeapInuse) and runtime.NumGoroutine, " +
 	"each time after runtime.GC + debug.FreeOSMemory, before the dials and once all N are idle, and divides the deltas by N; " +
