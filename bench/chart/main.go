@@ -65,23 +65,25 @@ func main() {
 	sub := fmt.Sprintf("reqrep, %v in flight per connection, %v B payloads", *inflight, *payload)
 	charts := []struct {
 		file, title, x, y string
-		logY              bool
+		logX, logY        bool
 		row               func(*result) (float64, bool)
 		key               string                             // the figure, by its JSON name
 		conv              func(r *result, v float64) float64 // from the figure to y
 	}{
-		{"reqrep-throughput.svg", "Throughput against connections\n" + sub, "connections", "requests/s", false, reqrep,
+		{"reqrep-throughput.svg", "Throughput against connections\n" + sub, "connections", "requests/s", true, false, reqrep,
 			"ops_per_sec", same},
-		{"reqrep-p99.svg", "p99 latency against connections\n" + sub, "connections", "p99 latency (µs)", true, reqrep,
-			"p99_us", same},
+		{"reqrep-p99.svg", "p99 latency against connections\n" + sub, "connections", "p99 latency (ms)", true, true, reqrep,
+			"p99_us", func(_ *result, v float64) float64 { return v / 1000 }},
 		{"idle-memory.svg", "Server memory against idle connections\nRSS growth of the server process", "idle connections",
-			"RSS growth (MiB)", false, idle, "bytes_per_conn",
+			"RSS growth (MiB)", false, false, idle, "bytes_per_conn",
 			func(r *result, v float64) float64 { return v * float64(r.Conns) / (1 << 20) }},
 	}
 	for _, c := range charts {
 		p := plot.New()
 		p.Title.Text, p.X.Label.Text, p.Y.Label.Text = c.title, c.x, c.y
-		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+		if c.logX {
+			p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+		}
 		if c.logY {
 			p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
 		}
@@ -132,6 +134,9 @@ func main() {
 			p.Add(l, s, eb)
 			p.Legend.Add(impl, l, s)
 			drawn++
+		}
+		if !c.logX {
+			p.X.Min = 0
 		}
 		if !c.logY {
 			p.Y.Min = 0
