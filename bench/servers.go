@@ -11,6 +11,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -119,6 +120,7 @@ type rawServer struct {
 	addr   string
 	ack    []byte
 	bufs   sync.Map // gnet.EventLoop -> *[]byte
+	conns  atomic.Int64
 	booted chan error
 	done   chan error
 }
@@ -227,7 +229,20 @@ func (s *rawServer) OnTraffic(c gnet.Conn) gnet.Action {
 
 func (s *rawServer) Addr() string { return s.addr }
 
-func (s *rawServer) openConns() int { return s.eng.CountConnections() }
+// openConns counts in OnOpen/OnClose: Engine.CountConnections reads the
+// engine's loop list without synchronising with Run's registering it after
+// OnBoot (a data race under -race).
+func (s *rawServer) openConns() int { return int(s.conns.Load()) }
+
+func (s *rawServer) OnOpen(gnet.Conn) ([]byte, gnet.Action) {
+	s.conns.Add(1)
+	return nil, gnet.None
+}
+
+func (s *rawServer) OnClose(gnet.Conn, error) gnet.Action {
+	s.conns.Add(-1)
+	return gnet.None
+}
 
 func (s *rawServer) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
