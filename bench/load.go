@@ -26,7 +26,7 @@ type loadSpec struct {
 const loadDescription = "P conns × K in flight, Go net client (net.Conn + bufio), one goroutine per conn: " +
 	"it writes K requests, then for every response read writes the next one, " +
 	"flushing once per batch of responses read (closed loop, ids correlated per slot); " +
-	"the client=proc row (10,000 conns, 1,000 with -quick) runs this load generator in a child process " +
+	"the client=proc row (10,000 conns, 500 with -quick) runs this load generator in a child process " +
 	"and adds the server process's RSS and heap growth per conn under load (/proc/self/statm at the window's end " +
 	"over a collected baseline before the dials)"
 
