@@ -79,4 +79,9 @@ func TestMedianSpread(t *testing.T) {
 	if got := spread(&m, "ops_per_sec", m.OpsPerSec, 0); got != "200 [100–300]" {
 		t.Fatalf("table cell %q", got)
 	}
+	// A failed first run gives neither figures nor its zero fields.
+	runs = []Result{{Error: "boom"}, {OpsPerSec: 10, Conns: 5}, {OpsPerSec: 20, Conns: 5}}
+	if m := median(runs); m.Error != "" || m.OpsPerSec != 15 || m.Conns != 5 || m.Runs != 2 {
+		t.Fatalf("%+v", m)
+	}
 }

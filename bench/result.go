@@ -328,6 +328,9 @@ func median(rs []Result) Result {
 		out.Error = strings.Join(errs, " | ")
 		return out
 	}
+	notes := out.Note
+	out = ok[0] // what is not folded below comes from a run that did not fail
+	out.Note = notes
 	if len(errs) > 0 {
 		out.addNote(fmt.Sprintf("%d of %d runs failed: %s", len(errs), len(rs), errs[0]))
 	}
