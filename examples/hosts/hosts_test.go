@@ -263,10 +263,11 @@ func netns(t *testing.T) string {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to make network namespaces and veth pairs (sudo go test ./examples/hosts)")
 	}
-	for _, c := range []string{"ip", "bash"} {
-		if _, err := exec.LookPath(c); err != nil {
-			t.Skipf("needs %s (iproute2) in PATH", c)
-		}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs ip (iproute2) in PATH")
+	}
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("needs bash in PATH to run net.sh")
 	}
 	script, err := filepath.Abs("net.sh")
 	if err != nil {
