@@ -24,9 +24,10 @@ const (
 	deadPeer  = time.Second
 	bound     = deadPeer + 50*time.Millisecond
 	// sched is what a loaded machine may add to the bound before the test
-	// reads the peer's line: the peer's ticker running late, the pipe. It is
-	// an allowance for the measurement; the figures logged are the real ones.
-	sched = 100 * time.Millisecond
+	// reads the peer's line: the peers' tickers and the test running late
+	// (on 2 busy cores, 100-150 ms was seen), the pipe. The figures logged
+	// are the real ones, with the timer lag measured meanwhile.
+	sched = 400 * time.Millisecond
 )
 
 // prefix names this run's namespaces; a run's pid makes it unique.
@@ -95,6 +96,7 @@ func TestHosts(t *testing.T) {
 	for _, h := range hosts {
 		marks[h] = h.proc.mark()
 	}
+	lag := lagProbe()
 	tCut := at(t, run("cut", cut.name))
 	// A request into the cut from each side, sent before anyone knows.
 	hosts[1].proc.say(t, "send h3 across the cut")
@@ -108,18 +110,18 @@ func TestHosts(t *testing.T) {
 	for _, h := range others {
 		l := h.proc.find(t, marks[h], bound+5*time.Second, "] "+cut.id+" left (")
 		detect = append(detect, l.at.Sub(tCut))
-		if !strings.HasSuffix(l.text, "left (silent)") {
-			t.Errorf("%s: %q, want silent", h.name, l.text)
+		if !lost.MatchString(l.text) {
+			t.Errorf("%s: %q, want silent or connection lost", h.name, l.text)
 		}
 		l = cut.proc.find(t, marks[cut], bound+5*time.Second, "] "+h.id+" left (")
 		detect = append(detect, l.at.Sub(tCut))
-		if !strings.HasSuffix(l.text, "left (silent)") {
-			t.Errorf("h3: %q, want silent", l.text)
+		if !lost.MatchString(l.text) {
+			t.Errorf("h3: %q, want silent or connection lost", l.text)
 		}
 	}
-	worst := slicesMax(detect)
-	t.Logf("cut detected after %v at worst (dead-peer timeout %v, keepalive %v; bound %v): %v",
-		worst.Round(time.Millisecond), deadPeer, keepalive, bound, rounded(detect))
+	worst, late := slicesMax(detect), lag()
+	t.Logf("cut detected after %v at worst (dead-peer timeout %v, keepalive %v; bound %v; timers ran up to %v late meanwhile): %v",
+		worst.Round(time.Millisecond), deadPeer, keepalive, bound, late.Round(time.Millisecond), rounded(detect))
 	if worst > bound+sched {
 		t.Errorf("cut detected after %v, bound %v (+%v for scheduling)", worst, bound, sched)
 	}
@@ -129,8 +131,8 @@ func TestHosts(t *testing.T) {
 		peer string
 	}{{hosts[1], "h3"}, {cut, "h1"}} {
 		l := c.h.proc.find(t, marks[c.h], 5*time.Second, "send to "+c.peer+" failed: ")
-		if !strings.Contains(l.text, "antnet: peer silent past the dead-peer timeout") {
-			t.Errorf("%s: %q, want engine.ErrPeerSilent", c.h.name, l.text)
+		if !inFlight.MatchString(l.text) {
+			t.Errorf("%s: %q, want engine.ErrPeerSilent or ErrConnLost", c.h.name, l.text)
 		}
 		if took := l.at.Sub(tCut); took > bound+sched {
 			t.Errorf("%s's request across the cut failed after %v, bound %v", c.h.name, took, bound)
@@ -244,6 +246,15 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+// A cut link is found by whichever comes first: the dead-peer timeout's
+// silence rule, or the kernel's TCP_USER_TIMEOUT (the same duration) on
+// data sent into the cut. lost matches the down events, inFlight the
+// errors of the requests they fail: engine.ErrPeerSilent, ErrConnLost.
+var (
+	lost     = regexp.MustCompile(`left \((silent|connection lost)\)$`)
+	inFlight = regexp.MustCompile(`antnet: (peer silent past the dead-peer timeout|connection lost)`)
+)
 
 // typed matches the errors a request to an unreachable peer fails with:
 // route.ErrNoRoute, engine.ErrNotConnected, engine.ErrDial.
@@ -382,6 +393,31 @@ func (p *proc) peersTable(t *testing.T, name string) (map[string]string, string)
 	return rows, strings.TrimPrefix(sum.text, prefix)
 }
 
+// lagProbe measures how late this process's timers fire, a gauge of the
+// load the peers' tickers run under too, until the returned func is called;
+// it returns the worst lateness.
+func lagProbe() func() time.Duration {
+	stop, worst := make(chan struct{}), make(chan time.Duration)
+	go func() {
+		var m time.Duration
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		last := time.Now()
+		for {
+			select {
+			case <-tick.C:
+				now := time.Now()
+				m = max(m, now.Sub(last)-10*time.Millisecond)
+				last = now
+			case <-stop:
+				worst <- m
+				return
+			}
+		}
+	}()
+	return func() time.Duration { close(stop); return <-worst }
+}
+
 func slicesMax(ds []time.Duration) time.Duration {
 	var m time.Duration
 	for _, d := range ds {
@@ -440,6 +476,13 @@ func startIn(t *testing.T, ns, bin string, args ...string) *proc {
 		close(p.exited)
 	}()
 	t.Cleanup(func() {
+		if t.Failed() { // its goroutines, into the output dumped below
+			_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+			select {
+			case <-p.exited:
+			case <-time.After(2 * time.Second):
+			}
+		}
 		_ = p.cmd.Process.Kill()
 		<-p.exited
 	})
