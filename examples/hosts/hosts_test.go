@@ -49,9 +49,11 @@ func TestHosts(t *testing.T) {
 		t.Helper()
 		cmd := exec.Command("bash", append([]string{script}, args...)...)
 		cmd.Env = append(os.Environ(), "ANTNET_NS="+ns, "ANTNET_DIR="+t.TempDir())
-		out, err := cmd.CombinedOutput()
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
 		if err != nil {
-			t.Fatalf("net.sh %s: %v\n%s", strings.Join(args, " "), err, out)
+			t.Fatalf("net.sh %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.Bytes())
 		}
 		return string(out)
 	}
