@@ -98,7 +98,8 @@ const (
 	defaultLogLevel = "info"
 	// defaultMinLinks: discovery is on in persistent mode, so that a peer
 	// started with no -bootstrap answers the peer exchange of those that
-	// bootstrap from it, and every peer links with up to 8 others.
+	// bootstrap from it, and each peer dials learned ones until it has 8
+	// links (or knows no more peers).
 	defaultMinLinks = 8
 )
 
