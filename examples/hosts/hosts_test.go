@@ -17,18 +17,19 @@ import (
 	"time"
 )
 
-// The peers' dead-link timing: a cut link is found within deadPeer + 50 ms
-// (engine.WithDeadPeerTimeout).
+// The peers' dead-link timing: a cut link is found within deadPeer plus
+// one tick of the node's timers (engine.WithDeadPeerTimeout); an idle
+// node ticks every quarter of the keepalive when that is under 250 ms.
 const (
 	keepalive = 250 * time.Millisecond
 	deadPeer  = time.Second
-	bound     = deadPeer + 50*time.Millisecond
+	bound     = deadPeer + keepalive/4
 	// sched is what a loaded machine may add to the bound: the bound holds
-	// when the node's 50 ms ticker runs on time, and on 2 cores under a
-	// load average of 10 a peer's ticker was seen 200-500 ms late (the
-	// engine's own "closing silent peer" log said quiet=1.276s). Within
-	// bound+sched is well before twice the dead-peer timeout, and long
-	// before the 5 s request timeout. The figures logged are the real ones.
+	// when the node's ticker runs on time, and on 2 cores under a load
+	// average of 10 a peer's ticker was seen 200-500 ms late (the engine's
+	// own "closing silent peer" log said quiet=1.276s). Within bound+sched
+	// is well before twice the dead-peer timeout, and long before the 5 s
+	// request timeout. The figures logged are the real ones.
 	sched = time.Second
 )
 
