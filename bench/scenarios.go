@@ -151,10 +151,12 @@ func nodeCases(cfg *config) []caseSpec {
 	return cs
 }
 
-// short: one connection per request.
+// short: one connection per request. Two groups per caller count: three
+// servers under the same net.Dial client, and node→node antnet against the
+// original design's short router on both sides.
 func shortCases(cfg *config) []caseSpec {
 	var cs []caseSpec
-	for _, g := range pick(cfg.callers, []int{16}, []int{16}, cfg) {
+	for _, g := range pick(cfg.callers, []int{1, 16}, []int{1, 16}, cfg) {
 		for _, s := range pick(cfg.payload, []int{128}, []int{128}, cfg) {
 			group := params{{"callers", g}, {"payload", s}}.String()
 			sp := cfg.calls(g, s)
@@ -165,11 +167,14 @@ func shortCases(cfg *config) []caseSpec {
 					run:    func(r *Result) error { return shortDial(impl, sp, r) },
 				})
 			}
-			cs = append(cs, caseSpec{
-				scenario: "short", impl: implAntnet, group: group,
-				params: params{{"callers", g}, {"payload", s}, {"client", "node"}},
-				run:    func(r *Result) error { return shortNode(sp, r) },
-			})
+			pair := params{{"callers", g}, {"payload", s}, {"pair", "node→node"}}
+			cs = append(cs,
+				caseSpec{scenario: "short", impl: implGoroutine, group: pair.String(),
+					params: params{{"callers", g}, {"payload", s}, {"pair", "original"}},
+					run:    func(r *Result) error { return shortOrig(sp, r) }},
+				caseSpec{scenario: "short", impl: implAntnet, group: pair.String(), params: pair,
+					run: func(r *Result) error { return shortNode(sp, r) }},
+			)
 		}
 	}
 	return cs
