@@ -48,7 +48,9 @@ func (ev *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		c.SetContext(pc)
 	}
 	pc.setConn(c)
-	n.setPeerSocket(c.Fd())
+	if pc.outbound && !pc.short {
+		n.setPeerSocket(c.Fd()) // an accepted socket once its hello says persistent
+	}
 	if pc.abandoned.Load() || n.state.Load() != nodeRunning {
 		// The dialer gave up before the socket arrived, or the node is closing.
 		pc.fail(ErrClosed)
