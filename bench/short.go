@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -19,7 +20,7 @@ const shortDescription = "G callers, one connection per request: " +
 	"with engine.WithMode(engine.Short) dispatching to a server node in short mode (antnet) with the original " +
 	"design's short router on both sides (goroutine): net.Dial per call in the caller's goroutine, write the request, " +
 	"read the response, close; the server a goroutine per accepted connection reading frames under a read deadline " +
-	"until the peer closes (no hello: the original had none)"
+	"until the peer closes (no hello: the original had none; TCP keepalive off on both sides, as on antnet's short sockets)"
 
 // dialCaller makes one connection per call: dial, hello + request in one
 // write, read hello-ack and response, close.
@@ -99,8 +100,16 @@ type origCaller struct {
 	fb   *frameBuf // reused across calls
 }
 
+// origDialer and origListen leave TCP keepalive off, as antnet's short
+// sockets do (and as Go's net did by default until 1.12): four setsockopt
+// calls per socket that a one-exchange connection does not need.
+var (
+	origDialer = net.Dialer{Timeout: origTimeout, KeepAlive: -1}
+	origListen = net.ListenConfig{KeepAlive: -1}
+)
+
 func (o *origCaller) call(msg, dst []byte) ([]byte, error) {
-	c, err := net.DialTimeout("tcp", o.addr, origTimeout)
+	c, err := origDialer.Dial("tcp", o.addr)
 	if err != nil {
 		return dst, err
 	}
@@ -178,7 +187,7 @@ type origServer struct {
 }
 
 func startOrigServer() (*origServer, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := origListen.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
