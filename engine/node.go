@@ -181,6 +181,9 @@ func (n *Node) start() error {
 	}
 	n.ln = l.(*net.TCPListener)
 	n.dialer = net.Dialer{Timeout: n.cfg.dialTimeout}
+	if n.cfg.mode == Short {
+		n.dialer.KeepAlive = -1 // a short link lives one exchange: no keepalive's four setsockopt calls
+	}
 	if err := n.boot(n.ln.Addr().(*net.TCPAddr).Port); err != nil {
 		_ = n.ln.Close()
 		return err
