@@ -8,6 +8,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
+	"golang.org/x/sys/unix"
 
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/proto"
@@ -32,6 +33,7 @@ type peerConn struct {
 	dialOnly bool // inbound peer that gave no listen address; set before the link is published
 
 	c          gnet.Conn // set in OnOpen, before the conn is published
+	fd         int       // set in OnOpen, before the conn is published: the socket, for flushLocked
 	remoteAddr string    // set in OnOpen, before the conn is published
 	state      atomic.Int32
 
@@ -78,7 +80,9 @@ type peerConn struct {
 	pending  map[uint64]*future
 	out      *bytebufferpool.ByteBuffer // frames queued by other goroutines
 	woken    bool
-	closeErr error // non-nil once the conn is closed
+	loopBusy bool  // the loop is serving the link or writing to it: others queue
+	backlog  bool  // gnet's outbound buffer held bytes after the loop's last write: others queue
+	closeErr error // non-nil once the conn is closed (OnClose sets it before gnet closes the socket)
 
 	ctx             handlerContext // loop: the context handed to the handler
 	closeAfterReply atomic.Bool    // short-mode acceptor: close once the reply is out
@@ -144,7 +148,7 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 	if kind == codec.KindResponse || kind == codec.KindError {
 		pc.markAnswered() // under mu: OnTraffic sees the flag and the queued answer together
 	}
-	c := pc.wakeLocked()
+	c := pc.flushLocked()
 	pc.mu.Unlock()
 	if c != nil {
 		if err := c.Wake(nil); err != nil {
@@ -176,7 +180,7 @@ func (pc *peerConn) write(frame []byte) error {
 	out := pc.outBuf()
 	out.B = append(out.B, frame...)
 	pc.queued.Add(int64(size))
-	c := pc.wakeLocked()
+	c := pc.flushLocked()
 	pc.mu.Unlock()
 	if c != nil && c.Wake(nil) != nil {
 		return ErrClosed
@@ -244,6 +248,59 @@ func (pc *peerConn) wakeLocked() gnet.Conn {
 	}
 	pc.woken = true
 	return pc.c
+}
+
+// directMax is the largest queue flushLocked writes from the calling
+// goroutine; a larger one waits for the loop, so that nobody holds mu
+// through a long copy into the socket.
+const directMax = 64 << 10
+
+// flushLocked sends the queue. When the link is idle (plain, past its
+// handshake, not short, its loop neither serving nor writing it, gnet
+// holding none of its bytes) it writes the queue to the socket from the
+// calling goroutine: no wake of the loop, no hop to the loop's thread. This
+// is safe because the loop writes the link only while loopBusy (set under
+// mu) or, after a write the socket did not take whole, while backlog; and
+// gnet closes the socket only after OnClose has set closeErr under mu. What
+// the socket does not take stays queued for the loop. It returns the conn
+// to wake, as wakeLocked does, or nil. Under mu.
+func (pc *peerConn) flushLocked() gnet.Conn {
+	if pc.woken || pc.c == nil {
+		return nil
+	}
+	if !pc.loopBusy && !pc.backlog && !pc.short && pc.n.cfg.identity == nil &&
+		pc.closeErr == nil && len(pc.out.B) <= directMax && pc.state.Load() != stateHandshake {
+		n, _ := unix.Write(pc.fd, pc.out.B)
+		if n > 0 {
+			pc.queued.Add(-int64(n))
+			pc.bytesOut.Add(uint64(n))
+			pc.n.stats.bytesOut.Add(uint64(n))
+			if n == len(pc.out.B) {
+				pc.n.outPool.Put(pc.out)
+				pc.out = nil
+				return nil
+			}
+			pc.out.B = pc.out.B[:copy(pc.out.B, pc.out.B[n:])]
+		}
+	}
+	return pc.wakeLocked()
+}
+
+// loopStart marks the loop as serving the link: writes from other
+// goroutines queue until loopEnd. Loop.
+func (pc *peerConn) loopStart() {
+	pc.mu.Lock()
+	pc.loopBusy = true
+	pc.mu.Unlock()
+}
+
+// loopEnd ends loopStart once the loop's write is done; backlog says gnet
+// kept some of it. Loop.
+func (pc *peerConn) loopEnd(backlog bool) {
+	pc.mu.Lock()
+	pc.loopBusy = false
+	pc.backlog = backlog
+	pc.mu.Unlock()
 }
 
 // markAnswered marks an inbound short link's answer as written or queued: the

@@ -41,8 +41,9 @@ func (ev *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		pc = newPeerConn(n, false)
 		c.SetContext(pc)
 	}
+	pc.fd = c.Fd()
 	pc.setConn(c)
-	n.setPeerSocket(c.Fd())
+	n.setPeerSocket(pc.fd)
 	if pc.abandoned.Load() || n.state.Load() != nodeRunning {
 		// The dialer gave up before the socket arrived, or the node is closing.
 		pc.fail(ErrClosed)
@@ -112,6 +113,7 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 	ls := n.loopOf(c)
 	w := &ls.w
 	w.B = w.B[:0]
+	pc.loopStart()
 	action := n.serve(pc, c, w)
 	secure := n.cfg.identity != nil
 	if !secure || pc.sess != nil { // a secure link queues until its session exists
@@ -129,7 +131,9 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 		_, _ = c.Write(w.B)
 	}
 	ls.trim()
-	pc.unsent.Store(int64(c.OutboundBuffered()))
+	unsent := c.OutboundBuffered()
+	pc.unsent.Store(int64(unsent))
+	pc.loopEnd(unsent > 0)
 	if action == gnet.None && (pc.paused || pc.paced) {
 		action = n.pace(pc, c)
 	}
