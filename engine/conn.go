@@ -33,9 +33,10 @@ type peerConn struct {
 	dialOnly bool // inbound peer that gave no listen address; set before the link is published
 
 	c          gnet.Conn // set in OnOpen, before the conn is published
-	fd         int       // set in OnOpen, before the conn is published: the socket, for flushLocked
 	remoteAddr string    // set in OnOpen, before the conn is published
 	state      atomic.Int32
+
+	fd int // set in OnOpen, before the conn is published: the socket, for flushLocked
 
 	peer  proto.PeerID // loop; published to other goroutines by ready / the route table
 	entry *route.Entry // persistent links in the route table
@@ -81,6 +82,7 @@ type peerConn struct {
 	out      *bytebufferpool.ByteBuffer // frames queued by other goroutines
 	woken    bool
 	loopBusy bool  // the loop is serving the link or writing to it: others queue
+	crowd    int   // frames left before flushLocked writes again (see alone)
 	backlog  bool  // gnet's outbound buffer held bytes after the loop's last write: others queue
 	closeErr error // non-nil once the conn is closed (OnClose sets it before gnet closes the socket)
 
@@ -148,7 +150,7 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 	if kind == codec.KindResponse || kind == codec.KindError {
 		pc.markAnswered() // under mu: OnTraffic sees the flag and the queued answer together
 	}
-	c := pc.flushLocked()
+	c := pc.flushLocked(pc.alone(f != nil))
 	pc.mu.Unlock()
 	if c != nil {
 		if err := c.Wake(nil); err != nil {
@@ -180,7 +182,7 @@ func (pc *peerConn) write(frame []byte) error {
 	out := pc.outBuf()
 	out.B = append(out.B, frame...)
 	pc.queued.Add(int64(size))
-	c := pc.flushLocked()
+	c := pc.flushLocked(pc.alone(false))
 	pc.mu.Unlock()
 	if c != nil && c.Wake(nil) != nil {
 		return ErrClosed
@@ -255,20 +257,22 @@ func (pc *peerConn) wakeLocked() gnet.Conn {
 // through a long copy into the socket.
 const directMax = 64 << 10
 
-// flushLocked sends the queue. When the link is idle (plain, past its
-// handshake, not short, its loop neither serving nor writing it, gnet
-// holding none of its bytes) it writes the queue to the socket from the
-// calling goroutine: no wake of the loop, no hop to the loop's thread. This
+// flushLocked sends the queue. When the link is idle (alone: no request in
+// flight but the caller's own; plain, past its handshake, not short, its
+// loop neither serving nor writing it, gnet holding none of its bytes) it
+// writes the queue to the socket from the calling goroutine: no wake of the
+// loop, no hop to the loop's thread. A busy link keeps queueing, so that
+// concurrent callers share the loop's one write per batch. This
 // is safe because the loop writes the link only while loopBusy (set under
 // mu) or, after a write the socket did not take whole, while backlog; and
 // gnet closes the socket only after OnClose has set closeErr under mu. What
 // the socket does not take stays queued for the loop. It returns the conn
 // to wake, as wakeLocked does, or nil. Under mu.
-func (pc *peerConn) flushLocked() gnet.Conn {
+func (pc *peerConn) flushLocked(alone bool) gnet.Conn {
 	if pc.woken || pc.c == nil {
 		return nil
 	}
-	if !pc.loopBusy && !pc.backlog && !pc.short && pc.n.cfg.identity == nil &&
+	if alone && !pc.loopBusy && !pc.backlog && !pc.short && pc.n.cfg.identity == nil &&
 		pc.closeErr == nil && len(pc.out.B) <= directMax && pc.state.Load() != stateHandshake {
 		n, _ := unix.Write(pc.fd, pc.out.B)
 		if n > 0 {
@@ -284,6 +288,31 @@ func (pc *peerConn) flushLocked() gnet.Conn {
 		}
 	}
 	return pc.wakeLocked()
+}
+
+// crowdMemory is how many frames a link keeps queueing for its loop after
+// it last saw two requests in flight at once.
+const crowdMemory = 64
+
+// alone reports whether the frame being sent is the link's only traffic
+// and has been for a while: no request in flight but the sender's own
+// (request: it is one), and none in crowdMemory frames before. Concurrent
+// callers are better served by sharing the loop's write than by queueing
+// on mu one syscall after another. Under mu.
+func (pc *peerConn) alone(request bool) bool {
+	own := int32(0)
+	if request {
+		own = 1
+	}
+	if pc.inflight.Load() > own {
+		pc.crowd = crowdMemory
+		return false
+	}
+	if pc.crowd > 0 {
+		pc.crowd--
+		return false
+	}
+	return true
 }
 
 // loopStart marks the loop as serving the link: writes from other
