@@ -53,6 +53,7 @@ type peerConn struct {
 	queued             atomic.Int64 // bytes in out, as they will be sent (sealed); changed under mu
 	slowCounted        atomic.Bool  // counted in Stats.SlowPeers
 	paused             bool         // loop: serving stopped at the high-water mark with input left
+	answered           bool         // loop: the batch being served completed a caller's request
 	paced              bool         // loop: in the node's pacer
 	pacedOut           int          // loop: gnet's outbound bytes when the pacer last looked
 	holdsHandshakeSlot bool         // loop: counted among pending inbound handshakes
