@@ -36,7 +36,8 @@ type peerConn struct {
 	remoteAddr string    // set in OnOpen, before the conn is published
 	state      atomic.Int32
 
-	fd int // set in OnOpen, before the conn is published: the socket, for flushLocked
+	fd int        // set in OnOpen, before the conn is published: the socket, for flushLocked
+	ls *loopState // set in OnOpen, before the conn is published: the conn's event loop's state
 
 	peer  proto.PeerID // loop; published to other goroutines by ready / the route table
 	entry *route.Entry // persistent links in the route table
@@ -189,6 +190,74 @@ func (pc *peerConn) write(frame []byte) error {
 		return ErrClosed
 	}
 	return nil
+}
+
+// writeOnLoop is write from the link's own event loop: the frame is queued
+// and the link put on the loop's dirty list instead of woken (see dirty).
+// Loop (pc's own).
+func (pc *peerConn) writeOnLoop(frame []byte) error {
+	pc.mu.Lock()
+	if pc.closeErr != nil {
+		err := pc.closeErr
+		pc.mu.Unlock()
+		return err
+	}
+	size := len(frame) + pc.n.sealOverhead()
+	if err := pc.roomFor(size); err != nil {
+		pc.mu.Unlock()
+		pc.refused(err)
+		return err
+	}
+	pc.n.stats.framesOut.Add(1)
+	pc.sentFrames++
+	out := pc.outBuf()
+	out.B = append(out.B, frame...)
+	pc.queued.Add(int64(size))
+	listed := !pc.woken && pc.c != nil // else a wake is due anyway
+	if listed {
+		pc.woken = true // others queue behind, as behind a wake
+	}
+	pc.mu.Unlock()
+	if listed {
+		pc.n.dirty(pc)
+	}
+	return nil
+}
+
+// flushOnLoop writes what writeOnLoop queued on pc, sealed on a secure link,
+// with gnet's Write. Loop (pc's own), in another link's OnTraffic.
+func (n *Node) flushOnLoop(pc *peerConn) {
+	pc.mu.Lock()
+	if pc.closeErr != nil { // OnClose took the queue
+		pc.mu.Unlock()
+		return
+	}
+	pc.loopBusy = true
+	pc.mu.Unlock()
+	out := pc.takeOut()
+	if out == nil || len(out.B) == 0 || (n.cfg.identity != nil && pc.sess == nil) {
+		if out != nil {
+			n.outPool.Put(out)
+		}
+		pc.loopEnd(pc.backlog)
+		return
+	}
+	b := out.B
+	var sealed *bytebufferpool.ByteBuffer
+	if pc.sess != nil {
+		sealed = n.framePool.Get()
+		b = n.seal(pc, out, sealed).B
+	}
+	n.stats.bytesOut.Add(uint64(len(b)))
+	pc.bytesOut.Add(uint64(len(b)))
+	_, _ = pc.c.Write(b)
+	n.outPool.Put(out)
+	if sealed != nil {
+		n.framePool.Put(sealed)
+	}
+	unsent := pc.c.OutboundBuffered()
+	pc.unsent.Store(int64(unsent))
+	pc.loopEnd(unsent > 0)
 }
 
 // roomFor applies the outbound high-water mark to a frame of n bytes (as

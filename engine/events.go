@@ -33,7 +33,7 @@ type events struct {
 // request); an accepted one waits for hello until the handshake deadline.
 func (ev *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	n := ev.n
-	n.loopOf(c)
+	ls := n.loopOf(c)
 	if _, ok := c.Context().(loopCanary); ok {
 		return nil, gnet.None
 	}
@@ -42,7 +42,7 @@ func (ev *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		pc = newPeerConn(n, false)
 		c.SetContext(pc)
 	}
-	pc.fd = c.Fd()
+	pc.fd, pc.ls = c.Fd(), ls
 	pc.setConn(c)
 	n.setPeerSocket(pc.fd)
 	if pc.abandoned.Load() || n.state.Load() != nodeRunning {
@@ -152,10 +152,41 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 }
 
 // loopState is what one event loop reuses across callbacks: the batch
-// buffer answers are gathered in, and the buffer they are sealed into. Only
-// that loop touches it.
+// buffer answers are gathered in, the buffer they are sealed into, and the
+// links the batch queued frames to. Only that loop touches it.
 type loopState struct {
 	w, sealed bytebufferpool.ByteBuffer
+	dirty     []*peerConn        // links writeOnLoop queued to, written by flushDirty
+	flush     gnet.AsyncCallback // flushDirty, made once
+}
+
+// dirty lists pc, whose queue writeOnLoop filled, for the loop to write
+// once it has served every event of this poll: the first link listed is
+// woken with flushDirty as its callback, and that one wake writes every
+// listed link, each with one write. A loop forwarding a broadcast to its
+// own links thus makes one wake per poll, not one per link, and each link
+// gets all the frames that poll queued for it together. Loop (pc's own).
+func (n *Node) dirty(pc *peerConn) {
+	ls := pc.ls
+	ls.dirty = append(ls.dirty, pc)
+	if len(ls.dirty) > 1 {
+		return
+	}
+	if ls.flush == nil {
+		ls.flush = func(gnet.Conn, error) error { n.flushDirty(ls); return nil }
+	}
+	if pc.c.Wake(ls.flush) != nil {
+		n.flushDirty(ls) // the loop is stopping: write now
+	}
+}
+
+// flushDirty writes every link dirty listed. Loop.
+func (n *Node) flushDirty(ls *loopState) {
+	for i, pc := range ls.dirty {
+		n.flushOnLoop(pc)
+		ls.dirty[i] = nil
+	}
+	ls.dirty = ls.dirty[:0]
 }
 
 // maxKeptBatch is the largest batch buffer a loop keeps between callbacks.
