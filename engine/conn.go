@@ -196,6 +196,9 @@ func (pc *peerConn) write(frame []byte) error {
 // and the link put on the loop's dirty list instead of woken (see dirty).
 // Loop (pc's own).
 func (pc *peerConn) writeOnLoop(frame []byte) error {
+	if pc.n.cfg.identity != nil && pc.sess == nil {
+		return pc.write(frame) // nothing to seal with yet: the loop's OnTraffic sends it
+	}
 	pc.mu.Lock()
 	if pc.closeErr != nil {
 		err := pc.closeErr
@@ -225,8 +228,11 @@ func (pc *peerConn) writeOnLoop(frame []byte) error {
 }
 
 // flushOnLoop writes what writeOnLoop queued on pc, sealed on a secure link,
-// with gnet's Write. Loop (pc's own), in another link's OnTraffic.
+// with gnet's Write. Loop (pc's own), from flushDirty.
 func (n *Node) flushOnLoop(pc *peerConn) {
+	if n.cfg.identity != nil && pc.sess == nil {
+		return // queued until the session exists, as in OnTraffic
+	}
 	pc.mu.Lock()
 	if pc.closeErr != nil { // OnClose took the queue
 		pc.mu.Unlock()
@@ -235,7 +241,7 @@ func (n *Node) flushOnLoop(pc *peerConn) {
 	pc.loopBusy = true
 	pc.mu.Unlock()
 	out := pc.takeOut()
-	if out == nil || len(out.B) == 0 || (n.cfg.identity != nil && pc.sess == nil) {
+	if out == nil || len(out.B) == 0 {
 		if out != nil {
 			n.outPool.Put(out)
 		}
