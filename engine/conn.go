@@ -84,7 +84,7 @@ type peerConn struct {
 	out      *bytebufferpool.ByteBuffer // frames queued by other goroutines
 	woken    bool
 	loopBusy bool  // the loop is serving the link or writing to it: others queue
-	crowd    int   // frames left before flushLocked writes again (see alone)
+	crowd    int   // requests left before flushLocked writes again (see alone)
 	backlog  bool  // gnet's outbound buffer held bytes after the loop's last write: others queue
 	closeErr error // non-nil once the conn is closed (OnClose sets it before gnet closes the socket)
 
@@ -152,7 +152,7 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 	if kind == codec.KindResponse || kind == codec.KindError {
 		pc.markAnswered() // under mu: OnTraffic sees the flag and the queued answer together
 	}
-	c := pc.flushLocked(pc.alone(f != nil))
+	c := pc.flushLocked(f != nil && pc.alone())
 	pc.mu.Unlock()
 	if c != nil {
 		if err := c.Wake(nil); err != nil {
@@ -184,7 +184,7 @@ func (pc *peerConn) write(frame []byte) error {
 	out := pc.outBuf()
 	out.B = append(out.B, frame...)
 	pc.queued.Add(int64(size))
-	c := pc.flushLocked(pc.alone(false))
+	c := pc.wakeLocked()
 	pc.mu.Unlock()
 	if c != nil && c.Wake(nil) != nil {
 		return ErrClosed
@@ -333,12 +333,14 @@ func (pc *peerConn) wakeLocked() gnet.Conn {
 // through a long copy into the socket.
 const directMax = 64 << 10
 
-// flushLocked sends the queue. When the link is idle (alone: no request in
-// flight but the caller's own; plain, past its handshake, not short, its
-// loop neither serving nor writing it, gnet holding none of its bytes) it
-// writes the queue to the socket from the calling goroutine: no wake of the
-// loop, no hop to the loop's thread. A busy link keeps queueing, so that
-// concurrent callers share the loop's one write per batch. This
+// flushLocked sends the queue after a request. When the link is idle
+// (alone: no request in flight but the caller's own, see alone; plain, past
+// its handshake, not short, its loop neither serving nor writing it, gnet
+// holding none of its bytes) it writes the queue to the socket from the
+// calling goroutine: no wake of the loop, no hop to the loop's thread. A
+// busy link keeps queueing, so that concurrent callers share the loop's
+// one write per batch; so do other frames (answers from workers, notices,
+// broadcasts), which no caller waits on. This
 // is safe because the loop writes the link only while loopBusy (set under
 // mu) or, after a write the socket did not take whole, while backlog; and
 // gnet closes the socket only after OnClose has set closeErr under mu. What
@@ -366,21 +368,17 @@ func (pc *peerConn) flushLocked(alone bool) gnet.Conn {
 	return pc.wakeLocked()
 }
 
-// crowdMemory is how many frames a link keeps queueing for its loop after
-// it last saw two requests in flight at once.
+// crowdMemory is how many requests a link keeps queueing for its loop
+// after it last saw two in flight at once.
 const crowdMemory = 64
 
-// alone reports whether the frame being sent is the link's only traffic
-// and has been for a while: no request in flight but the sender's own
-// (request: it is one), and none in crowdMemory frames before. Concurrent
-// callers are better served by sharing the loop's write than by queueing
-// on mu one syscall after another. Under mu.
-func (pc *peerConn) alone(request bool) bool {
-	own := int32(0)
-	if request {
-		own = 1
-	}
-	if pc.inflight.Load() > own {
+// alone reports whether a request being sent is the link's only one and
+// has been for a while: none in flight but its own, and none crowded in
+// crowdMemory requests before. Concurrent callers are better served by
+// sharing the loop's write than by queueing on mu one syscall after
+// another. Under mu.
+func (pc *peerConn) alone() bool {
+	if pc.inflight.Load() > 1 {
 		pc.crowd = crowdMemory
 		return false
 	}
