@@ -74,8 +74,8 @@ func TestForwardOnOwnLoopWakesOnce(t *testing.T) {
 		broadcast()
 	}
 	// One broadcast costs 8 allocations, among them a wake of the origin's
-	// loop and one of the hub's (task and closure each); a wake per leaf
-	// was 2*8 more (22 before: 2*7 more, as the first leaf's wake is kept).
+	// loop and one of the hub's (task and closure each). A wake per leaf
+	// made it 22.
 	if a := testing.AllocsPerRun(300, broadcast); a > 14 {
 		t.Fatalf("%.2f allocations per broadcast, want about 8", a)
 	}
