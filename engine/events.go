@@ -135,18 +135,21 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 	unsent := c.OutboundBuffered()
 	pc.unsent.Store(int64(unsent))
 	pc.loopEnd(unsent > 0)
-	if pc.answered {
-		// Run the callers the answers readied on this P now, instead of
-		// leaving them in its run queue while the loop sits in epoll_wait
-		// until sysmon takes the P back (20 µs and more).
-		pc.answered = false
-		runtime.Gosched()
-	}
 	if action == gnet.None && (pc.paused || pc.paced) {
 		action = n.pace(pc, c)
 	}
 	if action == gnet.None && pc.closeAfterReply.Load() && c.OutboundBuffered() == 0 && pc.outEmpty() {
 		action = gnet.Close
+	}
+	if pc.answered {
+		pc.answered = false
+		if action == gnet.None {
+			// Run the callers the answers readied on this P now, instead of
+			// leaving them in its run queue while the loop sits in
+			// epoll_wait until sysmon takes the P back (20 µs and more). Not
+			// on a link about to close: its callers see it closed first.
+			runtime.Gosched()
+		}
 	}
 	return action
 }
