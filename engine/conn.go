@@ -36,8 +36,8 @@ type peerConn struct {
 	remoteAddr string    // set in OnOpen, before the conn is published
 	state      atomic.Int32
 
-	fd int        // set in OnOpen, before the conn is published: the socket, for flushLocked
-	ls *loopState // set in OnOpen, before the conn is published: the conn's event loop's state
+	fd int        // set with c: the socket, for flushLocked
+	ls *loopState // set with c: the state of the conn's event loop
 
 	peer  proto.PeerID // loop; published to other goroutines by ready / the route table
 	entry *route.Entry // persistent links in the route table
@@ -497,10 +497,12 @@ func (pc *peerConn) usable() error {
 	return ErrNotConnected
 }
 
-// setConn publishes the gnet conn. Loop, in OnOpen.
+// setConn publishes the gnet conn, its socket and its loop. Loop, in
+// OnOpen.
 func (pc *peerConn) setConn(c gnet.Conn) {
+	fd, ls := c.Fd(), pc.n.loopOf(c)
 	pc.mu.Lock()
-	pc.c = c
+	pc.c, pc.fd, pc.ls = c, fd, ls
 	pc.mu.Unlock()
 }
 

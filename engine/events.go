@@ -33,7 +33,7 @@ type events struct {
 // request); an accepted one waits for hello until the handshake deadline.
 func (ev *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	n := ev.n
-	ls := n.loopOf(c)
+	n.loopOf(c)
 	if _, ok := c.Context().(loopCanary); ok {
 		return nil, gnet.None
 	}
@@ -42,9 +42,8 @@ func (ev *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		pc = newPeerConn(n, false)
 		c.SetContext(pc)
 	}
-	pc.fd, pc.ls = c.Fd(), ls
 	pc.setConn(c)
-	n.setPeerSocket(pc.fd)
+	n.setPeerSocket(c.Fd())
 	if pc.abandoned.Load() || n.state.Load() != nodeRunning {
 		// The dialer gave up before the socket arrived, or the node is closing.
 		pc.fail(ErrClosed)

@@ -93,8 +93,9 @@ func (n *Node) gossip(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer
 // when also is not nil, in also. A frame is counted before it is queued, so
 // a counter never lags what a peer has received. Persistent mode encodes the
 // frame once and queues the same bytes on each link; a link of from's own
-// event loop (forward then runs on it) is not woken but written at the end
-// of from's batch (writeOnLoop). Any goroutine; never blocks.
+// event loop (forward then runs on it) is not woken on its own but written
+// with the loop's other such links once per poll (writeOnLoop). Any
+// goroutine; never blocks.
 func (n *Node) forward(from *peerConn, flags, ttl uint8, id uint64, payload []byte, also *atomic.Uint64) (sent int) {
 	count := func(d uint64) {
 		n.stats.gossipForwarded.Add(d)
