@@ -2,11 +2,7 @@ package engine
 
 import (
 	"context"
-	"math/rand/v2"
-	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/valyala/bytebufferpool"
 
@@ -87,67 +83,4 @@ func itoa(n int) string {
 		return string(rune('0' + n))
 	}
 	return itoa(n/10) + string(rune('0'+n%10))
-}
-
-// BenchmarkBroadcast is the broadcast relay under load: 32 nodes (one event
-// loop each) on a ring with random chords (degree about 6), broadcasts from
-// random origins back to back with at most 32 not yet delivered everywhere.
-// One op is one broadcast reaching all 31 other nodes; cpu-µs/op is the
-// process's user+system CPU per broadcast.
-func BenchmarkBroadcast(b *testing.B) {
-	const size, window = 32, 32
-	var delivered atomic.Int64
-	count := proto.HandlerFunc(func(proto.Context, []byte) ([]byte, error) {
-		delivered.Add(1)
-		return nil, nil
-	})
-	nodes := make([]*Node, size)
-	for i := range nodes {
-		nodes[i] = startNode(b, "b"+itoa(i), count, WithEventLoops(1))
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	edges := map[[2]int]bool{}
-	add := func(i, j int) {
-		if i > j {
-			i, j = j, i
-		}
-		if i != j && !edges[[2]int{i, j}] {
-			edges[[2]int{i, j}] = true
-			link(b, nodes[i], nodes[j])
-		}
-	}
-	for i := range size {
-		add(i, (i+1)%size)
-	}
-	for len(edges) < size*3 {
-		add(rng.IntN(size), rng.IntN(size))
-	}
-	msg := make([]byte, 128)
-	want := func(sent int) int64 { return int64(sent * (size - 1)) }
-	wait := func(sent, slack int) {
-		deadline := time.Now().Add(10 * time.Second)
-		for delivered.Load() < want(sent-slack) {
-			if time.Now().After(deadline) {
-				b.Fatalf("%d of %d deliveries", delivered.Load(), want(sent-slack))
-			}
-			time.Sleep(20 * time.Microsecond) // not a spin: its CPU would count
-		}
-	}
-	var ru0, ru1 syscall.Rusage
-	b.ResetTimer()
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
-	delivered.Store(0)
-	for i := range b.N {
-		if _, err := nodes[rng.IntN(size)].Broadcast(msg); err != nil {
-			b.Fatal(err)
-		}
-		if i >= window {
-			wait(i+1, window)
-		}
-	}
-	wait(b.N, 0)
-	b.StopTimer()
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-	cpu := time.Duration(ru1.Utime.Nano() - ru0.Utime.Nano() + ru1.Stime.Nano() - ru0.Stime.Nano())
-	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
 }
