@@ -79,7 +79,8 @@
 // # Costs
 //
 // No goroutine runs per connection or per message. A request from a caller
-// costs one pooled future and a wake of the event loop (shared by every
-// request queued before the loop runs); a request served costs no
-// allocation. Payloads handed to a handler are valid during the call only.
+// costs one pooled future and either a write from the caller's goroutine
+// (a plain link carrying one request at a time) or a wake of the event loop
+// (shared by every request queued before the loop runs); a request served
+// costs no allocation. Payloads handed to a handler are valid during the call only.
 package engine
