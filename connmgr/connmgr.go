@@ -88,7 +88,7 @@ func (c Config) Admit(links []Link, ip string, static bool) error {
 // Trim returns the addresses of the links to retire: nothing while there
 // are at most High links; otherwise the least useful retirable ones (not
 // static, older than Grace; lowest score first, then the youngest) until
-// Low links would remain, or none is left to retire.
+// High links would remain, or none is left to retire.
 func (c Config) Trim(links []Link, now time.Time) []string {
 	if len(links) <= c.High {
 		return nil
@@ -105,7 +105,7 @@ func (c Config) Trim(links []Link, now time.Time) []string {
 		}
 		return cands[i].Since.After(cands[j].Since)
 	})
-	n := min(len(links)-c.Low, len(cands))
+	n := min(len(links)-c.High, len(cands))
 	out := make([]string, n)
 	for i := range n {
 		out[i] = cands[i].Addr

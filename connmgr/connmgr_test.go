@@ -23,7 +23,7 @@ func links(n int) []Link {
 	return ls
 }
 
-func TestTrimToLowMark(t *testing.T) {
+func TestTrimToHighMark(t *testing.T) {
 	c := Config{Low: 3, High: 5, Grace: time.Minute}
 	if got := c.Trim(links(5), t0); got != nil {
 		t.Fatalf("at the high mark: %v", got)
@@ -34,7 +34,7 @@ func TestTrimToLowMark(t *testing.T) {
 	ls[4].Score, ls[5].Score = 1, 1 // least useful; 5 is younger
 	ls[5].Since = t0.Add(-2 * time.Minute)
 	got := c.Trim(ls, t0)
-	want := []string{ls[5].Addr, ls[4].Addr, ls[2].Addr, ls[3].Addr}
+	want := []string{ls[5].Addr, ls[4].Addr} // 7 links, high 5: the two least useful
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("trim %v, want %v", got, want)
 	}

@@ -116,11 +116,12 @@ func (n *Node) linkedPeers() []*peerConn {
 }
 
 // discoverDue asks for addresses and dials learned peers while the node is
-// short of links. Ticker.
-func (n *Node) discoverDue(now time.Time) {
+// short of links, and trims links above the high mark. It reports whether
+// the node is outside its marks. Ticker.
+func (n *Node) discoverDue(now time.Time) (outside bool) {
 	d := n.disc
 	if d == nil || n.state.Load() != nodeRunning {
-		return
+		return false
 	}
 	links := n.linkedPeers()
 	want := n.cfg.minLinks
@@ -145,6 +146,8 @@ func (n *Node) discoverDue(now time.Time) {
 	if len(links) < want {
 		n.dialLearned(now, want-len(links))
 	}
+	n.trimLinks(links, now)
+	return len(links) < want || len(links) > n.cfg.maxLinks
 }
 
 // prune forgets the pex state of closed links that were never a route's
@@ -169,6 +172,7 @@ func (n *Node) askPex(pc *peerConn) {
 	n.disc.mu.Lock()
 	n.disc.asked[pc] = id
 	n.disc.mu.Unlock()
+	n.stats.pexAsked.Add(1)
 	_, _ = pc.send(codec.KindPexRequest, 0, 0, id, proto.AppendPexRequest(nil, proto.MaxPexAddrs), nil)
 }
 
@@ -270,7 +274,9 @@ func (n *Node) pexFrame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuff
 		if id.Addr == n.id.Addr {
 			continue
 		}
-		_ = d.book.Add(id, book.Exchange, pc.entry.ID.Addr, now)
+		if d.book.Add(id, book.Exchange, pc.entry.ID.Addr, now) == nil {
+			n.stats.pexLearned.Add(1)
+		}
 	}
 	return true, gnet.None
 }
@@ -303,6 +309,7 @@ func (n *Node) servePex(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuff
 			ids[i].Key = ""
 		}
 	}
+	n.stats.pexServed.Add(1)
 	payload := proto.AppendPexResponse(nil, ids)
 	w.B = codec.AppendHeader(w.B, codec.KindPexResponse, 0, 0, f.ID, len(payload))
 	w.B = append(w.B, payload...)

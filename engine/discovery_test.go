@@ -224,6 +224,12 @@ func TestDiscoveryOptions(t *testing.T) {
 		{WithMinLinks(-1)},
 		{WithMinLinks(2), WithMode(Short)},
 		{WithAddressBook(filepath.Join(t.TempDir(), "b.json"))},
+		{WithMaxLinks(4)},
+		{WithMinLinks(3), WithMaxLinks(2)},
+		{WithMinLinks(3), WithMaxLinks(-1)},
+		{WithMaxInbound(-1)},
+		{WithMaxLinksPerIP(-1)},
+		{WithMaxInbound(4), WithMode(Short)},
 	} {
 		if _, err := New("x", "127.0.0.1:0", echo, opts...); err == nil {
 			t.Fatalf("options %d accepted", len(opts))
@@ -231,11 +237,19 @@ func TestDiscoveryOptions(t *testing.T) {
 			mustErrIs(t, err, ErrBadOption)
 		}
 	}
+	n, err := New("x", "127.0.0.1:0", echo, WithMinLinks(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.cfg.maxLinks != 8 {
+		t.Fatalf("default high mark %d, want 2 × 3 + 2", n.cfg.maxLinks)
+	}
+	_ = n.Close()
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	if err := os.WriteFile(bad, []byte("not json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := New("x", "127.0.0.1:0", echo, WithMinLinks(1), WithAddressBook(bad))
+	_, err = New("x", "127.0.0.1:0", echo, WithMinLinks(1), WithAddressBook(bad))
 	mustErrIs(t, err, ErrBadOption)
 	mustErrIs(t, err, book.ErrBadFile)
 }
@@ -328,4 +342,41 @@ func TestLearnedDialPinsTheBooksKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 5*time.Second, "a linked to c", func() bool { return len(a.linkedPeers()) == 1 })
+}
+
+// An address a peer made up goes no further than the node it told: pex
+// answers carry only peers the node has had a link with.
+func TestPexRelaysOnlyLinkedPeers(t *testing.T) {
+	srv := startNode(t, "srv", echo, WithEventLoops(1), WithMinLinks(1))
+	liarAddr := rawListener(t).Addr().String()
+	liar := dialRaw(t, srv.Addr())
+	liar.hello("liar", liarAddr)
+	f := liar.read()
+	for f.Kind != codec.KindPexRequest {
+		f = liar.read()
+	}
+	var made []proto.PeerID
+	for i := range bookPerSource {
+		made = append(made, proto.PeerID{Name: fmt.Sprint("victim", i), Addr: fmt.Sprintf("127.0.0.9:%d", 1000+i)})
+	}
+	liar.write(codec.Append(nil, codec.Frame{Kind: codec.KindPexResponse, ID: f.ID, Payload: proto.AppendPexResponse(nil, made)}))
+	eventually(t, 5*time.Second, "the made-up addresses in the book", func() bool { return len(srv.AddressBook()) == 1+bookPerSource })
+
+	asker := dialRaw(t, srv.Addr())
+	asker.hello("asker", rawListener(t).Addr().String())
+	asker.write(codec.Append(nil, codec.Frame{Kind: codec.KindPexRequest, ID: 42, Payload: proto.AppendPexRequest(nil, proto.MaxPexAddrs)}))
+	f = asker.read()
+	for f.ID != 42 {
+		f = asker.read() // pings, the node's own pex-request
+	}
+	if f.Kind != codec.KindPexResponse {
+		t.Fatalf("pex-request answered with %s", f.Kind)
+	}
+	got, err := proto.ParsePexResponse(f.Payload, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Addr != liarAddr {
+		t.Fatalf("pex answer %v, want only the linked liar %s", got, liarAddr)
+	}
 }

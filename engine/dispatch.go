@@ -115,7 +115,7 @@ func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
 		n.linkMu.Unlock()
 		return err
 	}
-	n.maybeRedial(e)
+	n.maybeRedial(e, n.backoff(0))
 	return err
 }
 

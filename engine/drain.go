@@ -31,7 +31,11 @@ func (n *Node) finishDrain(pc *peerConn) {
 		return
 	}
 	if pc.goawaySent.CompareAndSwap(false, true) {
-		_, _ = pc.send(codecGoaway, 0, 0, 0, nil, nil)
+		var why []byte
+		if r := pc.goawayReason.Load(); r != 0 {
+			why = []byte{byte(r)}
+		}
+		_, _ = pc.send(codecGoaway, 0, 0, 0, why, nil)
 	}
 	if pc.goawayRecv.Load() {
 		pc.close()

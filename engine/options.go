@@ -63,6 +63,10 @@ type config struct {
 	ciphers          []secure.Cipher // nil: secure.DefaultCiphers(); tests force an end without AES hardware
 	admit            func(key []byte) error
 	minLinks         int
+	maxLinks         int // 0: 2 × minLinks + 2
+	linkGrace        time.Duration
+	maxInbound       int
+	maxPerIP         int
 	bookPath         string
 }
 
@@ -87,6 +91,7 @@ func defaultConfig() config {
 		maxHandshakes:    4096,
 		maxInFlight:      1 << 16,
 		workerQueue:      1024,
+		linkGrace:        5 * time.Second,
 	}
 }
 
@@ -170,7 +175,8 @@ func WithKeepalive(interval time.Duration) Option {
 // keepalive interval, so that a live peer has time to answer a ping. d is
 // also every peer socket's TCP_USER_TIMEOUT: data a peer leaves
 // unacknowledged for d (a black-holed host) fails the link in the kernel,
-// keepalive on or off. A dead peer is thus detected within d plus 50 ms.
+// keepalive on or off. A dead peer is thus detected within d plus one tick
+// of the node's timers (at most 250 ms).
 // Zero never closes a link for silence (and leaves the kernel's default);
 // keepalive off (WithKeepalive(0)) ignores the silence rule. Default 45s.
 // Negative is refused by New.
@@ -196,6 +202,30 @@ func WithRedialBackoff(d time.Duration) Option {
 // entry, and an O(peers) scan per tick. 0 (the default) turns it all off:
 // no book, pex-requests answered with code 3. It needs Persistent mode.
 func WithMinLinks(n int) Option { return func(c *config) { c.minLinks = n } }
+
+// WithMaxLinks sets the high water mark of peer discovery (WithMinLinks):
+// above n links, from its ticker, the node retires the links that carried
+// the fewest frames (the youngest first), leaving static routes (AddRoute)
+// and links younger than 5s, until n remain. Each retired link drains and ends with a goaway that tells the
+// peer not to dial back soon; the peer waits WithRedialMaxBackoff before
+// redialing it, or dials others from its book. It must be at least
+// WithMinLinks and needs it; 0 (the default) means 2 × WithMinLinks + 2.
+// Costs an O(links log links) scan per tick above the mark.
+func WithMaxLinks(n int) Option { return func(c *config) { c.maxLinks = n } }
+
+// WithMaxInbound caps the persistent links the peers dialed: a hello
+// beyond it is answered with an error frame naming the cap and closed (the
+// dialer gets ErrRefused; counted in Stats.Refused). Static routes
+// (AddRoute) and a peer that already has a link (a restart, a crossed
+// dial) are always let in. 0 (the default) leaves it uncapped. Costs an
+// O(links) scan per inbound hello while capped.
+func WithMaxInbound(n int) Option { return func(c *config) { c.maxInbound = n } }
+
+// WithMaxLinksPerIP caps the persistent links to peers at one IP address
+// (the socket's), refused like WithMaxInbound, so that one host cannot take
+// every slot. 0 (the default) leaves it uncapped: every peer of a
+// one-machine test network shares 127.0.0.1. Costs as WithMaxInbound.
+func WithMaxLinksPerIP(n int) Option { return func(c *config) { c.maxPerIP = n } }
 
 // WithAddressBook keeps the address book of WithMinLinks in the file at
 // path: loaded by New (a malformed file is ErrBadOption wrapping
@@ -350,8 +380,21 @@ func (c *config) validate() error {
 		return bad("WithMinLinks(%d): must be >= 0", c.minLinks)
 	case c.minLinks > 0 && c.mode != Persistent:
 		return bad("WithMinLinks(%d): peer discovery needs Persistent mode", c.minLinks)
+	case c.maxLinks < 0 || c.maxLinks > 0 && c.maxLinks < c.minLinks:
+		return bad("WithMaxLinks(%d): must be >= WithMinLinks(%d)", c.maxLinks, c.minLinks)
+	case c.maxLinks > 0 && c.minLinks == 0:
+		return bad("WithMaxLinks(%d): the high mark needs WithMinLinks > 0", c.maxLinks)
+	case c.maxInbound < 0:
+		return bad("WithMaxInbound(%d): must be >= 0", c.maxInbound)
+	case c.maxPerIP < 0:
+		return bad("WithMaxLinksPerIP(%d): must be >= 0", c.maxPerIP)
+	case (c.maxInbound > 0 || c.maxPerIP > 0) && c.mode != Persistent:
+		return bad("WithMaxInbound/WithMaxLinksPerIP: links are capped in Persistent mode only")
 	case c.bookPath != "" && c.minLinks == 0:
 		return bad("WithAddressBook(%q): the book is kept only with WithMinLinks > 0", c.bookPath)
+	}
+	if c.minLinks > 0 && c.maxLinks == 0 {
+		c.maxLinks = 2*c.minLinks + 2
 	}
 	if c.advertise != "" {
 		if err := proto.ValidateAddr(c.advertise); err != nil {

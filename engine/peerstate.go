@@ -93,6 +93,13 @@ func (n *Node) PeerStates() []PeerState {
 		redials[e] = backoff{due: r.due, dialing: r.pc != nil}
 	}
 	n.redialMu.Unlock()
+	n.redialQ.mu.Lock()
+	for e, due := range n.redialQ.due { // asked for, not yet taken by the ticker
+		if _, ok := redials[e]; !ok {
+			redials[e] = backoff{due: due}
+		}
+	}
+	n.redialQ.mu.Unlock()
 
 	entries := n.table.All()
 	out := make([]PeerState, 0, len(entries))
@@ -220,11 +227,15 @@ const (
 	// ReasonSlowPeer: the peer stopped reading and the node drops slow
 	// peers (ErrSlowPeer).
 	ReasonSlowPeer
+	// ReasonTooManyLinks: this node or the peer had more links than its
+	// high mark (WithMaxLinks) and retired this one.
+	ReasonTooManyLinks
 )
 
 // String returns the reason in a few words: "connection lost", "goaway",
 // "silent", "restarted", "route deleted", "local close",
-// "protocol violation", "slow peer", or "" for ReasonNone.
+// "protocol violation", "slow peer", "too many links", or "" for
+// ReasonNone.
 func (r Reason) String() string {
 	switch r {
 	case ReasonConnLost:
@@ -243,6 +254,8 @@ func (r Reason) String() string {
 		return "protocol violation"
 	case ReasonSlowPeer:
 		return "slow peer"
+	case ReasonTooManyLinks:
+		return "too many links"
 	}
 	return ""
 }

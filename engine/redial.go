@@ -2,6 +2,7 @@ package engine
 
 import (
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/antnet-p2p/antnet/route"
@@ -27,19 +28,47 @@ type redial struct {
 	learned bool         // a peer from the address book (discovery.go): one try
 }
 
-// maybeRedial schedules a redial of e if it is a static route left without a
-// link on a running node. Any goroutine.
-func (n *Node) maybeRedial(e *route.Entry) {
+// redialQueue holds the redials maybeRedial asked for until the ticker
+// takes them: a loop that loses a link never waits for redialMu, which the
+// ticker holds while it works through the redials.
+type redialQueue struct {
+	mu  sync.Mutex
+	due map[*route.Entry]time.Time
+}
+
+// maybeRedial schedules a redial of e, after wait, if it is a static route
+// left without a link on a running node; the ticker takes it up within a
+// tick. Any goroutine; O(1), never blocks on the redialer.
+func (n *Node) maybeRedial(e *route.Entry, wait time.Duration) {
 	if n.state.Load() != nodeRunning || e.Link() != nil {
 		return
 	}
 	if _, static := n.staticRoutes.Load(e.ID.Addr); !static || n.table.Get(e.ID.Addr) != e {
 		return
 	}
-	n.redialMu.Lock()
-	defer n.redialMu.Unlock()
-	if _, ok := n.redials[e]; !ok {
-		n.redials[e] = &redial{entry: e, due: time.Now().Add(n.backoff(0))}
+	q := &n.redialQ
+	q.mu.Lock()
+	if q.due == nil {
+		q.due = make(map[*route.Entry]time.Time)
+	}
+	if _, ok := q.due[e]; !ok {
+		q.due[e] = time.Now().Add(wait)
+	}
+	q.mu.Unlock()
+}
+
+// takeQueued moves the queued redials into n.redials. Ticker, under
+// redialMu.
+func (n *Node) takeQueued() {
+	q := &n.redialQ
+	q.mu.Lock()
+	due := q.due
+	q.due = nil
+	q.mu.Unlock()
+	for e, t := range due {
+		if _, ok := n.redials[e]; !ok {
+			n.redials[e] = &redial{entry: e, due: t}
+		}
 	}
 }
 
@@ -49,15 +78,22 @@ func (n *Node) backoff(k int) time.Duration {
 	for i := 0; i < k && d < n.cfg.redialMax; i++ {
 		d *= 2
 	}
-	d = min(d, n.cfg.redialMax)
-	jitter := 0.8 + 0.4*rand.Float64()
-	return time.Duration(float64(d) * jitter)
+	return jitter(min(d, n.cfg.redialMax))
 }
 
-// redialDue advances every scheduled redial. Ticker.
-func (n *Node) redialDue(now time.Time) {
+// jitter returns d ±20%.
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// redialDue advances every scheduled redial. Connects that finished are
+// enrolled with redialMu released (enrolling waits for a loop, and a loop
+// may be waiting on PeerStates). It reports whether a redial is dialing or
+// due within quietTickEvery. Ticker.
+func (n *Node) redialDue(now time.Time) (pending bool) {
 	n.redialMu.Lock()
-	defer n.redialMu.Unlock()
+	n.takeQueued()
+	var polls []*redial
 	for e, r := range n.redials {
 		_, static := n.staticRoutes.Load(e.ID.Addr)
 		if !(static || r.learned) || n.table.Get(e.ID.Addr) != e || n.state.Load() != nodeRunning {
@@ -95,13 +131,7 @@ func (n *Node) redialDue(now time.Time) {
 			continue
 		}
 		if r.dial != nil {
-			if done, err := r.dial.poll(); done {
-				r.dial = nil
-				if err != nil {
-					r.pc.abandon(err)
-					r.retry(n, now)
-				}
-			}
+			polls = append(polls, r)
 			continue
 		}
 		select {
@@ -123,6 +153,38 @@ func (n *Node) redialDue(now time.Time) {
 		default:
 		}
 	}
+	soon := now.Add(quietTickEvery)
+	for _, r := range n.redials {
+		if r.pc != nil || r.due.Before(soon) {
+			pending = true
+			break
+		}
+	}
+	n.redialMu.Unlock()
+	if len(polls) == 0 {
+		return pending
+	}
+	// Only the ticker changes r.dial and r.pc, and removes redials.
+	type outcome struct {
+		r   *redial
+		err error
+	}
+	var done []outcome
+	for _, r := range polls {
+		if ok, err := r.dial.poll(); ok {
+			done = append(done, outcome{r, err})
+		}
+	}
+	n.redialMu.Lock()
+	defer n.redialMu.Unlock()
+	for _, o := range done {
+		o.r.dial = nil
+		if o.err != nil {
+			o.r.pc.abandon(o.err)
+			o.r.retry(n, now)
+		}
+	}
+	return true
 }
 
 func (r *redial) retry(n *Node, now time.Time) {

@@ -427,3 +427,30 @@ func TestShutdownUnderLoad(t *testing.T) {
 	}
 	runtime.GC()
 }
+
+// The loop that loses a static route's link never waits for the redialer:
+// the ticker holds redialMu while it enrolls finished redials, and
+// enrolling waits for a loop. Held here by the test, the loop must still
+// serve another peer.
+func TestLoopNeverWaitsForTheRedialer(t *testing.T) {
+	a := startNode(t, "a", echo, WithEventLoops(1), WithTimeout(time.Second))
+	b := startNode(t, "b", echo, WithEventLoops(1))
+	c := startNode(t, "c", echo, WithEventLoops(1))
+	link(t, a, b)
+	link(t, a, c)
+	a.redialMu.Lock()
+	held := true
+	defer func() {
+		if held {
+			a.redialMu.Unlock()
+		}
+	}()
+	_ = b.Close() // a's loop closes the link to b and asks for a redial
+	eventually(t, 2*time.Second, "a's link to b down", func() bool { return a.table.Get(b.Addr()).Link() == nil })
+	if got, err := a.Dispatch("c", []byte("still served")); err != nil || string(got) != "echo:still served" {
+		t.Fatalf("a's loop is stuck: %q, %v", got, err)
+	}
+	a.redialMu.Unlock()
+	held = false
+	eventually(t, 2*time.Second, "a redial of b scheduled", func() bool { return a.Stats().Redials > 0 })
+}

@@ -43,6 +43,10 @@ type counters struct {
 	persistentLinks   atomic.Int64
 	callbackPanics    atomic.Uint64
 	acceptErrors      atomic.Uint64
+	linksTrimmed      atomic.Uint64
+	pexAsked          atomic.Uint64
+	pexServed         atomic.Uint64
+	pexLearned        atomic.Uint64
 	serving           atomic.Int64 // requests on workers or deferred, not yet answered
 }
 
@@ -98,6 +102,11 @@ type Stats struct {
 	Unadmitted  uint64 // secure peers refused by the allow-list or admission callback
 
 	AcceptErrors uint64 // failed accepts (out of descriptors...): each costs a back-off, not the node
+
+	LinksTrimmed uint64 // links retired above the high mark (WithMaxLinks)
+	PexAsked     uint64 // pex-requests sent (WithMinLinks)
+	PexServed    uint64 // pex-requests answered with addresses
+	PexLearned   uint64 // addresses in pex-responses the book took (new or known)
 }
 
 // Stats returns the node's counters. Cheap: atomic loads only.
@@ -138,6 +147,10 @@ func (n *Node) Stats() Stats {
 		Tampered:          s.tampered.Load(),
 		Unadmitted:        s.unadmitted.Load(),
 		AcceptErrors:      s.acceptErrors.Load(),
+		LinksTrimmed:      s.linksTrimmed.Load(),
+		PexAsked:          s.pexAsked.Load(),
+		PexServed:         s.pexServed.Load(),
+		PexLearned:        s.pexLearned.Load(),
 	}
 	if n.table != nil {
 		st.Peers = n.table.Len()

@@ -71,6 +71,10 @@ var statsMetrics = map[string]metric{
 	"CallbackPanics":    {"callback_panics_total", "Panics recovered in peer-event and admission callbacks.", prometheus.CounterValue},
 	"Restarts":          {"peer_restarts_total", "Links to an old incarnation of a restarted peer, closed.", prometheus.CounterValue},
 	"AcceptErrors":      {"accept_errors_total", "Failed accepts (out of descriptors...), each costing a back-off.", prometheus.CounterValue},
+	"LinksTrimmed":      {"links_trimmed_total", "Links retired above the high mark (WithMaxLinks).", prometheus.CounterValue},
+	"PexAsked":          {"pex_requests_sent_total", "Peer-exchange requests sent.", prometheus.CounterValue},
+	"PexServed":         {"pex_requests_served_total", "Peer-exchange requests answered with addresses.", prometheus.CounterValue},
+	"PexLearned":        {"pex_addresses_taken_total", "Addresses in peer-exchange answers the address book took.", prometheus.CounterValue},
 }
 
 // Collector is a prometheus.Collector for one node. Each scrape costs one

@@ -1,0 +1,235 @@
+package engine
+
+import (
+	"bufio"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/proto"
+)
+
+// withLinkGrace shortens the connection manager's grace period (5s) so a
+// test settles quickly.
+func withLinkGrace(d time.Duration) Option { return func(c *config) { c.linkGrace = d } }
+
+// between reports whether every node has from lo to hi links and no
+// learned dial in flight.
+func between(nodes []*Node, lo, hi int) bool {
+	for _, n := range nodes {
+		if l := len(n.linkedPeers()); l < lo || l > hi || learnedDials(n) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func TestConnManagerKeepsLinksBetweenMarks(t *testing.T) {
+	const size, low, high = 24, 3, 6
+	m := &mesh{d: newDeliveries(), deg: make([]int, size)}
+	opts := []Option{WithEventLoops(1), WithMinLinks(low), WithMaxLinks(high), withLinkGrace(300 * time.Millisecond)}
+	start := time.Now()
+	for i := range size {
+		name := fmt.Sprint("c", i)
+		m.nodes = append(m.nodes, startNode(t, name, m.d.handler(name), opts...))
+		if i > 0 {
+			link(t, m.nodes[i], m.nodes[0]) // everyone is told only the bootstrap
+		}
+	}
+	eventually(t, 30*time.Second, fmt.Sprintf("every node between %d and %d links", low, high), func() bool {
+		return between(m.nodes, low, high)
+	})
+	formed := time.Since(start)
+	if got := m.nodes[0].Stats().LinksTrimmed; got == 0 {
+		t.Fatal("the bootstrap never trimmed a link")
+	}
+	for i, n := range m.nodes {
+		m.deg[i] = len(n.linkedPeers())
+	}
+	t.Logf("%d nodes, marks %d..%d: settled in %v, degrees %v, bootstrap trimmed %d", size, low, high,
+		formed.Round(time.Millisecond), m.deg, m.nodes[0].Stats().LinksTrimmed)
+	m.broadcastAll(t, size, rand.New(rand.NewPCG(7, 8))) // the graph is connected: each reaches every node once
+}
+
+func TestTrimmedPeerWaitsBeforeRedialing(t *testing.T) {
+	hub := startNode(t, "hub", echo, WithEventLoops(1), WithMinLinks(1), WithMaxLinks(1), withLinkGrace(50*time.Millisecond))
+	other := startNode(t, "other", echo, WithEventLoops(1))
+	// Two spokes with the hub as a static route; each has another link, so
+	// a retired one can wait.
+	var spokes []*Node
+	for i := range 2 {
+		s := startNode(t, fmt.Sprint("spoke", i), echo, WithEventLoops(1), WithRedialMaxBackoff(time.Hour))
+		link(t, s, other)
+		link(t, s, hub)
+		spokes = append(spokes, s)
+	}
+	var trimmed *Node
+	eventually(t, 10*time.Second, "the hub back at one link, a spoke without its link", func() bool {
+		for _, s := range spokes {
+			if s.table.Get(hub.Addr()).Link() == nil {
+				trimmed = s
+			}
+		}
+		return trimmed != nil && len(hub.linkedPeers()) == 1 && hub.Stats().LinksTrimmed == 1
+	})
+	e := trimmed.table.Get(hub.Addr())
+	eventually(t, 5*time.Second, "a redial scheduled", func() bool {
+		trimmed.redialMu.Lock()
+		defer trimmed.redialMu.Unlock()
+		return trimmed.redials[e] != nil
+	})
+	trimmed.redialMu.Lock()
+	wait := time.Until(trimmed.redials[e].due)
+	trimmed.redialMu.Unlock()
+	if wait < 40*time.Minute {
+		t.Fatalf("the retired spoke redials the hub in %v, want about WithRedialMaxBackoff (1h)", wait)
+	}
+	for _, st := range trimmed.PeerStates() {
+		if st.ID.Addr == hub.Addr() && st.State != BackingOff {
+			t.Fatalf("the hub's route is %v, want backing off", st.State)
+		}
+	}
+}
+
+func TestTrimGoawaySaysTooManyLinks(t *testing.T) {
+	var downs = make(chan PeerEvent, 8)
+	hub := startNode(t, "hub", echo, WithEventLoops(1), WithMinLinks(1), WithMaxLinks(1), withLinkGrace(50*time.Millisecond),
+		WithPeerEvents(func(ev PeerEvent) {
+			if !ev.Up {
+				downs <- ev
+			}
+		}))
+	keep := startNode(t, "keep", echo, WithEventLoops(1))
+	if err := hub.AddRoute("keep", keep.Addr()); err != nil { // static: never trimmed
+		t.Fatal(err)
+	}
+	own := rawListener(t)
+	p := dialRaw(t, hub.Addr())
+	p.hello("raw", own.Addr().String())
+	for {
+		f := p.read()
+		if f.Kind != codec.KindGoaway {
+			continue // pings, a pex-request
+		}
+		if len(f.Payload) != 1 || f.Payload[0] != proto.GoawayTooManyLinks {
+			t.Fatalf("goaway payload %x, want %x", f.Payload, proto.GoawayTooManyLinks)
+		}
+		break
+	}
+	p.write(codec.Append(nil, codec.Frame{Kind: codec.KindGoaway}))
+	p.closedBy(2 * time.Second)
+	select {
+	case ev := <-downs:
+		if ev.Reason != ReasonTooManyLinks || ev.Peer.Name != "raw" {
+			t.Fatalf("down event %+v (%v), want raw, too many links", ev, ev.Reason)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("no down event")
+	}
+	if l := hub.table.Get(keep.Addr()).Link(); l == nil {
+		t.Fatal("the static route was trimmed")
+	}
+}
+
+// dialRawFrom is dialRaw from a given loopback source address.
+func dialRawFrom(t *testing.T, src, addr string) *rawPeer {
+	t.Helper()
+	d := net.Dialer{Timeout: time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return &rawPeer{t: t, c: c, r: bufio.NewReader(c)}
+}
+
+// helloRefused sends a hello and returns the refusal's message.
+func (p *rawPeer) helloRefused(name, addr string) string {
+	p.t.Helper()
+	payload := proto.AppendHello(nil, proto.Hello{ID: proto.PeerID{Name: name, Addr: addr}, Nonce: rand.Uint64()})
+	p.write(codec.Append(nil, codec.Frame{Kind: codec.KindHello, Payload: payload}))
+	f := p.read()
+	if f.Kind != codec.KindError {
+		p.t.Fatalf("want a refusal, got %s", f.Kind)
+	}
+	p.closedBy(2 * time.Second)
+	return proto.ParseError(proto.PeerID{}, f.Payload).Error()
+}
+
+func TestInboundAndPerIPCaps(t *testing.T) {
+	srv := startNode(t, "srv", echo, WithEventLoops(1), WithMaxInbound(2), WithMaxLinksPerIP(1))
+	// Per IP: one link from 127.0.0.1; a second is refused, another IP is not.
+	a := startNode(t, "a", echo, WithEventLoops(1))
+	link(t, a, srv)
+	p := dialRawFrom(t, "127.0.0.1", srv.Addr())
+	if msg := p.helloRefused("b", "127.0.0.1:1"); !strings.Contains(msg, "one IP address") {
+		t.Fatalf("refusal %q, want the per-IP cap", msg)
+	}
+	p2 := dialRawFrom(t, "127.0.0.2", srv.Addr())
+	p2.hello("c", "127.0.0.2:1")
+	// Inbound: two links now; a third IP is refused by the inbound cap.
+	p3 := dialRawFrom(t, "127.0.0.3", srv.Addr())
+	if msg := p3.helloRefused("d", "127.0.0.3:1"); !strings.Contains(msg, "too many inbound") {
+		t.Fatalf("refusal %q, want the inbound cap", msg)
+	}
+	// The dialer of a capped node gets ErrRefused, with the reason.
+	e := startNode(t, "e", echo, WithEventLoops(1))
+	err := e.AddRoute("srv", srv.Addr())
+	mustErrIs(t, err, ErrRefused)
+	// A static route of the capped node, and a peer already linked, are let in.
+	f := startNode(t, "f", echo, WithEventLoops(1))
+	if err := srv.AddRoute("f", f.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.AddRoute("srv", srv.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.Stats().Refused; got != 3 {
+		t.Fatalf("Stats.Refused = %d, want 3", got)
+	}
+}
+
+func TestNetworkReformsAfterRestarts(t *testing.T) {
+	const size, low, high, killed = 30, 3, 6, 6 // 20%
+	m := &mesh{d: newDeliveries(), deg: make([]int, size)}
+	opts := []Option{WithEventLoops(1), WithMinLinks(low), WithMaxLinks(high), withLinkGrace(300 * time.Millisecond),
+		WithRedialMaxBackoff(2 * time.Second)}
+	start := func(i int, listen string) *Node {
+		name := fmt.Sprint("r", i)
+		n := startNodeAt(t, name, listen, m.d.handler(name), opts...)
+		if i > 0 {
+			link(t, n, m.nodes[0])
+		}
+		return n
+	}
+	for i := range size {
+		m.nodes = append(m.nodes, nil)
+		m.nodes[i] = start(i, "127.0.0.1:0")
+	}
+	settle := func(what string) time.Duration {
+		t0 := time.Now()
+		eventually(t, 30*time.Second, what, func() bool { return between(m.nodes, low, high) })
+		for i, n := range m.nodes {
+			m.deg[i] = len(n.linkedPeers())
+		}
+		return time.Since(t0)
+	}
+	formed := settle("the network formed")
+	rng := rand.New(rand.NewPCG(9, 10))
+	victims := rng.Perm(size - 1)[:killed] // the bootstrap stays: the restarted nodes are told only it
+	for _, v := range victims {
+		_ = m.nodes[v+1].Close()
+	}
+	for _, v := range victims {
+		i := v + 1
+		m.nodes[i] = start(i, m.nodes[i].Addr())
+	}
+	reformed := settle("the network re-formed")
+	t.Logf("%d nodes: formed in %v; %d killed and restarted, re-formed in %v; degrees %v", size,
+		formed.Round(time.Millisecond), killed, reformed.Round(time.Millisecond), m.deg)
+	m.broadcastAll(t, 10, rng) // every live node, exactly once
+}
