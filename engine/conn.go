@@ -370,9 +370,10 @@ func (pc *peerConn) wakeLocked() gnet.Conn {
 const directMax = 64 << 10
 
 // flushLocked sends the queue after a request. When the link is idle
-// (alone: no request in flight but the caller's own, see alone; plain, past
-// its handshake, not short, its loop neither serving nor writing it, gnet
-// holding none of its bytes) it writes the queue to the socket from the
+// (alone: no request in flight but the caller's own, see alone; plain, or
+// secure with a sealed queue, which is in nonce order; past its handshake,
+// not short, its loop neither serving nor writing it, gnet holding none of
+// its bytes) it writes the queue to the socket from the
 // calling goroutine: no wake of the loop, no hop to the loop's thread. A
 // busy link keeps queueing, so that concurrent callers share the loop's
 // one write per batch; so do other frames (answers from workers, notices,
@@ -386,7 +387,7 @@ func (pc *peerConn) flushLocked(alone bool) gnet.Conn {
 	if pc.woken || pc.c == nil {
 		return nil
 	}
-	if alone && !pc.loopBusy && !pc.backlog && !pc.short && pc.n.cfg.identity == nil &&
+	if alone && !pc.loopBusy && !pc.backlog && !pc.short && (pc.n.cfg.identity == nil || pc.sealer != nil) &&
 		pc.closeErr == nil && len(pc.out.B) <= directMax && pc.state.Load() != stateHandshake {
 		n, _ := unix.Write(pc.fd, pc.out.B)
 		if n > 0 {
