@@ -294,7 +294,7 @@ func header(w *os.File, cfg *config, sel []scenario, nofile uint64) {
 	fmt.Fprintln(w, "servers: rawgnet = bare gnet v2 echo (codec.Next, one Write per OnTraffic), goroutine = net + reader goroutine per conn + bufio")
 	fmt.Fprintln(w, "  (16 KiB reader and writer per conn; idle rows: the lean variant, 4 KiB reader, 4 KiB writer pooled while idle),")
 	fmt.Fprintln(w, "  antnet = engine.Node with an echo handler; each runs GOMAXPROCS event loops where it has loops; all on 127.0.0.1, OS-picked ports;")
-	fmt.Fprintln(w, "  antnet-secure = antnet with engine.WithIdentity (Noise XX handshake, ChaCha20-Poly1305 on every frame) on every node")
+	fmt.Fprintln(w, "  antnet-secure = antnet with engine.WithIdentity (Noise XX handshake; AES-256-GCM on every frame where both ends have AES hardware, ChaCha20-Poly1305 otherwise) on every node")
 	for _, s := range sel {
 		fmt.Fprintf(w, "load %s: %s\n", s.name, s.load)
 	}

@@ -29,7 +29,7 @@ const (
 	implRawGnet   = "rawgnet"
 	implGoroutine = "goroutine"
 	// implAntnetSecure is antnet with engine.WithIdentity on every node:
-	// Noise XX handshake, ChaCha20-Poly1305 sealed frames.
+	// Noise XX handshake, frames sealed with the negotiated cipher (AES-256-GCM or ChaCha20-Poly1305).
 	implAntnetSecure = "antnet-secure"
 )
 
