@@ -482,8 +482,8 @@ func procStatus() (threads int, rss uint64) {
 // discoveryRun forms the network, measures it at rest, broadcasts, kills
 // and restarts a fifth of it, and broadcasts again.
 func discoveryRun(n int, cfg *config, r *Result) error {
-	if n < 2*discKillShare || n > 9999 {
-		return fmt.Errorf("discovery: %d nodes, want %d..9999", n, 2*discKillShare)
+	if n <= discLow || n > 9999 { // a node needs discLow others to link with
+		return fmt.Errorf("discovery: %d nodes, want %d..9999", n, discLow+1)
 	}
 	idle, formTimeout, perPhase := 3*time.Second, 120*time.Second, 50
 	if cfg.quick {
@@ -557,7 +557,7 @@ func discoveryRun(n int, cfg *config, r *Result) error {
 
 	// Kill a fifth (never the bootstrap: the restarted nodes are told only
 	// it), restart them on their ports.
-	victims := rng.Perm(n - 1)[:n/discKillShare]
+	victims := rng.Perm(n - 1)[:max(n/discKillShare, 1)]
 	addrs := make(map[int]string, len(victims))
 	for k := range victims {
 		victims[k]++
