@@ -114,6 +114,10 @@ func (n *Node) redialDue(now time.Time) {
 			if now.Before(r.due) {
 				continue
 			}
+			if n.waitForRoom(e) {
+				r.due = now.Add(jitter(n.cfg.redialMax))
+				continue
+			}
 			pc := newPeerConn(n, true)
 			pc.peer, pc.entry = e.ID, e
 			if n.claimDial(e, pc) != nil {
