@@ -649,6 +649,8 @@ func foldDiscovery(rs []Result) *discoveryFigures {
 		{"goroutines", &out.GoroutinesPerNode, func(d *discoveryFigures) float64 { return d.GoroutinesPerNode }, ""},
 		{"stack", &out.StackPerNode, func(d *discoveryFigures) float64 { return d.StackPerNode }, ""},
 		{"mean degree", &out.DegreeMean, func(d *discoveryFigures) float64 { return d.DegreeMean }, ""},
+		{"formed time p50", &out.Formed.TimeP50us, func(d *discoveryFigures) float64 { return d.Formed.TimeP50us / 1e3 }, "ms"},
+		{"re-formed time p50", &out.Reformed.TimeP50us, func(d *discoveryFigures) float64 { return d.Reformed.TimeP50us / 1e3 }, "ms"},
 		{"formed time p99", &out.Formed.TimeP99us, func(d *discoveryFigures) float64 { return d.Formed.TimeP99us / 1e3 }, "ms"},
 		{"re-formed time p99", &out.Reformed.TimeP99us, func(d *discoveryFigures) float64 { return d.Reformed.TimeP99us / 1e3 }, "ms"},
 	} {
