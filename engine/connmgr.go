@@ -102,7 +102,9 @@ func (n *Node) parkRetired(pc *peerConn) (wait time.Duration, parked bool) {
 	wait = jitter(n.cfg.redialMax)
 	if n.disc != nil {
 		n.disc.book.Park(pc.entry.ID.Addr, time.Now().Add(wait))
-		n.disc.retiredUs.Store(pc.entry.ID.Addr, struct{}{})
+		if _, static := n.staticRoutes.Load(pc.entry.ID.Addr); static {
+			n.disc.retiredUs.Store(pc.entry.ID.Addr, struct{}{})
+		}
 	}
 	return wait, len(n.linkedPeers()) > 0
 }

@@ -286,3 +286,27 @@ func TestTrimmedStaticRouteWaitsWhileLinked(t *testing.T) {
 		return trimmed.table.Get(hub.Addr()).Link() != nil
 	})
 }
+
+// Only static routes wait for room: a learned dial the book started is
+// made, even to a peer that once retired a link of ours, and even if the
+// node reached its minimum meanwhile (held back, it stayed "in flight"
+// for ever and took one of the node's learned-dial slots).
+func TestLearnedDialNotHeldForRoom(t *testing.T) {
+	a := startNode(t, "a", echo, WithEventLoops(1), WithMinLinks(1))
+	b := startNode(t, "b", echo, WithEventLoops(1))
+	c := startNode(t, "c", echo, WithEventLoops(1))
+	link(t, a, b) // a has its minimum
+	a.disc.retiredUs.Store(c.Addr(), struct{}{})
+	a.linkMu.Lock()
+	e, err := a.table.Add(proto.PeerID{Name: "c", Addr: c.Addr()})
+	a.linkMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.redialMu.Lock()
+	a.redials[e] = &redial{entry: e, due: time.Now(), learned: true}
+	a.redialMu.Unlock()
+	eventually(t, 5*time.Second, "the learned dial made", func() bool {
+		return learnedDials(a) == 0 && e.Link() != nil
+	})
+}

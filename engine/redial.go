@@ -114,7 +114,7 @@ func (n *Node) redialDue(now time.Time) {
 			if now.Before(r.due) {
 				continue
 			}
-			if n.waitForRoom(e) {
+			if !r.learned && n.waitForRoom(e) {
 				r.due = now.Add(jitter(n.cfg.redialMax))
 				continue
 			}
