@@ -148,8 +148,9 @@ func (lc *loadConn) runN(n int, payload []byte) error {
 }
 
 // BenchmarkCall: one blocking call at a time through each client API
-// (antnet: DispatchAppend node to node; goroutine: the mutex + reader
-// goroutine client). Client and server allocations both count.
+// (antnet: DispatchAppend node to node; goroutine: the multiplexing client,
+// its writer goroutine coalescing queued frames and its reader goroutine).
+// Client and server allocations both count.
 func BenchmarkCall(b *testing.B) {
 	msg := make([]byte, 128)
 	dst := make([]byte, 0, 128)

@@ -1,84 +1,64 @@
 package main
 
 import (
-	"math/bits"
 	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
-// Latency histogram: log-linear buckets over nanoseconds, 64 sub-buckets per
-// power of two (relative error under 1.6%), values up to 2^36 ns (~68 s).
-// Recording is one index computation and one increment; no allocation.
+// Latencies go into HdrHistograms, in nanoseconds from 100 ns to 60 s, with
+// two significant digits (a quantile is within 1% of the true value).
+// Recording does not allocate.
 const (
-	histSubBits = 6
-	histSub     = 1 << histSubBits
-	histMaxExp  = 36
-	histBuckets = (histMaxExp - histSubBits + 1) * histSub
+	histLowest  = 100
+	histHighest = int64(60 * time.Second)
+	histDigits  = 2
 )
 
-type hist struct {
-	counts [histBuckets]uint32
-	n      uint64
-}
+// hist is one latency histogram; the zero value is empty and ready (the
+// histogram is made at the first record, about 20 KiB).
+type hist struct{ h *hdrhistogram.Histogram }
 
-func histBucket(v uint64) int {
-	if v < histSub {
-		return int(v)
-	}
-	e := bits.Len64(v) - histSubBits - 1 // v>>e in [64, 128)
-	i := (e+1)<<histSubBits + int(v>>uint(e)) - histSub
-	if i >= histBuckets {
-		i = histBuckets - 1
-	}
-	return i
-}
-
-// histValue is the midpoint of bucket i, in nanoseconds.
-func histValue(i int) float64 {
-	if i < histSub {
-		return float64(i)
-	}
-	e := i>>histSubBits - 1
-	m := i&(histSub-1) + histSub
-	lo := float64(uint64(m) << uint(e))
-	return lo + float64(uint64(1)<<uint(e))/2
-}
+// histTotal is a histogram that others are added to.
+type histTotal = hist
 
 func (h *hist) record(ns int64) {
-	if ns < 0 {
-		ns = 0
+	if h.h == nil {
+		h.h = hdrhistogram.New(histLowest, histHighest, histDigits)
 	}
-	h.counts[histBucket(uint64(ns))]++
-	h.n++
+	_ = h.h.RecordValue(min(max(ns, 0), histHighest))
 }
 
-// total accumulates many per-worker histograms.
-type histTotal struct {
-	counts [histBuckets]uint64
-	n      uint64
-}
-
-func (t *histTotal) add(h *hist) {
-	for i, c := range h.counts {
-		t.counts[i] += uint64(c)
+// add merges o's counts into h.
+func (h *hist) add(o *hist) {
+	if o.h == nil {
+		return
 	}
-	t.n += h.n
+	if h.h == nil {
+		h.h = hdrhistogram.New(histLowest, histHighest, histDigits)
+	}
+	h.h.Merge(o.h)
 }
 
 // quantile returns the q-quantile (0 < q <= 1), or 0 with no samples.
-func (t *histTotal) quantile(q float64) time.Duration {
-	if t.n == 0 {
+func (h *hist) quantile(q float64) time.Duration {
+	if h.h == nil {
 		return 0
 	}
-	target := uint64(q*float64(t.n) + 0.5)
-	if target < 1 {
-		target = 1
+	return time.Duration(h.h.ValueAtQuantile(q * 100))
+}
+
+// export and importHist carry a histogram across the child-process protocol.
+func (h *hist) export() *hdrhistogram.Snapshot {
+	if h.h == nil {
+		return nil
 	}
-	var seen uint64
-	for i, c := range t.counts {
-		seen += c
-		if seen >= target {
-			return time.Duration(histValue(i))
-		}
+	return h.h.Export()
+}
+
+func importHist(s *hdrhistogram.Snapshot) hist {
+	if s == nil {
+		return hist{}
 	}
-	return time.Duration(histValue(histBuckets - 1))
+	return hist{hdrhistogram.Import(s)}
 }

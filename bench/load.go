@@ -20,11 +20,15 @@ import (
 type loadSpec struct {
 	peers, inflight, payload int
 	warmup, duration         time.Duration
+	proc                     bool // the load generator in a child process, whatever -client says
 }
 
 const loadDescription = "P conns × K in flight, Go net client (net.Conn + bufio), one goroutine per conn: " +
 	"it writes K requests, then for every response read writes the next one, " +
-	"flushing once per batch of responses read (closed loop, ids correlated per slot)"
+	"flushing once per batch of responses read (closed loop, ids correlated per slot); " +
+	"the client=proc row (10,000 conns, 500 with -quick) runs this load generator in a child process " +
+	"and adds the server process's RSS and heap growth per conn under load (/proc/self/statm at the window's end " +
+	"over a collected baseline before the dials)"
 
 // measurement is what a worker pool brings back from a window.
 type measurement struct {
@@ -33,6 +37,11 @@ type measurement struct {
 	st       windowStats
 	errs     int64
 	firstErr error
+	// With the load generator in a child process: its connections, and
+	// the server process's RSS and heap growth per connection under load
+	// (goroutines is then the growth too).
+	conns                   int
+	rssPerConn, heapPerConn float64
 }
 
 func (m *measurement) fail(err error) {
@@ -47,6 +56,9 @@ func (m *measurement) fill(r *Result) {
 	r.Ops = m.ops
 	r.Seconds = m.st.elapsed.Seconds()
 	r.Goroutines = m.st.goroutines
+	if m.conns > 0 {
+		r.Conns, r.BytesPerConn, r.HeapPerConn = m.conns, m.rssPerConn, m.heapPerConn
+	}
 	if m.st.elapsed > 0 {
 		r.OpsPerSec = float64(m.ops) / m.st.elapsed.Seconds()
 	}
@@ -159,7 +171,7 @@ func (lc *loadConn) run(w *window, payload []byte) {
 // runLoad drives the server at addr with sp and measures it, from this
 // process or, with -client proc, from a child process.
 func runLoad(addr string, sp loadSpec) (*measurement, error) {
-	if clientProc {
+	if clientProc || sp.proc {
 		return runLoadProc(addr, sp)
 	}
 	return runLoadHere(addr, sp, nil)
@@ -179,33 +191,11 @@ func runLoadHere(addr string, sp loadSpec, hook func(string)) (*measurement, err
 			}
 		}
 	}()
-	// Connect, 64 dials at a time (the listener's backlog is finite).
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		derr error
-		sem  = make(chan struct{}, 64)
-	)
-	for i := range conns {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			lc, err := dialLoad(addr, i, &sp)
-			if err != nil {
-				mu.Lock()
-				if derr == nil {
-					derr = fmt.Errorf("connect #%d: %w", i, err)
-				}
-				mu.Unlock()
-				return
-			}
-			conns[i] = lc
-		}()
-	}
-	wg.Wait()
-	if derr != nil {
-		return nil, derr
+	if _, err := dialAll(sp.peers, 64, func(i int) (err error) {
+		conns[i], err = dialLoad(addr, i, &sp)
+		return err
+	}); err != nil {
+		return nil, err
 	}
 
 	payload := make([]byte, sp.payload)
@@ -213,6 +203,7 @@ func runLoadHere(addr string, sp loadSpec, hook func(string)) (*measurement, err
 	w := newWindow()
 	w.hook = hook
 	done := make(chan struct{})
+	var wg sync.WaitGroup
 	pprof.Do(context.Background(), pprof.Labels("side", "client"), func(context.Context) {
 		for _, lc := range conns {
 			wg.Add(1)
@@ -239,4 +230,29 @@ func runLoadHere(addr string, sp loadSpec, hook func(string)) (*measurement, err
 		}
 	}
 	return m, m.err("connections")
+}
+
+// dialAll calls dial(i) for every i below n, at most limit at a time (a
+// listener's backlog is finite), and returns how many failed and the first
+// failure.
+func dialAll(n, limit int, dial func(i int) error) (failed int, first error) {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	sem := make(chan struct{}, max(limit, 1))
+	for i := range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := dial(i); err != nil {
+				mu.Lock()
+				if failed++; failed == 1 {
+					first = fmt.Errorf("connect #%d: %w", i, err)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return failed, first
 }

@@ -11,7 +11,7 @@
 //	go run ./bench -only reqrep -peers 1024 -inflight 16 -payload 4096 -duration 3s
 //	go run ./bench -only idle,secure,broadcast     # memory per idle conn, secure column, gossip
 //	go run ./bench -fresh -only secure             # every row in a new child process
-//	go run ./bench -only idle -idle-conns 10000    # peers in a child process (-idle-child)
+//	go run ./bench -only idle -idle-conns 10000    # peers in a child process
 //	go run ./bench -only broadcast -nodes 64       # coverage time, broadcasts/s, duplicates, frames
 //	go run ./bench -only reqrep -cpuprofile cpu.out && go tool pprof -top -tagfocus impl=antnet cpu.out
 //	go test -bench . -benchmem ./bench                # micro-benchmarks
@@ -35,7 +35,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -56,12 +55,10 @@ func main() {
 			"(goroutines are labelled side=server|client and impl=...: use go tool pprof -tagfocus side=server)")
 		client = flag.String("client", "inproc", "where the reqrep/allocs load generator runs: inproc (this process) "+
 			"or proc (a child process: allocs/op and goroutines are then the server's alone)")
-		child   = flag.String("loadgen-child", "", "internal: run as the load generator child")
-		idleKid = flag.String("idle-child", "", "internal: run as the idle scenario's peers")
-		rowKid  = flag.String("row-child", "", "internal: run one row as a -fresh child")
-		fresh   = flag.Bool("fresh", false, "run every row in a new child process, so no row's figures depend on what earlier rows "+
+		child = flag.String("child", "", "internal: run as a child process (the load generator, idle peers, a -fresh row)")
+		fresh = flag.Bool("fresh", false, "run every row in a new child process, so no row's figures depend on what earlier rows "+
 			"left in process-wide state (heap, GC pacing, gnet's worker pool); -cpuprofile and -memprofile then cover only this parent")
-		idleN   = flag.Int("idle-conns", 0, "idle: peer connections held by the server (default 10000, 1000 with -quick)")
+		idleN   = flag.String("idle-conns", "", "idle: peer connections held by the server, comma separated (default 1000,4000,10000; 1000 with -quick)")
 		nodes   = flag.Int("nodes", 0, "broadcast: nodes in the graph (default 64, 16 with -quick); discovery: nodes (default 1000, 50 with -quick)")
 		count   = flag.Int("count", 1, "run every measurement `N` times (round robin) and report the medians")
 		memprof = flag.String("memprofile", "", "write an allocation profile of the whole run to `FILE` "+
@@ -75,15 +72,7 @@ func main() {
 		fatalf("unexpected arguments %q", flag.Args())
 	}
 	if *child != "" {
-		loadChild(*child)
-		return
-	}
-	if *idleKid != "" {
-		idleChild(*idleKid)
-		return
-	}
-	if *rowKid != "" {
-		rowChild(*rowKid)
+		childMain(*child)
 		return
 	}
 	freshRows = *fresh
@@ -95,7 +84,7 @@ func main() {
 		fatalf("-client %q: want inproc or proc", *client)
 	}
 
-	cfg := &config{quick: *quick, duration: *duration, warmup: *warmup, count: *count, idleConns: *idleN, nodes: *nodes}
+	cfg := &config{quick: *quick, duration: *duration, warmup: *warmup, count: *count, nodes: *nodes}
 	if cfg.duration <= 0 {
 		cfg.duration = time.Second
 		if cfg.quick {
@@ -112,7 +101,7 @@ func main() {
 	for _, f := range []struct {
 		s   string
 		dst *[]int
-	}{{*peers, &cfg.peers}, {*inflight, &cfg.inflight}, {*payload, &cfg.payload}, {*callers, &cfg.callers}} {
+	}{{*peers, &cfg.peers}, {*inflight, &cfg.inflight}, {*payload, &cfg.payload}, {*callers, &cfg.callers}, {*idleN, &cfg.idleConns}} {
 		if *f.dst, err = atoiList(f.s); err != nil {
 			fatalf("%v", err)
 		}
@@ -183,6 +172,9 @@ func main() {
 	fmt.Fprintf(os.Stderr, "done: %d measurements in %v\n", len(results), time.Since(start).Round(100*time.Millisecond))
 
 	printTable(os.Stdout, results)
+	if cfg.quick && cfg.count == 1 {
+		fmt.Println("-quick: every ratio above is a single short run's, an indication that the suite works, not a result (use -count 3)")
+	}
 	if *jsonOut != "" {
 		if err := writeJSON(*jsonOut, results); err != nil {
 			fatalf("write %s: %v", *jsonOut, err)
@@ -283,7 +275,8 @@ func header(w *os.File, cfg *config, sel []scenario, nofile uint64) {
 		fmt.Fprintln(w, "-quick: one short run per row; its figures and ratios are indications that the suite works, not results (use -count 3)")
 	}
 	if cfg.count > 1 {
-		fmt.Fprintf(w, "every figure below is the median of %d runs of its row (-count), taken round robin over its scenario's list\n", cfg.count)
+		fmt.Fprintf(w, "every figure below is the median of %d runs of its row (-count), taken round robin over its scenario's list;\n", cfg.count)
+		fmt.Fprintln(w, "  [a–b] beside a median is the lowest and highest of its runs")
 	}
 	where := "this process"
 	if freshRows {
@@ -298,7 +291,8 @@ func header(w *os.File, cfg *config, sel []scenario, nofile uint64) {
 	if !freshRows {
 		fmt.Fprintln(w, "  rows share one process (heap, GC pacing, gnet's worker pool); -fresh runs each row in a new process")
 	}
-	fmt.Fprintln(w, "servers: rawgnet = bare gnet v2 echo (codec.Next, one Write per OnTraffic), goroutine = net + reader goroutine per conn + bufio,")
+	fmt.Fprintln(w, "servers: rawgnet = bare gnet v2 echo (codec.Next, one Write per OnTraffic), goroutine = net + reader goroutine per conn + bufio")
+	fmt.Fprintln(w, "  (16 KiB reader and writer per conn; idle rows: the lean variant, 4 KiB reader, 4 KiB writer pooled while idle),")
 	fmt.Fprintln(w, "  antnet = engine.Node with an echo handler; each runs GOMAXPROCS event loops where it has loops; all on 127.0.0.1, OS-picked ports;")
 	fmt.Fprintln(w, "  antnet-secure = antnet with engine.WithIdentity (Noise XX handshake, ChaCha20-Poly1305 on every frame) on every node")
 	for _, s := range sel {
@@ -317,7 +311,12 @@ func progress(i, n int, r *Result) {
 	status := fmt.Sprintf("%.0f ops/s p50 %.1fµs p99 %.1fµs allocs/op %.2f cpu %.2fµs/op", r.OpsPerSec, r.P50us, r.P99us,
 		r.AllocsPerOp, r.CPUusPerOp)
 	if r.Conns > 0 {
-		status = fmt.Sprintf("RSS %.0f B/conn heap %.0f B/conn goroutines %+d", r.BytesPerConn, r.HeapPerConn, r.Goroutines)
+		mem := fmt.Sprintf("RSS %.0f B/conn heap %.0f B/conn goroutines %+d", r.BytesPerConn, r.HeapPerConn, r.Goroutines)
+		if r.OpsPerSec > 0 {
+			status += ", " + mem
+		} else {
+			status = mem
+		}
 	}
 	if f := figures(r); f != "" && r.Conns == 0 {
 		status += ", " + f
@@ -428,90 +427,4 @@ func writeHeapProfile(path string) error {
 	}
 	defer f.Close()
 	return pprof.Lookup("allocs").WriteTo(f, 0)
-}
-
-// median folds the runs of one row into one: each figure is the median of
-// the runs that did not fail; the spread of ops/s goes in the note.
-func median(rs []Result) Result {
-	if len(rs) == 1 {
-		return rs[0]
-	}
-	out := rs[0]
-	var ok []Result
-	var errs []string
-	for _, r := range rs {
-		if r.Error == "" {
-			ok = append(ok, r)
-		} else {
-			errs = append(errs, r.Error)
-		}
-	}
-	out.Note = ""
-	for _, r := range rs {
-		if r.Note != "" {
-			out.addNote(r.Note)
-		}
-	}
-	if len(ok) == 0 {
-		out.Error = strings.Join(errs, " | ")
-		return out
-	}
-	out.Error = ""
-	if len(errs) > 0 {
-		out.addNote(fmt.Sprintf("%d of %d runs failed: %s", len(errs), len(rs), errs[0]))
-	}
-	pick := func(f func(*Result) float64) float64 {
-		xs := make([]float64, len(ok))
-		for i := range ok {
-			xs[i] = f(&ok[i])
-		}
-		sort.Float64s(xs)
-		if n := len(xs); n%2 == 0 {
-			return (xs[n/2-1] + xs[n/2]) / 2
-		}
-		return xs[len(xs)/2]
-	}
-	out.OpsPerSec = pick(func(r *Result) float64 { return r.OpsPerSec })
-	out.P50us = pick(func(r *Result) float64 { return r.P50us })
-	out.P99us = pick(func(r *Result) float64 { return r.P99us })
-	out.AllocsPerOp = pick(func(r *Result) float64 { return r.AllocsPerOp })
-	out.Goroutines = int(pick(func(r *Result) float64 { return float64(r.Goroutines) }))
-	out.Ops = int64(pick(func(r *Result) float64 { return float64(r.Ops) }))
-	out.Seconds = pick(func(r *Result) float64 { return r.Seconds })
-	out.CPUusPerOp = pick(func(r *Result) float64 { return r.CPUusPerOp })
-	out.BytesPerConn = pick(func(r *Result) float64 { return r.BytesPerConn })
-	out.HeapPerConn = pick(func(r *Result) float64 { return r.HeapPerConn })
-	out.FramesPerMsg = pick(func(r *Result) float64 { return r.FramesPerMsg })
-	out.ReforwardedPerMsg = pick(func(r *Result) float64 { return r.ReforwardedPerMsg })
-	out.CoverageP50us = pick(func(r *Result) float64 { return r.CoverageP50us })
-	out.CoverageP99us = pick(func(r *Result) float64 { return r.CoverageP99us })
-	out.Broadcasts = int64(pick(func(r *Result) float64 { return float64(r.Broadcasts) }))
-	out.Discovery = foldDiscovery(ok)
-	// Duplicates and coverage: the worst run, not the median.
-	for _, r := range ok {
-		if r.Duplicates != nil && (out.Duplicates == nil || *r.Duplicates > *out.Duplicates) {
-			d := *r.Duplicates
-			out.Duplicates = &d
-		}
-		if r.ReachedAll != nil && (out.ReachedAll == nil || !*r.ReachedAll) {
-			a := *r.ReachedAll
-			out.ReachedAll = &a
-		}
-	}
-	lo, hi := ok[0].OpsPerSec, ok[0].OpsPerSec
-	for _, r := range ok {
-		lo, hi = min(lo, r.OpsPerSec), max(hi, r.OpsPerSec)
-	}
-	out.Runs = len(ok)
-	if out.Conns > 0 { // idle: the spread of the memory figure
-		lo, hi := ok[0].BytesPerConn, ok[0].BytesPerConn
-		for _, r := range ok {
-			lo, hi = min(lo, r.BytesPerConn), max(hi, r.BytesPerConn)
-		}
-		out.addNote(fmt.Sprintf("RSS %.0f..%.0f B/conn over %d runs", lo, hi, len(ok)))
-		return out
-	}
-	out.OpsMin, out.OpsMax = lo, hi
-	out.addNote(fmt.Sprintf("ops/s %.0f..%.0f over %d runs", lo, hi, len(ok)))
-	return out
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -103,8 +104,11 @@ type Result struct {
 	Runs   int     `json:"runs,omitempty"` // with -count: runs the medians come from
 	OpsMin float64 `json:"ops_per_sec_min,omitempty"`
 	OpsMax float64 `json:"ops_per_sec_max,omitempty"`
-	Error  string  `json:"error,omitempty"`
-	Note   string  `json:"note,omitempty"`
+	// Spread: with -count, the [min, max] over the runs of each median
+	// figure that varied, keyed by its JSON name.
+	Spread map[string][2]float64 `json:"spread,omitempty"`
+	Error  string                `json:"error,omitempty"`
+	Note   string                `json:"note,omitempty"`
 
 	group string // rows of a scenario with the same group are compared
 }
@@ -181,8 +185,11 @@ func figures(r *Result) string {
 		f = append(f, "secure/plain "+ratio(r.VsPlain))
 	}
 	if r.Conns > 0 {
-		f = append(f, fmt.Sprintf("RSS %s/conn, heap %s/conn, goroutines %+d", bytesText(r.BytesPerConn),
-			bytesText(r.HeapPerConn), r.Goroutines))
+		rss := bytesText(r.BytesPerConn)
+		if mm, ok := r.Spread["bytes_per_conn"]; ok {
+			rss += " [" + bytesText(mm[0]) + "–" + bytesText(mm[1]) + "]"
+		}
+		f = append(f, fmt.Sprintf("RSS %s/conn, heap %s/conn, goroutines %+d", rss, bytesText(r.HeapPerConn), r.Goroutines))
 		if r.RatioOf == "bytes_per_conn" && r.VsGoroutine != nil {
 			f = append(f, "RSS/conn "+ratio(r.VsGoroutine)+" goroutine's")
 		}
@@ -249,10 +256,20 @@ func printTable(w io.Writer, rs []Result) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			r.Scenario, r.Params, r.Impl,
-			num(r.OpsPerSec, 0), num(r.P50us, 1), num(r.P99us, 1), allocs, num(r.CPUusPerOp, 2),
+			spread(&r, "ops_per_sec", r.OpsPerSec, 0), spread(&r, "p50_us", r.P50us, 1),
+			spread(&r, "p99_us", r.P99us, 1), allocs, spread(&r, "cpu_us_per_op", r.CPUusPerOp, 2),
 			vsRaw, vsGo, figures(&r), note)
 	}
 	tw.Flush()
+}
+
+// spread is x, followed with -count by the [min–max] of its runs.
+func spread(r *Result, name string, x float64, prec int) string {
+	s := num(x, prec)
+	if mm, ok := r.Spread[name]; ok && x != 0 {
+		s += " [" + strconv.FormatFloat(mm[0], 'f', prec, 64) + "–" + strconv.FormatFloat(mm[1], 'f', prec, 64) + "]"
+	}
+	return s
 }
 
 // memRatio is a memory ratio, marked as such in the table.
@@ -272,4 +289,96 @@ func writeJSON(path string, rs []Result) error {
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// medianFigures are the figures median folds, by JSON name.
+func medianFigures(r *Result) map[string]*float64 {
+	return map[string]*float64{
+		"ops_per_sec": &r.OpsPerSec, "p50_us": &r.P50us, "p99_us": &r.P99us, "allocs_per_op": &r.AllocsPerOp,
+		"cpu_us_per_op": &r.CPUusPerOp, "seconds": &r.Seconds, "bytes_per_conn": &r.BytesPerConn,
+		"heap_bytes_per_conn": &r.HeapPerConn, "frames_per_msg": &r.FramesPerMsg,
+		"reforwarded_per_msg": &r.ReforwardedPerMsg, "coverage_p50_us": &r.CoverageP50us,
+		"coverage_p99_us": &r.CoverageP99us,
+	}
+}
+
+// medianOf is the median of xs (sorted in place).
+func medianOf(xs []float64) float64 {
+	slices.Sort(xs)
+	n := len(xs)
+	return (xs[(n-1)/2] + xs[n/2]) / 2
+}
+
+// median folds the runs of one row into one: each figure is the median of
+// the runs that did not fail, its [min, max] goes in Spread; duplicates and
+// coverage are the worst run's.
+func median(rs []Result) Result {
+	if len(rs) == 1 {
+		return rs[0]
+	}
+	out := rs[0]
+	out.Note, out.Error = "", ""
+	var ok []Result
+	var errs []string
+	for _, r := range rs {
+		if r.Note != "" {
+			out.addNote(r.Note)
+		}
+		if r.Error == "" {
+			ok = append(ok, r)
+		} else {
+			errs = append(errs, r.Error)
+		}
+	}
+	if len(ok) == 0 {
+		out.Error = strings.Join(errs, " | ")
+		return out
+	}
+	notes := out.Note
+	out = ok[0] // what is not folded below comes from a run that did not fail
+	out.Note = notes
+	if len(errs) > 0 {
+		out.addNote(fmt.Sprintf("%d of %d runs failed: %s", len(errs), len(rs), errs[0]))
+	}
+	xs := make([]float64, len(ok))
+	fold := func(f func(*Result) *float64) (mid, lo, hi float64) {
+		for i := range ok {
+			xs[i] = *f(&ok[i])
+		}
+		lo, hi = slices.Min(xs), slices.Max(xs)
+		return medianOf(xs), lo, hi
+	}
+	for name, p := range medianFigures(&out) {
+		var lo, hi float64
+		*p, lo, hi = fold(func(r *Result) *float64 { return medianFigures(r)[name] })
+		if lo != hi {
+			if out.Spread == nil {
+				out.Spread = make(map[string][2]float64)
+			}
+			out.Spread[name] = [2]float64{lo, hi}
+		}
+	}
+	ints := func(f func(*Result) int64) int64 {
+		for i := range ok {
+			xs[i] = float64(f(&ok[i]))
+		}
+		return int64(medianOf(xs))
+	}
+	out.Ops = ints(func(r *Result) int64 { return r.Ops })
+	out.Broadcasts = ints(func(r *Result) int64 { return r.Broadcasts })
+	out.Goroutines = int(ints(func(r *Result) int64 { return int64(r.Goroutines) }))
+	out.Discovery = foldDiscovery(ok)
+	for _, r := range ok {
+		if r.Duplicates != nil && (out.Duplicates == nil || *r.Duplicates > *out.Duplicates) {
+			out.Duplicates = r.Duplicates
+		}
+		if r.ReachedAll != nil && (out.ReachedAll == nil || !*r.ReachedAll) {
+			out.ReachedAll = r.ReachedAll
+		}
+	}
+	out.Runs = len(ok)
+	if out.OpsPerSec > 0 {
+		_, out.OpsMin, out.OpsMax = fold(func(r *Result) *float64 { return &r.OpsPerSec })
+	}
+	return out
 }

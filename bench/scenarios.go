@@ -10,10 +10,9 @@ type config struct {
 	quick            bool
 	duration, warmup time.Duration
 	count            int // runs per row (-count)
-	idleConns        int // idle: connections (-idle-conns), 0 for the default
 	nodes            int // broadcast: nodes (-nodes), 0 for the default
 	// Grid overrides; nil means the scenario's own grid.
-	peers, inflight, payload, callers []int
+	peers, inflight, payload, callers, idleConns []int
 }
 
 // caseSpec is one measurement: one server implementation under one set of
@@ -84,6 +83,38 @@ func reqrepCases(cfg *config) []caseSpec {
 			}
 		}
 	}
+	if cfg.peers == nil {
+		cs = append(cs, activeCases(cfg)...)
+	}
+	return cs
+}
+
+// activeConns is the reqrep row with many active connections: 10,000 in
+// the full grid (the server's and the child's descriptors each stay under a
+// 20,000 limit), 500 with -quick (a run under a minute on 2 cores: the 10k
+// dials and their goroutines in the child take seconds per row).
+func activeConns(cfg *config) int {
+	if cfg.quick {
+		return 500
+	}
+	return 10000
+}
+
+// activeCases: reqrep at activeConns connections, one request in flight on
+// each, the load generator always in a child process; the row also reports
+// the server process's RSS per connection.
+func activeCases(cfg *config) []caseSpec {
+	n := activeConns(cfg)
+	ps := params{{"peers", n}, {"inflight", 1}, {"payload", 128}, {"client", "proc"}}
+	sp := cfg.load(n, 1, 128)
+	sp.proc = true
+	var cs []caseSpec
+	for _, impl := range serverImpls {
+		cs = append(cs, caseSpec{
+			scenario: "reqrep", impl: impl, params: ps, group: ps.String(),
+			run: func(r *Result) error { return serverLoad(impl, sp, r) },
+		})
+	}
 	return cs
 }
 
@@ -121,10 +152,12 @@ func nodeCases(cfg *config) []caseSpec {
 	return cs
 }
 
-// short: one connection per request.
+// short: one connection per request. Two groups per caller count: three
+// servers under the same net.Dial client, and node→node antnet against the
+// original design's short router on both sides.
 func shortCases(cfg *config) []caseSpec {
 	var cs []caseSpec
-	for _, g := range pick(cfg.callers, []int{16}, []int{16}, cfg) {
+	for _, g := range pick(cfg.callers, []int{1, 16}, []int{1, 16}, cfg) {
 		for _, s := range pick(cfg.payload, []int{128}, []int{128}, cfg) {
 			group := params{{"callers", g}, {"payload", s}}.String()
 			sp := cfg.calls(g, s)
@@ -135,11 +168,14 @@ func shortCases(cfg *config) []caseSpec {
 					run:    func(r *Result) error { return shortDial(impl, sp, r) },
 				})
 			}
-			cs = append(cs, caseSpec{
-				scenario: "short", impl: implAntnet, group: group,
-				params: params{{"callers", g}, {"payload", s}, {"client", "node"}},
-				run:    func(r *Result) error { return shortNode(sp, r) },
-			})
+			pair := params{{"callers", g}, {"payload", s}, {"pair", "node→node"}}
+			cs = append(cs,
+				caseSpec{scenario: "short", impl: implGoroutine, group: pair.String(),
+					params: params{{"callers", g}, {"payload", s}, {"pair", "original"}},
+					run:    func(r *Result) error { return shortOrig(sp, r) }},
+				caseSpec{scenario: "short", impl: implAntnet, group: pair.String(), params: pair,
+					run: func(r *Result) error { return shortNode(sp, r) }},
+			)
 		}
 	}
 	return cs

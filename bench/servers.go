@@ -11,6 +11,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -43,6 +44,7 @@ type server interface {
 type serverOpts struct {
 	short  bool // antnet: engine.WithMode(engine.Short)
 	secure bool // antnet: engine.WithIdentity(secure.Generate())
+	lean   bool // goroutine: the memory-careful variant (goServerLean)
 }
 
 // startServer starts impl's server on 127.0.0.1 with a port the OS picks.
@@ -54,7 +56,7 @@ func startServer(impl string, o serverOpts) (s server, err error) {
 		case implRawGnet:
 			s, err = startRawGnet()
 		case implGoroutine:
-			s, err = startGoroutine()
+			s, err = startGoroutine(o.lean)
 		case implAntnet:
 			s, err = startAntnet(o)
 		case implAntnetSecure:
@@ -118,6 +120,7 @@ type rawServer struct {
 	addr   string
 	ack    []byte
 	bufs   sync.Map // gnet.EventLoop -> *[]byte
+	conns  atomic.Int64
 	booted chan error
 	done   chan error
 }
@@ -226,7 +229,20 @@ func (s *rawServer) OnTraffic(c gnet.Conn) gnet.Action {
 
 func (s *rawServer) Addr() string { return s.addr }
 
-func (s *rawServer) openConns() int { return s.eng.CountConnections() }
+// openConns counts in OnOpen/OnClose: Engine.CountConnections reads the
+// engine's loop list without synchronising with Run's registering it after
+// OnBoot (a data race under -race).
+func (s *rawServer) openConns() int { return int(s.conns.Load()) }
+
+func (s *rawServer) OnOpen(gnet.Conn) ([]byte, gnet.Action) {
+	s.conns.Add(1)
+	return nil, gnet.None
+}
+
+func (s *rawServer) OnClose(gnet.Conn, error) gnet.Action {
+	s.conns.Add(-1)
+	return gnet.None
+}
 
 func (s *rawServer) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -275,20 +291,31 @@ func (nopLogger) Fatalf(string, ...any) {}
 type goServer struct {
 	ln   net.Listener
 	ack  []byte
+	lean bool
 	mu   sync.Mutex
 	conn map[net.Conn]struct{}
 	wg   sync.WaitGroup
 }
 
-// goServerBuf is the goroutine server's bufio size (reader and writer each).
+// goServerBuf is the goroutine server's bufio size (reader and writer each),
+// sized for throughput.
 const goServerBuf = 16 << 10
 
-func startGoroutine() (*goServer, error) {
+// goServerLean is the bufio size of the lean variant the idle rows run, as a
+// server careful with memory per connection would: net/http's sizes, a
+// 4 KiB bufio.Reader per connection and a 4 KiB bufio.Writer taken from a
+// sync.Pool only while a connection has output to flush, so an idle
+// connection holds its goroutine's stack and the reader.
+const goServerLean = 4 << 10
+
+var leanWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, goServerLean) }}
+
+func startGoroutine(lean bool) (*goServer, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	s := &goServer{ln: ln, conn: make(map[net.Conn]struct{})}
+	s := &goServer{ln: ln, lean: lean, conn: make(map[net.Conn]struct{})}
 	s.ack = helloFrame(codec.KindHelloAck, 0, proto.PeerID{Name: "goroutine", Addr: ln.Addr().String()}, randNonce())
 	s.wg.Add(1)
 	go s.accept()
@@ -333,11 +360,40 @@ func (s *goServer) serve(c net.Conn) {
 		s.mu.Unlock()
 		_ = c.Close()
 	}()
-	fr := newFrameReader(c, goServerBuf)
-	bw := bufio.NewWriterSize(c, goServerBuf)
+	size := goServerBuf
+	if s.lean {
+		size = goServerLean
+	}
+	fr := newFrameReader(c, size)
+	var bw *bufio.Writer
+	if !s.lean {
+		bw = bufio.NewWriterSize(c, size)
+	}
+	out := func() *bufio.Writer {
+		if bw == nil {
+			bw = leanWriters.Get().(*bufio.Writer)
+			bw.Reset(c)
+		}
+		return bw
+	}
+	defer func() {
+		if s.lean && bw != nil {
+			bw.Reset(nil)
+			leanWriters.Put(bw)
+		}
+	}()
 	helloed, short := false, false
 	var hdr [codec.HeaderSize]byte
 	for {
+		if s.lean && bw != nil && fr.br.Buffered() == fr.skip {
+			// About to block on a read: flush, and hand the writer back.
+			if bw.Flush() != nil {
+				return
+			}
+			bw.Reset(nil)
+			leanWriters.Put(bw)
+			bw = nil
+		}
 		f, _, err := fr.next(bw)
 		if err != nil {
 			return
@@ -348,21 +404,22 @@ func (s *goServer) serve(c net.Conn) {
 				return
 			}
 			helloed, short = true, f.Flags&proto.FlagShort != 0
-			_, _ = bw.Write(s.ack)
+			_, _ = out().Write(s.ack)
 		case codec.KindRequest:
 			if !helloed {
 				return
 			}
 			codec.PutHeader(hdr[:], codec.KindResponse, 0, 0, f.ID, len(f.Payload))
-			_, _ = bw.Write(hdr[:])
-			_, _ = bw.Write(f.Payload)
+			w := out()
+			_, _ = w.Write(hdr[:])
+			_, _ = w.Write(f.Payload)
 			if short {
-				_ = bw.Flush()
+				_ = w.Flush()
 				return
 			}
 		case codec.KindPing:
 			codec.PutHeader(hdr[:], codec.KindPong, 0, 0, f.ID, 0)
-			_, _ = bw.Write(hdr[:])
+			_, _ = out().Write(hdr[:])
 		}
 	}
 }

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/antnet-p2p/antnet/codec"
@@ -12,9 +15,12 @@ import (
 )
 
 const shortDescription = "G callers, one connection per request: " +
-	"net.Dial rows dial with Go's net package, write hello (short flag) and request in one write, " +
-	"read hello-ack and response, close; the antnet node row dispatches from a client engine.Node " +
-	"with engine.WithMode(engine.Short) to a server node in short mode"
+	"client=net.Dial rows dial with Go's net package, write hello (short flag) and request in one write, " +
+	"read hello-ack and response, close; pair=node→node rows compare a client engine.Node " +
+	"with engine.WithMode(engine.Short) dispatching to a server node in short mode (antnet) with the original " +
+	"design's short router on both sides (goroutine): net.Dial per call in the caller's goroutine, write the request, " +
+	"read the response, close; the server a goroutine per accepted connection reading frames under a read deadline " +
+	"until the peer closes (no hello: the original had none; TCP keepalive off on both sides, as on antnet's short sockets)"
 
 // dialCaller makes one connection per call: dial, hello + request in one
 // write, read hello-ack and response, close.
@@ -76,6 +82,196 @@ func shortDial(impl string, sp callSpec, r *Result) error {
 	defer closeServer(s, r)
 	addr := s.Addr()
 	m := runCallers(func(i int) caller { return newDialCaller(addr, i, sp.payload) }, sp)
+	m.fill(r)
+	return m.err("calls")
+}
+
+// ---- the original design's short router ---------------------------------
+
+// origTimeout is the original router's dial, read and write timeout.
+const origTimeout = 5 * time.Second
+
+// origCaller is the original design's short-connection Dispatch: a new
+// connection per message, dialed in the caller's goroutine; write the
+// request, read the reply, close.
+type origCaller struct {
+	addr string
+	req  []byte
+	fb   *frameBuf // reused across calls
+}
+
+// origDialer and origListen leave TCP keepalive off, as antnet's short
+// sockets do (and as Go's net did by default until 1.12): four setsockopt
+// calls per socket that a one-exchange connection does not need.
+var (
+	origDialer = net.Dialer{Timeout: origTimeout, KeepAlive: -1}
+	origListen = net.ListenConfig{KeepAlive: -1}
+)
+
+func (o *origCaller) call(msg, dst []byte) ([]byte, error) {
+	c, err := origDialer.Dial("tcp", o.addr)
+	if err != nil {
+		return dst, err
+	}
+	defer c.Close()
+	o.req = codec.AppendHeader(o.req[:0], codec.KindRequest, 0, 0, 1, len(msg))
+	o.req = append(o.req, msg...)
+	_ = c.SetWriteDeadline(time.Now().Add(origTimeout))
+	if _, err := c.Write(o.req); err != nil {
+		return dst, err
+	}
+	_ = c.SetReadDeadline(time.Now().Add(origTimeout))
+	o.fb.r, o.fb.w = 0, 0
+	f, err := o.fb.next(c)
+	if err != nil {
+		return dst, err
+	}
+	if f.Kind != codec.KindResponse || f.ID != 1 {
+		return dst, fmt.Errorf("got %s id %d, want response id 1", f.Kind, f.ID)
+	}
+	return append(dst, f.Payload...), nil
+}
+
+// frameBuf reads frames from a connection: one read syscall per frame when
+// the frame arrives whole, bytes read past a frame kept for the next.
+type frameBuf struct {
+	b    []byte
+	r, w int // b[r:w] is read and not yet returned
+}
+
+func newFrameBuf() *frameBuf { return &frameBuf{b: make([]byte, 4096)} }
+
+// next returns the next frame from c; its payload is valid until the next
+// call.
+func (fb *frameBuf) next(c net.Conn) (codec.Frame, error) {
+	if fb.r == fb.w {
+		fb.r, fb.w = 0, 0
+	}
+	for {
+		if fb.w-fb.r >= 4 {
+			size, err := codec.FrameLen(fb.b[fb.r:fb.w], codec.DefaultMaxFrameSize)
+			if err != nil {
+				return codec.Frame{}, err
+			}
+			if size <= fb.w-fb.r {
+				f, n, err := codec.Decode(fb.b[fb.r:fb.w], codec.DefaultMaxFrameSize)
+				fb.r += n
+				return f, err
+			}
+			if fb.r+size > len(fb.b) { // make room: move the partial frame down, or grow
+				if size > len(fb.b) {
+					fb.b = append(fb.b, make([]byte, size-len(fb.b))...)
+				}
+				fb.w = copy(fb.b, fb.b[fb.r:fb.w])
+				fb.r = 0
+			}
+		}
+		k, err := c.Read(fb.b[fb.w:])
+		fb.w += k
+		if err != nil {
+			return codec.Frame{}, err
+		}
+	}
+}
+
+// origServer is the original design's ListenAndServe: an accept loop and a
+// goroutine per accepted connection, which reads frames under a read
+// deadline and writes each answer under a write deadline until the peer
+// closes. Requests are echoed as responses with the same id.
+type origServer struct {
+	ln    net.Listener
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	conns map[net.Conn]struct{} // nil once closing
+	bufs  sync.Pool             // *frameBuf, one per live connection
+}
+
+func startOrigServer() (*origServer, error) {
+	ln, err := origListen.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &origServer{ln: ln, conns: make(map[net.Conn]struct{})}
+	s.bufs.New = func() any { return newFrameBuf() }
+	s.wg.Add(1)
+	go s.listenAndServe()
+	return s, nil
+}
+
+func (s *origServer) Addr() string { return s.ln.Addr().String() }
+
+func (s *origServer) listenAndServe() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		if s.conns == nil {
+			s.mu.Unlock()
+			_ = c.Close()
+			return
+		}
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go s.handle(c)
+	}
+}
+
+func (s *origServer) handle(c net.Conn) {
+	defer s.wg.Done()
+	fb := s.bufs.Get().(*frameBuf)
+	fb.r, fb.w = 0, 0
+	defer func() {
+		s.bufs.Put(fb)
+		s.mu.Lock()
+		if s.conns != nil {
+			delete(s.conns, c)
+		}
+		s.mu.Unlock()
+		_ = c.Close()
+	}()
+	var out []byte
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(origTimeout))
+		f, err := fb.next(c)
+		if err != nil || f.Kind != codec.KindRequest {
+			return // io.EOF: the caller has its answer and closed
+		}
+		out = codec.AppendHeader(out[:0], codec.KindResponse, 0, 0, f.ID, len(f.Payload))
+		out = append(out, f.Payload...)
+		_ = c.SetWriteDeadline(time.Now().Add(origTimeout))
+		if _, err := c.Write(out); err != nil {
+			return
+		}
+	}
+}
+
+func (s *origServer) Close() error {
+	err := s.ln.Close()
+	s.mu.Lock()
+	for c := range s.conns {
+		_ = c.Close()
+	}
+	s.conns = nil
+	s.mu.Unlock()
+	s.wg.Wait()
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+// shortOrig: the original design's short router on both sides.
+func shortOrig(sp callSpec, r *Result) error {
+	s, err := startOrigServer()
+	if err != nil {
+		return err
+	}
+	defer closeServer(s, r)
+	m := runCallers(func(int) caller { return &origCaller{addr: s.Addr(), fb: newFrameBuf()} }, sp)
 	m.fill(r)
 	return m.err("calls")
 }

@@ -330,12 +330,14 @@ func (b *Book) DialCandidates(now time.Time, n int, skip func(addr string) bool)
 	return due[:min(n, len(due))]
 }
 
-// Sample returns up to n entries picked at random among those that have
-// not failed their last dial, for telling other peers (peer exchange);
-// skip (may be nil) leaves entries out. O(entries).
+// Sample returns up to n entries picked at random, for telling other
+// peers (peer exchange): only peers this node has had a link with
+// (LastSeen set) and whose last dial did not fail, so an address a peer
+// made up goes no further than the nodes it told. skip (may be nil) leaves
+// entries out. O(entries).
 func (b *Book) Sample(n int, skip func(addr string) bool) []Peer {
 	ok := b.shuffled(func(addr string, p *Peer) bool {
-		return p.Failures == 0 && (skip == nil || !skip(addr))
+		return !p.LastSeen.IsZero() && p.Failures == 0 && (skip == nil || !skip(addr))
 	})
 	return ok[:min(n, len(ok))]
 }

@@ -141,6 +141,13 @@ func TestDialCandidates(t *testing.T) {
 	if n := len(b.DialCandidates(t0.Add(time.Hour), 2, nil)); n != 2 {
 		t.Fatalf("asked for 2, got %d", n)
 	}
+	if s := b.Sample(10, nil); len(s) != 0 {
+		t.Fatalf("sample tells peers never linked: %v", s)
+	}
+	for i := 1; i <= 4; i++ {
+		b.Connected(id(i).Addr, t0)
+	}
+	b.Failed(id(1).Addr, t0)
 	if s := b.Sample(10, nil); len(s) != 3 {
 		t.Fatalf("sample includes the failing entry: %v", s)
 	}
@@ -205,6 +212,8 @@ func TestConcurrentUse(t *testing.T) {
 func TestParkDelaysDialsOnly(t *testing.T) {
 	b := mustNew(t, Config{BackoffBase: time.Second})
 	_ = b.Add(id(1), Inbound, "", t0)
+	b.Connected(id(1).Addr, t0)
+	b.Disconnected(id(1).Addr, t0)
 	b.Park(id(1).Addr, t0.Add(time.Minute))
 	b.Park(id(1).Addr, t0.Add(time.Second)) // an earlier time does not shorten it
 	b.Park(id(9).Addr, t0.Add(time.Minute)) // unknown: no-op

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"runtime"
 	"testing"
 
 	"github.com/valyala/bytebufferpool"
@@ -83,4 +84,42 @@ func itoa(n int) string {
 		return string(rune('0' + n))
 	}
 	return itoa(n/10) + string(rune('0'+n%10))
+}
+
+// BenchmarkShortDispatch is short mode node to node: one connection per
+// request (dial, hello and request, hello-ack and response, close), with
+// one caller and with 16 callers at once. allocs/op counts both nodes.
+func BenchmarkShortDispatch(b *testing.B) {
+	for _, callers := range []int{1, 16} {
+		b.Run("callers="+itoa(callers), func(b *testing.B) {
+			srv := startNode(b, "srv", echoBody, WithMode(Short))
+			cli := startNode(b, "cli", nil, WithMode(Short))
+			link(b, cli, srv)
+			msg := make([]byte, 128)
+			b.ReportAllocs()
+			b.SetParallelism(max(1, callers/runtime.GOMAXPROCS(0))) // goroutines = parallelism × GOMAXPROCS
+			if callers == 1 {
+				dst := make([]byte, 0, 128)
+				b.ResetTimer()
+				for range b.N {
+					var err error
+					if dst, err = cli.DispatchAppend(context.Background(), "srv", msg, dst[:0]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				return
+			}
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				dst := make([]byte, 0, 128)
+				for pb.Next() {
+					var err error
+					if dst, err = cli.DispatchAppend(context.Background(), "srv", msg, dst[:0]); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
+	"golang.org/x/sys/unix"
 
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/proto"
@@ -35,6 +36,9 @@ type peerConn struct {
 	remoteAddr string    // set in OnOpen, before the conn is published
 	state      atomic.Int32
 
+	fd int        // set with c: the socket, for flushLocked
+	ls *loopState // set with c: the state of the conn's event loop
+
 	peer  proto.PeerID // loop; published to other goroutines by ready / the route table
 	entry *route.Entry // persistent links in the route table
 
@@ -50,6 +54,7 @@ type peerConn struct {
 	queued             atomic.Int64 // bytes in out, as they will be sent (sealed); changed under mu
 	slowCounted        atomic.Bool  // counted in Stats.SlowPeers
 	paused             bool         // loop: serving stopped at the high-water mark with input left
+	answered           bool         // loop: the batch being served completed a caller's request
 	paced              bool         // loop: in the node's pacer
 	pacedOut           int          // loop: gnet's outbound bytes when the pacer last looked
 	holdsHandshakeSlot bool         // loop: counted among pending inbound handshakes
@@ -79,7 +84,10 @@ type peerConn struct {
 	pending  map[uint64]*future
 	out      *bytebufferpool.ByteBuffer // frames queued by other goroutines
 	woken    bool
-	closeErr error // non-nil once the conn is closed
+	loopBusy bool  // the loop is serving the link or writing to it: others queue
+	crowd    int   // requests left before flushLocked writes again (see alone)
+	backlog  bool  // gnet's outbound buffer held bytes after the loop's last write: others queue
+	closeErr error // non-nil once the conn is closed (OnClose sets it before gnet closes the socket)
 
 	ctx             handlerContext // loop: the context handed to the handler
 	closeAfterReply atomic.Bool    // short-mode acceptor: close once the reply is out
@@ -145,7 +153,7 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 	if kind == codec.KindResponse || kind == codec.KindError {
 		pc.markAnswered() // under mu: OnTraffic sees the flag and the queued answer together
 	}
-	c := pc.wakeLocked()
+	c := pc.flushLocked(f != nil && pc.alone())
 	pc.mu.Unlock()
 	if c != nil {
 		if err := c.Wake(nil); err != nil {
@@ -183,6 +191,80 @@ func (pc *peerConn) write(frame []byte) error {
 		return ErrClosed
 	}
 	return nil
+}
+
+// writeOnLoop is write from the link's own event loop: the frame is queued
+// and the link put on the loop's dirty list instead of woken (see dirty).
+// Loop (pc's own).
+func (pc *peerConn) writeOnLoop(frame []byte) error {
+	if pc.n.cfg.identity != nil && pc.sess == nil {
+		return pc.write(frame) // nothing to seal with yet: the loop's OnTraffic sends it
+	}
+	pc.mu.Lock()
+	if pc.closeErr != nil {
+		err := pc.closeErr
+		pc.mu.Unlock()
+		return err
+	}
+	size := len(frame) + pc.n.sealOverhead()
+	if err := pc.roomFor(size); err != nil {
+		pc.mu.Unlock()
+		pc.refused(err)
+		return err
+	}
+	pc.n.stats.framesOut.Add(1)
+	pc.sentFrames++
+	out := pc.outBuf()
+	out.B = append(out.B, frame...)
+	pc.queued.Add(int64(size))
+	listed := !pc.woken && pc.c != nil // else a wake is due anyway
+	if listed {
+		pc.woken = true // others queue behind, as behind a wake
+	}
+	pc.mu.Unlock()
+	if listed {
+		pc.n.dirty(pc)
+	}
+	return nil
+}
+
+// flushOnLoop writes what writeOnLoop queued on pc, sealed on a secure link,
+// with gnet's Write. Loop (pc's own), from flushDirty.
+func (n *Node) flushOnLoop(pc *peerConn) {
+	if n.cfg.identity != nil && pc.sess == nil {
+		return // queued until the session exists, as in OnTraffic
+	}
+	pc.mu.Lock()
+	if pc.closeErr != nil { // OnClose took the queue
+		pc.mu.Unlock()
+		return
+	}
+	pc.loopBusy = true
+	pc.mu.Unlock()
+	out := pc.takeOut()
+	if out == nil || len(out.B) == 0 {
+		if out != nil {
+			n.outPool.Put(out)
+		}
+		pc.loopEnd(pc.backlog)
+		return
+	}
+	b := out.B
+	var sealed *bytebufferpool.ByteBuffer
+	if pc.sess != nil {
+		sealed = n.framePool.Get()
+		b = n.seal(pc, out, sealed).B
+	}
+	n.stats.bytesOut.Add(uint64(len(b)))
+	pc.bytesOut.Add(uint64(len(b)))
+	_, _ = pc.c.Write(b)
+	n.outPool.Put(out)
+	if sealed != nil {
+		n.framePool.Put(sealed)
+	}
+	unsent := pc.c.OutboundBuffered()
+	pc.unsent.Store(int64(unsent))
+	pc.loopEnd(unsent > 0)
 }
 
 // roomFor applies the outbound high-water mark to a frame of n bytes (as
@@ -245,6 +327,84 @@ func (pc *peerConn) wakeLocked() gnet.Conn {
 	}
 	pc.woken = true
 	return pc.c
+}
+
+// directMax is the largest queue flushLocked writes from the calling
+// goroutine; a larger one waits for the loop, so that nobody holds mu
+// through a long copy into the socket.
+const directMax = 64 << 10
+
+// flushLocked sends the queue after a request. When the link is idle
+// (alone: no request in flight but the caller's own, see alone; plain, past
+// its handshake, not short, its loop neither serving nor writing it, gnet
+// holding none of its bytes) it writes the queue to the socket from the
+// calling goroutine: no wake of the loop, no hop to the loop's thread. A
+// busy link keeps queueing, so that concurrent callers share the loop's
+// one write per batch; so do other frames (answers from workers, notices,
+// broadcasts), which no caller waits on. This
+// is safe because the loop writes the link only while loopBusy (set under
+// mu) or, after a write the socket did not take whole, while backlog; and
+// gnet closes the socket only after OnClose has set closeErr under mu. What
+// the socket does not take stays queued for the loop. It returns the conn
+// to wake, as wakeLocked does, or nil. Under mu.
+func (pc *peerConn) flushLocked(alone bool) gnet.Conn {
+	if pc.woken || pc.c == nil {
+		return nil
+	}
+	if alone && !pc.loopBusy && !pc.backlog && !pc.short && pc.n.cfg.identity == nil &&
+		pc.closeErr == nil && len(pc.out.B) <= directMax && pc.state.Load() != stateHandshake {
+		n, _ := unix.Write(pc.fd, pc.out.B)
+		if n > 0 {
+			pc.queued.Add(-int64(n))
+			pc.bytesOut.Add(uint64(n))
+			pc.n.stats.bytesOut.Add(uint64(n))
+			if n == len(pc.out.B) {
+				pc.n.outPool.Put(pc.out)
+				pc.out = nil
+				return nil
+			}
+			pc.out.B = pc.out.B[:copy(pc.out.B, pc.out.B[n:])]
+		}
+	}
+	return pc.wakeLocked()
+}
+
+// crowdMemory is how many requests a link keeps queueing for its loop
+// after it last saw two in flight at once.
+const crowdMemory = 64
+
+// alone reports whether a request being sent is the link's only one and
+// has been for a while: none in flight but its own, and none crowded in
+// crowdMemory requests before. Concurrent callers are better served by
+// sharing the loop's write than by queueing on mu one syscall after
+// another. Under mu.
+func (pc *peerConn) alone() bool {
+	if pc.inflight.Load() > 1 {
+		pc.crowd = crowdMemory
+		return false
+	}
+	if pc.crowd > 0 {
+		pc.crowd--
+		return false
+	}
+	return true
+}
+
+// loopStart marks the loop as serving the link: writes from other
+// goroutines queue until loopEnd. Loop.
+func (pc *peerConn) loopStart() {
+	pc.mu.Lock()
+	pc.loopBusy = true
+	pc.mu.Unlock()
+}
+
+// loopEnd ends loopStart once the loop's write is done; backlog says gnet
+// kept some of it. Loop.
+func (pc *peerConn) loopEnd(backlog bool) {
+	pc.mu.Lock()
+	pc.loopBusy = false
+	pc.backlog = backlog
+	pc.mu.Unlock()
 }
 
 // markAnswered marks an inbound short link's answer as written or queued: the
@@ -338,10 +498,12 @@ func (pc *peerConn) usable() error {
 	return ErrNotConnected
 }
 
-// setConn publishes the gnet conn. Loop, in OnOpen.
+// setConn publishes the gnet conn, its socket and its loop. Loop, in
+// OnOpen.
 func (pc *peerConn) setConn(c gnet.Conn) {
+	fd, ls := c.Fd(), pc.n.loopOf(c)
 	pc.mu.Lock()
-	pc.c = c
+	pc.c, pc.fd, pc.ls = c, fd, ls
 	pc.mu.Unlock()
 }
 

@@ -234,7 +234,7 @@ func (n *Node) dialInBackground(a *dialAttempt) {
 }
 
 // pollOrphans advances the background dials. Ticker.
-func (n *Node) pollOrphans() {
+func (n *Node) pollOrphans() (pending bool) {
 	n.enrollMu.Lock()
 	list := n.orphans
 	n.orphans = nil
@@ -254,6 +254,7 @@ func (n *Node) pollOrphans() {
 		n.orphans = append(n.orphans, left...)
 		n.enrollMu.Unlock()
 	}
+	return len(left) > 0
 }
 
 // onLoopGoroutine reports whether the caller is one of the node's event

@@ -120,11 +120,12 @@ func (n *Node) linkedPeers() []*peerConn {
 }
 
 // discoverDue asks for addresses and dials learned peers while the node is
-// short of links. Ticker.
-func (n *Node) discoverDue(now time.Time) {
+// short of links, and trims links above the high mark. It reports whether
+// the node is outside its marks. Ticker.
+func (n *Node) discoverDue(now time.Time) (outside bool) {
 	d := n.disc
 	if d == nil || n.state.Load() != nodeRunning {
-		return
+		return false
 	}
 	links := n.linkedPeers()
 	want := n.cfg.minLinks
@@ -150,6 +151,7 @@ func (n *Node) discoverDue(now time.Time) {
 		n.dialLearned(now, want-len(links))
 	}
 	n.trimLinks(links, now)
+	return len(links) < want || len(links) > n.cfg.maxLinks
 }
 
 // prune forgets the pex state of closed links that were never a route's

@@ -343,3 +343,40 @@ func TestLearnedDialPinsTheBooksKey(t *testing.T) {
 	}
 	eventually(t, 5*time.Second, "a linked to c", func() bool { return len(a.linkedPeers()) == 1 })
 }
+
+// An address a peer made up goes no further than the node it told: pex
+// answers carry only peers the node has had a link with.
+func TestPexRelaysOnlyLinkedPeers(t *testing.T) {
+	srv := startNode(t, "srv", echo, WithEventLoops(1), WithMinLinks(1))
+	liarAddr := rawListener(t).Addr().String()
+	liar := dialRaw(t, srv.Addr())
+	liar.hello("liar", liarAddr)
+	f := liar.read()
+	for f.Kind != codec.KindPexRequest {
+		f = liar.read()
+	}
+	var made []proto.PeerID
+	for i := range bookPerSource {
+		made = append(made, proto.PeerID{Name: fmt.Sprint("victim", i), Addr: fmt.Sprintf("127.0.0.9:%d", 1000+i)})
+	}
+	liar.write(codec.Append(nil, codec.Frame{Kind: codec.KindPexResponse, ID: f.ID, Payload: proto.AppendPexResponse(nil, made)}))
+	eventually(t, 5*time.Second, "the made-up addresses in the book", func() bool { return len(srv.AddressBook()) == 1+bookPerSource })
+
+	asker := dialRaw(t, srv.Addr())
+	asker.hello("asker", rawListener(t).Addr().String())
+	asker.write(codec.Append(nil, codec.Frame{Kind: codec.KindPexRequest, ID: 42, Payload: proto.AppendPexRequest(nil, proto.MaxPexAddrs)}))
+	f = asker.read()
+	for f.ID != 42 {
+		f = asker.read() // pings, the node's own pex-request
+	}
+	if f.Kind != codec.KindPexResponse {
+		t.Fatalf("pex-request answered with %s", f.Kind)
+	}
+	got, err := proto.ParsePexResponse(f.Payload, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Addr != liarAddr {
+		t.Fatalf("pex answer %v, want only the linked liar %s", got, liarAddr)
+	}
+}

@@ -26,7 +26,8 @@
 // (see route.Prefer). A route added with AddRoute is redialed for as long as
 // it exists. With WithMinLinks a node also finds peers by itself: it keeps
 // an address book, asks its peers for addresses (peer exchange) and dials
-// them while it has fewer links than that.
+// them while it has fewer links than that, and retires its least used links
+// above WithMaxLinks.
 //
 // In Short mode every request dials a new connection: hello and request leave
 // in one write, the answer comes back, and the connection closes.
@@ -78,7 +79,8 @@
 // # Costs
 //
 // No goroutine runs per connection or per message. A request from a caller
-// costs one pooled future and a wake of the event loop (shared by every
-// request queued before the loop runs); a request served costs no
-// allocation. Payloads handed to a handler are valid during the call only.
+// costs one pooled future and either a write from the caller's goroutine
+// (a plain link carrying one request at a time) or a wake of the event loop
+// (shared by every request queued before the loop runs); a request served
+// costs no allocation. Payloads handed to a handler are valid during the call only.
 package engine

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -17,8 +18,14 @@ import (
 
 const codecGoaway = codec.KindGoaway
 
-// tickEvery is how often OnTick sweeps handshake and drain deadlines.
-const tickEvery = 50 * time.Millisecond
+// How often OnTick sweeps: every tickEvery while anything timed is pending
+// (handshake, drain and short-link deadlines, redials, dials, discovery
+// short of links), else every quietTickEvery, so an idle node costs a
+// wake-up four times a second, not twenty.
+const (
+	tickEvery      = 50 * time.Millisecond
+	quietTickEvery = 250 * time.Millisecond
+)
 
 // events is the node's gnet.EventHandler. Every callback but OnBoot,
 // OnShutdown and OnTick runs on the connection's event loop.
@@ -42,7 +49,9 @@ func (ev *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		c.SetContext(pc)
 	}
 	pc.setConn(c)
-	n.setPeerSocket(c.Fd())
+	if pc.outbound && !pc.short {
+		n.setPeerSocket(c.Fd()) // an accepted socket once its hello says persistent
+	}
 	if pc.abandoned.Load() || n.state.Load() != nodeRunning {
 		// The dialer gave up before the socket arrived, or the node is closing.
 		pc.fail(ErrClosed)
@@ -112,6 +121,7 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 	ls := n.loopOf(c)
 	w := &ls.w
 	w.B = w.B[:0]
+	pc.loopStart()
 	action := n.serve(pc, c, w)
 	secure := n.cfg.identity != nil
 	if !secure || pc.sess != nil { // a secure link queues until its session exists
@@ -129,21 +139,64 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 		_, _ = c.Write(w.B)
 	}
 	ls.trim()
-	pc.unsent.Store(int64(c.OutboundBuffered()))
+	unsent := c.OutboundBuffered()
+	pc.unsent.Store(int64(unsent))
+	pc.loopEnd(unsent > 0)
 	if action == gnet.None && (pc.paused || pc.paced) {
 		action = n.pace(pc, c)
 	}
 	if action == gnet.None && pc.closeAfterReply.Load() && c.OutboundBuffered() == 0 && pc.outEmpty() {
 		action = gnet.Close
 	}
+	if pc.answered {
+		pc.answered = false
+		if action == gnet.None {
+			// Run the callers the answers readied on this P now, instead of
+			// leaving them in its run queue while the loop sits in
+			// epoll_wait until sysmon takes the P back (20 µs and more). Not
+			// on a link about to close: its callers see it closed first.
+			runtime.Gosched()
+		}
+	}
 	return action
 }
 
 // loopState is what one event loop reuses across callbacks: the batch
-// buffer answers are gathered in, and the buffer they are sealed into. Only
-// that loop touches it.
+// buffer answers are gathered in, the buffer they are sealed into, and the
+// links the batch queued frames to. Only that loop touches it.
 type loopState struct {
 	w, sealed bytebufferpool.ByteBuffer
+	dirty     []*peerConn        // links writeOnLoop queued to, written by flushDirty
+	flush     gnet.AsyncCallback // flushDirty, made once
+}
+
+// dirty lists pc, whose queue writeOnLoop filled, for the loop to write
+// once it has served every event of this poll: the first link listed is
+// woken with flushDirty as its callback, and that one wake writes every
+// listed link, each with one write. A loop forwarding a broadcast to its
+// own links thus makes one wake per poll, not one per link, and each link
+// gets all the frames that poll queued for it together. Loop (pc's own).
+func (n *Node) dirty(pc *peerConn) {
+	ls := pc.ls
+	ls.dirty = append(ls.dirty, pc)
+	if len(ls.dirty) > 1 {
+		return
+	}
+	if ls.flush == nil {
+		ls.flush = func(gnet.Conn, error) error { n.flushDirty(ls); return nil }
+	}
+	if pc.c.Wake(ls.flush) != nil {
+		n.flushDirty(ls) // the loop is stopping: write now
+	}
+}
+
+// flushDirty writes every link dirty listed. Loop.
+func (n *Node) flushDirty(ls *loopState) {
+	for i, pc := range ls.dirty {
+		n.flushOnLoop(pc)
+		ls.dirty[i] = nil
+	}
+	ls.dirty = ls.dirty[:0]
 }
 
 // maxKeptBatch is the largest batch buffer a loop keeps between callbacks.
@@ -179,8 +232,11 @@ func (n *Node) loopOf(c gnet.Conn) *loopState {
 func (ev *events) OnTick() (time.Duration, gnet.Action) {
 	now := time.Now()
 	if !now.Before(ev.nextSweep) {
-		ev.n.sweep(now)
-		ev.nextSweep = now.Add(tickEvery)
+		every := tickEvery
+		if !ev.n.sweep(now) {
+			every = ev.n.quietEvery()
+		}
+		ev.nextSweep = now.Add(every)
 	}
 	delay := ev.nextSweep.Sub(now)
 	if d, ok := ev.n.pacer.wakeDue(now); ok && d < delay {
@@ -286,12 +342,16 @@ func (n *Node) frame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer)
 	case codec.KindResponse:
 		if !pc.complete(f.ID, f.Payload, nil) {
 			n.stats.unknownReplies.Add(1)
+		} else {
+			pc.answered = true
 		}
 		return n.afterAnswer(pc)
 	case codec.KindError:
 		n.stats.remoteErrors.Add(1)
 		if !pc.complete(f.ID, nil, proto.ParseError(pc.peer, f.Payload)) {
 			n.stats.unknownReplies.Add(1)
+		} else {
+			pc.answered = true
 		}
 		return n.afterAnswer(pc)
 	case codec.KindPing:

@@ -45,7 +45,7 @@ func (n *Node) Broadcast(msg []byte) (uint64, error) {
 	id := rand.Uint64() | 1 // never 0
 	n.seen.sight(id, n.cfg.gossipTTL, n.now())
 	n.stats.gossipOriginated.Add(1)
-	if n.forward("", proto.FlagStamped, n.cfg.gossipTTL, id, payload, nil) == 0 {
+	if n.forward(nil, proto.FlagStamped, n.cfg.gossipTTL, id, payload, nil) == 0 {
 		return id, fmt.Errorf("%w: broadcast went out on no link (%d peers routed)", ErrNotConnected, n.table.Len())
 	}
 	return id, nil
@@ -69,7 +69,7 @@ func (n *Node) gossip(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer
 			pc.closeAfterReply.Store(true)
 		}
 		if better { // more budget than any copy before: it may reach further
-			n.forward(pc.peer.Addr, f.Flags, f.TTL-1, f.ID, f.Payload, &n.stats.gossipReforwarded)
+			n.forward(pc, f.Flags, f.TTL-1, f.ID, f.Payload, &n.stats.gossipReforwarded)
 		}
 		return gnet.None
 	}
@@ -84,17 +84,19 @@ func (n *Node) gossip(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer
 		n.stats.gossipExpired.Add(1)
 		return gnet.None
 	}
-	n.forward(pc.peer.Addr, f.Flags, f.TTL-1, f.ID, f.Payload, nil)
+	n.forward(pc, f.Flags, f.TTL-1, f.ID, f.Payload, nil)
 	return gnet.None
 }
 
-// forward sends a gossip frame to every routed peer but the one at from and
-// returns how many frames went out, counted in GossipForwarded and, when
-// also is not nil, in also. A frame is counted before it is queued, so a
-// counter never lags what a peer has received. Persistent mode encodes the
-// frame once and queues the same bytes on each link. Any goroutine; never
-// blocks.
-func (n *Node) forward(from string, flags, ttl uint8, id uint64, payload []byte, also *atomic.Uint64) (sent int) {
+// forward sends a gossip frame to every routed peer but from's (nil: none)
+// and returns how many frames went out, counted in GossipForwarded and,
+// when also is not nil, in also. A frame is counted before it is queued, so
+// a counter never lags what a peer has received. Persistent mode encodes the
+// frame once and queues the same bytes on each link; a link of from's own
+// event loop (forward then runs on it) is not woken on its own but written
+// with the loop's other such links once per poll (writeOnLoop). Any
+// goroutine; never blocks.
+func (n *Node) forward(from *peerConn, flags, ttl uint8, id uint64, payload []byte, also *atomic.Uint64) (sent int) {
 	count := func(d uint64) {
 		n.stats.gossipForwarded.Add(d)
 		if also != nil {
@@ -102,9 +104,14 @@ func (n *Node) forward(from string, flags, ttl uint8, id uint64, payload []byte,
 		}
 	}
 	const undo = ^uint64(0) // adds -1
+	var skip string
+	var on *loopState // the loop forward runs on
+	if from != nil {
+		skip, on = from.peer.Addr, from.ls
+	}
 	if n.cfg.mode == Short {
 		for _, e := range n.table.All() {
-			if e.ID.Addr == from {
+			if e.ID.Addr == skip {
 				continue
 			}
 			count(1)
@@ -128,7 +135,7 @@ func (n *Node) forward(from string, flags, ttl uint8, id uint64, payload []byte,
 	frame.B = codec.AppendHeader(frame.B, codec.KindGossip, flags, ttl, id, len(payload))
 	frame.B = append(frame.B, payload...)
 	for _, e := range n.table.All() {
-		if e.ID.Addr == from {
+		if e.ID.Addr == skip {
 			continue
 		}
 		pc, err := n.link(e)
@@ -136,7 +143,12 @@ func (n *Node) forward(from string, flags, ttl uint8, id uint64, payload []byte,
 			continue
 		}
 		count(1)
-		if pc.write(frame.B) != nil {
+		if on != nil && pc.ls == on {
+			err = pc.writeOnLoop(frame.B)
+		} else {
+			err = pc.write(frame.B)
+		}
+		if err != nil {
 			count(undo)
 			continue
 		}

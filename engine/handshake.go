@@ -73,6 +73,11 @@ func (n *Node) handshake(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuf
 		return n.refuse(pc, w, err.Error(), err)
 	}
 	pc.short = f.Flags&proto.FlagShort != 0
+	if !pc.short {
+		fd := pc.c.Fd()
+		n.setPeerSocket(fd)
+		setAcceptedKeepalive(fd)
+	}
 	var e *route.Entry
 	if !pc.short && n.cfg.mode == Persistent {
 		if old := n.table.Get(h.ID.Addr); old != nil && pc.peerKey != "" {

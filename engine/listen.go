@@ -114,15 +114,41 @@ func refuseConn(c *net.TCPConn, why string) {
 	_ = c.Close()
 }
 
-// setPeerSocket applies the per-socket options every peer socket carries
-// (OnOpen, accepted and dialed alike):
-// TCP_USER_TIMEOUT at the dead-peer timeout, so that data a black-holed peer
-// never acknowledges fails the connection in bounded time.
+// setPeerSocket applies the per-socket options every persistent peer socket
+// carries, accepted and dialed alike (a dialed one in OnOpen, an accepted one
+// once its hello says persistent): TCP_USER_TIMEOUT at the dead-peer
+// timeout, so that data a black-holed peer never acknowledges fails the
+// connection in bounded time. Short-mode sockets live one exchange, bounded
+// by the request timeout: they go without. Loop.
 func (n *Node) setPeerSocket(fd int) {
 	if d := n.cfg.deadPeer; d > 0 {
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(d.Milliseconds()))
 	}
 }
+
+// The listener accepts sockets without TCP keepalive (its KeepAlive is -1):
+// a short-mode connection lives one exchange, and the four setsockopt calls
+// Go makes per accept were a tenth of its cost. An accepted socket whose
+// hello asks for a persistent link gets, in setAcceptedKeepalive, what Go
+// gives every dialed socket by default.
+const (
+	keepaliveIdle     = 15 // seconds, as Go's default
+	keepaliveInterval = 15
+	keepaliveCount    = 9
+)
+
+// setAcceptedKeepalive turns TCP keepalive on for an accepted persistent
+// socket, with Go's default settings. Loop.
+func setAcceptedKeepalive(fd int) {
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, keepaliveIdle)
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, keepaliveInterval)
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, keepaliveCount)
+}
+
+// listenConfig is the node's listener configuration: no keepalive on
+// accepted sockets (see setAcceptedKeepalive).
+var listenConfig = net.ListenConfig{KeepAlive: -1}
 
 // enroll hands a connected socket to the reactor: gnet dups its descriptor
 // onto a loop, runs OnOpen there with ctx as the conn's context, and closes

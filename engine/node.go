@@ -175,12 +175,15 @@ func (n *Node) Start() error {
 // start binds the listener, starts the reactor's loops and ticker, and the
 // accept goroutine.
 func (n *Node) start() error {
-	l, err := net.Listen("tcp", n.listen)
+	l, err := listenConfig.Listen(context.Background(), "tcp", n.listen)
 	if err != nil {
 		return err
 	}
 	n.ln = l.(*net.TCPListener)
 	n.dialer = net.Dialer{Timeout: n.cfg.dialTimeout}
+	if n.cfg.mode == Short {
+		n.dialer.KeepAlive = -1 // a short link lives one exchange: no keepalive's four setsockopt calls
+	}
 	if err := n.boot(n.ln.Addr().(*net.TCPAddr).Port); err != nil {
 		_ = n.ln.Close()
 		return err
@@ -190,7 +193,9 @@ func (n *Node) start() error {
 		gnet.WithNumEventLoop(n.cfg.loops),
 		gnet.WithLoadBalancing(gnet.LeastConnections),
 		gnet.WithTicker(true),
-		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		// Go sets TCP_NODELAY on every TCPConn it makes, the ones we enroll
+		// included: gnet setting it again costs a syscall per socket.
+		gnet.WithTCPNoDelay(gnet.TCPDelay),
 		gnet.WithLogger(gnetLogger{n.log}),
 	)
 	started := false

@@ -174,7 +174,8 @@ func WithKeepalive(interval time.Duration) Option {
 // keepalive interval, so that a live peer has time to answer a ping. d is
 // also every peer socket's TCP_USER_TIMEOUT: data a peer leaves
 // unacknowledged for d (a black-holed host) fails the link in the kernel,
-// keepalive on or off. A dead peer is thus detected within d plus 50 ms.
+// keepalive on or off. A dead peer is thus detected within d plus one tick
+// of the node's timers (at most 250 ms).
 // Zero never closes a link for silence (and leaves the kernel's default);
 // keepalive off (WithKeepalive(0)) ignores the silence rule. Default 45s.
 // Negative is refused by New.

@@ -88,8 +88,9 @@ func jitter(d time.Duration) time.Duration {
 
 // redialDue advances every scheduled redial. Connects that finished are
 // enrolled with redialMu released (enrolling waits for a loop, and a loop
-// may be waiting on PeerStates). Ticker.
-func (n *Node) redialDue(now time.Time) {
+// may be waiting on PeerStates). It reports whether a redial is dialing or
+// due within quietTickEvery. Ticker.
+func (n *Node) redialDue(now time.Time) (pending bool) {
 	n.redialMu.Lock()
 	n.takeQueued()
 	var polls []*redial
@@ -156,9 +157,16 @@ func (n *Node) redialDue(now time.Time) {
 		default:
 		}
 	}
+	soon := now.Add(quietTickEvery)
+	for _, r := range n.redials {
+		if r.pc != nil || r.due.Before(soon) {
+			pending = true
+			break
+		}
+	}
 	n.redialMu.Unlock()
 	if len(polls) == 0 {
-		return
+		return pending
 	}
 	// Only the ticker changes r.dial and r.pc, and removes redials.
 	type outcome struct {
@@ -180,6 +188,7 @@ func (n *Node) redialDue(now time.Time) {
 			o.r.retry(n, now)
 		}
 	}
+	return true
 }
 
 func (r *redial) retry(n *Node, now time.Time) {

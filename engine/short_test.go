@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -180,4 +182,63 @@ func TestShortDeferredReplies(t *testing.T) {
 	eventually(t, 2*time.Second, "short sockets to close", func() bool {
 		return srv.Stats().Conns == 0 && workers.Stats().Conns == 0
 	})
+}
+
+// A short request whose caller gives up ends at once with the caller's
+// error (counted in Timeouts), and its connection closes: it has no other
+// use.
+func TestShortRequestEndsOnCancel(t *testing.T) {
+	slow := startNode(t, "slow", never, WithMode(Short), WithTimeout(2*time.Second))
+	a := startNode(t, "a", nil, WithMode(Short), WithTimeout(10*time.Second))
+	link(t, a, slow)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.DispatchContext(ctx, "slow", []byte("q"))
+		done <- err
+	}()
+	eventually(t, 2*time.Second, "the request on its way", func() bool { return a.Stats().Conns == 1 })
+	start := time.Now()
+	cancel()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the short request did not end")
+	}
+	if time.Since(start) > time.Second {
+		t.Fatalf("ended after %v", time.Since(start))
+	}
+	mustErrIs(t, err, context.Canceled)
+	if n := a.Stats().Timeouts; n != 1 {
+		t.Fatalf("Timeouts = %d, want 1", n)
+	}
+	eventually(t, time.Second, "the abandoned short connection closed", func() bool { return a.Stats().Conns == 0 })
+}
+
+// Short requests work over IPv6 loopback too, and leave the counters
+// balanced: one request, two frames in (hello-ack and response), no socket
+// left open.
+func TestShortRequestIPv6(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skip("no IPv6 loopback:", err)
+	}
+	_ = ln.Close()
+	srv := startNodeAt(t, "srv", "[::1]:0", echo, WithMode(Short))
+	a := startNodeAt(t, "a", "[::1]:0", nil, WithMode(Short))
+	link(t, a, srv)
+	for i := range 5 {
+		msg := fmt.Sprint(i)
+		if got, err := a.Dispatch("srv", []byte(msg)); err != nil || string(got) != "echo:"+msg {
+			t.Fatalf("Dispatch %d = %q, %v", i, got, err)
+		}
+	}
+	// Each link closes on its loop after the answer: wait for the last.
+	eventually(t, 2*time.Second, "the short links closed", func() bool { return a.Stats().Conns == 0 })
+	st := a.Stats()
+	if st.Requests != 5 || st.FramesIn != 10 || st.InFlight != 0 || st.ShortLinks != 0 {
+		t.Fatalf("stats after 5 short requests: %+v", st)
+	}
 }

@@ -569,3 +569,25 @@ func TestUserTimeoutChild(t *testing.T) {
 		t.Fatalf("the cut link was not detected within %v", 10*dead)
 	}
 }
+
+// The listener accepts without TCP keepalive (short connections live one
+// exchange); an accepted socket whose hello asks for a persistent link gets
+// it, as every dialed one does.
+func TestAcceptedPersistentSocketsKeepAlive(t *testing.T) {
+	a := startNode(t, "a", nil)
+	b := startNode(t, "b", echo)
+	link(t, a, b)
+	eventually(t, 2*time.Second, "b's side of the link", func() bool { return liveLinks(b) == 1 })
+	for _, n := range []*Node{a, b} {
+		n.conns.Range(func(k, _ any) bool {
+			pc := k.(*peerConn)
+			on, err := unix.GetsockoptInt(pc.c.Fd(), unix.SOL_SOCKET, unix.SO_KEEPALIVE)
+			idle, err2 := unix.GetsockoptInt(pc.c.Fd(), unix.IPPROTO_TCP, unix.TCP_KEEPIDLE)
+			if err != nil || err2 != nil || on != 1 || idle != keepaliveIdle {
+				t.Errorf("%s (outbound %v): SO_KEEPALIVE = %d, TCP_KEEPIDLE = %d (%v, %v); want 1, %d",
+					n.ID(), pc.outbound, on, idle, err, err2, keepaliveIdle)
+			}
+			return true
+		})
+	}
+}

@@ -13,15 +13,20 @@ import (
 // keepalive, and redials. They touch connections only through thread-safe
 // calls (atomics, pc.send, pc.close).
 
-// sweep runs once per tick.
-func (n *Node) sweep(now time.Time) {
+// sweep runs once per tick. It reports whether anything timed is pending
+// (a deadline, a redial, a dial, discovery short of links or over its
+// high mark): then the next sweep comes after tickEvery, else after the
+// quiet period.
+func (n *Node) sweep(now time.Time) (busy bool) {
 	t := now.UnixNano()
 	n.clock.Store(t)
 	ka, dead := int64(n.cfg.keepalive), int64(n.cfg.deadPeer)
 	n.conns.Range(func(k, _ any) bool {
 		pc := k.(*peerConn)
 		state := pc.state.Load()
-		if d := pc.deadline.Load(); d != 0 && t > d {
+		d := pc.deadline.Load()
+		busy = busy || d != 0
+		if d != 0 && t > d {
 			pc.deadline.Store(0)
 			switch state {
 			case stateHandshake:
@@ -46,10 +51,20 @@ func (n *Node) sweep(now time.Time) {
 		}
 		return true
 	})
-	n.redialDue(now)
-	n.discoverDue(now)
-	n.pollOrphans()
+	busy = n.redialDue(now) || busy
+	busy = n.discoverDue(now) || busy
+	busy = n.pollOrphans() || busy
 	n.logSuppressed()
+	return busy
+}
+
+// quietEvery is the sweep period of a node with nothing timed pending:
+// quietTickEvery, or a quarter of the keepalive interval if that is less.
+func (n *Node) quietEvery() time.Duration {
+	if ka := n.cfg.keepalive; ka > 0 && ka/4 < quietTickEvery {
+		return max(ka/4, tickEvery)
+	}
+	return quietTickEvery
 }
 
 // keepalive pings a quiet link and closes a silent one.

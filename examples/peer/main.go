@@ -8,13 +8,20 @@
 //	go run ./examples/peer -name yoghurt -listen 127.0.0.1:12346 -peer luda@127.0.0.1:12345 -i
 //	go run ./examples/peer -name kefir -listen 127.0.0.1:12347 -peer luda@127.0.0.1:12345 -peer yoghurt@127.0.0.1:12346 -i
 //
-// then type "help" at any of them. Add -key FILE to every peer for
+// then type "help" at any of them. Or give each peer only a bootstrap peer
+// and let discovery find the rest (on by default: -min-links 8):
+//
+//	go run ./examples/peer -name kefir -listen 127.0.0.1:12347 -bootstrap luda@127.0.0.1:12345 -i
+//
+// Add -key FILE to every peer for
 // authenticated, encrypted links (the key is created on first use), and
 // -peer name@host:port#fingerprint to pin a peer's key. Ctrl-C
 // or SIGTERM leaves gracefully: every peer is told goaway, and the process
 // exits 0. -log sets the log level (default info), -metrics HOST:PORT serves
 // the node's counters at /metrics (Prometheus) and /debug/vars, and -listen :PORT with -advertise
-// HOST:PORT listens on every interface.
+// HOST:PORT listens on every interface. -book FILE keeps the address book
+// across restarts; -keepalive and -dead-peer set how fast a dead link is
+// found.
 package main
 
 import (
@@ -59,17 +66,42 @@ func (l *peerList) Set(v string) error {
 	return nil
 }
 
+// commaList is a peerList whose flag also takes a comma-separated list.
+type commaList struct{ peerList }
+
+// Set checks and adds each peer of a comma-separated list.
+func (l *commaList) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if err := l.peerList.Set(strings.TrimSpace(s)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // config is what the flags say for a single peer.
 type config struct {
 	name, listen, advertise, mode, keyFile, logLevel, metrics string
 	peers                                                     peerList
+	bootstrap                                                 commaList
+	minLinks                                                  int    // 0: discovery off
+	book                                                      string // address book file
+	keepalive, deadPeer                                       time.Duration
+	set                                                       map[string]bool // flags given on the command line
 	interactive                                               bool
 	logTo                                                     io.Writer // nil: standard error
 }
 
-// defaultLogLevel shows refused connections and why (info), not every link's
-// comings and goings (debug).
-const defaultLogLevel = "info"
+const (
+	// defaultLogLevel shows refused connections and why (info), not every
+	// link's comings and goings (debug).
+	defaultLogLevel = "info"
+	// defaultMinLinks: discovery is on in persistent mode, so that a peer
+	// started with no -bootstrap answers the peer exchange of those that
+	// bootstrap from it, and each peer dials learned ones until it has 8
+	// links (or knows no more peers).
+	defaultMinLinks = 8
+)
 
 func main() {
 	var c config
@@ -82,7 +114,14 @@ func main() {
 	flag.StringVar(&c.logLevel, "log", defaultLogLevel, "log level on standard error: debug, info (refused connections and why), warn or error")
 	flag.StringVar(&c.metrics, "metrics", "", "serve /metrics (Prometheus) and /debug/vars on this host:port")
 	flag.Var(&c.peers, "peer", "a peer to join, name@host:port, or name@host:port#fingerprint to pin its key (repeatable)")
+	flag.Var(&c.bootstrap, "bootstrap", "a peer to join the network through, name@host:port[#fingerprint]; discovery finds the others (repeatable, or a comma list)")
+	flag.IntVar(&c.minLinks, "min-links", defaultMinLinks, "discovery: learn peers from linked ones and dial them until this many links (0: off; persistent mode only, short mode defaults to 0)")
+	flag.StringVar(&c.book, "book", "", "discovery: keep the address book in this file, so a restart rejoins without -bootstrap")
+	flag.DurationVar(&c.keepalive, "keepalive", 15*time.Second, "ping a link silent this long (default with -dead-peer: a third of it)")
+	flag.DurationVar(&c.deadPeer, "dead-peer", 45*time.Second, "close a link silent this long: a cut link is found within it plus one tick of the node's timers (at most 250ms)")
 	flag.Parse()
+	c.set = map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { c.set[f.Name] = true })
 
 	var err error
 	if flag.NFlag() == 0 {
@@ -141,6 +180,25 @@ func (c config) options() ([]engine.Option, error) {
 		}
 		opts = append(opts, engine.WithAdvertiseAddr(c.advertise))
 	}
+	if c.set["dead-peer"] || c.set["keepalive"] {
+		ka := c.keepalive
+		if !c.set["keepalive"] {
+			ka = c.deadPeer / 3
+		}
+		opts = append(opts, engine.WithKeepalive(ka), engine.WithDeadPeerTimeout(c.deadPeer))
+	}
+	if len(c.bootstrap.peerList) > 0 && c.minLinks <= 0 {
+		return nil, errors.New("-bootstrap needs discovery: -min-links > 0 and persistent mode")
+	}
+	if c.book != "" && c.minLinks <= 0 {
+		return nil, errors.New("-book needs discovery: -min-links > 0 and persistent mode")
+	}
+	if c.minLinks > 0 {
+		opts = append(opts, engine.WithMinLinks(c.minLinks))
+	}
+	if c.book != "" {
+		opts = append(opts, engine.WithAddressBook(c.book))
+	}
 	if c.keyFile != "" {
 		id, err := secure.LoadOrCreate(c.keyFile)
 		if err != nil {
@@ -160,6 +218,9 @@ func single(c config, in io.Reader, out io.Writer, stop <-chan os.Signal) error 
 	mode, err := parseMode(c.mode)
 	if err != nil {
 		return err
+	}
+	if mode == engine.Short && !c.set["min-links"] {
+		c.minLinks = 0 // discovery needs persistent links
 	}
 	opts, err := c.options()
 	if err != nil {
@@ -181,7 +242,7 @@ func single(c config, in io.Reader, out io.Writer, stop <-chan os.Signal) error 
 		}
 		p.printf("metrics on http://%s/metrics and /debug/vars", addr)
 	}
-	for _, s := range c.peers {
+	for _, s := range append(c.peers, c.bootstrap.peerList...) {
 		p.exec("add " + s)
 	}
 	quit := make(chan struct{})

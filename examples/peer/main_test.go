@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -271,6 +272,10 @@ func TestFlagErrors(t *testing.T) {
 		{config{name: "x", listen: "127.0.0.1:0", mode: "persistent", logLevel: "loud"}, "want debug, info, warn or error"},
 		{config{name: "x", listen: "127.0.0.1:0", advertise: "nohost", mode: "persistent", logLevel: "info"}, "want host:port"},
 		{config{name: "x", listen: "127.0.0.1:0", mode: "persistent", logLevel: "info", keyFile: "main.go"}, "main.go: not an antnet key file ("},
+		{config{name: "x", listen: "127.0.0.1:0", mode: "persistent", logLevel: "info", bootstrap: commaList{peerList{"a@127.0.0.1:1"}}}, "-bootstrap needs discovery"},
+		{config{name: "x", listen: "127.0.0.1:0", mode: "persistent", logLevel: "info", book: "b.json"}, "-book needs discovery"},
+		{config{name: "x", listen: "127.0.0.1:0", mode: "short", logLevel: "info", minLinks: 3, set: map[string]bool{"min-links": true}}, "WithMinLinks(3): peer discovery needs Persistent mode"},
+		{config{name: "x", listen: "127.0.0.1:0", mode: "persistent", logLevel: "info", deadPeer: time.Second, keepalive: 2 * time.Second, set: map[string]bool{"dead-peer": true, "keepalive": true}}, "must exceed the keepalive interval"},
 	} {
 		err := single(tc.c, strings.NewReader(""), io.Discard, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -280,6 +285,13 @@ func TestFlagErrors(t *testing.T) {
 	var l peerList
 	if err := l.Set("luda"); err == nil || !strings.Contains(err.Error(), "name@host:port") {
 		t.Errorf("-peer luda: %v", err)
+	}
+	var b commaList
+	if err := b.Set("a@127.0.0.1:1, b@127.0.0.1:2"); err != nil || b.String() != "a@127.0.0.1:1,b@127.0.0.1:2" {
+		t.Errorf("-bootstrap list: %v %q", err, b.String())
+	}
+	if err := b.Set("c@127.0.0.1:3,nonsense"); err == nil || !strings.Contains(err.Error(), `"nonsense" is not a peer`) {
+		t.Errorf("-bootstrap with a bad entry: %v", err)
 	}
 }
 
@@ -325,5 +337,105 @@ func TestReadmePeersAnyStartOrder(t *testing.T) {
 				t.Fatalf("missing %q in:\n%s", want, out.String())
 			}
 		})
+	}
+}
+
+// columns splits a peers table row: two spaces or more part its columns.
+var columns = regexp.MustCompile(`\s{2,}`)
+
+// peersTable sends "peers" to p and returns its rows, peer ID to state
+// (the STATE column: "linked", "known (exchange, …)"), and the summary line.
+func (p *proc) peersTable(t *testing.T, name string) (map[string]string, string) {
+	t.Helper()
+	if _, err := io.WriteString(p.stdin, "peers\n"); err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	prefix := "[" + name + "] "
+	in := false
+	for {
+		l := p.await(t, 5*time.Second, prefix)
+		rest := strings.TrimPrefix(l, prefix)
+		switch {
+		case strings.HasPrefix(rest, "peers: "):
+			return rows, rest
+		case strings.HasPrefix(rest, "PEER "):
+			in = true
+		case in:
+			if cols := columns.Split(rest, -1); len(cols) > 1 {
+				rows[cols[0]] = cols[1]
+			}
+		}
+	}
+}
+
+// Item 7 of issue 12: four peer processes, three told only the first one's
+// address (-bootstrap); discovery links every pair, and each one's peers
+// table says so. One leaves: the others list it as known, with no link.
+func TestProcessesBootstrap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the example as processes")
+	}
+	bin := filepath.Join(t.TempDir(), "peer")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	names := []string{"luda", "yoghurt", "kefir", "ayran"}
+	ids := make([]string, len(names))
+	procs := make([]*proc, len(names))
+	start := time.Now()
+	for i, name := range names {
+		port := freePort(t)
+		ids[i] = name + "@127.0.0.1:" + port
+		args := []string{"-i", "-name", name, "-listen", "127.0.0.1:" + port, "-log", "warn"}
+		if i > 0 {
+			args = append(args, "-bootstrap", ids[0])
+		}
+		procs[i] = startProc(t, bin, args...)
+		procs[i].await(t, 10*time.Second, "listening as "+ids[i])
+	}
+	// everyone's table lists every other peer linked
+	deadline := time.Now().Add(20 * time.Second)
+	for i, p := range procs {
+		for {
+			rows, sum := p.peersTable(t, names[i])
+			missing := 0
+			for j, id := range ids {
+				if j != i && rows[id] != "linked" {
+					missing++
+				}
+			}
+			if missing == 0 && len(rows) == len(ids)-1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d peers not linked: %v (%s)", names[i], missing, rows, sum)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	t.Logf("%d peers from one bootstrap address: all linked after %v", len(ids), time.Since(start).Round(time.Millisecond))
+
+	// ayran leaves: its peers keep it in their books, known with no link
+	// (dialed again while they are short of links, so possibly dialing a moment).
+	last := len(procs) - 1
+	if err := procs[last].cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := procs[last].cmd.Wait(); err != nil {
+		t.Fatalf("ayran after SIGTERM: %v", err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for i, p := range procs[:last] {
+		for {
+			rows, sum := p.peersTable(t, names[i])
+			if strings.HasPrefix(rows[ids[last]], "known (") && strings.Contains(sum, "1 known") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: ayran is %q, want known (%s)", names[i], rows[ids[last]], sum)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/antnet-p2p/antnet/book"
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/engine"
 	"github.com/antnet-p2p/antnet/proto"
@@ -74,7 +75,8 @@ const help = `commands:
   all TEXT          request to every peer
   broadcast TEXT    relayed to the whole network, once per peer
   add NAME@HOST:PORT
-  peers | stats | help | quit`
+  peers             linked, dialing, backing off and known peers
+  stats | help | quit`
 
 // exec runs one command line and reports whether it was quit.
 func (p *peer) exec(line string) (quit bool) {
@@ -143,10 +145,23 @@ func (p *peer) exec(line string) (quit bool) {
 	return false
 }
 
-// printPeers prints the node's PeerStates as a table, one peer a line.
+// printPeers prints the node's PeerStates as a table, one peer a line,
+// then the address book's peers with no route (known only), then a count
+// of each state. The lines are printed at once, with no other output
+// between them.
 func (p *peer) printPeers() {
 	states := p.node.PeerStates()
-	if len(states) == 0 {
+	routed := make(map[string]bool, len(states))
+	for _, s := range states {
+		routed[s.ID.Addr] = true
+	}
+	var known []book.Peer
+	for _, b := range p.node.AddressBook() {
+		if !routed[b.ID.Addr] && b.ID.Addr != p.node.ID().Addr {
+			known = append(known, b)
+		}
+	}
+	if len(states)+len(known) == 0 {
 		p.printf("peers: none")
 		return
 	}
@@ -154,11 +169,9 @@ func (p *peer) printPeers() {
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PEER\tSTATE\tDIR\tAGE\tRTT\tIN\tOUT\tIN FLIGHT")
 	now := time.Now()
+	count := map[string]int{}
 	for _, s := range states {
-		id := s.ID.String()
-		if fp := s.ID.Fingerprint(); fp != "" {
-			id += " (key " + fp + ")"
-		}
+		count[s.State.String()]++
 		state := s.State.String()
 		if s.State == engine.BackingOff {
 			state += fmt.Sprintf(" (next try in %v)", s.NextDial.Sub(now).Round(100*time.Millisecond))
@@ -173,12 +186,39 @@ func (p *peer) printPeers() {
 		if s.RTT > 0 {
 			rtt = s.RTT.Round(time.Microsecond).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d B\t%d B\t%d\n", id, state, dir, age, rtt, s.BytesIn, s.BytesOut, s.InFlight)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d B\t%d B\t%d\n", peerName(s.ID), state, dir, age, rtt, s.BytesIn, s.BytesOut, s.InFlight)
+	}
+	for _, k := range known { // learned, or a peer that dialed us, with no link now
+		count["known"]++
+		state := "known (" + k.Source.String()
+		if k.Failures > 0 {
+			state += fmt.Sprintf(", %d failed dials", k.Failures)
+		}
+		if k.NextDial.After(now) {
+			state += fmt.Sprintf(", next try in %v", k.NextDial.Sub(now).Round(100*time.Millisecond))
+		}
+		state += ")"
+		fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\n", peerName(k.ID), state)
 	}
 	_ = tw.Flush()
+	var sum []string
+	for _, st := range []engine.LinkState{engine.Linked, engine.Dialing, engine.BackingOff, engine.Draining, engine.Known} {
+		if c := count[st.String()]; c > 0 || st == engine.Linked {
+			sum = append(sum, fmt.Sprintf("%d %s", c, st))
+		}
+	}
+	fmt.Fprintf(&b, "peers: %s\n", strings.Join(sum, ", "))
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
 		fmt.Fprintf(p.out, "[%s] %s\n", p.node.ID().Name, line)
 	}
+}
+
+// peerName is a peer's ID with its key's fingerprint, if it has one.
+func peerName(id proto.PeerID) string {
+	if fp := id.Fingerprint(); fp != "" {
+		return id.String() + " (key " + fp + ")"
+	}
+	return id.String()
 }
