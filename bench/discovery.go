@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/antnet-p2p/antnet/codec"
@@ -28,6 +29,7 @@ import (
 // killed and restarted.
 
 const discoveryDescription = "N engine.Nodes in this process (WithEventLoops(1), WithMinLinks(4), WithMaxLinks(8) each), " +
+	"on loopback ports below the ephemeral range (so no connection takes a killed node's port), " +
 	"every node but the first told only the first (AddRoute, 64 at a time); " +
 	"formed = every node has 4..8 linked peers (PeerStates) and no learned dial in flight, timed from the first Start; " +
 	"steady state: per-node goroutines, OS threads (/proc/self/status), descriptors, RSS and Go heap (after a GC, over the " +
@@ -158,6 +160,8 @@ type discNet struct {
 	got    []atomic.Int32 // first deliveries of each sequence number
 	target atomic.Int64   // want = seq<<32 | deliveries: signal when reached
 	sig    chan struct{}
+	// nextPort counts down the listen ports: below the ephemeral range.
+	nextPort atomic.Int32
 }
 
 func (d *discNet) handler(rc *discRecv) proto.Handler {
@@ -187,17 +191,30 @@ func (d *discNet) handler(rc *discRecv) proto.Handler {
 	})
 }
 
-// start starts node i on listen and links it to the bootstrap (node 0
-// only listens). A restart reuses i's record slot with a fresh record.
+// start starts node i on listen, or "" for the next free port below the
+// ephemeral range, and links it to the bootstrap (node 0 only listens). A
+// restart reuses i's record slot with a fresh record. Below the ephemeral
+// range, no connection of this process takes a killed node's port as its
+// local port before the node is restarted on it (that failed 2 of 200
+// restarts once).
 func (d *discNet) start(i int, listen string) error {
 	rc := &discRecv{}
 	opts := []engine.Option{engine.WithEventLoops(1), engine.WithMinLinks(discLow), engine.WithMaxLinks(discHigh)}
 	var nd *engine.Node
 	var err error
 	pprof.Do(context.Background(), pprof.Labels("side", "server", "impl", implAntnet), func(context.Context) {
-		nd, err = engine.New(fmt.Sprintf("d%04d", i), listen, d.handler(rc), opts...)
-		if err == nil {
-			err = nd.Start()
+		for {
+			addr := listen
+			if addr == "" {
+				addr = fmt.Sprintf("127.0.0.1:%d", d.nextPort.Add(-1))
+			}
+			nd, err = engine.New(fmt.Sprintf("d%04d", i), addr, d.handler(rc), opts...)
+			if err == nil {
+				err = nd.Start()
+			}
+			if listen != "" || !errors.Is(err, syscall.EADDRINUSE) || d.nextPort.Load() <= 1024 {
+				return
+			}
 		}
 	})
 	if err != nil {
@@ -438,6 +455,18 @@ func (d *discNet) dups() int64 {
 	return n
 }
 
+// ephemeralLow is the lowest port the kernel picks for a connection's
+// local end (ip_local_port_range), 32768 if unknown.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if f := strings.Fields(string(b)); err == nil && len(f) == 2 {
+		if lo, err := strconv.Atoi(f[0]); err == nil && lo > 2048 {
+			return lo
+		}
+	}
+	return 32768
+}
+
 // procSnap is the process's figures the per-node costs are computed from.
 type procSnap struct {
 	goroutines, threads, fds int
@@ -497,14 +526,15 @@ func discoveryRun(n int, cfg *config, r *Result) error {
 		sig: make(chan struct{}, 1)}
 	defer closeNamed("nodes", d.closeAll, r)
 	t0 := time.Now()
-	if err := d.start(0, "127.0.0.1:0"); err != nil {
+	d.nextPort.Store(int32(ephemeralLow()))
+	if err := d.start(0, ""); err != nil {
 		return err
 	}
 	rest := make([]int, n-1)
 	for i := range rest {
 		rest[i] = i + 1
 	}
-	if err := d.startAll(rest, func(int) string { return "127.0.0.1:0" }); err != nil {
+	if err := d.startAll(rest, func(int) string { return "" }); err != nil {
 		return err
 	}
 	fig.StartS = time.Since(t0).Seconds()
