@@ -59,7 +59,7 @@ func main() {
 		fresh = flag.Bool("fresh", false, "run every row in a new child process, so no row's figures depend on what earlier rows "+
 			"left in process-wide state (heap, GC pacing, gnet's worker pool); -cpuprofile and -memprofile then cover only this parent")
 		idleN   = flag.String("idle-conns", "", "idle: peer connections held by the server, comma separated (default 1000,4000,10000; 1000 with -quick)")
-		nodes   = flag.Int("nodes", 0, "broadcast: nodes in the graph (default 64, 16 with -quick)")
+		nodes   = flag.Int("nodes", 0, "broadcast: nodes in the graph (default 64, 16 with -quick); discovery: nodes (default 1000, 50 with -quick)")
 		count   = flag.Int("count", 1, "run every measurement `N` times (round robin) and report the medians")
 		memprof = flag.String("memprofile", "", "write an allocation profile of the whole run to `FILE` "+
 			"(go tool pprof -sample_index=alloc_objects -top FILE)")

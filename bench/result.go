@@ -98,6 +98,9 @@ type Result struct {
 	CoverageP50us     float64 `json:"coverage_p50_us,omitempty"`
 	CoverageP99us     float64 `json:"coverage_p99_us,omitempty"`
 
+	// discovery: forming from one bootstrap, per-node cost, coverage.
+	Discovery *discoveryFigures `json:"discovery,omitempty"`
+
 	Runs   int     `json:"runs,omitempty"` // with -count: runs the medians come from
 	OpsMin float64 `json:"ops_per_sec_min,omitempty"`
 	OpsMax float64 `json:"ops_per_sec_max,omitempty"`
@@ -208,6 +211,9 @@ func figures(r *Result) string {
 		if r.FramesPerMsg > 0 {
 			f = append(f, fmt.Sprintf("%.1f frames/bcast (%.1f re-forwarded; Σdeg %d)", r.FramesPerMsg, r.ReforwardedPerMsg, r.SumDegrees))
 		}
+	}
+	if r.Discovery != nil {
+		f = append(f, r.Discovery.String())
 	}
 	return strings.Join(f, ", ")
 }
@@ -361,6 +367,7 @@ func median(rs []Result) Result {
 	out.Ops = ints(func(r *Result) int64 { return r.Ops })
 	out.Broadcasts = ints(func(r *Result) int64 { return r.Broadcasts })
 	out.Goroutines = int(ints(func(r *Result) int64 { return int64(r.Goroutines) }))
+	out.Discovery = foldDiscovery(ok)
 	for _, r := range ok {
 		if r.Duplicates != nil && (out.Duplicates == nil || *r.Duplicates > *out.Duplicates) {
 			out.Duplicates = r.Duplicates

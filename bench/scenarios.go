@@ -41,6 +41,7 @@ var scenarios = []scenario{
 	{"secure", secureDescription, secureCases},
 	// broadcast last: it builds the most nodes and leaves the largest heap.
 	{"broadcast", broadcastDescription, broadcastCases},
+	{"discovery", discoveryDescription, discoveryCases},
 }
 
 // baselines first, so the antnet row of a group comes last.

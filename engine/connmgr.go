@@ -7,6 +7,7 @@ import (
 
 	"github.com/antnet-p2p/antnet/connmgr"
 	"github.com/antnet-p2p/antnet/proto"
+	"github.com/antnet-p2p/antnet/route"
 )
 
 // The connection manager: the node keeps its number of links between the
@@ -101,6 +102,25 @@ func (n *Node) parkRetired(pc *peerConn) (wait time.Duration, parked bool) {
 	wait = jitter(n.cfg.redialMax)
 	if n.disc != nil {
 		n.disc.book.Park(pc.entry.ID.Addr, time.Now().Add(wait))
+		if _, static := n.staticRoutes.Load(pc.entry.ID.Addr); static {
+			n.disc.retiredUs.Store(pc.entry.ID.Addr, struct{}{})
+		}
 	}
 	return wait, len(n.linkedPeers()) > 0
+}
+
+// waitForRoom reports whether the redial of static route e, whose peer
+// retired our link for having too many, should wait another
+// WithRedialMaxBackoff: with WithMinLinks, while this node has at least
+// that many links it does not need the peer. Else every node started from
+// one bootstrap would dial it again every WithRedialMaxBackoff, for ever,
+// and be trimmed again. Ticker, under redialMu; O(peers).
+func (n *Node) waitForRoom(e *route.Entry) bool {
+	if n.disc == nil {
+		return false
+	}
+	if _, ok := n.disc.retiredUs.Load(e.ID.Addr); !ok {
+		return false
+	}
+	return len(n.linkedPeers()) >= n.cfg.minLinks
 }

@@ -233,3 +233,80 @@ func TestNetworkReformsAfterRestarts(t *testing.T) {
 		formed.Round(time.Millisecond), killed, reformed.Round(time.Millisecond), m.deg)
 	m.broadcastAll(t, 10, rng) // every live node, exactly once
 }
+
+// A node with WithMinLinks whose static route was trimmed by a full peer
+// does not dial that peer again while it has its minimum of links: else
+// every node started from one bootstrap would dial it again every
+// WithRedialMaxBackoff, for ever (the discovery bench saw 969 of 999
+// nodes come back to the bootstrap at once).
+func TestTrimmedStaticRouteWaitsWhileLinked(t *testing.T) {
+	const park = 150 * time.Millisecond
+	hub := startNode(t, "hub", echo, WithEventLoops(1), WithMinLinks(1), WithMaxLinks(1), withLinkGrace(50*time.Millisecond))
+	other := startNode(t, "other", echo, WithEventLoops(1))
+	var spokes []*Node
+	for i := range 2 {
+		s := startNode(t, fmt.Sprint("spoke", i), echo, WithEventLoops(1), WithMinLinks(1), WithRedialMaxBackoff(park))
+		link(t, s, other)
+		link(t, s, hub)
+		spokes = append(spokes, s)
+	}
+	var trimmed *Node
+	eventually(t, 10*time.Second, "a spoke without its link to the hub", func() bool {
+		for _, s := range spokes {
+			if s.table.Get(hub.Addr()).Link() == nil {
+				trimmed = s
+			}
+		}
+		return trimmed != nil && hub.Stats().LinksTrimmed == 1
+	})
+	redials := trimmed.Stats().Redials
+	e := trimmed.table.Get(hub.Addr())
+	// Its redial falls due again and again (every park): each time it
+	// waits on, without a dial.
+	var dues []time.Time
+	eventually(t, 10*time.Second, "the redial of the hub put off three times", func() bool {
+		trimmed.redialMu.Lock()
+		defer trimmed.redialMu.Unlock()
+		if r := trimmed.redials[e]; r != nil && (len(dues) == 0 || !r.due.Equal(dues[len(dues)-1])) {
+			dues = append(dues, r.due)
+		}
+		return len(dues) >= 4 || trimmed.Stats().Redials != redials
+	})
+	if got := trimmed.Stats().Redials; got != redials {
+		t.Fatalf("the trimmed spoke redialed the hub %d times while it had its minimum of links", got-redials)
+	}
+	if got := hub.Stats().LinksTrimmed; got != 1 {
+		t.Fatalf("the hub trimmed %d links, want 1", got)
+	}
+	// Below its minimum it dials the hub again.
+	if err := trimmed.Delete(other.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the spoke linked to the hub again", func() bool {
+		return trimmed.table.Get(hub.Addr()).Link() != nil
+	})
+}
+
+// Only static routes wait for room: a learned dial the book started is
+// made, even to a peer that once retired a link of ours, and even if the
+// node reached its minimum meanwhile (held back, it stayed "in flight"
+// for ever and took one of the node's learned-dial slots).
+func TestLearnedDialNotHeldForRoom(t *testing.T) {
+	a := startNode(t, "a", echo, WithEventLoops(1), WithMinLinks(1))
+	b := startNode(t, "b", echo, WithEventLoops(1))
+	c := startNode(t, "c", echo, WithEventLoops(1))
+	link(t, a, b) // a has its minimum
+	a.disc.retiredUs.Store(c.Addr(), struct{}{})
+	a.linkMu.Lock()
+	e, err := a.table.Add(proto.PeerID{Name: "c", Addr: c.Addr()})
+	a.linkMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.redialMu.Lock()
+	a.redials[e] = &redial{entry: e, due: time.Now(), learned: true}
+	a.redialMu.Unlock()
+	eventually(t, 5*time.Second, "the learned dial made", func() bool {
+		return learnedDials(a) == 0 && e.Link() != nil
+	})
+}

@@ -42,6 +42,9 @@ type discovery struct {
 	asked    map[*peerConn]uint64 // id of the pex-request out on a link
 	keys     sync.Map             // addr -> the key the book knows for a learned dial in flight: pinned
 	served   map[*peerConn]int64  // node clock when a link's pex-request was last answered
+	// addr -> struct{}: peers that retired our link for having too many,
+	// until a link to them comes up again (waitForRoom)
+	retiredUs sync.Map
 }
 
 // newDiscovery returns the discovery state WithMinLinks asks for, or nil.
@@ -63,6 +66,7 @@ func (n *Node) discLinked(pc *peerConn) {
 	}
 	addr, now := pc.entry.ID.Addr, time.Now()
 	n.disc.keys.Delete(addr) // the pin held: checkPin let this link through
+	n.disc.retiredUs.Delete(addr)
 	src := book.Inbound
 	if _, static := n.staticRoutes.Load(addr); static {
 		src = book.Static

@@ -208,7 +208,8 @@ func WithMinLinks(n int) Option { return func(c *config) { c.minLinks = n } }
 // the fewest frames (the youngest first), leaving static routes (AddRoute)
 // and links younger than 5s, until n remain. Each retired link drains and ends with a goaway that tells the
 // peer not to dial back soon; the peer waits WithRedialMaxBackoff before
-// redialing it, or dials others from its book. It must be at least
+// redialing it, or dials others from its book (with WithMinLinks, it waits
+// on while it has its low mark of links). It must be at least
 // WithMinLinks and needs it; 0 (the default) means 2 × WithMinLinks + 2.
 // Costs an O(links log links) scan per tick above the mark.
 func WithMaxLinks(n int) Option { return func(c *config) { c.maxLinks = n } }

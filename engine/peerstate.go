@@ -124,7 +124,9 @@ func (n *Node) PeerStates() []PeerState {
 	}
 	n.conns.Range(func(k, _ any) bool {
 		pc := k.(*peerConn)
-		if pc.short || pc.state.Load() != stateDraining {
+		// The state first: a socket drains only once ready, and the
+		// handshake sets short before it stores ready.
+		if pc.state.Load() != stateDraining || pc.short {
 			return true
 		}
 		s := PeerState{ID: pc.peer}

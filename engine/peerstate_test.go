@@ -401,3 +401,31 @@ func TestPeerStatesCountHello(t *testing.T) {
 			sa.BytesOut == sb.BytesIn && sb.BytesOut == sa.BytesIn && sa.BytesOut > 0 && sb.BytesOut > 0
 	})
 }
+
+// PeerStates is safe from any goroutine while links come up: it read an
+// inbound socket's mode before its state, racing with the handshake that
+// sets both (found by the bench's discovery scenario under -race).
+func TestPeerStatesWhileLinksComeUp(t *testing.T) {
+	hub := startNode(t, "hub", echo, WithEventLoops(1))
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				_ = hub.PeerStates()
+			}
+		}
+	}()
+	for i := range 8 {
+		link(t, startNode(t, "spoke"+string(rune('a'+i)), echo, WithEventLoops(1)), hub)
+	}
+	close(stop)
+	<-done
+	if got := len(hub.PeerStates()); got != 8 {
+		t.Fatalf("%d peers, want 8", got)
+	}
+}

@@ -115,6 +115,10 @@ func (n *Node) redialDue(now time.Time) (pending bool) {
 			if now.Before(r.due) {
 				continue
 			}
+			if !r.learned && n.waitForRoom(e) {
+				r.due = now.Add(jitter(n.cfg.redialMax))
+				continue
+			}
 			pc := newPeerConn(n, true)
 			pc.peer, pc.entry = e.ID, e
 			if n.claimDial(e, pc) != nil {
