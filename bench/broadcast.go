@@ -261,6 +261,24 @@ func (b *bcastNet) forwarded() (fwd, drop, again uint64) {
 	return fwd, drop, again
 }
 
+// waitFramesLanded waits, up to d, until every gossip frame the nodes sent
+// has been received (delivered or dropped as a duplicate).
+func (b *bcastNet) waitFramesLanded(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		var sent, got uint64
+		for _, nd := range b.nodes {
+			st := nd.Stats()
+			sent += st.GossipForwarded
+			got += st.GossipDelivered + st.GossipDuplicates
+		}
+		if sent == got {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // close closes every node at once (each Close is graceful).
 func (b *bcastNet) close() error {
 	var wg sync.WaitGroup
@@ -373,8 +391,11 @@ func broadcastRun(secureLinks bool, n, deg, payload int, cfg *config, r *Result)
 	}()
 	st := w.run(cfg.warmup, cfg.duration, done)
 	<-done
-	// Quiesce: every broadcast delivered everywhere (or not: counted below).
+	// Quiesce: every broadcast delivered everywhere (or not: counted below),
+	// and every frame sent received (a node may still forward after the
+	// last delivery).
 	b.waitTotal(issued*others, 5*time.Second)
+	b.waitFramesLanded(5 * time.Second)
 	fwd1, drop1, again1 := b.forwarded()
 
 	// Every node reached by every broadcast, nothing delivered twice?
