@@ -182,6 +182,21 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 // write queues one already-encoded frame. Any goroutine.
 func (pc *peerConn) write(frame []byte) error {
 	pc.mu.Lock()
+	if err := pc.queueFrameLocked(frame); err != nil {
+		return err // queueFrameLocked unlocked pc.mu
+	}
+	c := pc.wakeLocked()
+	pc.mu.Unlock()
+	if c != nil && c.Wake(nil) != nil {
+		return ErrClosed
+	}
+	return nil
+}
+
+// queueFrameLocked appends one encoded frame to pc's queue, sealed on a
+// secure link, if pc is open and has room for it. Under pc.mu; on an error
+// it unlocks pc.mu (and reports a refusal by the high-water mark).
+func (pc *peerConn) queueFrameLocked(frame []byte) error {
 	if pc.closeErr != nil {
 		err := pc.closeErr
 		pc.mu.Unlock()
@@ -206,11 +221,6 @@ func (pc *peerConn) write(frame []byte) error {
 	pc.n.stats.framesOut.Add(1)
 	pc.sentFrames++
 	pc.queued.Add(int64(size))
-	c := pc.wakeLocked()
-	pc.mu.Unlock()
-	if c != nil && c.Wake(nil) != nil {
-		return ErrClosed
-	}
 	return nil
 }
 
@@ -222,30 +232,9 @@ func (pc *peerConn) writeOnLoop(frame []byte) error {
 		return pc.write(frame) // nothing to seal with yet: the loop's OnTraffic sends it
 	}
 	pc.mu.Lock()
-	if pc.closeErr != nil {
-		err := pc.closeErr
-		pc.mu.Unlock()
-		return err
+	if err := pc.queueFrameLocked(frame); err != nil {
+		return err // queueFrameLocked unlocked pc.mu
 	}
-	size := len(frame) + pc.n.sealOverhead()
-	if err := pc.roomFor(size); err != nil {
-		pc.mu.Unlock()
-		pc.refused(err)
-		return err
-	}
-	out := pc.outBuf()
-	if pc.sealer != nil {
-		var err error
-		if out.B, err = pc.sealer.SealFrames(out.B, frame); err != nil {
-			pc.mu.Unlock()
-			return err
-		}
-	} else {
-		out.B = append(out.B, frame...)
-	}
-	pc.n.stats.framesOut.Add(1)
-	pc.sentFrames++
-	pc.queued.Add(int64(size))
 	listed := !pc.woken && pc.c != nil // else a wake is due anyway
 	if listed {
 		pc.woken = true // others queue behind, as behind a wake
