@@ -5,7 +5,7 @@
 // drives every server, so a ratio compares servers, not clients.
 //
 //	go run ./bench                 # every scenario, full grid
-//	go run ./bench -quick          # reduced grid, under a minute
+//	go run ./bench -quick          # reduced grid, about a minute
 //	go run ./bench -count 3 -json out.json            # medians of 3 runs per row
 //	go run ./bench -only reqrep -client proc          # load generator in a child process
 //	go run ./bench -only reqrep -peers 1024 -inflight 16 -payload 4096 -duration 3s
@@ -42,7 +42,7 @@ import (
 
 func main() {
 	var (
-		quick    = flag.Bool("quick", false, "reduced grid and short windows (CI: under a minute)")
+		quick    = flag.Bool("quick", false, "reduced grid and short windows (CI: about a minute on 2 cores)")
 		duration = flag.Duration("duration", 0, "recorded window per measurement (default 1s, 800ms with -quick)")
 		warmup   = flag.Duration("warmup", 0, "unrecorded warm-up before each window (default 250ms, 200ms with -quick)")
 		peers    = flag.String("peers", "", "reqrep: connections, comma separated (overrides the grid)")

@@ -91,7 +91,7 @@ func reqrepCases(cfg *config) []caseSpec {
 
 // activeConns is the reqrep row with many active connections: 10,000 in
 // the full grid (the server's and the child's descriptors each stay under a
-// 20,000 limit), 500 with -quick (a run under a minute on 2 cores: the 10k
+// 20,000 limit), 500 with -quick (keeping the quick run near a minute on 2 cores: the 10k
 // dials and their goroutines in the child take seconds per row).
 func activeConns(cfg *config) int {
 	if cfg.quick {
