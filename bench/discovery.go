@@ -328,8 +328,7 @@ func (d *discNet) components(st []linkState) int {
 	for i := range parent {
 		parent[i] = i
 	}
-	var find func(int) int
-	find = func(i int) int {
+	find := func(i int) int {
 		for parent[i] != i {
 			parent[i] = parent[parent[i]]
 			i = parent[i]
@@ -415,7 +414,7 @@ func (d *discNet) coverage(rng *rand.Rand, seq *int, k int) (discCoverage, error
 		d.target.Store(int64(s)<<32 | int64(others))
 		t0 := time.Now()
 		if _, err := d.nodes[o].Broadcast(msg); err != nil {
-			return c, fmt.Errorf("Broadcast from node %d: %w", o, err)
+			return c, fmt.Errorf("broadcast from node %d: %w", o, err)
 		}
 		timer := time.NewTimer(discBcastWait)
 		for int(d.got[s].Load()) < others {
