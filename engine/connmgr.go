@@ -96,7 +96,9 @@ func (n *Node) trimLinks(links []*peerConn, now time.Time) {
 // reports whether a static route to it should wait that long too: only if
 // the node has another link to go on with. Any goroutine.
 func (n *Node) parkRetired(pc *peerConn) (wait time.Duration, parked bool) {
-	if pc.downWhy.Load() != uint32(ReasonTooManyLinks) || !pc.goawayRecv.Load() {
+	// The peer's goaway said so (the reason was recorded on arrival), and
+	// not this node's own trim, whose goaway the peer answered.
+	if pc.downWhy.Load() != uint32(ReasonTooManyLinks) || !pc.goawayRecv.Load() || pc.goawayReason.Load() != 0 {
 		return 0, false
 	}
 	wait = jitter(n.cfg.redialMax)

@@ -93,6 +93,14 @@ func TestTrimmedPeerWaitsBeforeRedialing(t *testing.T) {
 			t.Fatalf("the hub's route is %v, want backing off", st.State)
 		}
 	}
+	// The hub retired the link itself: it does not park the spoke (only the
+	// receiver of the goaway does).
+	eventually(t, 5*time.Second, "the hub's retired link closed", func() bool { return hub.Stats().Conns == 1 })
+	for _, p := range hub.AddressBook() {
+		if p.ID.Addr == trimmed.Addr() && time.Until(p.NextDial) > 5*time.Second {
+			t.Fatalf("the hub parked the spoke it retired for %v", time.Until(p.NextDial))
+		}
+	}
 }
 
 func TestTrimGoawaySaysTooManyLinks(t *testing.T) {
