@@ -57,25 +57,7 @@ func TestConnManagerKeepsLinksBetweenMarks(t *testing.T) {
 
 func TestTrimmedPeerWaitsBeforeRedialing(t *testing.T) {
 	hub := startNode(t, "hub", echo, WithEventLoops(1), WithMinLinks(1), WithMaxLinks(1), withLinkGrace(50*time.Millisecond))
-	other := startNode(t, "other", echo, WithEventLoops(1))
-	// Two spokes with the hub as a static route; each has another link, so
-	// a retired one can wait.
-	var spokes []*Node
-	for i := range 2 {
-		s := startNode(t, fmt.Sprint("spoke", i), echo, WithEventLoops(1), WithRedialMaxBackoff(time.Hour))
-		link(t, s, other)
-		link(t, s, hub)
-		spokes = append(spokes, s)
-	}
-	var trimmed *Node
-	eventually(t, 10*time.Second, "the hub back at one link, a spoke without its link", func() bool {
-		for _, s := range spokes {
-			if s.table.Get(hub.Addr()).Link() == nil {
-				trimmed = s
-			}
-		}
-		return trimmed != nil && len(hub.linkedPeers()) == 1 && hub.Stats().LinksTrimmed == 1
-	})
+	trimmed, _ := trimOneSpoke(t, hub, WithRedialMaxBackoff(time.Hour))
 	e := trimmed.table.Get(hub.Addr())
 	eventually(t, 5*time.Second, "a redial scheduled", func() bool {
 		trimmed.redialMu.Lock()
@@ -250,23 +232,7 @@ func TestNetworkReformsAfterRestarts(t *testing.T) {
 func TestTrimmedStaticRouteWaitsWhileLinked(t *testing.T) {
 	const park = 150 * time.Millisecond
 	hub := startNode(t, "hub", echo, WithEventLoops(1), WithMinLinks(1), WithMaxLinks(1), withLinkGrace(50*time.Millisecond))
-	other := startNode(t, "other", echo, WithEventLoops(1))
-	var spokes []*Node
-	for i := range 2 {
-		s := startNode(t, fmt.Sprint("spoke", i), echo, WithEventLoops(1), WithMinLinks(1), WithRedialMaxBackoff(park))
-		link(t, s, other)
-		link(t, s, hub)
-		spokes = append(spokes, s)
-	}
-	var trimmed *Node
-	eventually(t, 10*time.Second, "a spoke without its link to the hub", func() bool {
-		for _, s := range spokes {
-			if s.table.Get(hub.Addr()).Link() == nil {
-				trimmed = s
-			}
-		}
-		return trimmed != nil && hub.Stats().LinksTrimmed == 1
-	})
+	trimmed, other := trimOneSpoke(t, hub, WithMinLinks(1), WithRedialMaxBackoff(park))
 	redials := trimmed.Stats().Redials
 	e := trimmed.table.Get(hub.Addr())
 	// Its redial falls due again and again (every park): each time it
@@ -317,4 +283,29 @@ func TestLearnedDialNotHeldForRoom(t *testing.T) {
 	eventually(t, 5*time.Second, "the learned dial made", func() bool {
 		return learnedDials(a) == 0 && e.Link() != nil
 	})
+}
+
+// trimOneSpoke links two spokes to hub (a static route on their side) and
+// to another node, so that a spoke whose hub link is retired still has a
+// link, and returns the spoke hub (WithMaxLinks(1)) retired once it has,
+// and the other node.
+func trimOneSpoke(t *testing.T, hub *Node, spokeOpts ...Option) (trimmed, other *Node) {
+	t.Helper()
+	other = startNode(t, "other", echo, WithEventLoops(1))
+	var spokes []*Node
+	for i := range 2 {
+		s := startNode(t, fmt.Sprint("spoke", i), echo, append([]Option{WithEventLoops(1)}, spokeOpts...)...)
+		link(t, s, other)
+		link(t, s, hub)
+		spokes = append(spokes, s)
+	}
+	eventually(t, 10*time.Second, "the hub back at one link, a spoke without its link", func() bool {
+		for _, s := range spokes {
+			if s.table.Get(hub.Addr()).Link() == nil {
+				trimmed = s
+			}
+		}
+		return trimmed != nil && len(hub.linkedPeers()) == 1 && hub.Stats().LinksTrimmed == 1
+	})
+	return trimmed, other
 }
