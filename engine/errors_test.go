@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -37,6 +38,7 @@ func TestDialErrorsMatchErrDial(t *testing.T) {
 	if !errors.As(err, &op) {
 		t.Fatalf("short Dispatch: %v does not wrap a *net.OpError", err)
 	}
+	mustErrIs(t, err, syscall.ECONNREFUSED) // connectFirst's connect and Go's agree on the cause
 	err = s.Send("gone", []byte("x"))
 	mustErrIs(t, err, ErrDial)
 	if !errors.As(err, &op) {

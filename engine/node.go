@@ -180,7 +180,7 @@ func (n *Node) start() error {
 		return err
 	}
 	n.ln = l.(*net.TCPListener)
-	n.dialer = net.Dialer{Timeout: n.cfg.dialTimeout}
+	n.dialer = net.Dialer{Timeout: n.cfg.dialTimeout, ControlContext: connectFirst}
 	if n.cfg.mode == Short {
 		n.dialer.KeepAlive = -1 // a short link lives one exchange: no keepalive's four setsockopt calls
 	}
