@@ -2,9 +2,12 @@ package engine
 
 import (
 	"context"
+	"log/slog"
+	"net"
 	"runtime"
 	"testing"
 
+	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
 
 	"github.com/antnet-p2p/antnet/proto"
@@ -120,6 +123,65 @@ func BenchmarkShortDispatch(b *testing.B) {
 					}
 				}
 			})
+		})
+	}
+}
+
+// closeOnOpen is a gnet handler that closes every conn as it opens.
+type closeOnOpen struct{ gnet.BuiltinEventEngine }
+
+func (*closeOnOpen) OnOpen(gnet.Conn) ([]byte, gnet.Action) { return nil, gnet.Close }
+
+// BenchmarkEnrollCost is the floor under a short-mode request on gnet: a
+// socket dialed and closed against a listener that accepts and closes
+// ("dial"), and the same with the socket enrolled on a gnet loop in
+// between, which is what putting it on the node's reactor costs
+// ("dial+enroll": gnet dups the descriptor, wakes the loop and waits for
+// OnOpen). A short request pays the enroll twice, once at each end.
+func BenchmarkEnrollCost(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+	cli, err := gnet.NewClient(&closeOnOpen{}, gnet.WithNumEventLoop(runtime.GOMAXPROCS(0)), gnet.WithLogger(gnetLogger{slog.New(slog.DiscardHandler)}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cli.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = cli.Stop() }()
+	d := net.Dialer{KeepAlive: -1}
+	for _, enroll := range []bool{false, true} {
+		name := "dial"
+		if enroll {
+			name = "dial+enroll"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				c, err := d.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					b.Fatal(err)
+				}
+				if !enroll {
+					_ = c.Close()
+					continue
+				}
+				if _, err := cli.Enroll(c); err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 	}
 }
