@@ -226,7 +226,7 @@ func TestQuietByDefault(t *testing.T) {
 	}
 }
 
-func rawListener(t *testing.T) net.Listener {
+func rawListener(t testing.TB) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -234,6 +234,20 @@ func rawListener(t *testing.T) net.Listener {
 	}
 	t.Cleanup(func() { _ = ln.Close() })
 	return ln
+}
+
+// closeEveryConn accepts on ln and closes each connection at once, until ln
+// closes. It runs in its own goroutine.
+func closeEveryConn(ln net.Listener) {
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
 }
 
 func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }

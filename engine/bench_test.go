@@ -139,20 +139,8 @@ func (*closeOnOpen) OnOpen(gnet.Conn) ([]byte, gnet.Action) { return nil, gnet.C
 // ("dial+enroll": gnet dups the descriptor, wakes the loop and waits for
 // OnOpen). A short request pays the enroll twice, once at each end.
 func BenchmarkEnrollCost(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.Close()
-		}
-	}()
+	ln := rawListener(b)
+	closeEveryConn(ln)
 	cli, err := gnet.NewClient(&closeOnOpen{}, gnet.WithNumEventLoop(runtime.GOMAXPROCS(0)), gnet.WithLogger(gnetLogger{slog.New(slog.DiscardHandler)}))
 	if err != nil {
 		b.Fatal(err)

@@ -297,15 +297,7 @@ func TestDialerErrorNamesTheCause(t *testing.T) {
 		t.Run(name+"/closed at once", func(t *testing.T) {
 			cli := startNode(t, "cli", nil, opts...)
 			ln := rawListener(t)
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					_ = c.Close()
-				}
-			}()
+			closeEveryConn(ln)
 			err := cli.AddRoute("mute", ln.Addr().String())
 			mustErrIs(t, err, ErrHandshake)
 			if !strings.Contains(err.Error(), "without saying why") || !strings.Contains(err.Error(), "see its log") {
