@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -224,7 +225,16 @@ func (n *Node) awaitDial(ctx context.Context, other *peerConn) error {
 		}
 		return nil
 	default:
-		return fmt.Errorf("%w: %s: the dial in flight failed", ErrDial, peer)
+		other.mu.Lock()
+		cause := other.closeErr
+		other.mu.Unlock()
+		switch {
+		case cause == nil:
+			return fmt.Errorf("%w: %s: the dial in flight failed", ErrDial, peer)
+		case errors.Is(cause, ErrDial):
+			return fmt.Errorf("antnet: %s: the dial in flight failed: %w", peer, cause)
+		}
+		return fmt.Errorf("%w: %s: the dial in flight failed: %w", ErrDial, peer, cause)
 	}
 }
 

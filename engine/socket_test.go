@@ -591,3 +591,26 @@ func TestAcceptedPersistentSocketsKeepAlive(t *testing.T) {
 		})
 	}
 }
+
+// A second AddRoute to a route whose dial is in flight waits for that dial
+// and, when it times out, says so: ErrDial and ErrTimeout, with the cause.
+func TestAwaitedDialKeepsItsCause(t *testing.T) {
+	hole := blackHole(t)
+	a := startNode(t, "a", nil, WithDialTimeout(300*time.Millisecond))
+	first := make(chan error, 1)
+	go func() { first <- a.AddRoute("x", hole) }()
+	eventually(t, time.Second, "the first dial in flight", func() bool {
+		inFlight := false
+		a.dialing.Range(func(_, _ any) bool { inFlight = true; return false })
+		return inFlight
+	})
+	second := a.AddRoute("x", hole)
+	for i, err := range []error{<-first, second} {
+		if !errors.Is(err, ErrDial) || !errors.Is(err, ErrTimeout) {
+			t.Fatalf("AddRoute %d: %v, want ErrDial and ErrTimeout", i+1, err)
+		}
+	}
+	if !strings.Contains(second.Error(), "the dial in flight failed") {
+		t.Fatalf("the second AddRoute does not say it waited for the first dial: %v", second)
+	}
+}
