@@ -289,12 +289,9 @@ func (nopLogger) Fatalf(string, ...any) {}
 // reader goroutine per connection with bufio.Reader/bufio.Writer, flushing
 // when the reader has no more buffered bytes.
 type goServer struct {
-	ln   net.Listener
+	*perConnListener
 	ack  []byte
 	lean bool
-	mu   sync.Mutex
-	conn map[net.Conn]struct{}
-	wg   sync.WaitGroup
 }
 
 // goServerBuf is the goroutine server's bufio size (reader and writer each),
@@ -315,51 +312,13 @@ func startGoroutine(lean bool) (*goServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &goServer{ln: ln, lean: lean, conn: make(map[net.Conn]struct{})}
+	s := &goServer{lean: lean}
 	s.ack = helloFrame(codec.KindHelloAck, 0, proto.PeerID{Name: "goroutine", Addr: ln.Addr().String()}, randNonce())
-	s.wg.Add(1)
-	go s.accept()
+	s.perConnListener = startPerConn(ln, s.serve)
 	return s, nil
 }
 
-func (s *goServer) Addr() string { return s.ln.Addr().String() }
-
-func (s *goServer) openConns() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conn)
-}
-
-func (s *goServer) accept() {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		if s.conn == nil { // closing
-			s.mu.Unlock()
-			_ = c.Close()
-			return
-		}
-		s.conn[c] = struct{}{}
-		s.mu.Unlock()
-		s.wg.Add(1)
-		go s.serve(c)
-	}
-}
-
 func (s *goServer) serve(c net.Conn) {
-	defer s.wg.Done()
-	defer func() {
-		s.mu.Lock()
-		if s.conn != nil {
-			delete(s.conn, c)
-		}
-		s.mu.Unlock()
-		_ = c.Close()
-	}()
 	size := goServerBuf
 	if s.lean {
 		size = goServerLean
@@ -422,16 +381,4 @@ func (s *goServer) serve(c net.Conn) {
 			_, _ = out().Write(hdr[:])
 		}
 	}
-}
-
-func (s *goServer) Close() error {
-	err := s.ln.Close()
-	s.mu.Lock()
-	for c := range s.conn {
-		_ = c.Close()
-	}
-	s.conn = nil
-	s.mu.Unlock()
-	s.wg.Wait()
-	return err
 }

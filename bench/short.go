@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -179,11 +178,8 @@ func (fb *frameBuf) next(c net.Conn) (codec.Frame, error) {
 // deadline and writes each answer under a write deadline until the peer
 // closes. Requests are echoed as responses with the same id.
 type origServer struct {
-	ln    net.Listener
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	conns map[net.Conn]struct{} // nil once closing
-	bufs  sync.Pool             // *frameBuf, one per live connection
+	*perConnListener
+	bufs sync.Pool // *frameBuf, one per live connection
 }
 
 func startOrigServer() (*origServer, error) {
@@ -191,48 +187,16 @@ func startOrigServer() (*origServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &origServer{ln: ln, conns: make(map[net.Conn]struct{})}
+	s := &origServer{}
 	s.bufs.New = func() any { return newFrameBuf() }
-	s.wg.Add(1)
-	go s.listenAndServe()
+	s.perConnListener = startPerConn(ln, s.handle)
 	return s, nil
 }
 
-func (s *origServer) Addr() string { return s.ln.Addr().String() }
-
-func (s *origServer) listenAndServe() {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		if s.conns == nil {
-			s.mu.Unlock()
-			_ = c.Close()
-			return
-		}
-		s.conns[c] = struct{}{}
-		s.mu.Unlock()
-		s.wg.Add(1)
-		go s.handle(c)
-	}
-}
-
 func (s *origServer) handle(c net.Conn) {
-	defer s.wg.Done()
 	fb := s.bufs.Get().(*frameBuf)
 	fb.r, fb.w = 0, 0
-	defer func() {
-		s.bufs.Put(fb)
-		s.mu.Lock()
-		if s.conns != nil {
-			delete(s.conns, c)
-		}
-		s.mu.Unlock()
-		_ = c.Close()
-	}()
+	defer s.bufs.Put(fb)
 	var out []byte
 	for {
 		_ = c.SetReadDeadline(time.Now().Add(origTimeout))
@@ -247,21 +211,6 @@ func (s *origServer) handle(c net.Conn) {
 			return
 		}
 	}
-}
-
-func (s *origServer) Close() error {
-	err := s.ln.Close()
-	s.mu.Lock()
-	for c := range s.conns {
-		_ = c.Close()
-	}
-	s.conns = nil
-	s.mu.Unlock()
-	s.wg.Wait()
-	if errors.Is(err, net.ErrClosed) {
-		err = nil
-	}
-	return err
 }
 
 // shortOrig: the original design's short router on both sides.
