@@ -2,49 +2,19 @@ package proto_test
 
 import (
 	"bytes"
-	"encoding/hex"
-	"os"
-	"regexp"
-	"strings"
 	"testing"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/protodoc"
 	"github.com/antnet-p2p/antnet/proto"
 )
 
-// dumpLine is one line of a hex dump in docs/PROTOCOL.md: an optional
-// 4-digit offset, bytes separated by single spaces, then (after two or more
-// spaces) a comment.
-var dumpLine = regexp.MustCompile(`^\s*(?:[0-9a-f]{4}  )?((?:[0-9a-f]{2}(?: |$))+)`)
-
-// protocolDumps returns the bytes of every fenced block of docs/PROTOCOL.md
-// whose every line is a hex dump line.
+// protocolDumps returns the byte examples of docs/PROTOCOL.md.
 func protocolDumps(t *testing.T) [][]byte {
 	t.Helper()
-	doc, err := os.ReadFile("../docs/PROTOCOL.md")
+	dumps, err := protodoc.Dumps("../docs/PROTOCOL.md")
 	if err != nil {
 		t.Fatal(err)
-	}
-	var dumps [][]byte
-	blocks := strings.Split(string(doc), "```")
-	for i := 1; i < len(blocks); i += 2 { // odd pieces are inside fences
-		var b []byte
-		isDump := true
-		for _, line := range strings.Split(strings.TrimSpace(blocks[i]), "\n") {
-			m := dumpLine.FindStringSubmatch(line)
-			if m == nil {
-				isDump = false
-				break
-			}
-			raw, err := hex.DecodeString(strings.ReplaceAll(m[1], " ", ""))
-			if err != nil {
-				t.Fatalf("block %d: %q: %v", i/2, line, err)
-			}
-			b = append(b, raw...)
-		}
-		if isDump && len(b) > 0 {
-			dumps = append(dumps, b)
-		}
 	}
 	return dumps
 }

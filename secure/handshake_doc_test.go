@@ -2,15 +2,12 @@ package secure
 
 import (
 	"bytes"
-	"encoding/hex"
-	"os"
-	"regexp"
-	"strings"
 	"testing"
 
 	"github.com/flynn/noise"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/protodoc"
 )
 
 // keyBytes returns the 32 bytes from, from+1, ...: the keys of
@@ -21,35 +18,6 @@ func keyBytes(from byte) []byte {
 		b[i] = from + byte(i)
 	}
 	return b
-}
-
-// docDumps returns the bytes of every hex dump in docs/PROTOCOL.md (lines
-// "0000  xx xx ...  comment").
-func docDumps(t *testing.T) [][]byte {
-	t.Helper()
-	doc, err := os.ReadFile("../docs/PROTOCOL.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	line := regexp.MustCompile(`^[0-9a-f]{4}  ((?:[0-9a-f]{2}(?: |$))+)`)
-	var dumps [][]byte
-	blocks := strings.Split(string(doc), "```")
-	for i := 1; i < len(blocks); i += 2 {
-		var b []byte
-		for _, l := range strings.Split(strings.TrimSpace(blocks[i]), "\n") {
-			m := line.FindStringSubmatch(l)
-			if m == nil {
-				b = nil
-				break
-			}
-			raw, _ := hex.DecodeString(strings.ReplaceAll(m[1], " ", ""))
-			b = append(b, raw...)
-		}
-		if b != nil {
-			dumps = append(dumps, b)
-		}
-	}
-	return dumps
 }
 
 // PROTOCOL.md's handshake example is what this package sends, from the
@@ -90,7 +58,10 @@ func TestHandshakeDocExample(t *testing.T) {
 	if _, _, _, err := acceptor.ReadMessage(nil, m3); err != nil {
 		t.Fatal(err)
 	}
-	dumps := docDumps(t)
+	dumps, err := protodoc.Dumps("../docs/PROTOCOL.md")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i, f := range []codec.Frame{
 		{Kind: codec.KindSecure, Payload: m1},
 		{Kind: codec.KindSecure, Flags: uint8(AESGCM), Payload: m2},
