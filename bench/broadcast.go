@@ -36,13 +36,7 @@ const bcastMaxSeq = 1 << 21
 const bcastSeed = 1
 
 func broadcastCases(cfg *config) []caseSpec {
-	nodes := cfg.nodes
-	if nodes <= 0 {
-		nodes = 64
-		if cfg.quick {
-			nodes = 16
-		}
-	}
+	nodes := cfg.nodeCount(64, 16)
 	var cs []caseSpec
 	for _, s := range pick(cfg.payload, []int{128}, []int{128}, cfg) {
 		ps := params{{"nodes", nodes}, {"degree", 6}, {"payload", s}, {"seed", bcastSeed}}

@@ -63,13 +63,7 @@ const (
 )
 
 func discoveryCases(cfg *config) []caseSpec {
-	nodes := cfg.nodes
-	if nodes <= 0 {
-		nodes = 1000
-		if cfg.quick {
-			nodes = 50
-		}
-	}
+	nodes := cfg.nodeCount(1000, 50)
 	ps := params{{"nodes", nodes}, {"low", discLow}, {"high", discHigh}, {"killed", nodes / discKillShare}}
 	return []caseSpec{{
 		scenario: "discovery", impl: implAntnet, params: ps, group: ps.String(),

@@ -10,9 +10,21 @@ type config struct {
 	quick            bool
 	duration, warmup time.Duration
 	count            int // runs per row (-count)
-	nodes            int // broadcast: nodes (-nodes), 0 for the default
+	nodes            int // broadcast, discovery: nodes (-nodes), 0 for the default
 	// Grid overrides; nil means the scenario's own grid.
 	peers, inflight, payload, callers, idleConns []int
+}
+
+// nodeCount is -nodes, or the scenario's own default for a full or a
+// -quick run.
+func (c *config) nodeCount(full, quick int) int {
+	switch {
+	case c.nodes > 0:
+		return c.nodes
+	case c.quick:
+		return quick
+	}
+	return full
 }
 
 // caseSpec is one measurement: one server implementation under one set of
