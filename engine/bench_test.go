@@ -41,12 +41,17 @@ func benchDispatch(b *testing.B, size int) {
 	srv := startNode(b, "srv", echoBody)
 	cli := startNode(b, "cli", nil)
 	link(b, cli, srv)
-	msg := make([]byte, size)
 	b.SetBytes(int64(size))
+	dispatchParallel(b, cli, make([]byte, size))
+}
+
+// dispatchParallel times cli's requests of msg to "srv" from b's parallel
+// callers (b.SetParallelism sets how many), each reusing its reply buffer.
+func dispatchParallel(b *testing.B, cli *Node, msg []byte) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		dst := make([]byte, 0, size)
+		dst := make([]byte, 0, len(msg))
 		for pb.Next() {
 			var err error
 			if dst, err = cli.DispatchAppend(context.Background(), "srv", msg, dst[:0]); err != nil {
@@ -63,8 +68,13 @@ func BenchmarkDispatchSerial(b *testing.B) {
 	srv := startNode(b, "srv", echoBody)
 	cli := startNode(b, "cli", nil)
 	link(b, cli, srv)
-	msg := make([]byte, 128)
-	dst := make([]byte, 0, 128)
+	dispatchSerial(b, cli, make([]byte, 128))
+}
+
+// dispatchSerial times cli's requests of msg to "srv" from one caller, one
+// at a time, reusing its reply buffer.
+func dispatchSerial(b *testing.B, cli *Node, msg []byte) {
+	dst := make([]byte, 0, len(msg))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
@@ -99,30 +109,12 @@ func BenchmarkShortDispatch(b *testing.B) {
 			cli := startNode(b, "cli", nil, WithMode(Short))
 			link(b, cli, srv)
 			msg := make([]byte, 128)
-			b.ReportAllocs()
-			b.SetParallelism(max(1, callers/runtime.GOMAXPROCS(0))) // goroutines = parallelism × GOMAXPROCS
 			if callers == 1 {
-				dst := make([]byte, 0, 128)
-				b.ResetTimer()
-				for range b.N {
-					var err error
-					if dst, err = cli.DispatchAppend(context.Background(), "srv", msg, dst[:0]); err != nil {
-						b.Fatal(err)
-					}
-				}
+				dispatchSerial(b, cli, msg)
 				return
 			}
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				dst := make([]byte, 0, 128)
-				for pb.Next() {
-					var err error
-					if dst, err = cli.DispatchAppend(context.Background(), "srv", msg, dst[:0]); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
+			b.SetParallelism(callers / runtime.GOMAXPROCS(0)) // goroutines = parallelism × GOMAXPROCS
+			dispatchParallel(b, cli, msg)
 		})
 	}
 }

@@ -450,21 +450,9 @@ func BenchmarkDispatchSecure(b *testing.B) {
 			srv := startNode(b, "srv", echoBody, c.opts()...)
 			cli := startNode(b, "cli", nil, c.opts()...)
 			link(b, cli, srv)
-			msg := make([]byte, 4096)
-			b.SetBytes(int64(len(msg)))
-			b.ReportAllocs()
+			b.SetBytes(4096)
 			b.SetParallelism(8) // 16 callers on 2 CPUs
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				dst := make([]byte, 0, len(msg))
-				for pb.Next() {
-					var err error
-					if dst, err = cli.DispatchAppend(context.Background(), "srv", msg, dst[:0]); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
+			dispatchParallel(b, cli, make([]byte, 4096))
 		})
 	}
 }
