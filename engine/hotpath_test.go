@@ -131,7 +131,7 @@ func TestDirectAndQueuedWritesInterleave(t *testing.T) {
 }
 
 // BenchmarkBroadcast is the broadcast relay under load: 32 nodes (one event
-// loop each) on a ring with random chords (degree about 6), broadcasts from
+// loop each) on a random connected graph (randomGraph, mean degree 6), broadcasts from
 // random origins back to back with at most 32 not yet delivered everywhere.
 // One op is one broadcast reaching all 31 other nodes; cpu-µs/op is the
 // process's user+system CPU per broadcast.
@@ -147,21 +147,8 @@ func BenchmarkBroadcast(b *testing.B) {
 		nodes[i] = startNode(b, "b"+itoa(i), count, WithEventLoops(1))
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	edges := map[[2]int]bool{}
-	add := func(i, j int) {
-		if i > j {
-			i, j = j, i
-		}
-		if i != j && !edges[[2]int{i, j}] {
-			edges[[2]int{i, j}] = true
-			link(b, nodes[i], nodes[j])
-		}
-	}
-	for i := range size {
-		add(i, (i+1)%size)
-	}
-	for len(edges) < size*3 {
-		add(rng.IntN(size), rng.IntN(size))
+	for _, e := range randomGraph(size, 6, rng) {
+		link(b, nodes[e[0]], nodes[e[1]])
 	}
 	msg := make([]byte, 128)
 	want := func(sent int) int64 { return int64(sent * (size - 1)) }
