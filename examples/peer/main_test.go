@@ -193,10 +193,10 @@ func freePort(t *testing.T) string {
 	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
 
-// Three peer processes; SIGTERM (or SIGINT in -i mode) makes one leave
-// gracefully: it exits 0 and the others see it leave at once, long before
-// any timeout could tell them.
-func TestProcessesLeaveOnSignal(t *testing.T) {
+// buildPeer builds the example into a temporary directory and returns the
+// binary's path; with -short the test is skipped instead.
+func buildPeer(t *testing.T) string {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs the example as processes")
 	}
@@ -204,6 +204,14 @@ func TestProcessesLeaveOnSignal(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// Three peer processes; SIGTERM (or SIGINT in -i mode) makes one leave
+// gracefully: it exits 0 and the others see it leave at once, long before
+// any timeout could tell them.
+func TestProcessesLeaveOnSignal(t *testing.T) {
+	bin := buildPeer(t)
 	pa, pb, pc := freePort(t), freePort(t), freePort(t)
 	a := startProc(t, bin, "-name", "luda", "-listen", "127.0.0.1:"+pa, "-log", "warn", "-metrics", "127.0.0.1:0")
 	a.await(t, 10*time.Second, "listening as luda@127.0.0.1:"+pa)
@@ -373,13 +381,7 @@ func (p *proc) peersTable(t *testing.T, name string) (map[string]string, string)
 // address (-bootstrap); discovery links every pair, and each one's peers
 // table says so. One leaves: the others list it as known, with no link.
 func TestProcessesBootstrap(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the example as processes")
-	}
-	bin := filepath.Join(t.TempDir(), "peer")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildPeer(t)
 	names := []string{"luda", "yoghurt", "kefir", "ayran"}
 	ids := make([]string, len(names))
 	procs := make([]*proc, len(names))
