@@ -50,10 +50,13 @@ const (
 	KindSecure                      // a Noise handshake message (secure links, before hello)
 	KindPexRequest                  // peer exchange: asks for addresses of peers the receiver knows
 	KindPexResponse                 // peer exchange: answers pex-request with the same id
+	KindPrune                       // broadcast trees: stop pushing payloads to the sender
+	KindIHave                       // broadcast trees: ids of broadcasts the sender has
+	KindGraft                       // broadcast trees: push payloads to the sender again; send these ids
 	kindEnd
 )
 
-var kindNames = [...]string{"invalid", "hello", "hello-ack", "request", "response", "error", "notice", "gossip", "ping", "pong", "goaway", "secure", "pex-request", "pex-response"}
+var kindNames = [...]string{"invalid", "hello", "hello-ack", "request", "response", "error", "notice", "gossip", "ping", "pong", "goaway", "secure", "pex-request", "pex-response", "prune", "ihave", "graft"}
 
 // String returns the kind's wire name, or "kind(N)" for an unknown kind.
 func (k Kind) String() string {

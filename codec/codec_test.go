@@ -309,7 +309,10 @@ func TestKind(t *testing.T) {
 		{codec.KindSecure, "secure", true},
 		{codec.KindPexRequest, "pex-request", true},
 		{codec.KindPexResponse, "pex-response", true},
-		{14, "kind(14)", false},
+		{codec.KindPrune, "prune", true},
+		{codec.KindIHave, "ihave", true},
+		{codec.KindGraft, "graft", true},
+		{17, "kind(17)", false},
 		{200, "kind(200)", false},
 		{255, "kind(255)", false},
 	}
@@ -322,7 +325,8 @@ func TestKind(t *testing.T) {
 		}
 	}
 	// The wire values are fixed: renumbering breaks compatibility.
-	if codec.KindHello != 1 || codec.KindGoaway != 10 || codec.KindSecure != 11 || codec.KindPexResponse != 13 {
+	if codec.KindHello != 1 || codec.KindGoaway != 10 || codec.KindSecure != 11 || codec.KindPexResponse != 13 ||
+		codec.KindPrune != 14 || codec.KindIHave != 15 || codec.KindGraft != 16 {
 		t.Fatalf("kind numbering changed: hello=%d goaway=%d secure=%d pex-response=%d",
 			codec.KindHello, codec.KindGoaway, codec.KindSecure, codec.KindPexResponse)
 	}

@@ -18,6 +18,11 @@ const (
 	// FlagShort marks a short-mode hello: the connection carries one exchange
 	// and the acceptor does not add the dialer to its route table.
 	FlagShort uint8 = 1 << 0
+	// FlagTrees on a persistent hello or hello-ack says the sender relays
+	// broadcasts on epidemic broadcast trees and understands prune, ihave
+	// and graft. A link uses trees only when both its hello and its
+	// hello-ack carry the flag; otherwise both ends flood on it.
+	FlagTrees uint8 = 1 << 1
 )
 
 // ErrBadHello is returned for a hello payload that does not parse or carries

@@ -1,0 +1,47 @@
+package broadcast
+
+import "time"
+
+// What one peer can make a node hold or send, whatever it sends. These are
+// part of the protocol's contract (docs/PROTOCOL.md, "Broadcast trees").
+const (
+	// IHaveRate is the most announced ids a node takes from one link per
+	// second (a burst of as many); the rest are ignored.
+	IHaveRate = 4096
+	// GraftRate is the most payloads a node sends one link per second in
+	// answer to grafts (a burst of as many); the rest are not answered.
+	GraftRate = 1024
+	// MaxMissing is the most ids a node waits for at once (announced, not
+	// yet received), and MaxMissingPerLink the most of them one link may
+	// have announced first; announcements of new ids past either are
+	// ignored.
+	MaxMissing        = 8192
+	MaxMissingPerLink = 1024
+	// maxAnnouncers is the most announcers remembered for a missing id:
+	// the most grafts one id costs.
+	maxAnnouncers = 4
+	// maxHolders is the most links remembered, per cached payload, as
+	// already having it (they are not sent it or announced it again).
+	maxHolders = 8
+)
+
+// bucket is a token bucket of rate tokens a second, holding at most rate.
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// take takes one token, if there is one. A new bucket is full.
+func (b *bucket) take(rate float64, now time.Time) bool {
+	if b.last.IsZero() {
+		b.tokens = rate
+	} else if dt := now.Sub(b.last).Seconds(); dt > 0 {
+		b.tokens = min(rate, b.tokens+dt*rate)
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}

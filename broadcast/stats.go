@@ -1,0 +1,33 @@
+package broadcast
+
+// Stats are a tree's counters since it started, and its sizes now.
+type Stats struct {
+	Delivered        uint64 // broadcasts received for the first time: delivered once each
+	Duplicates       uint64 // payload copies received of broadcasts already seen
+	Expired          uint64 // broadcasts received with ttl 0: delivered, not relayed
+	Upgrades         uint64 // broadcasts relayed again because a copy with more ttl exists
+	PayloadsSent     uint64 // payload frames sent: pushes, flooding links and graft answers
+	PayloadsGrafted  uint64 // of PayloadsSent, those answering a graft
+	PayloadBytes     uint64 // bytes of PayloadsSent, headers included, before sealing
+	ControlBytes     uint64 // bytes of prune, ihave and graft frames sent, before sealing
+	PrunesSent       uint64
+	PrunesReceived   uint64
+	IHavesSent       uint64 // ihave frames sent
+	IDsAnnounced     uint64 // ids in them
+	IDsHeard         uint64 // ids announced to this node and taken
+	IDsIgnored       uint64 // ids announced past IHaveRate, MaxMissing or MaxMissingPerLink
+	GraftsSent       uint64 // ids grafted
+	GraftsReceived   uint64 // ids grafted by peers
+	GraftsUnanswered uint64 // of those, not cached, with no ttl to spare, or past GraftRate
+	MissingExpired   uint64 // ids announced but never received within CacheAge
+	Unsolicited      uint64 // control frames on links that do not speak trees: ignored
+
+	EagerLinks int // links payloads are pushed on
+	LazyLinks  int // links only ids are announced on
+	FloodLinks int // links to peers that do not speak trees: always pushed on
+	Cached     int // payloads kept to answer grafts
+	// CachedBytes is the size of their frames.
+	CachedBytes int
+	Missing     int // ids announced and waited for
+	Seen        int // ids remembered
+}

@@ -1,0 +1,584 @@
+package broadcast
+
+import (
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/proto"
+)
+
+// A Sender queues one whole frame (header included, plaintext) on link l
+// and reports whether l took it. It is called with the tree's lock held:
+// it must not block or call the tree, and must not keep frame.
+type Sender[L comparable] func(l L, frame []byte) bool
+
+// Tree is one node's broadcast state; L is the host's handle for a link
+// (comparable: the tree keys its maps by it). See the package doc.
+type Tree[L comparable] struct {
+	mu    sync.Mutex
+	cfg   Config
+	links map[L]*link
+
+	seen       seenSet
+	cache      map[uint64]*held[L] // payloads that can still be sent
+	fifo       []*held[L]          // cache entries, oldest first from fifoHead
+	fifoHead   int
+	cacheBytes int
+
+	missing    map[uint64]*want[L] // ids announced to us, not yet received
+	announcing bool                // some link has ids queued to announce
+	flushAt    time.Time           // when queued ids are announced
+	wakeAt     time.Time           // earliest Wake asked for, not yet ticked; zero: none
+
+	stats Stats
+
+	haves []proto.Have // scratch for IHave
+	ids   []uint64     // scratch for Graft
+	buf   []byte       // scratch for control frames
+}
+
+// link is the tree's view of one link.
+type link struct {
+	trees   bool // speaks prune, ihave and graft; else always eager, sent no control
+	eager   bool // payloads are pushed on it; else it is only announced ids
+	queue   []proto.Have
+	graft   []uint64 // ids to graft on it at this tick
+	heard   bucket   // ids it announced: IHaveRate
+	answers bucket   // payloads sent it for its grafts: GraftRate
+	missing int      // missing ids it announced first
+}
+
+// held is a broadcast this node has: its frame as this node sends it, for
+// pushes and graft answers while it is cached.
+type held[L comparable] struct {
+	id      uint64
+	frame   []byte // the gossip frame; its ttl byte is carried-1
+	carried int    // ttl of the best copy this node has (origin: its ttl+1)
+	at      time.Time
+	holders []holder[L]
+}
+
+// holder is a link known to have a broadcast, and the ttl its copy carried
+// at least.
+type holder[L comparable] struct {
+	l       L
+	carried int
+}
+
+// want is an id announced to this node that it has not received.
+type want[L comparable] struct {
+	announcers [maxAnnouncers]L
+	ttls       [maxAnnouncers]uint8 // the ttl each announced
+	best       int                  // the most ttl any announcement offered
+	n, tried   int
+	first      *link // counts the id in its missing
+	due        time.Time
+	expires    time.Time
+}
+
+// ttlOffset is where the header keeps a frame's ttl.
+const ttlOffset = 7
+
+// New returns a tree with no links. Defaults fill cfg's zero fields; a
+// field out of range is ErrBadConfig.
+func New[L comparable](cfg Config) (*Tree[L], error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Tree[L]{
+		cfg:     cfg,
+		links:   make(map[L]*link),
+		seen:    newSeenSet(cfg.SeenCapacity, cfg.SeenWindow, cfg.Now()),
+		cache:   make(map[uint64]*held[L]),
+		missing: make(map[uint64]*want[L]),
+	}, nil
+}
+
+// LinkUp adds link l, eager. trees says whether its peer speaks trees; a
+// link that does not is sent every payload and no control frame. An l
+// already up starts again as a new link.
+func (t *Tree[L]) LinkUp(l L, trees bool) {
+	t.mu.Lock()
+	t.links[l] = &link{trees: trees, eager: true}
+	t.mu.Unlock()
+}
+
+// LinkDown forgets link l: it leaves both sets, and what was queued for it
+// is dropped.
+func (t *Tree[L]) LinkDown(l L) {
+	t.mu.Lock()
+	delete(t.links, l)
+	t.mu.Unlock()
+}
+
+// Originate starts broadcast id: payload (a gossip payload) goes to every
+// eager link with ttl, and id is announced on the lazy ones. It returns how
+// many links it went out on or was queued for.
+func (t *Tree[L]) Originate(send Sender[L], id uint64, flags, ttl uint8, payload []byte) int {
+	now := t.cfg.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.seen.sight(id, ttl, now)
+	h := t.hold(id, flags, int(ttl)+1, payload, now)
+	return t.spread(send, h, false, now)
+}
+
+// Gossip takes a gossip frame (its header fields and payload) that arrived
+// on link from, and reports whether this node should deliver it: true
+// once per id. A first copy is relayed on the tree; a copy of an id
+// already seen prunes the link it came on, unless it carried more ttl than
+// any before (then the better budget is announced onwards). from need not
+// be a link the tree knows (a link being replaced, a short connection):
+// nothing is pruned or remembered for it then.
+func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, payload []byte) (deliver bool) {
+	now := t.cfg.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lk := t.links[from]
+	first, better := t.seen.sight(id, ttl, now)
+	if first {
+		t.stats.Delivered++
+		if ttl == 0 {
+			t.stats.Expired++
+		}
+		h := t.hold(id, flags, int(ttl), payload, now)
+		if lk != nil {
+			h.note(from, int(ttl)+1)
+		}
+		w := t.missing[id]
+		if w != nil {
+			// Announced before it came: the announcers have it, and the
+			// best of them offered a budget this copy may lack.
+			t.drop(id, w)
+			for i := range w.n {
+				h.note(w.announcers[i], int(w.ttls[i])+1)
+			}
+			h.setCarried(max(h.carried, w.best))
+			t.seen.raise(id, uint8(min(h.carried, 255)))
+		}
+		t.spread(send, h, false, now)
+		return true
+	}
+	t.stats.Duplicates++
+	h := t.cache[id]
+	if h != nil && lk != nil {
+		h.note(from, int(ttl)+1)
+	}
+	if better {
+		if h != nil && int(ttl) > h.carried {
+			t.upgrade(send, h, int(ttl), now)
+		}
+		return false
+	}
+	if lk != nil && lk.trees && lk.eager {
+		lk.eager = false
+		t.stats.PrunesSent++
+		t.control(send, from, codec.KindPrune, 0)
+	}
+	return false
+}
+
+// Prune takes a prune payload from link from: from stops being eager.
+// A malformed one is proto.ErrBadTree (close the link).
+func (t *Tree[L]) Prune(from L, payload []byte) error {
+	if err := proto.ParsePrune(payload); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lk := t.links[from]
+	if lk == nil || !lk.trees {
+		t.stats.Unsolicited++
+		return nil
+	}
+	t.stats.PrunesReceived++
+	lk.eager = false
+	return nil
+}
+
+// IHave takes an ihave payload from link from. An id not seen is waited
+// for and grafted if its payload does not come within GraftTimeout; an id
+// seen with less ttl than announced is re-announced with the better
+// budget. A malformed payload is proto.ErrBadTree (close the link).
+func (t *Tree[L]) IHave(send Sender[L], from L, payload []byte) error {
+	now := t.cfg.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	haves, err := proto.ParseIHave(t.haves[:0], payload)
+	t.haves = haves[:0]
+	if err != nil {
+		return err
+	}
+	lk := t.links[from]
+	if lk == nil || !lk.trees {
+		t.stats.Unsolicited++
+		return nil
+	}
+	for _, hv := range haves {
+		if !lk.heard.take(IHaveRate, now) {
+			t.stats.IDsIgnored++
+			continue
+		}
+		t.stats.IDsHeard++
+		if _, ok := t.seen.best(hv.ID); ok {
+			if h := t.cache[hv.ID]; h != nil {
+				h.note(from, int(hv.TTL)+1)
+				if int(hv.TTL) > h.carried {
+					t.upgrade(send, h, int(hv.TTL), now)
+				}
+			}
+			continue
+		}
+		t.miss(from, lk, hv.ID, hv.TTL, now)
+	}
+	return nil
+}
+
+// Graft takes a graft payload from link from: from becomes eager, and each
+// id still cached with ttl to spare is sent it (at most GraftRate a
+// second). A malformed payload is proto.ErrBadTree (close the link).
+func (t *Tree[L]) Graft(send Sender[L], from L, payload []byte) error {
+	now := t.cfg.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ids, err := proto.ParseGraft(t.ids[:0], payload)
+	t.ids = ids[:0]
+	if err != nil {
+		return err
+	}
+	lk := t.links[from]
+	if lk == nil || !lk.trees {
+		t.stats.Unsolicited++
+		return nil
+	}
+	lk.eager = true
+	for _, id := range ids {
+		t.stats.GraftsReceived++
+		h := t.cache[id]
+		if h == nil || h.carried < 1 || !lk.answers.take(GraftRate, now) {
+			t.stats.GraftsUnanswered++
+			continue
+		}
+		if t.push(send, from, h) {
+			t.stats.PayloadsGrafted++
+		}
+	}
+	return nil
+}
+
+// Tick grafts the announcers of ids whose payload is overdue, announces
+// the ids queued on lazy links, and forgets payloads past CacheAge. The
+// host calls it when Config.Wake asks (any goroutine).
+func (t *Tree[L]) Tick(send Sender[L]) {
+	now := t.cfg.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.wakeAt = time.Time{}
+	t.expire(now)
+	var next time.Time
+	soonest := func(at time.Time) {
+		if next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
+	grafting := false
+	for id, w := range t.missing {
+		if !now.Before(w.expires) {
+			t.stats.MissingExpired++
+			t.drop(id, w)
+			continue
+		}
+		if now.Before(w.due) {
+			soonest(w.due)
+			continue
+		}
+		w.due = w.expires // no announcer left: wait for another, or expire
+		for w.tried < w.n {
+			a := w.announcers[w.tried]
+			w.tried++
+			if lk := t.links[a]; lk != nil {
+				lk.graft = append(lk.graft, id)
+				lk.eager = true
+				w.due = now.Add(t.cfg.GraftRetry)
+				grafting = true
+				break
+			}
+		}
+		soonest(w.due)
+	}
+	flush := t.announcing && !now.Before(t.flushAt)
+	if grafting || flush {
+		for l, lk := range t.links {
+			if len(lk.graft) > 0 {
+				t.sendGrafts(send, l, lk)
+			}
+			if flush && len(lk.queue) > 0 {
+				t.announce(send, l, lk)
+			}
+		}
+	}
+	if flush {
+		t.announcing = false
+	}
+	if t.announcing {
+		soonest(t.flushAt)
+	}
+	if t.fifoHead < len(t.fifo) {
+		soonest(t.fifo[t.fifoHead].at.Add(t.cfg.CacheAge))
+	}
+	if !next.IsZero() {
+		t.wake(next, now)
+	}
+}
+
+// Stats returns the tree's counters and sizes.
+func (t *Tree[L]) Stats() Stats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.stats
+	for _, lk := range t.links {
+		switch {
+		case !lk.trees:
+			s.FloodLinks++
+		case lk.eager:
+			s.EagerLinks++
+		default:
+			s.LazyLinks++
+		}
+	}
+	s.Cached, s.CachedBytes = len(t.cache), t.cacheBytes
+	s.Missing, s.Seen = len(t.missing), t.seen.len()
+	return s
+}
+
+// Eager reports whether link l is up and payloads are pushed on it.
+func (t *Tree[L]) Eager(l L) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lk := t.links[l]
+	return lk != nil && lk.eager
+}
+
+// hold caches a broadcast this node now has, as the frame it sends.
+func (t *Tree[L]) hold(id uint64, flags uint8, carried int, payload []byte, now time.Time) *held[L] {
+	frame := make([]byte, 0, codec.HeaderSize+len(payload))
+	frame = codec.AppendHeader(frame, codec.KindGossip, flags, 0, id, len(payload))
+	frame = append(frame, payload...)
+	h := &held[L]{id: id, frame: frame, at: now}
+	h.setCarried(carried)
+	t.cache[id] = h
+	t.fifo = append(t.fifo, h)
+	t.cacheBytes += len(frame)
+	t.expire(now)
+	return h
+}
+
+// expire forgets the oldest payloads while the cache is over CacheBytes
+// or they are older than CacheAge.
+func (t *Tree[L]) expire(now time.Time) {
+	for t.fifoHead < len(t.fifo) {
+		h := t.fifo[t.fifoHead]
+		if t.cacheBytes <= t.cfg.CacheBytes && now.Sub(h.at) < t.cfg.CacheAge {
+			break
+		}
+		t.fifo[t.fifoHead] = nil
+		t.fifoHead++
+		t.cacheBytes -= len(h.frame)
+		delete(t.cache, h.id)
+	}
+	if t.fifoHead > 64 && t.fifoHead*2 > len(t.fifo) {
+		n := copy(t.fifo, t.fifo[t.fifoHead:])
+		clear(t.fifo[n:])
+		t.fifo, t.fifoHead = t.fifo[:n], 0
+	}
+}
+
+// spread relays h from this node: its payload to the eager links and those
+// that only flood, its id to the lazy ones (on an upgrade, to every link
+// that speaks trees). Links known to hold as good a copy are skipped: the
+// link a copy came on is noted as holding it, so it is skipped unless this
+// node has since learned of a better budget. It returns the links it went
+// out on or was queued for.
+func (t *Tree[L]) spread(send Sender[L], h *held[L], upgrade bool, now time.Time) int {
+	fwd := h.carried - 1
+	if fwd < 0 {
+		return 0
+	}
+	n := 0
+	for l, lk := range t.links {
+		if h.holds(l, fwd) {
+			continue
+		}
+		if !lk.trees || (lk.eager && !upgrade) {
+			if t.push(send, l, h) {
+				n++
+			}
+			continue
+		}
+		lk.queue = append(lk.queue, proto.Have{ID: h.id, TTL: uint8(fwd)})
+		n++
+		if len(lk.queue) == proto.MaxTreeIDs {
+			t.announce(send, l, lk)
+		} else if !t.announcing {
+			t.announcing = true
+			t.flushAt = now.Add(t.cfg.AnnounceEvery)
+			t.wake(t.flushAt, now)
+		}
+	}
+	return n
+}
+
+// upgrade records that a copy of h with carried ttl exists and relays the
+// better budget.
+func (t *Tree[L]) upgrade(send Sender[L], h *held[L], carried int, now time.Time) {
+	t.stats.Upgrades++
+	h.setCarried(carried)
+	t.seen.raise(h.id, uint8(min(carried, 255)))
+	t.spread(send, h, true, now)
+}
+
+// push sends h's payload on l.
+func (t *Tree[L]) push(send Sender[L], l L, h *held[L]) bool {
+	if !send(l, h.frame) {
+		return false
+	}
+	t.stats.PayloadsSent++
+	t.stats.PayloadBytes += uint64(len(h.frame))
+	h.note(l, h.carried-1)
+	return true
+}
+
+// announce sends l the ids queued for it, in ihaves of up to MaxTreeIDs,
+// leaving out those l is known to hold already.
+func (t *Tree[L]) announce(send Sender[L], l L, lk *link) {
+	q := lk.queue[:0]
+	for _, hv := range lk.queue {
+		if h := t.cache[hv.ID]; h != nil && h.holds(l, int(hv.TTL)) {
+			continue
+		}
+		q = append(q, hv)
+	}
+	lk.queue = lk.queue[:0]
+	for len(q) > 0 {
+		chunk := q[:min(len(q), proto.MaxTreeIDs)]
+		q = q[len(chunk):]
+		t.buf = codec.AppendHeader(t.buf[:0], codec.KindIHave, 0, 0, 0, proto.IHaveSize(len(chunk)))
+		t.buf = proto.AppendIHave(t.buf, chunk)
+		if send(l, t.buf) {
+			t.stats.IHavesSent++
+			t.stats.IDsAnnounced += uint64(len(chunk))
+			t.stats.ControlBytes += uint64(len(t.buf))
+		}
+	}
+}
+
+// sendGrafts sends l the ids grafted on it this tick.
+func (t *Tree[L]) sendGrafts(send Sender[L], l L, lk *link) {
+	q := lk.graft
+	lk.graft = lk.graft[:0]
+	for len(q) > 0 {
+		chunk := q[:min(len(q), proto.MaxTreeIDs)]
+		q = q[len(chunk):]
+		t.buf = codec.AppendHeader(t.buf[:0], codec.KindGraft, 0, 0, 0, proto.GraftSize(len(chunk)))
+		t.buf = proto.AppendGraft(t.buf, chunk)
+		if send(l, t.buf) {
+			t.stats.GraftsSent += uint64(len(chunk))
+			t.stats.ControlBytes += uint64(len(t.buf))
+		}
+	}
+}
+
+// control sends l a control frame with an empty payload.
+func (t *Tree[L]) control(send Sender[L], l L, kind codec.Kind, id uint64) {
+	t.buf = codec.AppendHeader(t.buf[:0], kind, 0, 0, id, 0)
+	if send(l, t.buf) {
+		t.stats.ControlBytes += uint64(len(t.buf))
+	}
+}
+
+// miss notes that from announced id, which this node has not received:
+// its payload is grafted from an announcer if it does not come within
+// GraftTimeout.
+func (t *Tree[L]) miss(from L, lk *link, id uint64, ttl uint8, now time.Time) {
+	w := t.missing[id]
+	if w == nil {
+		if len(t.missing) >= MaxMissing || lk.missing >= MaxMissingPerLink {
+			t.stats.IDsIgnored++
+			return
+		}
+		// The timeout is spread over [GraftTimeout, 1.5 GraftTimeout): when a
+		// cut leaves a subtree without its eager copy, its nodes all hear
+		// the id at about the same time; the first to graft repairs the
+		// subtree before most of the others' timers fire.
+		due := now.Add(t.cfg.GraftTimeout + rand.N(t.cfg.GraftTimeout/2+1))
+		w = &want[L]{first: lk, due: due, expires: now.Add(t.cfg.CacheAge)}
+		lk.missing++
+		t.missing[id] = w
+		t.wake(w.due, now)
+	}
+	w.best = max(w.best, int(ttl))
+	for i := range w.n {
+		if w.announcers[i] == from {
+			w.ttls[i] = max(w.ttls[i], ttl)
+			return
+		}
+	}
+	if w.n == maxAnnouncers {
+		return
+	}
+	w.announcers[w.n] = from
+	w.ttls[w.n] = ttl
+	w.n++
+	if w.tried == w.n-1 && w.tried > 0 { // every earlier announcer was tried: this one next
+		w.due = now
+		t.wake(now, now)
+	}
+}
+
+// drop stops waiting for id.
+func (t *Tree[L]) drop(id uint64, w *want[L]) {
+	delete(t.missing, id)
+	w.first.missing--
+}
+
+// wake asks the host for a tick at at, unless one is asked for sooner.
+func (t *Tree[L]) wake(at, now time.Time) {
+	if t.cfg.Wake == nil || (!t.wakeAt.IsZero() && !at.Before(t.wakeAt)) {
+		return
+	}
+	t.wakeAt = at
+	t.cfg.Wake(max(at.Sub(now), 0))
+}
+
+// setCarried records the ttl of h's best copy and sets the ttl its frame
+// carries onwards.
+func (h *held[L]) setCarried(carried int) {
+	h.carried = carried
+	h.frame[ttlOffset] = uint8(min(max(carried-1, 0), 255))
+}
+
+// note records that l holds a copy of h carrying at least carried.
+func (h *held[L]) note(l L, carried int) {
+	for i := range h.holders {
+		if h.holders[i].l == l {
+			h.holders[i].carried = max(h.holders[i].carried, carried)
+			return
+		}
+	}
+	if len(h.holders) < maxHolders {
+		h.holders = append(h.holders, holder[L]{l, carried})
+	}
+}
+
+// holds reports whether l is known to hold a copy carrying at least ttl.
+func (h *held[L]) holds(l L, ttl int) bool {
+	for _, o := range h.holders {
+		if o.l == l {
+			return o.carried >= ttl
+		}
+	}
+	return false
+}
