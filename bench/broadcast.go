@@ -13,6 +13,7 @@ import (
 
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/engine"
+	"github.com/antnet-p2p/antnet/internal/graph"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/secure"
 )
@@ -53,34 +54,9 @@ func broadcastCases(cfg *config) []caseSpec {
 }
 
 // randomGraph returns the edges of a connected graph on n vertices with
-// average degree about deg: a random spanning tree, then random extra edges.
+// average degree about deg (graph.Random, seeded).
 func randomGraph(n, deg int, seed uint64) [][2]int {
-	rng := rand.New(rand.NewPCG(seed, 0x62636173))
-	want := min(n*deg/2, n*(n-1)/2)
-	has := make(map[[2]int]bool)
-	var edges [][2]int
-	add := func(a, b int) bool {
-		if a == b {
-			return false
-		}
-		if a > b {
-			a, b = b, a
-		}
-		if has[[2]int{a, b}] {
-			return false
-		}
-		has[[2]int{a, b}] = true
-		edges = append(edges, [2]int{a, b})
-		return true
-	}
-	perm := rng.Perm(n)
-	for i := 1; i < n; i++ {
-		add(perm[i], perm[rng.IntN(i)])
-	}
-	for len(edges) < want {
-		add(rng.IntN(n), rng.IntN(n))
-	}
-	return edges
+	return graph.Random(n, float64(deg), rand.New(rand.NewPCG(seed, 0x62636173)))
 }
 
 // bcastRecv is one node's record of the broadcasts its handler saw. seen

@@ -31,6 +31,7 @@ type peerConn struct {
 	outbound bool
 	short    bool
 	dialOnly bool // inbound peer that gave no listen address; set before the link is published
+	trees    bool // both ends run broadcast trees on this link (FlagTrees); set before it is attached
 
 	c          gnet.Conn // set in OnOpen, before the conn is published
 	remoteAddr string    // set in OnOpen, before the conn is published

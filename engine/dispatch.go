@@ -82,7 +82,8 @@ func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
 		return err
 	}
 	if n.cfg.mode == Short {
-		return nil // short mode only records the address: safe on the event loop
+		n.tree.LinkUp(e, false) // short mode floods: every route is a link
+		return nil              // short mode only records the address: safe on the event loop
 	}
 	if _, err := n.link(e); err == nil {
 		return nil
@@ -163,6 +164,7 @@ func (n *Node) Delete(key string) error {
 	n.linkMu.Lock()
 	e, err := n.table.Delete(key)
 	if err == nil {
+		n.tree.LinkDown(e)
 		n.staticRoutes.Delete(e.ID.Addr)
 		n.pins.Delete(e.ID.Addr)
 		n.goneNonces.Delete(e)

@@ -12,8 +12,10 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
 
+	"github.com/antnet-p2p/antnet/broadcast"
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/proto"
+	"github.com/antnet-p2p/antnet/route"
 )
 
 const codecGoaway = codec.KindGoaway
@@ -164,8 +166,9 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 // links the batch queued frames to. Only that loop touches it.
 type loopState struct {
 	w, sealed bytebufferpool.ByteBuffer
-	dirty     []*peerConn        // links writeOnLoop queued to, written by flushDirty
-	flush     gnet.AsyncCallback // flushDirty, made once
+	dirty     []*peerConn                    // links writeOnLoop queued to, written by flushDirty
+	flush     gnet.AsyncCallback             // flushDirty, made once
+	treeSend  broadcast.Sender[*route.Entry] // the tree's sends from this loop, made once
 }
 
 // dirty lists pc, whose queue writeOnLoop filled, for the loop to write
@@ -365,6 +368,8 @@ func (n *Node) frame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer)
 		n.retire(pc)
 	case codec.KindGossip:
 		return n.gossip(pc, f, w)
+	case codec.KindPrune, codec.KindIHave, codec.KindGraft:
+		return n.treeControl(pc, f)
 	case codec.KindHello, codec.KindHelloAck, codec.KindSecure:
 		return n.violation(pc, fmt.Errorf("%s after handshake", f.Kind))
 	case 0:

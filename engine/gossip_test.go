@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/graph"
 	"github.com/antnet-p2p/antnet/proto"
 )
 
@@ -185,29 +186,6 @@ func full(n int) (e [][2]int) {
 	return e
 }
 
-// randomGraph is a connected graph on n nodes with about n*avg/2 edges: a
-// random spanning tree plus random extra edges.
-func randomGraph(n int, avg float64, rng *rand.Rand) (e [][2]int) {
-	has := map[[2]int]bool{}
-	add := func(a, b int) {
-		if a > b {
-			a, b = b, a
-		}
-		if a != b && !has[[2]int{a, b}] {
-			has[[2]int{a, b}] = true
-			e = append(e, [2]int{a, b})
-		}
-	}
-	perm := rng.Perm(n)
-	for i := 1; i < n; i++ {
-		add(perm[i], perm[rng.IntN(i)])
-	}
-	for float64(2*len(e))/float64(n) < avg {
-		add(rng.IntN(n), rng.IntN(n))
-	}
-	return e
-}
-
 func TestBroadcastTopologies(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	cases := []struct {
@@ -219,7 +197,7 @@ func TestBroadcastTopologies(t *testing.T) {
 		{"ring", 12, ring(12)},
 		{"star", 12, star(12)},
 		{"full mesh", 8, full(8)},
-		{"random 50 nodes degree 5", 50, randomGraph(50, 5, rng)},
+		{"random 50 nodes degree 5", 50, graph.Random(50, 5, rng)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -313,40 +291,6 @@ func TestBroadcastShortMode(t *testing.T) {
 func rawGossip(id uint64, ttl uint8, body string) []byte {
 	payload := proto.AppendGossip(nil, proto.PeerID{Name: "raw", Addr: "127.0.0.1:3"}, []byte(body))
 	return codec.Append(nil, codec.Frame{Kind: codec.KindGossip, TTL: ttl, ID: id, Payload: payload})
-}
-
-// first records id with ttl 3 and reports whether it was new.
-func first(s *seenSet, id uint64, now time.Time) bool {
-	f, _ := s.sight(id, 3, now)
-	return f
-}
-
-func TestSeenSetBounded(t *testing.T) {
-	s := newSeenSet(1000, time.Hour)
-	now := time.Now()
-	for id := range uint64(100_000) {
-		if !first(s, id+1, now) {
-			t.Fatalf("fresh id %d reported seen", id+1)
-		}
-		if s.len() > 1000 {
-			t.Fatalf("seen set grew to %d", s.len())
-		}
-	}
-	// The newest ids are still recognised.
-	if first(s, 100_000, now) {
-		t.Fatal("recent id forgotten")
-	}
-	// Age: after two windows an id is forgotten.
-	s = newSeenSet(1000, time.Minute)
-	first(s, 7, now)
-	if first(s, 7, now.Add(59*time.Second)) {
-		t.Fatal("id forgotten inside the window")
-	}
-	first(s, 8, now.Add(61*time.Second))  // rotates: 7 moves to prev
-	first(s, 9, now.Add(122*time.Second)) // rotates: 7 dropped
-	if !first(s, 7, now.Add(123*time.Second)) {
-		t.Fatal("id remembered past two windows")
-	}
 }
 
 // A broadcast whose first copy arrives with its ttl spent still reaches the

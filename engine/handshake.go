@@ -16,12 +16,18 @@ func (n *Node) appendHello(dst []byte, kind codec.Kind, short bool) []byte {
 	var flags uint8
 	if short {
 		flags = proto.FlagShort
+	} else if n.speaksTrees() {
+		flags = proto.FlagTrees
 	}
 	h := proto.Hello{ID: n.id, Nonce: n.nonce}
 	size := 1 + len(h.ID.Name) + 1 + len(h.ID.Addr) + 8
 	dst = codec.AppendHeader(dst, kind, flags, 0, 0, size)
 	return proto.AppendHello(dst, h)
 }
+
+// speaksTrees reports whether this node offers broadcast trees on its
+// persistent links (FlagTrees). Short mode floods.
+func (n *Node) speaksTrees() bool { return n.cfg.mode == Persistent && !n.cfg.floodOnly }
 
 // handshake handles a frame on a link that has not finished its hello
 // exchange: the acceptor expects hello, the dialer hello-ack. Loop.
@@ -43,6 +49,7 @@ func (n *Node) handshake(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuf
 		return n.violation(pc, fmt.Errorf("%w: got %s, want %s", ErrHandshake, f.Kind, want))
 	}
 	h, err := proto.ParseHello(f.Payload)
+	pc.trees = f.Flags&proto.FlagShort == 0 && f.Flags&proto.FlagTrees != 0 && n.speaksTrees()
 	if pc.outbound {
 		if err == nil && !h.Listens() {
 			err = fmt.Errorf("%w: hello-ack without an address", proto.ErrBadHello)

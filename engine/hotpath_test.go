@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/antnet-p2p/antnet/internal/graph"
 	"github.com/antnet-p2p/antnet/proto"
 )
 
@@ -131,7 +132,7 @@ func TestDirectAndQueuedWritesInterleave(t *testing.T) {
 }
 
 // BenchmarkBroadcast is the broadcast relay under load: 32 nodes (one event
-// loop each) on a random connected graph (randomGraph, mean degree 6), broadcasts from
+// loop each) on a random connected graph (graph.Random, mean degree 6), broadcasts from
 // random origins back to back with at most 32 not yet delivered everywhere.
 // One op is one broadcast reaching all 31 other nodes; cpu-µs/op is the
 // process's user+system CPU per broadcast.
@@ -147,7 +148,7 @@ func BenchmarkBroadcast(b *testing.B) {
 		nodes[i] = startNode(b, "b"+itoa(i), count, WithEventLoops(1))
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, e := range randomGraph(size, 6, rng) {
+	for _, e := range graph.Random(size, 6, rng) {
 		link(b, nodes[e[0]], nodes[e[1]])
 	}
 	msg := make([]byte, 128)

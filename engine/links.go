@@ -37,6 +37,7 @@ func (n *Node) attach(pc *peerConn) {
 	kept, dropped := n.table.Attach(pc.entry, pc)
 	switch {
 	case dropped == nil:
+		n.tree.LinkUp(pc.entry, pc.trees)
 		n.byNonce.Store(pc.peerNonce, pc.entry)
 		n.log.Debug("peer up", "peer", pc.peer.String())
 		n.queueEvent(PeerEvent{Peer: pc.entry.ID, Up: true, Outbound: pc.outbound})
@@ -45,6 +46,7 @@ func (n *Node) attach(pc *peerConn) {
 		n.byNonce.CompareAndDelete(old.peerNonce, pc.entry)
 		n.byNonce.Store(pc.peerNonce, pc.entry)
 		n.goneNonces.Store(pc.entry, old.peerNonce)
+		n.tree.LinkUp(pc.entry, pc.trees) // a new run: its tree state starts afresh
 		n.stats.restarts.Add(1)
 		n.log.Info("peer restarted: its old link is closed", "peer", pc.peer.String())
 		old.setDown(ReasonRestarted)
@@ -68,6 +70,7 @@ func (n *Node) attach(pc *peerConn) {
 func (n *Node) detach(pc *peerConn) {
 	n.linkMu.Lock()
 	if n.table.Detach(pc.entry, pc) {
+		n.tree.LinkDown(pc.entry)
 		n.byNonce.CompareAndDelete(pc.peerNonce, pc.entry)
 		why := n.downReason(pc)
 		n.log.Debug("peer down", "peer", pc.peer.String(), "why", why.String())

@@ -16,6 +16,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
 
+	"github.com/antnet-p2p/antnet/broadcast"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/route"
 )
@@ -70,8 +71,10 @@ type Node struct {
 
 	inCallback atomic.Int32 // handlers and event callbacks running now
 
-	seen  *seenSet     // broadcast ids already delivered
-	clock atomic.Int64 // unix nanos, advanced by every tick
+	tree      *broadcast.Tree[*route.Entry]  // the broadcast tenant (gossip.go)
+	treeTimer *time.Timer                    // runs the tree's ticks when it asks
+	sendAny   broadcast.Sender[*route.Entry] // the tree's sends off the loops
+	clock     atomic.Int64                   // unix nanos, advanced by every tick
 
 	redialMu sync.Mutex // held by the ticker and PeerStates; never by a loop, never across a blocking call
 	redials  map[*route.Entry]*redial
@@ -137,7 +140,7 @@ func New(name, listen string, h proto.Handler, opts ...Option) (*Node, error) {
 	}
 	var nb [8]byte
 	_, _ = rand.Read(nb[:])
-	return &Node{
+	n := &Node{
 		disc:    disc,
 		cfg:     cfg,
 		handler: h,
@@ -145,12 +148,15 @@ func New(name, listen string, h proto.Handler, opts ...Option) (*Node, error) {
 		name:    name,
 		listen:  listen,
 		nonce:   binary.BigEndian.Uint64(nb[:]),
-		seen:    newSeenSet(cfg.seenCapacity, cfg.seenWindow),
 		redials: make(map[*route.Entry]*redial),
 		dials:   make(map[*dialAttempt]struct{}),
 		closing: make(chan struct{}),
 		stopped: make(chan struct{}),
-	}, nil
+	}
+	if err := n.newTree(); err != nil {
+		return nil, err
+	}
+	return n, nil
 }
 
 // Start binds the listen address and starts the reactor. It returns once the
@@ -284,6 +290,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	close(n.closing)
+	n.treeTimer.Stop()
 	n.stopIntake(0)
 	// Let requests in flight finish, both ways.
 	tick := time.NewTicker(5 * time.Millisecond)

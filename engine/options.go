@@ -51,6 +51,7 @@ type config struct {
 	logger           *slog.Logger
 	advertise        string
 	gossipTTL        uint8
+	floodOnly        bool // tests: a node that knows no broadcast trees, as before FlagTrees
 	seenCapacity     int
 	seenWindow       time.Duration
 	keepalive        time.Duration

@@ -25,7 +25,6 @@ type counters struct {
 	gossipForwarded   atomic.Uint64
 	gossipDuplicates  atomic.Uint64
 	gossipExpired     atomic.Uint64
-	gossipReforwarded atomic.Uint64
 	dropped           atomic.Uint64
 	slowPeers         atomic.Uint64
 	refused           atomic.Uint64
@@ -84,12 +83,12 @@ type Stats struct {
 
 	GossipOriginated uint64 // broadcasts started here
 	GossipDelivered  uint64 // broadcasts handed to the handler (once per id)
-	GossipForwarded  uint64 // gossip frames sent, origin's included
+	GossipForwarded  uint64 // gossip frames (payload copies) sent, origin's included
 	GossipDuplicates uint64 // gossip frames dropped: id already seen
 	GossipExpired    uint64 // broadcasts delivered with ttl 0, not forwarded
-	// GossipReforwarded counts frames sent again for a broadcast already
-	// seen, because a later copy had more ttl left (included in
-	// GossipForwarded).
+	// GossipReforwarded counts broadcasts relayed again because a later
+	// copy or announcement carried more ttl (their copies are in
+	// GossipForwarded). BroadcastStats has the tree's own counters.
 	GossipReforwarded uint64
 
 	Dropped     uint64 // frames refused by the outbound high-water mark
@@ -137,7 +136,7 @@ func (n *Node) Stats() Stats {
 		GossipForwarded:   s.gossipForwarded.Load(),
 		GossipDuplicates:  s.gossipDuplicates.Load(),
 		GossipExpired:     s.gossipExpired.Load(),
-		GossipReforwarded: s.gossipReforwarded.Load(),
+		GossipReforwarded: n.tree.Stats().Upgrades,
 		Dropped:           s.dropped.Load(),
 		SlowPeers:         s.slowPeers.Load(),
 		Refused:           s.refused.Load(),
