@@ -48,7 +48,8 @@ func TestProtocolDocExamples(t *testing.T) {
 		}
 	}
 	for _, k := range []codec.Kind{codec.KindHello, codec.KindHelloAck, codec.KindRequest,
-		codec.KindResponse, codec.KindError, codec.KindGossip, codec.KindPing, codec.KindGoaway} {
+		codec.KindResponse, codec.KindError, codec.KindGossip, codec.KindPing, codec.KindGoaway,
+		codec.KindPrune, codec.KindIHave, codec.KindGraft} {
 		if kinds[k] == 0 {
 			t.Errorf("PROTOCOL.md has no byte example of a %s frame", k)
 		}
@@ -99,6 +100,23 @@ func checkPayload(t *testing.T, i int, f codec.Frame) {
 		again = proto.AppendError(nil, re.Code, re.Message)
 	case codec.KindPing, codec.KindPong, codec.KindGoaway:
 		again = []byte{}
+	case codec.KindPrune:
+		if err := proto.ParsePrune(f.Payload); err != nil {
+			t.Fatalf("example %d: %v", i, err)
+		}
+		again = []byte{}
+	case codec.KindIHave:
+		haves, err := proto.ParseIHave(nil, f.Payload)
+		if err != nil {
+			t.Fatalf("example %d: %v", i, err)
+		}
+		again = proto.AppendIHave(nil, haves)
+	case codec.KindGraft:
+		ids, err := proto.ParseGraft(nil, f.Payload)
+		if err != nil {
+			t.Fatalf("example %d: %v", i, err)
+		}
+		again = proto.AppendGraft(nil, ids)
 	case codec.KindSecure:
 		// A Noise message (package secure replays them): at least an
 		// ephemeral or encrypted static key; flags name a cipher, 1 or 2.
