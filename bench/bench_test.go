@@ -254,18 +254,29 @@ func TestRandomGraph(t *testing.T) {
 func TestBroadcastSmall(t *testing.T) {
 	cfg := &config{quick: true, duration: 150 * time.Millisecond, warmup: 50 * time.Millisecond}
 	for _, secureLinks := range []bool{false, true} {
-		var r Result
-		if err := broadcastRun(secureLinks, 6, 3, 64, cfg, &r); err != nil {
-			t.Fatalf("secure=%v: %v", secureLinks, err)
+		var tree, flood Result
+		for _, c := range []struct {
+			flood bool
+			r     *Result
+		}{{false, &tree}, {true, &flood}} {
+			if err := broadcastRun(secureLinks, c.flood, 8, 3, 64, cfg, c.r); err != nil {
+				t.Fatalf("secure=%v flood=%v: %v", secureLinks, c.flood, err)
+			}
+			r := c.r
+			if r.Duplicates == nil || *r.Duplicates != 0 || r.ReachedAll == nil || !*r.ReachedAll || r.OpsPerSec <= 0 {
+				t.Fatalf("secure=%v flood=%v: %+v", secureLinks, c.flood, r)
+			}
 		}
-		if r.Duplicates == nil || *r.Duplicates != 0 || r.ReachedAll == nil || !*r.ReachedAll || r.OpsPerSec <= 0 {
-			t.Fatalf("secure=%v: %+v", secureLinks, r)
+		// Flooding: every node forwards each broadcast once on first
+		// sight; frames sent again for a better-ttl copy come on top.
+		if want, first := float64(flood.SumDegrees-(flood.Nodes-1)), flood.FramesPerMsg-flood.ReforwardedPerMsg; math.Abs(first-want) > 1e-9 {
+			t.Errorf("secure=%v: flooding sent %.2f first-sight frames per broadcast (%.2f in all), want 2E-(N-1) = %.0f",
+				secureLinks, first, flood.FramesPerMsg, want)
 		}
-		// Every node forwards each broadcast once on first sight; frames
-		// sent again for a better-ttl copy come on top.
-		if want, first := float64(r.SumDegrees-(r.Nodes-1)), r.FramesPerMsg-r.ReforwardedPerMsg; math.Abs(first-want) > 1e-9 {
-			t.Errorf("secure=%v: %.2f first-sight frames per broadcast (%.2f in all), want 2E-(N-1) = %.0f",
-				secureLinks, first, r.FramesPerMsg, want)
+		// Trees: once formed, about one payload per delivery.
+		if tree.CopiesPerDelivery > 1.3 || tree.CopiesPerDelivery >= flood.CopiesPerDelivery || tree.ControlBytesPerDelivery == 0 {
+			t.Errorf("secure=%v: trees %.2f copies and %.0f control bytes per delivery, flooding %.2f copies",
+				secureLinks, tree.CopiesPerDelivery, tree.ControlBytesPerDelivery, flood.CopiesPerDelivery)
 		}
 	}
 }

@@ -26,7 +26,10 @@ const broadcastDescription = "N engine.Nodes in this process (WithEventLoops(1) 
 	"every handler counts each broadcast per node (the body carries a sequence number); " +
 	"coverage: one Broadcast at a time from a random origin, timed until all N-1 other handlers saw it (p50/p99 are this coverage time); " +
 	"throughput: Broadcast back to back from random origins with at most 32 broadcasts undelivered, " +
-	"ops/s = handler deliveries / (N-1) per second; frames/bcast = Σ Stats.GossipForwarded / broadcasts"
+	"ops/s = handler deliveries / (N-1) per second; frames/bcast = Σ Stats.GossipForwarded / broadcasts; " +
+	"copies/delivery, control B/delivery and wire B/delivery are taken over the throughput phase, after the coverage phase shaped the tree: " +
+	"Σ GossipForwarded, Σ BroadcastStats.ControlBytes and Σ Stats.BytesOut (every byte written, sealed, keepalives included) per handler delivery; " +
+	"-flood rows: the same nodes with WithBroadcastFlooding, the baseline"
 
 // bcastWindow is how many broadcasts the throughput phase keeps undelivered.
 const bcastWindow = 32
@@ -41,11 +44,13 @@ func broadcastCases(cfg *config) []caseSpec {
 	var cs []caseSpec
 	for _, s := range pick(cfg.payload, []int{128}, []int{128}, cfg) {
 		ps := params{{"nodes", nodes}, {"degree", 6}, {"payload", s}, {"seed", bcastSeed}}
-		for _, impl := range []string{implAntnet, implAntnetSecure} {
+		for _, impl := range []string{implAntnet, implAntnetFlood, implAntnetSecure, implAntnetSecureFlood} {
+			secureLinks := impl == implAntnetSecure || impl == implAntnetSecureFlood
+			flood := impl == implAntnetFlood || impl == implAntnetSecureFlood
 			cs = append(cs, caseSpec{
 				scenario: "broadcast", impl: impl, params: ps, group: ps.String(),
 				run: func(r *Result) error {
-					return broadcastRun(impl == implAntnetSecure, nodes, 6, max(s, 8), cfg, r)
+					return broadcastRun(secureLinks, flood, nodes, 6, max(s, 8), cfg, r)
 				},
 			})
 		}
@@ -130,17 +135,23 @@ func (b *bcastNet) waitTotal(t int64, d time.Duration) bool {
 	return true
 }
 
-func startBcastNet(secureLinks bool, n, deg int) (*bcastNet, error) {
+func startBcastNet(secureLinks, flood bool, n, deg int) (*bcastNet, error) {
 	b := &bcastNet{edges: randomGraph(n, deg, bcastSeed), sig: make(chan struct{}, 1)}
 	impl := implAntnet
 	if secureLinks {
 		impl = implAntnetSecure
+	}
+	if flood {
+		impl += "-flood"
 	}
 	var err error
 	pprof.Do(context.Background(), pprof.Labels("side", "server", "impl", impl), func(context.Context) {
 		for i := 0; i < n; i++ {
 			r := &bcastRecv{seen: make([]uint64, bcastMaxSeq/64)}
 			opts := []engine.Option{engine.WithEventLoops(1)}
+			if flood {
+				opts = append(opts, engine.WithBroadcastFlooding())
+			}
 			if secureLinks {
 				id, gerr := secure.Generate()
 				if gerr != nil {
@@ -231,6 +242,26 @@ func (b *bcastNet) forwarded() (fwd, drop, again uint64) {
 	return fwd, drop, again
 }
 
+// treeSums sums the trees' prunes, grafts and upgrades.
+func (b *bcastNet) treeSums() (prunes, grafts, upgrades uint64) {
+	for _, nd := range b.nodes {
+		s := nd.BroadcastStats()
+		prunes += s.PrunesSent
+		grafts += s.GraftsSent
+		upgrades += s.Upgrades
+	}
+	return prunes, grafts, upgrades
+}
+
+// wire sums the bytes every node wrote and the tree's control bytes.
+func (b *bcastNet) wire() (bytesOut, control uint64) {
+	for _, nd := range b.nodes {
+		bytesOut += nd.Stats().BytesOut
+		control += nd.BroadcastStats().ControlBytes
+	}
+	return bytesOut, control
+}
+
 // waitFramesLanded waits, up to d, until every gossip frame the nodes sent
 // has been received (delivered or dropped as a duplicate).
 func (b *bcastNet) waitFramesLanded(d time.Duration) {
@@ -265,11 +296,11 @@ func (b *bcastNet) close() error {
 }
 
 // broadcastRun measures coverage time, then throughput, on one network.
-func broadcastRun(secureLinks bool, n, deg, payload int, cfg *config, r *Result) error {
+func broadcastRun(secureLinks, flood bool, n, deg, payload int, cfg *config, r *Result) error {
 	if n < 2 || n > 1<<16 {
 		return fmt.Errorf("broadcast: %d nodes, want 2..65536", n)
 	}
-	b, err := startBcastNet(secureLinks, n, deg)
+	b, err := startBcastNet(secureLinks, flood, n, deg)
 	if err != nil {
 		return err
 	}
@@ -334,6 +365,12 @@ func broadcastRun(secureLinks bool, n, deg, payload int, cfg *config, r *Result)
 	covTotal.add(&cov)
 
 	// Throughput: back to back, at most bcastWindow broadcasts undelivered.
+	// The per-delivery costs are taken over it: the tree has formed.
+	b.waitFramesLanded(5 * time.Second)
+	tfwd0, _, _ := b.forwarded()
+	tbytes0, tctl0 := b.wire()
+	tissued0 := issued
+	prunes0, grafts0, upgrades0 := b.treeSums()
 	var tputErr error
 	var d0, d1 int64
 	w = newWindow()
@@ -367,6 +404,17 @@ func broadcastRun(secureLinks bool, n, deg, payload int, cfg *config, r *Result)
 	b.waitTotal(issued*others, 5*time.Second)
 	b.waitFramesLanded(5 * time.Second)
 	fwd1, drop1, again1 := b.forwarded()
+	tbytes1, tctl1 := b.wire()
+	prunes1, grafts1, upgrades1 := b.treeSums()
+	if tb := float64(max(issued-tissued0, 1)); !flood {
+		r.addNote(fmt.Sprintf("throughput phase per broadcast: %.2f prunes, %.2f grafts, %.2f ttl upgrades",
+			float64(prunes1-prunes0)/tb, float64(grafts1-grafts0)/tb, float64(upgrades1-upgrades0)/tb))
+	}
+	if deliveries := float64((issued - tissued0) * others); deliveries > 0 {
+		r.CopiesPerDelivery = float64(fwd1-tfwd0) / deliveries
+		r.ControlBytesPerDelivery = float64(tctl1-tctl0) / deliveries
+		r.WireBytesPerDelivery = float64(tbytes1-tbytes0) / deliveries
+	}
 
 	// Every node reached by every broadcast, nothing delivered twice?
 	var dups, bad int64

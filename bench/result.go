@@ -95,8 +95,14 @@ type Result struct {
 	// ReforwardedPerMsg: of FramesPerMsg, frames sent again for a later
 	// copy with more ttl left.
 	ReforwardedPerMsg float64 `json:"reforwarded_per_msg,omitempty"`
-	CoverageP50us     float64 `json:"coverage_p50_us,omitempty"`
-	CoverageP99us     float64 `json:"coverage_p99_us,omitempty"`
+	// CopiesPerDelivery: payload copies sent per handler delivery, after
+	// the tree formed; ControlBytesPerDelivery: prune, ihave and graft
+	// bytes; WireBytesPerDelivery: every byte the nodes wrote.
+	CopiesPerDelivery       float64 `json:"copies_per_delivery,omitempty"`
+	ControlBytesPerDelivery float64 `json:"control_bytes_per_delivery,omitempty"`
+	WireBytesPerDelivery    float64 `json:"wire_bytes_per_delivery,omitempty"`
+	CoverageP50us           float64 `json:"coverage_p50_us,omitempty"`
+	CoverageP99us           float64 `json:"coverage_p99_us,omitempty"`
 
 	// discovery: forming from one bootstrap, per-node cost, coverage.
 	Discovery *discoveryFigures `json:"discovery,omitempty"`
@@ -211,6 +217,9 @@ func figures(r *Result) string {
 		if r.FramesPerMsg > 0 {
 			f = append(f, fmt.Sprintf("%.1f frames/bcast (%.1f re-forwarded; Σdeg %d)", r.FramesPerMsg, r.ReforwardedPerMsg, r.SumDegrees))
 		}
+		if r.CopiesPerDelivery > 0 {
+			f = append(f, fmt.Sprintf("%.2f copies/delivery, %.0f B control + %.0f B wire/delivery", r.CopiesPerDelivery, r.ControlBytesPerDelivery, r.WireBytesPerDelivery))
+		}
 	}
 	if r.Discovery != nil {
 		f = append(f, r.Discovery.String())
@@ -298,7 +307,8 @@ func medianFigures(r *Result) map[string]*float64 {
 		"cpu_us_per_op": &r.CPUusPerOp, "seconds": &r.Seconds, "bytes_per_conn": &r.BytesPerConn,
 		"heap_bytes_per_conn": &r.HeapPerConn, "frames_per_msg": &r.FramesPerMsg,
 		"reforwarded_per_msg": &r.ReforwardedPerMsg, "coverage_p50_us": &r.CoverageP50us,
-		"coverage_p99_us": &r.CoverageP99us,
+		"coverage_p99_us": &r.CoverageP99us, "copies_per_delivery": &r.CopiesPerDelivery,
+		"control_bytes_per_delivery": &r.ControlBytesPerDelivery, "wire_bytes_per_delivery": &r.WireBytesPerDelivery,
 	}
 }
 

@@ -31,6 +31,9 @@ const (
 	// implAntnetSecure is antnet with engine.WithIdentity on every node:
 	// Noise XX handshake, frames sealed with the negotiated cipher (AES-256-GCM or ChaCha20-Poly1305).
 	implAntnetSecure = "antnet-secure"
+	// broadcast baselines: the same nodes flooding (WithBroadcastFlooding)
+	implAntnetFlood       = "antnet-flood"
+	implAntnetSecureFlood = "antnet-secure-flood"
 )
 
 // server is one serving side: it answers hello with hello-ack and echoes

@@ -90,9 +90,12 @@ func newSimConfig(t *testing.T, n int, edges [][2]int, seed uint64, flood map[in
 	for i := range n {
 		nd := &simNode{id: i, delivered: make(map[uint64]int)}
 		tr, err := New[int](Config{
-			SeenWindow: cfg.SeenWindow,
-			CacheAge:   cfg.CacheAge,
-			Now:        func() time.Time { return s.now },
+			SeenWindow:    cfg.SeenWindow,
+			CacheAge:      cfg.CacheAge,
+			GraftTimeout:  cfg.GraftTimeout,
+			GraftRetry:    cfg.GraftRetry,
+			AnnounceEvery: cfg.AnnounceEvery,
+			Now:           func() time.Time { return s.now },
 			Wake: func(d time.Duration) {
 				s.nodes[i].wakeAt = s.now.Add(d) // one timer: this replaces the last one
 				s.schedule(event{at: s.now.Add(d), to: i})

@@ -34,6 +34,8 @@ type Tree[L comparable] struct {
 
 	stats Stats
 
+	due   []dueWant[L] // scratch for Tick
+	score map[L]int    // scratch for Tick
 	haves []proto.Have // scratch for IHave
 	ids   []uint64     // scratch for Graft
 	buf   []byte       // scratch for control frames
@@ -72,10 +74,17 @@ type want[L comparable] struct {
 	announcers [maxAnnouncers]L
 	ttls       [maxAnnouncers]uint8 // the ttl each announced
 	best       int                  // the most ttl any announcement offered
-	n, tried   int
+	n          int
+	tried      uint8 // bit i: announcers[i] was grafted
 	first      *link // counts the id in its missing
 	due        time.Time
 	expires    time.Time
+}
+
+// dueWant is a want whose graft is due.
+type dueWant[L comparable] struct {
+	id uint64
+	w  *want[L]
 }
 
 // ttlOffset is where the header keeps a frame's ttl.
@@ -94,6 +103,7 @@ func New[L comparable](cfg Config) (*Tree[L], error) {
 		seen:    newSeenSet(cfg.SeenCapacity, cfg.SeenWindow, cfg.Now()),
 		cache:   make(map[uint64]*held[L]),
 		missing: make(map[uint64]*want[L]),
+		score:   make(map[L]int),
 	}, nil
 }
 
@@ -147,19 +157,25 @@ func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, pa
 		h := t.hold(id, flags, int(ttl), payload, now)
 		if lk != nil {
 			h.note(from, int(ttl)+1)
+			// The sender pushes to us: it counts this link in its tree, and
+			// so do we (a prune or graft crossing on the wire can leave the
+			// two ends disagreeing).
+			lk.eager = true
 		}
 		w := t.missing[id]
 		if w != nil {
-			// Announced before it came: the announcers have it, and the
-			// best of them offered a budget this copy may lack.
+			// Announced before it came: the announcers have it.
 			t.drop(id, w)
 			for i := range w.n {
 				h.note(w.announcers[i], int(w.ttls[i])+1)
 			}
-			h.setCarried(max(h.carried, w.best))
-			t.seen.raise(id, uint8(min(h.carried, 255)))
 		}
 		t.spread(send, h, false, now)
+		if w != nil && w.best > h.carried {
+			// An announcer offered a better budget than this copy carried:
+			// relay it as an upgrade (announced, not pushed again).
+			t.upgrade(send, h, w.best, now)
+		}
 		return true
 	}
 	t.stats.Duplicates++
@@ -173,7 +189,8 @@ func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, pa
 		}
 		return false
 	}
-	if lk != nil && lk.trees && lk.eager {
+	if lk != nil && lk.trees {
+		// A copy we have: the sender pushes on this link and need not.
 		lk.eager = false
 		t.stats.PrunesSent++
 		t.control(send, from, codec.KindPrune, 0)
@@ -284,7 +301,7 @@ func (t *Tree[L]) Tick(send Sender[L]) {
 			next = at
 		}
 	}
-	grafting := false
+	due := t.due[:0]
 	for id, w := range t.missing {
 		if !now.Before(w.expires) {
 			t.stats.MissingExpired++
@@ -295,20 +312,49 @@ func (t *Tree[L]) Tick(send Sender[L]) {
 			soonest(w.due)
 			continue
 		}
-		w.due = w.expires // no announcer left: wait for another, or expire
-		for w.tried < w.n {
-			a := w.announcers[w.tried]
-			w.tried++
-			if lk := t.links[a]; lk != nil {
-				lk.graft = append(lk.graft, id)
-				lk.eager = true
-				w.due = now.Add(t.cfg.GraftRetry)
-				grafting = true
-				break
+		due = append(due, dueWant[L]{id, w})
+	}
+	// Graft each overdue id from one of its announcers, preferring links
+	// already eager, then those that can serve the most of them: every
+	// graft makes a link eager, and each extra eager link is a cycle the
+	// next broadcasts must prune.
+	clear(t.score)
+	for _, d := range due {
+		for i := range d.w.n {
+			if lk := t.links[d.w.announcers[i]]; lk != nil && d.w.tried&(1<<i) == 0 {
+				t.score[d.w.announcers[i]]++
 			}
+		}
+	}
+	grafting := false
+	for _, d := range due {
+		w, best, bestScore := d.w, -1, 0
+		for i := range w.n {
+			lk := t.links[w.announcers[i]]
+			if lk == nil || w.tried&(1<<i) != 0 {
+				continue
+			}
+			score := t.score[w.announcers[i]]
+			if lk.eager {
+				score += 1 << 20
+			}
+			if score > bestScore {
+				best, bestScore = i, score
+			}
+		}
+		w.due = w.expires // no announcer left: wait for another, or expire
+		if best >= 0 {
+			w.tried |= 1 << best
+			lk := t.links[w.announcers[best]]
+			lk.graft = append(lk.graft, d.id)
+			lk.eager = true
+			w.due = now.Add(t.cfg.GraftRetry)
+			grafting = true
 		}
 		soonest(w.due)
 	}
+	clear(due)
+	t.due = due[:0]
 	flush := t.announcing && !now.Before(t.flushAt)
 	if grafting || flush {
 		for l, lk := range t.links {
@@ -532,7 +578,7 @@ func (t *Tree[L]) miss(from L, lk *link, id uint64, ttl uint8, now time.Time) {
 	w.announcers[w.n] = from
 	w.ttls[w.n] = ttl
 	w.n++
-	if w.tried == w.n-1 && w.tried > 0 { // every earlier announcer was tried: this one next
+	if w.tried != 0 && w.tried == 1<<(w.n-1)-1 { // every earlier announcer was tried: this one next
 		w.due = now
 		t.wake(now, now)
 	}

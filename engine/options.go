@@ -51,7 +51,7 @@ type config struct {
 	logger           *slog.Logger
 	advertise        string
 	gossipTTL        uint8
-	floodOnly        bool // tests: a node that knows no broadcast trees, as before FlagTrees
+	floodOnly        bool // WithBroadcastFlooding
 	seenCapacity     int
 	seenWindow       time.Duration
 	keepalive        time.Duration
@@ -158,6 +158,13 @@ func WithAdvertiseAddr(addr string) Option { return func(c *config) { c.advertis
 // WithGossipTTL sets the hop budget of broadcasts this node starts: a
 // broadcast travels at most ttl+1 hops. Default 16.
 func WithGossipTTL(ttl uint8) Option { return func(c *config) { c.gossipTTL = ttl } }
+
+// WithBroadcastFlooding makes the node offer no broadcast trees: it floods
+// every broadcast on every link (about the mean degree in payload copies
+// per delivery, against about one with trees), as nodes that predate the
+// trees do. For comparisons and for testing networks that mix both; a
+// network of such nodes still delivers each broadcast exactly once.
+func WithBroadcastFlooding() Option { return func(c *config) { c.floodOnly = true } }
 
 // WithSeenSet bounds the broadcast ids a node remembers: at most capacity
 // ids (about 40 bytes each), each kept for at least window unless more than

@@ -11,10 +11,6 @@ import (
 	"github.com/antnet-p2p/antnet/proto"
 )
 
-// floodOnly makes a node that knows no broadcast trees: it offers no
-// FlagTrees and floods on every link, as nodes before the trees did.
-func floodOnly() Option { return func(c *config) { c.floodOnly = true } }
-
 // treeTotals sums the mesh's broadcast-tree stats.
 func (m *mesh) treeTotals() (s broadcast.Stats) {
 	for _, n := range m.nodes {
@@ -62,7 +58,7 @@ func TestBroadcastMixedNetwork(t *testing.T) {
 	for i := range size {
 		opts := []Option{WithEventLoops(1)}
 		if i%3 == 0 {
-			opts = append(opts, floodOnly())
+			opts = append(opts, WithBroadcastFlooding())
 		}
 		name := "g" + string(rune('a'+i))
 		m.nodes = append(m.nodes, startNode(t, name, m.d.handler(name), opts...))
