@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/antnet-p2p/antnet/proto"
+	"github.com/antnet-p2p/antnet/secure"
 )
 
 // Source is how the book learned of a peer.
@@ -139,9 +140,14 @@ func (b *Book) Len() int {
 // is ErrKeyConflict. A new Exchange entry is refused once its source has
 // MaxPerSource entries; when the book is full, the least useful evictable
 // entry (learned, most failures, seen longest ago) makes room, O(entries).
+// An invalid ID, or a key that is neither empty nor secure.KeySize bytes
+// (no pex-response could carry it), is proto.ErrBadPeerID.
 func (b *Book) Add(id proto.PeerID, src Source, from string, now time.Time) error {
 	if err := id.Validate(); err != nil {
 		return err
+	}
+	if id.Key != "" && len(id.Key) != secure.KeySize {
+		return fmt.Errorf("%w: key of %d bytes, want %d", proto.ErrBadPeerID, len(id.Key), secure.KeySize)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
