@@ -434,7 +434,9 @@ func (b *Book) Save() error {
 }
 
 // load reads Config.Path; a missing file is an empty book. Entries beyond
-// the bounds, or that do not validate, are skipped.
+// the bounds, or that do not validate, are skipped: so is a negative
+// failure count, and a learned entry that failed MaxFailures times (Failed
+// would have forgotten it).
 func (b *Book) load() error {
 	data, err := os.ReadFile(b.cfg.Path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -452,7 +454,7 @@ func (b *Book) load() error {
 	}
 	for _, fp := range fb.Peers {
 		key, err := hex.DecodeString(fp.Key)
-		if err != nil || fp.Source < Static || fp.Source > Exchange {
+		if err != nil || fp.Source < Static || fp.Source > Exchange || fp.Failures < 0 {
 			continue
 		}
 		id := proto.PeerID{Name: fp.Name, Addr: fp.Addr, Key: string(key)}
@@ -462,6 +464,10 @@ func (b *Book) load() error {
 		b.mu.Lock()
 		p := b.peers[id.Addr]
 		p.LastSeen, p.Failures = fp.LastSeen, fp.Failures
+		if p.Source == Exchange && p.Failures >= b.cfg.MaxFailures {
+			b.release(p) // forgotten, as Failed forgets it
+			delete(b.peers, id.Addr)
+		}
 		b.mu.Unlock()
 	}
 	return nil

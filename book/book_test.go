@@ -248,3 +248,26 @@ func TestAddRefusesKeyOfWrongSize(t *testing.T) {
 		t.Fatalf("key of %d bytes: %v, %d entries", secure.KeySize, err, b.Len())
 	}
 }
+
+// A learned entry is forgotten after MaxFailures failed dials in a row;
+// a file cannot make the book keep one longer, with a count at or past
+// the limit or a negative one.
+func TestLoadKeepsTheFailureBound(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "peers.json")
+	file := `{"version":1,"peers":[
+		{"name":"neg","addr":"127.0.0.1:1","source":3,"from":"127.0.0.1:9","failures":-1000000},
+		{"name":"past","addr":"127.0.0.1:2","source":3,"from":"127.0.0.1:9","failures":3},
+		{"name":"ok","addr":"127.0.0.1:3","source":3,"from":"127.0.0.1:9","failures":2},
+		{"name":"static","addr":"127.0.0.1:4","source":1,"failures":50}]}`
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := mustNew(t, Config{Path: path, MaxFailures: 3})
+	var got []string
+	for _, p := range b.All() {
+		got = append(got, fmt.Sprintf("%s:%d", p.ID.Name, p.Failures))
+	}
+	if fmt.Sprint(got) != "[ok:2 static:50]" {
+		t.Fatalf("loaded %v, want [ok:2 static:50]", got)
+	}
+}
