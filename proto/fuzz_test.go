@@ -3,7 +3,9 @@ package proto_test
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -224,6 +226,46 @@ func FuzzGoawayReason(f *testing.F) {
 		}
 		if a := allocs(func() { _ = proto.GoawayReason(b) }); a != 0 {
 			t.Fatalf("GoawayReason allocated %v times", a)
+		}
+	})
+}
+
+// Invariant of ParsePeerID and CutFingerprint on any string (a gossip
+// origin, an address from a pex-response or a route): an error matches
+// ErrBadPeerID; a parsed ID validates and prints back to exactly the
+// input; a cut fingerprint is FingerprintLen lower-case hex digits and
+// rest + "#" + fingerprint is the input up to the case of its digits,
+// and a string without one comes back whole.
+func FuzzParsePeerID(f *testing.F) {
+	f.Add("alice@127.0.0.1:7001")
+	f.Add("a#b@[::1]:80#0123456789ABCDEF")
+	f.Add("x@h:9#")
+	f.Add("@@")
+	f.Fuzz(func(t *testing.T, s string) {
+		if id, err := proto.ParsePeerID(s); err != nil {
+			if !errors.Is(err, proto.ErrBadPeerID) {
+				t.Fatalf("ParsePeerID(%q) = %v, want ErrBadPeerID", s, err)
+			}
+		} else if id.Validate() != nil || id.String() != s || id.Key != "" {
+			t.Fatalf("ParsePeerID(%q) = %+v", s, id)
+		}
+		rest, fp, err := proto.CutFingerprint(s)
+		switch {
+		case err != nil:
+			if !errors.Is(err, proto.ErrBadPeerID) {
+				t.Fatalf("CutFingerprint(%q) = %v, want ErrBadPeerID", s, err)
+			}
+		case fp == "":
+			if rest != s {
+				t.Fatalf("CutFingerprint(%q) = %q without a fingerprint", s, rest)
+			}
+		default:
+			if len(fp) != proto.FingerprintLen || strings.ToLower(fp) != fp || !strings.EqualFold(rest+"#"+fp, s) || rest+"#" != s[:len(rest)+1] {
+				t.Fatalf("CutFingerprint(%q) = %q, %q", s, rest, fp)
+			}
+			if _, err := hex.DecodeString(fp); err != nil {
+				t.Fatalf("fingerprint %q is not hex", fp)
+			}
 		}
 	})
 }

@@ -202,8 +202,8 @@ func TestLoadOrCreate(t *testing.T) {
 	}
 }
 
-// FuzzOpen feeds arbitrary sealed frames to a session: never a panic, and
-// nothing forged opens.
+// FuzzOpen feeds arbitrary sealed frames to a session: never a panic,
+// nothing forged opens, and every refusal matches ErrOpen.
 func FuzzOpen(f *testing.F) {
 	sa, _, _, _ := pair(f)
 	valid, _ := sa.SealFrames(nil, frames(codec.Frame{Kind: codec.KindRequest, ID: 1, Payload: []byte("hello")}))
@@ -218,8 +218,10 @@ func FuzzOpen(f *testing.F) {
 			if err != nil || n == 0 {
 				return
 			}
-			if sb.Open(&fr) == nil {
+			if err := sb.Open(&fr); err == nil {
 				t.Fatalf("a frame not sealed by the peer opened: %x", b[:n])
+			} else if !errors.Is(err, ErrOpen) {
+				t.Fatalf("Open: %v, want ErrOpen", err)
 			}
 			b = b[n:]
 		}
