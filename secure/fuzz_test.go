@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/curve25519"
-
-	"github.com/antnet-p2p/antnet/codec"
 )
 
 // cipherLists are the lists a node may run (DefaultCiphers on either kind
@@ -179,15 +177,6 @@ func FuzzHandshakeMessages(f *testing.F) {
 		if !bytes.Equal(sd.Peer, acceptorID.Public()) || !bytes.Equal(sa.Peer, dialerID.Public()) || sd.Cipher != sa.Cipher || sd.Cipher != choice {
 			t.Fatalf("sessions: dialer sees %x on %v, acceptor sees %x on %v (choice %v)", sd.Peer, sd.Cipher, sa.Peer, sa.Cipher, choice)
 		}
-		plain := frames(codec.Frame{Kind: codec.KindRequest, ID: 1, Payload: edit})
-		for _, p := range [][2]*Session{{sd, sa}, {sa, sd}} {
-			sealed, err := p[0].SealFrames(nil, plain)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got, err := openAll(p[1], sealed); err != nil || !bytes.Equal(frames(got...), plain) {
-				t.Fatalf("sealed frame does not open: %v", err)
-			}
-		}
+		sealsBothWays(t, sd, sa, edit)
 	})
 }

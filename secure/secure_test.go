@@ -61,6 +61,22 @@ func frames(fs ...codec.Frame) []byte {
 	return b
 }
 
+// sealsBothWays fails t unless a request carrying payload, sealed by
+// either session, opens at the other.
+func sealsBothWays(t *testing.T, a, b *Session, payload []byte) {
+	t.Helper()
+	plain := frames(codec.Frame{Kind: codec.KindRequest, ID: 1, Payload: payload})
+	for _, d := range [][2]*Session{{a, b}, {b, a}} {
+		sealed, err := d[0].SealFrames(nil, plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := openAll(d[1], sealed); err != nil || !bytes.Equal(frames(got...), plain) {
+			t.Fatalf("round trip: %v", err)
+		}
+	}
+}
+
 // openAll decodes and opens every sealed frame in b.
 func openAll(s *Session, b []byte) ([]codec.Frame, error) {
 	var out []codec.Frame
@@ -252,16 +268,7 @@ func TestCipherNegotiation(t *testing.T) {
 			if sa.Cipher != c.want || sb.Cipher != c.want {
 				t.Fatalf("dialer runs %v, acceptor %v, want %v", sa.Cipher, sb.Cipher, c.want)
 			}
-			plain := frames(codec.Frame{Kind: codec.KindRequest, ID: 1, Payload: []byte("one")})
-			for _, d := range [][2]*Session{{sa, sb}, {sb, sa}} {
-				sealed, err := d[0].SealFrames(nil, plain)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got, err := openAll(d[1], sealed); err != nil || !bytes.Equal(frames(got...), plain) {
-					t.Fatalf("round trip: %v", err)
-				}
-			}
+			sealsBothWays(t, sa, sb, []byte("one"))
 		})
 	}
 	if DefaultCiphers()[0] == AESGCM != HardwareAES() {
