@@ -119,7 +119,7 @@ func FuzzParseHello(f *testing.F) {
 		if enc := proto.AppendHello(nil, h); !bytes.Equal(enc, b) {
 			t.Fatalf("re-encoded %x, parsed from %x", enc, b)
 		}
-		if a := testing.AllocsPerRun(1, func() { _, _ = proto.ParseHello(b) }); a > 2 {
+		if a := allocs(func() { _, _ = proto.ParseHello(b) }); a > 2 {
 			t.Fatalf("ParseHello allocated %v times, want at most 2 (name, address)", a)
 		}
 	})
