@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/antnet-p2p/antnet/proto"
+	"github.com/antnet-p2p/antnet/secure"
 )
 
 // Source is how the book learned of a peer.
@@ -139,9 +140,14 @@ func (b *Book) Len() int {
 // is ErrKeyConflict. A new Exchange entry is refused once its source has
 // MaxPerSource entries; when the book is full, the least useful evictable
 // entry (learned, most failures, seen longest ago) makes room, O(entries).
+// An invalid ID, or a key that is neither empty nor secure.KeySize bytes
+// (no pex-response could carry it), is proto.ErrBadPeerID.
 func (b *Book) Add(id proto.PeerID, src Source, from string, now time.Time) error {
 	if err := id.Validate(); err != nil {
 		return err
+	}
+	if id.Key != "" && len(id.Key) != secure.KeySize {
+		return fmt.Errorf("%w: key of %d bytes, want %d", proto.ErrBadPeerID, len(id.Key), secure.KeySize)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -428,7 +434,9 @@ func (b *Book) Save() error {
 }
 
 // load reads Config.Path; a missing file is an empty book. Entries beyond
-// the bounds, or that do not validate, are skipped.
+// the bounds, or that do not validate, are skipped: so is a negative
+// failure count, and a learned entry that failed MaxFailures times (Failed
+// would have forgotten it).
 func (b *Book) load() error {
 	data, err := os.ReadFile(b.cfg.Path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -446,7 +454,7 @@ func (b *Book) load() error {
 	}
 	for _, fp := range fb.Peers {
 		key, err := hex.DecodeString(fp.Key)
-		if err != nil || fp.Source < Static || fp.Source > Exchange {
+		if err != nil || fp.Source < Static || fp.Source > Exchange || fp.Failures < 0 {
 			continue
 		}
 		id := proto.PeerID{Name: fp.Name, Addr: fp.Addr, Key: string(key)}
@@ -456,6 +464,10 @@ func (b *Book) load() error {
 		b.mu.Lock()
 		p := b.peers[id.Addr]
 		p.LastSeen, p.Failures = fp.LastSeen, fp.Failures
+		if p.Source == Exchange && p.Failures >= b.cfg.MaxFailures {
+			b.release(p) // forgotten, as Failed forgets it
+			delete(b.peers, id.Addr)
+		}
 		b.mu.Unlock()
 	}
 	return nil

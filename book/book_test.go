@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/antnet-p2p/antnet/proto"
+	"github.com/antnet-p2p/antnet/secure"
 )
 
 var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
@@ -66,12 +68,12 @@ func TestBoundsPerSourceAndTotal(t *testing.T) {
 func TestKnownAddress(t *testing.T) {
 	b := mustNew(t, Config{MaxPerSource: 1})
 	p := id(1)
-	p.Key = "key-a"
+	p.Key = "key-a" + strings.Repeat("a", secure.KeySize-5)
 	if err := b.Add(p, Exchange, "x:1", t0); err != nil {
 		t.Fatal(err)
 	}
 	other := p
-	other.Key = "key-b"
+	other.Key = "key-b" + strings.Repeat("b", secure.KeySize-5)
 	if err := b.Add(other, Exchange, "y:1", t0); !errors.Is(err, ErrKeyConflict) {
 		t.Fatalf("another key for a known address: %v", err)
 	}
@@ -157,7 +159,7 @@ func TestSaveAndLoad(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "peers.json")
 	b := mustNew(t, Config{Path: path})
 	secured := id(2)
-	secured.Key = "\x00\x01binary key"
+	secured.Key = "\x00\x01binary key" + strings.Repeat("k", secure.KeySize-12)
 	_ = b.Add(id(1), Static, "", t0)
 	_ = b.Add(secured, Exchange, "127.0.0.1:9", t0)
 	b.Connected(id(1).Addr, t0.Add(time.Minute))
@@ -225,5 +227,47 @@ func TestParkDelaysDialsOnly(t *testing.T) {
 	}
 	if s := b.Sample(10, nil); len(s) != 1 {
 		t.Fatalf("a parked peer is still told to others: %v", s)
+	}
+}
+
+// A key that is not a public key's size could not travel in a
+// pex-response (the receiver refuses the whole response), so the book
+// takes none, from Add or from its file (FuzzLoad found one in a file).
+func TestAddRefusesKeyOfWrongSize(t *testing.T) {
+	b := mustNew(t, Config{})
+	for _, n := range []int{1, secure.KeySize - 1, secure.KeySize + 1} {
+		p := id(1)
+		p.Key = strings.Repeat("k", n)
+		if err := b.Add(p, Inbound, "", t0); !errors.Is(err, proto.ErrBadPeerID) {
+			t.Fatalf("key of %d bytes: %v, want ErrBadPeerID", n, err)
+		}
+	}
+	p := id(1)
+	p.Key = strings.Repeat("k", secure.KeySize)
+	if err := b.Add(p, Inbound, "", t0); err != nil || b.Len() != 1 {
+		t.Fatalf("key of %d bytes: %v, %d entries", secure.KeySize, err, b.Len())
+	}
+}
+
+// A learned entry is forgotten after MaxFailures failed dials in a row;
+// a file cannot make the book keep one longer, with a count at or past
+// the limit or a negative one.
+func TestLoadKeepsTheFailureBound(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "peers.json")
+	file := `{"version":1,"peers":[
+		{"name":"neg","addr":"127.0.0.1:1","source":3,"from":"127.0.0.1:9","failures":-1000000},
+		{"name":"past","addr":"127.0.0.1:2","source":3,"from":"127.0.0.1:9","failures":3},
+		{"name":"ok","addr":"127.0.0.1:3","source":3,"from":"127.0.0.1:9","failures":2},
+		{"name":"static","addr":"127.0.0.1:4","source":1,"failures":50}]}`
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := mustNew(t, Config{Path: path, MaxFailures: 3})
+	var got []string
+	for _, p := range b.All() {
+		got = append(got, fmt.Sprintf("%s:%d", p.ID.Name, p.Failures))
+	}
+	if fmt.Sprint(got) != "[ok:2 static:50]" {
+		t.Fatalf("loaded %v, want [ok:2 static:50]", got)
 	}
 }

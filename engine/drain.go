@@ -1,5 +1,7 @@
 package engine
 
+import "github.com/antnet-p2p/antnet/proto"
+
 // Retiring a link. A link is retired when the duplicate-link rule drops it,
 // when its route is deleted, when the peer sends goaway, or when the node
 // closes. A retired link takes no new requests; once its own requests have
@@ -31,10 +33,7 @@ func (n *Node) finishDrain(pc *peerConn) {
 		return
 	}
 	if pc.goawaySent.CompareAndSwap(false, true) {
-		var why []byte
-		if r := pc.goawayReason.Load(); r != 0 {
-			why = []byte{byte(r)}
-		}
+		why := proto.AppendGoaway(nil, byte(pc.goawayReason.Load()))
 		_, _ = pc.send(codecGoaway, 0, 0, 0, why, nil)
 	}
 	if pc.goawayRecv.Load() {

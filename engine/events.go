@@ -360,7 +360,7 @@ func (n *Node) frame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer)
 	case codec.KindPong:
 		pc.pong(f.ID)
 	case codec.KindGoaway:
-		if len(f.Payload) > 0 && f.Payload[0] == proto.GoawayTooManyLinks {
+		if proto.GoawayReason(f.Payload) == proto.GoawayTooManyLinks {
 			pc.setDown(ReasonTooManyLinks)
 		}
 		pc.goawayRecv.Store(true)

@@ -90,6 +90,11 @@ func FuzzParseHello(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{255})
 	f.Add([]byte{0, 0, 1, 2, 3, 4, 5, 6, 7, 8})
+	f.Add(proto.AppendHello(nil, proto.Hello{ID: proto.PeerID{Name: "cli"}, Nonce: 7})) // dial-only
+	// Invariant: an error matches ErrBadHello; an accepted hello has a valid
+	// name and either no address (a dial-only sender, PROTOCOL.md "hello")
+	// or a valid one, no key, and re-encodes to exactly the input; parsing
+	// allocates at most the name and the address.
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, err := proto.ParseHello(b)
 		if err != nil {
@@ -98,11 +103,24 @@ func FuzzParseHello(f *testing.F) {
 			}
 			return
 		}
-		if err := h.ID.Validate(); err != nil {
-			t.Fatalf("accepted an invalid ID: %v", err)
+		if err := proto.ValidateName(h.ID.Name); err != nil {
+			t.Fatalf("accepted an invalid name: %v", err)
+		}
+		if h.Listens() {
+			if err := h.ID.Validate(); err != nil {
+				t.Fatalf("accepted an invalid ID: %v", err)
+			}
+		} else if h.ID.Addr != "" {
+			t.Fatalf("Listens() = false with address %q", h.ID.Addr)
+		}
+		if h.ID.Key != "" {
+			t.Fatalf("a hello carries no key, got %q", h.ID.Key)
 		}
 		if enc := proto.AppendHello(nil, h); !bytes.Equal(enc, b) {
 			t.Fatalf("re-encoded %x, parsed from %x", enc, b)
+		}
+		if a := allocs(func() { _, _ = proto.ParseHello(b) }); a > 2 {
+			t.Fatalf("ParseHello allocated %v times, want at most 2 (name, address)", a)
 		}
 	})
 }

@@ -52,17 +52,3 @@ func TestPexRejects(t *testing.T) {
 		t.Fatalf("long request: %v", err)
 	}
 }
-
-func FuzzParsePexResponse(f *testing.F) {
-	f.Add(AppendPexResponse(nil, []PeerID{{Name: "a", Addr: "127.0.0.1:1"}}))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		ids, err := ParsePexResponse(b, 32)
-		if err != nil {
-			return
-		}
-		again, err := ParsePexResponse(AppendPexResponse(nil, ids), 32)
-		if err != nil || !reflect.DeepEqual(again, ids) {
-			t.Fatalf("round trip: %v %v", again, err)
-		}
-	})
-}

@@ -61,6 +61,22 @@ func frames(fs ...codec.Frame) []byte {
 	return b
 }
 
+// sealsBothWays fails t unless a request carrying payload, sealed by
+// either session, opens at the other.
+func sealsBothWays(t *testing.T, a, b *Session, payload []byte) {
+	t.Helper()
+	plain := frames(codec.Frame{Kind: codec.KindRequest, ID: 1, Payload: payload})
+	for _, d := range [][2]*Session{{a, b}, {b, a}} {
+		sealed, err := d[0].SealFrames(nil, plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := openAll(d[1], sealed); err != nil || !bytes.Equal(frames(got...), plain) {
+			t.Fatalf("round trip: %v", err)
+		}
+	}
+}
+
 // openAll decodes and opens every sealed frame in b.
 func openAll(s *Session, b []byte) ([]codec.Frame, error) {
 	var out []codec.Frame
@@ -202,8 +218,8 @@ func TestLoadOrCreate(t *testing.T) {
 	}
 }
 
-// FuzzOpen feeds arbitrary sealed frames to a session: never a panic, and
-// nothing forged opens.
+// FuzzOpen feeds arbitrary sealed frames to a session: never a panic,
+// nothing forged opens, and every refusal matches ErrOpen.
 func FuzzOpen(f *testing.F) {
 	sa, _, _, _ := pair(f)
 	valid, _ := sa.SealFrames(nil, frames(codec.Frame{Kind: codec.KindRequest, ID: 1, Payload: []byte("hello")}))
@@ -218,8 +234,10 @@ func FuzzOpen(f *testing.F) {
 			if err != nil || n == 0 {
 				return
 			}
-			if sb.Open(&fr) == nil {
+			if err := sb.Open(&fr); err == nil {
 				t.Fatalf("a frame not sealed by the peer opened: %x", b[:n])
+			} else if !errors.Is(err, ErrOpen) {
+				t.Fatalf("Open: %v, want ErrOpen", err)
 			}
 			b = b[n:]
 		}
@@ -250,16 +268,7 @@ func TestCipherNegotiation(t *testing.T) {
 			if sa.Cipher != c.want || sb.Cipher != c.want {
 				t.Fatalf("dialer runs %v, acceptor %v, want %v", sa.Cipher, sb.Cipher, c.want)
 			}
-			plain := frames(codec.Frame{Kind: codec.KindRequest, ID: 1, Payload: []byte("one")})
-			for _, d := range [][2]*Session{{sa, sb}, {sb, sa}} {
-				sealed, err := d[0].SealFrames(nil, plain)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got, err := openAll(d[1], sealed); err != nil || !bytes.Equal(frames(got...), plain) {
-					t.Fatalf("round trip: %v", err)
-				}
-			}
+			sealsBothWays(t, sa, sb, []byte("one"))
 		})
 	}
 	if DefaultCiphers()[0] == AESGCM != HardwareAES() {
