@@ -117,11 +117,14 @@ type discCoverage struct {
 	Duplicates int64   `json:"duplicates"`  // handler deliveries of an id the node already had
 	TimeP50us  float64 `json:"time_p50_us"` // Broadcast until the last live node had it
 	TimeP99us  float64 `json:"time_p99_us"`
+	// CopiesPerDelivery: payload copies sent (Σ GossipForwarded) per
+	// handler delivery (Σ GossipDelivered) over the series.
+	CopiesPerDelivery float64 `json:"copies_per_delivery"`
 }
 
 func (c *discCoverage) String() string {
-	return fmt.Sprintf("%d bcasts: coverage p50 %.1f%% p99 %.1f%% min %.1f%%, %d dup, time p50 %.1fms p99 %.1fms",
-		c.Broadcasts, 100*c.P50, 100*c.P99, 100*c.Min, c.Duplicates, c.TimeP50us/1e3, c.TimeP99us/1e3)
+	return fmt.Sprintf("%d bcasts: coverage p50 %.1f%% p99 %.1f%% min %.1f%%, %d dup, time p50 %.1fms p99 %.1fms, %.2f copies/delivery",
+		c.Broadcasts, 100*c.P50, 100*c.P99, 100*c.Min, c.Duplicates, c.TimeP50us/1e3, c.TimeP99us/1e3, c.CopiesPerDelivery)
 }
 
 // String is the row's figures column.
@@ -393,6 +396,7 @@ func (d *discNet) coverage(rng *rand.Rand, seq *int, k int) (discCoverage, error
 	msg := make([]byte, 64)
 	others := len(d.nodes) - 1
 	dups0 := d.dups()
+	fwd0, got0 := d.gossipCounts()
 	for range k {
 		if *seq >= discMaxSeq {
 			return c, errors.New("sequence numbers exhausted")
@@ -428,6 +432,9 @@ func (d *discNet) coverage(rng *rand.Rand, seq *int, k int) (discCoverage, error
 	}
 	c.Broadcasts = k
 	c.Duplicates = d.dups() - dups0
+	if fwd, got := d.gossipCounts(); got > got0 {
+		c.CopiesPerDelivery = float64(fwd-fwd0) / float64(got-got0)
+	}
 	slices.Sort(shares)
 	slices.Sort(times)
 	c.Min = shares[0]
@@ -438,6 +445,17 @@ func (d *discNet) coverage(rng *rand.Rand, seq *int, k int) (discCoverage, error
 		c.TimeP99us = float64(times[min(len(times)-1, len(times)*99/100)].Microseconds())
 	}
 	return c, nil
+}
+
+// gossipCounts sums the live nodes' payload copies sent and broadcasts
+// delivered.
+func (d *discNet) gossipCounts() (forwarded, delivered uint64) {
+	for _, nd := range d.nodes {
+		st := nd.Stats()
+		forwarded += st.GossipForwarded
+		delivered += st.GossipDelivered
+	}
+	return forwarded, delivered
 }
 
 func (d *discNet) dups() int64 {
