@@ -189,3 +189,50 @@ func TestTreeHostileAnnouncer(t *testing.T) {
 	}
 	eventually(t, 2*time.Second, "real broadcast relayed past the liar's noise", func() bool { return d.count("other", "good|1") == 1 })
 }
+
+// TestBroadcastTreeWhileLinksChurn: links are deleted and added back while
+// broadcasts run (the graph stays connected); every broadcast still
+// reaches every node exactly once.
+func TestBroadcastTreeWhileLinksChurn(t *testing.T) {
+	const size = 16
+	edges := graph.Random(size, 4, rand.New(rand.NewPCG(7, 7)))
+	m := buildMesh(t, size, edges)
+	rng := rand.New(rand.NewPCG(8, 8))
+	live := map[[2]int]bool{}
+	for _, e := range edges {
+		live[e] = true
+	}
+	var cut [][2]int
+	for round := range 12 {
+		m.broadcastOnce(t, rng)
+		// Cut a link whose loss keeps the graph connected, and bring back
+		// one cut earlier.
+		for _, e := range edges {
+			if !live[e] {
+				continue
+			}
+			rest := make([][2]int, 0, len(live))
+			for k := range live {
+				if k != e {
+					rest = append(rest, k)
+				}
+			}
+			if graph.Connected(size, rest) {
+				a, b := m.nodes[e[0]], m.nodes[e[1]]
+				if err := a.Delete(b.ID().String()); err != nil {
+					t.Fatal(err)
+				}
+				delete(live, e)
+				cut = append(cut, e)
+				break
+			}
+		}
+		if round%2 == 1 && len(cut) > 0 {
+			e := cut[0]
+			cut = cut[1:]
+			link(t, m.nodes[e[0]], m.nodes[e[1]])
+			live[e] = true
+		}
+		m.broadcastOnce(t, rng)
+	}
+}
