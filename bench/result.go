@@ -92,8 +92,8 @@ type Result struct {
 	Duplicates   *int64  `json:"duplicates,omitempty"` // deliveries to a handler of a broadcast it had seen
 	ReachedAll   *bool   `json:"reached_all,omitempty"`
 	FramesPerMsg float64 `json:"frames_per_msg,omitempty"`
-	// ReforwardedPerMsg: of FramesPerMsg, frames sent again for a later
-	// copy with more ttl left.
+	// ReforwardedPerMsg: nodes per broadcast that relayed it again for a
+	// later copy or announcement with more ttl (Stats.GossipReforwarded).
 	ReforwardedPerMsg float64 `json:"reforwarded_per_msg,omitempty"`
 	// CopiesPerDelivery: payload copies sent per handler delivery, after
 	// the tree formed; ControlBytesPerDelivery: prune, ihave and graft
@@ -215,7 +215,7 @@ func figures(r *Result) string {
 			}
 		}
 		if r.FramesPerMsg > 0 {
-			f = append(f, fmt.Sprintf("%.1f frames/bcast (%.1f re-forwarded; Σdeg %d)", r.FramesPerMsg, r.ReforwardedPerMsg, r.SumDegrees))
+			f = append(f, fmt.Sprintf("%.1f frames/bcast (%.1f relayed again; Σdeg %d)", r.FramesPerMsg, r.ReforwardedPerMsg, r.SumDegrees))
 		}
 		if r.CopiesPerDelivery > 0 {
 			f = append(f, fmt.Sprintf("%.2f copies/delivery, %.0f B control + %.0f B wire/delivery", r.CopiesPerDelivery, r.ControlBytesPerDelivery, r.WireBytesPerDelivery))
