@@ -18,7 +18,7 @@ func TestDiscoverySmall(t *testing.T) {
 	if d.FormS <= 0 || d.ReformS <= 0 || d.Killed != 1 || d.DegreeMin < discLow || d.DegreeMax > discHigh {
 		t.Fatalf("figures: %s", d)
 	}
-	if d.Formed.Min != 1 || d.Reformed.Min != 1 || d.Formed.Broadcasts == 0 || d.FDsPerNode <= 0 || d.ThreadsPerNode <= 0 {
+	if d.Formed.Min != 1 || d.Reformed.Min != 1 || d.Formed.Broadcasts == 0 || d.FDsPerNode <= 0 || d.ThreadsPerNode < 0 {
 		t.Fatalf("figures: %s", d)
 	}
 	t.Log(d)
