@@ -50,7 +50,7 @@
 //
 // Every error is matched with errors.Is against a sentinel whose doc says
 // what to do about it: in this package ErrClosed, ErrNotStarted, ErrTimeout,
-// ErrConnLost, ErrNotConnected, ErrDial, ErrHandshake, ErrPeerMismatch,
+// ErrConnLost, ErrPeerClosed, ErrNotConnected, ErrDial, ErrHandshake, ErrPeerMismatch,
 // ErrSelf, ErrOnEventLoop, ErrDraining, ErrProtocol, ErrSlowPeer, ErrBusy,
 // ErrPeerSilent, ErrRefused, ErrNotAdmitted, and ErrBadOption and ErrListen
 // (New and Start);

@@ -21,6 +21,12 @@ var (
 	// ErrConnLost: the connection closed before the answer came. The
 	// request may or may not have been processed.
 	ErrConnLost = errors.New("antnet: connection lost")
+	// ErrPeerClosed: the peer closed (its Node.Close, or a Shutdown whose
+	// context ended) with this request unanswered, and said so with its
+	// goaway: the caller learns at once instead of at its timeout. The
+	// request may or may not have been processed. It also matches
+	// ErrConnLost, so code written for a lost connection handles it.
+	ErrPeerClosed error = peerClosedError{}
 	// ErrNotConnected: the route has no live link (persistent mode). Wait
 	// for a reconnect or AddRoute again.
 	ErrNotConnected = errors.New("antnet: peer not connected")
@@ -82,6 +88,15 @@ var (
 	// within the dead-peer timeout; its link was closed.
 	ErrPeerSilent = errors.New("antnet: peer silent past the dead-peer timeout")
 )
+
+// peerClosedError is ErrPeerClosed's type: a lost connection whose peer
+// said it was closing.
+type peerClosedError struct{}
+
+func (peerClosedError) Error() string { return "antnet: peer closed with the request unanswered" }
+
+// Is matches ErrConnLost.
+func (peerClosedError) Is(target error) bool { return target == ErrConnLost }
 
 // timeoutError is ErrTimeout's type: a net.Error that timed out.
 type timeoutError struct{}

@@ -360,6 +360,9 @@ func (n *Node) frame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer)
 		if len(f.Payload) > 0 && f.Payload[0] == proto.GoawayTooManyLinks {
 			pc.setDown(ReasonTooManyLinks)
 		}
+		if len(f.Payload) > 0 && f.Payload[0] == proto.GoawayClosing {
+			pc.fail(ErrPeerClosed) // it will answer none of them: say so now
+		}
 		pc.goawayRecv.Store(true)
 		pc.setDown(ReasonGoaway)
 		n.retire(pc)

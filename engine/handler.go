@@ -216,6 +216,12 @@ func (n *Node) worker() {
 	defer n.ownGoroutines.Delete(id)
 	for j := range n.work {
 		ctx := &j.ctx
+		if n.dropWork.Load() { // closing: the peer's caller has its error already
+			if ctx.kind == codec.KindRequest {
+				n.stats.serving.Add(-1)
+			}
+			continue
+		}
 		out, panicked, err := n.runHandler(ctx, j.msg)
 		if ctx.kind != codec.KindRequest || ctx.deferred {
 			continue
