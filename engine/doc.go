@@ -50,8 +50,8 @@
 //
 // Every error is matched with errors.Is against a sentinel whose doc says
 // what to do about it: in this package ErrClosed, ErrNotStarted, ErrTimeout,
-// ErrConnLost, ErrPeerClosed, ErrNotConnected, ErrDial, ErrHandshake, ErrPeerMismatch,
-// ErrSelf, ErrOnEventLoop, ErrDraining, ErrProtocol, ErrSlowPeer, ErrBusy,
+// ErrConnLost, ErrPeerClosed, ErrNotConnected, ErrDial, ErrHandshake,
+// ErrPeerMismatch, ErrKeyMismatch, ErrSelf, ErrOnEventLoop, ErrDraining, ErrProtocol, ErrSlowPeer, ErrBusy,
 // ErrPeerSilent, ErrRefused, ErrNotAdmitted, and ErrBadOption and ErrListen
 // (New and Start);
 // route.ErrNoRoute, route.ErrAmbiguous, route.ErrAddrTaken;

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -381,7 +382,7 @@ func (n *Node) frame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer)
 		n.stats.unknownKinds.Add(1)
 		n.log.Debug("unknown frame kind", "remote", pc.remote(), "kind", f.Kind.String())
 		if f.ID != 0 {
-			w.B = appendError(w.B, f.ID, proto.CodeUnsupported, "unknown frame kind "+f.Kind.String())
+			w.B = appendError(w.B, f.ID, proto.CodeUnsupported, "unknown frame kind "+strconv.Itoa(int(f.Kind)))
 		}
 	}
 	return gnet.None

@@ -4,6 +4,7 @@ import "github.com/antnet-p2p/antnet/proto"
 
 // PeerEvent says that a peer's persistent link came up or went down.
 type PeerEvent struct {
+	// Peer is the peer's route ID, with the link's key on a secure node.
 	Peer proto.PeerID
 	Up   bool // false: the peer has no link any more
 	// Outbound reports whether this node dialed the link (Up events).
