@@ -107,7 +107,10 @@ func (ev *events) OnClose(c gnet.Conn, err error) gnet.Action {
 	if pc == nil {
 		return gnet.None
 	}
+	ls := ev.n.loopOf(c)
+	start := ev.n.callbackStart(ls)
 	ev.n.connClosed(pc, err)
+	ev.n.callbackEnd(ls, "OnClose", start)
 	return gnet.None
 }
 
@@ -120,6 +123,7 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 		pc.lastRecv.Store(n.clock.Load())
 	}
 	ls := n.loopOf(c)
+	start := n.callbackStart(ls)
 	w := &ls.w
 	w.B = w.B[:0]
 	pc.loopStart()
@@ -147,6 +151,7 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 	if action == gnet.None && pc.closeAfterReply.Load() && c.OutboundBuffered() == 0 && pc.outEmpty() {
 		action = gnet.Close
 	}
+	n.callbackEnd(ls, "OnTraffic", start)
 	if pc.answered {
 		pc.answered = false
 		if action == gnet.None {
@@ -164,6 +169,8 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 // buffer answers are gathered in, the buffer they are sealed into, and the
 // links the batch queued frames to. Only that loop touches it.
 type loopState struct {
+	index     int   // the loop's number, from 0, in the order they first ran a callback (logs)
+	ran       uint8 // what ran in the callback being timed (see stall.go)
 	w, sealed bytebufferpool.ByteBuffer
 	dirty     []*peerConn        // links writeOnLoop queued to, written by flushDirty
 	flush     gnet.AsyncCallback // flushDirty, made once
@@ -220,7 +227,7 @@ func (n *Node) loopOf(c gnet.Conn) *loopState {
 		return v.(*loopState)
 	}
 	n.ownGoroutines.Store(goid(), loopGoroutine)
-	v, _ := n.loopStates.LoadOrStore(el, &loopState{})
+	v, _ := n.loopStates.LoadOrStore(el, &loopState{index: int(n.loopCount.Add(1)) - 1})
 	return v.(*loopState)
 }
 

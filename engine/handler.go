@@ -88,6 +88,7 @@ func (n *Node) handle(pc *peerConn, f *codec.Frame, origin []byte, w *bytebuffer
 		n.offload(pc, f, origin, w)
 		return
 	}
+	pc.ls.markRan(f.Kind)
 	ctx := &pc.ctx
 	*ctx = handlerContext{pc: pc, kind: f.Kind, id: f.ID, origin: origin}
 	out, panicked, err := n.runHandler(ctx, f.Payload)

@@ -69,6 +69,8 @@ type Node struct {
 	loopStates    sync.Map // gnet.EventLoop -> *loopState
 
 	inCallback atomic.Int32 // handlers and event callbacks running now
+	loopCount  atomic.Int32 // loops seen: numbers each loopState
+	stalls     stallLog     // loop callbacks past the stall threshold
 	dropWork   atomic.Bool  // closing: workers drop the jobs they have not started
 
 	seen  *seenSet     // broadcast ids already delivered

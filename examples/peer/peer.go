@@ -133,8 +133,9 @@ func (p *peer) exec(line string) (quit bool) {
 		p.printPeers()
 	case "stats":
 		s := p.node.Stats()
-		p.printf("stats: peers=%d links=%d frames in/out=%d/%d requests=%d broadcasts delivered=%d duplicates dropped=%d",
-			s.Peers, s.PersistentLinks, s.FramesIn, s.FramesOut, s.Requests, s.GossipDelivered, s.GossipDuplicates)
+		// loop stalls: callbacks past the stall threshold, a handler blocking its loop (the log says which)
+		p.printf("stats: peers=%d links=%d frames in/out=%d/%d requests=%d broadcasts delivered=%d duplicates dropped=%d loop stalls=%d",
+			s.Peers, s.PersistentLinks, s.FramesIn, s.FramesOut, s.Requests, s.GossipDelivered, s.GossipDuplicates, s.LoopStalls)
 	case "help":
 		p.printf("%s", help)
 	case "quit":

@@ -1,0 +1,85 @@
+package engine
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/antnet-p2p/antnet/proto"
+)
+
+// A handler that blocks its loop for 300 ms is named: Stats.LoopStalls
+// counts every stall, and one Warn line a second says which loop, which
+// callback, that a request handler ran in it and how long it took; the
+// next line says how many stalls went unlogged meanwhile.
+func TestStalledLoopNamed(t *testing.T) {
+	const block = 300 * time.Millisecond
+	h := proto.HandlerFunc(func(_ proto.Context, msg []byte) ([]byte, error) {
+		if string(msg) == "block" {
+			time.Sleep(block) // breaks the Handler contract on purpose
+		}
+		return msg, nil
+	})
+	rec := newRecorder()
+	// A threshold under the block but well above what a loaded machine
+	// adds to a callback, so that only the blocking handler counts.
+	srv := startNode(t, "srv", h, WithEventLoops(1), WithLogger(slog.New(rec)), WithStallThreshold(200*time.Millisecond))
+	cli := startNode(t, "cli", nil)
+	link(t, cli, srv)
+	dispatch := func(msg string) {
+		t.Helper()
+		if got, err := cli.Dispatch("srv", []byte(msg)); err != nil || string(got) != msg {
+			t.Fatalf("Dispatch(%q) = %q, %v", msg, got, err)
+		}
+	}
+	for range 20 {
+		dispatch("fast")
+	}
+	if got := srv.Stats().LoopStalls; got != 0 {
+		t.Fatalf("LoopStalls = %d with handlers that return at once", got)
+	}
+	dispatch("block")
+	dispatch("block") // within the second: counted, not logged
+	// The loop counts a stall once the callback that answered ends.
+	eventually(t, 2*time.Second, "two stalls counted", func() bool { return srv.Stats().LoopStalls >= 2 })
+	if got := srv.Stats().LoopStalls; got != 2 {
+		t.Fatalf("LoopStalls = %d after two blocking handlers, want 2", got)
+	}
+	lines := rec.records(stallMsg)
+	if len(lines) != 1 {
+		t.Fatalf("%d stall lines for two stalls within a second, want 1:\n%s", len(lines), rec.dump())
+	}
+	check := func(l logRecord, unlogged string) {
+		t.Helper()
+		took, err := time.ParseDuration(l.attrs["took"])
+		if l.level != slog.LevelWarn || l.attrs["loop"] != "0" || l.attrs["callback"] != "OnTraffic" ||
+			l.attrs["ran"] != "request handler" || err != nil || took < block || l.attrs["unlogged"] != unlogged {
+			t.Fatalf("stall line %s %v: want Warn, loop 0, OnTraffic, request handler, took >= %v, unlogged %s", l.level, l.attrs, block, unlogged)
+		}
+	}
+	check(lines[0], "0")
+	eventually(t, 3*time.Second, "the log interval to pass", func() bool {
+		return monoNow()-srv.stalls.last.Load() > int64(stallLogEvery)
+	})
+	dispatch("block")
+	eventually(t, 2*time.Second, "the third stall counted", func() bool { return srv.Stats().LoopStalls == 3 })
+	lines = rec.records(stallMsg)
+	if len(lines) != 2 {
+		t.Fatalf("%d stall lines, want 2:\n%s", len(lines), rec.dump())
+	}
+	check(lines[1], "1")
+	t.Logf("%s %v", lines[1].msg, lines[1].attrs)
+
+	// WithStallThreshold(0) turns the watch off.
+	off := startNode(t, "off", h, WithEventLoops(1), WithStallThreshold(0))
+	link(t, cli, off)
+	if _, err := cli.Dispatch("off", []byte("block")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Dispatch("off", []byte("fast")); err != nil { // on the same loop: the blocking callback has ended
+		t.Fatal(err)
+	}
+	if got := off.Stats().LoopStalls; got != 0 {
+		t.Fatalf("LoopStalls = %d with the watch off", got)
+	}
+}
