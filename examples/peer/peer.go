@@ -58,17 +58,23 @@ func (p *peer) handle(ctx proto.Context, msg []byte) ([]byte, error) {
 	return nil, nil
 }
 
+// event prints a peer joining or leaving, with the time the node saw it
+// (UTC, to the millisecond: examples/hosts times a cut link with it).
 func (p *peer) event(e engine.PeerEvent) {
+	at := time.Now().UTC().Format(eventTime)
 	key := ""
 	if fp := e.Peer.Fingerprint(); fp != "" {
 		key = " key " + fp
 	}
 	if e.Up {
-		p.printf("%s joined%s", e.Peer, key)
+		p.printf("%s joined%s at %s", e.Peer, key, at)
 	} else {
-		p.printf("%s left (%s)", e.Peer, e.Reason)
+		p.printf("%s left (%s) at %s", e.Peer, e.Reason, at)
 	}
 }
+
+// eventTime is the layout of the time on a joined or left line.
+const eventTime = "2006-01-02T15:04:05.000Z07:00"
 
 const help = `commands:
   send NAME TEXT    request: NAME answers
