@@ -38,6 +38,7 @@ const stallMsg = "event loop stalled: handlers must not block (use ctx.Defer or 
 type stallLog struct {
 	last     atomic.Int64  // monoNow of the last line; 0 before the first
 	unlogged atomic.Uint64 // stalls since then not logged
+	every    atomic.Int64  // nanoseconds between two lines at least; 0: stallLogEvery (tests change it)
 }
 
 // markRan notes that a handler of kind k ran in the loop's callback. Loop.
@@ -74,8 +75,12 @@ func (n *Node) callbackEnd(ls *loopState, callback string, start int64) {
 		return
 	}
 	n.stats.loopStalls.Add(1)
+	every := n.stalls.every.Load()
+	if every == 0 {
+		every = int64(stallLogEvery)
+	}
 	last := n.stalls.last.Load()
-	if last != 0 && now-last < int64(stallLogEvery) || !n.stalls.last.CompareAndSwap(last, now) {
+	if last != 0 && now-last < every || !n.stalls.last.CompareAndSwap(last, now) {
 		n.stalls.unlogged.Add(1)
 		return
 	}
