@@ -171,6 +171,7 @@ func TestBadInputIsContained(t *testing.T) {
 		if want := "\x03unknown frame kind 14"; f.Kind != codec.KindError || f.ID != 9 || string(f.Payload) != want {
 			t.Fatalf("unknown kind answered with %s id=%d %q, want error-response id=9 %q", f.Kind, f.ID, f.Payload, want)
 		}
+		mustBeInProtocolDoc(t, f)
 		p.write(codec.Append(nil, codec.Frame{Kind: codec.KindResponse, ID: 12345}))
 		// The link survives both: a request still gets its answer.
 		p.write(codec.Append(nil, codec.Frame{Kind: codec.KindRequest, ID: 3, Payload: []byte("ok")}))

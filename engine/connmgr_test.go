@@ -166,9 +166,11 @@ func TestInboundAndPerIPCaps(t *testing.T) {
 	p2.hello("c", "127.0.0.2:1")
 	// Inbound: two links now; a third IP is refused by the inbound cap.
 	p3 := dialRawFrom(t, "127.0.0.3", srv.Addr())
-	if msg, want := p3.helloRefused("d", "127.0.0.3:1"), "\x03connmgr: too many inbound links: 2"; msg != want {
+	msg, want := p3.helloRefused("d", "127.0.0.3:1"), "\x03connmgr: too many inbound links: 2"
+	if msg != want {
 		t.Fatalf("refusal %q, want %q", msg, want)
 	}
+	mustBeInProtocolDoc(t, codec.Frame{Kind: codec.KindError, Payload: []byte(msg)})
 	// The dialer of a capped node gets ErrRefused, with the reason, once.
 	e := startNode(t, "e", echo, WithEventLoops(1))
 	err := e.AddRoute("srv", srv.Addr())

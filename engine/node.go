@@ -260,11 +260,14 @@ func (n *Node) Mode() Mode { return n.cfg.mode }
 // the requests this node sent fail with ErrClosed, the requests it was
 // serving (deferred with ctx.Defer, or on workers) are dropped unanswered
 // and the peers' callers of those fail at once with ErrPeerClosed, then
-// every connection closes. It returns within about 100 ms whatever the
-// deferred requests and the workers are doing (a worker still in the
-// handler is left to finish on its own; its reply goes nowhere); a handler
-// that blocks its event loop, against the Handler contract, delays Close
-// by as long as it blocks. Use Shutdown to let requests in flight finish
+// every connection closes. Whatever the deferred requests and the workers
+// are doing (a worker still in the handler is left to finish on its own;
+// its reply goes nowhere), it waits at most 100 ms for the loops to write
+// the goaways, then as long as they take to close the sockets: a few
+// milliseconds with 1,000 deferred requests on one link, 125-165 ms for
+// 1,100 links on one loop, under -race on 2 busy cores. A handler that
+// blocks its event loop, against the Handler contract, delays Close by as
+// long as it blocks. Use Shutdown to let requests in flight finish
 // first. Calling it again returns nil. Called from a handler (on the loop or
 // on a worker) or a peer event callback it returns ErrOnEventLoop: it would
 // wait for itself.

@@ -492,6 +492,9 @@ func TestCloseSendsGoaway(t *testing.T) {
 		if !bytes.Equal(f.Payload, []byte{proto.GoawayClosing}) {
 			t.Fatalf("peer %d: goaway payload % x, want reason %d (closing)", i, f.Payload, proto.GoawayClosing)
 		}
+		if i == 0 {
+			mustBeInProtocolDoc(t, f)
+		}
 		if _, err := p.next(); !errors.Is(err, io.EOF) {
 			t.Fatalf("peer %d: after goaway: %v, want EOF", i, err)
 		}
