@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/valyala/bytebufferpool"
 
@@ -206,9 +207,24 @@ func (n *Node) stopWorkers(ctx context.Context) {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		n.log.Warn("closed with a worker still busy in the handler")
+		// Idle workers take a moment to see the queue closed: only one
+		// still busy after that is worth a line.
+		t := time.NewTimer(workerExitGrace)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+			n.log.Warn(busyWorkerMsg)
+		}
 	}
 }
+
+// busyWorkerMsg is the line stopWorkers logs for a worker it leaves behind.
+const busyWorkerMsg = "closed with a worker still busy in the handler"
+
+// workerExitGrace is how long stopWorkers waits, once its context has
+// ended, for idle workers to exit before it reports one as busy.
+const workerExitGrace = 10 * time.Millisecond
 
 func (n *Node) worker() {
 	defer n.wg.Done()
