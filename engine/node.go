@@ -262,14 +262,15 @@ func (n *Node) Mode() Mode { return n.cfg.mode }
 // and the peers' callers of those fail at once with ErrPeerClosed, then
 // every connection closes. Whatever the deferred requests and the workers
 // are doing (a worker still in the handler is left to finish on its own;
-// its reply goes nowhere), it waits only for the loops to write the
+// its reply goes nowhere), Close waits only for the loops to write the
 // goaways (while they make progress, at most a second; 100 ms once they
 // make none) and to close the sockets: a few milliseconds with 1,000
 // deferred requests on one link, 0.13-2.2 s for 1,100 links on one loop,
-// under -race on 2 cores shared with other work. A handler that blocks its event loop,
-// against the Handler contract, delays Close by as long as it blocks. Use Shutdown to let requests in flight finish
-// first. Calling it again returns nil. Called from a handler (on the loop or
-// on a worker) or a peer event callback it returns ErrOnEventLoop: it would
+// under -race on 2 cores shared with other work. A handler that blocks
+// its event loop, against the Handler contract, delays Close by as long
+// as it blocks. Use Shutdown to let requests in flight finish first.
+// Calling it again returns nil. Called from a handler (on the loop or on a
+// worker) or a peer event callback it returns ErrOnEventLoop: it would
 // wait for itself.
 func (n *Node) Close() error {
 	return n.shutdown(nil)
@@ -316,7 +317,8 @@ func (n *Node) shutdown(ctx context.Context) error {
 	closing := []byte{proto.GoawayClosing}
 	n.conns.Range(func(k, _ any) bool {
 		pc := k.(*peerConn)
-		if pc.state.Load() == stateReady && !pc.short && pc.goawaySent.CompareAndSwap(false, true) {
+		// A draining link whose own requests kept its goaway back sends it now.
+		if st := pc.state.Load(); (st == stateReady || st == stateDraining) && !pc.short && pc.goawaySent.CompareAndSwap(false, true) {
 			if _, err := pc.send(codecGoaway, 0, 0, 0, closing, nil); err == nil {
 				goawayQueued = append(goawayQueued, pc)
 			}
