@@ -226,8 +226,10 @@ func (n *Node) loopOf(c gnet.Conn) *loopState {
 	if v, ok := n.loopStates.Load(el); ok {
 		return v.(*loopState)
 	}
-	n.ownGoroutines.Store(goid(), loopGoroutine)
+	id := goid()
+	n.ownGoroutines.Store(id, loopGoroutine)
 	v, _ := n.loopStates.LoadOrStore(el, &loopState{index: int(n.loopCount.Add(1)) - 1})
+	n.loopByGoroutine.Store(id, v)
 	return v.(*loopState)
 }
 

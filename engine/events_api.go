@@ -35,6 +35,6 @@ func WithPeerEvents(f func(PeerEvent)) Option { return func(c *config) { c.event
 
 func (n *Node) emit(ev PeerEvent) {
 	if f := n.cfg.events; f != nil {
-		n.runCallback("peer events", func() { f(ev) })
+		n.runCallback("peer events", ranEvents, func() { f(ev) })
 	}
 }

@@ -67,6 +67,8 @@ type Node struct {
 	pins          sync.Map // addr -> key fingerprint pinned by AddRoute (secure nodes)
 	ownGoroutines sync.Map // goroutine id of each event loop and worker -> loopGoroutine or workerGoroutine
 	loopStates    sync.Map // gnet.EventLoop -> *loopState
+	// goroutine id of each event loop -> its *loopState
+	loopByGoroutine sync.Map
 
 	inCallback atomic.Int32 // handlers and event callbacks running now
 	loopCount  atomic.Int32 // loops seen: numbers each loopState

@@ -13,7 +13,7 @@ import (
 // (two clock reads per callback, not per frame); one that runs past the
 // stall threshold (WithStallThreshold) is counted in Stats.LoopStalls and
 // logged, at most once a second, with the loop, the callback, what ran in
-// it and for how long.
+// it (handler kinds, the admit and peer events callbacks) and for how long.
 
 // defaultStallThreshold: a callback this long already delays every other
 // peer of its loop past a LAN round trip hundreds of times over.
@@ -29,6 +29,7 @@ const (
 	ranNotice
 	ranGossip
 	ranAdmit
+	ranEvents
 )
 
 // stallMsg is the message of a stall's log line.
@@ -95,13 +96,14 @@ func ranNames(ran uint8) string {
 	for _, r := range []struct {
 		bit  uint8
 		name string
-	}{{ranRequest, "request handler"}, {ranNotice, "notice handler"}, {ranGossip, "gossip handler"}, {ranAdmit, "admit callback"}} {
+	}{{ranRequest, "request handler"}, {ranNotice, "notice handler"}, {ranGossip, "gossip handler"},
+		{ranAdmit, "admit callback"}, {ranEvents, "peer events callback"}} {
 		if ran&r.bit != 0 {
 			names = append(names, r.name)
 		}
 	}
 	if len(names) == 0 {
-		return "no handler (the engine, or a peer events callback)"
+		return "no handler or callback: the engine itself"
 	}
 	return strings.Join(names, ", ")
 }

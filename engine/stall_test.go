@@ -72,6 +72,20 @@ func TestStalledLoopNamed(t *testing.T) {
 	check(lines[1], "1")
 	t.Logf("%s %v", lines[1].msg, lines[1].attrs)
 
+	// A peer events callback that blocks the loop is named too.
+	rec = newRecorder()
+	ev := startNode(t, "ev", h, WithEventLoops(1), WithLogger(slog.New(rec)), WithStallThreshold(200*time.Millisecond),
+		WithPeerEvents(func(e PeerEvent) {
+			if e.Up {
+				time.Sleep(block) // as much against the contract as in a handler
+			}
+		}))
+	link(t, cli, ev)
+	eventually(t, 2*time.Second, "the callback's stall counted", func() bool { return ev.Stats().LoopStalls == 1 })
+	if lines := rec.records(stallMsg); len(lines) != 1 || lines[0].attrs["ran"] != "peer events callback" {
+		t.Fatalf("stall lines for a blocking peer events callback:\n%s", rec.dump())
+	}
+
 	// WithStallThreshold(0) turns the watch off.
 	off := startNode(t, "off", h, WithEventLoops(1), WithStallThreshold(0))
 	link(t, cli, off)
