@@ -165,12 +165,13 @@ func TestBadInputIsContained(t *testing.T) {
 		p := dialRaw(t, srv.Addr())
 		p.hello("raw", "127.0.0.1:1")
 		before := srv.Stats()
-		p.write(codec.Append(nil, codec.Frame{Kind: codec.Kind(200), ID: 9}))
+		p.write(codec.Append(nil, codec.Frame{Kind: codec.Kind(17), ID: 9}))
 		f := p.read()
-		re := proto.ParseError(proto.PeerID{}, f.Payload)
-		if f.Kind != codec.KindError || f.ID != 9 || re.Code != proto.CodeUnsupported {
-			t.Fatalf("unknown kind answered with %s id=%d code=%v", f.Kind, f.ID, re.Code)
+		// PROTOCOL.md: code 3, "unknown frame kind N", N in decimal.
+		if want := "\x03unknown frame kind 17"; f.Kind != codec.KindError || f.ID != 9 || string(f.Payload) != want {
+			t.Fatalf("unknown kind answered with %s id=%d %q, want error-response id=9 %q", f.Kind, f.ID, f.Payload, want)
 		}
+		mustBeInProtocolDoc(t, f)
 		p.write(codec.Append(nil, codec.Frame{Kind: codec.KindResponse, ID: 12345}))
 		// The link survives both: a request still gets its answer.
 		p.write(codec.Append(nil, codec.Frame{Kind: codec.KindRequest, ID: 3, Payload: []byte("ok")}))

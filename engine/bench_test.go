@@ -71,6 +71,23 @@ func BenchmarkDispatchSerial(b *testing.B) {
 	dispatchSerial(b, cli, make([]byte, 128))
 }
 
+// BenchmarkStallWatch is BenchmarkDispatchSerial with the stall watch on
+// (the default: two clock reads per loop callback) and off
+// (WithStallThreshold(0)), for the watch's cost as a ratio in one run.
+func BenchmarkStallWatch(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		opts []Option
+	}{{"watched", nil}, {"off", []Option{WithStallThreshold(0)}}} {
+		b.Run(c.name, func(b *testing.B) {
+			srv := startNode(b, "srv", echoBody, c.opts...)
+			cli := startNode(b, "cli", nil, c.opts...)
+			link(b, cli, srv)
+			dispatchSerial(b, cli, make([]byte, 128))
+		})
+	}
+}
+
 // dispatchSerial times cli's requests of msg to "srv" from one caller, one
 // at a time, reusing its reply buffer.
 func dispatchSerial(b *testing.B, cli *Node, msg []byte) {

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"fmt"
 	"net/netip"
 	"time"
 
@@ -54,7 +53,8 @@ func remoteIP(hostport string) string {
 
 // admitLink applies the inbound and per-IP caps to a persistent hello from
 // id on pc. A static route, or a peer whose route already has a link (the
-// new link replaces or duplicates it: no growth), is always admitted.
+// new link replaces or duplicates it: no growth), is always admitted. A
+// refusal is connmgr.ErrTooManyInbound or ErrTooManyPerIP, with the count.
 // Loop, under linkMu.
 func (n *Node) admitLink(pc *peerConn, id proto.PeerID) error {
 	if n.cfg.maxInbound == 0 && n.cfg.maxPerIP == 0 {
@@ -66,7 +66,7 @@ func (n *Node) admitLink(pc *peerConn, id proto.PeerID) error {
 	_, static := n.staticRoutes.Load(id.Addr)
 	if err := n.connPolicy().Admit(n.policyLinks(n.linkedPeers()), remoteIP(pc.remoteAddr), static); err != nil {
 		n.stats.refused.Add(1)
-		return fmt.Errorf("%w: %w", ErrRefused, err)
+		return err // the refusal's text as it goes on the wire; the dialer adds ErrRefused
 	}
 	return nil
 }

@@ -137,17 +137,18 @@ func dialRawFrom(t *testing.T, src, addr string) *rawPeer {
 	return &rawPeer{t: t, c: c, r: bufio.NewReader(c)}
 }
 
-// helloRefused sends a hello and returns the refusal's message.
+// helloRefused sends a hello and returns the refusal's payload as it came
+// on the wire: code byte, then the message.
 func (p *rawPeer) helloRefused(name, addr string) string {
 	p.t.Helper()
 	payload := proto.AppendHello(nil, proto.Hello{ID: proto.PeerID{Name: name, Addr: addr}, Nonce: rand.Uint64()})
 	p.write(codec.Append(nil, codec.Frame{Kind: codec.KindHello, Payload: payload}))
 	f := p.read()
-	if f.Kind != codec.KindError {
-		p.t.Fatalf("want a refusal, got %s", f.Kind)
+	if f.Kind != codec.KindError || f.ID != 0 {
+		p.t.Fatalf("want a refusal (error-response, id 0), got %s id %d", f.Kind, f.ID)
 	}
 	p.closedBy(2 * time.Second)
-	return proto.ParseError(proto.PeerID{}, f.Payload).Error()
+	return string(f.Payload)
 }
 
 func TestInboundAndPerIPCaps(t *testing.T) {
@@ -156,20 +157,27 @@ func TestInboundAndPerIPCaps(t *testing.T) {
 	a := startNode(t, "a", echo, WithEventLoops(1))
 	link(t, a, srv)
 	p := dialRawFrom(t, "127.0.0.1", srv.Addr())
-	if msg := p.helloRefused("b", "127.0.0.1:1"); !strings.Contains(msg, "one IP address") {
-		t.Fatalf("refusal %q, want the per-IP cap", msg)
+	// The refusals carry the spec's text, code 3 first; not the dialer's
+	// "refused by peer" wording.
+	if msg, want := p.helloRefused("b", "127.0.0.1:1"), "\x03connmgr: too many links from one IP address: 1 from 127.0.0.1"; msg != want {
+		t.Fatalf("refusal %q, want %q", msg, want)
 	}
 	p2 := dialRawFrom(t, "127.0.0.2", srv.Addr())
 	p2.hello("c", "127.0.0.2:1")
 	// Inbound: two links now; a third IP is refused by the inbound cap.
 	p3 := dialRawFrom(t, "127.0.0.3", srv.Addr())
-	if msg := p3.helloRefused("d", "127.0.0.3:1"); !strings.Contains(msg, "too many inbound") {
-		t.Fatalf("refusal %q, want the inbound cap", msg)
+	msg, want := p3.helloRefused("d", "127.0.0.3:1"), "\x03connmgr: too many inbound links: 2"
+	if msg != want {
+		t.Fatalf("refusal %q, want %q", msg, want)
 	}
-	// The dialer of a capped node gets ErrRefused, with the reason.
+	mustBeInProtocolDoc(t, codec.Frame{Kind: codec.KindError, Payload: []byte(msg)})
+	// The dialer of a capped node gets ErrRefused, with the reason, once.
 	e := startNode(t, "e", echo, WithEventLoops(1))
 	err := e.AddRoute("srv", srv.Addr())
 	mustErrIs(t, err, ErrRefused)
+	if c := strings.Count(err.Error(), "refused by peer"); c != 1 || !strings.Contains(err.Error(), "connmgr: too many inbound links: 2") {
+		t.Fatalf("dialer's error %q: want \"refused by peer\" once, and the reason", err)
+	}
 	// A static route of the capped node, and a peer already linked, are let in.
 	f := startNode(t, "f", echo, WithEventLoops(1))
 	if err := srv.AddRoute("f", f.Addr()); err != nil {

@@ -306,12 +306,15 @@ func (n *Node) servePex(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuff
 	}
 	asker := pc.entry.ID.Addr
 	peers := d.book.Sample(want, func(addr string) bool { return addr == asker })
-	ids := make([]proto.PeerID, len(peers))
-	for i, p := range peers {
-		ids[i] = p.ID
+	ids := make([]proto.PeerID, 0, len(peers))
+	for _, p := range peers {
+		id := p.ID
 		if n.cfg.identity == nil {
-			ids[i].Key = ""
+			id.Key = ""
+		} else if len(id.Key) != secure.KeySize {
+			continue // the asker would refuse the whole answer for it
 		}
+		ids = append(ids, id)
 	}
 	n.stats.pexServed.Add(1)
 	payload := proto.AppendPexResponse(nil, ids)

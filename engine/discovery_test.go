@@ -380,3 +380,85 @@ func TestPexRelaysOnlyLinkedPeers(t *testing.T) {
 		t.Fatalf("pex answer %v, want only the linked liar %s", got, liarAddr)
 	}
 }
+
+// readSealed reads the next frame from a raw secure peer's link and opens
+// it with the peer's session.
+func (p *rawPeer) readSealed(sess *secure.Session) codec.Frame {
+	p.t.Helper()
+	f := p.read()
+	if err := sess.Open(&f); err != nil {
+		p.t.Fatalf("open %s: %v", f.Kind, err)
+	}
+	return f
+}
+
+// On a secure node every address learned by peer exchange is dialed with
+// the key it came with pinned: a pex-response entry without a key refuses
+// the whole answer (the link closes as a protocol error), and nothing of it
+// reaches the address book.
+func TestSecurePexEntryWithoutKeyRefused(t *testing.T) {
+	srv := startNode(t, "srv", echo, WithEventLoops(1), WithIdentity(newIdentity(t)), WithMinLinks(4))
+	p := dialRaw(t, srv.Addr())
+	sess := secureRaw(t, p)
+	own := rawListener(t)
+	hello := proto.AppendHello(nil, proto.Hello{ID: proto.PeerID{Name: "liar", Addr: own.Addr().String()}, Nonce: 11})
+	p.write(sealed(t, sess, codec.Frame{Kind: codec.KindHello, Payload: hello}))
+	if f := p.readSealed(sess); f.Kind != codec.KindHelloAck {
+		t.Fatalf("got %s, want hello-ack", f.Kind)
+	}
+	f := p.readSealed(sess)
+	for f.Kind != codec.KindPexRequest {
+		f = p.readSealed(sess) // pings
+	}
+	keyed := proto.PeerID{Name: "k", Addr: "127.0.0.1:9", Key: string(newIdentity(t).Public())}
+	bare := proto.PeerID{Name: "bare", Addr: "127.0.0.1:10"}
+	before := srv.Stats().ProtocolErrors
+	p.write(sealed(t, sess, codec.Frame{Kind: codec.KindPexResponse, ID: f.ID, Payload: proto.AppendPexResponse(nil, []proto.PeerID{keyed, bare})}))
+	p.closedBy(2 * time.Second)
+	if got := srv.Stats().ProtocolErrors; got != before+1 {
+		t.Fatalf("ProtocolErrors %d, want %d", got, before+1)
+	}
+	for _, e := range srv.AddressBook() {
+		if e.ID.Addr == keyed.Addr || e.ID.Addr == bare.Addr {
+			t.Fatalf("the refused answer's %s reached the book", e.ID)
+		}
+	}
+}
+
+// A malformed pex-request (a payload other than the one want byte) closes
+// the link as a protocol error, with no answer (PROTOCOL.md, "Errors and
+// closing"); a node without peer exchange answers it code 3 like any
+// unknown kind.
+func TestMalformedPexRequestClosesLink(t *testing.T) {
+	srv := startNode(t, "srv", echo, WithEventLoops(1), WithMinLinks(2))
+	for name, payload := range map[string][]byte{"empty": {}, "2 bytes": {8, 8}} {
+		t.Run(name, func(t *testing.T) {
+			p := dialRaw(t, srv.Addr())
+			p.hello("asker", rawListener(t).Addr().String())
+			before := srv.Stats().ProtocolErrors
+			p.write(codec.Append(nil, codec.Frame{Kind: codec.KindPexRequest, ID: 5, Payload: payload}))
+			for {
+				f, err := p.next()
+				if err != nil {
+					if isTimeout(err) {
+						t.Fatal("the link stayed open")
+					}
+					break // closed
+				}
+				if f.ID == 5 {
+					t.Fatalf("answered with %s, want the link closed", f.Kind)
+				}
+			}
+			if got := srv.Stats().ProtocolErrors; got != before+1 {
+				t.Fatalf("ProtocolErrors %d, want %d", got, before+1)
+			}
+		})
+	}
+	off := startNode(t, "off", echo, WithEventLoops(1))
+	p := dialRaw(t, off.Addr())
+	p.hello("asker", "127.0.0.1:1")
+	p.write(codec.Append(nil, codec.Frame{Kind: codec.KindPexRequest, ID: 6}))
+	if f := p.read(); f.Kind != codec.KindError || f.ID != 6 || string(f.Payload) != "\x03unknown frame kind 12" {
+		t.Fatalf("discovery off: %s id %d %q, want code 3 \"unknown frame kind 12\"", f.Kind, f.ID, f.Payload)
+	}
+}

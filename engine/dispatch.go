@@ -27,7 +27,7 @@ import (
 // On a secure node, addr may end in "#fingerprint" (PeerID.Pinned gives
 // the whole form): the route then accepts only the key with that
 // fingerprint at that address, whoever dials. Another key answering there,
-// or dialing in under that address, is refused with ErrPeerMismatch, even
+// or dialing in under that address, is refused with ErrKeyMismatch, even
 // if the admission rules let it in. The pin lasts until Delete. Plain links
 // are not authenticated: anyone may claim any name@address, and a pin on a
 // plain node is proto.ErrBadPeerID.
@@ -67,7 +67,7 @@ func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
 	if err == nil && pin != "" {
 		if l := e.Link(); l != nil {
 			if got := (proto.PeerID{Key: l.Key()}).Fingerprint(); got != pin {
-				err = fmt.Errorf("%w: %s is linked to key %s, not the pinned %s", ErrPeerMismatch, addr, got, pin)
+				err = fmt.Errorf("%w: %s is linked to key %s, not the pinned %s", ErrKeyMismatch, addr, got, pin)
 			}
 		}
 	}

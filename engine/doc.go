@@ -39,7 +39,11 @@
 // another goroutine, or the node is built WithWorkers. Blocking calls made on
 // the event loop (Dispatch, a persistent AddRoute, Close) fail with
 // ErrOnEventLoop instead of deadlocking, and so does Close on a worker; Send
-// and Broadcast never block and are fine there.
+// and Broadcast never block and are fine there. A handler that blocks
+// anyway holds every other link of its loop: the loop counts each callback
+// that runs past WithStallThreshold (100 ms) in Stats.LoopStalls and logs,
+// at most once a second, which loop stalled, in which callback, with which
+// handler kind, for how long.
 // A panicking handler is recovered, the caller gets proto.ErrHandlerPanic,
 // and the node keeps serving. The WithPeerEvents and WithAdmit callbacks are
 // guarded the same way: a panic is recovered and counted
@@ -50,8 +54,8 @@
 //
 // Every error is matched with errors.Is against a sentinel whose doc says
 // what to do about it: in this package ErrClosed, ErrNotStarted, ErrTimeout,
-// ErrConnLost, ErrNotConnected, ErrDial, ErrHandshake, ErrPeerMismatch,
-// ErrSelf, ErrOnEventLoop, ErrDraining, ErrProtocol, ErrSlowPeer, ErrBusy,
+// ErrConnLost, ErrPeerClosed, ErrNotConnected, ErrDial, ErrHandshake,
+// ErrPeerMismatch, ErrKeyMismatch, ErrSelf, ErrOnEventLoop, ErrDraining, ErrProtocol, ErrSlowPeer, ErrBusy,
 // ErrPeerSilent, ErrRefused, ErrNotAdmitted, and ErrBadOption and ErrListen
 // (New and Start);
 // route.ErrNoRoute, route.ErrAmbiguous, route.ErrAddrTaken;

@@ -21,6 +21,12 @@ var (
 	// ErrConnLost: the connection closed before the answer came. The
 	// request may or may not have been processed.
 	ErrConnLost = errors.New("antnet: connection lost")
+	// ErrPeerClosed: the peer closed (its Node.Close, or a Shutdown whose
+	// context ended) with this request unanswered, and said so with its
+	// goaway: the caller learns at once instead of at its timeout. The
+	// request may or may not have been processed. It also matches
+	// ErrConnLost, so code written for a lost connection handles it.
+	ErrPeerClosed error = peerClosedError{}
 	// ErrNotConnected: the route has no live link (persistent mode). Wait
 	// for a reconnect or AddRoute again.
 	ErrNotConnected = errors.New("antnet: peer not connected")
@@ -35,9 +41,14 @@ var (
 	ErrHandshake = errors.New("antnet: handshake failed")
 	// ErrPeerMismatch: the peer at the address is not the one the route
 	// names: it introduced itself under another name than the one given to
-	// AddRoute, or (secure links) its key is not the one pinned to the
-	// address ("host:port#fingerprint") or held by the address's live link.
+	// AddRoute, or (secure links) its key is not the one expected there
+	// (then the error is ErrKeyMismatch, which matches ErrPeerMismatch too).
 	ErrPeerMismatch = errors.New("antnet: peer name mismatch")
+	// ErrKeyMismatch: (secure links) the peer's key is not the one pinned
+	// to the address ("host:port#fingerprint"), learned with it from the
+	// address book, or held by the address's live link. It also matches
+	// ErrPeerMismatch.
+	ErrKeyMismatch error = keyMismatchError{}
 	// ErrSelf: the address is this node's own.
 	ErrSelf = errors.New("antnet: route to self")
 	// ErrOnEventLoop: a blocking call (Dispatch, AddRoute, Close...) was made from
@@ -82,6 +93,23 @@ var (
 	// within the dead-peer timeout; its link was closed.
 	ErrPeerSilent = errors.New("antnet: peer silent past the dead-peer timeout")
 )
+
+// keyMismatchError is ErrKeyMismatch's type: a peer mismatch by key.
+type keyMismatchError struct{}
+
+func (keyMismatchError) Error() string { return "antnet: peer key mismatch" }
+
+// Is matches ErrPeerMismatch.
+func (keyMismatchError) Is(target error) bool { return target == ErrPeerMismatch }
+
+// peerClosedError is ErrPeerClosed's type: a lost connection whose peer
+// said it was closing.
+type peerClosedError struct{}
+
+func (peerClosedError) Error() string { return "antnet: peer closed with the request unanswered" }
+
+// Is matches ErrConnLost.
+func (peerClosedError) Is(target error) bool { return target == ErrConnLost }
 
 // timeoutError is ErrTimeout's type: a net.Error that timed out.
 type timeoutError struct{}

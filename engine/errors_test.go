@@ -49,11 +49,7 @@ func TestDialErrorsMatchErrDial(t *testing.T) {
 // A request that times out fails with an error that is ErrTimeout and, for
 // code written against package net, a net.Error whose Timeout() is true.
 func TestTimeoutIsNetError(t *testing.T) {
-	h := proto.HandlerFunc(func(ctx proto.Context, msg []byte) ([]byte, error) {
-		ctx.Defer() // never answered
-		return nil, nil
-	})
-	srv := startNode(t, "srv", h)
+	srv := startNode(t, "srv", never)
 	cli := startNode(t, "cli", nil, WithTimeout(100*time.Millisecond))
 	link(t, cli, srv)
 	_, err := cli.Dispatch("srv", []byte("x"))

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -108,7 +109,10 @@ func (ev *events) OnClose(c gnet.Conn, err error) gnet.Action {
 	if pc == nil {
 		return gnet.None
 	}
+	ls := ev.n.loopOf(c)
+	start := ev.n.callbackStart(ls)
 	ev.n.connClosed(pc, err)
+	ev.n.callbackEnd(ls, "OnClose", start)
 	return gnet.None
 }
 
@@ -121,6 +125,7 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 		pc.lastRecv.Store(n.clock.Load())
 	}
 	ls := n.loopOf(c)
+	start := n.callbackStart(ls)
 	w := &ls.w
 	w.B = w.B[:0]
 	pc.loopStart()
@@ -148,6 +153,7 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 	if action == gnet.None && pc.closeAfterReply.Load() && c.OutboundBuffered() == 0 && pc.outEmpty() {
 		action = gnet.Close
 	}
+	n.callbackEnd(ls, "OnTraffic", start)
 	if pc.answered {
 		pc.answered = false
 		if action == gnet.None {
@@ -165,6 +171,8 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 // buffer answers are gathered in, the buffer they are sealed into, and the
 // links the batch queued frames to. Only that loop touches it.
 type loopState struct {
+	index     int   // the loop's number, from 0, in the order they first ran a callback (logs)
+	ran       uint8 // what ran in the callback being timed (see stall.go)
 	w, sealed bytebufferpool.ByteBuffer
 	dirty     []*peerConn                    // links writeOnLoop queued to, written by flushDirty
 	flush     gnet.AsyncCallback             // flushDirty, made once
@@ -221,8 +229,10 @@ func (n *Node) loopOf(c gnet.Conn) *loopState {
 	if v, ok := n.loopStates.Load(el); ok {
 		return v.(*loopState)
 	}
-	n.ownGoroutines.Store(goid(), loopGoroutine)
-	v, _ := n.loopStates.LoadOrStore(el, &loopState{})
+	id := goid()
+	n.ownGoroutines.Store(id, loopGoroutine)
+	v, _ := n.loopStates.LoadOrStore(el, &loopState{index: int(n.loopCount.Add(1)) - 1})
+	n.loopByGoroutine.Store(id, v)
 	return v.(*loopState)
 }
 
@@ -363,6 +373,9 @@ func (n *Node) frame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer)
 		if proto.GoawayReason(f.Payload) == proto.GoawayTooManyLinks {
 			pc.setDown(ReasonTooManyLinks)
 		}
+		if len(f.Payload) > 0 && f.Payload[0] == proto.GoawayClosing {
+			pc.fail(ErrPeerClosed) // it will answer none of them: say so now
+		}
 		pc.goawayRecv.Store(true)
 		pc.setDown(ReasonGoaway)
 		n.retire(pc)
@@ -383,7 +396,7 @@ func (n *Node) frame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer)
 		n.stats.unknownKinds.Add(1)
 		n.log.Debug("unknown frame kind", "remote", pc.remote(), "kind", f.Kind.String())
 		if f.ID != 0 {
-			w.B = appendError(w.B, f.ID, proto.CodeUnsupported, "unknown frame kind "+f.Kind.String())
+			w.B = appendError(w.B, f.ID, proto.CodeUnsupported, "unknown frame kind "+strconv.Itoa(int(f.Kind)))
 		}
 	}
 	return gnet.None

@@ -4,6 +4,7 @@ import "github.com/antnet-p2p/antnet/proto"
 
 // PeerEvent says that a peer's persistent link came up or went down.
 type PeerEvent struct {
+	// Peer is the peer's route ID, with the link's key on a secure node.
 	Peer proto.PeerID
 	Up   bool // false: the peer has no link any more
 	// Outbound reports whether this node dialed the link (Up events).
@@ -34,6 +35,6 @@ func WithPeerEvents(f func(PeerEvent)) Option { return func(c *config) { c.event
 
 func (n *Node) emit(ev PeerEvent) {
 	if f := n.cfg.events; f != nil {
-		n.runCallback("peer events", func() { f(ev) })
+		n.runCallback("peer events", ranEvents, func() { f(ev) })
 	}
 }

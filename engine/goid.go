@@ -50,13 +50,17 @@ func (n *Node) onLoop() bool {
 // runCallback runs f, a user callback other than the handler (peer events,
 // admission), named what in logs: blocking calls made inside it get
 // ErrOnEventLoop, and a panic is recovered, counted in
-// Stats.CallbackPanics, logged, and returned. Costs a goroutine-id lookup
-// (about a microsecond).
-func (n *Node) runCallback(what string, f func()) (panicked any) {
+// Stats.CallbackPanics, logged, and returned. On an event loop it marks ran
+// (ranAdmit, ranEvents) in the loop's record, so a stall names it. Costs a
+// goroutine-id lookup (about a microsecond).
+func (n *Node) runCallback(what string, ran uint8, f func()) (panicked any) {
 	n.inCallback.Add(1)
 	id := goid()
 	prev, _ := n.ownGoroutines.Load(id)
 	mark := prev != loopGoroutine
+	if ls, ok := n.loopByGoroutine.Load(id); ok {
+		ls.(*loopState).ran |= ran // on a loop: named if it stalls it
+	}
 	if mark {
 		n.ownGoroutines.Store(id, callbackGoroutine)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/valyala/bytebufferpool"
 
@@ -88,6 +89,7 @@ func (n *Node) handle(pc *peerConn, f *codec.Frame, origin []byte, w *bytebuffer
 		n.offload(pc, f, origin, w)
 		return
 	}
+	pc.ls.markRan(f.Kind)
 	ctx := &pc.ctx
 	*ctx = handlerContext{pc: pc, kind: f.Kind, id: f.ID, origin: origin}
 	out, panicked, err := n.runHandler(ctx, f.Payload)
@@ -205,9 +207,24 @@ func (n *Node) stopWorkers(ctx context.Context) {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		n.log.Warn("closed with a worker still busy in the handler")
+		// Idle workers take a moment to see the queue closed: only one
+		// still busy after that is worth a line.
+		t := time.NewTimer(workerExitGrace)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+			n.log.Warn(busyWorkerMsg)
+		}
 	}
 }
+
+// busyWorkerMsg is the line stopWorkers logs for a worker it leaves behind.
+const busyWorkerMsg = "closed with a worker still busy in the handler"
+
+// workerExitGrace is how long stopWorkers waits, once its context has
+// ended, for idle workers to exit before it reports one as busy.
+const workerExitGrace = 10 * time.Millisecond
 
 func (n *Node) worker() {
 	defer n.wg.Done()
@@ -216,6 +233,12 @@ func (n *Node) worker() {
 	defer n.ownGoroutines.Delete(id)
 	for j := range n.work {
 		ctx := &j.ctx
+		if n.dropWork.Load() { // closing: the peer's caller has its error already
+			if ctx.kind == codec.KindRequest {
+				n.stats.serving.Add(-1)
+			}
+			continue
+		}
 		out, panicked, err := n.runHandler(ctx, j.msg)
 		if ctx.kind != codec.KindRequest || ctx.deferred {
 			continue

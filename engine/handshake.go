@@ -89,7 +89,7 @@ func (n *Node) handshake(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuf
 	if !pc.short && n.cfg.mode == Persistent {
 		if old := n.table.Get(h.ID.Addr); old != nil && pc.peerKey != "" {
 			if l := old.Link(); l != nil && l.Key() != pc.peerKey {
-				err := fmt.Errorf("%w: %s is held by another key", ErrPeerMismatch, h.ID)
+				err := fmt.Errorf("%w: %s is held by another key", ErrKeyMismatch, h.ID)
 				return n.refuse(pc, w, err.Error(), err)
 			}
 		}
@@ -174,7 +174,7 @@ func (n *Node) helloAck(pc *peerConn, h proto.Hello) gnet.Action {
 // another key (peer discovery pins the key the book holds). Loop.
 func (n *Node) checkPin(addr, key string) error {
 	if want, ok := n.learnedKey(addr); ok && key != want {
-		return fmt.Errorf("%w: %s was learned with key %s, the peer's key is %s", ErrPeerMismatch, addr, proto.PeerID{Key: want}.Fingerprint(), proto.PeerID{Key: key}.Fingerprint())
+		return fmt.Errorf("%w: %s was learned with key %s, the peer's key is %s", ErrKeyMismatch, addr, proto.PeerID{Key: want}.Fingerprint(), proto.PeerID{Key: key}.Fingerprint())
 	}
 	v, ok := n.pins.Load(addr)
 	if !ok {
@@ -182,7 +182,7 @@ func (n *Node) checkPin(addr, key string) error {
 	}
 	got := proto.PeerID{Key: key}.Fingerprint()
 	if want := v.(string); got != want {
-		return fmt.Errorf("%w: %s is pinned to key %s, the peer's key is %s", ErrPeerMismatch, addr, want, got)
+		return fmt.Errorf("%w: %s is pinned to key %s, the peer's key is %s", ErrKeyMismatch, addr, want, got)
 	}
 	return nil
 }

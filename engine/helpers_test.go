@@ -1,12 +1,15 @@
 package engine
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/protodoc"
 	"github.com/antnet-p2p/antnet/proto"
 )
 
@@ -18,6 +21,23 @@ func TestMain(m *testing.M) {
 		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
 		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
 	)
+}
+
+// mustBeInProtocolDoc fails t unless frame, as read off the wire, is one of
+// docs/PROTOCOL.md's byte examples: the node sends what the text shows.
+func mustBeInProtocolDoc(t testing.TB, f codec.Frame) {
+	t.Helper()
+	dumps, err := protodoc.Dumps("../docs/PROTOCOL.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := codec.Append(nil, f)
+	for _, d := range dumps {
+		if bytes.Equal(d, b) {
+			return
+		}
+	}
+	t.Fatalf("the node sent % x, which PROTOCOL.md does not show", b)
 }
 
 // echo answers every request with "echo:" + msg.

@@ -100,6 +100,10 @@ func TestPinnedKeyCannotTakeOverAddress(t *testing.T) {
 	// C answers at an address pinned to B's key.
 	err := a.AddRoute("b", c.Addr()+"#"+pinB)
 	mustErrIs(t, err, ErrPeerMismatch)
+	mustErrIs(t, err, ErrKeyMismatch)
+	if !strings.Contains(err.Error(), "antnet: peer key mismatch: "+c.Addr()+" is pinned to key "+pinB) || strings.Contains(err.Error(), "name") {
+		t.Fatalf("a key refused as %q, want it named a key mismatch", err)
+	}
 	if len(a.Peers()) != 0 {
 		t.Fatalf("refused pin left a route: %v", a.Peers())
 	}
@@ -124,7 +128,8 @@ func TestPinnedKeyCannotTakeOverAddress(t *testing.T) {
 	impostor := startNode(t, "b", echo, WithIdentity(kC), WithAdvertiseAddr(bAddr))
 	err = impostor.AddRoute("a", a.Addr())
 	mustErrIs(t, err, ErrRefused)
-	if !strings.Contains(err.Error(), "pinned") {
+	// The acceptor's refusal, as it came on the wire, says key, not name.
+	if !strings.Contains(err.Error(), "refused by peer: antnet: peer key mismatch: "+bAddr+" is pinned to key "+pinB) {
 		t.Fatalf("refusal does not say why: %v", err)
 	}
 	if e := a.table.Get(bAddr); e == nil || e.Link() != nil {

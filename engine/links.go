@@ -40,7 +40,7 @@ func (n *Node) attach(pc *peerConn) {
 		n.tree.LinkUp(pc.entry, pc.trees)
 		n.byNonce.Store(pc.peerNonce, pc.entry)
 		n.log.Debug("peer up", "peer", pc.peer.String())
-		n.queueEvent(PeerEvent{Peer: pc.entry.ID, Up: true, Outbound: pc.outbound})
+		n.queueEvent(PeerEvent{Peer: pc.eventPeer(), Up: true, Outbound: pc.outbound})
 	case dropped.Nonce() != pc.peerNonce:
 		old := dropped.(*peerConn)
 		n.byNonce.CompareAndDelete(old.peerNonce, pc.entry)
@@ -50,8 +50,8 @@ func (n *Node) attach(pc *peerConn) {
 		n.stats.restarts.Add(1)
 		n.log.Info("peer restarted: its old link is closed", "peer", pc.peer.String())
 		old.setDown(ReasonRestarted)
-		n.queueEvent(PeerEvent{Peer: pc.entry.ID, Reason: ReasonRestarted})
-		n.queueEvent(PeerEvent{Peer: pc.entry.ID, Up: true, Outbound: pc.outbound})
+		n.queueEvent(PeerEvent{Peer: old.eventPeer(), Reason: ReasonRestarted})
+		n.queueEvent(PeerEvent{Peer: pc.eventPeer(), Up: true, Outbound: pc.outbound})
 		old.fail(fmt.Errorf("%w: %s restarted", ErrConnLost, pc.entry.ID))
 		old.close()
 	default:
@@ -74,12 +74,20 @@ func (n *Node) detach(pc *peerConn) {
 		n.byNonce.CompareAndDelete(pc.peerNonce, pc.entry)
 		why := n.downReason(pc)
 		n.log.Debug("peer down", "peer", pc.peer.String(), "why", why.String())
-		n.queueEvent(PeerEvent{Peer: pc.entry.ID, Reason: why})
+		n.queueEvent(PeerEvent{Peer: pc.eventPeer(), Reason: why})
 		n.discUnlinked(pc)
 		n.unrouteIfLearned(pc)
 	}
 	n.linkMu.Unlock()
 	n.deliverEvents()
+}
+
+// eventPeer is the peer a PeerEvent about pc names: its route's ID, with
+// the link's key on a secure node.
+func (pc *peerConn) eventPeer() proto.PeerID {
+	id := pc.entry.ID
+	id.Key = pc.peerKey
+	return id
 }
 
 // entryFor returns the entry an inbound persistent hello joins: the entry

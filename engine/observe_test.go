@@ -9,11 +9,20 @@ import (
 	"time"
 )
 
+// Up and Down events name the peer as its ID says, with its key on a
+// secure node.
 func TestPeerEvents(t *testing.T) {
+	t.Run("plain", func(t *testing.T) { testPeerEvents(t, nil, nil) })
+	t.Run("secure", func(t *testing.T) {
+		testPeerEvents(t, []Option{WithIdentity(newIdentity(t))}, []Option{WithIdentity(newIdentity(t))})
+	})
+}
+
+func testPeerEvents(t *testing.T, optsA, optsB []Option) {
 	evA := make(chan PeerEvent, 8)
 	evB := make(chan PeerEvent, 8)
-	a := startNode(t, "a", echo, WithPeerEvents(func(e PeerEvent) { evA <- e }))
-	b := startNode(t, "b", echo, WithPeerEvents(func(e PeerEvent) { evB <- e }))
+	a := startNode(t, "a", echo, append(optsA, WithPeerEvents(func(e PeerEvent) { evA <- e }))...)
+	b := startNode(t, "b", echo, append(optsB, WithPeerEvents(func(e PeerEvent) { evB <- e }))...)
 	link(t, a, b)
 	next := func(ch chan PeerEvent) PeerEvent {
 		t.Helper()

@@ -44,6 +44,7 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		{[]Option{WithMaxConns(-1)}, "WithMaxConns"},
 		{[]Option{WithMaxPendingHandshakes(-1)}, "WithMaxPendingHandshakes"},
 		{[]Option{WithMaxInFlight(-1)}, "WithMaxInFlight"},
+		{[]Option{WithStallThreshold(-time.Millisecond)}, "WithStallThreshold"},
 		{[]Option{WithAdvertiseAddr("nowhere")}, "WithAdvertiseAddr"},
 		{[]Option{WithAdvertiseAddr("x@127.0.0.1:9")}, "WithAdvertiseAddr"},
 		{[]Option{admitAll}, "WithAdmit"}, // a plain node has no key to check
@@ -66,6 +67,7 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		{WithMaxFrameSize(minFrameSize), WithHighWater(minFrameSize, false)},
 		{WithIdentity(id), admitAll},
 		{WithLogger(nil)},
+		{WithStallThreshold(0)},
 	}
 	for i, opts := range ok {
 		if _, err := New("n", "127.0.0.1:0", nil, opts...); err != nil {

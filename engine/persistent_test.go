@@ -419,7 +419,8 @@ func TestDeleteDrainsLink(t *testing.T) {
 	}
 }
 
-func TestCloseLetsInFlightFinish(t *testing.T) {
+// Shutdown lets the requests in flight finish before the links close.
+func TestShutdownLetsInFlightFinish(t *testing.T) {
 	h := proto.HandlerFunc(func(ctx proto.Context, msg []byte) ([]byte, error) {
 		r := ctx.Defer()
 		m := append([]byte(nil), msg...)
@@ -438,11 +439,11 @@ func TestCloseLetsInFlightFinish(t *testing.T) {
 		done <- err
 	}()
 	eventually(t, time.Second, "request in flight", func() bool { return a.inflight() == 1 })
-	if err := a.Close(); err != nil {
+	if err := a.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
-		t.Fatalf("in-flight request during Close: %v", err)
+		t.Fatalf("in-flight request during Shutdown: %v", err)
 	}
 	_, err := a.Dispatch("b", nil)
 	mustErrIs(t, err, ErrClosed)
@@ -487,6 +488,12 @@ func TestCloseSendsGoaway(t *testing.T) {
 		f, err := p.next()
 		if err != nil || f.Kind != codec.KindGoaway {
 			t.Fatalf("peer %d: first frame after Close = %v, %v; want goaway", i, f.Kind, err)
+		}
+		if !bytes.Equal(f.Payload, []byte{proto.GoawayClosing}) {
+			t.Fatalf("peer %d: goaway payload % x, want reason %d (closing)", i, f.Payload, proto.GoawayClosing)
+		}
+		if i == 0 {
+			mustBeInProtocolDoc(t, f)
 		}
 		if _, err := p.next(); !errors.Is(err, io.EOF) {
 			t.Fatalf("peer %d: after goaway: %v, want EOF", i, err)

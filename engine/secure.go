@@ -106,7 +106,7 @@ func (n *Node) secureFrame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteB
 	n.log.Debug("secure link", "remote", pc.remote(), "cipher", sess.Cipher)
 	if admit := n.cfg.admit; admit != nil {
 		var err error
-		if p := n.runCallback("admit", func() { err = admit(sess.Peer) }); p != nil {
+		if p := n.runCallback("admit", ranAdmit, func() { err = admit(sess.Peer) }); p != nil {
 			err = fmt.Errorf("admission callback panicked: %v", p)
 		}
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -335,6 +336,44 @@ func TestStuckWorkerDoesNotHoldShutdown(t *testing.T) {
 		t.Fatalf("Shutdown took %v with a 300ms context", d)
 	}
 	mustErrIs(t, srv.AddRoute("x", "127.0.0.1:9"), ErrClosed)
+}
+
+// Close does not wait for a worker stuck in the handler, and says so in the
+// log; idle workers exit without a word.
+func TestCloseLeavesBusyWorkerBehind(t *testing.T) {
+	stuck := make(chan struct{})
+	defer close(stuck)
+	entered := make(chan struct{}, 1)
+	h := proto.HandlerFunc(func(_ proto.Context, msg []byte) ([]byte, error) {
+		if string(msg) == "stuck" {
+			entered <- struct{}{}
+			<-stuck
+		}
+		return msg, nil
+	})
+	for _, busy := range []bool{false, true} {
+		rec := newRecorder()
+		srv := startNode(t, "srv", h, WithWorkers(2), WithLogger(slog.New(rec)))
+		cli := startNode(t, "cli", nil)
+		link(t, cli, srv)
+		if _, err := cli.Dispatch("srv", []byte("ok")); err != nil {
+			t.Fatal(err)
+		}
+		if busy {
+			go func() { _, _ = cli.Dispatch("srv", []byte("stuck")) }()
+			<-entered
+		}
+		start := time.Now()
+		if err := srv.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took > time.Second {
+			t.Fatalf("busy=%v: Close took %v", busy, took)
+		}
+		if warned := len(rec.records(busyWorkerMsg)) > 0; warned != busy {
+			t.Fatalf("busy=%v: logged a busy worker: %v\n%s", busy, warned, rec.dump())
+		}
+	}
 }
 
 // A reactor that stops by itself closes the node: calls fail with ErrClosed

@@ -47,6 +47,7 @@ type counters struct {
 	pexServed         atomic.Uint64
 	pexLearned        atomic.Uint64
 	serving           atomic.Int64 // requests on workers or deferred, not yet answered
+	loopStalls        atomic.Uint64
 }
 
 // countReady tracks links past their handshake, by mode.
@@ -106,6 +107,10 @@ type Stats struct {
 	PexAsked     uint64 // pex-requests sent (WithMinLinks)
 	PexServed    uint64 // pex-requests answered with addresses
 	PexLearned   uint64 // addresses in pex-responses the book took (new or known)
+
+	// LoopStalls counts event loop callbacks that ran past the stall
+	// threshold (WithStallThreshold): a handler that blocked its loop.
+	LoopStalls uint64
 }
 
 // Stats returns the node's counters. Cheap: atomic loads only.
@@ -150,6 +155,7 @@ func (n *Node) Stats() Stats {
 		PexAsked:          s.pexAsked.Load(),
 		PexServed:         s.pexServed.Load(),
 		PexLearned:        s.pexLearned.Load(),
+		LoopStalls:        s.loopStalls.Load(),
 	}
 	if n.table != nil {
 		st.Peers = n.table.Len()

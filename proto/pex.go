@@ -12,7 +12,8 @@ import (
 //	pex-request:  | want u8 |
 //	pex-response: | count u8 | count × ( name len u8 | name | addr len u8 | addr | key len u8 | key ) |
 //
-// key is empty on plain networks and the 32-byte static key on secure ones.
+// key is empty on plain networks and the 32-byte static key on secure ones;
+// an entry with another key length refuses the whole response.
 
 // MaxPexAddrs bounds the addresses in one pex-response.
 const MaxPexAddrs = 32
@@ -52,8 +53,10 @@ func AppendPexResponse(dst []byte, ids []PeerID) []byte {
 }
 
 // ParsePexResponse decodes a pex-response payload. Every entry must be a
-// valid PeerID, with no key or a keySize-byte key, and there must be at
-// most MaxPexAddrs of them; otherwise the whole payload is refused.
+// valid PeerID with a key of exactly keySize bytes (0 on plain networks,
+// 32 on secure ones: a secure node learns no address without the key to
+// pin on it), and there must be at most MaxPexAddrs of them; otherwise the
+// whole payload is refused.
 func ParsePexResponse(b []byte, keySize int) ([]PeerID, error) {
 	if len(b) < 1 {
 		return nil, fmt.Errorf("%w: empty response", ErrBadPex)
@@ -75,8 +78,8 @@ func ParsePexResponse(b []byte, keySize int) ([]PeerID, error) {
 		if err := id.Validate(); err != nil {
 			return nil, fmt.Errorf("%w: entry %d: %v", ErrBadPex, i, err)
 		}
-		if len(key) != 0 && len(key) != keySize {
-			return nil, fmt.Errorf("%w: entry %d: key of %d bytes", ErrBadPex, i, len(key))
+		if len(key) != keySize {
+			return nil, fmt.Errorf("%w: entry %d: key of %d bytes, want %d", ErrBadPex, i, len(key), keySize)
 		}
 		ids = append(ids, id)
 		rest = r

@@ -98,7 +98,7 @@ func checkPayload(t *testing.T, i int, f codec.Frame) {
 	case codec.KindError:
 		re := proto.ParseError(proto.PeerID{}, f.Payload)
 		again = proto.AppendError(nil, re.Code, re.Message)
-	case codec.KindPing, codec.KindPong, codec.KindGoaway:
+	case codec.KindPing, codec.KindPong:
 		again = []byte{}
 	case codec.KindPrune:
 		if err := proto.ParsePrune(f.Payload); err != nil {
@@ -117,6 +117,12 @@ func checkPayload(t *testing.T, i int, f codec.Frame) {
 			t.Fatalf("example %d: %v", i, err)
 		}
 		again = proto.AppendGraft(nil, ids)
+	case codec.KindGoaway:
+		// Empty, or one reason byte this version defines.
+		if len(f.Payload) > 1 || len(f.Payload) == 1 && f.Payload[0] != proto.GoawayTooManyLinks && f.Payload[0] != proto.GoawayClosing {
+			t.Fatalf("example %d: goaway payload % x: want empty or one known reason", i, f.Payload)
+		}
+		again = f.Payload
 	case codec.KindSecure:
 		// A Noise message (package secure replays them): at least an
 		// ephemeral or encrypted static key; flags name a cipher, 1 or 2.

@@ -20,11 +20,22 @@ func keyBytes(from byte) []byte {
 	return b
 }
 
-// PROTOCOL.md's handshake example is what this package sends, from the
-// keys the text gives, and its acceptor is a plain Noise implementation of
-// the text (the dialer's cipher list hashed as the first payload, the
-// choice read from the frame's flags).
-func TestHandshakeDocExample(t *testing.T) {
+// docExample is PROTOCOL.md's handshake example, run: the three Noise
+// messages, alice's Session as this package builds it, and bob's two
+// cipher states as a plain Noise implementation of the text splits them
+// (initiator to responder, responder to initiator).
+type docExample struct {
+	m1, m2, m3       []byte
+	alice            *Session
+	bobRecv, bobSend *noise.CipherState
+}
+
+// docHandshake runs the example: alice (this package) dials with the
+// cipher list 02 01, bob (a plain Noise implementation of the text: the
+// dialer's cipher list hashed as the first payload, the choice read from
+// the frame's flags) chooses AES-GCM.
+func docHandshake(t *testing.T) docExample {
+	t.Helper()
 	alice, _ := FromPrivate(keyBytes(0x01))
 	bob, _ := FromPrivate(keyBytes(0x41))
 	dialer, err := NewHandshakeCiphers(alice, true, []Cipher{AESGCM, ChaChaPoly})
@@ -55,17 +66,26 @@ func TestHandshakeDocExample(t *testing.T) {
 	if err != nil || s == nil || s.Cipher != AESGCM {
 		t.Fatalf("dialer: %v", err)
 	}
-	if _, _, _, err := acceptor.ReadMessage(nil, m3); err != nil {
-		t.Fatal(err)
+	_, c1, c2, err := acceptor.ReadMessage(nil, m3)
+	if err != nil || c1 == nil {
+		t.Fatalf("acceptor: %v", err)
 	}
+	return docExample{m1: m1, m2: m2, m3: m3, alice: s, bobRecv: c1, bobSend: c2}
+}
+
+// PROTOCOL.md's handshake example is what this package sends, from the
+// keys the text gives, and its acceptor is a plain Noise implementation of
+// the text.
+func TestHandshakeDocExample(t *testing.T) {
+	ex := docHandshake(t)
 	dumps, err := protodoc.Dumps("../docs/PROTOCOL.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, f := range []codec.Frame{
-		{Kind: codec.KindSecure, Payload: m1},
-		{Kind: codec.KindSecure, Flags: uint8(AESGCM), Payload: m2},
-		{Kind: codec.KindSecure, Payload: m3},
+		{Kind: codec.KindSecure, Payload: ex.m1},
+		{Kind: codec.KindSecure, Flags: uint8(AESGCM), Payload: ex.m2},
+		{Kind: codec.KindSecure, Payload: ex.m3},
 	} {
 		want := codec.Append(nil, f)
 		found := false

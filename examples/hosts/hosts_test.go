@@ -112,26 +112,31 @@ func TestHosts(t *testing.T) {
 		h.proc.find(t, marks[h], 5*time.Second, "["+h.name+"] broadcast from h1: during-cut")
 	}
 	// Each side of each link across the cut: when its node saw the link go
-	// (the peer's own clock, from its debug log), and when its console line
-	// reached the test.
+	// (the peer's own clock: the time its PeerEvents callback printed on the
+	// "left" line), and when that console line reached the test.
 	var detect, printed []time.Duration
-	var quiet []string
+	var why []string
 	for _, h := range others {
 		for _, side := range [][2]*host{{h, cut}, {cut, h}} {
 			who, gone := side[0], side[1]
 			l := who.proc.find(t, marks[who], bound+5*time.Second, "] "+gone.id+" left (")
 			printed = append(printed, l.at.Sub(tCut))
-			if !lost.MatchString(l.text) {
-				t.Errorf("%s: %q, want silent or connection lost", who.name, l.text)
+			m := lost.FindStringSubmatch(l.text)
+			if m == nil {
+				t.Fatalf("%s: %q, want silent or connection lost, and the time", who.name, l.text)
 			}
-			detect = append(detect, who.proc.downAt(t, marks[who], who.name, gone.id).Sub(tCut))
-			quiet = append(quiet, who.proc.quiet(marks[who], who.name, gone.id))
+			at, err := time.Parse(eventTime, m[2])
+			if err != nil {
+				t.Fatalf("%s: %q: %v", who.name, l.text, err)
+			}
+			detect = append(detect, at.Sub(tCut))
+			why = append(why, m[1])
 		}
 	}
 	worst, late := slicesMax(detect), lag()
 	t.Logf("cut detected after %v at worst (dead-peer timeout %v, keepalive %v; bound %v; timers ran up to %v late meanwhile)", worst.Round(time.Millisecond), deadPeer, keepalive, bound, late.Round(time.Millisecond))
-	t.Logf("  each side of h1-h3, h2-h3, h4-h3, h5-h3: detected after %v (printed %v at worst), silent for %v when closed (- : by TCP_USER_TIMEOUT)",
-		rounded(detect), slicesMax(printed).Round(time.Millisecond), quiet)
+	t.Logf("  each side of h1-h3, h2-h3, h4-h3, h5-h3: detected after %v (printed %v at worst), by %v (connection lost: TCP_USER_TIMEOUT)",
+		rounded(detect), slicesMax(printed).Round(time.Millisecond), why)
 	if worst > bound+sched {
 		t.Errorf("cut detected after %v, bound %v (+%v for scheduling)", worst, bound, sched)
 	}
@@ -259,10 +264,12 @@ func TestMain(m *testing.M) {
 
 // A cut link is found by whichever comes first: the dead-peer timeout's
 // silence rule, or the kernel's TCP_USER_TIMEOUT (the same duration) on
-// data sent into the cut. lost matches the down events, inFlight the
-// errors of the requests they fail: engine.ErrPeerSilent, ErrConnLost.
+// data sent into the cut. lost matches the down events the peer prints
+// from engine.WithPeerEvents (the reason, and when the node saw it),
+// inFlight the errors of the requests they fail: engine.ErrPeerSilent,
+// ErrConnLost.
 var (
-	lost     = regexp.MustCompile(`left \((silent|connection lost)\)$`)
+	lost     = regexp.MustCompile(`left \((silent|connection lost)\) at (\S+)$`)
 	inFlight = regexp.MustCompile(`antnet: (peer silent past the dead-peer timeout|connection lost)`)
 )
 
@@ -562,38 +569,9 @@ func (p *proc) find(t *testing.T, from int, d time.Duration, want string) line {
 	}
 }
 
-// peerDown matches the node's debug log line for a peer going down.
-var peerDown = regexp.MustCompile(`^time=(\S+) level=DEBUG msg="peer down" .*\bpeer=(\S+) `)
-
-// downAt returns when node logged peer id going down, from line from on:
-// the node's own clock (the log's millisecond time).
-func (p *proc) downAt(t *testing.T, from int, node, id string) time.Time {
-	t.Helper()
-	l := p.find(t, from, 5*time.Second, `msg="peer down" node=`+node+` peer=`+id+` `)
-	m := peerDown.FindStringSubmatch(l.text)
-	if m == nil {
-		t.Fatalf("a peer down line that does not parse: %q", l.text)
-	}
-	at, err := time.Parse(time.RFC3339Nano, m[1])
-	if err != nil {
-		t.Fatalf("%q: %v", l.text, err)
-	}
-	return at
-}
-
-// quiet returns how long node had heard nothing from peer id when it
-// closed the link as silent (its info log), or "-" (it was not the
-// silence rule).
-func (p *proc) quiet(from int, node, id string) string {
-	for _, l := range p.between(from, p.mark()) {
-		if strings.Contains(l, `msg="closing silent peer" node=`+node+` peer=`+id+` `) {
-			if _, q, ok := strings.Cut(l, " quiet="); ok {
-				return q
-			}
-		}
-	}
-	return "-"
-}
+// eventTime is the layout of the time the example peer prints on its
+// joined and left lines (examples/peer).
+const eventTime = "2006-01-02T15:04:05.000Z07:00"
 
 // between returns the text of lines [from, to).
 func (p *proc) between(from, to int) []string {

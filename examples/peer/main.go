@@ -26,6 +26,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"expvar"
 	"flag"
@@ -210,7 +211,8 @@ func (c config) options() ([]engine.Option, error) {
 }
 
 // single runs one peer until quit, end of input (with -i), SIGINT or
-// SIGTERM, then closes it gracefully: every peer is told goaway.
+// SIGTERM, then shuts it down gracefully (Shutdown): requests in flight
+// get their answers, then every peer is told goaway.
 func single(c config, in io.Reader, out io.Writer, stop <-chan os.Signal) error {
 	if c.name == "" {
 		return errors.New("-name is required")
@@ -230,7 +232,7 @@ func single(c config, in io.Reader, out io.Writer, stop <-chan os.Signal) error 
 	if err != nil {
 		return err
 	}
-	defer p.node.Close()
+	defer p.node.Close() // a no-op after the graceful Shutdown below
 	p.printf("listening as %s (%s mode)", p.node.ID(), mode)
 	if fp := p.node.ID().Fingerprint(); fp != "" {
 		p.printf("secure links, key %s", fp)
@@ -263,8 +265,14 @@ func single(c config, in io.Reader, out io.Writer, stop <-chan os.Signal) error 
 		p.printf("%s: leaving", sig)
 	case <-quit:
 	}
-	return p.node.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), gracefulExit)
+	defer cancel()
+	return p.node.Shutdown(ctx)
 }
+
+// gracefulExit bounds how long a leaving peer waits for the requests in
+// flight to be answered: the node's request timeout (5 s) and a second.
+const gracefulExit = 6 * time.Second
 
 // serveMetrics serves the node's counters at /metrics (Prometheus) and
 // /debug/vars (expvar) on addr and returns the bound address.

@@ -60,6 +60,9 @@ func TestScriptedSession(t *testing.T) {
 			t.Errorf("missing %q in:\n%s", want, out.String())
 		}
 	}
+	if !regexp.MustCompile(`\[kefir\] stats: .* loop stalls=0\n`).MatchString(out.String()) {
+		t.Errorf("kefir's stats do not show its loop stalls:\n%s", out.String())
+	}
 	if c := strings.Count(out.String(), "broadcast from luda"); c != 2 {
 		t.Errorf("broadcast delivered %d times, want 2 (yoghurt and kefir)", c)
 	}

@@ -58,17 +58,23 @@ func (p *peer) handle(ctx proto.Context, msg []byte) ([]byte, error) {
 	return nil, nil
 }
 
+// event prints a peer joining or leaving, with the time the node saw it
+// (UTC, to the millisecond: examples/hosts times a cut link with it).
 func (p *peer) event(e engine.PeerEvent) {
+	at := time.Now().UTC().Format(eventTime)
 	key := ""
 	if fp := e.Peer.Fingerprint(); fp != "" {
 		key = " key " + fp
 	}
 	if e.Up {
-		p.printf("%s joined%s", e.Peer, key)
+		p.printf("%s joined%s at %s", e.Peer, key, at)
 	} else {
-		p.printf("%s left (%s)", e.Peer, e.Reason)
+		p.printf("%s left (%s) at %s", e.Peer, e.Reason, at)
 	}
 }
+
+// eventTime is the layout of the time on a joined or left line.
+const eventTime = "2006-01-02T15:04:05.000Z07:00"
 
 const help = `commands:
   send NAME TEXT    request: NAME answers
@@ -133,8 +139,9 @@ func (p *peer) exec(line string) (quit bool) {
 		p.printPeers()
 	case "stats":
 		s := p.node.Stats()
-		p.printf("stats: peers=%d links=%d frames in/out=%d/%d requests=%d broadcasts delivered=%d duplicates dropped=%d",
-			s.Peers, s.PersistentLinks, s.FramesIn, s.FramesOut, s.Requests, s.GossipDelivered, s.GossipDuplicates)
+		// loop stalls: callbacks past the stall threshold, a handler blocking its loop (the log says which)
+		p.printf("stats: peers=%d links=%d frames in/out=%d/%d requests=%d broadcasts delivered=%d duplicates dropped=%d loop stalls=%d",
+			s.Peers, s.PersistentLinks, s.FramesIn, s.FramesOut, s.Requests, s.GossipDelivered, s.GossipDuplicates, s.LoopStalls)
 	case "help":
 		p.printf("%s", help)
 	case "quit":

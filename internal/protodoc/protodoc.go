@@ -16,8 +16,22 @@ import (
 var dumpLine = regexp.MustCompile(`^\s*(?:[0-9a-f]{4}  )?((?:[0-9a-f]{2}(?: |$))+)`)
 
 // Dumps returns the bytes of every fenced block of the file at path whose
-// every line is a hex dump line, in the order they appear.
+// every line is a hex dump line, in the order they appear. Blocks with an
+// info string (see Tagged) are not among them.
 func Dumps(path string) ([][]byte, error) {
+	return dumps(path, "")
+}
+
+// Tagged returns the bytes of every fenced block of the file at path whose
+// info string (the word after the opening fence, such as "sealed") is tag
+// and whose every other line is a hex dump line, in the order they appear.
+func Tagged(path, tag string) ([][]byte, error) {
+	return dumps(path, tag)
+}
+
+// dumps reads the hex dumps of the blocks whose info string is tag ("":
+// none).
+func dumps(path, tag string) ([][]byte, error) {
 	doc, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -25,9 +39,16 @@ func Dumps(path string) ([][]byte, error) {
 	var dumps [][]byte
 	blocks := strings.Split(string(doc), "```")
 	for i := 1; i < len(blocks); i += 2 { // odd pieces are inside fences
+		info, body, _ := strings.Cut(blocks[i], "\n")
+		if strings.TrimSpace(info) != tag {
+			continue
+		}
+		if tag == "" {
+			body = blocks[i]
+		}
 		var b []byte
 		isDump := true
-		for _, line := range strings.Split(strings.TrimSpace(blocks[i]), "\n") {
+		for _, line := range strings.Split(strings.TrimSpace(body), "\n") {
 			m := dumpLine.FindStringSubmatch(line)
 			if m == nil {
 				isDump = false

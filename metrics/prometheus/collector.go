@@ -75,6 +75,7 @@ var statsMetrics = map[string]metric{
 	"PexAsked":          {"pex_requests_sent_total", "Peer-exchange requests sent.", prometheus.CounterValue},
 	"PexServed":         {"pex_requests_served_total", "Peer-exchange requests answered with addresses.", prometheus.CounterValue},
 	"PexLearned":        {"pex_addresses_taken_total", "Addresses in peer-exchange answers the address book took.", prometheus.CounterValue},
+	"LoopStalls":        {"loop_stalls_total", "Event loop callbacks that ran past the stall threshold: a handler blocking its loop.", prometheus.CounterValue},
 }
 
 // Collector is a prometheus.Collector for one node. Each scrape costs one

@@ -71,16 +71,26 @@ func value(t *testing.T, fams map[string]*dto.MetricFamily, name, node string) f
 }
 
 func TestScrapeOverHTTP(t *testing.T) {
-	echo := proto.HandlerFunc(func(_ proto.Context, msg []byte) ([]byte, error) { return msg, nil })
+	echo := proto.HandlerFunc(func(_ proto.Context, msg []byte) ([]byte, error) {
+		if string(msg) == "block" {
+			time.Sleep(50 * time.Millisecond) // past b's stall threshold: its loop stalls once
+		}
+		return msg, nil
+	})
 	a := startNode(t, "a", nil)
-	b := startNode(t, "b", echo)
+	b := startNode(t, "b", echo, engine.WithStallThreshold(20*time.Millisecond))
 	if err := a.AddRoute("b", b.Addr()); err != nil {
 		t.Fatal(err)
 	}
-	for range 3 {
-		if _, err := a.Dispatch("b", []byte("ping")); err != nil {
+	for _, msg := range []string{"ping", "ping", "block"} {
+		if _, err := a.Dispatch("b", []byte(msg)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The loop counts its stall once the callback that answered ends.
+	deadline := time.Now().Add(2 * time.Second)
+	for b.Stats().LoopStalls == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NewCollector(a), NewCollector(b))
@@ -94,6 +104,9 @@ func TestScrapeOverHTTP(t *testing.T) {
 	}
 	if got := value(t, fams, "antnet_persistent_links", b.ID().String()); got != 1 {
 		t.Fatalf("b's antnet_persistent_links = %v, want 1", got)
+	}
+	if got, want := value(t, fams, "antnet_loop_stalls_total", b.ID().String()), float64(b.Stats().LoopStalls); got < 1 || got != want {
+		t.Fatalf("b's antnet_loop_stalls_total = %v, want Stats.LoopStalls %v (at least 1)", got, want)
 	}
 	if fams["antnet_requests_total"].GetType() != dto.MetricType_COUNTER ||
 		fams["antnet_persistent_links"].GetType() != dto.MetricType_GAUGE {
