@@ -13,6 +13,7 @@ import (
 
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/engine"
+	"github.com/antnet-p2p/antnet/internal/graph"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/secure"
 )
@@ -50,37 +51,6 @@ func broadcastCases(cfg *config) []caseSpec {
 		}
 	}
 	return cs
-}
-
-// randomGraph returns the edges of a connected graph on n vertices with
-// average degree about deg: a random spanning tree, then random extra edges.
-func randomGraph(n, deg int, seed uint64) [][2]int {
-	rng := rand.New(rand.NewPCG(seed, 0x62636173))
-	want := min(n*deg/2, n*(n-1)/2)
-	has := make(map[[2]int]bool)
-	var edges [][2]int
-	add := func(a, b int) bool {
-		if a == b {
-			return false
-		}
-		if a > b {
-			a, b = b, a
-		}
-		if has[[2]int{a, b}] {
-			return false
-		}
-		has[[2]int{a, b}] = true
-		edges = append(edges, [2]int{a, b})
-		return true
-	}
-	perm := rng.Perm(n)
-	for i := 1; i < n; i++ {
-		add(perm[i], perm[rng.IntN(i)])
-	}
-	for len(edges) < want {
-		add(rng.IntN(n), rng.IntN(n))
-	}
-	return edges
 }
 
 // bcastRecv is one node's record of the broadcasts its handler saw. seen
@@ -155,7 +125,7 @@ func (b *bcastNet) waitTotal(t int64, d time.Duration) bool {
 }
 
 func startBcastNet(secureLinks bool, n, deg int) (*bcastNet, error) {
-	b := &bcastNet{edges: randomGraph(n, deg, bcastSeed), sig: make(chan struct{}, 1)}
+	b := &bcastNet{edges: graph.Random(n, deg, bcastSeed), sig: make(chan struct{}, 1)}
 	impl := implAntnet
 	if secureLinks {
 		impl = implAntnetSecure
@@ -234,14 +204,7 @@ func startBcastNet(secureLinks bool, n, deg int) (*bcastNet, error) {
 	return b, nil
 }
 
-func (b *bcastNet) degrees() []int {
-	d := make([]int, len(b.nodes))
-	for _, e := range b.edges {
-		d[e[0]]++
-		d[e[1]]++
-	}
-	return d
-}
+func (b *bcastNet) degrees() []int { return graph.Degrees(len(b.nodes), b.edges) }
 
 // forwarded sums the gossip frames sent, the copies dropped, and the frames
 // sent again for a copy with more ttl left.
