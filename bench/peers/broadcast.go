@@ -175,9 +175,11 @@ func broadcastRun(impl string, n, m, inflight int, r *Result) error {
 		if stalled != nil {
 			break
 		}
-		binary.BigEndian.PutUint64(msg, uint64(seq))
+		// A new slice per message: pubsub keeps the one it is given.
+		body := append([]byte(nil), msg...)
+		binary.BigEndian.PutUint64(body, uint64(seq))
 		pub[seq] = int64(time.Since(d.base))
-		if err := net.publish(int(d.origin[seq]), msg); err != nil {
+		if err := net.publish(int(d.origin[seq]), body); err != nil {
 			return fmt.Errorf("publish %d: %w", seq, err)
 		}
 		outstanding++

@@ -15,7 +15,7 @@ import (
 	"github.com/multiformats/go-multiaddr"
 )
 
-const idleDescription = "one server in this process; a child process (this binary, -child) makes N client hosts/nodes " +
+const idleDescription = "one server in this process; a child process (this binary, re-executed) makes N client hosts/nodes " +
 	"(antnet: one event loop each), connects each to the server, 32 at a time, makes one 128 B request on each " +
 	"(libp2p: on a stream of its own, then closed), then holds them open and idle; " +
 	"this process's RSS (/proc/self/statm), Go heap (HeapInuse) and goroutines are read after runtime.GC twice and " +
@@ -89,7 +89,8 @@ func idleRun(sp idleSpec, conns func() int, r *Result) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(exe, "-child", string(arg))
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), childEnv+"="+string(arg))
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -139,6 +140,10 @@ func idleRun(sp idleSpec, conns func() int, r *Result) error {
 	r.Goroutines = after.goroutines - before.goroutines
 	return nil
 }
+
+// childEnv, set in a process's environment, makes it the idle scenario's
+// child (this binary or a test binary, re-executed).
+const childEnv = "ANTNET_PEERS_IDLE_CHILD"
 
 // childMain is the idle scenario's child: it connects, says "ready", and
 // at EOF on stdin closes everything and exits.

@@ -79,13 +79,12 @@ func main() {
 		msgs     = flag.Int("messages", 0, "broadcast: messages per row (default 300, 40 with -quick)")
 		inflight = flag.Int("bcast-inflight", 4, "broadcast: messages in flight (published, not yet delivered everywhere)")
 		jsonOut  = flag.String("json", "", "also write the results as a JSON array to `FILE`")
-		child    = flag.String("child", "", "internal: run as the idle scenario's child process")
 	)
-	flag.Parse()
-	if *child != "" {
-		childMain(*child)
+	if arg := os.Getenv(childEnv); arg != "" {
+		childMain(arg)
 		return
 	}
+	flag.Parse()
 	if flag.NArg() > 0 || *count < 1 || *inflight < 1 {
 		fatalf("bad arguments: see -h")
 	}

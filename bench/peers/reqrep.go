@@ -134,10 +134,10 @@ func antnetReqRep(sp reqrepSpec, r *Result) error {
 	}
 	peer := srv.ID().String()
 	return runCallers(func(int) (caller, error) {
+		// The node's own request timeout (5 s by default) bounds each
+		// call, as the stream deadline bounds libp2p's.
 		return func(msg, buf []byte) ([]byte, error) {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			return cli.DispatchAppend(ctx, peer, msg, buf)
+			return cli.DispatchAppend(context.Background(), peer, msg, buf)
 		}, nil
 	}, sp, r)
 }

@@ -42,8 +42,8 @@ const (
 
 // Cipher names for the secure rows.
 var (
-	cipherLibp2p = "ChaCha20-Poly1305 (libp2p /noise: Noise_XX_25519_ChaChaPoly_SHA256)"
-	cipherAntnet = "ChaCha20-Poly1305 (antnet WithCiphers: " + secure.ChaChaPoly.String() + ")"
+	cipherLibp2p = "ChaCha20-Poly1305 (Noise_XX_25519_ChaChaPoly_SHA256)"
+	cipherAntnet = "ChaCha20-Poly1305 (" + secure.ChaChaPoly.String() + ")"
 )
 
 func init() {
