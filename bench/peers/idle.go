@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/antnet-p2p/antnet/internal/benchkit"
 	"os"
 	"os/exec"
 	"strings"
@@ -83,7 +84,7 @@ func idleAntnet(sec bool, n int, r *Result) error {
 // idleRun has a child connect sp.Conns idle peers and measures what they
 // cost this process; conns counts the server's connections.
 func idleRun(sp idleSpec, conns func() int, r *Result) error {
-	before := snapMem()
+	before := benchkit.SnapMem()
 	arg, _ := json.Marshal(sp)
 	exe, err := os.Executable()
 	if err != nil {
@@ -128,16 +129,16 @@ func idleRun(sp idleSpec, conns func() int, r *Result) error {
 		return fmt.Errorf("server counts %d connections, want %d", conns(), sp.Conns)
 	}
 	time.Sleep(500 * time.Millisecond) // background work a connection starts (identify) settles
-	after := snapMem()
+	after := benchkit.SnapMem()
 	if c := conns(); c != sp.Conns {
 		return fmt.Errorf("server counts %d connections after the wait, want %d", c, sp.Conns)
 	}
 	n := float64(sp.Conns)
 	r.Conns = sp.Conns
-	r.BytesPerConn = (float64(after.rss) - float64(before.rss)) / n
-	r.HeapPerConn = (float64(after.heap) - float64(before.heap)) / n
-	r.GoroutinesPerConn = float64(after.goroutines-before.goroutines) / n
-	r.Goroutines = after.goroutines - before.goroutines
+	r.BytesPerConn = (float64(after.RSS) - float64(before.RSS)) / n
+	r.HeapPerConn = (float64(after.Heap) - float64(before.Heap)) / n
+	r.GoroutinesPerConn = float64(after.Goroutines-before.Goroutines) / n
+	r.Goroutines = after.Goroutines - before.Goroutines
 	return nil
 }
 
@@ -152,7 +153,7 @@ func childMain(arg string) {
 	if err := json.Unmarshal([]byte(arg), &sp); err != nil {
 		fatalf("child: %v", err)
 	}
-	raiseNoFile()
+	benchkit.RaiseNoFile()
 	var (
 		mu     sync.Mutex
 		ready  idleReady

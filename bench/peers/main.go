@@ -22,11 +22,11 @@ package main
 import (
 	"flag"
 	"fmt"
+	"github.com/antnet-p2p/antnet/internal/benchkit"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -121,7 +121,7 @@ func main() {
 	if cfg.nodes, err = intList(*nodes, []int{100, 500, 1000}, []int{20}, cfg.quick); err != nil {
 		fatalf("-nodes: %v", err)
 	}
-	for _, s := range splitComma(*security) {
+	for _, s := range benchkit.SplitComma(*security) {
 		switch s {
 		case "plain":
 			cfg.security = append(cfg.security, false)
@@ -135,7 +135,7 @@ func main() {
 	if err != nil {
 		fatalf("%v", err)
 	}
-	nofile := raiseNoFile()
+	nofile := benchkit.RaiseNoFile()
 
 	fmt.Printf("antnet beside go-libp2p v0.52.0 / go-libp2p-pubsub v0.19.0 — %s\n", time.Now().UTC().Format(time.RFC3339))
 	fmt.Printf("machine: NumCPU=%d GOMAXPROCS=%d %s %s/%s, RLIMIT_NOFILE=%d; everything on 127.0.0.1\n",
@@ -201,16 +201,6 @@ func fatalf(format string, args ...any) {
 	os.Exit(2)
 }
 
-func splitComma(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
 // intList parses a comma separated list of positive integers, or returns
 // the default for a full or a -quick run.
 func intList(s string, full, quick []int, isQuick bool) ([]int, error) {
@@ -221,7 +211,7 @@ func intList(s string, full, quick []int, isQuick bool) ([]int, error) {
 		return full, nil
 	}
 	var out []int
-	for _, f := range splitComma(s) {
+	for _, f := range benchkit.SplitComma(s) {
 		n, err := strconv.Atoi(f)
 		if err != nil || n < 1 {
 			return nil, fmt.Errorf("%q: want positive integers, comma separated", s)
@@ -232,39 +222,5 @@ func intList(s string, full, quick []int, isQuick bool) ([]int, error) {
 }
 
 func selectScenarios(only string) ([]scenario, error) {
-	if only == "" {
-		return scenarios, nil
-	}
-	want := map[string]bool{}
-	for _, name := range splitComma(only) {
-		found := false
-		for _, s := range scenarios {
-			found = found || s.name == name
-		}
-		if !found {
-			return nil, fmt.Errorf("unknown scenario %q (have reqrep, setup, idle, broadcast)", name)
-		}
-		want[name] = true
-	}
-	var out []scenario
-	for _, s := range scenarios {
-		if want[s.name] {
-			out = append(out, s)
-		}
-	}
-	return out, nil
-}
-
-// raiseNoFile lifts the open-files soft limit to the hard limit: 1,000
-// broadcast nodes hold about 6,000 sockets.
-func raiseNoFile() uint64 {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return 0
-	}
-	if rl.Cur < rl.Max {
-		rl.Cur = rl.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
-	}
-	return rl.Cur
+	return benchkit.Select(scenarios, func(s scenario) string { return s.name }, only)
 }

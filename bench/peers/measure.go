@@ -1,13 +1,9 @@
 package main
 
 import (
-	"os"
+	"github.com/antnet-p2p/antnet/internal/benchkit"
 	"runtime"
-	"runtime/debug"
-	"strconv"
-	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -47,7 +43,7 @@ type usage struct {
 func readUsage() usage {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return usage{at: time.Now(), cpu: processCPU(), mallocs: ms.Mallocs}
+	return usage{at: time.Now(), cpu: benchkit.ProcessCPU(), mallocs: ms.Mallocs}
 }
 
 // since is the usage from u to now.
@@ -66,45 +62,6 @@ func (w *window) run(warmup, d time.Duration) (elapsed, cpu time.Duration, mallo
 	time.Sleep(d)
 	w.recording.Store(false)
 	return u.since()
-}
-
-// processCPU is the user + system CPU time this process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// memSnap is this process's memory and goroutines after full collections
-// with freed pages returned to the OS.
-type memSnap struct {
-	rss, heap  uint64
-	goroutines int
-}
-
-func snapMem() memSnap {
-	runtime.GC()
-	runtime.GC() // a sync.Pool's items survive one collection
-	debug.FreeOSMemory()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return memSnap{rss: readRSS(), heap: ms.HeapInuse, goroutines: runtime.NumGoroutine()}
-}
-
-// readRSS is the resident set size from /proc/self/statm, in bytes.
-func readRSS() uint64 {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0
-	}
-	pages, _ := strconv.ParseUint(f[1], 10, 64)
-	return pages * uint64(os.Getpagesize())
 }
 
 // waitFor polls cond every 5ms until it holds or d passes.

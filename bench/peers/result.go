@@ -1,9 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/antnet-p2p/antnet/internal/benchkit"
 	"io"
 	"os"
 	"slices"
@@ -13,46 +13,13 @@ import (
 	"text/tabwriter"
 )
 
-// kv is one row parameter.
-type kv struct {
-	k string
-	v any
-}
-
-// params are a row's parameters in display order; they marshal to a JSON
-// object with the keys in that order (as in bench's results).
-type params []kv
-
-func (p params) String() string {
-	var b strings.Builder
-	for i, x := range p {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		fmt.Fprintf(&b, "%s=%v", x.k, x.v)
-	}
-	return b.String()
-}
-
-func (p params) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, x := range p {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		k, _ := json.Marshal(x.k)
-		v, err := json.Marshal(x.v)
-		if err != nil {
-			return nil, err
-		}
-		b.Write(k)
-		b.WriteByte(':')
-		b.Write(v)
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
-}
+// kv is one row parameter; params are a row's, in display order (they
+// print as "k=v k=v" and marshal to a JSON object, keys in order, as in
+// bench's results).
+type (
+	kv     = benchkit.KV
+	params = benchkit.Params
+)
 
 // Result is one row of the table and one object of -json. The names of
 // the figures bench also has are bench's (ops_per_sec, p50_us, ...).
@@ -120,12 +87,6 @@ func (r *Result) figures() map[string]*float64 {
 	}
 }
 
-func medianOf(xs []float64) float64 {
-	slices.Sort(xs)
-	n := len(xs)
-	return (xs[(n-1)/2] + xs[n/2]) / 2
-}
-
 // median folds the runs of one row: each figure is the median of the runs
 // that did not fail, with its [min, max] in Spread; coverage is the worst.
 func median(rs []Result) Result {
@@ -165,7 +126,7 @@ func median(rs []Result) Result {
 			xs[i] = *ok[i].figures()[name]
 		}
 		lo, hi := slices.Min(xs), slices.Max(xs)
-		*p = medianOf(xs)
+		*p = benchkit.MedianOf(xs)
 		if lo != hi {
 			if out.Spread == nil {
 				out.Spread = map[string][2]float64{}
@@ -179,11 +140,11 @@ func median(rs []Result) Result {
 	for i := range ok {
 		xs[i] = float64(ok[i].Ops)
 	}
-	out.Ops = int64(medianOf(xs))
+	out.Ops = int64(benchkit.MedianOf(xs))
 	for i := range ok {
 		xs[i] = float64(ok[i].Goroutines)
 	}
-	out.Goroutines = int(medianOf(xs))
+	out.Goroutines = int(benchkit.MedianOf(xs))
 	return out
 }
 
