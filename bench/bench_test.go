@@ -216,40 +216,6 @@ func BenchmarkRuntimeStack(b *testing.B) {
 	})
 }
 
-func TestRandomGraph(t *testing.T) {
-	for _, n := range []int{2, 5, 16, 64} {
-		edges := randomGraph(n, 6, 1)
-		if want := min(n*3, n*(n-1)/2); len(edges) != want {
-			t.Errorf("n=%d: %d edges, want %d", n, len(edges), want)
-		}
-		// Connected: union-find over the edges.
-		parent := make([]int, n)
-		for i := range parent {
-			parent[i] = i
-		}
-		var find func(int) int
-		find = func(i int) int {
-			if parent[i] != i {
-				parent[i] = find(parent[i])
-			}
-			return parent[i]
-		}
-		seen := make(map[[2]int]bool)
-		for _, e := range edges {
-			if e[0] == e[1] || e[0] > e[1] || seen[e] {
-				t.Fatalf("n=%d: bad or repeated edge %v", n, e)
-			}
-			seen[e] = true
-			parent[find(e[0])] = find(e[1])
-		}
-		for i := 1; i < n; i++ {
-			if find(i) != find(0) {
-				t.Fatalf("n=%d: node %d not connected", n, i)
-			}
-		}
-	}
-}
-
 func TestBroadcastSmall(t *testing.T) {
 	cfg := &config{quick: true, duration: 150 * time.Millisecond, warmup: 50 * time.Millisecond}
 	for _, secureLinks := range []bool{false, true} {

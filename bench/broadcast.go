@@ -61,12 +61,6 @@ func broadcastCases(cfg *config) []caseSpec {
 	return cs
 }
 
-// randomGraph returns the edges of a connected graph on n vertices with
-// average degree about deg (graph.Random, seeded).
-func randomGraph(n, deg int, seed uint64) [][2]int {
-	return graph.Random(n, float64(deg), rand.New(rand.NewPCG(seed, 0x62636173)))
-}
-
 // bcastRecv is one node's record of the broadcasts its handler saw. seen
 // is written by the node's single event loop only.
 type bcastRecv struct {
@@ -139,7 +133,7 @@ func (b *bcastNet) waitTotal(t int64, d time.Duration) bool {
 }
 
 func startBcastNet(secureLinks, flood bool, n, deg int) (*bcastNet, error) {
-	b := &bcastNet{edges: randomGraph(n, deg, bcastSeed), sig: make(chan struct{}, 1)}
+	b := &bcastNet{edges: graph.Seeded(n, deg, bcastSeed), sig: make(chan struct{}, 1)}
 	impl := implAntnet
 	if secureLinks {
 		impl = implAntnetSecure
@@ -224,14 +218,7 @@ func startBcastNet(secureLinks, flood bool, n, deg int) (*bcastNet, error) {
 	return b, nil
 }
 
-func (b *bcastNet) degrees() []int {
-	d := make([]int, len(b.nodes))
-	for _, e := range b.edges {
-		d[e[0]]++
-		d[e[1]]++
-	}
-	return d
-}
+func (b *bcastNet) degrees() []int { return graph.Degrees(len(b.nodes), b.edges) }
 
 // forwarded sums the gossip frames sent, the copies dropped, and the frames
 // sent again for a copy with more ttl left.

@@ -5,11 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"os"
-	"runtime"
-	"runtime/debug"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,36 +70,6 @@ func idleCases(cfg *config) []caseSpec {
 // connCounter is a server that can count its open connections.
 type connCounter interface{ openConns() int }
 
-// memSnap is this process's memory and goroutines after full collections
-// with the freed pages returned to the OS.
-type memSnap struct {
-	rss, heap, stack uint64
-	goroutines       int
-}
-
-func snapMem() memSnap {
-	runtime.GC() // twice: a sync.Pool's items survive one collection
-	runtime.GC()
-	debug.FreeOSMemory()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return memSnap{rss: readRSS(), heap: ms.HeapInuse, stack: ms.StackInuse, goroutines: runtime.NumGoroutine()}
-}
-
-// readRSS is the resident set size from /proc/self/statm, in bytes.
-func readRSS() uint64 {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0
-	}
-	pages, _ := strconv.ParseUint(f[1], 10, 64)
-	return pages * uint64(os.Getpagesize())
-}
-
 // idleRun starts impl's server, has a child process connect n idle peers
 // to it, and measures the memory and goroutines they cost the server.
 func idleRun(impl string, n int, r *Result) error {
@@ -161,11 +126,11 @@ func idleRun(impl string, n int, r *Result) error {
 	}
 
 	per := func(a, b uint64) float64 { return (float64(a) - float64(b)) / float64(n) }
-	r.BytesPerConn = per(after.rss, before.rss)
-	r.HeapPerConn = per(after.heap, before.heap)
-	r.Goroutines = after.goroutines - before.goroutines
+	r.BytesPerConn = per(after.RSS, before.RSS)
+	r.HeapPerConn = per(after.Heap, before.Heap)
+	r.Goroutines = after.Goroutines - before.Goroutines
 	r.Conns = n
-	r.addNote(fmt.Sprintf("stacks %.0f B/conn, dials %v", per(after.stack, before.stack),
+	r.addNote(fmt.Sprintf("stacks %.0f B/conn, dials %v", per(after.Stack, before.Stack),
 		time.Duration(ready.ElapsedNS).Round(time.Millisecond)))
 	if st.Pings > 0 {
 		r.addNote(fmt.Sprintf("%d keepalive pings answered", st.Pings))

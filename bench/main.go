@@ -32,11 +32,11 @@ import (
 	"bufio"
 	"flag"
 	"fmt"
+	"github.com/antnet-p2p/antnet/internal/benchkit"
 	"os"
 	"runtime"
 	"runtime/pprof"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -195,56 +195,9 @@ func scenarioNames() string {
 	return strings.Join(names, ", ")
 }
 
-func splitComma(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
 func selectScenarios(only string) ([]scenario, error) {
-	if only == "" {
-		return scenarios, nil
-	}
-	want := make(map[string]bool)
-	for _, name := range splitComma(only) {
-		found := false
-		for _, s := range scenarios {
-			found = found || s.name == name
-		}
-		if !found {
-			return nil, fmt.Errorf("unknown scenario %q (have %s)", name, scenarioNames())
-		}
-		want[name] = true
-	}
 	// In the table's order, whatever the order of -only: broadcast runs last.
-	var out []scenario
-	for _, s := range scenarios {
-		if want[s.name] {
-			out = append(out, s)
-		}
-	}
-	return out, nil
-}
-
-// raiseNoFile lifts the open-files soft limit to the hard limit: 1024 peers
-// take more than 2048 descriptors (both ends live in this process).
-func raiseNoFile() uint64 {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return 0
-	}
-	if rl.Cur < rl.Max {
-		rl.Cur = rl.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-			fmt.Fprintf(os.Stderr, "bench: raise RLIMIT_NOFILE: %v\n", err)
-			_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
-		}
-	}
-	return rl.Cur
+	return benchkit.Select(scenarios, func(s scenario) string { return s.name }, only)
 }
 
 func cpuModel() string {

@@ -88,12 +88,12 @@ func runLoadProc(addr string, sp loadSpec) (*measurement, error) {
 			m.st.cpu = processCPU() - cpu0
 			runtime.ReadMemStats(&m1)
 			m.st.mallocs = m1.Mallocs - m0.Mallocs
-			m.st.goroutines = runtime.NumGoroutine() - before.goroutines
+			m.st.goroutines = runtime.NumGoroutine() - before.Goroutines
 			// The server's memory with every connection open and busy
 			// (no collection first: what the OS sees under load).
 			m.conns = sp.peers
-			m.rssPerConn = (float64(readRSS()) - float64(before.rss)) / float64(sp.peers)
-			m.heapPerConn = (float64(m1.HeapInuse) - float64(before.heap)) / float64(sp.peers)
+			m.rssPerConn = (float64(readRSS()) - float64(before.RSS)) / float64(sp.peers)
+			m.heapPerConn = (float64(m1.HeapInuse) - float64(before.Heap)) / float64(sp.peers)
 		case "result":
 			res = new(childResult)
 			if err := json.Unmarshal(body, res); err != nil {

@@ -1,7 +1,8 @@
 package main
 
 import (
-	"bytes"
+	"github.com/antnet-p2p/antnet/internal/benchkit"
+
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,46 +13,12 @@ import (
 	"text/tabwriter"
 )
 
-// kv is one scenario parameter.
-type kv struct {
-	k string
-	v any
-}
-
-// params are a row's parameters, in display order. They marshal to a JSON
-// object with the keys in that order.
-type params []kv
-
-func (p params) String() string {
-	var b strings.Builder
-	for i, x := range p {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		fmt.Fprintf(&b, "%s=%v", x.k, x.v)
-	}
-	return b.String()
-}
-
-func (p params) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, x := range p {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		k, _ := json.Marshal(x.k)
-		v, err := json.Marshal(x.v)
-		if err != nil {
-			return nil, err
-		}
-		b.Write(k)
-		b.WriteByte(':')
-		b.Write(v)
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
-}
+// kv is one scenario parameter; params are a row's, in display order
+// (they print as "k=v k=v" and marshal to a JSON object, keys in order).
+type (
+	kv     = benchkit.KV
+	params = benchkit.Params
+)
 
 // Result is one measurement: one row of the table, one object of -json.
 // allocs_per_op and goroutines are whole-process figures: they include the
@@ -312,13 +279,6 @@ func medianFigures(r *Result) map[string]*float64 {
 	}
 }
 
-// medianOf is the median of xs (sorted in place).
-func medianOf(xs []float64) float64 {
-	slices.Sort(xs)
-	n := len(xs)
-	return (xs[(n-1)/2] + xs[n/2]) / 2
-}
-
 // median folds the runs of one row into one: each figure is the median of
 // the runs that did not fail, its [min, max] goes in Spread; duplicates and
 // coverage are the worst run's.
@@ -392,3 +352,16 @@ func median(rs []Result) Result {
 	}
 	return out
 }
+
+// The process figures every scenario reads (internal/benchkit, shared with
+// bench/peers).
+type memSnap = benchkit.MemSnap
+
+var (
+	snapMem     = benchkit.SnapMem
+	readRSS     = benchkit.ReadRSS
+	processCPU  = benchkit.ProcessCPU
+	raiseNoFile = benchkit.RaiseNoFile
+	splitComma  = benchkit.SplitComma
+	medianOf    = benchkit.MedianOf
+)

@@ -3,7 +3,6 @@ package main
 import (
 	"runtime"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -74,13 +73,4 @@ func (w *window) run(warmup, d time.Duration, done <-chan struct{}) windowStats 
 		w.hook("stop")
 	}
 	return st
-}
-
-// processCPU is the user + system CPU time this process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

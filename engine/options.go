@@ -65,7 +65,7 @@ type config struct {
 	maxInFlight      int
 	events           func(PeerEvent)
 	identity         *secure.Identity
-	ciphers          []secure.Cipher // nil: secure.DefaultCiphers(); tests force an end without AES hardware
+	ciphers          []secure.Cipher // nil: secure.DefaultCiphers()
 	admit            func(key []byte) error
 	minLinks         int
 	maxLinks         int // 0: 2 × minLinks + 2
@@ -301,6 +301,17 @@ func WithMaxInFlight(n int) Option { return func(c *config) { c.maxInFlight = n 
 // about 16 bytes plus one seal or open per frame.
 func WithIdentity(id *secure.Identity) Option { return func(c *config) { c.identity = id } }
 
+// WithCiphers sets the Noise suites this node's secure handshakes offer or
+// accept, best first (default secure.DefaultCiphers()). The list must name
+// secure.ChaChaPoly, which every node runs; WithCiphers(secure.ChaChaPoly)
+// runs ChaCha20-Poly1305 whatever the hardware, as a benchmark against
+// another ChaCha20-Poly1305 stack wants. It changes no cost but the
+// cipher's; without WithIdentity it is refused (ErrBadOption).
+func WithCiphers(cs ...secure.Cipher) Option {
+	cs = append([]secure.Cipher{}, cs...) // non-nil even when empty: validate refuses an empty list
+	return func(c *config) { c.ciphers = cs }
+}
+
 // WithAllowKeys admits only peers whose static public key is one of keys
 // (secure nodes only): any other peer is disconnected right after the Noise
 // handshake, counted in Stats.Unadmitted, and never reaches the route table
@@ -418,6 +429,14 @@ func (c *config) validate() error {
 		return bad("WithStallThreshold(%v): must be >= 0", c.stallThreshold)
 	case c.bookPath != "" && c.minLinks == 0:
 		return bad("WithAddressBook(%q): the book is kept only with WithMinLinks > 0", c.bookPath)
+	}
+	if c.ciphers != nil {
+		if c.identity == nil {
+			return bad("WithCiphers(%v): plain links run no cipher; add WithIdentity", c.ciphers)
+		}
+		if _, err := secure.NewHandshakeCiphers(c.identity, false, c.ciphers); err != nil {
+			return bad("WithCiphers(%v): %v", c.ciphers, err)
+		}
 	}
 	if c.minLinks > 0 && c.maxLinks == 0 {
 		c.maxLinks = 2*c.minLinks + 2

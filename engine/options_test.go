@@ -47,7 +47,12 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		{[]Option{WithStallThreshold(-time.Millisecond)}, "WithStallThreshold"},
 		{[]Option{WithAdvertiseAddr("nowhere")}, "WithAdvertiseAddr"},
 		{[]Option{WithAdvertiseAddr("x@127.0.0.1:9")}, "WithAdvertiseAddr"},
-		{[]Option{admitAll}, "WithAdmit"}, // a plain node has no key to check
+		{[]Option{admitAll}, "WithAdmit"},                         // a plain node has no key to check
+		{[]Option{WithCiphers(secure.ChaChaPoly)}, "WithCiphers"}, // a plain node runs no cipher
+		{[]Option{WithIdentity(id), WithCiphers(secure.AESGCM)}, "WithCiphers"},
+		{[]Option{WithIdentity(id), WithCiphers()}, "WithCiphers"},
+		{[]Option{WithIdentity(id), WithCiphers(secure.ChaChaPoly, secure.ChaChaPoly)}, "WithCiphers"},
+		{[]Option{WithIdentity(id), WithCiphers(secure.Cipher(9), secure.ChaChaPoly)}, "WithCiphers"},
 	}
 	for _, tt := range tests {
 		_, err := New("n", "127.0.0.1:0", nil, tt.opts...)
@@ -66,6 +71,7 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		{WithWorkers(1), WithWorkerQueue(0)},
 		{WithMaxFrameSize(minFrameSize), WithHighWater(minFrameSize, false)},
 		{WithIdentity(id), admitAll},
+		{WithIdentity(id), WithCiphers(secure.ChaChaPoly)},
 		{WithLogger(nil)},
 		{WithStallThreshold(0)},
 	}

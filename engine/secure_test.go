@@ -302,10 +302,6 @@ func TestSecureCrossedGossipReconnect(t *testing.T) {
 	}
 }
 
-// withCiphers makes a node's handshakes run these suites, best first:
-// withCiphers(secure.ChaChaPoly) is a node without AES hardware.
-func withCiphers(cs ...secure.Cipher) Option { return func(c *config) { c.ciphers = cs } }
-
 // cipherLog records the cipher of every secure link a node logs (at debug
 // level).
 type cipherLog struct {
@@ -338,8 +334,8 @@ func (l *cipherLog) all() []string {
 }
 
 var (
-	aesNode    = withCiphers(secure.AESGCM, secure.ChaChaPoly) // AES hardware, whatever this machine has
-	chachaNode = withCiphers(secure.ChaChaPoly)                // no AES hardware
+	aesNode    = WithCiphers(secure.AESGCM, secure.ChaChaPoly) // AES hardware, whatever this machine has
+	chachaNode = WithCiphers(secure.ChaChaPoly)                // no AES hardware
 )
 
 // Each pairing of nodes with and without AES hardware links, in both

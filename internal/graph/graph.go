@@ -30,6 +30,22 @@ func Random(n int, avg float64, rng *rand.Rand) [][2]int {
 	return edges
 }
 
+// Seeded is Random with mean degree deg from seed: the same seed gives the
+// same graph (the bench's graphs, and bench/peers' beside them).
+func Seeded(n, deg int, seed uint64) [][2]int {
+	return Random(n, float64(deg), rand.New(rand.NewPCG(seed, 0x62636173)))
+}
+
+// Degrees returns each vertex's degree in edges.
+func Degrees(n int, edges [][2]int) []int {
+	d := make([]int, n)
+	for _, e := range edges {
+		d[e[0]]++
+		d[e[1]]++
+	}
+	return d
+}
+
 // Connected reports whether the edges join all n vertices.
 func Connected(n int, edges [][2]int) bool {
 	if n == 0 {

@@ -38,3 +38,22 @@ func TestDistances(t *testing.T) {
 		t.Fatal("a graph with a lone vertex reported connected")
 	}
 }
+
+func TestSeededIsRepeatable(t *testing.T) {
+	a, b := Seeded(100, 6, 1), Seeded(100, 6, 1)
+	if len(a) != len(b) {
+		t.Fatalf("%d and %d edges from one seed", len(a), len(b))
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("edge %d: %v and %v from one seed", i, a[i], b[i])
+		}
+	}
+	sum := 0
+	for _, d := range Degrees(100, a) {
+		sum += d
+	}
+	if sum != 2*len(a) {
+		t.Fatalf("degrees sum to %d, want %d", sum, 2*len(a))
+	}
+}
