@@ -311,7 +311,6 @@ func TestTreeDeliversOnceWithAboutOnePayloadPerNode(t *testing.T) {
 		s.checkOnce(id, everyone)
 	}
 	perDelivery := float64(s.payloads()-before) / float64((count-warm)*(n-1))
-	t.Logf("events %d, max queue %d", s.processed, s.maxQ)
 	t.Logf("%d nodes, %d broadcasts: %.3f payload copies per delivery after %d to shape the tree", n, count, perDelivery, warm)
 	if perDelivery > 1.3 {
 		t.Fatalf("%.3f payload copies per delivery, want at most 1.3", perDelivery)
@@ -322,7 +321,14 @@ func TestTreeDeliversOnceWithAboutOnePayloadPerNode(t *testing.T) {
 		st.EagerLinks += x.EagerLinks
 		st.LazyLinks += x.LazyLinks
 		st.Missing += x.Missing
+		st.ControlBytes += x.ControlBytes
+		st.PayloadBytes += x.PayloadBytes
+		st.GraftsSent += x.GraftsSent
+		st.Upgrades += x.Upgrades
 	}
+	deliveries := float64(count * (n - 1))
+	t.Logf("per delivery over all %d broadcasts: %.0f payload bytes, %.1f control bytes, %.3f grafts, %.2f ttl upgrades",
+		count, float64(st.PayloadBytes)/deliveries, float64(st.ControlBytes)/deliveries, float64(st.GraftsSent)/deliveries, float64(st.Upgrades)/deliveries)
 	if st.Missing != 0 {
 		t.Fatalf("%d ids still missing after settling", st.Missing)
 	}

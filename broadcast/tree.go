@@ -2,6 +2,7 @@ package broadcast
 
 import (
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -464,8 +465,12 @@ func (t *Tree[L]) spread(send Sender[L], h *held[L], upgrade bool, now time.Time
 			}
 			continue
 		}
-		lk.queue = append(lk.queue, proto.Have{ID: h.id, TTL: uint8(fwd)})
 		n++
+		if i := slices.IndexFunc(lk.queue, func(q proto.Have) bool { return q.ID == h.id }); i >= 0 {
+			lk.queue[i].TTL = max(lk.queue[i].TTL, uint8(min(fwd, 255))) // an upgrade before the flush: one entry
+			continue
+		}
+		lk.queue = append(lk.queue, proto.Have{ID: h.id, TTL: uint8(min(fwd, 255))})
 		if len(lk.queue) == proto.MaxTreeIDs {
 			t.announce(send, l, lk)
 		} else if !t.announcing {
