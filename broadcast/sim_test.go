@@ -179,11 +179,13 @@ func (s *sim) join(a, b int, trees bool) {
 	s.nodes[b].tree.LinkUp(a, trees)
 }
 
-// run processes events until the queue is empty or the clock passes until.
+// run processes events up to until, and leaves the clock there (or at the
+// last event, when the queue empties first).
 func (s *sim) run(until time.Time) {
 	for s.q.Len() > 0 {
 		e := s.q[0]
 		if e.at.After(until) {
+			s.now = until
 			return
 		}
 		heap.Pop(&s.q)
