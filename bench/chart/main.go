@@ -7,7 +7,13 @@
 // latency against connections, reqrep rows with one request in flight) and
 // idle-memory.svg (the server's RSS growth against idle connections), one
 // line per implementation (antnet, rawgnet, goroutine), with the min–max
-// of -count runs as error bars. It is its own module, so the plotting
+// of -count runs as error bars. From bench/peers' JSON it writes
+// peers-reqrep.svg (requests/s against callers, antnet and the two libp2p
+// ways, plain and secure) and peers-broadcast-bytes.svg (TCP bytes per
+// delivery against nodes: antnet, GossipSub, FloodSub):
+//
+//	cd bench/chart && go run . -in ../../docs/bench/peers.json -out ../../docs/bench It is its own module, so the plotting
+//
 // library stays out of antnet's import graph.
 package main
 
@@ -28,19 +34,22 @@ import (
 
 // result is the part of a bench JSON row the charts use.
 type result struct {
-	Scenario     string                `json:"scenario"`
-	Impl         string                `json:"impl"`
-	Params       map[string]any        `json:"params"`
-	OpsPerSec    float64               `json:"ops_per_sec"`
-	P99us        float64               `json:"p99_us"`
-	BytesPerConn float64               `json:"bytes_per_conn"`
-	Conns        int                   `json:"conns"`
-	Spread       map[string][2]float64 `json:"spread"`
-	Error        string                `json:"error"`
+	Scenario      string                `json:"scenario"`
+	Impl          string                `json:"impl"`
+	Params        map[string]any        `json:"params"`
+	OpsPerSec     float64               `json:"ops_per_sec"`
+	P99us         float64               `json:"p99_us"`
+	BytesPerConn  float64               `json:"bytes_per_conn"`
+	BytesPerDeliv float64               `json:"tcp_bytes_per_delivery"`
+	Conns         int                   `json:"conns"`
+	Spread        map[string][2]float64 `json:"spread"`
+	Error         string                `json:"error"`
 }
 
 // impls are drawn in this order, with these colours and glyphs.
-var impls = []string{"antnet", "rawgnet", "goroutine"}
+// Rows of bench/peers' secure links are drawn as impl+" secure".
+var impls = []string{"antnet", "rawgnet", "goroutine", "libp2p-stream", "libp2p-stream-per-req", "gossipsub", "floodsub",
+	"antnet secure", "libp2p-stream secure", "libp2p-stream-per-req secure"}
 
 func main() {
 	in := flag.String("in", "out.json", "the bench's -json `FILE`")
@@ -61,7 +70,19 @@ func main() {
 		p, _ := r.Params["peers"].(float64)
 		return p, r.Scenario == "reqrep" && r.Params["inflight"] == *inflight && r.Params["payload"] == *payload
 	}
-	idle := func(r *result) (float64, bool) { return float64(r.Conns), r.Scenario == "idle" }
+	idle := func(r *result) (float64, bool) {
+		return float64(r.Conns), r.Scenario == "idle" && r.Params["links"] == nil
+	}
+	// bench/peers rows: request/response against callers, broadcast
+	// against nodes.
+	peersReqrep := func(r *result) (float64, bool) {
+		g, _ := r.Params["callers"].(float64)
+		return g, r.Scenario == "reqrep" && r.Params["links"] != nil && r.Params["payload"] == *payload
+	}
+	peersBcast := func(r *result) (float64, bool) {
+		n, _ := r.Params["nodes"].(float64)
+		return n, r.Scenario == "broadcast" && r.BytesPerDeliv > 0
+	}
 	sub := fmt.Sprintf("reqrep, %v in flight per connection, %v B payloads", *inflight, *payload)
 	charts := []struct {
 		file, title, x, y string
@@ -77,6 +98,10 @@ func main() {
 		{"idle-memory.svg", "Server memory against idle connections\nRSS growth of the server process", "idle connections",
 			"RSS growth (MiB)", false, false, idle, "bytes_per_conn",
 			func(r *result, v float64) float64 { return v * float64(r.Conns) / (1 << 20) }},
+		{"peers-reqrep.svg", fmt.Sprintf("Request/response beside go-libp2p\none connection, %v B payloads, one request in flight per caller", *payload),
+			"callers", "requests/s", true, true, peersReqrep, "ops_per_sec", same},
+		{"peers-broadcast-bytes.svg", "Broadcast: TCP bytes per delivery\n256 B messages, random graph of mean degree 6",
+			"nodes", "TCP bytes per delivery", false, false, peersBcast, "tcp_bytes_per_delivery", same},
 	}
 	for _, c := range charts {
 		p := plot.New()
@@ -96,7 +121,7 @@ func main() {
 				r := &rs[j]
 				x, ok := c.row(r)
 				y := c.conv(r, r.figure(c.key))
-				if !ok || r.Impl != impl || r.Error != "" || x <= 0 || y <= 0 {
+				if !ok || r.name() != impl || r.Error != "" || x <= 0 || y <= 0 {
 					continue
 				}
 				pts = append(pts, plotter.XY{X: x, Y: y})
@@ -123,6 +148,9 @@ func main() {
 				fatal(err)
 			}
 			l.Color, s.Color, s.Shape = plotutil.Color(i), plotutil.Color(i), plotutil.Shape(i)
+			if strings.HasSuffix(impl, " secure") {
+				l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+			}
 			eb, err := plotter.NewYErrorBars(struct {
 				plotter.XYs
 				plotter.YErrors
@@ -155,6 +183,15 @@ func main() {
 
 func same(_ *result, v float64) float64 { return v }
 
+// name is the row's line: its impl, with " secure" for bench/peers'
+// secure rows.
+func (r *result) name() string {
+	if r.Params["links"] == "secure" {
+		return r.Impl + " secure"
+	}
+	return r.Impl
+}
+
 // figure is the row's figure named by its JSON name.
 func (r *result) figure(key string) float64 {
 	switch key {
@@ -164,6 +201,8 @@ func (r *result) figure(key string) float64 {
 		return r.P99us
 	case "bytes_per_conn":
 		return r.BytesPerConn
+	case "tcp_bytes_per_delivery":
+		return r.BytesPerDeliv
 	}
 	return 0
 }

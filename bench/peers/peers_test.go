@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -75,8 +76,11 @@ func TestSetup(t *testing.T) {
 
 func TestIdle(t *testing.T) {
 	for _, r := range run(t, "idle") {
-		if r.Conns != 20 || r.HeapPerConn <= 0 {
-			t.Errorf("%s %s: %d conns, heap %.0f B/conn", r.Params, r.Impl, r.Conns, r.HeapPerConn)
+		// 20 connections move the heap by a few spans at most: antnet's
+		// figure is noise around its 1-2 KiB; libp2p's 15-20 KiB shows.
+		if r.Conns != 20 || math.Abs(r.HeapPerConn) > 256<<10 || math.IsNaN(r.BytesPerConn) ||
+			r.Impl == implLibp2p && r.HeapPerConn < 4<<10 {
+			t.Errorf("%s %s: %d conns, heap %.0f B/conn, RSS %.0f B/conn", r.Params, r.Impl, r.Conns, r.HeapPerConn, r.BytesPerConn)
 		}
 		// antnet holds no goroutine per connection; libp2p does.
 		if r.Impl == implAntnet && r.GoroutinesPerConn >= 0.5 || r.Impl == implLibp2p && r.GoroutinesPerConn < 1 {
