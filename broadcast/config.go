@@ -25,11 +25,9 @@ type Config struct {
 	// AnnounceEvery is how long ids wait to be announced on lazy links, so
 	// several go in one ihave (default 50 ms).
 	AnnounceEvery time.Duration
-	// GraftTimeout is how long at least a node waits for the eager copy of
-	// an id it heard announced before it grafts the announcer (default 250
-	// ms, plus up to half again at random). When eager copies have lately
-	// come later than that after their announcements, it waits twice that
-	// lag instead, up to 1 s.
+	// GraftTimeout is how long a node waits for the eager copy of an id it
+	// heard announced before it grafts the announcer (default 250 ms, plus
+	// up to half again at random).
 	GraftTimeout time.Duration
 	// GraftRetry is how long it waits for a graft's answer before it
 	// grafts the next announcer (default 250 ms).

@@ -30,7 +30,6 @@ type Tree[L comparable] struct {
 
 	missing    map[uint64]*want[L] // ids announced to us, not yet received
 	announcing bool                // some link has ids queued to announce
-	late       time.Duration       // eager copies' recent lag behind their announcement (lateBy)
 	flushAt    time.Time           // when queued ids are announced
 	wakeAt     time.Time           // earliest Wake asked for, not yet ticked; zero: none
 
@@ -79,7 +78,6 @@ type want[L comparable] struct {
 	n          int
 	tried      uint8 // bit i: announcers[i] was grafted
 	first      *link // counts the id in its missing
-	since      time.Time
 	due        time.Time
 	expires    time.Time
 }
@@ -168,9 +166,6 @@ func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, pa
 		w := t.missing[id]
 		if w != nil {
 			// Announced before it came: the announcers have it.
-			if w.tried == 0 {
-				t.lateBy(now.Sub(w.since))
-			}
 			t.drop(id, w)
 			for i := range w.n {
 				h.note(w.announcers[i], int(w.ttls[i])+1)
@@ -569,9 +564,8 @@ func (t *Tree[L]) miss(from L, lk *link, id uint64, ttl uint8, now time.Time) {
 		// cut leaves a subtree without its eager copy, its nodes all hear
 		// the id at about the same time; the first to graft repairs the
 		// subtree before most of the others' timers fire.
-		timeout := t.graftTimeout()
-		due := now.Add(timeout + rand.N(timeout/2+1))
-		w = &want[L]{first: lk, since: now, due: due, expires: now.Add(t.cfg.CacheAge)}
+		due := now.Add(t.cfg.GraftTimeout + rand.N(t.cfg.GraftTimeout/2+1))
+		w = &want[L]{first: lk, due: due, expires: now.Add(t.cfg.CacheAge)}
 		lk.missing++
 		t.missing[id] = w
 		t.wake(w.due, now)
@@ -594,26 +588,6 @@ func (t *Tree[L]) miss(from L, lk *link, id uint64, ttl uint8, now time.Time) {
 		t.wake(now, now)
 	}
 }
-
-// lateBy records that an eager copy came d after the id's first
-// announcement, unasked. The graft timeout follows the longest such lag
-// seen lately (forgetting 1/64 of it at each arrival): on a loaded network,
-// whose eager copies lag, a node does not graft links into cycles that
-// the next broadcasts must prune again.
-func (t *Tree[L]) lateBy(d time.Duration) {
-	t.late = max(d, t.late-t.late/64)
-}
-
-// graftTimeout is how long a new missing id waits for its eager copy:
-// twice the longest recent lag, at least GraftTimeout, at most
-// maxGraftTimeout.
-func (t *Tree[L]) graftTimeout() time.Duration {
-	return max(min(2*t.late, maxGraftTimeout), t.cfg.GraftTimeout)
-}
-
-// maxGraftTimeout bounds how long a lagging network makes a node wait
-// before it grafts.
-const maxGraftTimeout = time.Second
 
 // drop stops waiting for id.
 func (t *Tree[L]) drop(id uint64, w *want[L]) {

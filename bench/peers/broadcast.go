@@ -19,7 +19,7 @@ import (
 const broadcastDescription = "N nodes in this process on the same seeded random connected graph (spanning tree plus chords to mean degree 6), " +
 	"one plain TCP connection per edge (libp2p: TCP + yamux, insecure; antnet: a persistent link, one event loop per node); " +
 	"M 256 B messages (an 8-byte sequence number, then random bytes) from random origins (same seed), at most K in flight " +
-	"(published and not yet delivered to all N-1 others), after 5 warm-up messages; " +
+	"(published and not yet delivered to all N-1 others), after 20 warm-up messages (they let antnet's broadcast trees prune their cycles and GossipSub settle its mesh); " +
 	"antnet: engine.Node.Broadcast and its handler; libp2p: one topic, Topic.Publish and one Subscription (buffer 1024) read by a goroutine per node, " +
 	"pubsub with StrictNoSign, no author, message id = the sequence number, default GossipSub/FloodSub parameters, after the mesh formed; " +
 	"coverage = deliveries to applications / (M × (N-1)); last p50/p99 = publish to the last node's delivery; " +
@@ -33,7 +33,7 @@ const broadcastDescription = "N nodes in this process on the same seeded random 
 const bcastPayload = 256
 
 // bcastWarm messages open every row unrecorded.
-const bcastWarm = 5
+const bcastWarm = 20
 
 // bcastStall is how long a row waits for any message to complete before
 // it gives up those in flight; bcastRowLimit bounds the messages' phase.
@@ -243,6 +243,9 @@ func broadcastRun(impl string, n, m, inflight int, r *Result) error {
 	}
 	r.addNote(fmt.Sprintf("%d edges, %d TCP sockets counted", len(edges), socks))
 	var errs []error
+	if en, ok := net.(interface{ endNote() string }); ok {
+		r.addNote(en.endNote())
+	}
 	if givenUp > 0 {
 		r.addNote(fmt.Sprintf("%d messages given up (none completed for %v)", givenUp, bcastStall))
 	}
@@ -317,6 +320,20 @@ func (b *antnetBcast) counters() (sent, dropped uint64) {
 }
 
 func (b *antnetBcast) setupNote() string { return "" }
+
+// endNote sums the broadcast trees' repairs over the row.
+func (b *antnetBcast) endNote() string {
+	var prunes, grafts, upgrades, eager, lazy uint64
+	for _, nd := range b.nodes {
+		s := nd.BroadcastStats()
+		prunes += s.PrunesSent
+		grafts += s.GraftsSent
+		upgrades += s.Upgrades
+		eager += uint64(s.EagerLinks)
+		lazy += uint64(s.LazyLinks)
+	}
+	return fmt.Sprintf("trees: %d prunes, %d grafts, %d ttl upgrades in all; %d eager and %d lazy link ends at the end", prunes, grafts, upgrades, eager, lazy)
+}
 
 func (b *antnetBcast) close() error { return closeAll(b.nodes) }
 
