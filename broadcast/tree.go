@@ -207,9 +207,8 @@ func (t *Tree[L]) Prune(from L, payload []byte) error {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	lk := t.links[from]
-	if lk == nil || !lk.trees {
-		t.stats.Unsolicited++
+	lk := t.treeLink(from)
+	if lk == nil {
 		return nil
 	}
 	t.stats.PrunesReceived++
@@ -230,9 +229,8 @@ func (t *Tree[L]) IHave(send Sender[L], from L, payload []byte) error {
 	if err != nil {
 		return err
 	}
-	lk := t.links[from]
-	if lk == nil || !lk.trees {
-		t.stats.Unsolicited++
+	lk := t.treeLink(from)
+	if lk == nil {
 		return nil
 	}
 	for _, hv := range haves {
@@ -267,9 +265,8 @@ func (t *Tree[L]) Graft(send Sender[L], from L, payload []byte) error {
 	if err != nil {
 		return err
 	}
-	lk := t.links[from]
-	if lk == nil || !lk.trees {
-		t.stats.Unsolicited++
+	lk := t.treeLink(from)
+	if lk == nil {
 		return nil
 	}
 	lk.eager = true
@@ -285,6 +282,17 @@ func (t *Tree[L]) Graft(send Sender[L], from L, payload []byte) error {
 		}
 	}
 	return nil
+}
+
+// treeLink returns from's link if it speaks trees; a control frame from any
+// other is counted as unsolicited and ignored. Under mu.
+func (t *Tree[L]) treeLink(from L) *link {
+	lk := t.links[from]
+	if lk == nil || !lk.trees {
+		t.stats.Unsolicited++
+		return nil
+	}
+	return lk
 }
 
 // Tick grafts the announcers of ids whose payload is overdue, announces

@@ -44,11 +44,7 @@ func (p *rawPeer) write(b []byte) {
 
 func (p *rawPeer) hello(name, addr string) {
 	p.t.Helper()
-	payload := proto.AppendHello(nil, proto.Hello{ID: proto.PeerID{Name: name, Addr: addr}, Nonce: 7})
-	p.write(codec.Append(nil, codec.Frame{Kind: codec.KindHello, Payload: payload}))
-	if f := p.read(); f.Kind != codec.KindHelloAck {
-		p.t.Fatalf("want hello-ack, got %s", f.Kind)
-	}
+	p.helloFlags(name, addr, 0)
 }
 
 // read returns the next frame, failing the test on EOF or after 2s.
