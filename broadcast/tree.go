@@ -284,6 +284,31 @@ func (t *Tree[L]) Graft(send Sender[L], from L, payload []byte) error {
 	return nil
 }
 
+// stranger adds to w, as an announcer, a tree link that did not announce
+// its id, when every announcer was tried or is gone (their links cut while
+// the graft was out, say), and returns its index, or -1: such a link may
+// have the broadcast still, or have got it before it came up. The most
+// grafts an id costs stays maxAnnouncers. Eager links first.
+func (t *Tree[L]) stranger(w *want[L]) int {
+	if w.n == maxAnnouncers {
+		return -1
+	}
+	var pick L
+	found, eager := false, false
+	for l, lk := range t.links {
+		if !lk.trees || slices.Contains(w.announcers[:w.n], l) || (found && (eager || !lk.eager)) {
+			continue
+		}
+		pick, found, eager = l, true, lk.eager
+	}
+	if !found {
+		return -1
+	}
+	w.announcers[w.n] = pick
+	w.n++
+	return w.n - 1
+}
+
 // treeLink returns from's link if it speaks trees; a control frame from any
 // other is counted as unsolicited and ignored. Under mu.
 func (t *Tree[L]) treeLink(from L) *link {
@@ -351,7 +376,10 @@ func (t *Tree[L]) Tick(send Sender[L]) {
 				best, bestScore = i, score
 			}
 		}
-		w.due = w.expires // no announcer left: wait for another, or expire
+		if best < 0 {
+			best = t.stranger(w)
+		}
+		w.due = w.expires // no one left to ask: wait for an announcer, or expire
 		if best >= 0 {
 			w.tried |= 1 << best
 			lk := t.links[w.announcers[best]]
