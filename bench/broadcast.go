@@ -220,36 +220,27 @@ func startBcastNet(secureLinks, flood bool, n, deg int) (*bcastNet, error) {
 
 func (b *bcastNet) degrees() []int { return graph.Degrees(len(b.nodes), b.edges) }
 
-// forwarded sums the gossip frames sent, the copies dropped, and the frames
-// sent again for a copy with more ttl left.
-func (b *bcastNet) forwarded() (fwd, drop, again uint64) {
-	for _, nd := range b.nodes {
-		st := nd.Stats()
-		fwd += st.GossipForwarded
-		drop += st.GossipDuplicates
-		again += st.GossipReforwarded
-	}
-	return fwd, drop, again
+// bcastCosts are the network's counters a row takes its per-broadcast and
+// per-delivery figures from.
+type bcastCosts struct {
+	forwarded, dropped, again uint64 // Stats: gossip frames sent, duplicates, relays for a better ttl
+	bytesOut, control         uint64 // Stats.BytesOut, the trees' control bytes
+	prunes, grafts            uint64 // the trees' repairs
 }
 
-// treeSums sums the trees' prunes, grafts and upgrades.
-func (b *bcastNet) treeSums() (prunes, grafts, upgrades uint64) {
+// costs sums every node's counters.
+func (b *bcastNet) costs() (c bcastCosts) {
 	for _, nd := range b.nodes {
-		s := nd.BroadcastStats()
-		prunes += s.PrunesSent
-		grafts += s.GraftsSent
-		upgrades += s.Upgrades
+		st, ts := nd.Stats(), nd.BroadcastStats()
+		c.forwarded += st.GossipForwarded
+		c.dropped += st.GossipDuplicates
+		c.again += st.GossipReforwarded
+		c.bytesOut += st.BytesOut
+		c.control += ts.ControlBytes
+		c.prunes += ts.PrunesSent
+		c.grafts += ts.GraftsSent
 	}
-	return prunes, grafts, upgrades
-}
-
-// wire sums the bytes every node wrote and the tree's control bytes.
-func (b *bcastNet) wire() (bytesOut, control uint64) {
-	for _, nd := range b.nodes {
-		bytesOut += nd.Stats().BytesOut
-		control += nd.BroadcastStats().ControlBytes
-	}
-	return bytesOut, control
+	return c
 }
 
 // waitFramesLanded waits, up to d, until every gossip frame the nodes sent
@@ -295,7 +286,7 @@ func broadcastRun(secureLinks, flood bool, n, deg, payload int, cfg *config, r *
 		return err
 	}
 	defer closeNamed("nodes", b.close, r)
-	fwd0, drop0, again0 := b.forwarded()
+	c0 := b.costs()
 
 	rng := rand.New(rand.NewPCG(bcastSeed, 0x6f726967))
 	msg := make([]byte, payload)
@@ -370,10 +361,8 @@ func broadcastRun(secureLinks, flood bool, n, deg, payload int, cfg *config, r *
 	// Throughput: back to back, at most bcastWindow broadcasts undelivered.
 	// The per-delivery costs are taken over it: the tree has formed.
 	b.waitFramesLanded(5 * time.Second)
-	tfwd0, _, _ := b.forwarded()
-	tbytes0, tctl0 := b.wire()
+	t0 := b.costs()
 	tissued0 := issued
-	prunes0, grafts0, upgrades0 := b.treeSums()
 	var tputErr error
 	var d0, d1 int64
 	w = newWindow()
@@ -406,17 +395,15 @@ func broadcastRun(secureLinks, flood bool, n, deg, payload int, cfg *config, r *
 	// last delivery).
 	b.waitTotal(issued*others, 5*time.Second)
 	b.waitFramesLanded(5 * time.Second)
-	fwd1, drop1, again1 := b.forwarded()
-	tbytes1, tctl1 := b.wire()
-	prunes1, grafts1, upgrades1 := b.treeSums()
+	c1 := b.costs()
 	if tb := float64(max(issued-tissued0, 1)); !flood {
 		r.addNote(fmt.Sprintf("throughput phase per broadcast: %.2f prunes, %.2f grafts, %.2f ttl upgrades",
-			float64(prunes1-prunes0)/tb, float64(grafts1-grafts0)/tb, float64(upgrades1-upgrades0)/tb))
+			float64(c1.prunes-t0.prunes)/tb, float64(c1.grafts-t0.grafts)/tb, float64(c1.again-t0.again)/tb))
 	}
 	if deliveries := float64((issued - tissued0) * others); deliveries > 0 {
-		r.CopiesPerDelivery = float64(fwd1-tfwd0) / deliveries
-		r.ControlBytesPerDelivery = float64(tctl1-tctl0) / deliveries
-		r.WireBytesPerDelivery = float64(tbytes1-tbytes0) / deliveries
+		r.CopiesPerDelivery = float64(c1.forwarded-t0.forwarded) / deliveries
+		r.ControlBytesPerDelivery = float64(c1.control-t0.control) / deliveries
+		r.WireBytesPerDelivery = float64(c1.bytesOut-t0.bytesOut) / deliveries
 	}
 
 	// Every node reached by every broadcast, nothing delivered twice?
@@ -458,12 +445,12 @@ func broadcastRun(secureLinks, flood bool, n, deg, payload int, cfg *config, r *
 	r.Nodes = n
 	r.SumDegrees = 2 * len(b.edges)
 	if issued > 0 {
-		r.FramesPerMsg = float64(fwd1-fwd0) / float64(issued)
-		r.ReforwardedPerMsg = float64(again1-again0) / float64(issued)
+		r.FramesPerMsg = float64(c1.forwarded-c0.forwarded) / float64(issued)
+		r.ReforwardedPerMsg = float64(c1.again-c0.again) / float64(issued)
 	}
 	r.Broadcasts = issued
 	r.addNote(fmt.Sprintf("%d broadcasts (%d timed one at a time); engine dropped %.1f copies/bcast; flooding bound 2E-(N-1) = %d frames",
-		issued, covOps, float64(drop1-drop0)/float64(max(issued, 1)), 2*len(b.edges)-(n-1)))
+		issued, covOps, float64(c1.dropped-c0.dropped)/float64(max(issued, 1)), 2*len(b.edges)-(n-1)))
 	var errs []error
 	if tputErr != nil {
 		errs = append(errs, fmt.Errorf("throughput: %w", tputErr))

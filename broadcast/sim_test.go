@@ -499,7 +499,7 @@ func TestLinksChurning(t *testing.T) {
 		if k := key(a, b); a != b && !live[k] {
 			s.join(a, b, true)
 			live[k] = true
-			if !s.nodes[a].tree.Eager(b) {
+			if !s.nodes[a].tree.links[b].eager {
 				t.Fatal("a new link starts lazy")
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/antnet-p2p/antnet/codec"
@@ -33,7 +34,8 @@ type Tree[L comparable] struct {
 	flushAt    time.Time           // when queued ids are announced
 	wakeAt     time.Time           // earliest Wake asked for, not yet ticked; zero: none
 
-	stats Stats
+	stats    Stats
+	upgrades atomic.Uint64 // Stats.Upgrades, read without the lock (Upgrades)
 
 	due   []dueWant[L] // scratch for Tick
 	score map[L]int    // scratch for Tick
@@ -417,11 +419,17 @@ func (t *Tree[L]) Tick(send Sender[L]) {
 	}
 }
 
-// Stats returns the tree's counters and sizes.
+// Upgrades is Stats().Upgrades without the lock or the walk over the
+// links: for a host whose own counters are polled often.
+func (t *Tree[L]) Upgrades() uint64 { return t.upgrades.Load() }
+
+// Stats returns the tree's counters and sizes. It walks the links under
+// the tree's lock.
 func (t *Tree[L]) Stats() Stats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := t.stats
+	s.Upgrades = t.upgrades.Load()
 	for _, lk := range t.links {
 		switch {
 		case !lk.trees:
@@ -435,14 +443,6 @@ func (t *Tree[L]) Stats() Stats {
 	s.Cached, s.CachedBytes = len(t.cache), t.cacheBytes
 	s.Missing, s.Seen = len(t.missing), t.seen.len()
 	return s
-}
-
-// Eager reports whether link l is up and payloads are pushed on it.
-func (t *Tree[L]) Eager(l L) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	lk := t.links[l]
-	return lk != nil && lk.eager
 }
 
 // hold caches a broadcast this node now has, as the frame it sends.
@@ -521,7 +521,7 @@ func (t *Tree[L]) spread(send Sender[L], h *held[L], upgrade bool, now time.Time
 // upgrade records that a copy of h with carried ttl exists and relays the
 // better budget.
 func (t *Tree[L]) upgrade(send Sender[L], h *held[L], carried int, now time.Time) {
-	t.stats.Upgrades++
+	t.upgrades.Add(1)
 	h.setCarried(carried)
 	t.seen.raise(h.id, uint8(min(carried, 255)))
 	t.spread(send, h, true, now)

@@ -370,10 +370,10 @@ func (n *Node) frame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer)
 	case codec.KindPong:
 		pc.pong(f.ID)
 	case codec.KindGoaway:
-		if proto.GoawayReason(f.Payload) == proto.GoawayTooManyLinks {
+		switch proto.GoawayReason(f.Payload) {
+		case proto.GoawayTooManyLinks:
 			pc.setDown(ReasonTooManyLinks)
-		}
-		if len(f.Payload) > 0 && f.Payload[0] == proto.GoawayClosing {
+		case proto.GoawayClosing:
 			pc.fail(ErrPeerClosed) // it will answer none of them: say so now
 		}
 		pc.goawayRecv.Store(true)

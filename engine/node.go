@@ -323,7 +323,7 @@ func (n *Node) shutdown(ctx context.Context) error {
 	}
 	n.dropWork.Store(true) // what workers have not started is dropped
 	var goawayQueued []*peerConn
-	closing := []byte{proto.GoawayClosing}
+	closing := proto.AppendGoaway(nil, proto.GoawayClosing)
 	n.conns.Range(func(k, _ any) bool {
 		pc := k.(*peerConn)
 		// A draining link whose own requests kept its goaway back sends it now.

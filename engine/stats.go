@@ -141,7 +141,7 @@ func (n *Node) Stats() Stats {
 		GossipForwarded:   s.gossipForwarded.Load(),
 		GossipDuplicates:  s.gossipDuplicates.Load(),
 		GossipExpired:     s.gossipExpired.Load(),
-		GossipReforwarded: n.tree.Stats().Upgrades,
+		GossipReforwarded: n.tree.Upgrades(),
 		Dropped:           s.dropped.Load(),
 		SlowPeers:         s.slowPeers.Load(),
 		Refused:           s.refused.Load(),
