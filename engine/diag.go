@@ -8,83 +8,24 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/loglimit"
 )
 
 // Diagnostics. Every line a remote peer can cause (a refused socket, a link
 // closed for a protocol violation) goes through the node's logLimit, so a
-// flood of bad sockets costs at most logBurst lines at once, then one per
-// logEvery, plus one summary line per logSummaryEvery while lines are being
-// dropped. The limiter has no goroutine: the summary is written by the
+// flood of bad sockets costs at most loglimit.Burst lines at once, then one
+// per loglimit.Every, plus one summary line per loglimit.SummaryEvery while
+// lines are being dropped. The limiter has no goroutine: the summary is written by the
 // ticker's sweep.
-
-const (
-	logBurst        = 10                     // lines logged back to back before the limit applies
-	logEvery        = 500 * time.Millisecond // then one more line per interval: 2 a second
-	logSummaryEvery = 10 * time.Second       // a "suppressed N" line at most this often
-)
-
-// logLimit is a token bucket for remote-caused log lines. Safe for
-// concurrent use; allow costs a lock and no allocation.
-type logLimit struct {
-	mu           sync.Mutex
-	tokens       int
-	refilled     int64 // monoNow when the tokens were last counted
-	suppressed   uint64
-	firstDropped int64         // monoNow of the first line dropped since the last summary
-	summaryEvery time.Duration // logSummaryEvery; tests shorten it
-	started      bool
-}
-
-// allow takes a token and reports whether a line may be logged at now
-// (monoNow); if not, it counts the line as suppressed.
-func (l *logLimit) allow(now int64) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.started {
-		l.started, l.tokens, l.refilled = true, logBurst, now
-	}
-	if add := (now - l.refilled) / int64(logEvery); add > 0 {
-		l.tokens = int(min(int64(logBurst), int64(l.tokens)+add))
-		l.refilled += add * int64(logEvery)
-	}
-	if l.tokens > 0 {
-		l.tokens--
-		return true
-	}
-	if l.suppressed == 0 {
-		l.firstDropped = now
-	}
-	l.suppressed++
-	return false
-}
-
-// due returns how many lines were dropped since the last summary, and
-// resets the count, once the summary interval has passed since the first of
-// them; else 0.
-func (l *logLimit) due(now int64) uint64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	every := l.summaryEvery
-	if every <= 0 {
-		every = logSummaryEvery
-	}
-	if l.suppressed == 0 || now-l.firstDropped < int64(every) {
-		return 0
-	}
-	n := l.suppressed
-	l.suppressed = 0
-	return n
-}
 
 // logRemote reports whether a line at level, caused by a remote peer, may
 // be written now: the logger takes that level and the rate limit has room.
 // Callers build the line's arguments only when it returns true.
 func (n *Node) logRemote(level slog.Level) bool {
-	return n.log.Enabled(context.Background(), level) && n.logs.allow(monoNow())
+	return n.log.Enabled(context.Background(), level) && n.logs.Allow(monoNow())
 }
 
 // monoBase anchors monoNow.
@@ -105,9 +46,9 @@ func (n *Node) refused(level slog.Level, remote string, why any) {
 
 // logSuppressed writes the summary line when lines were dropped. Ticker.
 func (n *Node) logSuppressed() {
-	if d := n.logs.due(monoNow()); d > 0 {
+	if d := n.logs.Due(monoNow()); d > 0 {
 		n.log.Warn("log rate limit: refusals and protocol errors not logged", "suppressed", d,
-			"limit", strconv.Itoa(logBurst)+" then 1 per "+logEvery.String())
+			"limit", strconv.Itoa(loglimit.Burst)+" then 1 per "+loglimit.Every.String())
 	}
 }
 

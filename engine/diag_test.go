@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/loglimit"
 )
 
 // logRecord is one line a recorder took: its level, message and attributes
@@ -183,7 +184,7 @@ func TestRefusalFloodIsRateLimited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.logs.summaryEvery = 300 * time.Millisecond // the default 10s would make the test wait
+	srv.logs.SummaryEvery = 300 * time.Millisecond // the default 10s would make the test wait
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +238,7 @@ func TestRefusalFloodIsRateLimited(t *testing.T) {
 		}
 		return uint64(lines)+suppressed == sockets
 	})
-	bound := logBurst + int(elapsed/logEvery) + 1
+	bound := loglimit.Burst + int(elapsed/loglimit.Every) + 1
 	t.Logf("%d bad sockets in %v: %d refusal lines (bound %d), %d suppressed, %d summary lines",
 		sockets, elapsed.Round(time.Millisecond), lines, bound, suppressed, len(rec.records("log rate limit: refusals and protocol errors not logged")))
 	if lines > bound {
@@ -252,7 +253,7 @@ func TestSuppressedRefusalDoesNotAllocate(t *testing.T) {
 		t.Fatal(err)
 	}
 	cause := errors.New("bad frame")
-	for range logBurst {
+	for range loglimit.Burst {
 		n.refused(slog.LevelWarn, "127.0.0.1:1", cause)
 	}
 	if a := testing.AllocsPerRun(100, func() { n.refused(slog.LevelWarn, "127.0.0.1:1", cause) }); a != 0 {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/antnet-p2p/antnet/internal/goid"
 )
 
 // Dialing. Every dial is bounded by WithDialTimeout and leaves nothing behind
@@ -296,6 +298,6 @@ func (n *Node) pollOrphans() (pending bool) {
 // onLoopGoroutine reports whether the caller is one of the node's event
 // loops, in a callback or not. About a microsecond.
 func (n *Node) onLoopGoroutine() bool {
-	kind, _ := n.ownGoroutines.Load(goid())
+	kind, _ := n.ownGoroutines.Load(goid.ID())
 	return kind == loopGoroutine
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/antnet-p2p/antnet/broadcast"
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/goid"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/route"
 )
@@ -229,7 +230,7 @@ func (n *Node) loopOf(c gnet.Conn) *loopState {
 	if v, ok := n.loopStates.Load(el); ok {
 		return v.(*loopState)
 	}
-	id := goid()
+	id := goid.ID()
 	n.ownGoroutines.Store(id, loopGoroutine)
 	v, _ := n.loopStates.LoadOrStore(el, &loopState{index: int(n.loopCount.Add(1)) - 1})
 	n.loopByGoroutine.Store(id, v)
@@ -250,7 +251,7 @@ func (ev *events) OnTick() (time.Duration, gnet.Action) {
 		ev.nextSweep = now.Add(every)
 	}
 	delay := ev.nextSweep.Sub(now)
-	if d, ok := ev.n.pacer.wakeDue(now); ok && d < delay {
+	if d, ok := ev.n.pacer.WakeDue(now, wakeLink); ok && d < delay {
 		delay = d
 	}
 	return max(delay, minPace), gnet.None
@@ -513,3 +514,6 @@ func (n *Node) connClosed(pc *peerConn, err error) {
 		n.log.Debug("connection closed", "remote", pc.remote(), "err", err)
 	}
 }
+
+// wakeLink wakes a paused link's loop to look at it again (see pace.go).
+func wakeLink(pc *peerConn) { _ = pc.c.Wake(nil) }

@@ -10,6 +10,7 @@ import (
 	"github.com/valyala/bytebufferpool"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/goid"
 	"github.com/antnet-p2p/antnet/proto"
 )
 
@@ -228,7 +229,7 @@ const workerExitGrace = 10 * time.Millisecond
 
 func (n *Node) worker() {
 	defer n.wg.Done()
-	id := goid()
+	id := goid.ID()
 	n.ownGoroutines.Store(id, workerGoroutine)
 	defer n.ownGoroutines.Delete(id)
 	for j := range n.work {

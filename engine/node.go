@@ -17,6 +17,9 @@ import (
 	"github.com/valyala/bytebufferpool"
 
 	"github.com/antnet-p2p/antnet/broadcast"
+	"github.com/antnet-p2p/antnet/internal/histogram"
+	"github.com/antnet-p2p/antnet/internal/loglimit"
+	"github.com/antnet-p2p/antnet/internal/pace"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/route"
 )
@@ -37,7 +40,7 @@ type Node struct {
 	cfg     config
 	handler proto.Handler
 	log     *slog.Logger
-	logs    logLimit // rate limit on lines remote peers cause (diag.go)
+	logs    loglimit.Limiter // rate limit on lines remote peers cause (diag.go)
 	name    string
 	listen  string
 	nonce   uint64
@@ -99,7 +102,7 @@ type Node struct {
 	work chan job // WithWorkers
 	wg   sync.WaitGroup
 
-	pacer pacer // links paused at the high-water mark
+	pacer pace.Pacer[*peerConn] // links paused at the high-water mark (pace.go)
 
 	disc *discovery // WithMinLinks; nil when off
 
@@ -109,8 +112,8 @@ type Node struct {
 	framePool bytebufferpool.Pool // gossip frames, encoded once per forward
 
 	stats          counters
-	rtt            latency // round trips of answered requests: RequestRTT
-	broadcastDelay latency // origin to delivery of broadcasts: BroadcastDelay
+	rtt            histogram.Latency // round trips of answered requests: RequestRTT
+	broadcastDelay histogram.Latency // origin to delivery of broadcasts: BroadcastDelay
 }
 
 // New configures a node named name that will listen on listen (host:port;
@@ -157,6 +160,7 @@ func New(name, listen string, h proto.Handler, opts ...Option) (*Node, error) {
 		dials:   make(map[*dialAttempt]struct{}),
 		closing: make(chan struct{}),
 		stopped: make(chan struct{}),
+		pacer:   pace.Pacer[*peerConn]{Min: minPace, Max: tickEvery},
 	}
 	if err := n.newTree(); err != nil {
 		return nil, err

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -42,7 +41,7 @@ func (n *Node) pace(pc *peerConn, c gnet.Conn) gnet.Action {
 	}
 	progressed := !pc.paced || out < pc.pacedOut
 	pc.paced, pc.pacedOut = true, out
-	n.pacer.hold(pc, progressed, time.Now())
+	n.pacer.Hold(pc, progressed, time.Now())
 	return gnet.None
 }
 
@@ -50,63 +49,6 @@ func (n *Node) pace(pc *peerConn, c gnet.Conn) gnet.Action {
 func (n *Node) unpace(pc *peerConn) {
 	if pc.paced {
 		pc.paced = false
-		n.pacer.release(pc)
+		n.pacer.Release(pc)
 	}
-}
-
-// pacer holds the paused links the ticker must wake. Empty unless some
-// peer's answers are held at the high-water mark; costs one map entry per
-// such link.
-type pacer struct {
-	mu    sync.Mutex
-	links map[*peerConn]pacing
-}
-
-type pacing struct {
-	at    time.Time     // next wake
-	every time.Duration // minPace while the peer reads, doubling to tickEvery while it does not
-}
-
-// hold (re)schedules pc's next wake. Loop.
-func (p *pacer) hold(pc *peerConn, progressed bool, now time.Time) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.links == nil {
-		p.links = make(map[*peerConn]pacing)
-	}
-	e := p.links[pc]
-	if progressed || e.every == 0 {
-		e.every = minPace
-	} else {
-		e.every = min(2*e.every, tickEvery)
-	}
-	e.at = now.Add(e.every)
-	p.links[pc] = e
-}
-
-// release forgets pc. Loop.
-func (p *pacer) release(pc *peerConn) {
-	p.mu.Lock()
-	delete(p.links, pc)
-	p.mu.Unlock()
-}
-
-// wakeDue wakes the links whose time has come and returns the wait until
-// the next one; false when no link is paused. Ticker goroutine.
-func (p *pacer) wakeDue(now time.Time) (time.Duration, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.links) == 0 {
-		return 0, false
-	}
-	next := tickEvery
-	for pc, e := range p.links {
-		if !now.Before(e.at) {
-			_ = pc.c.Wake(nil) // the loop reschedules it, or lets it go
-			e.at = now.Add(e.every)
-			p.links[pc] = e
-		}
-		next = min(next, e.at.Sub(now))
-	}
-	return next, true
 }

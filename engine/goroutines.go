@@ -1,20 +1,6 @@
 package engine
 
-import "runtime"
-
-// goid returns the current goroutine's id, parsed from its stack header
-// ("goroutine 42 [running]:"). About a microsecond; used to tell whether a
-// blocking call comes from an event loop.
-func goid() uint64 {
-	var buf [64]byte
-	b := buf[:runtime.Stack(buf[:], false)]
-	const prefix = len("goroutine ")
-	var id uint64
-	for i := prefix; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
-		id = id*10 + uint64(b[i]-'0')
-	}
-	return id
-}
+import "github.com/antnet-p2p/antnet/internal/goid"
 
 // The node's own goroutines, by what a blocking call made on them would do.
 const (
@@ -35,7 +21,7 @@ func (n *Node) callerKind() int {
 	if n.inCallback.Load() == 0 {
 		return 0
 	}
-	kind, _ := n.ownGoroutines.Load(goid())
+	kind, _ := n.ownGoroutines.Load(goid.ID())
 	k, _ := kind.(int)
 	return k
 }
@@ -55,7 +41,7 @@ func (n *Node) onLoop() bool {
 // goroutine-id lookup (about a microsecond).
 func (n *Node) runCallback(what string, ran uint8, f func()) (panicked any) {
 	n.inCallback.Add(1)
-	id := goid()
+	id := goid.ID()
 	prev, _ := n.ownGoroutines.Load(id)
 	mark := prev != loopGoroutine
 	if ls, ok := n.loopByGoroutine.Load(id); ok {
