@@ -2,15 +2,10 @@ package engine
 
 import (
 	"context"
-	"encoding/binary"
-	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"strconv"
 	"time"
 
-	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/internal/loglimit"
 )
 
@@ -52,36 +47,6 @@ func (n *Node) logSuppressed() {
 	}
 }
 
-// firstFrameError explains a frame the node could not decode before the
-// handshake from the bytes the peer sent (prefix: up to 8 of them): another
-// protocol's text, a length no antnet node sends, another wire version. The
-// result wraps err.
-func firstFrameError(prefix []byte, err error) error {
-	if len(prefix) >= 4 && printable(prefix) {
-		return fmt.Errorf("peer speaks another protocol (starts with %q): not an antnet node? (%w)", prefix, err)
-	}
-	var se *codec.SizeError
-	if errors.As(err, &se) {
-		size := uint64(binary.BigEndian.Uint32(prefix)) + 4
-		return fmt.Errorf("peer sent a frame of %s before the handshake: not an antnet node? (%w)", humanBytes(size), err)
-	}
-	if errors.Is(err, codec.ErrVersion) && len(prefix) >= 5 {
-		return fmt.Errorf("peer speaks antnet wire version %d, this node %d (%w)", prefix[4], codec.Version, err)
-	}
-	return fmt.Errorf("malformed first frame: %w", err)
-}
-
-// printable reports whether b is printable ASCII (tabs and line ends
-// included): the start of a text protocol.
-func printable(b []byte) bool {
-	for _, c := range b {
-		if (c < 0x20 || c > 0x7e) && c != '\t' && c != '\r' && c != '\n' {
-			return false
-		}
-	}
-	return true
-}
-
 // humanBytes prints n bytes for a person: 1.2 GB, 80 KB, 12 B.
 func humanBytes(n uint64) string {
 	const unit = 1000
@@ -94,20 +59,4 @@ func humanBytes(n uint64) string {
 		exp++
 	}
 	return strconv.FormatFloat(float64(n)/float64(div), 'f', 1, 64) + " " + string("KMGT"[exp]) + "B"
-}
-
-// silentClose is the dialer's error when the peer closed the socket during
-// the handshake without a refusal frame. err is OnClose's (nil or io.EOF
-// for an orderly close).
-func silentClose(secure bool, err error) error {
-	step := "before hello-ack"
-	if secure {
-		step = "during the secure handshake"
-	}
-	how := "closed the connection"
-	if err != nil && !errors.Is(err, io.EOF) {
-		how = "dropped the connection (" + err.Error() + ")"
-	}
-	return fmt.Errorf("%w: peer %s %s without saying why: a plain/secure mismatch, a limit or a handshake timeout on its side, or not an antnet node? see its log",
-		ErrHandshake, how, step)
 }

@@ -1,7 +1,12 @@
 package engine
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
@@ -9,7 +14,307 @@ import (
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/route"
+	"github.com/antnet-p2p/antnet/secure"
 )
+
+// The handshake: one state machine per socket, run on the socket's event
+// loop, from OnOpen until the link is ready or closed. Everything that
+// decides whether a socket becomes a link is in this file.
+//
+// Steps (handshakeStep, read off the link's fields):
+//
+//	noise   secure nodes (WithIdentity): Noise XX in kind-secure frames, in the clear
+//	hello   the acceptor waits for hello, the dialer for hello-ack (sealed on secure links)
+//	done    the link is ready: the deadline and the pending-handshake slot are released
+//
+// The Noise exchange (package secure picks the suite: AES-GCM when both
+// ends have AES hardware, ChaChaPoly otherwise):
+//
+//	dialer -> acceptor   secure(-> e, cipher list)
+//	acceptor -> dialer   secure(<- e, ee, s, es), flags = the cipher it chose
+//	dialer -> acceptor   secure(-> s, se), then hello, sealed
+//
+// Transitions:
+//
+//	open          accepted: refused at once past WithMaxConns or WithMaxHandshakes,
+//	              else it takes a pending-handshake slot; dialed: sends the first
+//	              Noise message, or hello plus short mode's request
+//	noise → hello the Noise handshake ends: WithAdmit and a pinned key are checked;
+//	              the dialer sends hello
+//	hello → done  acceptor: hello checked (self, this node's address, pinned key,
+//	              an address held by another key, WithMaxLinks, the route entry),
+//	              hello-ack sent, the link attaches to its route; dialer: hello-ack
+//	              checked (own nonce, the name dialed), the link attaches
+//	any → closed  the handshake deadline (WithHandshakeTimeout, the ticker), a frame
+//	              over maxHandshakeFrame, a kind the step does not expect, a refusal
+//
+// Every refusal the acceptor sends is an error frame (code unsupported)
+// whose text says why, then close: the msg constants below and the
+// errors' texts. The dialer's AddRoute returns it wrapped in ErrRefused,
+// ErrSelf, ErrKeyMismatch or ErrNotAdmitted; a peer that closes without
+// one gets ErrHandshake (silentClose). What an unauthenticated socket can
+// make the node hold: one frame of at most maxHandshakeFrame bytes, its
+// peerConn and one pending-handshake slot, for at most the handshake
+// timeout.
+
+// handshakeStep is where a link is in its handshake.
+type handshakeStep uint8
+
+const (
+	stepNoise handshakeStep = iota
+	stepHello
+	stepDone
+)
+
+func (s handshakeStep) String() string {
+	switch s {
+	case stepNoise:
+		return "noise"
+	case stepHello:
+		return "hello"
+	case stepDone:
+		return "done"
+	}
+	return "handshakeStep(" + strconv.Itoa(int(s)) + ")"
+}
+
+// step returns the link's handshake step. Loop.
+func (pc *peerConn) step() handshakeStep {
+	switch {
+	case pc.state.Load() != stateHandshake:
+		return stepDone
+	case pc.n.cfg.identity != nil && pc.sess == nil:
+		return stepNoise
+	}
+	return stepHello
+}
+
+// msgSelf is the refusal a node sends to a socket it dialed itself.
+const msgSelf = "antnet: dialed itself"
+
+const (
+	msgNeedSecure = "this node requires secure links (Noise XX)"
+	msgPlainOnly  = "this node does not speak secure links"
+)
+
+// Refusal reasons a full node sends before closing.
+const (
+	msgMaxConns      = "antnet: max connections"
+	msgMaxHandshakes = "antnet: max pending handshakes"
+)
+
+// maxHandshakeFrame bounds every frame a link takes before its handshake
+// completes: the largest hello (16 + 1+255+1+255+8 = 536 bytes; 552
+// sealed), the Noise messages (at most 112 bytes) and a refusal fit with
+// room to spare. A socket that has not finished its handshake thus makes
+// the node hold at most this much of its input, whatever the max frame
+// size; a length prefix announcing more closes it as soon as it arrives.
+const maxHandshakeFrame = 4096
+
+// open starts a socket's handshake, in OnOpen: an accepted socket is
+// refused at once over the connection or pending-handshake limit, else it
+// waits for hello (or the first Noise message) until the handshake
+// deadline; a dialed socket sends the first Noise message, or hello plus
+// whatever short mode queued behind it. Loop.
+func (n *Node) open(pc *peerConn, c gnet.Conn) ([]byte, gnet.Action) {
+	if pc.outbound && !pc.short {
+		n.setPeerSocket(c.Fd()) // an accepted socket once its hello says persistent
+	}
+	if pc.abandoned.Load() || n.state.Load() != nodeRunning {
+		// The dialer gave up before the socket arrived, or the node is closing.
+		pc.fail(ErrClosed)
+		return nil, gnet.Close
+	}
+	if !pc.outbound {
+		if refuse := n.refusalReason(); refuse != "" {
+			n.stats.refused.Add(1)
+			if n.logRemote(slog.LevelInfo) {
+				n.log.Info("refused connection", "remote", c.RemoteAddr().String(), "reason", refuse)
+			}
+			pc.fail(ErrClosed)
+			return appendError(nil, 0, proto.CodeUnsupported, refuse), gnet.Close
+		}
+		pc.holdsHandshakeSlot = true
+	}
+	if a := c.RemoteAddr(); a != nil {
+		pc.remoteAddr = a.String() // the ticker may print it: RemoteAddr is loop-only
+	}
+	pc.setDeadline(n.cfg.handshakeTimeout)
+	pc.lastRecv.Store(n.clock.Load())
+	n.conns.Store(pc, struct{}{})
+	n.stats.conns.Add(1)
+	if !pc.outbound {
+		return nil, gnet.None
+	}
+	if n.cfg.identity != nil {
+		msg, err := n.startSecure(pc)
+		if err != nil {
+			pc.hsErr = fmt.Errorf("%w: %w", ErrHandshake, err)
+			return nil, gnet.Close
+		}
+		return msg, gnet.None // hello follows the Noise handshake, sealed
+	}
+	out := pc.takeOut() // short mode queued its request before the dial
+	buf := n.appendHello(nil, codec.KindHello, pc.short)
+	pc.loopFrames.Add(1)
+	if out != nil {
+		buf = append(buf, out.B...)
+		n.outPool.Put(out)
+	}
+	pc.bytesOut.Add(uint64(len(buf)))
+	return buf, gnet.None
+}
+
+// refusalReason returns why an accepted socket may not stay, or "" (and
+// takes a pending-handshake slot) when it may.
+// Loop, in OnOpen.
+func (n *Node) refusalReason() string {
+	if max := n.cfg.maxConns; max > 0 && n.stats.conns.Load() >= int64(max) {
+		return msgMaxConns
+	}
+	if max := n.cfg.maxHandshakes; max > 0 && n.stats.handshaking.Load() >= int64(max) {
+		return msgMaxHandshakes
+	}
+	n.stats.handshaking.Add(1)
+	return ""
+}
+
+// handshakeDone releases an inbound socket's pending-handshake slot. Loop.
+func (n *Node) handshakeDone(pc *peerConn) {
+	if pc.holdsHandshakeSlot {
+		pc.holdsHandshakeSlot = false
+		n.stats.handshaking.Add(-1)
+	}
+}
+
+// handshakeFrame routes a frame that arrived before the handshake ended to
+// the step the link is at. Loop.
+func (n *Node) handshakeFrame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Action {
+	switch {
+	case f.Kind == codec.KindSecure && pc.sess != nil:
+		return n.violation(pc, errors.New("secure message after the Noise handshake"))
+	case f.Kind == codec.KindSecure || pc.step() == stepNoise:
+		return n.secureFrame(pc, f, w) // a plain node answers it with msgPlainOnly
+	}
+	return n.handshake(pc, f, w)
+}
+
+// startSecure begins the dialer's handshake and returns its first message as
+// a frame. Loop, in OnOpen.
+func (n *Node) startSecure(pc *peerConn) ([]byte, error) {
+	hs, err := secure.NewHandshakeCiphers(n.cfg.identity, true, n.ciphers())
+	if err != nil {
+		return nil, err
+	}
+	msg, err := hs.Start()
+	if err != nil {
+		return nil, err
+	}
+	pc.hs = hs
+	return codec.Append(nil, codec.Frame{Kind: codec.KindSecure, Payload: msg}), nil
+}
+
+// secureFrame handles a frame on a link whose Noise handshake is not done.
+// Loop.
+func (n *Node) secureFrame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Action {
+	if n.cfg.identity == nil {
+		// We are plain; the peer wants a secure link.
+		w.B = appendError(w.B, 0, proto.CodeUnsupported, msgPlainOnly)
+		return n.mismatch(pc, "the peer asked for a secure link; this node is plain (no WithIdentity)")
+	}
+	switch f.Kind {
+	case codec.KindSecure:
+	case codec.KindHello:
+		w.B = appendError(w.B, 0, proto.CodeUnsupported, msgNeedSecure)
+		return n.mismatch(pc, "a plain peer said hello; this node requires secure links (WithIdentity)")
+	case codec.KindError:
+		if pc.outbound {
+			re := proto.ParseError(pc.peer, f.Payload)
+			pc.hsErr = fmt.Errorf("%w: %s", ErrRefused, re.Message)
+			return n.violation(pc, pc.hsErr)
+		}
+		fallthrough
+	default:
+		return n.violation(pc, fmt.Errorf("%w: %s before the secure handshake", ErrHandshake, f.Kind))
+	}
+	if pc.hs == nil {
+		if pc.outbound {
+			return n.violation(pc, fmt.Errorf("%w: unexpected secure message", ErrHandshake))
+		}
+		hs, err := secure.NewHandshakeCiphers(n.cfg.identity, false, n.ciphers())
+		if err != nil {
+			return n.violation(pc, err)
+		}
+		pc.hs = hs
+	}
+	reply, sess, err := pc.hs.Read(secure.Cipher(f.Flags), f.Payload)
+	if err != nil {
+		pc.hsErr = fmt.Errorf("%w: %w", ErrHandshake, err)
+		return n.violation(pc, pc.hsErr)
+	}
+	if reply != nil {
+		// Handshake messages go out in the clear, ahead of anything sealed;
+		// the acceptor's names the cipher it chose.
+		var flags uint8
+		if !pc.outbound {
+			flags = uint8(pc.hs.Cipher())
+		}
+		_, _ = pc.c.Write(codec.Append(nil, codec.Frame{Kind: codec.KindSecure, Flags: flags, Payload: reply}))
+	}
+	if sess == nil {
+		return gnet.None
+	}
+	pc.hs = nil
+	pc.sess = sess
+	pc.peerKey = string(sess.Peer)
+	n.log.Debug("secure link", "remote", pc.remote(), "cipher", sess.Cipher)
+	if admit := n.cfg.admit; admit != nil {
+		var err error
+		if p := n.runCallback("admit", ranAdmit, func() { err = admit(sess.Peer) }); p != nil {
+			err = fmt.Errorf("admission callback panicked: %v", p)
+		}
+		if err != nil {
+			n.stats.unadmitted.Add(1)
+			err = fmt.Errorf("%w: key %s: %w", ErrNotAdmitted, proto.PeerID{Key: pc.peerKey}.Fingerprint(), err)
+			n.logClosed(pc, slog.LevelInfo, err)
+			pc.hsErr = err
+			pc.fail(err)
+			if !pc.outbound {
+				w.B = appendError(w.B, 0, proto.CodeUnsupported, "key not admitted") // sealed: only that peer reads it
+			}
+			return gnet.Close
+		}
+	}
+	if pc.outbound {
+		if err := n.checkPin(pc.peer.Addr, pc.peerKey); err != nil {
+			// Another key answers at a pinned address: say nothing more.
+			n.logClosed(pc, slog.LevelWarn, err)
+			pc.hsErr = err
+			pc.fail(err)
+			return gnet.Close
+		}
+		// Now hello, sealed, and whatever short mode queued behind it.
+		w.B = n.appendHello(w.B, codec.KindHello, pc.short)
+	}
+	return gnet.None
+}
+
+// mismatch closes a link whose other end disagrees about security.
+func (n *Node) mismatch(pc *peerConn, what string) gnet.Action {
+	n.stats.protocolErrors.Add(1)
+	what = "secure/plain mismatch: " + what
+	if !pc.outbound {
+		n.refused(slog.LevelWarn, pc.remote(), what)
+	} else if n.logRemote(slog.LevelWarn) {
+		n.log.Warn("closing connection", "remote", pc.remote(), "err", what)
+	}
+	err := fmt.Errorf("%w: %s", ErrRefused, what)
+	if pc.outbound {
+		pc.hsErr = err
+	}
+	pc.fail(err)
+	return gnet.Close
+}
 
 // appendHello appends a hello or hello-ack frame introducing this node.
 func (n *Node) appendHello(dst []byte, kind codec.Kind, short bool) []byte {
@@ -187,11 +492,66 @@ func (n *Node) checkPin(addr, key string) error {
 	return nil
 }
 
-// msgSelf is the refusal a node sends to a socket it dialed itself.
-const msgSelf = "antnet: dialed itself"
-
 // refuse answers a hello with an error frame saying why, then closes. Loop.
 func (n *Node) refuse(pc *peerConn, w *bytebufferpool.ByteBuffer, why string, err error) gnet.Action {
 	w.B = appendError(w.B, 0, proto.CodeUnsupported, why)
 	return n.violation(pc, err)
+}
+
+// handshakeExpired closes a link whose handshake deadline passed. Ticker.
+func (n *Node) handshakeExpired(pc *peerConn) {
+	n.stats.handshakeTimeouts.Add(1)
+	if pc.outbound {
+		n.log.Debug("handshake timeout", "remote", pc.remote())
+	} else if n.logRemote(slog.LevelInfo) {
+		n.log.Info("refused connection", "remote", pc.remote(), "reason", "no handshake within the handshake timeout", "timeout", n.cfg.handshakeTimeout)
+	}
+	pc.fail(fmt.Errorf("%w: timed out", ErrHandshake))
+	pc.close()
+}
+
+// firstFrameError explains a frame the node could not decode before the
+// handshake from the bytes the peer sent (prefix: up to 8 of them): another
+// protocol's text, a length no antnet node sends, another wire version. The
+// result wraps err.
+func firstFrameError(prefix []byte, err error) error {
+	if len(prefix) >= 4 && printable(prefix) {
+		return fmt.Errorf("peer speaks another protocol (starts with %q): not an antnet node? (%w)", prefix, err)
+	}
+	var se *codec.SizeError
+	if errors.As(err, &se) {
+		size := uint64(binary.BigEndian.Uint32(prefix)) + 4
+		return fmt.Errorf("peer sent a frame of %s before the handshake: not an antnet node? (%w)", humanBytes(size), err)
+	}
+	if errors.Is(err, codec.ErrVersion) && len(prefix) >= 5 {
+		return fmt.Errorf("peer speaks antnet wire version %d, this node %d (%w)", prefix[4], codec.Version, err)
+	}
+	return fmt.Errorf("malformed first frame: %w", err)
+}
+
+// printable reports whether b is printable ASCII (tabs and line ends
+// included): the start of a text protocol.
+func printable(b []byte) bool {
+	for _, c := range b {
+		if (c < 0x20 || c > 0x7e) && c != '\t' && c != '\r' && c != '\n' {
+			return false
+		}
+	}
+	return true
+}
+
+// silentClose is the dialer's error when the peer closed the socket during
+// the handshake without a refusal frame. err is OnClose's (nil or io.EOF
+// for an orderly close).
+func silentClose(secure bool, err error) error {
+	step := "before hello-ack"
+	if secure {
+		step = "during the secure handshake"
+	}
+	how := "closed the connection"
+	if err != nil && !errors.Is(err, io.EOF) {
+		how = "dropped the connection (" + err.Error() + ")"
+	}
+	return fmt.Errorf("%w: peer %s %s without saying why: a plain/secure mismatch, a limit or a handshake timeout on its side, or not an antnet node? see its log",
+		ErrHandshake, how, step)
 }

@@ -99,12 +99,6 @@ func (n *Node) overLimit() string {
 	return ""
 }
 
-// Refusal reasons a full node sends before closing.
-const (
-	msgMaxConns      = "antnet: max connections"
-	msgMaxHandshakes = "antnet: max pending handshakes"
-)
-
 // refuseConn answers a socket the node will not serve with an error frame
 // (id 0, code unsupported, the reason) and closes it. The frame fits in an
 // empty socket buffer: the write does not wait.

@@ -53,52 +53,7 @@ func (ev *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		c.SetContext(pc)
 	}
 	pc.setConn(c)
-	if pc.outbound && !pc.short {
-		n.setPeerSocket(c.Fd()) // an accepted socket once its hello says persistent
-	}
-	if pc.abandoned.Load() || n.state.Load() != nodeRunning {
-		// The dialer gave up before the socket arrived, or the node is closing.
-		pc.fail(ErrClosed)
-		return nil, gnet.Close
-	}
-	if !pc.outbound {
-		if refuse := n.refusalReason(); refuse != "" {
-			n.stats.refused.Add(1)
-			if n.logRemote(slog.LevelInfo) {
-				n.log.Info("refused connection", "remote", c.RemoteAddr().String(), "reason", refuse)
-			}
-			pc.fail(ErrClosed)
-			return appendError(nil, 0, proto.CodeUnsupported, refuse), gnet.Close
-		}
-		pc.holdsHandshakeSlot = true
-	}
-	if a := c.RemoteAddr(); a != nil {
-		pc.remoteAddr = a.String() // the ticker may print it: RemoteAddr is loop-only
-	}
-	pc.setDeadline(n.cfg.handshakeTimeout)
-	pc.lastRecv.Store(n.clock.Load())
-	n.conns.Store(pc, struct{}{})
-	n.stats.conns.Add(1)
-	if !pc.outbound {
-		return nil, gnet.None
-	}
-	if n.cfg.identity != nil {
-		msg, err := n.startSecure(pc)
-		if err != nil {
-			pc.hsErr = fmt.Errorf("%w: %w", ErrHandshake, err)
-			return nil, gnet.Close
-		}
-		return msg, gnet.None // hello follows the Noise handshake, sealed
-	}
-	out := pc.takeOut() // short mode queued its request before the dial
-	buf := n.appendHello(nil, codec.KindHello, pc.short)
-	pc.loopFrames.Add(1)
-	if out != nil {
-		buf = append(buf, out.B...)
-		n.outPool.Put(out)
-	}
-	pc.bytesOut.Add(uint64(len(buf)))
-	return buf, gnet.None
+	return n.open(pc, c)
 }
 
 func (ev *events) OnClose(c gnet.Conn, err error) gnet.Action {
@@ -257,14 +212,6 @@ func (ev *events) OnTick() (time.Duration, gnet.Action) {
 	return max(delay, minPace), gnet.None
 }
 
-// maxHandshakeFrame bounds every frame a link takes before its handshake
-// completes: the largest hello (16 + 1+255+1+255+8 = 536 bytes; 552
-// sealed), the Noise messages (at most 112 bytes) and a refusal fit with
-// room to spare. A socket that has not finished its handshake thus makes
-// the node hold at most this much of its input, whatever the max frame
-// size; a length prefix announcing more closes it as soon as it arrives.
-const maxHandshakeFrame = 4096
-
 // serve handles the frames buffered on c, appending answers to w. Once
 // what the node holds for the peer (gnet's outbound buffer, the queue and
 // the answers in w) reaches the high-water mark, it stops and marks pc
@@ -335,13 +282,7 @@ func (n *Node) serve(pc *peerConn, c gnet.Conn, w *bytebufferpool.ByteBuffer) gn
 // frame handles one frame. Loop.
 func (n *Node) frame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Action {
 	if pc.state.Load() == stateHandshake {
-		if f.Kind == codec.KindSecure && pc.sess != nil {
-			return n.violation(pc, errors.New("secure message after the Noise handshake"))
-		}
-		if f.Kind == codec.KindSecure || (n.cfg.identity != nil && pc.sess == nil) {
-			return n.secureFrame(pc, f, w)
-		}
-		return n.handshake(pc, f, w)
+		return n.handshakeFrame(pc, f, w)
 	}
 	if pc.short {
 		if err := pc.shortFrame(f.Kind); err != nil {

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/antnet-p2p/antnet/codec"
@@ -30,14 +29,7 @@ func (n *Node) sweep(now time.Time) (busy bool) {
 			pc.deadline.Store(0)
 			switch state {
 			case stateHandshake:
-				n.stats.handshakeTimeouts.Add(1)
-				if pc.outbound {
-					n.log.Debug("handshake timeout", "remote", pc.remote())
-				} else if n.logRemote(slog.LevelInfo) {
-					n.log.Info("refused connection", "remote", pc.remote(), "reason", "no handshake within the handshake timeout", "timeout", n.cfg.handshakeTimeout)
-				}
-				pc.fail(fmt.Errorf("%w: timed out", ErrHandshake))
-				pc.close()
+				n.handshakeExpired(pc)
 			case stateDraining:
 				pc.close()
 			case stateReady:
@@ -80,28 +72,6 @@ func (n *Node) keepalive(pc *peerConn, now, interval, dead int64) {
 	case quiet > interval && now-pc.lastPing.Load() > interval:
 		pc.lastPing.Store(now)
 		_, _ = pc.send(codec.KindPing, 0, 0, uint64(now), nil, nil)
-	}
-}
-
-// refusalReason returns why an accepted socket may not stay, or "" (and
-// takes a pending-handshake slot) when it may.
-// Loop, in OnOpen.
-func (n *Node) refusalReason() string {
-	if max := n.cfg.maxConns; max > 0 && n.stats.conns.Load() >= int64(max) {
-		return msgMaxConns
-	}
-	if max := n.cfg.maxHandshakes; max > 0 && n.stats.handshaking.Load() >= int64(max) {
-		return msgMaxHandshakes
-	}
-	n.stats.handshaking.Add(1)
-	return ""
-}
-
-// handshakeDone releases an inbound socket's pending-handshake slot. Loop.
-func (n *Node) handshakeDone(pc *peerConn) {
-	if pc.holdsHandshakeSlot {
-		pc.holdsHandshakeSlot = false
-		n.stats.handshaking.Add(-1)
 	}
 }
 

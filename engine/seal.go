@@ -1,0 +1,84 @@
+package engine
+
+import (
+	"github.com/valyala/bytebufferpool"
+
+	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/secure"
+)
+
+// Sealed links (WithIdentity). After the Noise handshake (handshake.go)
+// every frame's payload is sealed with the direction's key, the header as
+// associated data. Nonces must follow wire order: frames are
+// sealed under the link's lock, by a sender as it queues a frame or by the
+// event loop as it takes the queue and seals its own answers after it (see
+// sealBatch). A plain node that receives a secure message, or a secure
+// node that receives a plain hello, answers with an error frame saying why
+// and closes: both ends get a clear error.
+
+// ciphers returns the suites this node's handshakes run, best first.
+func (n *Node) ciphers() []secure.Cipher {
+	if n.cfg.ciphers != nil {
+		return n.cfg.ciphers
+	}
+	return secure.DefaultCiphers()
+}
+
+// sealOverhead is what sealing adds to every frame on this node's links.
+func (n *Node) sealOverhead() int {
+	if n.cfg.identity != nil {
+		return secure.Overhead
+	}
+	return 0
+}
+
+// checkSize refuses a payload whose frame, sealed if the node's links are,
+// would exceed the max frame size: the peer would close the link on it.
+func (n *Node) checkSize(payload int) error {
+	if size := codec.HeaderSize + payload + n.sealOverhead(); size > n.cfg.maxFrame {
+		return &codec.SizeError{Size: uint64(size), Max: n.cfg.maxFrame}
+	}
+	return nil
+}
+
+// sealBatch returns what the loop writes on a secure link, in the loop's
+// buffer sealed: the queue and w's frames, sealed in wire order. Until the
+// hello exchange is done the queue holds frames in the clear, sealed after
+// w's (hello and hello-ack go first); from then on senders seal as they
+// queue (pc.sealer), so the queue, sealed already, goes before w's frames,
+// sealed now. Loop.
+func (n *Node) sealBatch(pc *peerConn, w, sealed *bytebufferpool.ByteBuffer) *bytebufferpool.ByteBuffer {
+	sealed.B = sealed.B[:0]
+	var err error
+	pc.mu.Lock()
+	out := pc.takeOutLocked()
+	if pc.sealer == nil {
+		sealed.B, err = pc.sess.SealFrames(sealed.B, w.B)
+		if out != nil && err == nil {
+			sealed.B, err = pc.sess.SealFrames(sealed.B, out.B)
+		}
+		if pc.state.Load() != stateHandshake {
+			// Hello and hello-ack are out: from now on the queue may go
+			// ahead of the loop's answers. (A goaway queued as the link
+			// attaches must follow the hello-ack.)
+			pc.sealer = pc.sess
+		}
+	} else if out != nil {
+		// w's frames go after the queue, in the queue's buffer, which the
+		// loop keeps in place of its own (the pool gets that): the queue
+		// is not copied.
+		out.B, err = pc.sess.SealFrames(out.B, w.B)
+		sealed.B, out.B = out.B, sealed.B[:0]
+	} else {
+		sealed.B, err = pc.sess.SealFrames(sealed.B, w.B)
+	}
+	pc.mu.Unlock()
+	if out != nil {
+		n.outPool.Put(out)
+	}
+	if err != nil {
+		n.log.Error("seal failed", "remote", pc.remote(), "err", err)
+		sealed.B = sealed.B[:0]
+	}
+	return sealed
+}
