@@ -533,7 +533,7 @@ func (pc *peerConn) usable() error {
 // setConn publishes the gnet conn, its socket and its loop. Loop, in
 // OnOpen.
 func (pc *peerConn) setConn(c gnet.Conn) {
-	fd, ls := c.Fd(), pc.n.loopOf(c)
+	fd, ls := c.Fd(), pc.n.own.loopOf(c)
 	pc.mu.Lock()
 	pc.c, pc.fd, pc.ls = c, fd, ls
 	pc.mu.Unlock()

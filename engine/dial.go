@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/antnet-p2p/antnet/internal/goid"
 )
 
 // Dialing. Every dial is bounded by WithDialTimeout and leaves nothing behind
@@ -258,7 +256,7 @@ func (n *Node) untrack(a *dialAttempt) {
 // ticker. On failure the attempt's peerConn is abandoned. Never blocks
 // beyond an enroll.
 func (n *Node) dialInBackground(a *dialAttempt) {
-	if !n.onLoopGoroutine() {
+	if !n.own.isLoop() {
 		if done, err := a.poll(); done {
 			if err != nil {
 				a.pc.abandon(err)
@@ -293,11 +291,4 @@ func (n *Node) pollOrphans() (pending bool) {
 		n.enrollMu.Unlock()
 	}
 	return len(left) > 0
-}
-
-// onLoopGoroutine reports whether the caller is one of the node's event
-// loops, in a callback or not. About a microsecond.
-func (n *Node) onLoopGoroutine() bool {
-	kind, _ := n.ownGoroutines.Load(goid.ID())
-	return kind == loopGoroutine
 }

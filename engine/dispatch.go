@@ -41,7 +41,7 @@ func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
 	if err := n.checkRunning(); err != nil {
 		return err
 	}
-	if n.cfg.mode == Persistent && n.onLoop() {
+	if n.cfg.mode == Persistent && n.own.onLoop() {
 		return ErrOnEventLoop // before anything is stored: no route left undialed
 	}
 	addr, pin, err := proto.CutFingerprint(addr)
@@ -240,7 +240,7 @@ func (n *Node) Send(peer string, msg []byte) error {
 		return err
 	}
 	if n.cfg.mode == Short {
-		if n.onLoop() {
+		if n.own.onLoop() {
 			return ErrOnEventLoop
 		}
 		c := n.queueTo(e, codec.KindNotice, 0, 0, 0, msg)
@@ -429,7 +429,7 @@ func (n *Node) checkMayBlock() error {
 	if err := n.checkRunning(); err != nil {
 		return err
 	}
-	if n.onLoop() {
+	if n.own.onLoop() {
 		return ErrOnEventLoop
 	}
 	return nil

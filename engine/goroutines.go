@@ -1,6 +1,13 @@
 package engine
 
-import "github.com/antnet-p2p/antnet/internal/goid"
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/antnet-p2p/antnet/internal/goid"
+)
 
 // The node's own goroutines, by what a blocking call made on them would do.
 const (
@@ -13,24 +20,65 @@ const (
 	callbackGoroutine = 3
 )
 
-// callerKind reports which of the node's goroutines the caller is (loopGoroutine,
-// workerGoroutine, callbackGoroutine), or 0, inside a handler or an event callback. While none is
-// running anywhere (the common case for a caller that only sends) it costs
-// one atomic load.
-func (n *Node) callerKind() int {
-	if n.inCallback.Load() == 0 {
+// goroutines knows which goroutines are the node's own (its event loops,
+// its workers, and any goroutine while it runs a user callback), so that a
+// blocking call made on one is refused instead of deadlocking it; and each
+// event loop's reusable state. Safe for concurrent use.
+type goroutines struct {
+	running   atomic.Int32 // handlers and callbacks running now: while 0, callerKind is one load
+	kinds     sync.Map     // goroutine id -> loopGoroutine, workerGoroutine or callbackGoroutine
+	loops     sync.Map     // gnet.EventLoop -> *loopState
+	loopByID  sync.Map     // goroutine id of each event loop -> its *loopState
+	loopCount atomic.Int32 // loops seen: numbers each loopState
+}
+
+// callerKind reports which of the node's goroutines the caller is
+// (loopGoroutine, workerGoroutine, callbackGoroutine), or 0, inside a
+// handler or an event callback. While none is running anywhere (the
+// common case for a caller that only sends) it costs one atomic load.
+func (g *goroutines) callerKind() int {
+	if g.running.Load() == 0 {
 		return 0
 	}
-	kind, _ := n.ownGoroutines.Load(goid.ID())
+	kind, _ := g.kinds.Load(goid.ID())
 	k, _ := kind.(int)
 	return k
 }
 
 // onLoop reports whether the caller runs on one of the node's event loops,
 // or inside an event callback wherever it runs: a blocking call is refused.
-func (n *Node) onLoop() bool {
-	k := n.callerKind()
+func (g *goroutines) onLoop() bool {
+	k := g.callerKind()
 	return k == loopGoroutine || k == callbackGoroutine
+}
+
+// isLoop reports whether the caller is one of the node's event loops, in a
+// callback or not. About a microsecond.
+func (g *goroutines) isLoop() bool {
+	kind, _ := g.kinds.Load(goid.ID())
+	return kind == loopGoroutine
+}
+
+// loopOf returns c's event loop's state, creating it (and noting the loop's
+// goroutine for ErrOnEventLoop) the first time. Loop.
+func (g *goroutines) loopOf(c gnet.Conn) *loopState {
+	el := c.EventLoop()
+	if v, ok := g.loops.Load(el); ok {
+		return v.(*loopState)
+	}
+	id := goid.ID()
+	g.kinds.Store(id, loopGoroutine)
+	v, _ := g.loops.LoadOrStore(el, &loopState{index: int(g.loopCount.Add(1)) - 1})
+	g.loopByID.Store(id, v)
+	return v.(*loopState)
+}
+
+// worker marks the caller as a WithWorkers worker until the returned func
+// runs.
+func (g *goroutines) worker() (done func()) {
+	id := goid.ID()
+	g.kinds.Store(id, workerGoroutine)
+	return func() { g.kinds.Delete(id) }
 }
 
 // runCallback runs f, a user callback other than the handler (peer events,
@@ -40,25 +88,26 @@ func (n *Node) onLoop() bool {
 // (ranAdmit, ranEvents) in the loop's record, so a stall names it. Costs a
 // goroutine-id lookup (about a microsecond).
 func (n *Node) runCallback(what string, ran uint8, f func()) (panicked any) {
-	n.inCallback.Add(1)
+	g := &n.own
+	g.running.Add(1)
 	id := goid.ID()
-	prev, _ := n.ownGoroutines.Load(id)
+	prev, _ := g.kinds.Load(id)
 	mark := prev != loopGoroutine
-	if ls, ok := n.loopByGoroutine.Load(id); ok {
+	if ls, ok := g.loopByID.Load(id); ok {
 		ls.(*loopState).ran |= ran // on a loop: named if it stalls it
 	}
 	if mark {
-		n.ownGoroutines.Store(id, callbackGoroutine)
+		g.kinds.Store(id, callbackGoroutine)
 	}
 	defer func() {
 		if mark {
 			if prev == nil {
-				n.ownGoroutines.Delete(id)
+				g.kinds.Delete(id)
 			} else {
-				n.ownGoroutines.Store(id, prev)
+				g.kinds.Store(id, prev)
 			}
 		}
-		n.inCallback.Add(-1)
+		g.running.Add(-1)
 		if p := recover(); p != nil {
 			panicked = p
 			n.stats.callbackPanics.Add(1)

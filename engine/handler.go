@@ -10,7 +10,6 @@ import (
 	"github.com/valyala/bytebufferpool"
 
 	"github.com/antnet-p2p/antnet/codec"
-	"github.com/antnet-p2p/antnet/internal/goid"
 	"github.com/antnet-p2p/antnet/proto"
 )
 
@@ -135,9 +134,9 @@ func appendAnswer(dst []byte, id uint64, out []byte, err error, panicked any) []
 
 // runHandler runs the handler, recovering a panic.
 func (n *Node) runHandler(ctx proto.Context, msg []byte) (out []byte, panicked any, err error) {
-	n.inCallback.Add(1)
+	n.own.running.Add(1)
 	defer func() {
-		n.inCallback.Add(-1)
+		n.own.running.Add(-1)
 		if p := recover(); p != nil {
 			panicked = p
 			n.stats.handlerPanics.Add(1)
@@ -229,9 +228,7 @@ const workerExitGrace = 10 * time.Millisecond
 
 func (n *Node) worker() {
 	defer n.wg.Done()
-	id := goid.ID()
-	n.ownGoroutines.Store(id, workerGoroutine)
-	defer n.ownGoroutines.Delete(id)
+	defer n.own.worker()()
 	for j := range n.work {
 		ctx := &j.ctx
 		if n.dropWork.Load() { // closing: the peer's caller has its error already

@@ -400,7 +400,7 @@ func (n *Node) handshake(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuf
 		}
 		// Finding the entry and attaching to it is one step under linkMu.
 		n.linkMu.Lock()
-		defer n.deliverEvents()
+		defer n.peerEvents.flush()
 		defer n.linkMu.Unlock()
 		if err := n.admitLink(pc, h.ID); err != nil {
 			return n.refuse(pc, w, err.Error(), err)
@@ -468,7 +468,7 @@ func (n *Node) helloAck(pc *peerConn, h proto.Hello) gnet.Action {
 			n.finishDrain(pc)
 		}
 		n.linkMu.Unlock()
-		n.deliverEvents()
+		n.peerEvents.flush()
 	}
 	close(pc.ready)
 	return gnet.None

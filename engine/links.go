@@ -40,7 +40,7 @@ func (n *Node) attach(pc *peerConn) {
 		n.tree.LinkUp(pc.entry, pc.trees)
 		n.byNonce.Store(pc.peerNonce, pc.entry)
 		n.log.Debug("peer up", "peer", pc.peer.String())
-		n.queueEvent(PeerEvent{Peer: pc.eventPeer(), Up: true, Outbound: pc.outbound})
+		n.peerEvents.add(PeerEvent{Peer: pc.eventPeer(), Up: true, Outbound: pc.outbound})
 	case dropped.Nonce() != pc.peerNonce:
 		old := dropped.(*peerConn)
 		n.byNonce.CompareAndDelete(old.peerNonce, pc.entry)
@@ -50,8 +50,8 @@ func (n *Node) attach(pc *peerConn) {
 		n.stats.restarts.Add(1)
 		n.log.Info("peer restarted: its old link is closed", "peer", pc.peer.String())
 		old.setDown(ReasonRestarted)
-		n.queueEvent(PeerEvent{Peer: old.eventPeer(), Reason: ReasonRestarted})
-		n.queueEvent(PeerEvent{Peer: pc.eventPeer(), Up: true, Outbound: pc.outbound})
+		n.peerEvents.add(PeerEvent{Peer: old.eventPeer(), Reason: ReasonRestarted})
+		n.peerEvents.add(PeerEvent{Peer: pc.eventPeer(), Up: true, Outbound: pc.outbound})
 		old.fail(fmt.Errorf("%w: %s restarted", ErrConnLost, pc.entry.ID))
 		old.close()
 	default:
@@ -74,12 +74,12 @@ func (n *Node) detach(pc *peerConn) {
 		n.byNonce.CompareAndDelete(pc.peerNonce, pc.entry)
 		why := n.downReason(pc)
 		n.log.Debug("peer down", "peer", pc.peer.String(), "why", why.String())
-		n.queueEvent(PeerEvent{Peer: pc.eventPeer(), Reason: why})
+		n.peerEvents.add(PeerEvent{Peer: pc.eventPeer(), Reason: why})
 		n.discUnlinked(pc)
 		n.unrouteIfLearned(pc)
 	}
 	n.linkMu.Unlock()
-	n.deliverEvents()
+	n.peerEvents.flush()
 }
 
 // eventPeer is the peer a PeerEvent about pc names: its route's ID, with
@@ -104,42 +104,6 @@ func (n *Node) entryFor(h proto.Hello) (*route.Entry, error) {
 	return n.table.Add(h.ID)
 }
 
-// queueEvent queues a peer event for delivery. Under linkMu.
-func (n *Node) queueEvent(ev PeerEvent) {
-	if n.cfg.events == nil {
-		return
-	}
-	n.evMu.Lock()
-	n.evQueue = append(n.evQueue, ev)
-	n.evMu.Unlock()
-}
-
-// deliverEvents hands the queued events to the callback in order, unless
-// another goroutine is doing so already (it will deliver these too). Call
-// it after releasing linkMu.
-func (n *Node) deliverEvents() {
-	if n.cfg.events == nil {
-		return
-	}
-	n.evMu.Lock()
-	if n.evDelivering {
-		n.evMu.Unlock()
-		return
-	}
-	n.evDelivering = true
-	for len(n.evQueue) > 0 {
-		ev := n.evQueue[0]
-		n.evQueue[0] = PeerEvent{}
-		n.evQueue = n.evQueue[1:]
-		n.evMu.Unlock()
-		n.emit(ev)
-		n.evMu.Lock()
-	}
-	n.evQueue = n.evQueue[:0]
-	n.evDelivering = false
-	n.evMu.Unlock()
-}
-
 // routeAddr returns addr with its host as an IP address in canonical form,
 // so that one peer is one route however its address is spelled
 // ("localhost:7000" and "127.0.0.1:7000" are one route). A host name is
@@ -154,7 +118,7 @@ func (n *Node) routeAddr(ctx context.Context, addr string) (string, error) {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return net.JoinHostPort(ip.Unmap().String(), port), nil
 	}
-	if n.onLoop() {
+	if n.own.onLoop() {
 		return "", fmt.Errorf("%w: resolving %s", ErrOnEventLoop, host)
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.dialTimeout)

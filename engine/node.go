@@ -66,18 +66,12 @@ type Node struct {
 	dials     map[*dialAttempt]struct{} // non-blocking connects in progress
 	orphans   []*dialAttempt            // async dials no caller polls: the ticker does
 
-	conns         sync.Map // *peerConn -> struct{}: every open socket
-	staticRoutes  sync.Map // addr -> struct{}: routes added by AddRoute
-	pins          sync.Map // addr -> key fingerprint pinned by AddRoute (secure nodes)
-	ownGoroutines sync.Map // goroutine id of each event loop and worker -> loopGoroutine or workerGoroutine
-	loopStates    sync.Map // gnet.EventLoop -> *loopState
-	// goroutine id of each event loop -> its *loopState
-	loopByGoroutine sync.Map
-
-	inCallback atomic.Int32 // handlers and event callbacks running now
-	loopCount  atomic.Int32 // loops seen: numbers each loopState
-	stalls     stallLog     // loop callbacks past the stall threshold
-	dropWork   atomic.Bool  // closing: workers drop the jobs they have not started
+	conns        sync.Map    // *peerConn -> struct{}: every open socket
+	staticRoutes sync.Map    // addr -> struct{}: routes added by AddRoute
+	pins         sync.Map    // addr -> key fingerprint pinned by AddRoute (secure nodes)
+	own          goroutines  // the node's loops, workers and callbacks: blocking calls refused there
+	stalls       stallWatch  // loop callbacks past the stall threshold
+	dropWork     atomic.Bool // closing: workers drop the jobs they have not started
 
 	tree      *broadcast.Tree[*route.Entry]  // the broadcast tenant (gossip.go)
 	treeTimer *time.Timer                    // runs the tree's ticks when it asks
@@ -95,9 +89,7 @@ type Node struct {
 	// replaced on the entry
 	goneNonces sync.Map
 
-	evMu         sync.Mutex
-	evQueue      []PeerEvent // raised, not yet delivered, in order
-	evDelivering bool        // a goroutine is delivering evQueue
+	peerEvents peerEventQueue // WithPeerEvents: raised under linkMu, delivered after
 
 	work chan job // WithWorkers
 	wg   sync.WaitGroup
@@ -162,6 +154,8 @@ func New(name, listen string, h proto.Handler, opts ...Option) (*Node, error) {
 		stopped: make(chan struct{}),
 		pacer:   pace.Pacer[*peerConn]{Min: minPace, Max: tickEvery},
 	}
+	n.peerEvents = n.newPeerEventQueue(cfg.events)
+	n.stalls.threshold, n.stalls.count, n.stalls.log = cfg.stallThreshold, &n.stats.loopStalls, n.log
 	if err := n.newTree(); err != nil {
 		return nil, err
 	}
@@ -303,7 +297,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 
 // shutdown is Close (ctx nil) and Shutdown.
 func (n *Node) shutdown(ctx context.Context) error {
-	if n.callerKind() != 0 { // it would wait for itself
+	if n.own.callerKind() != 0 { // it would wait for itself
 		return ErrOnEventLoop
 	}
 	if !n.state.CompareAndSwap(nodeRunning, nodeClosing) {

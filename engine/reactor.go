@@ -15,7 +15,6 @@ import (
 
 	"github.com/antnet-p2p/antnet/broadcast"
 	"github.com/antnet-p2p/antnet/codec"
-	"github.com/antnet-p2p/antnet/internal/goid"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/route"
 )
@@ -43,7 +42,7 @@ type events struct {
 // request); an accepted one waits for hello until the handshake deadline.
 func (ev *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	n := ev.n
-	n.loopOf(c)
+	n.own.loopOf(c)
 	if _, ok := c.Context().(loopCanary); ok {
 		return nil, gnet.None
 	}
@@ -65,10 +64,10 @@ func (ev *events) OnClose(c gnet.Conn, err error) gnet.Action {
 	if pc == nil {
 		return gnet.None
 	}
-	ls := ev.n.loopOf(c)
-	start := ev.n.callbackStart(ls)
+	ls := ev.n.own.loopOf(c)
+	start := ev.n.stalls.start(ls)
 	ev.n.connClosed(pc, err)
-	ev.n.callbackEnd(ls, "OnClose", start)
+	ev.n.stalls.end(ls, "OnClose", start)
 	return gnet.None
 }
 
@@ -80,8 +79,8 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 	if c.InboundBuffered() > 0 {
 		pc.lastRecv.Store(n.clock.Load())
 	}
-	ls := n.loopOf(c)
-	start := n.callbackStart(ls)
+	ls := n.own.loopOf(c)
+	start := n.stalls.start(ls)
 	w := &ls.w
 	w.B = w.B[:0]
 	pc.loopStart()
@@ -109,7 +108,7 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 	if action == gnet.None && pc.closeAfterReply.Load() && c.OutboundBuffered() == 0 && pc.outEmpty() {
 		action = gnet.Close
 	}
-	n.callbackEnd(ls, "OnTraffic", start)
+	n.stalls.end(ls, "OnTraffic", start)
 	if pc.answered {
 		pc.answered = false
 		if action == gnet.None {
@@ -176,20 +175,6 @@ func (ls *loopState) trim() {
 	if cap(ls.sealed.B) > maxKeptBatch {
 		ls.sealed.B = nil
 	}
-}
-
-// loopOf returns c's event loop's state, creating it (and noting the loop's
-// goroutine for ErrOnEventLoop) the first time. Loop.
-func (n *Node) loopOf(c gnet.Conn) *loopState {
-	el := c.EventLoop()
-	if v, ok := n.loopStates.Load(el); ok {
-		return v.(*loopState)
-	}
-	id := goid.ID()
-	n.ownGoroutines.Store(id, loopGoroutine)
-	v, _ := n.loopStates.LoadOrStore(el, &loopState{index: int(n.loopCount.Add(1)) - 1})
-	n.loopByGoroutine.Store(id, v)
-	return v.(*loopState)
 }
 
 // OnTick enforces deadlines: handshakes that did not finish and drains that

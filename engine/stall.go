@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -35,8 +36,14 @@ const (
 // stallMsg is the message of a stall's log line.
 const stallMsg = "event loop stalled: handlers must not block (use ctx.Defer or WithWorkers)"
 
-// stallLog rate-limits the stall lines of a node.
-type stallLog struct {
+// stallWatch times a node's loop callbacks and counts and logs, at most
+// once per stallLogEvery, those that ran past the threshold. Its fields
+// are set before the loops start; the atomics are shared by every loop.
+type stallWatch struct {
+	threshold time.Duration  // WithStallThreshold; 0: not watched
+	count     *atomic.Uint64 // Stats.LoopStalls
+	log       *slog.Logger
+
 	last     atomic.Int64  // monoNow of the last line; 0 before the first
 	unlogged atomic.Uint64 // stalls since then not logged
 	every    atomic.Int64  // nanoseconds between two lines at least; 0: stallLogEvery (tests change it)
@@ -54,40 +61,40 @@ func (ls *loopState) markRan(k codec.Kind) {
 	}
 }
 
-// callbackStart starts timing a loop callback: its start (monoNow), or -1
-// when stalls are not watched. Loop.
-func (n *Node) callbackStart(ls *loopState) int64 {
-	if n.cfg.stallThreshold <= 0 {
+// start starts timing a loop callback: its start (monoNow), or -1 when
+// stalls are not watched. Loop.
+func (w *stallWatch) start(ls *loopState) int64 {
+	if w.threshold <= 0 {
 		return -1
 	}
 	ls.ran = 0
 	return monoNow()
 }
 
-// callbackEnd counts and logs the callback that began at start if it ran
-// past the stall threshold. Loop.
-func (n *Node) callbackEnd(ls *loopState, callback string, start int64) {
+// end counts and logs the callback that began at start if it ran past
+// the stall threshold. Loop.
+func (w *stallWatch) end(ls *loopState, callback string, start int64) {
 	if start < 0 {
 		return
 	}
 	now := monoNow()
 	d := time.Duration(now - start)
-	if d < n.cfg.stallThreshold {
+	if d < w.threshold {
 		return
 	}
-	n.stats.loopStalls.Add(1)
-	every := n.stalls.every.Load()
+	w.count.Add(1)
+	every := w.every.Load()
 	if every == 0 {
 		every = int64(stallLogEvery)
 	}
-	last := n.stalls.last.Load()
-	if last != 0 && now-last < every || !n.stalls.last.CompareAndSwap(last, now) {
-		n.stalls.unlogged.Add(1)
+	last := w.last.Load()
+	if last != 0 && now-last < every || !w.last.CompareAndSwap(last, now) {
+		w.unlogged.Add(1)
 		return
 	}
-	n.log.Warn(stallMsg,
+	w.log.Warn(stallMsg,
 		"loop", ls.index, "callback", callback, "ran", ranNames(ls.ran), "took", d.Round(time.Millisecond),
-		"threshold", n.cfg.stallThreshold, "unlogged", n.stalls.unlogged.Swap(0))
+		"threshold", w.threshold, "unlogged", w.unlogged.Swap(0))
 }
 
 // ranNames names what ran in a stalled callback.
