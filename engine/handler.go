@@ -1,11 +1,9 @@
 package engine
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
-	"time"
 
 	"github.com/valyala/bytebufferpool"
 
@@ -85,7 +83,7 @@ func (n *Node) handle(pc *peerConn, f *codec.Frame, origin []byte, w *bytebuffer
 		}
 		return
 	}
-	if n.work != nil {
+	if n.workers.queue != nil {
 		n.offload(pc, f, origin, w)
 		return
 	}
@@ -147,13 +145,6 @@ func (n *Node) runHandler(ctx proto.Context, msg []byte) (out []byte, panicked a
 	return out, nil, err
 }
 
-// job is a message handed to a worker: the handler's context and a copy of
-// the message.
-type job struct {
-	ctx handlerContext
-	msg []byte
-}
-
 // originOf parses a gossip origin, or returns the sender for other kinds.
 func originOf(pc *peerConn, origin []byte) proto.PeerID {
 	if origin == nil {
@@ -161,90 +152,4 @@ func originOf(pc *peerConn, origin []byte) proto.PeerID {
 	}
 	id, _ := proto.ParsePeerID(string(origin))
 	return id
-}
-
-// offload queues a message for the workers, or answers busy. Loop.
-func (n *Node) offload(pc *peerConn, f *codec.Frame, origin []byte, w *bytebufferpool.ByteBuffer) {
-	isReq := f.Kind == codec.KindRequest
-	j := job{ctx: handlerContext{pc: pc, kind: f.Kind, id: f.ID, queued: isReq}, msg: append([]byte(nil), f.Payload...)}
-	if origin != nil {
-		j.ctx.origin = append([]byte(nil), origin...)
-	}
-	if isReq {
-		n.stats.serving.Add(1) // until the worker's (or the deferred) reply is sent
-	}
-	select {
-	case n.work <- j:
-	default:
-		if isReq {
-			n.stats.serving.Add(-1)
-		}
-		n.stats.busy.Add(1)
-		if f.Kind == codec.KindRequest {
-			w.B = appendError(w.B, f.ID, proto.CodeBusy, "worker queue full")
-			pc.markAnswered()
-		}
-	}
-}
-
-func (n *Node) startWorkers() {
-	n.work = make(chan job, n.cfg.workerQueue)
-	for range n.cfg.workers {
-		n.wg.Add(1)
-		go n.worker()
-	}
-}
-
-// stopWorkers closes the queue and waits for the workers until ctx ends; a
-// worker stuck in a handler is left behind (logged), not waited for.
-func (n *Node) stopWorkers(ctx context.Context) {
-	if n.work == nil {
-		return
-	}
-	close(n.work)
-	done := make(chan struct{})
-	go func() { n.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		// Idle workers take a moment to see the queue closed: only one
-		// still busy after that is worth a line.
-		t := time.NewTimer(workerExitGrace)
-		defer t.Stop()
-		select {
-		case <-done:
-		case <-t.C:
-			n.log.Warn(busyWorkerMsg)
-		}
-	}
-}
-
-// busyWorkerMsg is the line stopWorkers logs for a worker it leaves behind.
-const busyWorkerMsg = "closed with a worker still busy in the handler"
-
-// workerExitGrace is how long stopWorkers waits, once its context has
-// ended, for idle workers to exit before it reports one as busy.
-const workerExitGrace = 10 * time.Millisecond
-
-func (n *Node) worker() {
-	defer n.wg.Done()
-	defer n.own.worker()()
-	for j := range n.work {
-		ctx := &j.ctx
-		if n.dropWork.Load() { // closing: the peer's caller has its error already
-			if ctx.kind == codec.KindRequest {
-				n.stats.serving.Add(-1)
-			}
-			continue
-		}
-		out, panicked, err := n.runHandler(ctx, j.msg)
-		if ctx.kind != codec.KindRequest || ctx.deferred {
-			continue
-		}
-		r := reply{pc: ctx.pc, kind: ctx.kind, id: ctx.id}
-		if panicked != nil {
-			err = &proto.RemoteError{Code: proto.CodePanic, Message: fmt.Sprint(panicked)}
-		}
-		_ = r.Send(out, err)
-	}
 }

@@ -261,7 +261,9 @@ func (n *Node) reactorDied(err error) {
 		})
 		n.stopReactor()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		n.stopWorkers(ctx)
+		if n.workers.stop(ctx) {
+			n.log.Warn(busyWorkerMsg)
+		}
 		cancel()
 		n.state.Store(nodeClosed)
 		close(n.stopped)

@@ -66,12 +66,11 @@ type Node struct {
 	dials     map[*dialAttempt]struct{} // non-blocking connects in progress
 	orphans   []*dialAttempt            // async dials no caller polls: the ticker does
 
-	conns        sync.Map    // *peerConn -> struct{}: every open socket
-	staticRoutes sync.Map    // addr -> struct{}: routes added by AddRoute
-	pins         sync.Map    // addr -> key fingerprint pinned by AddRoute (secure nodes)
-	own          goroutines  // the node's loops, workers and callbacks: blocking calls refused there
-	stalls       stallWatch  // loop callbacks past the stall threshold
-	dropWork     atomic.Bool // closing: workers drop the jobs they have not started
+	conns        sync.Map   // *peerConn -> struct{}: every open socket
+	staticRoutes sync.Map   // addr -> struct{}: routes added by AddRoute
+	pins         sync.Map   // addr -> key fingerprint pinned by AddRoute (secure nodes)
+	own          goroutines // the node's loops, workers and callbacks: blocking calls refused there
+	stalls       stallWatch // loop callbacks past the stall threshold
 
 	tree      *broadcast.Tree[*route.Entry]  // the broadcast tenant (gossip.go)
 	treeTimer *time.Timer                    // runs the tree's ticks when it asks
@@ -91,8 +90,7 @@ type Node struct {
 
 	peerEvents peerEventQueue // WithPeerEvents: raised under linkMu, delivered after
 
-	work chan job // WithWorkers
-	wg   sync.WaitGroup
+	workers workerPool // WithWorkers
 
 	pacer pace.Pacer[*peerConn] // links paused at the high-water mark (pace.go)
 
@@ -225,7 +223,7 @@ func (n *Node) start() error {
 		return err
 	}
 	if n.cfg.workers > 0 {
-		n.startWorkers()
+		n.workers.start(n.cfg.workers, n.cfg.workerQueue, &n.own, n.runJob)
 	}
 	n.acceptDone = make(chan struct{})
 	go n.acceptLoop()
@@ -319,7 +317,7 @@ func (n *Node) shutdown(ctx context.Context) error {
 		ctx, cancel = context.WithCancel(context.Background())
 		cancel() // Close waits for nothing in flight, nor for the workers
 	}
-	n.dropWork.Store(true) // what workers have not started is dropped
+	n.workers.drop.Store(true) // what workers have not started is dropped
 	var goawayQueued []*peerConn
 	closing := proto.AppendGoaway(nil, proto.GoawayClosing)
 	n.conns.Range(func(k, _ any) bool {
@@ -336,7 +334,9 @@ func (n *Node) shutdown(ctx context.Context) error {
 	// Stop only once the loops have taken the goaways to the sockets.
 	waitWritten(goawayQueued)
 	n.stopReactor()
-	n.stopWorkers(ctx)
+	if n.workers.stop(ctx) {
+		n.log.Warn(busyWorkerMsg)
+	}
 	n.saveBook()
 	n.state.Store(nodeClosed)
 	close(n.stopped)
