@@ -52,7 +52,7 @@ type Node struct {
 	cli        *gnet.Client     // the reactor: event loops and the ticker, no listener
 	ln         *net.TCPListener // ours: accepted sockets are enrolled on the loops
 	acceptDone chan struct{}    // closed when the accept goroutine returns
-	canaries   []int            // our ends of the loop canaries (see reactor.go)
+	canaries   []int            // our ends of the loop canaries (see listen.go)
 	closing    chan struct{}    // closed when Close starts or the reactor dies
 	stopped    chan struct{}    // closed once the node is closed
 	stopOnce   sync.Once

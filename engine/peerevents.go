@@ -26,11 +26,14 @@ type PeerEvent struct {
 // ReasonConnLost (the socket closed without a goaway), ReasonSilent (the
 // dead-peer timeout), ReasonRestarted, ReasonDeleted (Delete),
 // ReasonClosed (this node is closing), ReasonProtocol (the peer sent a bad
-// frame) or ReasonSlowPeer (the peer stopped reading and WithHighWater drops slow peers). Events are
-// delivered one at a time in the order of the route changes that raise them,
-// so events for one peer arrive in order. f runs on an event loop, or on the
-// goroutine that called Delete or Close: it must return quickly (hand the
-// event to a channel or a goroutine). Blocking calls made inside f
+// frame), ReasonSlowPeer (the peer stopped reading and WithHighWater drops
+// slow peers) or ReasonTooManyLinks (this node or the peer had more links
+// than its high mark and retired this one). Events are delivered one at a
+// time in the order of the route changes that raise them, so events for
+// one peer arrive in order. f runs on an event loop, on gnet's ticker
+// goroutine (a link the connection manager retires), or on the goroutine
+// that called Delete or Close: it must return quickly (hand the event to a
+// channel or a goroutine). Blocking calls made inside f
 // (Dispatch, DispatchAll, a persistent AddRoute, Close) return
 // ErrOnEventLoop wherever f runs; Send, Broadcast and Delete are fine. A
 // panic in f is recovered, logged and counted in Stats.CallbackPanics; the
