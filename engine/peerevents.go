@@ -97,3 +97,78 @@ func (q *peerEventQueue) flush() {
 	q.delivering = false
 	q.mu.Unlock()
 }
+
+// Reason says why a peer went down (PeerEvent.Reason).
+type Reason uint8
+
+// Reasons a peer goes down.
+const (
+	// ReasonNone: an Up event.
+	ReasonNone Reason = iota
+	// ReasonConnLost: the socket closed or failed without a goaway.
+	ReasonConnLost
+	// ReasonGoaway: the peer said goaway (it is shutting down, or retired
+	// the link).
+	ReasonGoaway
+	// ReasonSilent: nothing arrived for the dead-peer timeout
+	// (WithDeadPeerTimeout).
+	ReasonSilent
+	// ReasonRestarted: the peer came back as a new run (another hello
+	// nonce); an Up event for the new run follows at once.
+	ReasonRestarted
+	// ReasonDeleted: Delete removed the route; the link drains.
+	ReasonDeleted
+	// ReasonClosed: this node is closing.
+	ReasonClosed
+	// ReasonProtocol: the peer broke the protocol (a bad or forged frame).
+	ReasonProtocol
+	// ReasonSlowPeer: the peer stopped reading and the node drops slow
+	// peers (ErrSlowPeer).
+	ReasonSlowPeer
+	// ReasonTooManyLinks: this node or the peer had more links than its
+	// high mark (WithMaxLinks) and retired this one.
+	ReasonTooManyLinks
+)
+
+// String returns the reason in a few words: "connection lost", "goaway",
+// "silent", "restarted", "route deleted", "local close",
+// "protocol violation", "slow peer", "too many links", or "" for
+// ReasonNone.
+func (r Reason) String() string {
+	switch r {
+	case ReasonConnLost:
+		return "connection lost"
+	case ReasonGoaway:
+		return "goaway"
+	case ReasonSilent:
+		return "silent"
+	case ReasonRestarted:
+		return "restarted"
+	case ReasonDeleted:
+		return "route deleted"
+	case ReasonClosed:
+		return "local close"
+	case ReasonProtocol:
+		return "protocol violation"
+	case ReasonSlowPeer:
+		return "slow peer"
+	case ReasonTooManyLinks:
+		return "too many links"
+	}
+	return ""
+}
+
+// setDown records why pc is going down, unless a reason is already set.
+func (pc *peerConn) setDown(r Reason) { pc.downWhy.CompareAndSwap(0, uint32(r)) }
+
+// downReason is why pc's peer goes down now: the node closing, else the
+// reason recorded on the link, else a lost connection.
+func (n *Node) downReason(pc *peerConn) Reason {
+	if n.state.Load() != nodeRunning {
+		return ReasonClosed
+	}
+	if r := Reason(pc.downWhy.Load()); r != ReasonNone {
+		return r
+	}
+	return ReasonConnLost
+}

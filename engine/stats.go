@@ -208,3 +208,21 @@ func (n *Node) RequestRTT() Histogram { return n.rtt.Snapshot() }
 // below zero counts as zero. Recording costs one time.Since and two atomic
 // adds per broadcast delivered.
 func (n *Node) BroadcastDelay() Histogram { return n.broadcastDelay.Snapshot() }
+
+// linkBatch counts one OnTraffic batch for pc's figures and the node's,
+// added with a few atomic adds at the end of the batch rather than one per
+// frame (the node's counters are shared by every loop).
+type linkBatch struct{ frames, bytes, answers uint64 }
+
+// add adds the batch to pc and its node. Loop.
+func (b *linkBatch) add(pc *peerConn) {
+	if b.frames != 0 {
+		pc.framesIn.Add(b.frames)
+		pc.bytesIn.Add(b.bytes)
+		pc.n.stats.framesIn.Add(b.frames)
+		pc.n.stats.bytesIn.Add(b.bytes)
+	}
+	if b.answers != 0 {
+		pc.loopFrames.Add(b.answers)
+	}
+}
