@@ -242,14 +242,15 @@ func (pc *peerConn) writeOnLoop(frame []byte) error {
 	}
 	pc.mu.Unlock()
 	if listed {
-		pc.n.dirty(pc)
+		pc.dirty()
 	}
 	return nil
 }
 
 // flushOnLoop writes what writeOnLoop queued on pc, sealed on a secure link,
 // with gnet's Write. Loop (pc's own), from flushDirty.
-func (n *Node) flushOnLoop(pc *peerConn) {
+func (pc *peerConn) flushOnLoop() {
+	n := pc.n
 	if n.cfg.identity != nil && pc.sess == nil {
 		return // queued until the session exists, as in OnTraffic
 	}
@@ -266,7 +267,7 @@ func (n *Node) flushOnLoop(pc *peerConn) {
 		// The queue, sealed in wire order (sealBatch takes it).
 		sealed = n.framePool.Get()
 		var none bytebufferpool.ByteBuffer
-		b = n.sealBatch(pc, &none, sealed).B
+		b = pc.sealBatch(&none, sealed).B
 	} else if out = pc.takeOut(); out != nil {
 		b = out.B
 	}
@@ -322,13 +323,14 @@ func (pc *peerConn) refused(err error) {
 	if !pc.n.cfg.dropSlow {
 		return
 	}
-	pc.n.markSlow(pc)
+	pc.markSlow()
 	pc.fail(err)
 	pc.close()
 }
 
 // markSlow counts pc in Stats.SlowPeers, once per link.
-func (n *Node) markSlow(pc *peerConn) {
+func (pc *peerConn) markSlow() {
+	n := pc.n
 	pc.setDown(ReasonSlowPeer)
 	if pc.slowCounted.CompareAndSwap(false, true) {
 		n.stats.slowPeers.Add(1)

@@ -87,7 +87,7 @@ func (n *Node) trimLinks(links []*peerConn, now time.Time) {
 		pc.setDown(ReasonTooManyLinks)
 		n.stats.linksTrimmed.Add(1)
 		n.log.Debug("retiring a link: too many links", "peer", pc.peer.String(), "links", len(links), "high", n.cfg.maxLinks)
-		n.retire(pc)
+		pc.retire()
 	}
 }
 

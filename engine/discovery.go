@@ -266,7 +266,7 @@ func (n *Node) pexFrame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuff
 	}
 	ids, err := proto.ParsePexResponse(f.Payload, keySize)
 	if err != nil {
-		return true, n.violation(pc, err)
+		return true, pc.violation(err)
 	}
 	now := time.Now()
 	for _, id := range ids {
@@ -290,7 +290,7 @@ func (n *Node) pexFrame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuff
 func (n *Node) servePex(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Action {
 	want, err := proto.ParsePexRequest(f.Payload)
 	if err != nil {
-		return n.violation(pc, err)
+		return pc.violation(err)
 	}
 	d, t := n.disc, n.clock.Load()
 	d.mu.Lock()

@@ -175,7 +175,7 @@ func (n *Node) Delete(key string) error {
 	}
 	if l := e.Link(); l != nil {
 		l.(*peerConn).setDown(ReasonDeleted)
-		n.retire(l.(*peerConn))
+		l.(*peerConn).retire()
 	}
 	return nil
 }
@@ -419,7 +419,7 @@ func (n *Node) giveUp(c *pendingCall, why error) error {
 	if c.pc.short {
 		c.pc.abandon(err)
 	} else if c.pc.state.Load() == stateDraining {
-		n.finishDrain(c.pc)
+		c.pc.finishDrain()
 	}
 	return err
 }

@@ -10,15 +10,17 @@ import "github.com/antnet-p2p/antnet/proto"
 
 // retire starts draining pc and takes it off its route. Any goroutine; not
 // under linkMu.
-func (n *Node) retire(pc *peerConn) {
-	if n.startDrain(pc) && pc.entry != nil {
+func (pc *peerConn) retire() {
+	n := pc.n
+	if pc.startDrain() && pc.entry != nil {
 		n.detach(pc)
 	}
-	n.finishDrain(pc)
+	pc.finishDrain()
 }
 
 // startDrain moves a ready pc to draining and reports whether it did.
-func (n *Node) startDrain(pc *peerConn) bool {
+func (pc *peerConn) startDrain() bool {
+	n := pc.n
 	if !pc.state.CompareAndSwap(stateReady, stateDraining) {
 		return false
 	}
@@ -28,7 +30,7 @@ func (n *Node) startDrain(pc *peerConn) bool {
 
 // finishDrain sends goaway once pc's requests are answered, and closes pc
 // once goaway went both ways. Any goroutine.
-func (n *Node) finishDrain(pc *peerConn) {
+func (pc *peerConn) finishDrain() {
 	if pc.state.Load() != stateDraining || pc.inflight.Load() > 0 {
 		return
 	}
@@ -44,7 +46,8 @@ func (n *Node) finishDrain(pc *peerConn) {
 // unrouteIfLearned removes a peer's entry that only an inbound hello put in
 // the table, once its link is gone; routes added by AddRoute stay. Under
 // linkMu.
-func (n *Node) unrouteIfLearned(pc *peerConn) {
+func (pc *peerConn) unrouteIfLearned() {
+	n := pc.n
 	if _, static := n.staticRoutes.Load(pc.entry.ID.Addr); !static && pc.entry.Link() == nil {
 		if e := n.table.Get(pc.entry.ID.Addr); e == pc.entry {
 			_, _ = n.table.Delete(pc.entry.ID.Addr)

@@ -150,7 +150,7 @@ func (n *Node) gossip(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer
 		sent, body, err = proto.CutStamp(body)
 	}
 	if err != nil {
-		return n.violation(pc, err)
+		return pc.violation(err)
 	}
 	if !n.tree.Gossip(n.treeSender(pc.ls), n.treeLink(pc), f.Flags, f.TTL, f.ID, f.Payload) {
 		n.stats.gossipDuplicates.Add(1)
@@ -168,7 +168,7 @@ func (n *Node) gossip(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer
 	}
 	msg := *f
 	msg.Payload = body
-	n.handle(pc, &msg, origin, w)
+	pc.handle(&msg, origin, w)
 	return gnet.None
 }
 
@@ -186,7 +186,7 @@ func (n *Node) treeControl(pc *peerConn, f *codec.Frame) gnet.Action {
 		err = n.tree.Graft(n.treeSender(pc.ls), l, f.Payload)
 	}
 	if err != nil {
-		return n.violation(pc, err)
+		return pc.violation(err)
 	}
 	return gnet.None
 }

@@ -66,7 +66,8 @@ func (r *reply) Send(msg []byte, err error) error {
 }
 
 // handle serves a request or notice. The answer, if any, goes to w. Loop.
-func (n *Node) handle(pc *peerConn, f *codec.Frame, origin []byte, w *bytebufferpool.ByteBuffer) {
+func (pc *peerConn) handle(f *codec.Frame, origin []byte, w *bytebufferpool.ByteBuffer) {
+	n := pc.n
 	isReq := f.Kind == codec.KindRequest
 	if isReq && n.state.Load() != nodeRunning {
 		w.B = appendError(w.B, f.ID, proto.CodeShutdown, "node is shutting down")
@@ -84,7 +85,7 @@ func (n *Node) handle(pc *peerConn, f *codec.Frame, origin []byte, w *bytebuffer
 		return
 	}
 	if n.workers.queue != nil {
-		n.offload(pc, f, origin, w)
+		pc.offload(f, origin, w)
 		return
 	}
 	pc.ls.markRan(f.Kind)

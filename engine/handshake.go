@@ -116,7 +116,8 @@ const maxHandshakeFrame = 4096
 // waits for hello (or the first Noise message) until the handshake
 // deadline; a dialed socket sends the first Noise message, or hello plus
 // whatever short mode queued behind it. Loop.
-func (n *Node) open(pc *peerConn, c gnet.Conn) ([]byte, gnet.Action) {
+func (pc *peerConn) open(c gnet.Conn) ([]byte, gnet.Action) {
+	n := pc.n
 	if pc.outbound && !pc.short {
 		n.setPeerSocket(c.Fd()) // an accepted socket once its hello says persistent
 	}
@@ -147,7 +148,7 @@ func (n *Node) open(pc *peerConn, c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.None
 	}
 	if n.cfg.identity != nil {
-		msg, err := n.startSecure(pc)
+		msg, err := pc.startSecure()
 		if err != nil {
 			pc.hsErr = fmt.Errorf("%w: %w", ErrHandshake, err)
 			return nil, gnet.Close
@@ -180,7 +181,8 @@ func (n *Node) refusalReason() string {
 }
 
 // handshakeDone releases an inbound socket's pending-handshake slot. Loop.
-func (n *Node) handshakeDone(pc *peerConn) {
+func (pc *peerConn) handshakeDone() {
+	n := pc.n
 	if pc.holdsHandshakeSlot {
 		pc.holdsHandshakeSlot = false
 		n.stats.handshaking.Add(-1)
@@ -189,19 +191,20 @@ func (n *Node) handshakeDone(pc *peerConn) {
 
 // handshakeFrame routes a frame that arrived before the handshake ended to
 // the step the link is at. Loop.
-func (n *Node) handshakeFrame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Action {
+func (pc *peerConn) handshakeFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Action {
 	switch {
 	case f.Kind == codec.KindSecure && pc.sess != nil:
-		return n.violation(pc, errors.New("secure message after the Noise handshake"))
+		return pc.violation(errors.New("secure message after the Noise handshake"))
 	case f.Kind == codec.KindSecure || pc.step() == stepNoise:
-		return n.secureFrame(pc, f, w) // a plain node answers it with msgPlainOnly
+		return pc.secureFrame(f, w) // a plain node answers it with msgPlainOnly
 	}
-	return n.handshake(pc, f, w)
+	return pc.handshake(f, w)
 }
 
 // startSecure begins the dialer's handshake and returns its first message as
 // a frame. Loop, in OnOpen.
-func (n *Node) startSecure(pc *peerConn) ([]byte, error) {
+func (pc *peerConn) startSecure() ([]byte, error) {
+	n := pc.n
 	hs, err := secure.NewHandshakeCiphers(n.cfg.identity, true, n.ciphers())
 	if err != nil {
 		return nil, err
@@ -216,41 +219,42 @@ func (n *Node) startSecure(pc *peerConn) ([]byte, error) {
 
 // secureFrame handles a frame on a link whose Noise handshake is not done.
 // Loop.
-func (n *Node) secureFrame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Action {
+func (pc *peerConn) secureFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Action {
+	n := pc.n
 	if n.cfg.identity == nil {
 		// We are plain; the peer wants a secure link.
 		w.B = appendError(w.B, 0, proto.CodeUnsupported, msgPlainOnly)
-		return n.mismatch(pc, "the peer asked for a secure link; this node is plain (no WithIdentity)")
+		return pc.mismatch("the peer asked for a secure link; this node is plain (no WithIdentity)")
 	}
 	switch f.Kind {
 	case codec.KindSecure:
 	case codec.KindHello:
 		w.B = appendError(w.B, 0, proto.CodeUnsupported, msgNeedSecure)
-		return n.mismatch(pc, "a plain peer said hello; this node requires secure links (WithIdentity)")
+		return pc.mismatch("a plain peer said hello; this node requires secure links (WithIdentity)")
 	case codec.KindError:
 		if pc.outbound {
 			re := proto.ParseError(pc.peer, f.Payload)
 			pc.hsErr = fmt.Errorf("%w: %s", ErrRefused, re.Message)
-			return n.violation(pc, pc.hsErr)
+			return pc.violation(pc.hsErr)
 		}
 		fallthrough
 	default:
-		return n.violation(pc, fmt.Errorf("%w: %s before the secure handshake", ErrHandshake, f.Kind))
+		return pc.violation(fmt.Errorf("%w: %s before the secure handshake", ErrHandshake, f.Kind))
 	}
 	if pc.hs == nil {
 		if pc.outbound {
-			return n.violation(pc, fmt.Errorf("%w: unexpected secure message", ErrHandshake))
+			return pc.violation(fmt.Errorf("%w: unexpected secure message", ErrHandshake))
 		}
 		hs, err := secure.NewHandshakeCiphers(n.cfg.identity, false, n.ciphers())
 		if err != nil {
-			return n.violation(pc, err)
+			return pc.violation(err)
 		}
 		pc.hs = hs
 	}
 	reply, sess, err := pc.hs.Read(secure.Cipher(f.Flags), f.Payload)
 	if err != nil {
 		pc.hsErr = fmt.Errorf("%w: %w", ErrHandshake, err)
-		return n.violation(pc, pc.hsErr)
+		return pc.violation(pc.hsErr)
 	}
 	if reply != nil {
 		// Handshake messages go out in the clear, ahead of anything sealed;
@@ -276,7 +280,7 @@ func (n *Node) secureFrame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteB
 		if err != nil {
 			n.stats.unadmitted.Add(1)
 			err = fmt.Errorf("%w: key %s: %w", ErrNotAdmitted, proto.PeerID{Key: pc.peerKey}.Fingerprint(), err)
-			n.logClosed(pc, slog.LevelInfo, err)
+			pc.logClosed(slog.LevelInfo, err)
 			pc.hsErr = err
 			pc.fail(err)
 			if !pc.outbound {
@@ -288,7 +292,7 @@ func (n *Node) secureFrame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteB
 	if pc.outbound {
 		if err := n.checkPin(pc.peer.Addr, pc.peerKey); err != nil {
 			// Another key answers at a pinned address: say nothing more.
-			n.logClosed(pc, slog.LevelWarn, err)
+			pc.logClosed(slog.LevelWarn, err)
 			pc.hsErr = err
 			pc.fail(err)
 			return gnet.Close
@@ -300,7 +304,8 @@ func (n *Node) secureFrame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteB
 }
 
 // mismatch closes a link whose other end disagrees about security.
-func (n *Node) mismatch(pc *peerConn, what string) gnet.Action {
+func (pc *peerConn) mismatch(what string) gnet.Action {
+	n := pc.n
 	n.stats.protocolErrors.Add(1)
 	what = "secure/plain mismatch: " + what
 	if !pc.outbound {
@@ -336,7 +341,8 @@ func (n *Node) speaksTrees() bool { return n.cfg.mode == Persistent && !n.cfg.fl
 
 // handshake handles a frame on a link that has not finished its hello
 // exchange: the acceptor expects hello, the dialer hello-ack. Loop.
-func (n *Node) handshake(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Action {
+func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Action {
+	n := pc.n
 	want := codec.KindHello
 	if pc.outbound {
 		want = codec.KindHelloAck
@@ -348,10 +354,10 @@ func (n *Node) handshake(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuf
 		if re.Message == msgSelf {
 			pc.hsErr = fmt.Errorf("%w: %s is this node", ErrSelf, pc.peer.Addr)
 		}
-		return n.violation(pc, pc.hsErr)
+		return pc.violation(pc.hsErr)
 	}
 	if f.Kind != want {
-		return n.violation(pc, fmt.Errorf("%w: got %s, want %s", ErrHandshake, f.Kind, want))
+		return pc.violation(fmt.Errorf("%w: got %s, want %s", ErrHandshake, f.Kind, want))
 	}
 	h, err := proto.ParseHello(f.Payload)
 	pc.trees = f.Flags&proto.FlagShort == 0 && f.Flags&proto.FlagTrees != 0 && n.speaksTrees()
@@ -360,13 +366,13 @@ func (n *Node) handshake(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuf
 			err = fmt.Errorf("%w: hello-ack without an address", proto.ErrBadHello)
 		}
 		if err != nil {
-			return n.violation(pc, err)
+			return pc.violation(err)
 		}
-		return n.helloAck(pc, h)
+		return pc.helloAck(h)
 	}
 	// Acceptor: every refusal is answered with an error frame that says why.
 	if err != nil {
-		return n.refuse(pc, w, err.Error(), err)
+		return pc.refuse(w, err.Error(), err)
 	}
 	if !h.Listens() {
 		// A dial-only peer: it is known by this socket's address, over this
@@ -375,14 +381,14 @@ func (n *Node) handshake(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuf
 		pc.dialOnly = true
 	}
 	if h.Nonce == n.nonce {
-		return n.refuse(pc, w, msgSelf, fmt.Errorf("%w: a peer dialed itself", ErrSelf))
+		return pc.refuse(w, msgSelf, fmt.Errorf("%w: a peer dialed itself", ErrSelf))
 	}
 	if h.ID.Addr == n.id.Addr {
 		err := fmt.Errorf("%w: hello from %s claims this node's address", ErrSelf, h.ID)
-		return n.refuse(pc, w, err.Error(), err)
+		return pc.refuse(w, err.Error(), err)
 	}
 	if err := n.checkPin(h.ID.Addr, pc.peerKey); err != nil {
-		return n.refuse(pc, w, err.Error(), err)
+		return pc.refuse(w, err.Error(), err)
 	}
 	pc.short = f.Flags&proto.FlagShort != 0
 	if !pc.short {
@@ -395,7 +401,7 @@ func (n *Node) handshake(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuf
 		if old := n.table.Get(h.ID.Addr); old != nil && pc.peerKey != "" {
 			if l := old.Link(); l != nil && l.Key() != pc.peerKey {
 				err := fmt.Errorf("%w: %s is held by another key", ErrKeyMismatch, h.ID)
-				return n.refuse(pc, w, err.Error(), err)
+				return pc.refuse(w, err.Error(), err)
 			}
 		}
 		// Finding the entry and attaching to it is one step under linkMu.
@@ -403,10 +409,10 @@ func (n *Node) handshake(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuf
 		defer n.peerEvents.flush()
 		defer n.linkMu.Unlock()
 		if err := n.admitLink(pc, h.ID); err != nil {
-			return n.refuse(pc, w, err.Error(), err)
+			return pc.refuse(w, err.Error(), err)
 		}
 		if e, err = n.entryFor(h); err != nil {
-			return n.refuse(pc, w, err.Error(), err)
+			return pc.refuse(w, err.Error(), err)
 		}
 	}
 	pc.peer = h.ID
@@ -417,14 +423,14 @@ func (n *Node) handshake(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuf
 	pc.peerNonce = h.Nonce
 	w.B = n.appendHello(w.B, codec.KindHelloAck, pc.short)
 	pc.deadline.Store(0)
-	n.handshakeDone(pc)
+	pc.handshakeDone()
 	if pc.short {
 		// One exchange, then close; bound how long the socket may idle.
 		pc.setDeadline(n.cfg.timeout)
 	}
 	pc.linked()
 	pc.state.Store(stateReady)
-	n.countReady(pc, 1)
+	pc.countReady(1)
 	if e != nil {
 		pc.entry = e
 		n.attach(pc)
@@ -434,19 +440,20 @@ func (n *Node) handshake(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuf
 }
 
 // helloAck completes a dialed link. Loop.
-func (n *Node) helloAck(pc *peerConn, h proto.Hello) gnet.Action {
+func (pc *peerConn) helloAck(h proto.Hello) gnet.Action {
+	n := pc.n
 	if pc.abandoned.Load() {
 		return gnet.Close
 	}
 	if h.Nonce == n.nonce {
 		err := fmt.Errorf("%w: %w: hello-ack from %s carries this node's own nonce", ErrHandshake, ErrSelf, pc.peer.Addr)
 		pc.hsErr = err
-		return n.violation(pc, err)
+		return pc.violation(err)
 	}
 	if pc.peer.Name != "" && h.ID.Name != pc.peer.Name {
 		err := fmt.Errorf("%w: %s answered as %q", ErrPeerMismatch, pc.peer, h.ID.Name)
 		pc.hsErr = err
-		return n.violation(pc, err)
+		return pc.violation(err)
 	}
 	pc.peer.Name = h.ID.Name // the address stays the one we dialed: it keys the route
 	pc.peer.Key = pc.peerKey
@@ -455,17 +462,17 @@ func (n *Node) helloAck(pc *peerConn, h proto.Hello) gnet.Action {
 	if pc.short {
 		pc.setDeadline(n.cfg.timeout) // the peer should close after its answer; if not, we do
 	}
-	n.handshakeDone(pc)
+	pc.handshakeDone()
 	pc.linked()
 	pc.state.Store(stateReady)
-	n.countReady(pc, 1)
+	pc.countReady(1)
 	if pc.entry != nil {
 		n.linkMu.Lock()
 		if n.table.Get(pc.entry.ID.Addr) == pc.entry {
 			n.attach(pc)
 		} else { // the route was deleted while we dialed
-			n.startDrain(pc)
-			n.finishDrain(pc)
+			pc.startDrain()
+			pc.finishDrain()
 		}
 		n.linkMu.Unlock()
 		n.peerEvents.flush()
@@ -493,13 +500,14 @@ func (n *Node) checkPin(addr, key string) error {
 }
 
 // refuse answers a hello with an error frame saying why, then closes. Loop.
-func (n *Node) refuse(pc *peerConn, w *bytebufferpool.ByteBuffer, why string, err error) gnet.Action {
+func (pc *peerConn) refuse(w *bytebufferpool.ByteBuffer, why string, err error) gnet.Action {
 	w.B = appendError(w.B, 0, proto.CodeUnsupported, why)
-	return n.violation(pc, err)
+	return pc.violation(err)
 }
 
 // handshakeExpired closes a link whose handshake deadline passed. Ticker.
-func (n *Node) handshakeExpired(pc *peerConn) {
+func (pc *peerConn) handshakeExpired() {
+	n := pc.n
 	n.stats.handshakeTimeouts.Add(1)
 	if pc.outbound {
 		n.log.Debug("handshake timeout", "remote", pc.remote())

@@ -58,8 +58,8 @@ func (n *Node) attach(pc *peerConn) {
 		d := dropped.(*peerConn)
 		n.stats.duplicateLinks.Add(1)
 		n.log.Debug("duplicate link", "peer", pc.peer.String(), "kept_outbound", kept.Outbound())
-		n.startDrain(d)
-		n.finishDrain(d)
+		d.startDrain()
+		d.finishDrain()
 	}
 	n.discLinked(pc)
 }
@@ -72,11 +72,11 @@ func (n *Node) detach(pc *peerConn) {
 	if n.table.Detach(pc.entry, pc) {
 		n.tree.LinkDown(pc.entry)
 		n.byNonce.CompareAndDelete(pc.peerNonce, pc.entry)
-		why := n.downReason(pc)
+		why := pc.downReason()
 		n.log.Debug("peer down", "peer", pc.peer.String(), "why", why.String())
 		n.peerEvents.add(PeerEvent{Peer: pc.eventPeer(), Reason: why})
 		n.discUnlinked(pc)
-		n.unrouteIfLearned(pc)
+		pc.unrouteIfLearned()
 	}
 	n.linkMu.Unlock()
 	n.peerEvents.flush()

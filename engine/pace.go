@@ -19,21 +19,22 @@ const minPace = time.Millisecond
 
 // pace runs on a link that serve left paused, or that the pacer holds,
 // after OnTraffic wrote what it had. Loop.
-func (n *Node) pace(pc *peerConn, c gnet.Conn) gnet.Action {
+func (pc *peerConn) pace(c gnet.Conn) gnet.Action {
+	n := pc.n
 	if !pc.paused {
-		n.unpace(pc) // serving went on
+		pc.unpace() // serving went on
 		return gnet.None
 	}
 	hw := n.cfg.highWater
 	out := c.OutboundBuffered()
 	if out+int(pc.queued.Load()) < hw {
-		n.unpace(pc)
+		pc.unpace()
 		_ = c.Wake(nil) // the socket took enough: serve on
 		return gnet.None
 	}
 	if c.InboundBuffered() > hw+n.cfg.maxFrame {
 		// It keeps sending but does not read what we answer.
-		n.markSlow(pc)
+		pc.markSlow()
 		err := fmt.Errorf("%w: %s sends but does not read its answers", ErrSlowPeer, pc.remote())
 		n.log.Warn("closing connection", "remote", pc.remote(), "err", err)
 		pc.fail(err)
@@ -46,7 +47,8 @@ func (n *Node) pace(pc *peerConn, c gnet.Conn) gnet.Action {
 }
 
 // unpace takes pc out of the pacer. Loop.
-func (n *Node) unpace(pc *peerConn) {
+func (pc *peerConn) unpace() {
+	n := pc.n
 	if pc.paced {
 		pc.paced = false
 		n.pacer.Release(pc)

@@ -163,7 +163,8 @@ func (pc *peerConn) setDown(r Reason) { pc.downWhy.CompareAndSwap(0, uint32(r)) 
 
 // downReason is why pc's peer goes down now: the node closing, else the
 // reason recorded on the link, else a lost connection.
-func (n *Node) downReason(pc *peerConn) Reason {
+func (pc *peerConn) downReason() Reason {
+	n := pc.n
 	if n.state.Load() != nodeRunning {
 		return ReasonClosed
 	}

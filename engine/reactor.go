@@ -52,7 +52,7 @@ func (ev *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		c.SetContext(pc)
 	}
 	pc.setConn(c)
-	return n.open(pc, c)
+	return pc.open(c)
 }
 
 func (ev *events) OnClose(c gnet.Conn, err error) gnet.Action {
@@ -66,7 +66,7 @@ func (ev *events) OnClose(c gnet.Conn, err error) gnet.Action {
 	}
 	ls := ev.n.own.loopOf(c)
 	start := ev.n.stalls.start(ls)
-	ev.n.connClosed(pc, err)
+	pc.connClosed(err)
 	ev.n.stalls.end(ls, "OnClose", start)
 	return gnet.None
 }
@@ -84,9 +84,9 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 	w := &ls.w
 	w.B = w.B[:0]
 	pc.loopStart()
-	action := n.serve(pc, c, w)
+	action := pc.serve(c, w)
 	if pc.sess != nil {
-		w = n.sealBatch(pc, w, &ls.sealed)
+		w = pc.sealBatch(w, &ls.sealed)
 	} else if n.cfg.identity == nil { // a secure link queues until its session exists
 		if out := pc.takeOut(); out != nil {
 			w.B = append(w.B, out.B...)
@@ -103,7 +103,7 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 	pc.unsent.Store(int64(unsent))
 	pc.loopEnd(unsent > 0)
 	if action == gnet.None && (pc.paused || pc.paced) {
-		action = n.pace(pc, c)
+		action = pc.pace(c)
 	}
 	if action == gnet.None && pc.closeAfterReply.Load() && c.OutboundBuffered() == 0 && pc.outEmpty() {
 		action = gnet.Close
@@ -140,7 +140,8 @@ type loopState struct {
 // listed link, each with one write. A loop forwarding a broadcast to its
 // own links thus makes one wake per poll, not one per link, and each link
 // gets all the frames that poll queued for it together. Loop (pc's own).
-func (n *Node) dirty(pc *peerConn) {
+func (pc *peerConn) dirty() {
+	n := pc.n
 	ls := pc.ls
 	ls.dirty = append(ls.dirty, pc)
 	if len(ls.dirty) > 1 {
@@ -157,7 +158,7 @@ func (n *Node) dirty(pc *peerConn) {
 // flushDirty writes every link dirty listed. Loop.
 func (n *Node) flushDirty(ls *loopState) {
 	for i, pc := range ls.dirty {
-		n.flushOnLoop(pc)
+		pc.flushOnLoop()
 		ls.dirty[i] = nil
 	}
 	ls.dirty = ls.dirty[:0]
@@ -202,7 +203,8 @@ func (ev *events) OnTick() (time.Duration, gnet.Action) {
 // the answers in w) reaches the high-water mark, it stops and marks pc
 // paused; OnTraffic then paces it. So the node never holds more than the
 // mark plus one answer for a peer. Loop.
-func (n *Node) serve(pc *peerConn, c gnet.Conn, w *bytebufferpool.ByteBuffer) gnet.Action {
+func (pc *peerConn) serve(c gnet.Conn, w *bytebufferpool.ByteBuffer) gnet.Action {
+	n := pc.n
 	hw, seal := n.cfg.highWater, n.sealOverhead()
 	held := 0 // gnet's outbound buffer plus the answers in w, as they will be sent
 	if hw > 0 {
@@ -230,7 +232,7 @@ func (n *Node) serve(pc *peerConn, c gnet.Conn, w *bytebufferpool.ByteBuffer) gn
 				err = firstFrameError(prefix, err)
 			}
 			err = fmt.Errorf("%w: %w", ErrProtocol, err)
-			n.logClosed(pc, slog.LevelWarn, err)
+			pc.logClosed(slog.LevelWarn, err)
 			if pc.outbound && pc.hsErr == nil && pc.state.Load() == stateHandshake {
 				pc.hsErr = err // AddRoute says why
 			}
@@ -245,11 +247,11 @@ func (n *Node) serve(pc *peerConn, c gnet.Conn, w *bytebufferpool.ByteBuffer) gn
 		if pc.sess != nil {
 			if err := pc.sess.Open(&f); err != nil {
 				n.stats.tampered.Add(1)
-				return n.violation(pc, err)
+				return pc.violation(err)
 			}
 		}
 		before := len(w.B)
-		action := n.frame(pc, &f, w)
+		action := pc.frame(&f, w)
 		_, _ = c.Discard(size)
 		if len(w.B) != before {
 			batch.answers++ // one answer per frame
@@ -265,25 +267,26 @@ func (n *Node) serve(pc *peerConn, c gnet.Conn, w *bytebufferpool.ByteBuffer) gn
 }
 
 // frame handles one frame. Loop.
-func (n *Node) frame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Action {
+func (pc *peerConn) frame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Action {
+	n := pc.n
 	if pc.state.Load() == stateHandshake {
-		return n.handshakeFrame(pc, f, w)
+		return pc.handshakeFrame(f, w)
 	}
 	if pc.short {
 		if err := pc.shortFrame(f.Kind); err != nil {
-			return n.violation(pc, err)
+			return pc.violation(err)
 		}
 	}
 	switch f.Kind {
 	case codec.KindRequest, codec.KindNotice:
-		n.handle(pc, f, nil, w)
+		pc.handle(f, nil, w)
 	case codec.KindResponse:
 		if !pc.complete(f.ID, f.Payload, nil) {
 			n.stats.unknownReplies.Add(1)
 		} else {
 			pc.answered = true
 		}
-		return n.afterAnswer(pc)
+		return pc.afterAnswer()
 	case codec.KindError:
 		n.stats.remoteErrors.Add(1)
 		if !pc.complete(f.ID, nil, proto.ParseError(pc.peer, f.Payload)) {
@@ -291,7 +294,7 @@ func (n *Node) frame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer)
 		} else {
 			pc.answered = true
 		}
-		return n.afterAnswer(pc)
+		return pc.afterAnswer()
 	case codec.KindPing:
 		w.B = codec.AppendHeader(w.B, codec.KindPong, 0, 0, f.ID, 0)
 	case codec.KindPong:
@@ -305,15 +308,15 @@ func (n *Node) frame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer)
 		}
 		pc.goawayRecv.Store(true)
 		pc.setDown(ReasonGoaway)
-		n.retire(pc)
+		pc.retire()
 	case codec.KindGossip:
 		return n.gossip(pc, f, w)
 	case codec.KindPrune, codec.KindIHave, codec.KindGraft:
 		return n.treeControl(pc, f)
 	case codec.KindHello, codec.KindHelloAck, codec.KindSecure:
-		return n.violation(pc, fmt.Errorf("%s after handshake", f.Kind))
+		return pc.violation(fmt.Errorf("%s after handshake", f.Kind))
 	case 0:
-		return n.violation(pc, errors.New("frame of kind 0"))
+		return pc.violation(errors.New("frame of kind 0"))
 	case codec.KindPexRequest, codec.KindPexResponse:
 		if ok, action := n.pexFrame(pc, f, w); ok {
 			return action
@@ -348,24 +351,25 @@ func (pc *peerConn) shortFrame(k codec.Kind) error {
 
 // afterAnswer runs after a response: short links close, draining links may
 // be done.
-func (n *Node) afterAnswer(pc *peerConn) gnet.Action {
+func (pc *peerConn) afterAnswer() gnet.Action {
 	if pc.short && pc.outbound {
 		return gnet.Close
 	}
 	if pc.state.Load() == stateDraining {
-		n.finishDrain(pc)
+		pc.finishDrain()
 	}
 	return gnet.None
 }
 
-func (n *Node) violation(pc *peerConn, err error) gnet.Action {
+func (pc *peerConn) violation(err error) gnet.Action {
+	n := pc.n
 	n.stats.protocolErrors.Add(1)
 	pc.setDown(ReasonProtocol)
 	if pc.outbound && pc.hsErr == nil && pc.state.Load() == stateHandshake {
 		pc.hsErr = fmt.Errorf("%w: %w", ErrHandshake, err) // the dialer says why
 	}
 	err = fmt.Errorf("%w: %w", ErrProtocol, err)
-	n.logClosed(pc, slog.LevelWarn, err)
+	pc.logClosed(slog.LevelWarn, err)
 	pc.fail(err)
 	return gnet.Close
 }
@@ -373,7 +377,8 @@ func (n *Node) violation(pc *peerConn, err error) gnet.Action {
 // logClosed logs, within the rate limit, a link closed because of what the
 // peer did: a refusal if the node accepted it and its handshake had not
 // finished. Protocol violations are Warn. Any goroutine.
-func (n *Node) logClosed(pc *peerConn, level slog.Level, err error) {
+func (pc *peerConn) logClosed(level slog.Level, err error) {
+	n := pc.n
 	if !pc.outbound && pc.state.Load() == stateHandshake {
 		n.refused(level, pc.remote(), err)
 	} else if n.logRemote(level) {
@@ -399,15 +404,16 @@ func (pc *peerConn) remote() string {
 }
 
 // connClosed runs in OnClose: the socket is gone. Loop.
-func (n *Node) connClosed(pc *peerConn, err error) {
+func (pc *peerConn) connClosed(err error) {
+	n := pc.n
 	prev := pc.state.Swap(stateClosed)
 	if _, ok := n.conns.LoadAndDelete(pc); ok {
 		n.stats.conns.Add(-1)
 	}
 	if prev == stateHandshake {
-		n.handshakeDone(pc)
+		pc.handshakeDone()
 	} else if prev != stateClosed {
-		n.countReady(pc, -1)
+		pc.countReady(-1)
 	}
 	cause := ErrConnLost
 	if n.state.Load() != nodeRunning {
@@ -421,7 +427,7 @@ func (n *Node) connClosed(pc *peerConn, err error) {
 	if out := pc.takeOut(); out != nil {
 		n.outPool.Put(out)
 	}
-	n.unpace(pc)
+	pc.unpace()
 	if prev == stateHandshake && pc.outbound {
 		if pc.hsErr == nil {
 			pc.hsErr = silentClose(n.cfg.identity != nil && pc.sess == nil, err)

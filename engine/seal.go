@@ -47,7 +47,8 @@ func (n *Node) checkSize(payload int) error {
 // w's (hello and hello-ack go first); from then on senders seal as they
 // queue (pc.sealer), so the queue, sealed already, goes before w's frames,
 // sealed now. Loop.
-func (n *Node) sealBatch(pc *peerConn, w, sealed *bytebufferpool.ByteBuffer) *bytebufferpool.ByteBuffer {
+func (pc *peerConn) sealBatch(w, sealed *bytebufferpool.ByteBuffer) *bytebufferpool.ByteBuffer {
+	n := pc.n
 	sealed.B = sealed.B[:0]
 	var err error
 	pc.mu.Lock()

@@ -53,7 +53,8 @@ type counters struct {
 }
 
 // countReady tracks links past their handshake, by mode.
-func (n *Node) countReady(pc *peerConn, d int64) {
+func (pc *peerConn) countReady(d int64) {
+	n := pc.n
 	if pc.short {
 		n.stats.shortLinks.Add(d)
 	} else {

@@ -29,7 +29,7 @@ func (n *Node) sweep(now time.Time) (busy bool) {
 			pc.deadline.Store(0)
 			switch state {
 			case stateHandshake:
-				n.handshakeExpired(pc)
+				pc.handshakeExpired()
 			case stateDraining:
 				pc.close()
 			case stateReady:
@@ -39,7 +39,7 @@ func (n *Node) sweep(now time.Time) (busy bool) {
 			}
 		}
 		if ka > 0 && state == stateReady && !pc.short {
-			n.keepalive(pc, t, ka, dead)
+			pc.keepalive(t, ka, dead)
 		}
 		return true
 	})
@@ -60,7 +60,8 @@ func (n *Node) quietEvery() time.Duration {
 }
 
 // keepalive pings a quiet link and closes a silent one.
-func (n *Node) keepalive(pc *peerConn, now, interval, dead int64) {
+func (pc *peerConn) keepalive(now, interval, dead int64) {
+	n := pc.n
 	quiet := now - pc.lastRecv.Load()
 	switch {
 	case dead > 0 && quiet > dead:

@@ -91,7 +91,8 @@ const busyWorkerMsg = "closed with a worker still busy in the handler"
 const workerExitGrace = 10 * time.Millisecond
 
 // offload queues a message for the workers, or answers busy. Loop.
-func (n *Node) offload(pc *peerConn, f *codec.Frame, origin []byte, w *bytebufferpool.ByteBuffer) {
+func (pc *peerConn) offload(f *codec.Frame, origin []byte, w *bytebufferpool.ByteBuffer) {
+	n := pc.n
 	isReq := f.Kind == codec.KindRequest
 	j := job{ctx: handlerContext{pc: pc, kind: f.Kind, id: f.ID, queued: isReq}, msg: append([]byte(nil), f.Payload...)}
 	if origin != nil {
