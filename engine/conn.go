@@ -126,11 +126,11 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 		pc.mu.Unlock()
 		return 0, err
 	}
-	if err := pc.n.checkSize(len(payload)); err != nil {
+	if err := pc.n.cfg.checkSize(len(payload)); err != nil {
 		pc.mu.Unlock()
 		return 0, err
 	}
-	size := codec.HeaderSize + len(payload) + pc.n.sealOverhead()
+	size := codec.HeaderSize + len(payload) + pc.n.cfg.sealOverhead()
 	if err := pc.roomFor(size); err != nil {
 		pc.mu.Unlock()
 		pc.refused(err)
@@ -203,7 +203,7 @@ func (pc *peerConn) queueFrameLocked(frame []byte) error {
 		pc.mu.Unlock()
 		return err
 	}
-	size := len(frame) + pc.n.sealOverhead()
+	size := len(frame) + pc.n.cfg.sealOverhead()
 	if err := pc.roomFor(size); err != nil {
 		pc.mu.Unlock()
 		pc.refused(err)

@@ -9,43 +9,47 @@ import (
 	"github.com/antnet-p2p/antnet/internal/loglimit"
 )
 
-// Diagnostics. Every line a remote peer can cause (a refused socket, a link
-// closed for a protocol violation) goes through the node's logLimit, so a
-// flood of bad sockets costs at most loglimit.Burst lines at once, then one
-// per loglimit.Every, plus one summary line per loglimit.SummaryEvery while
-// lines are being dropped. The limiter has no goroutine: the summary is written by the
-// ticker's sweep.
+// peerLog writes the lines remote peers can cause (a refused socket, a
+// link closed for a protocol violation) within a rate limit, so a flood of
+// bad sockets costs at most loglimit.Burst lines at once, then one per
+// loglimit.Every, plus one summary line per loglimit.SummaryEvery while
+// lines are being dropped. No goroutine: the ticker's sweep writes the
+// summary. Safe for concurrent use.
+type peerLog struct {
+	log   *slog.Logger
+	limit loglimit.Limiter
+}
 
-// logRemote reports whether a line at level, caused by a remote peer, may
-// be written now: the logger takes that level and the rate limit has room.
+// allow reports whether a line at level, caused by a remote peer, may be
+// written now: the logger takes that level and the rate limit has room.
 // Callers build the line's arguments only when it returns true.
-func (n *Node) logRemote(level slog.Level) bool {
-	return n.log.Enabled(context.Background(), level) && n.logs.Allow(monoNow())
+func (l *peerLog) allow(level slog.Level) bool {
+	return l.log.Enabled(context.Background(), level) && l.limit.Allow(monoNow())
+}
+
+// refused logs, within the rate limit, that an accepted socket was refused
+// and why. Protocol violations are Warn, the rest (limits, timeouts, keys)
+// Info.
+func (l *peerLog) refused(level slog.Level, remote string, why any) {
+	if l.allow(level) {
+		l.log.Log(context.Background(), level, "refused connection", "remote", remote, "reason", why)
+	}
+}
+
+// summary writes the summary line when lines were dropped. Ticker.
+func (l *peerLog) summary() {
+	if d := l.limit.Due(monoNow()); d > 0 {
+		l.log.Warn("log rate limit: refusals and protocol errors not logged", "suppressed", d,
+			"limit", strconv.Itoa(loglimit.Burst)+" then 1 per "+loglimit.Every.String())
+	}
 }
 
 // monoBase anchors monoNow.
 var monoBase = time.Now()
 
-// monoNow is a monotonic clock in nanoseconds: the rate limit does not
-// jump with the wall clock.
+// monoNow is a monotonic clock in nanoseconds: rate limits do not jump
+// with the wall clock.
 func monoNow() int64 { return int64(time.Since(monoBase)) }
-
-// refused logs, within the rate limit, that an accepted socket was refused
-// and why. Protocol violations are Warn, the rest (limits, timeouts, keys)
-// Info.
-func (n *Node) refused(level slog.Level, remote string, why any) {
-	if n.logRemote(level) {
-		n.log.Log(context.Background(), level, "refused connection", "remote", remote, "reason", why)
-	}
-}
-
-// logSuppressed writes the summary line when lines were dropped. Ticker.
-func (n *Node) logSuppressed() {
-	if d := n.logs.Due(monoNow()); d > 0 {
-		n.log.Warn("log rate limit: refusals and protocol errors not logged", "suppressed", d,
-			"limit", strconv.Itoa(loglimit.Burst)+" then 1 per "+loglimit.Every.String())
-	}
-}
 
 // humanBytes prints n bytes for a person: 1.2 GB, 80 KB, 12 B.
 func humanBytes(n uint64) string {

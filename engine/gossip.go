@@ -37,7 +37,7 @@ func (n *Node) Broadcast(msg []byte) (uint64, error) {
 		return 0, err
 	}
 	payload := proto.AppendGossipStamped(nil, n.id, time.Now(), msg)
-	if err := n.checkSize(len(payload)); err != nil {
+	if err := n.cfg.checkSize(len(payload)); err != nil {
 		return 0, err
 	}
 	id := rand.Uint64() | 1 // never 0

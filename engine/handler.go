@@ -52,7 +52,7 @@ func (r *reply) Send(msg []byte, err error) error {
 	}
 	defer r.pc.n.stats.serving.Add(-1)
 	if err == nil {
-		if err = r.pc.n.checkSize(len(msg)); err != nil {
+		if err = r.pc.n.cfg.checkSize(len(msg)); err != nil {
 			// The caller learns why instead of waiting out its timeout.
 			_, _ = r.pc.send(codec.KindError, 0, 0, r.id, proto.AppendError(nil, proto.CodeTooLarge, err.Error()), nil)
 			return err
@@ -99,7 +99,7 @@ func (pc *peerConn) handle(f *codec.Frame, origin []byte, w *bytebufferpool.Byte
 		return
 	}
 	if panicked == nil && err == nil {
-		if err = n.checkSize(len(out)); err != nil {
+		if err = n.cfg.checkSize(len(out)); err != nil {
 			out, err = nil, &proto.RemoteError{Code: proto.CodeTooLarge, Message: err.Error()}
 		}
 	}

@@ -129,7 +129,7 @@ func (pc *peerConn) open(c gnet.Conn) ([]byte, gnet.Action) {
 	if !pc.outbound {
 		if refuse := n.refusalReason(); refuse != "" {
 			n.stats.refused.Add(1)
-			if n.logRemote(slog.LevelInfo) {
+			if n.peerLog.allow(slog.LevelInfo) {
 				n.log.Info("refused connection", "remote", c.RemoteAddr().String(), "reason", refuse)
 			}
 			pc.fail(ErrClosed)
@@ -205,7 +205,7 @@ func (pc *peerConn) handshakeFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer)
 // a frame. Loop, in OnOpen.
 func (pc *peerConn) startSecure() ([]byte, error) {
 	n := pc.n
-	hs, err := secure.NewHandshakeCiphers(n.cfg.identity, true, n.ciphers())
+	hs, err := secure.NewHandshakeCiphers(n.cfg.identity, true, n.cfg.suites())
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +245,7 @@ func (pc *peerConn) secureFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gn
 		if pc.outbound {
 			return pc.violation(fmt.Errorf("%w: unexpected secure message", ErrHandshake))
 		}
-		hs, err := secure.NewHandshakeCiphers(n.cfg.identity, false, n.ciphers())
+		hs, err := secure.NewHandshakeCiphers(n.cfg.identity, false, n.cfg.suites())
 		if err != nil {
 			return pc.violation(err)
 		}
@@ -309,8 +309,8 @@ func (pc *peerConn) mismatch(what string) gnet.Action {
 	n.stats.protocolErrors.Add(1)
 	what = "secure/plain mismatch: " + what
 	if !pc.outbound {
-		n.refused(slog.LevelWarn, pc.remote(), what)
-	} else if n.logRemote(slog.LevelWarn) {
+		n.peerLog.refused(slog.LevelWarn, pc.remote(), what)
+	} else if n.peerLog.allow(slog.LevelWarn) {
 		n.log.Warn("closing connection", "remote", pc.remote(), "err", what)
 	}
 	err := fmt.Errorf("%w: %s", ErrRefused, what)
@@ -511,7 +511,7 @@ func (pc *peerConn) handshakeExpired() {
 	n.stats.handshakeTimeouts.Add(1)
 	if pc.outbound {
 		n.log.Debug("handshake timeout", "remote", pc.remote())
-	} else if n.logRemote(slog.LevelInfo) {
+	} else if n.peerLog.allow(slog.LevelInfo) {
 		n.log.Info("refused connection", "remote", pc.remote(), "reason", "no handshake within the handshake timeout", "timeout", n.cfg.handshakeTimeout)
 	}
 	pc.fail(fmt.Errorf("%w: timed out", ErrHandshake))

@@ -204,7 +204,7 @@ func pipelineLargeReplies(t *testing.T, sec bool) {
 	if s := srv.Stats().SlowPeers; s != 0 {
 		t.Fatalf("SlowPeers = %d", s)
 	}
-	if int(maxHeld.Load()) > hw+codec.HeaderSize+len(big)+srv.sealOverhead() {
+	if int(maxHeld.Load()) > hw+codec.HeaderSize+len(big)+srv.cfg.sealOverhead() {
 		t.Fatalf("server held %d bytes, mark %d", maxHeld.Load(), hw)
 	}
 }

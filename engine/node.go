@@ -18,7 +18,6 @@ import (
 
 	"github.com/antnet-p2p/antnet/broadcast"
 	"github.com/antnet-p2p/antnet/internal/histogram"
-	"github.com/antnet-p2p/antnet/internal/loglimit"
 	"github.com/antnet-p2p/antnet/internal/pace"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/route"
@@ -40,7 +39,7 @@ type Node struct {
 	cfg     config
 	handler proto.Handler
 	log     *slog.Logger
-	logs    loglimit.Limiter // rate limit on lines remote peers cause (diag.go)
+	peerLog peerLog // the lines remote peers cause, rate-limited (diag.go)
 	name    string
 	listen  string
 	nonce   uint64
@@ -153,6 +152,7 @@ func New(name, listen string, h proto.Handler, opts ...Option) (*Node, error) {
 		pacer:   pace.Pacer[*peerConn]{Min: minPace, Max: tickEvery},
 	}
 	n.peerEvents = n.newPeerEventQueue(cfg.events)
+	n.peerLog.log = n.log
 	n.stalls.threshold, n.stalls.count, n.stalls.log = cfg.stallThreshold, &n.stats.loopStalls, n.log
 	if err := n.newTree(); err != nil {
 		return nil, err

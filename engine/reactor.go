@@ -205,7 +205,7 @@ func (ev *events) OnTick() (time.Duration, gnet.Action) {
 // mark plus one answer for a peer. Loop.
 func (pc *peerConn) serve(c gnet.Conn, w *bytebufferpool.ByteBuffer) gnet.Action {
 	n := pc.n
-	hw, seal := n.cfg.highWater, n.sealOverhead()
+	hw, seal := n.cfg.highWater, n.cfg.sealOverhead()
 	held := 0 // gnet's outbound buffer plus the answers in w, as they will be sent
 	if hw > 0 {
 		held = c.OutboundBuffered()
@@ -380,8 +380,8 @@ func (pc *peerConn) violation(err error) gnet.Action {
 func (pc *peerConn) logClosed(level slog.Level, err error) {
 	n := pc.n
 	if !pc.outbound && pc.state.Load() == stateHandshake {
-		n.refused(level, pc.remote(), err)
-	} else if n.logRemote(level) {
+		n.peerLog.refused(level, pc.remote(), err)
+	} else if n.peerLog.allow(level) {
 		n.log.Log(context.Background(), level, "closing connection", "remote", pc.remote(), "err", err)
 	}
 }

@@ -16,17 +16,17 @@ import (
 // node that receives a plain hello, answers with an error frame saying why
 // and closes: both ends get a clear error.
 
-// ciphers returns the suites this node's handshakes run, best first.
-func (n *Node) ciphers() []secure.Cipher {
-	if n.cfg.ciphers != nil {
-		return n.cfg.ciphers
+// suites returns the Noise suites this node's handshakes offer, best first.
+func (c *config) suites() []secure.Cipher {
+	if c.ciphers != nil {
+		return c.ciphers
 	}
 	return secure.DefaultCiphers()
 }
 
 // sealOverhead is what sealing adds to every frame on this node's links.
-func (n *Node) sealOverhead() int {
-	if n.cfg.identity != nil {
+func (c *config) sealOverhead() int {
+	if c.identity != nil {
 		return secure.Overhead
 	}
 	return 0
@@ -34,9 +34,9 @@ func (n *Node) sealOverhead() int {
 
 // checkSize refuses a payload whose frame, sealed if the node's links are,
 // would exceed the max frame size: the peer would close the link on it.
-func (n *Node) checkSize(payload int) error {
-	if size := codec.HeaderSize + payload + n.sealOverhead(); size > n.cfg.maxFrame {
-		return &codec.SizeError{Size: uint64(size), Max: n.cfg.maxFrame}
+func (c *config) checkSize(payload int) error {
+	if size := codec.HeaderSize + payload + c.sealOverhead(); size > c.maxFrame {
+		return &codec.SizeError{Size: uint64(size), Max: c.maxFrame}
 	}
 	return nil
 }

@@ -46,7 +46,7 @@ func (n *Node) sweep(now time.Time) (busy bool) {
 	busy = n.redialDue(now) || busy
 	busy = n.discoverDue(now) || busy
 	busy = n.pollOrphans() || busy
-	n.logSuppressed()
+	n.peerLog.summary()
 	return busy
 }
 
