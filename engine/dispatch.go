@@ -403,7 +403,7 @@ func (n *Node) wait(ctx context.Context, c *pendingCall, dst []byte, start, dead
 	if f.err != nil {
 		return dst, f.err
 	}
-	n.rtt.Observe(time.Since(start))
+	n.stats.rtt.Observe(time.Since(start))
 	return append(dst, f.reply...), nil
 }
 

@@ -164,7 +164,7 @@ func (n *Node) gossip(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer
 		n.stats.gossipExpired.Add(1)
 	}
 	if !sent.IsZero() {
-		n.broadcastDelay.Observe(time.Since(sent)) // by two clocks: see BroadcastDelay
+		n.stats.broadcastDelay.Observe(time.Since(sent)) // by two clocks: see BroadcastDelay
 	}
 	msg := *f
 	msg.Payload = body

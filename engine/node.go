@@ -17,7 +17,6 @@ import (
 	"github.com/valyala/bytebufferpool"
 
 	"github.com/antnet-p2p/antnet/broadcast"
-	"github.com/antnet-p2p/antnet/internal/histogram"
 	"github.com/antnet-p2p/antnet/internal/pace"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/route"
@@ -100,9 +99,7 @@ type Node struct {
 	outPool   bytebufferpool.Pool // link outboxes
 	framePool bytebufferpool.Pool // gossip frames, encoded once per forward
 
-	stats          counters
-	rtt            histogram.Latency // round trips of answered requests: RequestRTT
-	broadcastDelay histogram.Latency // origin to delivery of broadcasts: BroadcastDelay
+	stats counters
 }
 
 // New configures a node named name that will listen on listen (host:port;

@@ -10,6 +10,9 @@ import (
 
 // counters are the node's running totals: atomics, no lock.
 type counters struct {
+	rtt            histogram.Latency // round trips of answered requests: RequestRTT
+	broadcastDelay histogram.Latency // origin to delivery of broadcasts: BroadcastDelay
+
 	conns             atomic.Int64
 	framesIn          atomic.Uint64
 	bytesIn           atomic.Uint64
@@ -198,7 +201,7 @@ type Histogram = histogram.Snapshot
 // reply (not errors or timeouts). Recording costs the caller's goroutine
 // one time.Now and two atomic adds per reply; a snapshot costs a few
 // hundred bytes and no lock.
-func (n *Node) RequestRTT() Histogram { return n.rtt.Snapshot() }
+func (n *Node) RequestRTT() Histogram { return n.stats.rtt.Snapshot() }
 
 // BroadcastDelay returns the histogram of broadcast delivery delays at this
 // node: from the origin's Broadcast call, by the origin's clock, to the
@@ -208,7 +211,7 @@ func (n *Node) RequestRTT() Histogram { return n.rtt.Snapshot() }
 // broadcast. Across hosts it is as good as their clocks' sync; a delay
 // below zero counts as zero. Recording costs one time.Since and two atomic
 // adds per broadcast delivered.
-func (n *Node) BroadcastDelay() Histogram { return n.broadcastDelay.Snapshot() }
+func (n *Node) BroadcastDelay() Histogram { return n.stats.broadcastDelay.Snapshot() }
 
 // linkBatch counts one OnTraffic batch for pc's figures and the node's,
 // added with a few atomic adds at the end of the batch rather than one per
