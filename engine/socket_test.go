@@ -23,6 +23,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/antnet-p2p/antnet/internal/testkit"
 	"github.com/antnet-p2p/antnet/proto"
 )
 
@@ -48,11 +49,8 @@ var gnetPool = []goleak.Option{
 // goroutine but the test's own is left.
 func settled(t *testing.T, baseFDs int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for openFDs(t) > baseFDs && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := openFDs(t); n > baseFDs {
+	n := 0
+	if !testkit.Poll(5*time.Second, 10*time.Millisecond, func() bool { n = openFDs(t); return n <= baseFDs }) {
 		t.Fatalf("%d descriptors open, %d before", n, baseFDs)
 	}
 	goleak.VerifyNone(t, append(gnetPool, goleak.IgnoreCurrent())...)
