@@ -159,16 +159,23 @@ func TestRedialBlackHoleFollowsBackoff(t *testing.T) {
 	_ = b.Close()
 	holeFDs := blackHoleAt(t, port) // counted, not measured: a's redials open and close sockets meanwhile
 	eventually(t, 2*time.Second, "the link to drop", func() bool { return liveLinks(a) == 0 })
+	// The time k attempts take, from the start of one to the start of the
+	// k-th after it. One attempt per backoff (~100ms) plus dial timeout
+	// (200ms): about 300ms each; between 1/6 s and 1/2 s passes. gnet's
+	// Register dialed with no deadline: one per SYN timeout (>= 1s).
+	const k = 5
+	const fastest, slowest = k * time.Second / 6, k * time.Second / 2
 	r0 := a.Stats().Redials
-	const window = 2 * time.Second
-	time.Sleep(window) // the measurement: how many attempts fit in the window
-	got := a.Stats().Redials - r0
-	// One attempt per backoff (~100ms) plus dial timeout (200ms): about 6.
-	// gnet's Register dialed with no deadline: one per SYN timeout (>= 1s).
-	if got < 4 || got > 12 {
-		t.Fatalf("%d redials in %v, want about one per 300ms", got, window)
+	eventually(t, slowest, "a redial", func() bool { return a.Stats().Redials > r0 })
+	r1, start := a.Stats().Redials, time.Now()
+	if !testkit.Poll(slowest, testkit.Every, func() bool { return a.Stats().Redials >= r1+k }) {
+		t.Fatalf("%d redials in %v, want %d: about one per 300ms", a.Stats().Redials-r1, slowest, k)
 	}
-	t.Logf("%d redials in %v", got, window)
+	took := time.Since(start)
+	if took < fastest {
+		t.Fatalf("%d redials in %v, want about one per 300ms", a.Stats().Redials-r1, took)
+	}
+	t.Logf("%d redials in %v", k, took)
 	_ = a.Close()
 	settled(t, base+holeFDs)
 }
