@@ -44,21 +44,22 @@ func Poll(d, period time.Duration, cond func() bool) bool {
 }
 
 // FreePort returns a loopback TCP port nothing listened on just now (the
-// kernel chose it for a listener this closed again).
-func FreePort(t testing.TB) int {
+// kernel chose it for a listener this closed again), as text: for an
+// address or a command-line flag.
+func FreePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
 
 // FreeAddr is FreePort as an address, "127.0.0.1:PORT".
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	return "127.0.0.1:" + strconv.Itoa(FreePort(t))
+	return "127.0.0.1:" + FreePort(t)
 }
 
 // Service is what Started starts and closes: an engine.Node, or anything
