@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -447,33 +446,15 @@ func TestOutOfDescriptors(t *testing.T) {
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestOutOfDescriptorsChild$")
 	cmd.Env = append(os.Environ(), fdChildEnv+"=1")
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	child := testkit.StartProc(t, "the descriptor child", cmd)
 	defer func() {
-		_ = stdin.Close()
-		if err := cmd.Wait(); err != nil {
+		_ = child.CloseInput()
+		if err := child.Wait(); err != nil {
 			t.Errorf("child: %v", err)
 		}
 	}()
-	lines := bufio.NewScanner(stdout)
-	var addr string
-	for lines.Scan() {
-		if a, ok := strings.CutPrefix(lines.Text(), "ADDR "); ok {
-			addr = a
-			break
-		}
-	}
-	if addr == "" {
-		t.Fatal("the child did not start its node")
-	}
-	go func() { // keep the pipe drained
-		for lines.Scan() {
-		}
-	}()
+	addr := strings.TrimPrefix(child.Await(t, 30*time.Second, "ADDR "), "ADDR ")
 	acceptErrors := func(n *Node) int {
 		reply, err := n.Dispatch("s", []byte("stats"))
 		if err != nil {

@@ -164,6 +164,10 @@ func (p *Proc) Say(t testing.TB, line string) {
 	}
 }
 
+// CloseInput closes the process's standard input: a child that reads it
+// to the end exits then.
+func (p *Proc) CloseInput() error { return p.stdin.Close() }
+
 // Signal sends sig to the process.
 func (p *Proc) Signal(sig os.Signal) error { return p.Cmd.Process.Signal(sig) }
 

@@ -87,7 +87,7 @@ func TestProcLines(t *testing.T) {
 	if _, err := exec.LookPath("sh"); err != nil {
 		t.Skip("no sh")
 	}
-	p := StartProc(t, "sh", exec.Command("sh", "-c", `echo one; echo two >&2; read x; echo "got $x"; echo one again`))
+	p := StartProc(t, "sh", exec.Command("sh", "-c", `echo one; echo two >&2; read x; echo "got $x"; echo one again; cat`))
 	first := p.Find(t, 0, 5*time.Second, "one")
 	if first.Text != "one" || first.I != 0 {
 		t.Fatalf("first line %+v", first)
@@ -99,6 +99,9 @@ func TestProcLines(t *testing.T) {
 	}
 	if got := p.Await(t, 5*time.Second, "one"); got != "one again" {
 		t.Fatalf("Await after got = %q, want the line after it", got)
+	}
+	if err := p.CloseInput(); err != nil {
+		t.Fatal(err)
 	}
 	if err := p.Wait(); err != nil {
 		t.Fatalf("Wait: %v", err)
