@@ -60,7 +60,7 @@ func TestHosts(t *testing.T) {
 	}
 	t.Cleanup(func() { run("down") }) // after the peers' cleanups: LIFO
 	run("net")
-	bin := buildPeer(t)
+	bin := testkit.Build(t, "../peer") // once per test process (-count=3)
 
 	var hosts []*host
 	for _, l := range strings.Split(strings.TrimSpace(run("layout")), "\n") {
@@ -228,12 +228,7 @@ func at(t *testing.T, out string) time.Time {
 	return time.Unix(s, ns)
 }
 
-// buildPeer builds the example peer once per test process (-count=3).
-func buildPeer(t *testing.T) string {
-	t.Helper()
-	return testkit.Build(t, "../peer")
-}
-
+// TestMain removes the peer binary testkit.Build made.
 func TestMain(m *testing.M) { testkit.Main(m) }
 
 // A cut link is found by whichever comes first: the dead-peer timeout's

@@ -150,6 +150,7 @@ func buildPeer(t *testing.T) string {
 	return testkit.Build(t, ".")
 }
 
+// TestMain removes the peer binary testkit.Build made.
 func TestMain(m *testing.M) { testkit.Main(m) }
 
 // Three peer processes; SIGTERM (or SIGINT in -i mode) makes one leave
