@@ -69,7 +69,9 @@ func Main(m *testing.M) {
 // Proc is a child process whose output the test reads line by line: every
 // line it prints on standard output (and on standard error, unless the
 // command's Stderr was set) is kept, with the time the test read it, so
-// a test can wait for a line and look back at what came before.
+// a test can wait for a line and look back at what came before. It holds
+// every line in memory for the test's life, and exec runs one goroutine per
+// captured stream plus the one that waits for the exit.
 type Proc struct {
 	Cmd   *exec.Cmd
 	name  string

@@ -15,12 +15,14 @@ import (
 	"time"
 )
 
-// Every is how often Eventually polls its condition.
+// Every is how often Eventually polls its condition: often enough that a
+// wait ends within 5ms of the event, seldom enough that polling a node's
+// Stats costs nothing measurable.
 const Every = 5 * time.Millisecond
 
 // Eventually fails t unless cond holds within d; it polls cond every
-// Every, in the test's goroutine. what names the awaited condition in the
-// failure message.
+// Every, in the test's goroutine (a timer sleep between two polls). what
+// names the awaited condition in the failure message.
 func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	if !Poll(d, Every, cond) {
@@ -31,7 +33,8 @@ func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 // Poll calls cond every period until it returns true or d has passed, and
 // reports whether it held: for a caller whose failure message shows what
 // the last poll saw, or who polls at another pace than Eventually's. cond
-// is called at least once, and once more after the deadline has passed.
+// runs in the caller's goroutine, at least once; when it never holds, its
+// last call comes after the deadline.
 func Poll(d, period time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)
 	for !cond() {
