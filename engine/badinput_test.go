@@ -206,7 +206,11 @@ func TestQuietByDefault(t *testing.T) {
 		_, _ = a.Dispatch("nobody", nil)
 		raw, _ := net.Dial("tcp", b.Addr())
 		_, _ = raw.Write([]byte("garbage!garbage!"))
-		time.Sleep(50 * time.Millisecond)
+		// b has read the garbage once it closes the socket.
+		_ = raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.Copy(io.Discard, raw); err != nil {
+			t.Fatalf("b did not close the socket after garbage: %v", err)
+		}
 		_ = raw.Close()
 		_ = a.Close()
 		_ = b.Close()

@@ -8,21 +8,17 @@ import (
 	"time"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/testkit"
 	"github.com/antnet-p2p/antnet/proto"
 )
 
 // A dial to a closed port fails with ErrDial in every call that dials, and
 // the cause stays reachable with errors.As.
 func TestDialErrorsMatchErrDial(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := ln.Addr().String()
-	_ = ln.Close()
+	closed := testkit.FreeAddr(t)
 
 	p := startNode(t, "p", nil)
-	err = p.AddRoute("gone", closed)
+	err := p.AddRoute("gone", closed)
 	mustErrIs(t, err, ErrDial)
 	var op *net.OpError
 	if !errors.As(err, &op) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/testkit"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/secure"
 )
@@ -40,17 +41,12 @@ func newFuzzNode(f *testing.F, keyed bool) *fuzzNode {
 func (fn *fuzzNode) healthy(t *testing.T) {
 	t.Helper()
 	var s Stats
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	if !testkit.Poll(5*time.Second, 100*time.Microsecond, func() bool {
 		s = fn.srv.Stats()
-		if s.Conns == 1 && s.Peers == 1 && s.PersistentLinks == 1 && s.ShortLinks == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("5 s after the socket closed the node still holds %d sockets, %d routes, %d persistent and %d short links; want 1, 1, 1, 0",
-				s.Conns, s.Peers, s.PersistentLinks, s.ShortLinks)
-		}
-		time.Sleep(100 * time.Microsecond)
+		return s.Conns == 1 && s.Peers == 1 && s.PersistentLinks == 1 && s.ShortLinks == 0
+	}) {
+		t.Fatalf("5 s after the socket closed the node still holds %d sockets, %d routes, %d persistent and %d short links; want 1, 1, 1, 0",
+			s.Conns, s.Peers, s.PersistentLinks, s.ShortLinks)
 	}
 	if s.HandlerPanics != 0 {
 		t.Fatalf("%d handler panics", s.HandlerPanics)

@@ -259,7 +259,10 @@ func TestBroadcastReplayAndTTL(t *testing.T) {
 	eventually(t, time.Second, "raw peer routed", func() bool { return len(srv.Peers()) == 2 })
 
 	p.write(rawGossip(42, 3, "raw|a"))
-	eventually(t, time.Second, "relay to other", func() bool { return d.count("other", "raw|a") == 1 })
+	// srv relays before it counts and delivers its own copy: wait for both.
+	eventually(t, time.Second, "delivery at srv and relay to other", func() bool {
+		return d.count("srv", "raw|a") == 1 && d.count("other", "raw|a") == 1
+	})
 	s := srv.Stats()
 	if s.GossipDelivered != 1 || s.GossipForwarded != 1 {
 		t.Fatalf("first sight: %+v", s)

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/internal/protodoc"
+	"github.com/antnet-p2p/antnet/internal/testkit"
 	"github.com/antnet-p2p/antnet/proto"
 )
 
@@ -55,14 +55,7 @@ func startNode(t testing.TB, name string, h proto.Handler, opts ...Option) *Node
 func startNodeAt(t testing.TB, name, listen string, h proto.Handler, opts ...Option) *Node {
 	t.Helper()
 	n, err := New(name, listen, h, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close() })
-	return n
+	return testkit.Started(t, n, err)
 }
 
 // link connects a to b and fails the test if it cannot.
@@ -73,17 +66,9 @@ func link(t testing.TB, a, b *Node) {
 	}
 }
 
-// eventually polls cond until it holds or d passes.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// eventually is testkit.Eventually, under the name the engine's tests call
+// it by.
+var eventually = testkit.Eventually
 
 func mustErrIs(t testing.TB, err, target error) {
 	t.Helper()

@@ -171,7 +171,7 @@ func pipelineLargeReplies(t *testing.T, sec bool) {
 			if h, ok := outboundHeld(pc); ok && int64(h) > maxHeld.Load() {
 				maxHeld.Store(int64(h))
 			}
-			time.Sleep(time.Millisecond)
+			time.Sleep(time.Millisecond) // the sampling period, not a wait
 		}
 	}()
 	errs := make(chan error, n)

@@ -14,20 +14,9 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/testkit"
 	"github.com/antnet-p2p/antnet/proto"
 )
-
-// freeAddr returns a loopback address with a port nothing listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
 
 // waitTicks waits until n's ticker has run k more times: the way to let
 // "nothing happens" be observed over a window of the node's own timers.
@@ -117,7 +106,7 @@ func TestRestartedDialerIsRoutable(t *testing.T) {
 				events = append(events, e)
 				evMu.Unlock()
 			}))
-			addr := freeAddr(t)
+			addr := testkit.FreeAddr(t)
 			// The old incarnation: said hello with its nonce, then went silent.
 			raw := dialRaw(t, a.Addr())
 			raw.hello(names[1], addr)
@@ -287,7 +276,7 @@ func TestStartOrderDoesNotMatter(t *testing.T) {
 	names := []string{"luda", "yoghurt", "kefir"}
 	for _, order := range orders {
 		t.Run(fmt.Sprint(order), func(t *testing.T) {
-			addrs := []string{freeAddr(t), freeAddr(t), freeAddr(t)}
+			addrs := []string{testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t)}
 			nodes := make([]*Node, 3)
 			for _, i := range order {
 				nodes[i] = startNodeAt(t, names[i], addrs[i], echo, WithRedialBackoff(20*time.Millisecond), WithRedialMaxBackoff(200*time.Millisecond))
@@ -327,7 +316,7 @@ func TestAddRouteKeepsOnlyRetriableRoutes(t *testing.T) {
 	a := startNode(t, "a", nil, WithRedialBackoff(10*time.Millisecond), WithRedialMaxBackoff(20*time.Millisecond))
 	b := startNode(t, "b", echo)
 	mustErrIs(t, a.AddRoute("not-b", b.Addr()), ErrPeerMismatch)
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	mustErrIs(t, a.AddRoute("later", addr), ErrDial)
 	if ps := a.Peers(); len(ps) != 1 || ps[0].Addr != addr {
 		t.Fatalf("Peers = %v, want only the route to %s", ps, addr)
@@ -425,7 +414,7 @@ func TestAddRouteResolvesHostNames(t *testing.T) {
 
 // 10.9: AddRoute on the event loop is refused before it stores anything.
 func TestAddRouteOnLoopStoresNothing(t *testing.T) {
-	target := freeAddr(t)
+	target := testkit.FreeAddr(t)
 	errc := make(chan error, 1)
 	var b *Node
 	b = startNode(t, "b", proto.HandlerFunc(func(ctx proto.Context, msg []byte) ([]byte, error) {
@@ -517,7 +506,7 @@ func TestPeerEventsInOrder(t *testing.T) {
 		evs = append(evs, e.Up)
 		mu.Unlock()
 	}))
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	first := dialRaw(t, a.Addr())
 	first.hello("b", addr)
 	eventually(t, time.Second, "b routed", func() bool { return len(a.Peers()) == 1 })
@@ -654,7 +643,7 @@ func TestConcurrentAddRoutesShareOneDial(t *testing.T) {
 // late, after the new run's link replaced it, does not displace the new one.
 func TestLateLinkFromOldRunIsClosed(t *testing.T) {
 	a := startNode(t, "a", echo)
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	hello := func(nonce uint64) *rawPeer {
 		p := dialRaw(t, a.Addr())
 		payload := proto.AppendHello(nil, proto.Hello{ID: proto.PeerID{Name: "b", Addr: addr}, Nonce: nonce})

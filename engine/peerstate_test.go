@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/testkit"
 	"github.com/antnet-p2p/antnet/proto"
 )
 
@@ -175,7 +176,7 @@ func TestPeerStatesDialingThenBackingOff(t *testing.T) {
 	}
 
 	// A closed port: refused at once, backing off too.
-	closed := freeAddr(t)
+	closed := testkit.FreeAddr(t)
 	mustErrIs(t, a.AddRoute("gone", closed), ErrDial)
 	if s, ok := stateOf(t, a, closed); !ok || s.State != BackingOff || s.NextDial.IsZero() {
 		t.Fatalf("route to a closed port: %+v", s)

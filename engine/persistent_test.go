@@ -186,10 +186,16 @@ func TestTimeoutAndCancel(t *testing.T) {
 	_, err := a.Dispatch("b", []byte("x"))
 	mustErrIs(t, err, ErrTimeout)
 
+	// Cancelled while in flight: the request is pending when cancel runs.
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
-	_, err = a.DispatchContext(ctx, "b", []byte("x"))
-	mustErrIs(t, err, context.Canceled)
+	canceled := make(chan error, 1)
+	go func() {
+		_, err := a.DispatchContext(ctx, "b", []byte("x"))
+		canceled <- err
+	}()
+	eventually(t, time.Second, "the request in flight", func() bool { return a.inflight() == 1 })
+	cancel()
+	mustErrIs(t, <-canceled, context.Canceled)
 
 	ctx, cancel2 := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel2()
@@ -305,7 +311,7 @@ func TestDeferredRelay(t *testing.T) {
 
 func TestWorkersMayBlock(t *testing.T) {
 	h := proto.HandlerFunc(func(_ proto.Context, msg []byte) ([]byte, error) {
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // the blocking work under test, not a wait
 		return msg, nil
 	})
 	srv := startNode(t, "srv", h, WithWorkers(4), WithWorkerQueue(16), WithEventLoops(1))
@@ -455,10 +461,12 @@ func TestShutdownLetsInFlightFinish(t *testing.T) {
 // than that on one loop Close must see the goaways written before it stops
 // the engine.
 func TestCloseSendsGoaway(t *testing.T) {
-	busy := make(chan struct{})
+	busy, release := make(chan struct{}), make(chan struct{})
+	free := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(free)
 	slow := proto.HandlerFunc(func(_ proto.Context, msg []byte) ([]byte, error) {
 		close(busy)
-		time.Sleep(20 * time.Millisecond) // holds the node's only loop
+		<-release // holds the node's only loop until Close has queued every goaway
 		return msg, nil
 	})
 	a, err := New("a", "127.0.0.1:0", slow, WithEventLoops(1))
@@ -477,7 +485,20 @@ func TestCloseSendsGoaway(t *testing.T) {
 	peers[0].write(codec.Append(nil, codec.Frame{Kind: codec.KindRequest, ID: 1, Payload: []byte("q")}))
 	<-busy
 	start := time.Now()
-	if err := a.Close(); err != nil {
+	closed := make(chan error, 1)
+	go func() { closed <- a.Close() }()
+	eventually(t, 5*time.Second, "Close to queue a goaway to every peer", func() bool {
+		queued := 0
+		a.conns.Range(func(k, _ any) bool {
+			if k.(*peerConn).goawaySent.Load() {
+				queued++
+			}
+			return true
+		})
+		return queued == len(peers)
+	})
+	free()
+	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
 	took := time.Since(start)

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/antnet-p2p/antnet/internal/testkit"
 	"github.com/antnet-p2p/antnet/proto"
 )
 
@@ -48,11 +48,8 @@ var gnetPool = []goleak.Option{
 // goroutine but the test's own is left.
 func settled(t *testing.T, baseFDs int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for openFDs(t) > baseFDs && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := openFDs(t); n > baseFDs {
+	n := 0
+	if !testkit.Poll(5*time.Second, 10*time.Millisecond, func() bool { n = openFDs(t); return n <= baseFDs }) {
 		t.Fatalf("%d descriptors open, %d before", n, baseFDs)
 	}
 	goleak.VerifyNone(t, append(gnetPool, goleak.IgnoreCurrent())...)
@@ -161,16 +158,23 @@ func TestRedialBlackHoleFollowsBackoff(t *testing.T) {
 	_ = b.Close()
 	holeFDs := blackHoleAt(t, port) // counted, not measured: a's redials open and close sockets meanwhile
 	eventually(t, 2*time.Second, "the link to drop", func() bool { return liveLinks(a) == 0 })
+	// The time k attempts take, from the start of one to the start of the
+	// k-th after it. One attempt per backoff (~100ms) plus dial timeout
+	// (200ms): about 300ms each; between 1/6 s and 1/2 s passes. gnet's
+	// Register dialed with no deadline: one per SYN timeout (>= 1s).
+	const k = 5
+	const fastest, slowest = k * time.Second / 6, k * time.Second / 2
 	r0 := a.Stats().Redials
-	const window = 2 * time.Second
-	time.Sleep(window) // the measurement: how many attempts fit in the window
-	got := a.Stats().Redials - r0
-	// One attempt per backoff (~100ms) plus dial timeout (200ms): about 6.
-	// gnet's Register dialed with no deadline: one per SYN timeout (>= 1s).
-	if got < 4 || got > 12 {
-		t.Fatalf("%d redials in %v, want about one per 300ms", got, window)
+	eventually(t, slowest, "a redial", func() bool { return a.Stats().Redials > r0 })
+	r1, start := a.Stats().Redials, time.Now()
+	if !testkit.Poll(slowest, testkit.Every, func() bool { return a.Stats().Redials >= r1+k }) {
+		t.Fatalf("%d redials in %v, want %d: about one per 300ms", a.Stats().Redials-r1, slowest, k)
 	}
-	t.Logf("%d redials in %v", got, window)
+	took := time.Since(start)
+	if took < fastest {
+		t.Fatalf("%d redials in %v, want about one per 300ms", a.Stats().Redials-r1, took)
+	}
+	t.Logf("%d redials in %v", k, took)
 	_ = a.Close()
 	settled(t, base+holeFDs)
 }
@@ -442,33 +446,15 @@ func TestOutOfDescriptors(t *testing.T) {
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestOutOfDescriptorsChild$")
 	cmd.Env = append(os.Environ(), fdChildEnv+"=1")
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	child := testkit.StartProc(t, "the descriptor child", cmd)
 	defer func() {
-		_ = stdin.Close()
-		if err := cmd.Wait(); err != nil {
+		_ = child.CloseInput()
+		if err := child.Wait(); err != nil {
 			t.Errorf("child: %v", err)
 		}
 	}()
-	lines := bufio.NewScanner(stdout)
-	var addr string
-	for lines.Scan() {
-		if a, ok := strings.CutPrefix(lines.Text(), "ADDR "); ok {
-			addr = a
-			break
-		}
-	}
-	if addr == "" {
-		t.Fatal("the child did not start its node")
-	}
-	go func() { // keep the pipe drained
-		for lines.Scan() {
-		}
-	}()
+	addr := strings.TrimPrefix(child.Await(t, 30*time.Second, "ADDR "), "ADDR ")
 	acceptErrors := func(n *Node) int {
 		reply, err := n.Dispatch("s", []byte("stats"))
 		if err != nil {

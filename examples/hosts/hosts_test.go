@@ -3,7 +3,6 @@ package hosts_test
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,10 +10,11 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/antnet-p2p/antnet/internal/testkit"
 )
 
 // The peers' dead-link timing: a cut link is found within deadPeer plus
@@ -60,7 +60,7 @@ func TestHosts(t *testing.T) {
 	}
 	t.Cleanup(func() { run("down") }) // after the peers' cleanups: LIFO
 	run("net")
-	bin := buildPeer(t)
+	bin := testkit.Build(t, "../peer") // once per test process (-count=3)
 
 	var hosts []*host
 	for _, l := range strings.Split(strings.TrimSpace(run("layout")), "\n") {
@@ -74,7 +74,7 @@ func TestHosts(t *testing.T) {
 		if t.Failed() {
 			for _, h := range hosts {
 				if h.proc != nil {
-					t.Logf("%s's output:\n%s", h.name, h.proc.dump())
+					t.Logf("%s's output:\n%s", h.name, h.proc.Dump())
 				}
 			}
 		}
@@ -89,7 +89,7 @@ func TestHosts(t *testing.T) {
 			args = append(args, "-bootstrap", h.boot)
 		}
 		h.proc = startIn(t, h.ns, bin, args...)
-		h.proc.find(t, 0, 10*time.Second, "listening as "+h.id)
+		h.proc.Find(t, 0, 10*time.Second, "listening as "+h.id)
 	}
 	fullMesh(t, hosts, 20*time.Second)
 	formed := time.Since(start)
@@ -99,17 +99,17 @@ func TestHosts(t *testing.T) {
 	cut, others := hosts[2], []*host{hosts[0], hosts[1], hosts[3], hosts[4]}
 	marks := map[*host]int{}
 	for _, h := range hosts {
-		marks[h] = h.proc.mark()
+		marks[h] = h.proc.Mark()
 	}
 	lag := lagProbe()
 	tCut := at(t, run("cut", cut.name))
 	// A request into the cut from each side, sent before anyone knows.
-	hosts[1].proc.say(t, "send h3 across the cut")
-	cut.proc.say(t, "send h1 across the cut")
+	hosts[1].proc.Say(t, "send h3 across the cut")
+	cut.proc.Say(t, "send h1 across the cut")
 	// A broadcast from h1 at once: the dead link does not hold it up.
-	hosts[0].proc.say(t, "broadcast during-cut")
+	hosts[0].proc.Say(t, "broadcast during-cut")
 	for _, h := range others[1:] {
-		h.proc.find(t, marks[h], 5*time.Second, "["+h.name+"] broadcast from h1: during-cut")
+		h.proc.Find(t, marks[h], 5*time.Second, "["+h.name+"] broadcast from h1: during-cut")
 	}
 	// Each side of each link across the cut: when its node saw the link go
 	// (the peer's own clock: the time its PeerEvents callback printed on the
@@ -119,15 +119,15 @@ func TestHosts(t *testing.T) {
 	for _, h := range others {
 		for _, side := range [][2]*host{{h, cut}, {cut, h}} {
 			who, gone := side[0], side[1]
-			l := who.proc.find(t, marks[who], bound+5*time.Second, "] "+gone.id+" left (")
-			printed = append(printed, l.at.Sub(tCut))
-			m := lost.FindStringSubmatch(l.text)
+			l := who.proc.Find(t, marks[who], bound+5*time.Second, "] "+gone.id+" left (")
+			printed = append(printed, l.At.Sub(tCut))
+			m := lost.FindStringSubmatch(l.Text)
 			if m == nil {
-				t.Fatalf("%s: %q, want silent or connection lost, and the time", who.name, l.text)
+				t.Fatalf("%s: %q, want silent or connection lost, and the time", who.name, l.Text)
 			}
 			at, err := time.Parse(eventTime, m[2])
 			if err != nil {
-				t.Fatalf("%s: %q: %v", who.name, l.text, err)
+				t.Fatalf("%s: %q: %v", who.name, l.Text, err)
 			}
 			detect = append(detect, at.Sub(tCut))
 			why = append(why, m[1])
@@ -145,11 +145,11 @@ func TestHosts(t *testing.T) {
 		h    *host
 		peer string
 	}{{hosts[1], "h3"}, {cut, "h1"}} {
-		l := c.h.proc.find(t, marks[c.h], 5*time.Second, "send to "+c.peer+" failed: ")
-		if !inFlight.MatchString(l.text) {
-			t.Errorf("%s: %q, want engine.ErrPeerSilent or ErrConnLost", c.h.name, l.text)
+		l := c.h.proc.Find(t, marks[c.h], 5*time.Second, "send to "+c.peer+" failed: ")
+		if !inFlight.MatchString(l.Text) {
+			t.Errorf("%s: %q, want engine.ErrPeerSilent or ErrConnLost", c.h.name, l.Text)
 		}
-		if took := l.at.Sub(tCut); took > bound+sched {
+		if took := l.At.Sub(tCut); took > bound+sched {
 			t.Errorf("%s's request across the cut failed after %v, bound %v", c.h.name, took, bound)
 		}
 	}
@@ -158,23 +158,23 @@ func TestHosts(t *testing.T) {
 		h    *host
 		peer string
 	}{{hosts[3], "h3"}, {cut, "h5"}} {
-		from := c.h.proc.mark()
+		from := c.h.proc.Mark()
 		sent := time.Now()
-		c.h.proc.say(t, "send "+c.peer+" again")
-		l := c.h.proc.find(t, from, 5*time.Second, "send to "+c.peer+" failed: ")
-		if !typed.MatchString(l.text) {
-			t.Errorf("%s: %q, want no route, not connected or dial failed", c.h.name, l.text)
+		c.h.proc.Say(t, "send "+c.peer+" again")
+		l := c.h.proc.Find(t, from, 5*time.Second, "send to "+c.peer+" failed: ")
+		if !typed.MatchString(l.Text) {
+			t.Errorf("%s: %q, want no route, not connected or dial failed", c.h.name, l.Text)
 		}
-		if took := l.at.Sub(sent); took > time.Second {
+		if took := l.At.Sub(sent); took > time.Second {
 			t.Errorf("%s: a request to a cut peer took %v to fail", c.h.name, took)
 		}
 	}
 	// Broadcasts reach every host still connected; h3's goes nowhere.
 	broadcastAll(t, others, "cut")
-	from := cut.proc.mark()
-	cut.proc.say(t, "broadcast from the island")
-	if l := cut.proc.find(t, from, 5*time.Second, "broadcast failed: "); !strings.Contains(l.text, "antnet: peer not connected") {
-		t.Errorf("h3: %q, want engine.ErrNotConnected", l.text)
+	from := cut.proc.Mark()
+	cut.proc.Say(t, "broadcast from the island")
+	if l := cut.proc.Find(t, from, 5*time.Second, "broadcast failed: "); !strings.Contains(l.Text, "antnet: peer not connected") {
+		t.Errorf("h3: %q, want engine.ErrNotConnected", l.Text)
 	}
 
 	// Heal: the links re-form.
@@ -187,12 +187,12 @@ func TestHosts(t *testing.T) {
 	// once where it was due; the peers' own counters agree.
 	dups := 0
 	for _, h := range hosts {
-		from := h.proc.mark()
-		h.proc.say(t, "stats")
-		stats := h.proc.find(t, from, 5*time.Second, "["+h.name+"] stats: ")
+		from := h.proc.Mark()
+		h.proc.Say(t, "stats")
+		stats := h.proc.Find(t, from, 5*time.Second, "["+h.name+"] stats: ")
 		got := map[string]int{} // broadcast (its text is unique) -> deliveries
 		delivered := 0
-		for _, l := range h.proc.between(0, stats.i) {
+		for _, l := range h.proc.Between(0, stats.I) {
 			if i := strings.Index(l, "] broadcast from "); i >= 0 && strings.HasPrefix(l, "["+h.name+"]") {
 				got[l[i+2:]]++
 				delivered++
@@ -204,8 +204,8 @@ func TestHosts(t *testing.T) {
 				t.Errorf("%s delivered %q %d times", h.name, b, c)
 			}
 		}
-		if want := fmt.Sprintf("broadcasts delivered=%d ", delivered); !strings.Contains(stats.text, want) {
-			t.Errorf("%s: %q, want %s", h.name, stats.text, want)
+		if want := fmt.Sprintf("broadcasts delivered=%d ", delivered); !strings.Contains(stats.Text, want) {
+			t.Errorf("%s: %q, want %s", h.name, stats.Text, want)
 		}
 	}
 	t.Logf("%d hosts from one bootstrap: full mesh %v after start; cut h3: detected within %v (bound %v); healed: full mesh again %v after; duplicates %d",
@@ -228,39 +228,8 @@ func at(t *testing.T, out string) time.Time {
 	return time.Unix(s, ns)
 }
 
-// peerBin is the example peer, built once per test process (-count=3).
-var peerBin struct {
-	once      sync.Once
-	dir, path string
-	err       error
-}
-
-func buildPeer(t *testing.T) string {
-	t.Helper()
-	peerBin.once.Do(func() {
-		dir, err := os.MkdirTemp("", "antnet-hosts-")
-		if err != nil {
-			peerBin.err = err
-			return
-		}
-		peerBin.dir, peerBin.path = dir, filepath.Join(dir, "peer")
-		if out, err := exec.Command("go", "build", "-o", peerBin.path, "../peer").CombinedOutput(); err != nil {
-			peerBin.err = fmt.Errorf("go build ../peer: %v\n%s", err, out)
-		}
-	})
-	if peerBin.err != nil {
-		t.Fatal(peerBin.err)
-	}
-	return peerBin.path
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if peerBin.dir != "" {
-		_ = os.RemoveAll(peerBin.dir)
-	}
-	os.Exit(code)
-}
+// TestMain removes the peer binary testkit.Build made.
+func TestMain(m *testing.M) { testkit.Main(m) }
 
 // A cut link is found by whichever comes first: the dead-peer timeout's
 // silence rule, or the kernel's TCP_USER_TIMEOUT (the same duration) on
@@ -334,7 +303,7 @@ func netns(t *testing.T) string {
 // host is one namespace of net.sh's layout and the peer running in it.
 type host struct {
 	name, ns, addr, boot, id string
-	proc                     *proc
+	proc                     *testkit.Proc
 }
 
 // fullMesh waits until every host's peers table shows every other host
@@ -343,21 +312,20 @@ func fullMesh(t *testing.T, hosts []*host, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for _, h := range hosts {
-		for {
-			rows, sum := h.proc.peersTable(t, h.name)
-			missing := 0
+		var rows map[string]string
+		var sum string
+		missing := 0
+		if !testkit.Poll(time.Until(deadline), 50*time.Millisecond, func() bool {
+			rows, sum = peersTable(t, h.proc, h.name)
+			missing = 0
 			for _, o := range hosts {
 				if o != h && rows[o.id] != "linked" {
 					missing++
 				}
 			}
-			if missing == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: %d hosts not linked after %v: %v (%s)", h.name, missing, d, rows, sum)
-			}
-			time.Sleep(50 * time.Millisecond) // between two polls of the table
+			return missing == 0
+		}) {
+			t.Fatalf("%s: %d hosts not linked after %v: %v (%s)", h.name, missing, d, rows, sum)
 		}
 	}
 }
@@ -368,15 +336,15 @@ func broadcastAll(t *testing.T, hosts []*host, tag string) {
 	t.Helper()
 	marks := map[*host]int{}
 	for _, h := range hosts {
-		marks[h] = h.proc.mark()
+		marks[h] = h.proc.Mark()
 	}
 	for _, h := range hosts {
-		h.proc.say(t, "broadcast "+tag+"-"+h.name)
+		h.proc.Say(t, "broadcast "+tag+"-"+h.name)
 	}
 	for _, h := range hosts {
 		for _, o := range hosts {
 			if o != h {
-				o.proc.find(t, marks[o], 5*time.Second, "["+o.name+"] broadcast from "+h.name+": "+tag+"-"+h.name)
+				o.proc.Find(t, marks[o], 5*time.Second, "["+o.name+"] broadcast from "+h.name+": "+tag+"-"+h.name)
 			}
 		}
 	}
@@ -387,15 +355,15 @@ var columns = regexp.MustCompile(`\s{2,}`)
 
 // peersTable types "peers" at the console and returns the table: peer ID
 // to state, and the summary line.
-func (p *proc) peersTable(t *testing.T, name string) (map[string]string, string) {
+func peersTable(t *testing.T, p *testkit.Proc, name string) (map[string]string, string) {
 	t.Helper()
-	from := p.mark()
-	p.say(t, "peers")
+	from := p.Mark()
+	p.Say(t, "peers")
 	prefix := "[" + name + "] "
-	sum := p.find(t, from, 5*time.Second, prefix+"peers: ")
+	sum := p.Find(t, from, 5*time.Second, prefix+"peers: ")
 	rows := map[string]string{}
 	in := false
-	for _, l := range p.between(from, sum.i) { // printed at once: nothing between
+	for _, l := range p.Between(from, sum.I) { // printed at once: nothing between
 		rest, ok := strings.CutPrefix(l, prefix)
 		switch {
 		case !ok:
@@ -407,7 +375,7 @@ func (p *proc) peersTable(t *testing.T, name string) (map[string]string, string)
 			}
 		}
 	}
-	return rows, strings.TrimPrefix(sum.text, prefix)
+	return rows, strings.TrimPrefix(sum.Text, prefix)
 }
 
 // lagProbe measures how late this process's timers fire, a gauge of the
@@ -451,139 +419,14 @@ func rounded(ds []time.Duration) []time.Duration {
 	return out
 }
 
-// proc is a peer process in a namespace; every line it prints (standard
-// output and error) is kept with the time the test read it.
-type proc struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	exited chan struct{}
-
-	mu    sync.Mutex
-	lines []line
-	part  []byte        // an unfinished line
-	more  chan struct{} // closed when a line arrives or the process ends
-	done  bool
-}
-
-type line struct {
-	at   time.Time
-	text string
-	i    int
-}
-
-func startIn(t *testing.T, ns, bin string, args ...string) *proc {
+// startIn starts bin with args in the namespace ns; every line it prints
+// (standard output and error) is kept. Failure messages name it by ns.
+func startIn(t *testing.T, ns, bin string, args ...string) *testkit.Proc {
 	t.Helper()
-	p := &proc{exited: make(chan struct{}), more: make(chan struct{})}
-	p.cmd = exec.Command("ip", append([]string{"netns", "exec", ns, bin}, args...)...)
-	p.cmd.Stdout, p.cmd.Stderr = p, p
-	in, err := p.cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.stdin = in
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		p.mu.Lock()
-		p.done = true
-		close(p.more)
-		p.mu.Unlock()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		if t.Failed() { // its goroutines, into the output dumped below
-			_ = p.cmd.Process.Signal(syscall.SIGQUIT)
-			select {
-			case <-p.exited:
-			case <-time.After(2 * time.Second):
-			}
-		}
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	})
-	return p
-}
-
-// Write takes the process's output (exec copies it here).
-func (p *proc) Write(b []byte) (int, error) {
-	now := time.Now()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.part = append(p.part, b...)
-	for {
-		i := bytes.IndexByte(p.part, '\n')
-		if i < 0 {
-			break
-		}
-		p.lines = append(p.lines, line{at: now, text: string(p.part[:i]), i: len(p.lines)})
-		p.part = p.part[i+1:]
-	}
-	if len(p.lines) > 0 && !p.done {
-		close(p.more)
-		p.more = make(chan struct{})
-	}
-	return len(b), nil
-}
-
-// say types a command at the console.
-func (p *proc) say(t *testing.T, cmd string) {
-	t.Helper()
-	if _, err := io.WriteString(p.stdin, cmd+"\n"); err != nil {
-		t.Fatalf("%q: %v", cmd, err)
-	}
-}
-
-// mark is where the next line will be.
-func (p *proc) mark() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.lines)
-}
-
-// find returns the first line from index from on that contains want,
-// waiting up to d for it.
-func (p *proc) find(t *testing.T, from int, d time.Duration, want string) line {
-	t.Helper()
-	timeout := time.After(d)
-	for {
-		p.mu.Lock()
-		for ; from < len(p.lines); from++ {
-			if strings.Contains(p.lines[from].text, want) {
-				l := p.lines[from]
-				p.mu.Unlock()
-				return l
-			}
-		}
-		done, more := p.done, p.more
-		p.mu.Unlock()
-		if done {
-			t.Fatalf("%v ended before %q", p.cmd.Args[3:6], want)
-		}
-		select {
-		case <-more:
-		case <-timeout:
-			t.Fatalf("%v: no %q within %v", p.cmd.Args[3:6], want, d)
-		}
-	}
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, bin}, args...)...)
+	return testkit.StartProc(t, ns, cmd)
 }
 
 // eventTime is the layout of the time the example peer prints on its
 // joined and left lines (examples/peer).
 const eventTime = "2006-01-02T15:04:05.000Z07:00"
-
-// between returns the text of lines [from, to).
-func (p *proc) between(from, to int) []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make([]string, 0, to-from)
-	for _, l := range p.lines[from:to] {
-		out = append(out, l.text)
-	}
-	return out
-}
-
-func (p *proc) all() []string { return p.between(0, p.mark()) }
-
-func (p *proc) dump() string { return strings.Join(p.all(), "\n") }

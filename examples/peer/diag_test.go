@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/antnet-p2p/antnet/engine"
+	"github.com/antnet-p2p/antnet/internal/testkit"
 )
 
 // At the default log level the accepting peer's log names a refused
@@ -51,12 +52,8 @@ func TestRefusalsShowAtTheDefaultLevel(t *testing.T) {
 		{"plain acceptor", &plainLog, `the peer asked for a secure link; this node is plain`},
 	} {
 		re := regexp.MustCompile(`level=WARN msg="refused connection" node=\w+ remote=127\.0\.0\.1:\d+ reason="secure/plain mismatch: ` + regexp.QuoteMeta(c.want))
-		deadline := time.Now().Add(2 * time.Second)
-		for !re.MatchString(c.log.String()) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s's log does not name the mismatch and the remote address:\n%s", c.name, c.log.String())
-			}
-			time.Sleep(10 * time.Millisecond)
+		if !testkit.Poll(2*time.Second, 10*time.Millisecond, func() bool { return re.MatchString(c.log.String()) }) {
+			t.Fatalf("%s's log does not name the mismatch and the remote address:\n%s", c.name, c.log.String())
 		}
 	}
 }

@@ -1,16 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +15,7 @@ import (
 	"time"
 
 	"github.com/antnet-p2p/antnet/engine"
+	"github.com/antnet-p2p/antnet/internal/testkit"
 	"github.com/antnet-p2p/antnet/secure"
 )
 
@@ -133,104 +131,47 @@ func TestSecurePeers(t *testing.T) {
 	t.Fatalf("no peers row for b in:\n%s", out.String())
 }
 
-// proc is a peer process whose output lines arrive on a channel.
-type proc struct {
-	cmd   *exec.Cmd
-	lines chan string
-	stdin io.WriteCloser
-}
-
-func startProc(t *testing.T, bin string, args ...string) *proc {
+// startProc starts the peer binary bin with args; its standard error
+// goes to the test's.
+func startProc(t *testing.T, bin string, args ...string) *testkit.Proc {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, lines: make(chan string, 256), stdin: in}
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			p.lines <- sc.Text()
-		}
-		close(p.lines)
-	}()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	return p
+	return testkit.StartProc(t, strings.Join(args, " "), cmd)
 }
 
-// await returns the first line containing want within d.
-func (p *proc) await(t *testing.T, d time.Duration, want string) string {
-	t.Helper()
-	timeout := time.After(d)
-	for {
-		select {
-		case l, ok := <-p.lines:
-			if !ok {
-				t.Fatalf("output ended before %q", want)
-			}
-			if strings.Contains(l, want) {
-				return l
-			}
-		case <-timeout:
-			t.Fatalf("no %q within %v", want, d)
-		}
-	}
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-}
-
-// buildPeer builds the example into a temporary directory and returns the
+// buildPeer builds the example once per test process and returns the
 // binary's path; with -short the test is skipped instead.
 func buildPeer(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs the example as processes")
 	}
-	bin := filepath.Join(t.TempDir(), "peer")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	return bin
+	return testkit.Build(t, ".")
 }
+
+// TestMain removes the peer binary testkit.Build made.
+func TestMain(m *testing.M) { testkit.Main(m) }
 
 // Three peer processes; SIGTERM (or SIGINT in -i mode) makes one leave
 // gracefully: it exits 0 and the others see it leave at once, long before
 // any timeout could tell them.
 func TestProcessesLeaveOnSignal(t *testing.T) {
 	bin := buildPeer(t)
-	pa, pb, pc := freePort(t), freePort(t), freePort(t)
+	pa, pb, pc := testkit.FreePort(t), testkit.FreePort(t), testkit.FreePort(t)
 	a := startProc(t, bin, "-name", "luda", "-listen", "127.0.0.1:"+pa, "-log", "warn", "-metrics", "127.0.0.1:0")
-	a.await(t, 10*time.Second, "listening as luda@127.0.0.1:"+pa)
-	metrics := a.await(t, 5*time.Second, "metrics on http://")
+	a.Await(t, 10*time.Second, "listening as luda@127.0.0.1:"+pa)
+	metrics := a.Await(t, 5*time.Second, "metrics on http://")
 	b := startProc(t, bin, "-i", "-name", "yoghurt", "-listen", ":"+pb, "-advertise", "127.0.0.1:"+pb,
 		"-peer", "luda@127.0.0.1:"+pa)
-	b.await(t, 10*time.Second, "listening as yoghurt@127.0.0.1:"+pb)
-	a.await(t, 5*time.Second, "yoghurt@127.0.0.1:"+pb+" joined")
+	b.Await(t, 10*time.Second, "listening as yoghurt@127.0.0.1:"+pb)
+	a.Await(t, 5*time.Second, "yoghurt@127.0.0.1:"+pb+" joined")
 	c := startProc(t, bin, "-name", "kefir", "-listen", "127.0.0.1:"+pc,
 		"-peer", "luda@127.0.0.1:"+pa, "-peer", "yoghurt@127.0.0.1:"+pb)
-	a.await(t, 5*time.Second, "kefir@127.0.0.1:"+pc+" joined")
-	b.await(t, 5*time.Second, "kefir@127.0.0.1:"+pc+" joined")
-	if _, err := io.WriteString(b.stdin, "peers\n"); err != nil {
-		t.Fatal(err)
-	}
-	if row := b.await(t, 5*time.Second, "[yoghurt] luda@127.0.0.1:"+pa+" "); !strings.Contains(row, " linked ") || !strings.Contains(row, " out ") {
+	a.Await(t, 5*time.Second, "kefir@127.0.0.1:"+pc+" joined")
+	b.Await(t, 5*time.Second, "kefir@127.0.0.1:"+pc+" joined")
+	b.Say(t, "peers")
+	if row := b.Await(t, 5*time.Second, "[yoghurt] luda@127.0.0.1:"+pa+" "); !strings.Contains(row, " linked ") || !strings.Contains(row, " out ") {
 		t.Fatalf("yoghurt's peers row for luda: %q", row)
 	}
 
@@ -253,22 +194,22 @@ func TestProcessesLeaveOnSignal(t *testing.T) {
 	}
 
 	start := time.Now()
-	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := c.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	a.await(t, time.Second, "kefir@127.0.0.1:"+pc+" left (goaway)")
-	b.await(t, time.Second, "kefir@127.0.0.1:"+pc+" left (goaway)")
-	if err := c.cmd.Wait(); err != nil {
+	a.Await(t, time.Second, "kefir@127.0.0.1:"+pc+" left (goaway)")
+	b.Await(t, time.Second, "kefir@127.0.0.1:"+pc+" left (goaway)")
+	if err := c.Wait(); err != nil {
 		t.Fatalf("kefir after SIGTERM: %v", err)
 	}
 	t.Logf("peers saw kefir leave %v after SIGTERM", time.Since(start).Round(time.Millisecond))
 
 	// In -i mode too, and by SIGINT (Ctrl-C).
-	if err := b.cmd.Process.Signal(os.Interrupt); err != nil {
+	if err := b.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
-	a.await(t, time.Second, "yoghurt@127.0.0.1:"+pb+" left (goaway)")
-	if err := b.cmd.Wait(); err != nil {
+	a.Await(t, time.Second, "yoghurt@127.0.0.1:"+pb+" left (goaway)")
+	if err := b.Wait(); err != nil {
 		t.Fatalf("yoghurt after SIGINT: %v", err)
 	}
 }
@@ -313,15 +254,7 @@ func TestReadmePeersAnyStartOrder(t *testing.T) {
 	for _, order := range [][3]int{{0, 1, 2}, {2, 1, 0}, {1, 2, 0}, {2, 0, 1}} {
 		t.Run(fmt.Sprint(order), func(t *testing.T) {
 			var out syncBuffer
-			addrs := make([]string, 3)
-			for i := range addrs {
-				ln, err := net.Listen("tcp", "127.0.0.1:0")
-				if err != nil {
-					t.Fatal(err)
-				}
-				addrs[i] = ln.Addr().String()
-				_ = ln.Close()
-			}
+			addrs := []string{testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t)}
 			peers := make([]*peer, 3)
 			for _, i := range order {
 				p, err := newPeer(names[i], addrs[i], engine.Persistent, &out)
@@ -336,11 +269,12 @@ func TestReadmePeersAnyStartOrder(t *testing.T) {
 			}
 			deadline := time.Now().Add(10 * time.Second)
 			for _, p := range peers {
-				for s := p.node.Stats(); s.Peers != 2 || s.PersistentLinks != 2; s = p.node.Stats() {
-					if time.Now().After(deadline) {
-						t.Fatalf("%s: %+v\n%s", p.node.ID(), s, out.String())
-					}
-					time.Sleep(10 * time.Millisecond)
+				var s engine.Stats
+				if !testkit.Poll(time.Until(deadline), 10*time.Millisecond, func() bool {
+					s = p.node.Stats()
+					return s.Peers == 2 && s.PersistentLinks == 2
+				}) {
+					t.Fatalf("%s: %+v\n%s", p.node.ID(), s, out.String())
 				}
 			}
 			peers[0].exec("send kefir hi")
@@ -356,16 +290,14 @@ var columns = regexp.MustCompile(`\s{2,}`)
 
 // peersTable sends "peers" to p and returns its rows, peer ID to state
 // (the STATE column: "linked", "known (exchange, …)"), and the summary line.
-func (p *proc) peersTable(t *testing.T, name string) (map[string]string, string) {
+func peersTable(t *testing.T, p *testkit.Proc, name string) (map[string]string, string) {
 	t.Helper()
-	if _, err := io.WriteString(p.stdin, "peers\n"); err != nil {
-		t.Fatal(err)
-	}
+	p.Say(t, "peers")
 	rows := map[string]string{}
 	prefix := "[" + name + "] "
 	in := false
 	for {
-		l := p.await(t, 5*time.Second, prefix)
+		l := p.Await(t, 5*time.Second, prefix)
 		rest := strings.TrimPrefix(l, prefix)
 		switch {
 		case strings.HasPrefix(rest, "peers: "):
@@ -387,36 +319,35 @@ func TestProcessesBootstrap(t *testing.T) {
 	bin := buildPeer(t)
 	names := []string{"luda", "yoghurt", "kefir", "ayran"}
 	ids := make([]string, len(names))
-	procs := make([]*proc, len(names))
+	procs := make([]*testkit.Proc, len(names))
 	start := time.Now()
 	for i, name := range names {
-		port := freePort(t)
+		port := testkit.FreePort(t)
 		ids[i] = name + "@127.0.0.1:" + port
 		args := []string{"-i", "-name", name, "-listen", "127.0.0.1:" + port, "-log", "warn"}
 		if i > 0 {
 			args = append(args, "-bootstrap", ids[0])
 		}
 		procs[i] = startProc(t, bin, args...)
-		procs[i].await(t, 10*time.Second, "listening as "+ids[i])
+		procs[i].Await(t, 10*time.Second, "listening as "+ids[i])
 	}
 	// everyone's table lists every other peer linked
 	deadline := time.Now().Add(20 * time.Second)
 	for i, p := range procs {
-		for {
-			rows, sum := p.peersTable(t, names[i])
-			missing := 0
+		var rows map[string]string
+		var sum string
+		missing := 0
+		if !testkit.Poll(time.Until(deadline), 100*time.Millisecond, func() bool {
+			rows, sum = peersTable(t, p, names[i])
+			missing = 0
 			for j, id := range ids {
 				if j != i && rows[id] != "linked" {
 					missing++
 				}
 			}
-			if missing == 0 && len(rows) == len(ids)-1 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: %d peers not linked: %v (%s)", names[i], missing, rows, sum)
-			}
-			time.Sleep(100 * time.Millisecond)
+			return missing == 0 && len(rows) == len(ids)-1
+		}) {
+			t.Fatalf("%s: %d peers not linked: %v (%s)", names[i], missing, rows, sum)
 		}
 	}
 	t.Logf("%d peers from one bootstrap address: all linked after %v", len(ids), time.Since(start).Round(time.Millisecond))
@@ -424,23 +355,22 @@ func TestProcessesBootstrap(t *testing.T) {
 	// ayran leaves: its peers keep it in their books, known with no link
 	// (dialed again while they are short of links, so possibly dialing a moment).
 	last := len(procs) - 1
-	if err := procs[last].cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := procs[last].Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := procs[last].cmd.Wait(); err != nil {
+	if err := procs[last].Wait(); err != nil {
 		t.Fatalf("ayran after SIGTERM: %v", err)
 	}
 	deadline = time.Now().Add(10 * time.Second)
 	for i, p := range procs[:last] {
-		for {
-			rows, sum := p.peersTable(t, names[i])
-			if strings.HasPrefix(rows[ids[last]], "known (") && strings.Contains(sum, "1 known") {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: ayran is %q, want known (%s)", names[i], rows[ids[last]], sum)
-			}
-			time.Sleep(100 * time.Millisecond)
+		var state, sum string
+		if !testkit.Poll(time.Until(deadline), 100*time.Millisecond, func() bool {
+			var rows map[string]string
+			rows, sum = peersTable(t, p, names[i])
+			state = rows[ids[last]]
+			return strings.HasPrefix(state, "known (") && strings.Contains(sum, "1 known")
+		}) {
+			t.Fatalf("%s: ayran is %q, want known (%s)", names[i], state, sum)
 		}
 	}
 }

@@ -15,20 +15,14 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/antnet-p2p/antnet/engine"
+	"github.com/antnet-p2p/antnet/internal/testkit"
 	"github.com/antnet-p2p/antnet/proto"
 )
 
 func startNode(t *testing.T, name string, h proto.Handler, opts ...engine.Option) *engine.Node {
 	t.Helper()
 	n, err := engine.New(name, "127.0.0.1:0", h, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close() })
-	return n
+	return testkit.Started(t, n, err)
 }
 
 // scrape serves reg over HTTP on loopback, GETs it and parses the text.
@@ -88,10 +82,7 @@ func TestScrapeOverHTTP(t *testing.T) {
 		}
 	}
 	// The loop counts its stall once the callback that answered ends.
-	deadline := time.Now().Add(2 * time.Second)
-	for b.Stats().LoopStalls == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, 2*time.Second, "b's loop stall", func() bool { return b.Stats().LoopStalls > 0 })
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NewCollector(a), NewCollector(b))
 	fams := scrape(t, reg)
@@ -198,13 +189,7 @@ func TestScrapePeerSeries(t *testing.T) {
 		}
 	}
 	// Wait for a keepalive round trip on the first peer.
-	deadline := time.Now().Add(3 * time.Second)
-	for a.PeerStates()[0].RTT == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no keepalive RTT")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, 3*time.Second, "a keepalive RTT", func() bool { return a.PeerStates()[0].RTT != 0 })
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NewCollector(a, WithMaxPeers(2)))
 	fams := scrape(t, reg)
@@ -256,13 +241,7 @@ func TestScrapeBroadcastDelay(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(3 * time.Second)
-	for a.BroadcastDelay().Count < 3 {
-		if time.Now().After(deadline) {
-			t.Fatal("broadcasts not delivered")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, 3*time.Second, "3 broadcasts delivered", func() bool { return a.BroadcastDelay().Count >= 3 })
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NewCollector(a))
 	h := scrape(t, reg)["antnet_broadcast_delivery_seconds"]
