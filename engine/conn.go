@@ -317,7 +317,7 @@ func (pc *peerConn) roomFor(n int) error {
 	return fmt.Errorf("%w: %d bytes held for %s, mark %d", ErrSlowPeer, held, pc.peer, hw)
 }
 
-// refused runs after roomFor refused a frame, outside mu: with dropSlow
+// refused runs after roomFor refused a frame, outside mu: with WithDropSlowPeers
 // the peer is disconnected and its requests in flight fail with err.
 func (pc *peerConn) refused(err error) {
 	if !pc.n.cfg.dropSlow {

@@ -68,7 +68,7 @@ var (
 	// ErrSlowPeer: the peer is not reading; what the node holds for it is
 	// at the high-water mark (WithHighWater) and the frame was not queued.
 	// Retry later, or drop the peer. Also the cause of a link closed for
-	// that (WithHighWater's dropSlow, or a peer that kept sending without
+	// that (WithDropSlowPeers, or a peer that kept sending without
 	// reading its answers).
 	ErrSlowPeer = errors.New("antnet: peer not reading (outbound high-water mark)")
 	// ErrBusy: the link already carries the maximum of requests in flight

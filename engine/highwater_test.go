@@ -19,7 +19,7 @@ func TestHighWaterKeepsNonReader(t *testing.T) {
 	const hw = 256 << 10
 	payload := make([]byte, 16<<10)
 	frame := codec.HeaderSize + len(payload)
-	srv := startNode(t, "srv", echo, WithHighWater(hw, false), WithMaxFrameSize(64<<10))
+	srv := startNode(t, "srv", echo, WithHighWater(hw), WithMaxFrameSize(64<<10))
 	p := dialRaw(t, srv.Addr())
 	p.hello("lazy", "127.0.0.1:1") // and never reads again, until told below
 	pc := linkAt(t, srv, "127.0.0.1:1")
@@ -106,7 +106,7 @@ func TestHighWaterKeepsNonReader(t *testing.T) {
 // plus one max frame; the node holds bounded memory for it throughout.
 func TestHighWaterDropsFlooder(t *testing.T) {
 	const hw, maxFrame = 128 << 10, 64 << 10
-	srv := startNode(t, "srv", echo, WithHighWater(hw, false), WithMaxFrameSize(maxFrame))
+	srv := startNode(t, "srv", echo, WithHighWater(hw), WithMaxFrameSize(maxFrame))
 	p := dialRaw(t, srv.Addr())
 	p.hello("flood", "127.0.0.1:1")
 	pc := linkAt(t, srv, "127.0.0.1:1")
@@ -212,7 +212,7 @@ func pipelineLargeReplies(t *testing.T, sec bool) {
 // Item 2: SlowPeers counts peers, Dropped counts refused frames.
 func TestSlowPeersCountsPeers(t *testing.T) {
 	const hw = 128 << 10
-	srv := startNode(t, "srv", echo, WithHighWater(hw, true), WithMaxFrameSize(64<<10))
+	srv := startNode(t, "srv", echo, WithHighWater(hw), WithDropSlowPeers(), WithMaxFrameSize(64<<10))
 	p := dialRaw(t, srv.Addr())
 	p.hello("lazy", "127.0.0.1:1")
 	pc := linkAt(t, srv, "127.0.0.1:1")

@@ -74,6 +74,7 @@ type config struct {
 	maxPerIP         int
 	bookPath         string
 	stallThreshold   time.Duration // 0: stalls not watched
+	invalid          []string      // options refused as given, each naming itself: New fails on the first
 }
 
 func defaultConfig() config {
@@ -259,21 +260,25 @@ func WithRedialMaxBackoff(d time.Duration) Option {
 // it, the batch being written and what its socket has not taken, counted as
 // sent (sealed on secure links). A send (Dispatch, Send, a gossip forward)
 // that would pass the mark is not queued: it fails at once with ErrSlowPeer
-// and is counted in Stats.Dropped. Without dropSlow the link stays up
-// however long the peer does not read; with dropSlow the first refused send
-// also disconnects the peer (its requests in flight fail with ErrSlowPeer).
-// The node's own answers are never refused: at the mark it stops reading
-// the peer's requests and goes on once the socket has taken enough, so a
-// peer that pipelines requests with large replies gets every answer, and
-// the node holds at most the mark plus one answer for it. A peer that keeps
-// sending while its answers wait is disconnected (ErrSlowPeer) once its
-// unread input passes the mark plus the max frame size. Disconnected peers
-// are counted once each in Stats.SlowPeers. Zero turns the cap off;
-// otherwise bytes must be at least the max frame size (New checks).
-// Costs an atomic add per frame. Default 8 MiB, not dropped.
-func WithHighWater(bytes int, dropSlow bool) Option {
-	return func(c *config) { c.highWater, c.dropSlow = bytes, dropSlow }
-}
+// and is counted in Stats.Dropped; the link stays up however long the peer
+// does not read, unless WithDropSlowPeers. The node's own answers are never
+// refused: at the mark it stops reading the peer's requests and goes on
+// once the socket has taken enough, so a peer that pipelines requests with
+// large replies gets every answer, and the node holds at most the mark plus
+// one answer for it. A peer that keeps sending while its answers wait is
+// disconnected (ErrSlowPeer) once its unread input passes the mark plus the
+// max frame size. Disconnected peers are counted once each in
+// Stats.SlowPeers. Zero turns the cap off; otherwise bytes must be at least
+// the max frame size (New checks). Costs an atomic add per frame. Default
+// 8 MiB.
+func WithHighWater(bytes int) Option { return func(c *config) { c.highWater = bytes } }
+
+// WithDropSlowPeers disconnects a peer the first time a send to it is
+// refused at the high-water mark (WithHighWater): its requests in flight
+// fail with ErrSlowPeer and its PeerEvent says ReasonSlowPeer. Without it a
+// slow peer keeps its link and only the sends past the mark fail. Needs the
+// mark on (New checks).
+func WithDropSlowPeers() Option { return func(c *config) { c.dropSlow = true } }
 
 // WithMaxConns caps the node's open sockets: an accepted socket past it is
 // answered with an error frame naming the limit and closed (the dialer gets
@@ -317,6 +322,11 @@ func WithCiphers(cs ...secure.Cipher) Option {
 // handshake, counted in Stats.Unadmitted, and never reaches the route table
 // or the handler. Combined with WithAdmit, a peer must pass both.
 func WithAllowKeys(keys ...[]byte) Option {
+	if len(keys) == 0 {
+		return func(c *config) {
+			c.invalid = append(c.invalid, "WithAllowKeys(): no keys would admit no peer; list at least one")
+		}
+	}
 	allowed := make(map[string]bool, len(keys))
 	for _, k := range keys {
 		allowed[string(k)] = true
@@ -336,6 +346,10 @@ func WithAllowKeys(keys ...[]byte) Option {
 // that peer; it is recovered, logged and counted in Stats.CallbackPanics.
 func WithAdmit(f func(key []byte) error) Option {
 	return func(c *config) {
+		if f == nil {
+			c.invalid = append(c.invalid, "WithAdmit(nil): no callback to admit peers with")
+			return
+		}
 		if prev := c.admit; prev != nil {
 			c.admit = func(k []byte) error {
 				if err := prev(k); err != nil {
@@ -367,6 +381,9 @@ func WithStallThreshold(d time.Duration) Option { return func(c *config) { c.sta
 func (c *config) validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrBadOption}, args...)...)
+	}
+	if len(c.invalid) > 0 {
+		return bad("%s", c.invalid[0])
 	}
 	switch {
 	case c.mode != Persistent && c.mode != Short:
@@ -401,6 +418,8 @@ func (c *config) validate() error {
 		return bad("WithRedialMaxBackoff(%v): below WithRedialBackoff(%v)", c.redialMax, c.redialBase)
 	case c.highWater < 0:
 		return bad("WithHighWater(%d): must be >= 0", c.highWater)
+	case c.dropSlow && c.highWater == 0:
+		return bad("WithDropSlowPeers: needs the high-water mark on (WithHighWater > 0)")
 	case c.highWater > 0 && c.highWater < c.maxFrame:
 		return bad("WithHighWater(%d): below the max frame size %d, a full frame could never be sent", c.highWater, c.maxFrame)
 	case c.maxConns < 0:

@@ -39,8 +39,11 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		{[]Option{WithKeepalive(time.Second), WithDeadPeerTimeout(time.Second)}, "WithDeadPeerTimeout"},
 		{[]Option{WithRedialBackoff(0)}, "WithRedialBackoff"},
 		{[]Option{WithRedialBackoff(time.Second), WithRedialMaxBackoff(time.Millisecond)}, "WithRedialMaxBackoff"},
-		{[]Option{WithHighWater(-1, false)}, "WithHighWater"},
-		{[]Option{WithHighWater(1<<20, false)}, "WithHighWater"}, // below the 4 MiB max frame
+		{[]Option{WithHighWater(-1)}, "WithHighWater"},
+		{[]Option{WithHighWater(1<<20)}, "WithHighWater"}, // below the 4 MiB max frame
+		{[]Option{WithHighWater(0), WithDropSlowPeers()}, "WithDropSlowPeers"},
+		{[]Option{WithIdentity(id), WithAllowKeys()}, "WithAllowKeys()"}, // no keys: would admit no peer
+		{[]Option{WithIdentity(id), WithAdmit(nil)}, "WithAdmit(nil)"},
 		{[]Option{WithMaxConns(-1)}, "WithMaxConns"},
 		{[]Option{WithMaxPendingHandshakes(-1)}, "WithMaxPendingHandshakes"},
 		{[]Option{WithMaxInFlight(-1)}, "WithMaxInFlight"},
@@ -65,11 +68,12 @@ func TestNewRefusesBadOptions(t *testing.T) {
 	ok := [][]Option{
 		{WithKeepalive(0)},
 		{WithDeadPeerTimeout(0)},
-		{WithHighWater(0, false)},
+		{WithHighWater(0)},
+		{WithDropSlowPeers()}, // on the default mark
 		{WithMaxConns(0), WithMaxPendingHandshakes(0), WithMaxInFlight(0)},
 		{WithWorkers(0), WithWorkerQueue(0)},
 		{WithWorkers(1), WithWorkerQueue(0)},
-		{WithMaxFrameSize(minFrameSize), WithHighWater(minFrameSize, false)},
+		{WithMaxFrameSize(minFrameSize), WithHighWater(minFrameSize)},
 		{WithIdentity(id), admitAll},
 		{WithIdentity(id), WithCiphers(secure.ChaChaPoly)},
 		{WithLogger(nil)},

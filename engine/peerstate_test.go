@@ -359,7 +359,7 @@ func TestDownReasonProtocol(t *testing.T) {
 func TestDownReasonSlowPeer(t *testing.T) {
 	const hw = 128 << 10
 	ea := newEvents()
-	srv := startNode(t, "srv", echo, ea.opt(), WithHighWater(hw, true), WithMaxFrameSize(64<<10))
+	srv := startNode(t, "srv", echo, ea.opt(), WithHighWater(hw), WithDropSlowPeers(), WithMaxFrameSize(64<<10))
 	p := dialRaw(t, srv.Addr())
 	p.hello("lazy", "127.0.0.1:1")
 	payload := make([]byte, 16<<10)

@@ -135,7 +135,7 @@ func TestKeepaliveFailsPending(t *testing.T) {
 
 func TestBackPressure(t *testing.T) {
 	const hw = 256 << 10
-	srv := startNode(t, "srv", echo, WithHighWater(hw, false), WithMaxFrameSize(64<<10))
+	srv := startNode(t, "srv", echo, WithHighWater(hw), WithMaxFrameSize(64<<10))
 	stop := busyPeer(t, srv)
 
 	p := dialRaw(t, srv.Addr())
@@ -196,7 +196,7 @@ func TestBackPressure(t *testing.T) {
 }
 
 func TestSlowPeerDropped(t *testing.T) {
-	srv := startNode(t, "srv", echo, WithHighWater(128<<10, true), WithMaxFrameSize(64<<10))
+	srv := startNode(t, "srv", echo, WithHighWater(128<<10), WithDropSlowPeers(), WithMaxFrameSize(64<<10))
 	p := dialRaw(t, srv.Addr())
 	p.hello("deaf", "127.0.0.1:8")
 	eventually(t, time.Second, "deaf routed", func() bool { return len(srv.Peers()) == 1 })
@@ -223,7 +223,7 @@ func TestRequestFloodWithoutReading(t *testing.T) {
 		}
 		return echo(ctx, msg)
 	})
-	srv := startNode(t, "srv", h, WithHighWater(256<<10, false), WithMaxFrameSize(64<<10))
+	srv := startNode(t, "srv", h, WithHighWater(256<<10), WithMaxFrameSize(64<<10))
 	stop := busyPeer(t, srv)
 	p := dialRaw(t, srv.Addr())
 	p.hello("flood", "127.0.0.1:7")
