@@ -40,7 +40,7 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		{[]Option{WithRedialBackoff(0)}, "WithRedialBackoff"},
 		{[]Option{WithRedialBackoff(time.Second), WithRedialMaxBackoff(time.Millisecond)}, "WithRedialMaxBackoff"},
 		{[]Option{WithHighWater(-1)}, "WithHighWater"},
-		{[]Option{WithHighWater(1<<20)}, "WithHighWater"}, // below the 4 MiB max frame
+		{[]Option{WithHighWater(1 << 20)}, "WithHighWater"}, // below the 4 MiB max frame
 		{[]Option{WithHighWater(0), WithDropSlowPeers()}, "WithDropSlowPeers"},
 		{[]Option{WithIdentity(id), WithAllowKeys()}, "WithAllowKeys()"}, // no keys: would admit no peer
 		{[]Option{WithIdentity(id), WithAdmit(nil)}, "WithAdmit(nil)"},
