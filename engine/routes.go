@@ -19,6 +19,193 @@ import (
 // events for one peer leave in the order of the changes. linkMu is held for
 // a few map operations only, never across a blocking call or a callback.
 
+// AddRoute adds the peer name listening at addr. The route is keyed by
+// the address with its host resolved to an IP (a host name is looked up
+// once, here), so "localhost:7000" and "127.0.0.1:7000" are one route. In
+// persistent mode it also connects and completes the handshake before it
+// returns (bounded by the dial and handshake timeouts); an existing live
+// link is reused, and nil means the route has a usable link. If the
+// connect fails, AddRoute returns why (ErrDial when the peer is not up)
+// but the route stays and is redialed with backoff (WithRedialBackoff)
+// until it is deleted, so peers may start in any order; only a refusal that
+// would repeat (ErrSelf, ErrPeerMismatch, ErrRefused, ErrNotAdmitted)
+// removes it. In short mode it only records the address. Adding the same
+// peer again is a no-op.
+//
+// On a secure node, addr may end in "#fingerprint" (PeerID.Pinned gives
+// the whole form): the route then accepts only the key with that
+// fingerprint at that address, whoever dials. Another key answering there,
+// or dialing in under that address, is refused with ErrKeyMismatch, even
+// if the admission rules let it in. The pin lasts until Delete. Plain links
+// are not authenticated: anyone may claim any name@address, and a pin on a
+// plain node is proto.ErrBadPeerID.
+func (n *Node) AddRoute(name, addr string) error {
+	return n.AddRouteContext(context.Background(), name, addr)
+}
+
+// AddRouteContext is AddRoute with a context that can cancel the connect
+// (and the host name lookup); the route stays as with any failed connect.
+func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
+	if err := n.checkRunning(); err != nil {
+		return err
+	}
+	if n.cfg.mode == Persistent && n.own.onLoop() {
+		return ErrOnEventLoop // before anything is stored: no route left undialed
+	}
+	addr, pin, err := proto.CutFingerprint(addr)
+	if err != nil {
+		return err
+	}
+	if pin != "" && n.cfg.identity == nil {
+		return fmt.Errorf("%w: %s pins a key, but this node's links are plain (no WithIdentity)", proto.ErrBadPeerID, addr)
+	}
+	if err := (proto.PeerID{Name: name, Addr: addr}).Validate(); err != nil {
+		return err
+	}
+	addr, err = n.routeAddr(ctx, addr)
+	if err != nil {
+		return err
+	}
+	id := proto.PeerID{Name: name, Addr: addr}
+	if addr == n.id.Addr {
+		return fmt.Errorf("%w: %s", ErrSelf, addr)
+	}
+	n.linkMu.Lock()
+	e, err := n.table.Add(id)
+	if err == nil && pin != "" {
+		if l := e.Link(); l != nil {
+			if got := (proto.PeerID{Key: l.Key()}).Fingerprint(); got != pin {
+				err = fmt.Errorf("%w: %s is linked to key %s, not the pinned %s", ErrKeyMismatch, addr, got, pin)
+			}
+		}
+	}
+	if err == nil { // a refused pin changes nothing
+		n.staticRoutes.Store(addr, struct{}{})
+		if pin != "" {
+			n.pins.Store(addr, pin)
+		}
+	}
+	n.linkMu.Unlock()
+	if err != nil {
+		return err
+	}
+	if n.cfg.mode == Short {
+		n.tree.LinkUp(e, false) // short mode floods: every route is a link
+		return nil              // short mode only records the address: safe on the event loop
+	}
+	if _, err := n.link(e); err == nil {
+		return nil
+	}
+	pc := newPeerConn(n, true)
+	pc.peer, pc.entry = id, e
+	if other := n.claimDial(e, pc); other != nil {
+		err = n.awaitDial(ctx, other)
+	} else if _, err = n.link(e); err == nil {
+		n.releaseDial(e, pc) // a dial that just finished linked it
+	} else {
+		err = n.connect(ctx, pc)
+		n.releaseDial(e, pc)
+	}
+	if err == nil {
+		if n.table.Get(addr) != e {
+			return fmt.Errorf("%w %s: deleted while connecting", route.ErrNoRoute, id)
+		}
+		if err = n.awaitUsable(ctx, e); err == nil {
+			return nil
+		}
+	}
+	if permanent(err) {
+		n.linkMu.Lock()
+		if e.Link() == nil && n.table.Get(addr) == e {
+			n.staticRoutes.Delete(addr)
+			n.pins.Delete(addr)
+			_, _ = n.table.Delete(addr)
+		}
+		n.linkMu.Unlock()
+		return err
+	}
+	n.maybeRedial(e, n.backoff(0))
+	return err
+}
+
+// permanent reports whether a connect failed for a reason a redial would
+// meet again.
+func permanent(err error) bool {
+	for _, p := range []error{ErrSelf, ErrPeerMismatch, ErrRefused, ErrNotAdmitted} {
+		if errors.Is(err, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// connect dials pc.peer and waits for the handshake.
+func (n *Node) connect(ctx context.Context, pc *peerConn) error {
+	peer := pc.peer // the loop writes pc.peer once the socket opens
+	if err := n.dial(ctx, pc); err != nil {
+		pc.abandon(err)
+		return err
+	}
+	hs := time.NewTimer(n.cfg.handshakeTimeout)
+	defer hs.Stop()
+	select {
+	case <-pc.ready:
+		if pc.hsErr != nil {
+			return fmt.Errorf("antnet: connect %s: %w", peer, pc.hsErr)
+		}
+		return nil
+	case <-hs.C:
+		pc.abandon(ErrHandshake)
+		return fmt.Errorf("antnet: connect %s: %w: timed out", peer, ErrHandshake)
+	case <-ctx.Done():
+		pc.abandon(ctx.Err())
+		return fmt.Errorf("antnet: connect %s: %w", peer, ctx.Err())
+	}
+}
+
+// Delete removes the route key resolves to (name@host:port, host:port, or a
+// unique name). Its link drains: requests in flight finish, then goaway.
+func (n *Node) Delete(key string) error {
+	if err := n.checkRunning(); err != nil {
+		return err
+	}
+	n.linkMu.Lock()
+	e, err := n.table.Delete(key)
+	if err == nil {
+		n.tree.LinkDown(e)
+		n.staticRoutes.Delete(e.ID.Addr)
+		n.pins.Delete(e.ID.Addr)
+		n.goneNonces.Delete(e)
+	}
+	n.linkMu.Unlock()
+	if err != nil {
+		return err
+	}
+	if l := e.Link(); l != nil {
+		l.(*peerConn).setDown(ReasonDeleted)
+		l.(*peerConn).retire()
+	}
+	return nil
+}
+
+// Peers returns the IDs in the route table, sorted by address, each with
+// the key of its live link on a secure node (see PeerID.Fingerprint).
+// O(peers).
+func (n *Node) Peers() []proto.PeerID {
+	if n.table == nil {
+		return nil
+	}
+	all := n.table.All()
+	ids := make([]proto.PeerID, len(all))
+	for i, e := range all {
+		ids[i] = e.ID
+		if l := e.Link(); l != nil {
+			ids[i].Key = l.Key()
+		}
+	}
+	return ids
+}
+
 // attach offers pc to its entry under linkMu; see route.Prefer. A first
 // link raises Up. A link from a restarted peer (another hello nonce)
 // replaces the old incarnation's link in the same step, so the route never
@@ -138,92 +325,4 @@ func (n *Node) routeAddr(ctx context.Context, addr string) (string, error) {
 		}
 	}
 	return net.JoinHostPort(ip.Unmap().String(), port), nil
-}
-
-// claimDial makes pc the one dial in flight to e and returns nil, or returns
-// the dial that holds the claim; a finished holder's claim is taken over.
-// AddRoute and the redialer never dial one route twice at once: two links
-// dialed by one side at once may be kept in different orders by the two
-// ends, which would retire both.
-func (n *Node) claimDial(e *route.Entry, pc *peerConn) *peerConn {
-	for {
-		v, held := n.dialing.LoadOrStore(e, pc)
-		if !held {
-			return nil
-		}
-		h := v.(*peerConn)
-		if !h.dialDone() {
-			return h
-		}
-		if n.dialing.CompareAndSwap(e, h, pc) {
-			return nil
-		}
-	}
-}
-
-// releaseDial drops pc's claim on e, if it still holds it.
-func (n *Node) releaseDial(e *route.Entry, pc *peerConn) { n.dialing.CompareAndDelete(e, pc) }
-
-// dialDone reports whether a dial is over: its handshake ended, or its
-// dialer gave up.
-func (pc *peerConn) dialDone() bool {
-	select {
-	case <-pc.ready:
-		return true
-	default:
-		return pc.abandoned.Load()
-	}
-}
-
-// awaitDial waits for another caller's dial to the same route (bounded by
-// the dial and handshake timeouts and ctx) and reports its outcome.
-func (n *Node) awaitDial(ctx context.Context, other *peerConn) error {
-	peer := other.entry.ID
-	limit := time.NewTimer(n.cfg.dialTimeout + n.cfg.handshakeTimeout)
-	defer limit.Stop()
-	poll := time.NewTicker(tickEvery / 5) // a dial given up before its socket opened closes nothing
-	defer poll.Stop()
-	for !other.dialDone() {
-		select {
-		case <-other.ready:
-		case <-poll.C:
-		case <-limit.C:
-			return fmt.Errorf("%w: %s: %w", ErrDial, peer, ErrTimeout)
-		case <-ctx.Done():
-			return fmt.Errorf("%w: %s: %w", ErrDial, peer, ctx.Err())
-		}
-	}
-	select {
-	case <-other.ready:
-		if other.hsErr != nil {
-			return fmt.Errorf("antnet: connect %s: %w", peer, other.hsErr)
-		}
-		return nil
-	default:
-		other.mu.Lock()
-		cause := other.closeErr
-		other.mu.Unlock()
-		switch {
-		case cause == nil:
-			return fmt.Errorf("%w: %s: the dial in flight failed", ErrDial, peer)
-		case errors.Is(cause, ErrDial):
-			return fmt.Errorf("antnet: %s: the dial in flight failed: %w", peer, cause)
-		}
-		return fmt.Errorf("%w: %s: the dial in flight failed: %w", ErrDial, peer, cause)
-	}
-}
-
-// awaitUsable waits, at most a second (or the handshake timeout if shorter)
-// or until ctx ends, for e to route to a usable link: right after our
-// handshake a crossed pair may still be settling, its two ends retiring one
-// link and attaching the other in an order of their own.
-func (n *Node) awaitUsable(ctx context.Context, e *route.Entry) error {
-	deadline := time.Now().Add(min(n.cfg.handshakeTimeout, time.Second))
-	for {
-		_, err := n.link(e)
-		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(time.Millisecond)
-	}
 }

@@ -1,0 +1,102 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/antnet-p2p/antnet/route"
+)
+
+// Dial claims. A route has at most one dial in flight: whoever finds none
+// claims it (claimDial), the others wait for its outcome (awaitDial) or
+// for the route to have a usable link (awaitUsable).
+
+// claimDial makes pc the one dial in flight to e and returns nil, or returns
+// the dial that holds the claim; a finished holder's claim is taken over.
+// AddRoute and the redialer never dial one route twice at once: two links
+// dialed by one side at once may be kept in different orders by the two
+// ends, which would retire both.
+func (n *Node) claimDial(e *route.Entry, pc *peerConn) *peerConn {
+	for {
+		v, held := n.dialing.LoadOrStore(e, pc)
+		if !held {
+			return nil
+		}
+		h := v.(*peerConn)
+		if !h.dialDone() {
+			return h
+		}
+		if n.dialing.CompareAndSwap(e, h, pc) {
+			return nil
+		}
+	}
+}
+
+// releaseDial drops pc's claim on e, if it still holds it.
+func (n *Node) releaseDial(e *route.Entry, pc *peerConn) { n.dialing.CompareAndDelete(e, pc) }
+
+// dialDone reports whether a dial is over: its handshake ended, or its
+// dialer gave up.
+func (pc *peerConn) dialDone() bool {
+	select {
+	case <-pc.ready:
+		return true
+	default:
+		return pc.abandoned.Load()
+	}
+}
+
+// awaitDial waits for another caller's dial to the same route (bounded by
+// the dial and handshake timeouts and ctx) and reports its outcome.
+func (n *Node) awaitDial(ctx context.Context, other *peerConn) error {
+	peer := other.entry.ID
+	limit := time.NewTimer(n.cfg.dialTimeout + n.cfg.handshakeTimeout)
+	defer limit.Stop()
+	poll := time.NewTicker(tickEvery / 5) // a dial given up before its socket opened closes nothing
+	defer poll.Stop()
+	for !other.dialDone() {
+		select {
+		case <-other.ready:
+		case <-poll.C:
+		case <-limit.C:
+			return fmt.Errorf("%w: %s: %w", ErrDial, peer, ErrTimeout)
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %s: %w", ErrDial, peer, ctx.Err())
+		}
+	}
+	select {
+	case <-other.ready:
+		if other.hsErr != nil {
+			return fmt.Errorf("antnet: connect %s: %w", peer, other.hsErr)
+		}
+		return nil
+	default:
+		other.mu.Lock()
+		cause := other.closeErr
+		other.mu.Unlock()
+		switch {
+		case cause == nil:
+			return fmt.Errorf("%w: %s: the dial in flight failed", ErrDial, peer)
+		case errors.Is(cause, ErrDial):
+			return fmt.Errorf("antnet: %s: the dial in flight failed: %w", peer, cause)
+		}
+		return fmt.Errorf("%w: %s: the dial in flight failed: %w", ErrDial, peer, cause)
+	}
+}
+
+// awaitUsable waits, at most a second (or the handshake timeout if shorter)
+// or until ctx ends, for e to route to a usable link: right after our
+// handshake a crossed pair may still be settling, its two ends retiring one
+// link and attaching the other in an order of their own.
+func (n *Node) awaitUsable(ctx context.Context, e *route.Entry) error {
+	deadline := time.Now().Add(min(n.cfg.handshakeTimeout, time.Second))
+	for {
+		_, err := n.link(e)
+		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
