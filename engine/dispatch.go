@@ -116,7 +116,9 @@ func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
 		n.linkMu.Unlock()
 		return err
 	}
-	n.maybeRedial(e, n.backoff(0))
+	if n.state.Load() == nodeRunning {
+		n.upkeep.Redial(e, e.ID)
+	}
 	return err
 }
 

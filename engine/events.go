@@ -503,11 +503,7 @@ func (n *Node) connClosed(pc *peerConn, err error) {
 	}
 	if pc.entry != nil {
 		n.detach(pc)
-		wait := n.backoff(0)
-		if w, parked := n.parkRetired(pc); parked {
-			wait = w
-		}
-		n.maybeRedial(pc.entry, wait)
+		n.upkeepLost(pc)
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		n.log.Debug("connection closed", "remote", pc.remote(), "err", err)

@@ -61,7 +61,7 @@ func (n *Node) attach(pc *peerConn) {
 		n.startDrain(d)
 		n.finishDrain(d)
 	}
-	n.discLinked(pc)
+	n.upkeep.LinkUp(pc.entry, proto.PeerID{Name: pc.peer.Name, Addr: pc.entry.ID.Addr, Key: pc.peerKey}, pc.dialOnly)
 }
 
 // detach takes pc off its entry if it is still the entry's link: that
@@ -75,7 +75,7 @@ func (n *Node) detach(pc *peerConn) {
 		why := n.downReason(pc)
 		n.log.Debug("peer down", "peer", pc.peer.String(), "why", why.String())
 		n.queueEvent(PeerEvent{Peer: pc.eventPeer(), Reason: why})
-		n.discUnlinked(pc)
+		n.upkeep.LinkDown(pc.entry, pc.entry.ID.Addr, pc.dialOnly)
 		n.unrouteIfLearned(pc)
 	}
 	n.linkMu.Unlock()
