@@ -140,7 +140,7 @@ type Upkeep[R comparable] struct {
 
 type redial struct {
 	id      proto.PeerID // the route's peer: its address and name
-	learned bool // a peer from the book: one try
+	learned bool         // a peer from the book: one try
 
 	// Tick's own; written under mu for Redials and the learned count.
 	attempt int
