@@ -39,11 +39,8 @@ func (n *Node) newUpkeep() error {
 		RedialBase: n.cfg.redialBase, RedialMax: n.cfg.redialMax,
 		BookPath: n.cfg.bookPath, KeySize: keySize, Quiet: quietTickEvery, Log: n.log,
 	}, upkeepCore{n})
-	if err != nil {
-		if errors.Is(err, book.ErrBadFile) {
-			return fmt.Errorf("%w: WithAddressBook(%q): %w", ErrBadOption, n.cfg.bookPath, errors.Unwrap(err))
-		}
-		return fmt.Errorf("%w: %w", ErrBadOption, err)
+	if err != nil { // validate checked the marks and caps: only the book fails
+		return fmt.Errorf("%w: WithAddressBook(%q): %w", ErrBadOption, n.cfg.bookPath, err)
 	}
 	n.upkeep = u
 	return nil

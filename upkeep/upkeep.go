@@ -14,7 +14,6 @@ package upkeep
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -153,8 +152,9 @@ type queued struct {
 	due time.Time
 }
 
-// New makes the upkeep of a node whose core is core. A book file that
-// does not load (book.ErrBadFile) or marks that cannot work are errors.
+// New makes the upkeep of a node whose core is core. Marks or caps that
+// cannot work are connmgr.Config.Validate's error; a book file that does
+// not load is book.New's (book.ErrBadFile for a malformed one).
 func New[R comparable](cfg Config, core Core[R]) (*Upkeep[R], error) {
 	if cfg.Low > 0 && cfg.High == 0 {
 		cfg.High = 2*cfg.Low + 2
@@ -179,7 +179,7 @@ func New[R comparable](cfg Config, core Core[R]) (*Upkeep[R], error) {
 	if cfg.Low > 0 {
 		b, err := book.New(book.Config{Path: cfg.BookPath, MaxPerSource: BookPerSource})
 		if err != nil {
-			return nil, fmt.Errorf("address book %q: %w", cfg.BookPath, err)
+			return nil, err
 		}
 		u.book = b
 	}
