@@ -221,17 +221,16 @@ func (c upkeepCore) Retire(e *route.Entry) {
 	c.n.retire(pc)
 }
 
-func (c upkeepCore) AskPex(e *route.Entry, note func(id uint64)) bool {
+func (c upkeepCore) AskPex(e *route.Entry, note func(id uint64)) {
 	l := e.Link()
 	if l == nil {
-		return false
+		return
 	}
 	pc := l.(*peerConn)
 	id := pc.nextID.Add(1)
 	note(id)
 	c.n.stats.pexAsked.Add(1)
 	_, _ = pc.send(codec.KindPexRequest, 0, 0, id, proto.AppendPexRequest(nil, proto.MaxPexAddrs), nil)
-	return true
 }
 
 // upkeepDial is a dial the tenant asked for: a non-blocking connect

@@ -100,10 +100,11 @@ type Core[R comparable] interface {
 	// Retire retires r's link for the connection manager: it drains and
 	// ends with a goaway saying the node has too many links.
 	Retire(r R)
-	// AskPex sends a pex-request on r's link; note gets the request's id
-	// before it leaves, so that an answer racing back finds it recorded.
-	// False if r has no link.
-	AskPex(r R, note func(id uint64)) bool
+	// AskPex sends a pex-request on r's link, if it still has one; note
+	// gets the request's id (the link's own sequence, which the core's
+	// requests share) before it leaves, so that an answer racing back
+	// finds it recorded.
+	AskPex(r R, note func(id uint64))
 }
 
 // Dial is one dial the core runs for the tenant.

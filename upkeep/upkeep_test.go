@@ -153,12 +153,11 @@ func (c *fakeCore) Retire(r *froute) {
 	r.linked = false
 }
 
-func (c *fakeCore) AskPex(r *froute, note func(uint64)) bool {
+func (c *fakeCore) AskPex(r *froute, note func(uint64)) {
 	c.unlocked()
 	c.nextID++
 	note(c.nextID)
 	c.asked = append(c.asked, r.id.Addr)
-	return true
 }
 
 // route adds a route to the fake table.
