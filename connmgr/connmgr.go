@@ -8,7 +8,8 @@
 // dialers from taking every slot.
 //
 // It holds no state and does no I/O: the upkeep tenant describes the
-// node's links and acts on the answers. Every function is O(links log links) at most.
+// node's links and acts on the answers. Every function is O(links log
+// links) at most.
 package connmgr
 
 import (
