@@ -2,13 +2,14 @@
 // healthy, in the shape of go-libp2p's connection manager: below the low
 // water mark the node dials more peers (from its address book); above the
 // high water mark it retires the least useful links until it is back at the
-// low mark. Links to static peers (routes added by the node's owner) are
+// high mark. Links to static peers (routes added by the node's owner) are
 // never retired, and neither are links younger than the grace period. Caps
 // on inbound links and on links per IP address keep one host or a crowd of
 // dialers from taking every slot.
 //
-// It holds no state and does no I/O: the engine describes its links and
-// acts on the answers. Every function is O(links log links) at most.
+// It holds no state and does no I/O: the upkeep tenant describes the
+// node's links and acts on the answers. Every function is O(links log
+// links) at most.
 package connmgr
 
 import (

@@ -60,13 +60,10 @@ func TestTrimmedPeerWaitsBeforeRedialing(t *testing.T) {
 	trimmed, _ := trimOneSpoke(t, hub, WithRedialMaxBackoff(time.Hour))
 	e := trimmed.table.Get(hub.Addr())
 	eventually(t, 5*time.Second, "a redial scheduled", func() bool {
-		trimmed.redialMu.Lock()
-		defer trimmed.redialMu.Unlock()
-		return trimmed.redials[e] != nil
+		_, ok := trimmed.upkeep.Redials()[e]
+		return ok
 	})
-	trimmed.redialMu.Lock()
-	wait := time.Until(trimmed.redials[e].due)
-	trimmed.redialMu.Unlock()
+	wait := time.Until(trimmed.upkeep.Redials()[e].Due)
 	if wait < 40*time.Minute {
 		t.Fatalf("the retired spoke redials the hub in %v, want about WithRedialMaxBackoff (1h)", wait)
 	}
@@ -247,10 +244,8 @@ func TestTrimmedStaticRouteWaitsWhileLinked(t *testing.T) {
 	// waits on, without a dial.
 	var dues []time.Time
 	eventually(t, 10*time.Second, "the redial of the hub put off three times", func() bool {
-		trimmed.redialMu.Lock()
-		defer trimmed.redialMu.Unlock()
-		if r := trimmed.redials[e]; r != nil && (len(dues) == 0 || !r.due.Equal(dues[len(dues)-1])) {
-			dues = append(dues, r.due)
+		if r, ok := trimmed.upkeep.Redials()[e]; ok && (len(dues) == 0 || !r.Due.Equal(dues[len(dues)-1])) {
+			dues = append(dues, r.Due)
 		}
 		return len(dues) >= 4 || trimmed.Stats().Redials != redials
 	})
@@ -266,30 +261,6 @@ func TestTrimmedStaticRouteWaitsWhileLinked(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, "the spoke linked to the hub again", func() bool {
 		return trimmed.table.Get(hub.Addr()).Link() != nil
-	})
-}
-
-// Only static routes wait for room: a learned dial the book started is
-// made, even to a peer that once retired a link of ours, and even if the
-// node reached its minimum meanwhile (held back, it stayed "in flight"
-// for ever and took one of the node's learned-dial slots).
-func TestLearnedDialNotHeldForRoom(t *testing.T) {
-	a := startNode(t, "a", echo, WithEventLoops(1), WithMinLinks(1))
-	b := startNode(t, "b", echo, WithEventLoops(1))
-	c := startNode(t, "c", echo, WithEventLoops(1))
-	link(t, a, b) // a has its minimum
-	a.disc.retiredUs.Store(c.Addr(), struct{}{})
-	a.linkMu.Lock()
-	e, err := a.table.Add(proto.PeerID{Name: "c", Addr: c.Addr()})
-	a.linkMu.Unlock()
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.redialMu.Lock()
-	a.redials[e] = &redial{entry: e, due: time.Now(), learned: true}
-	a.redialMu.Unlock()
-	eventually(t, 5*time.Second, "the learned dial made", func() bool {
-		return learnedDials(a) == 0 && e.Link() != nil
 	})
 }
 

@@ -15,13 +15,18 @@ import (
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/secure"
+	"github.com/antnet-p2p/antnet/upkeep"
 )
 
 // learnedDials counts n's learned dials in flight.
 func learnedDials(n *Node) int {
-	n.redialMu.Lock()
-	defer n.redialMu.Unlock()
-	return n.learnedInFlight()
+	c := 0
+	for _, r := range n.upkeep.Redials() {
+		if r.Learned {
+			c++
+		}
+	}
+	return c
 }
 
 // settledAbove waits until every node has at least min links and no
@@ -132,17 +137,17 @@ func TestPexFromABadPeerIsBounded(t *testing.T) {
 		return c
 	}
 	eventually(t, 5*time.Second, "the liar's addresses in the book", func() bool { return fromLiar() > 0 })
-	if c := fromLiar(); c > bookPerSource {
-		t.Fatalf("book took %d addresses from one peer, cap %d", c, bookPerSource)
+	if c := fromLiar(); c > upkeep.BookPerSource {
+		t.Fatalf("book took %d addresses from one peer, cap %d", c, upkeep.BookPerSource)
 	}
 	// Every address it kept gets dialed (each hangs until the handshake
-	// timeout), never more than maxLearnedDials at once.
+	// timeout), never more than upkeep.MaxLearnedDials at once.
 	eventually(t, 10*time.Second, "the kept addresses dialed", func() bool { return dialed() >= fromLiar() })
-	if got := peak(); got > maxLearnedDials {
-		t.Fatalf("%d dials to the made-up addresses at once, bound %d", got, maxLearnedDials)
+	if got := peak(); got > upkeep.MaxLearnedDials {
+		t.Fatalf("%d dials to the made-up addresses at once, bound %d", got, upkeep.MaxLearnedDials)
 	}
-	if got := dialed(); got > bookPerSource {
-		t.Fatalf("dialed %d made-up addresses, cap %d", got, bookPerSource)
+	if got := dialed(); got > upkeep.BookPerSource {
+		t.Fatalf("dialed %d made-up addresses, cap %d", got, upkeep.BookPerSource)
 	}
 	t.Logf("kept %d of %d addresses, dialed %d, at most %d at once", fromLiar(), len(addrs), dialed(), peak())
 
@@ -237,12 +242,9 @@ func TestDiscoveryOptions(t *testing.T) {
 			mustErrIs(t, err, ErrBadOption)
 		}
 	}
-	n, err := New("x", "127.0.0.1:0", echo, WithMinLinks(3))
+	n, err := New("x", "127.0.0.1:0", echo, WithMinLinks(3)) // the default high mark: upkeep's TestDefaultHighMark
 	if err != nil {
 		t.Fatal(err)
-	}
-	if n.cfg.maxLinks != 8 {
-		t.Fatalf("default high mark %d, want 2 × 3 + 2", n.cfg.maxLinks)
 	}
 	_ = n.Close()
 	bad := filepath.Join(t.TempDir(), "bad.json")
@@ -323,22 +325,22 @@ func TestLearnedDialPinsTheBooksKey(t *testing.T) {
 	c := startNode(t, "c", echo, WithEventLoops(1), WithIdentity(kc))
 	a := startNode(t, "a", echo, WithEventLoops(1), WithIdentity(newIdentity(t)), WithMinLinks(1))
 	other := newIdentity(t) // what a liar said c's key is
-	if err := a.disc.book.Add(proto.PeerID{Name: "c", Addr: c.Addr(), Key: string(other.Public())}, book.Exchange, "127.0.0.1:1", time.Now()); err != nil {
+	if err := a.upkeep.Book().Add(proto.PeerID{Name: "c", Addr: c.Addr(), Key: string(other.Public())}, book.Exchange, "127.0.0.1:1", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 5*time.Second, "the dial refused", func() bool {
-		e, ok := a.disc.book.Get(c.Addr())
+		e, ok := a.upkeep.Book().Get(c.Addr())
 		return ok && e.Failures > 0 && learnedDials(a) == 0
 	})
 	if len(a.linkedPeers()) != 0 || a.table.Get(c.Addr()) != nil {
 		t.Fatalf("a linked or routed to c whose key is not the one it learned: %v", a.Peers())
 	}
-	if _, ok := a.learnedKey(c.Addr()); ok {
+	if _, ok := a.upkeep.LearnedKey(c.Addr()); ok {
 		t.Fatal("the pin outlived the dial")
 	}
 	// With the right key, it links.
-	a.disc.book.Remove(c.Addr())
-	if err := a.disc.book.Add(proto.PeerID{Name: "c", Addr: c.Addr(), Key: string(kc.Public())}, book.Exchange, "127.0.0.1:1", time.Now()); err != nil {
+	a.upkeep.Book().Remove(c.Addr())
+	if err := a.upkeep.Book().Add(proto.PeerID{Name: "c", Addr: c.Addr(), Key: string(kc.Public())}, book.Exchange, "127.0.0.1:1", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 5*time.Second, "a linked to c", func() bool { return len(a.linkedPeers()) == 1 })
@@ -356,11 +358,11 @@ func TestPexRelaysOnlyLinkedPeers(t *testing.T) {
 		f = liar.read()
 	}
 	var made []proto.PeerID
-	for i := range bookPerSource {
+	for i := range upkeep.BookPerSource {
 		made = append(made, proto.PeerID{Name: fmt.Sprint("victim", i), Addr: fmt.Sprintf("127.0.0.9:%d", 1000+i)})
 	}
 	liar.write(codec.Append(nil, codec.Frame{Kind: codec.KindPexResponse, ID: f.ID, Payload: proto.AppendPexResponse(nil, made)}))
-	eventually(t, 5*time.Second, "the made-up addresses in the book", func() bool { return len(srv.AddressBook()) == 1+bookPerSource })
+	eventually(t, 5*time.Second, "the made-up addresses in the book", func() bool { return len(srv.AddressBook()) == 1+upkeep.BookPerSource })
 
 	asker := dialRaw(t, srv.Addr())
 	asker.hello("asker", rawListener(t).Addr().String())

@@ -485,7 +485,7 @@ func (pc *peerConn) helloAck(h proto.Hello) gnet.Action {
 // key's fingerprint to addr, or a learned dial to addr in flight expects
 // another key (peer discovery pins the key the book holds). Loop.
 func (n *Node) checkPin(addr, key string) error {
-	if want, ok := n.learnedKey(addr); ok && key != want {
+	if want, ok := n.upkeep.LearnedKey(addr); ok && key != want {
 		return fmt.Errorf("%w: %s was learned with key %s, the peer's key is %s", ErrKeyMismatch, addr, proto.PeerID{Key: want}.Fingerprint(), proto.PeerID{Key: key}.Fingerprint())
 	}
 	v, ok := n.pins.Load(addr)

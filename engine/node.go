@@ -20,6 +20,7 @@ import (
 	"github.com/antnet-p2p/antnet/internal/pace"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/route"
+	"github.com/antnet-p2p/antnet/upkeep"
 )
 
 // Node states.
@@ -75,10 +76,6 @@ type Node struct {
 	sendAny   broadcast.Sender[*route.Entry] // the tree's sends off the loops
 	clock     atomic.Int64                   // unix nanos, advanced by every tick
 
-	redialMu sync.Mutex // held by the ticker and PeerStates; never by a loop, never across a blocking call
-	redials  map[*route.Entry]*redial
-	redialQ  redialQueue // maybeRedial's requests, taken into redials by the ticker
-
 	linkMu  sync.Mutex // route lifecycle: see links.go
 	byNonce sync.Map   // peer hello nonce -> *route.Entry its link is on
 	dialing sync.Map   // *route.Entry -> *peerConn: the route's one dial in flight
@@ -92,7 +89,7 @@ type Node struct {
 
 	pacer pace.Pacer[*peerConn] // links paused at the high-water mark (pace.go)
 
-	disc *discovery // WithMinLinks; nil when off
+	upkeep *upkeep.Upkeep[*route.Entry] // the network upkeep tenant (upkeep.go)
 
 	// The node's own pools: their size calibration follows this node's
 	// traffic, not whatever else in the process uses bytebufferpool.
@@ -128,21 +125,15 @@ func New(name, listen string, h proto.Handler, opts ...Option) (*Node, error) {
 	if cfg.logger == nil {
 		cfg.logger = slog.New(slog.DiscardHandler)
 	}
-	disc, err := newDiscovery(&cfg)
-	if err != nil {
-		return nil, err
-	}
 	var nb [8]byte
 	_, _ = rand.Read(nb[:])
 	n := &Node{
-		disc:    disc,
 		cfg:     cfg,
 		handler: h,
 		log:     cfg.logger.With("node", name),
 		name:    name,
 		listen:  listen,
 		nonce:   binary.BigEndian.Uint64(nb[:]),
-		redials: make(map[*route.Entry]*redial),
 		dials:   make(map[*dialAttempt]struct{}),
 		closing: make(chan struct{}),
 		stopped: make(chan struct{}),
@@ -152,6 +143,9 @@ func New(name, listen string, h proto.Handler, opts ...Option) (*Node, error) {
 	n.peerLog.log = n.log
 	n.stalls.threshold, n.stalls.count, n.stalls.log = cfg.stallThreshold, &n.stats.loopStalls, n.log
 	if err := n.newTree(); err != nil {
+		return nil, err
+	}
+	if err := n.newUpkeep(); err != nil {
 		return nil, err
 	}
 	return n, nil
@@ -243,6 +237,7 @@ func (n *Node) boot(port int) error {
 		return err
 	}
 	n.table = route.New(n.id, n.nonce)
+	n.upkeep.Start(n.id.Addr)
 	return nil
 }
 

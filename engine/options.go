@@ -457,9 +457,6 @@ func (c *config) validate() error {
 			return bad("WithCiphers(%v): %v", c.ciphers, err)
 		}
 	}
-	if c.minLinks > 0 && c.maxLinks == 0 {
-		c.maxLinks = 2*c.minLinks + 2
-	}
 	if c.advertise != "" {
 		if err := proto.ValidateAddr(c.advertise); err != nil {
 			return bad("WithAdvertiseAddr(%q): %v", c.advertise, err)

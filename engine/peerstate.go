@@ -75,7 +75,7 @@ type PeerState struct {
 // PeerStates lists every peer in the route table, and every link still
 // draining whose route is gone or has no other link, sorted by address.
 // Cost: O(peers + open sockets) and one small slice per peer. It reads the
-// route table's snapshot without a lock, and takes the redial lock once
+// route table's snapshot without a lock, and takes the upkeep tenant's lock once
 // and each link's send lock briefly (to read its queued-frame count): it
 // never waits on an event loop. Safe from any goroutine, handlers
 // included.
@@ -83,24 +83,7 @@ func (n *Node) PeerStates() []PeerState {
 	if n.table == nil {
 		return nil
 	}
-	type backoff struct {
-		due     time.Time
-		dialing bool
-	}
-	n.redialMu.Lock()
-	redials := make(map[*route.Entry]backoff, len(n.redials))
-	for e, r := range n.redials {
-		redials[e] = backoff{due: r.due, dialing: r.pc != nil}
-	}
-	n.redialMu.Unlock()
-	n.redialQ.mu.Lock()
-	for e, due := range n.redialQ.due { // asked for, not yet taken by the ticker
-		if _, ok := redials[e]; !ok {
-			redials[e] = backoff{due: due}
-		}
-	}
-	n.redialQ.mu.Unlock()
-
+	redials := n.upkeep.Redials()
 	entries := n.table.All()
 	out := make([]PeerState, 0, len(entries))
 	row := make(map[string]int, len(entries)) // address -> index in out
@@ -114,10 +97,10 @@ func (n *Node) PeerStates() []PeerState {
 			if pc.state.Load() == stateDraining {
 				s.State = Draining
 			}
-		} else if r, ok := redials[e]; (ok && r.dialing) || n.dialInFlight(e) {
+		} else if r, ok := redials[e]; (ok && r.Dialing) || n.dialInFlight(e) {
 			s.State = Dialing // by the redialer, or by AddRoute
 		} else if ok {
-			s.State, s.NextDial = BackingOff, r.due
+			s.State, s.NextDial = BackingOff, r.Due
 		}
 		row[e.ID.Addr] = len(out)
 		out = append(out, s)

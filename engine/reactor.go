@@ -436,11 +436,7 @@ func (pc *peerConn) connClosed(err error) {
 	}
 	if pc.entry != nil {
 		n.detach(pc)
-		wait := n.backoff(0)
-		if w, parked := n.parkRetired(pc); parked {
-			wait = w
-		}
-		n.maybeRedial(pc.entry, wait)
+		n.upkeepLost(pc)
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		n.log.Debug("connection closed", "remote", pc.remote(), "err", err)

@@ -10,9 +10,9 @@ import (
 	"github.com/antnet-p2p/antnet/proto"
 )
 
-// The redialer must not hold redialMu while it enrolls a connected socket:
-// the enroll waits for an event loop, and a loop may be waiting for
-// redialMu (PeerStates in a handler). examples/hosts met it before the fix
+// The redialer must not hold the upkeep tenant's lock while it enrolls a
+// connected socket: the enroll waits for an event loop, and a loop may be
+// waiting for that lock (PeerStates in a handler). examples/hosts met it
 // (a peer wedged for good after a cut link healed). Here a handler keeps
 // a's only loop busy while a's redial of b connects, then calls PeerStates:
 // on the old code it never returned.

@@ -49,19 +49,6 @@ func TestReconnectAfterPeerRestart(t *testing.T) {
 	}
 }
 
-func TestBackoffGrowsAndCaps(t *testing.T) {
-	n, _ := New("x", "127.0.0.1:0", nil, WithRedialBackoff(100*time.Millisecond), WithRedialMaxBackoff(time.Second))
-	for k, want := range []time.Duration{100, 200, 400, 800, 1000, 1000} {
-		want *= time.Millisecond
-		for range 20 {
-			d := n.backoff(k)
-			if d < want*8/10 || d > want*12/10 {
-				t.Fatalf("backoff(%d) = %v, want %v ±20%%", k, d, want)
-			}
-		}
-	}
-}
-
 func TestKeepalive(t *testing.T) {
 	const deadAfter = 500 * time.Millisecond // ten pings' worth: a loaded machine still answers in time
 	ka, dead := WithKeepalive(50*time.Millisecond), WithDeadPeerTimeout(deadAfter)
@@ -426,31 +413,4 @@ func TestShutdownUnderLoad(t *testing.T) {
 		})
 	}
 	runtime.GC()
-}
-
-// The loop that loses a static route's link never waits for the redialer:
-// the ticker holds redialMu while it enrolls finished redials, and
-// enrolling waits for a loop. Held here by the test, the loop must still
-// serve another peer.
-func TestLoopNeverWaitsForTheRedialer(t *testing.T) {
-	a := startNode(t, "a", echo, WithEventLoops(1), WithTimeout(time.Second))
-	b := startNode(t, "b", echo, WithEventLoops(1))
-	c := startNode(t, "c", echo, WithEventLoops(1))
-	link(t, a, b)
-	link(t, a, c)
-	a.redialMu.Lock()
-	held := true
-	defer func() {
-		if held {
-			a.redialMu.Unlock()
-		}
-	}()
-	_ = b.Close() // a's loop closes the link to b and asks for a redial
-	eventually(t, 2*time.Second, "a's link to b down", func() bool { return a.table.Get(b.Addr()).Link() == nil })
-	if got, err := a.Dispatch("c", []byte("still served")); err != nil || string(got) != "echo:still served" {
-		t.Fatalf("a's loop is stuck: %q, %v", got, err)
-	}
-	a.redialMu.Unlock()
-	held = false
-	eventually(t, 2*time.Second, "a redial of b scheduled", func() bool { return a.Stats().Redials > 0 })
 }

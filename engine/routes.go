@@ -124,7 +124,9 @@ func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
 		n.linkMu.Unlock()
 		return err
 	}
-	n.maybeRedial(e, n.backoff(0))
+	if n.state.Load() == nodeRunning {
+		n.upkeep.Redial(e, e.ID)
+	}
 	return err
 }
 
@@ -248,7 +250,7 @@ func (n *Node) attach(pc *peerConn) {
 		d.startDrain()
 		d.finishDrain()
 	}
-	n.discLinked(pc)
+	n.upkeep.LinkUp(pc.entry, proto.PeerID{Name: pc.peer.Name, Addr: pc.entry.ID.Addr, Key: pc.peerKey}, pc.dialOnly)
 }
 
 // detach takes pc off its entry if it is still the entry's link: that
@@ -262,7 +264,7 @@ func (n *Node) detach(pc *peerConn) {
 		why := pc.downReason()
 		n.log.Debug("peer down", "peer", pc.peer.String(), "why", why.String())
 		n.peerEvents.add(PeerEvent{Peer: pc.eventPeer(), Reason: why})
-		n.discUnlinked(pc)
+		n.upkeep.LinkDown(pc.entry, pc.entry.ID.Addr, pc.dialOnly)
 		pc.unrouteIfLearned()
 	}
 	n.linkMu.Unlock()

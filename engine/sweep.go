@@ -43,8 +43,7 @@ func (n *Node) sweep(now time.Time) (busy bool) {
 		}
 		return true
 	})
-	busy = n.redialDue(now) || busy
-	busy = n.discoverDue(now) || busy
+	busy = n.tickUpkeep(now) || busy
 	busy = n.pollOrphans() || busy
 	n.peerLog.summary()
 	return busy

@@ -1,0 +1,278 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/valyala/bytebufferpool"
+
+	"github.com/antnet-p2p/antnet/book"
+	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/connmgr"
+	"github.com/antnet-p2p/antnet/proto"
+	"github.com/antnet-p2p/antnet/route"
+	"github.com/antnet-p2p/antnet/secure"
+	"github.com/antnet-p2p/antnet/upkeep"
+)
+
+// Network upkeep is a tenant: package upkeep decides (the address book,
+// peer exchange, redials, the connection manager's marks, caps, trim and
+// park); this file is the core's side. It feeds the tenant link up and
+// down (attach, detach), lost links (connClosed), AddRoute's failed
+// connects, pex frames and the tick, and implements upkeep.Core, through
+// which the tenant acts: list links, look a route up, learn and forget a
+// route, dial, retire a link, ask for addresses. A route is the tenant's
+// handle of a peer: its *route.Entry.
+
+// newUpkeep makes the node's upkeep tenant.
+func (n *Node) newUpkeep() error {
+	keySize := 0
+	if n.cfg.identity != nil {
+		keySize = secure.KeySize
+	}
+	u, err := upkeep.New[*route.Entry](upkeep.Config{
+		Low: n.cfg.minLinks, High: n.cfg.maxLinks, Grace: n.cfg.linkGrace,
+		MaxInbound: n.cfg.maxInbound, MaxPerIP: n.cfg.maxPerIP,
+		RedialBase: n.cfg.redialBase, RedialMax: n.cfg.redialMax,
+		BookPath: n.cfg.bookPath, KeySize: keySize, Quiet: quietTickEvery, Log: n.log,
+	}, upkeepCore{n})
+	if err != nil { // validate checked the marks and caps: only the book fails
+		return fmt.Errorf("%w: WithAddressBook(%q): %w", ErrBadOption, n.cfg.bookPath, err)
+	}
+	n.upkeep = u
+	return nil
+}
+
+// AddressBook returns the peers the node's address book holds, sorted by
+// address; nil without WithMinLinks. O(entries log entries).
+func (n *Node) AddressBook() []book.Peer {
+	if b := n.upkeep.Book(); b != nil {
+		return b.All()
+	}
+	return nil
+}
+
+// saveBook writes the book to its file, if it has one.
+func (n *Node) saveBook() {
+	if err := n.upkeep.Save(); err != nil {
+		n.log.Warn("saving the address book", "err", err)
+	}
+}
+
+// tickUpkeep runs the tenant's tick while the node runs. Ticker.
+func (n *Node) tickUpkeep(now time.Time) (busy bool) {
+	return n.state.Load() == nodeRunning && n.upkeep.Tick(now)
+}
+
+// upkeepLost tells the tenant that pc, a link of a route, closed, and
+// whether its peer retired it for having too many links: its goaway said
+// so (the reason was recorded on arrival), and not this node's own trim,
+// whose goaway the peer answered. Loop.
+func (n *Node) upkeepLost(pc *peerConn) {
+	if n.state.Load() != nodeRunning {
+		return
+	}
+	trimmedUs := pc.downWhy.Load() == uint32(ReasonTooManyLinks) && pc.goawayRecv.Load() && pc.goawayReason.Load() == 0
+	n.upkeep.Lost(pc.entry, pc.entry.ID, trimmedUs)
+}
+
+// admitLink applies the tenant's inbound and per-IP caps to a persistent
+// hello from id on pc; a refusal is counted. Loop, under linkMu.
+func (n *Node) admitLink(pc *peerConn, id proto.PeerID) error {
+	if err := n.upkeep.Admit(id.Addr, remoteIP(pc.remoteAddr)); err != nil {
+		n.stats.refused.Add(1)
+		return err // the refusal's text as it goes on the wire; the dialer adds ErrRefused
+	}
+	return nil
+}
+
+// remoteIP is the IP of a socket's "ip:port", IPv4-mapped addresses unmapped.
+func remoteIP(hostport string) string {
+	ap, err := netip.ParseAddrPort(hostport)
+	if err != nil {
+		return hostport
+	}
+	return ap.Addr().Unmap().String()
+}
+
+// pexFrame hands a pex-request or pex-response to the tenant; it reports
+// false (the frame is an unknown kind) when discovery is off. Loop.
+func (n *Node) pexFrame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer) (bool, gnet.Action) {
+	if n.upkeep.Book() == nil || pc.entry == nil {
+		return false, gnet.None
+	}
+	if f.Kind == codec.KindPexResponse {
+		learned, known, err := n.upkeep.TakePex(pc.entry, pc.entry.ID.Addr, f.ID, f.Payload)
+		switch {
+		case !known:
+			n.stats.unknownReplies.Add(1)
+		case err != nil:
+			return true, pc.violation(err)
+		}
+		n.stats.pexLearned.Add(uint64(learned))
+		return true, gnet.None
+	}
+	payload, err := n.upkeep.ServePex(pc.entry, pc.entry.ID.Addr, f.Payload)
+	switch {
+	case errors.Is(err, upkeep.ErrPexBusy):
+		w.B = appendError(w.B, f.ID, proto.CodeBusy, "pex-request: at most one a second")
+	case err != nil:
+		return true, pc.violation(err)
+	default:
+		n.stats.pexServed.Add(1)
+		w.B = codec.AppendHeader(w.B, codec.KindPexResponse, 0, 0, f.ID, len(payload))
+		w.B = append(w.B, payload...)
+	}
+	return true, gnet.None
+}
+
+// linkedPeers returns the links of the route table. O(peers).
+func (n *Node) linkedPeers() []*peerConn {
+	var out []*peerConn
+	for _, e := range n.table.All() {
+		if l := e.Link(); l != nil {
+			out = append(out, l.(*peerConn))
+		}
+	}
+	return out
+}
+
+// upkeepCore is the core as the upkeep tenant sees it.
+type upkeepCore struct{ n *Node }
+
+func (c upkeepCore) Now() time.Time { return time.Now() }
+
+func (c upkeepCore) Links() []upkeep.Link[*route.Entry] {
+	links := c.n.linkedPeers()
+	out := make([]upkeep.Link[*route.Entry], len(links))
+	for i, pc := range links {
+		out[i] = upkeep.Link[*route.Entry]{Route: pc.entry, Link: connmgr.Link{
+			Addr:    pc.entry.ID.Addr,
+			IP:      remoteIP(pc.remoteAddr),
+			Static:  c.IsStatic(pc.entry.ID.Addr),
+			Inbound: !pc.outbound,
+			Since:   time.Unix(0, pc.readyAt.Load()),
+			Score:   int64(pc.framesIn.Load()), // the busiest links stay
+		}}
+	}
+	return out
+}
+
+func (c upkeepCore) Route(addr string) (*route.Entry, bool, bool) {
+	if c.n.table == nil {
+		return nil, false, false
+	}
+	e := c.n.table.Get(addr)
+	if e == nil {
+		return nil, false, false
+	}
+	return e, e.Link() != nil, true
+}
+
+func (c upkeepCore) IsStatic(addr string) bool {
+	_, static := c.n.staticRoutes.Load(addr)
+	return static
+}
+
+func (c upkeepCore) Learn(id proto.PeerID) (*route.Entry, error) {
+	c.n.linkMu.Lock()
+	defer c.n.linkMu.Unlock()
+	return c.n.table.Add(id)
+}
+
+func (c upkeepCore) Forget(e *route.Entry) {
+	n := c.n
+	n.linkMu.Lock()
+	if !c.IsStatic(e.ID.Addr) && e.Link() == nil && n.table.Get(e.ID.Addr) == e {
+		_, _ = n.table.Delete(e.ID.Addr)
+		n.goneNonces.Delete(e)
+	}
+	n.linkMu.Unlock()
+}
+
+func (c upkeepCore) Dial(e *route.Entry) (upkeep.Dial, error) {
+	n := c.n
+	pc := newPeerConn(n, true)
+	pc.peer, pc.entry = e.ID, e
+	if n.claimDial(e, pc) != nil {
+		return nil, upkeep.ErrDialing
+	}
+	n.stats.redials.Add(1)
+	a, err := n.dialAsync(pc)
+	if err != nil {
+		n.releaseDial(e, pc)
+		return nil, err
+	}
+	return &upkeepDial{n: n, e: e, pc: pc, connect: a}, nil
+}
+
+func (c upkeepCore) Retire(e *route.Entry) {
+	l := e.Link()
+	if l == nil {
+		return
+	}
+	pc := l.(*peerConn)
+	pc.goawayReason.Store(uint32(proto.GoawayTooManyLinks))
+	pc.setDown(ReasonTooManyLinks)
+	c.n.stats.linksTrimmed.Add(1)
+	pc.retire()
+}
+
+func (c upkeepCore) AskPex(e *route.Entry, note func(id uint64)) {
+	l := e.Link()
+	if l == nil {
+		return
+	}
+	pc := l.(*peerConn)
+	id := pc.nextID.Add(1)
+	note(id)
+	c.n.stats.pexAsked.Add(1)
+	_, _ = pc.send(codec.KindPexRequest, 0, 0, id, proto.AppendPexRequest(nil, proto.MaxPexAddrs), nil)
+}
+
+// upkeepDial is a dial the tenant asked for: a non-blocking connect
+// (dialAsync), then the handshake on the loop. It holds the route's dial
+// claim until it is done or aborted.
+type upkeepDial struct {
+	n       *Node
+	e       *route.Entry
+	pc      *peerConn
+	connect *dialAttempt // nil once the socket is enrolled
+}
+
+// Poll polls the connect (enrolling the socket once connected); once
+// connected, the handshake's end is seen on a later poll. Ticker.
+func (d *upkeepDial) Poll() (bool, error) {
+	if d.connect != nil {
+		done, err := d.connect.poll()
+		if !done {
+			return false, nil
+		}
+		d.connect = nil
+		if err != nil {
+			d.pc.abandon(err)
+			d.n.releaseDial(d.e, d.pc)
+			return true, err
+		}
+		return false, nil
+	}
+	select {
+	case <-d.pc.ready:
+		d.n.releaseDial(d.e, d.pc)
+		return true, d.pc.hsErr
+	default:
+		return false, nil
+	}
+}
+
+// Abort gives the dial up. Ticker.
+func (d *upkeepDial) Abort() {
+	if d.connect != nil {
+		d.connect.abort()
+	}
+	d.pc.abandon(ErrClosed)
+	d.n.releaseDial(d.e, d.pc)
+}
