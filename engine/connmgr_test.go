@@ -58,7 +58,7 @@ func TestConnManagerKeepsLinksBetweenMarks(t *testing.T) {
 func TestTrimmedPeerWaitsBeforeRedialing(t *testing.T) {
 	hub := startNode(t, "hub", echo, WithEventLoops(1), WithMinLinks(1), WithMaxLinks(1), withLinkGrace(50*time.Millisecond))
 	trimmed, _ := trimOneSpoke(t, hub, WithRedialMaxBackoff(time.Hour))
-	e := trimmed.table.Get(hub.Addr())
+	e := trimmed.routes.table.Get(hub.Addr())
 	eventually(t, 5*time.Second, "a redial scheduled", func() bool {
 		_, ok := trimmed.upkeep.Redials()[e]
 		return ok
@@ -117,7 +117,7 @@ func TestTrimGoawaySaysTooManyLinks(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("no down event")
 	}
-	if l := hub.table.Get(keep.Addr()).Link(); l == nil {
+	if l := hub.routes.table.Get(keep.Addr()).Link(); l == nil {
 		t.Fatal("the static route was trimmed")
 	}
 }
@@ -239,7 +239,7 @@ func TestTrimmedStaticRouteWaitsWhileLinked(t *testing.T) {
 	hub := startNode(t, "hub", echo, WithEventLoops(1), WithMinLinks(1), WithMaxLinks(1), withLinkGrace(50*time.Millisecond))
 	trimmed, other := trimOneSpoke(t, hub, WithMinLinks(1), WithRedialMaxBackoff(park))
 	redials := trimmed.Stats().Redials
-	e := trimmed.table.Get(hub.Addr())
+	e := trimmed.routes.table.Get(hub.Addr())
 	// Its redial falls due again and again (every park): each time it
 	// waits on, without a dial.
 	var dues []time.Time
@@ -260,7 +260,7 @@ func TestTrimmedStaticRouteWaitsWhileLinked(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "the spoke linked to the hub again", func() bool {
-		return trimmed.table.Get(hub.Addr()).Link() != nil
+		return trimmed.routes.table.Get(hub.Addr()).Link() != nil
 	})
 }
 
@@ -280,7 +280,7 @@ func trimOneSpoke(t *testing.T, hub *Node, spokeOpts ...Option) (trimmed, other 
 	}
 	eventually(t, 10*time.Second, "the hub back at one link, a spoke without its link", func() bool {
 		for _, s := range spokes {
-			if s.table.Get(hub.Addr()).Link() == nil {
+			if s.routes.table.Get(hub.Addr()).Link() == nil {
 				trimmed = s
 			}
 		}

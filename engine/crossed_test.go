@@ -14,7 +14,7 @@ import (
 // routeSocket names the socket n routes to peer by its dialer's ephemeral
 // address (the same string on both ends), or "" when n has no link.
 func routeSocket(n *Node, peer *Node) string {
-	e := n.table.Get(peer.Addr())
+	e := n.routes.table.Get(peer.Addr())
 	if e == nil || e.Link() == nil {
 		return ""
 	}

@@ -28,14 +28,14 @@ import (
 // ErrClosed. Not on an event loop.
 func (n *Node) dial(ctx context.Context, pc *peerConn) error {
 	if ctx.Done() == nil {
-		ctx = n.dialCtx
+		ctx = n.dials.ctx
 	} else {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithCancel(ctx)
 		defer cancel()
-		defer context.AfterFunc(n.dialCtx, cancel)()
+		defer context.AfterFunc(n.dials.ctx, cancel)()
 	}
-	c, err := n.dialer.DialContext(ctx, "tcp", pc.peer.Addr)
+	c, err := n.dials.dialer.DialContext(ctx, "tcp", pc.peer.Addr)
 	if err != nil {
 		return n.dialError(pc, err)
 	}
@@ -85,7 +85,7 @@ func (n *Node) dialError(pc *peerConn, err error) error {
 	switch {
 	case errors.Is(err, ErrClosed) || errors.Is(err, ErrDial):
 		return err
-	case n.state.Load() != nodeRunning:
+	case n.life.state.Load() != nodeRunning:
 		return fmt.Errorf("%w: dial %s: %w", ErrClosed, pc.peer, err)
 	}
 	var ne net.Error
@@ -132,14 +132,14 @@ func (n *Node) dialAsync(pc *peerConn) (*dialAttempt, error) {
 		return nil, opErr("connect", err)
 	}
 	a := &dialAttempt{n: n, pc: pc, addr: raddr, fd: fd, deadline: time.Now().Add(n.cfg.dialTimeout)}
-	n.enrollMu.Lock()
-	if n.enrollOff {
-		n.enrollMu.Unlock()
+	n.dials.enrollMu.Lock()
+	if n.dials.enrollOff {
+		n.dials.enrollMu.Unlock()
 		_ = unix.Close(fd)
 		return nil, ErrClosed
 	}
-	n.dials[a] = struct{}{}
-	n.enrollMu.Unlock()
+	n.dials.attempts[a] = struct{}{}
+	n.dials.enrollMu.Unlock()
 	return a, nil
 }
 
@@ -246,9 +246,9 @@ func (a *dialAttempt) finish(err error) error {
 }
 
 func (n *Node) untrack(a *dialAttempt) {
-	n.enrollMu.Lock()
-	delete(n.dials, a)
-	n.enrollMu.Unlock()
+	n.dials.enrollMu.Lock()
+	delete(n.dials.attempts, a)
+	n.dials.enrollMu.Unlock()
 }
 
 // dialInBackground completes a in the caller's goroutine if it can at once
@@ -264,17 +264,17 @@ func (n *Node) dialInBackground(a *dialAttempt) {
 			return
 		}
 	}
-	n.enrollMu.Lock()
-	n.orphans = append(n.orphans, a)
-	n.enrollMu.Unlock()
+	n.dials.enrollMu.Lock()
+	n.dials.orphans = append(n.dials.orphans, a)
+	n.dials.enrollMu.Unlock()
 }
 
 // pollOrphans advances the background dials. Ticker.
 func (n *Node) pollOrphans() (pending bool) {
-	n.enrollMu.Lock()
-	list := n.orphans
-	n.orphans = nil
-	n.enrollMu.Unlock()
+	n.dials.enrollMu.Lock()
+	list := n.dials.orphans
+	n.dials.orphans = nil
+	n.dials.enrollMu.Unlock()
 	var left []*dialAttempt
 	for _, a := range list {
 		done, err := a.poll()
@@ -286,9 +286,24 @@ func (n *Node) pollOrphans() (pending bool) {
 		}
 	}
 	if len(left) > 0 {
-		n.enrollMu.Lock()
-		n.orphans = append(n.orphans, left...)
-		n.enrollMu.Unlock()
+		n.dials.enrollMu.Lock()
+		n.dials.orphans = append(n.dials.orphans, left...)
+		n.dials.enrollMu.Unlock()
 	}
 	return len(left) > 0
+}
+
+// dialState is the node's outgoing connects: the dialer and the context
+// Close cancels, the enrolls in progress, and the non-blocking connects
+// the ticker polls.
+type dialState struct {
+	ctx    context.Context // cancelled when closing starts: aborts blocking dials
+	dialer net.Dialer      // with the dial timeout
+	stop   context.CancelFunc
+
+	enrollMu  sync.Mutex
+	enrollOff bool                      // closing: nothing enrolls any more
+	enrolls   sync.WaitGroup            // EnrollContext calls in progress
+	attempts  map[*dialAttempt]struct{} // non-blocking connects in progress
+	orphans   []*dialAttempt            // async dials no caller polls: the ticker does
 }

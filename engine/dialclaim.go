@@ -20,7 +20,7 @@ import (
 // ends, which would retire both.
 func (n *Node) claimDial(e *route.Entry, pc *peerConn) *peerConn {
 	for {
-		v, held := n.dialing.LoadOrStore(e, pc)
+		v, held := n.routes.dialing.LoadOrStore(e, pc)
 		if !held {
 			return nil
 		}
@@ -28,14 +28,14 @@ func (n *Node) claimDial(e *route.Entry, pc *peerConn) *peerConn {
 		if !h.dialDone() {
 			return h
 		}
-		if n.dialing.CompareAndSwap(e, h, pc) {
+		if n.routes.dialing.CompareAndSwap(e, h, pc) {
 			return nil
 		}
 	}
 }
 
 // releaseDial drops pc's claim on e, if it still holds it.
-func (n *Node) releaseDial(e *route.Entry, pc *peerConn) { n.dialing.CompareAndDelete(e, pc) }
+func (n *Node) releaseDial(e *route.Entry, pc *peerConn) { n.routes.dialing.CompareAndDelete(e, pc) }
 
 // dialDone reports whether a dial is over: its handshake ended, or its
 // dialer gave up.

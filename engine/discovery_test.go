@@ -312,10 +312,10 @@ func TestLearnedLinkRedialedFromBook(t *testing.T) {
 	old := linkAt(t, a, b.Addr())
 	old.close() // the learned link drops
 	eventually(t, 10*time.Second, "a and b linked again", func() bool {
-		e := a.table.Get(b.Addr())
+		e := a.routes.table.Get(b.Addr())
 		return e != nil && e.Link() != nil && e.Link() != old && len(b.linkedPeers()) == 2
 	})
-	if _, static := a.staticRoutes.Load(b.Addr()); static {
+	if _, static := a.routes.static.Load(b.Addr()); static {
 		t.Fatal("a learned route became static")
 	}
 }
@@ -332,7 +332,7 @@ func TestLearnedDialPinsTheBooksKey(t *testing.T) {
 		e, ok := a.upkeep.Book().Get(c.Addr())
 		return ok && e.Failures > 0 && learnedDials(a) == 0
 	})
-	if len(a.linkedPeers()) != 0 || a.table.Get(c.Addr()) != nil {
+	if len(a.linkedPeers()) != 0 || a.routes.table.Get(c.Addr()) != nil {
 		t.Fatalf("a linked or routed to c whose key is not the one it learned: %v", a.Peers())
 	}
 	if _, ok := a.upkeep.LearnedKey(c.Addr()); ok {

@@ -48,10 +48,10 @@ func (pc *peerConn) finishDrain() {
 // linkMu.
 func (pc *peerConn) unrouteIfLearned() {
 	n := pc.n
-	if _, static := n.staticRoutes.Load(pc.entry.ID.Addr); !static && pc.entry.Link() == nil {
-		if e := n.table.Get(pc.entry.ID.Addr); e == pc.entry {
-			_, _ = n.table.Delete(pc.entry.ID.Addr)
-			n.goneNonces.Delete(pc.entry)
+	if _, static := n.routes.static.Load(pc.entry.ID.Addr); !static && pc.entry.Link() == nil {
+		if e := n.routes.table.Get(pc.entry.ID.Addr); e == pc.entry {
+			_, _ = n.routes.table.Delete(pc.entry.ID.Addr)
+			n.routes.goneNonces.Delete(pc.entry)
 		}
 	}
 }

@@ -43,7 +43,7 @@ func (n *Node) Broadcast(msg []byte) (uint64, error) {
 	id := rand.Uint64() | 1 // never 0
 	n.stats.gossipOriginated.Add(1)
 	if n.tree.Originate(n.sendAny, id, proto.FlagStamped, n.cfg.gossipTTL, payload) == 0 {
-		return id, fmt.Errorf("%w: broadcast went out on no link (%d peers routed)", ErrNotConnected, n.table.Len())
+		return id, fmt.Errorf("%w: broadcast went out on no link (%d peers routed)", ErrNotConnected, n.routes.table.Len())
 	}
 	return id, nil
 }
@@ -73,7 +73,7 @@ func (n *Node) wakeTree(d time.Duration) { n.treeTimer.Reset(d) }
 
 // tickTree runs the tree's tick, on the timer's goroutine.
 func (n *Node) tickTree() {
-	if n.state.Load() != nodeRunning {
+	if n.life.state.Load() != nodeRunning {
 		return
 	}
 	n.tree.Tick(n.sendAny)
@@ -138,7 +138,7 @@ func (n *Node) treeLink(pc *peerConn) *route.Entry {
 	if pc.entry != nil || n.cfg.mode != Short {
 		return pc.entry
 	}
-	return n.table.Get(pc.peer.Addr)
+	return n.routes.table.Get(pc.peer.Addr)
 }
 
 // gossip handles a gossip frame that arrived on pc; an unparsable payload

@@ -69,7 +69,7 @@ func (r *reply) Send(msg []byte, err error) error {
 func (pc *peerConn) handle(f *codec.Frame, origin []byte, w *bytebufferpool.ByteBuffer) {
 	n := pc.n
 	isReq := f.Kind == codec.KindRequest
-	if isReq && n.state.Load() != nodeRunning {
+	if isReq && n.life.state.Load() != nodeRunning {
 		w.B = appendError(w.B, f.ID, proto.CodeShutdown, "node is shutting down")
 		pc.markAnswered()
 		return

@@ -121,7 +121,7 @@ func (pc *peerConn) open(c gnet.Conn) ([]byte, gnet.Action) {
 	if pc.outbound && !pc.short {
 		n.setPeerSocket(c.Fd()) // an accepted socket once its hello says persistent
 	}
-	if pc.abandoned.Load() || n.state.Load() != nodeRunning {
+	if pc.abandoned.Load() || n.life.state.Load() != nodeRunning {
 		// The dialer gave up before the socket arrived, or the node is closing.
 		pc.fail(ErrClosed)
 		return nil, gnet.Close
@@ -398,16 +398,16 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 	}
 	var e *route.Entry
 	if !pc.short && n.cfg.mode == Persistent {
-		if old := n.table.Get(h.ID.Addr); old != nil && pc.peerKey != "" {
+		if old := n.routes.table.Get(h.ID.Addr); old != nil && pc.peerKey != "" {
 			if l := old.Link(); l != nil && l.Key() != pc.peerKey {
 				err := fmt.Errorf("%w: %s is held by another key", ErrKeyMismatch, h.ID)
 				return pc.refuse(w, err.Error(), err)
 			}
 		}
 		// Finding the entry and attaching to it is one step under linkMu.
-		n.linkMu.Lock()
+		n.routes.linkMu.Lock()
 		defer n.peerEvents.flush()
-		defer n.linkMu.Unlock()
+		defer n.routes.linkMu.Unlock()
 		if err := n.admitLink(pc, h.ID); err != nil {
 			return pc.refuse(w, err.Error(), err)
 		}
@@ -467,14 +467,14 @@ func (pc *peerConn) helloAck(h proto.Hello) gnet.Action {
 	pc.state.Store(stateReady)
 	pc.countReady(1)
 	if pc.entry != nil {
-		n.linkMu.Lock()
-		if n.table.Get(pc.entry.ID.Addr) == pc.entry {
+		n.routes.linkMu.Lock()
+		if n.routes.table.Get(pc.entry.ID.Addr) == pc.entry {
 			n.attach(pc)
 		} else { // the route was deleted while we dialed
 			pc.startDrain()
 			pc.finishDrain()
 		}
-		n.linkMu.Unlock()
+		n.routes.linkMu.Unlock()
 		n.peerEvents.flush()
 	}
 	close(pc.ready)
@@ -488,7 +488,7 @@ func (n *Node) checkPin(addr, key string) error {
 	if want, ok := n.upkeep.LearnedKey(addr); ok && key != want {
 		return fmt.Errorf("%w: %s was learned with key %s, the peer's key is %s", ErrKeyMismatch, addr, proto.PeerID{Key: want}.Fingerprint(), proto.PeerID{Key: key}.Fingerprint())
 	}
-	v, ok := n.pins.Load(addr)
+	v, ok := n.routes.pins.Load(addr)
 	if !ok {
 		return nil
 	}

@@ -110,7 +110,7 @@ func linkAt(t *testing.T, n *Node, addr string) *peerConn {
 	t.Helper()
 	var pc *peerConn
 	eventually(t, 2*time.Second, "link to "+addr, func() bool {
-		if e := n.table.Get(addr); e != nil {
+		if e := n.routes.table.Get(addr); e != nil {
 			pc, _ = e.Link().(*peerConn)
 		}
 		return pc != nil

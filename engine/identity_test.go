@@ -124,7 +124,7 @@ func TestPinnedKeyCannotTakeOverAddress(t *testing.T) {
 	// B goes away; C dials A claiming B's name and address.
 	bAddr := b.Addr()
 	_ = b.Close()
-	eventually(t, 2*time.Second, "B's link down", func() bool { return a.table.Get(bAddr).Link() == nil })
+	eventually(t, 2*time.Second, "B's link down", func() bool { return a.routes.table.Get(bAddr).Link() == nil })
 	impostor := startNode(t, "b", echo, WithIdentity(kC), WithAdvertiseAddr(bAddr))
 	err = impostor.AddRoute("a", a.Addr())
 	mustErrIs(t, err, ErrRefused)
@@ -132,7 +132,7 @@ func TestPinnedKeyCannotTakeOverAddress(t *testing.T) {
 	if !strings.Contains(err.Error(), "refused by peer: antnet: peer key mismatch: "+bAddr+" is pinned to key "+pinB) {
 		t.Fatalf("refusal does not say why: %v", err)
 	}
-	if e := a.table.Get(bAddr); e == nil || e.Link() != nil {
+	if e := a.routes.table.Get(bAddr); e == nil || e.Link() != nil {
 		t.Fatal("the impostor took B's route")
 	}
 
@@ -156,7 +156,7 @@ func TestDialOnlyClient(t *testing.T) {
 	}
 	local := p.c.LocalAddr().String()
 	eventually(t, time.Second, "client routed", func() bool { return len(srv.Peers()) == 2 })
-	if _, err := srv.table.Lookup("client@" + local); err != nil {
+	if _, err := srv.routes.table.Lookup("client@" + local); err != nil {
 		t.Fatalf("client not routed under its socket address %s: %v (peers %v)", local, err, srv.Peers())
 	}
 

@@ -425,7 +425,7 @@ func TestAddRouteOnLoopStoresNothing(t *testing.T) {
 	link(t, a, b)
 	_, _ = a.Dispatch("b", nil)
 	mustErrIs(t, <-errc, ErrOnEventLoop)
-	if b.table.Get(target) != nil {
+	if b.routes.table.Get(target) != nil {
 		t.Fatal("a refused AddRoute left a route that is never dialed")
 	}
 }
@@ -659,7 +659,7 @@ func TestLateLinkFromOldRunIsClosed(t *testing.T) {
 	old.closedBy(2 * time.Second)
 	late := hello(1) // the old run again, late
 	late.closedBy(2 * time.Second)
-	e := a.table.Get(addr)
+	e := a.routes.table.Get(addr)
 	if e == nil || e.Link() == nil || e.Link().Nonce() != 2 || liveLinks(a) != 1 {
 		t.Fatalf("the route lost the new run's link: %v", a.Peers())
 	}

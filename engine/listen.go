@@ -34,14 +34,14 @@ const (
 
 // acceptLoop is the node's accept goroutine.
 func (n *Node) acceptLoop() {
-	defer close(n.acceptDone)
+	defer close(n.reactor.acceptDone)
 	var (
 		delay   time.Duration
 		lastLog time.Time
 		quiet   uint64 // errors not logged since lastLog
 	)
 	for {
-		c, err := n.ln.AcceptTCP()
+		c, err := n.reactor.ln.AcceptTCP()
 		if err == nil {
 			err = n.admitAccepted(c)
 		}
@@ -49,7 +49,7 @@ func (n *Node) acceptLoop() {
 			delay = 0
 			continue
 		}
-		if errors.Is(err, net.ErrClosed) || n.state.Load() != nodeRunning {
+		if errors.Is(err, net.ErrClosed) || n.life.state.Load() != nodeRunning {
 			return
 		}
 		n.stats.acceptErrors.Add(1)
@@ -63,7 +63,7 @@ func (n *Node) acceptLoop() {
 		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
-		case <-n.closing:
+		case <-n.life.closing:
 			t.Stop()
 			return
 		}
@@ -154,18 +154,18 @@ func (n *Node) enroll(c net.Conn, ctx any) error {
 		_ = c.Close()
 		return ErrClosed
 	}
-	defer n.enrolls.Done()
-	_, err := n.cli.EnrollContext(c, ctx)
+	defer n.dials.enrolls.Done()
+	_, err := n.reactor.cli.EnrollContext(c, ctx)
 	return err
 }
 
 func (n *Node) beginEnroll() bool {
-	n.enrollMu.Lock()
-	defer n.enrollMu.Unlock()
-	if n.enrollOff {
+	n.dials.enrollMu.Lock()
+	defer n.dials.enrollMu.Unlock()
+	if n.dials.enrollOff {
 		return false
 	}
-	n.enrolls.Add(1)
+	n.dials.enrolls.Add(1)
 	return true
 }
 
@@ -174,21 +174,21 @@ func (n *Node) beginEnroll() bool {
 // the accept goroutine and, up to wait (0: no bound), for enrolls in
 // progress.
 func (n *Node) stopIntake(wait time.Duration) {
-	n.enrollMu.Lock()
-	n.enrollOff = true
-	dials := make([]*dialAttempt, 0, len(n.dials))
-	for a := range n.dials {
+	n.dials.enrollMu.Lock()
+	n.dials.enrollOff = true
+	dials := make([]*dialAttempt, 0, len(n.dials.attempts))
+	for a := range n.dials.attempts {
 		dials = append(dials, a)
 	}
-	n.enrollMu.Unlock()
-	n.dialStop()
+	n.dials.enrollMu.Unlock()
+	n.dials.stop()
 	for _, a := range dials {
 		a.abort()
 	}
-	_ = n.ln.Close()
-	<-n.acceptDone
+	_ = n.reactor.ln.Close()
+	<-n.reactor.acceptDone
 	done := make(chan struct{})
-	go func() { n.enrolls.Wait(); close(done) }()
+	go func() { n.dials.enrolls.Wait(); close(done) }()
 	if wait <= 0 {
 		<-done
 		return
@@ -204,11 +204,11 @@ func (n *Node) stopIntake(wait time.Duration) {
 
 // stopReactor stops the loops and the ticker (once) and closes the canaries.
 func (n *Node) stopReactor() {
-	n.stopOnce.Do(func() {
-		if err := n.cli.Stop(); err != nil {
+	n.life.stopOnce.Do(func() {
+		if err := n.reactor.cli.Stop(); err != nil {
 			n.log.Debug("reactor stop", "err", err)
 		}
-		for _, fd := range n.canaries {
+		for _, fd := range n.reactor.canaries {
 			_ = unix.Close(fd)
 		}
 	})
@@ -232,8 +232,8 @@ func (n *Node) addCanaries() error {
 			_ = unix.Close(fds[1])
 			return err
 		}
-		n.canaries = append(n.canaries, fds[1])
-		if _, err := n.cli.EnrollContext(c, loopCanary{}); err != nil {
+		n.reactor.canaries = append(n.reactor.canaries, fds[1])
+		if _, err := n.reactor.cli.EnrollContext(c, loopCanary{}); err != nil {
 			return err
 		}
 	}
@@ -245,14 +245,14 @@ func (n *Node) addCanaries() error {
 // fails (a PeerEvent Down for each peer), every call gets ErrClosed. Loop
 // (the dying one): the work is done on a goroutine of its own.
 func (n *Node) reactorDied(err error) {
-	if !n.state.CompareAndSwap(nodeRunning, nodeClosing) {
+	if !n.life.state.CompareAndSwap(nodeRunning, nodeClosing) {
 		return
 	}
 	if err == nil {
 		err = errors.New("event loop exited")
 	}
 	n.log.Error("reactor stopped by itself: node closed", "err", err)
-	close(n.closing)
+	close(n.life.closing)
 	go func() {
 		n.stopIntake(time.Second)
 		n.conns.Range(func(k, _ any) bool {
@@ -265,7 +265,7 @@ func (n *Node) reactorDied(err error) {
 			n.log.Warn(busyWorkerMsg)
 		}
 		cancel()
-		n.state.Store(nodeClosed)
-		close(n.stopped)
+		n.life.state.Store(nodeClosed)
+		close(n.life.stopped)
 	}()
 }

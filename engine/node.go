@@ -44,45 +44,22 @@ type Node struct {
 	listen  string
 	nonce   uint64
 
-	id    proto.PeerID // set by Start
-	table *route.Table
-	state atomic.Int32
+	id proto.PeerID // set by Start
 
-	cli        *gnet.Client     // the reactor: event loops and the ticker, no listener
-	ln         *net.TCPListener // ours: accepted sockets are enrolled on the loops
-	acceptDone chan struct{}    // closed when the accept goroutine returns
-	canaries   []int            // our ends of the loop canaries (see listen.go)
-	closing    chan struct{}    // closed when Close starts or the reactor dies
-	stopped    chan struct{}    // closed once the node is closed
-	stopOnce   sync.Once
-	dialCtx    context.Context // cancelled when closing starts: aborts blocking dials
-	dialer     net.Dialer      // with the dial timeout
-	dialStop   context.CancelFunc
-
-	enrollMu  sync.Mutex
-	enrollOff bool                      // closing: nothing enrolls any more
-	enrolls   sync.WaitGroup            // EnrollContext calls in progress
-	dials     map[*dialAttempt]struct{} // non-blocking connects in progress
-	orphans   []*dialAttempt            // async dials no caller polls: the ticker does
-
-	conns        sync.Map   // *peerConn -> struct{}: every open socket
-	staticRoutes sync.Map   // addr -> struct{}: routes added by AddRoute
-	pins         sync.Map   // addr -> key fingerprint pinned by AddRoute (secure nodes)
-	own          goroutines // the node's loops, workers and callbacks: blocking calls refused there
-	stalls       stallWatch // loop callbacks past the stall threshold
+	conns  sync.Map   // *peerConn -> struct{}: every open socket
+	own    goroutines // the node's loops, workers and callbacks: blocking calls refused there
+	stalls stallWatch // loop callbacks past the stall threshold
 
 	tree      *broadcast.Tree[*route.Entry]  // the broadcast tenant (gossip.go)
 	treeTimer *time.Timer                    // runs the tree's ticks when it asks
 	sendAny   broadcast.Sender[*route.Entry] // the tree's sends off the loops
 	clock     atomic.Int64                   // unix nanos, advanced by every tick
 
-	linkMu  sync.Mutex // route lifecycle: see links.go
-	byNonce sync.Map   // peer hello nonce -> *route.Entry its link is on
-	dialing sync.Map   // *route.Entry -> *peerConn: the route's one dial in flight
-	// *route.Entry -> uint64: the nonce of the incarnation a restart last
-	// replaced on the entry
-	goneNonces sync.Map
+	life    lifecycle // running, closing, closed (node.go)
+	reactor reactor   // gnet's loops and ticker, the listener, the canaries (reactor.go)
+	dials   dialState // outgoing connects in progress (dial.go)
 
+	routes     routeState     // the route table and what changes with it (routes.go)
 	peerEvents peerEventQueue // WithPeerEvents: raised under linkMu, delivered after
 
 	workers workerPool // WithWorkers
@@ -134,9 +111,8 @@ func New(name, listen string, h proto.Handler, opts ...Option) (*Node, error) {
 		name:    name,
 		listen:  listen,
 		nonce:   binary.BigEndian.Uint64(nb[:]),
-		dials:   make(map[*dialAttempt]struct{}),
-		closing: make(chan struct{}),
-		stopped: make(chan struct{}),
+		dials:   dialState{attempts: make(map[*dialAttempt]struct{})},
+		life:    lifecycle{closing: make(chan struct{}), stopped: make(chan struct{})},
 		pacer:   pace.Pacer[*peerConn]{Min: minPace, Max: tickEvery},
 	}
 	n.peerEvents = n.newPeerEventQueue(cfg.events)
@@ -154,13 +130,13 @@ func New(name, listen string, h proto.Handler, opts ...Option) (*Node, error) {
 // Start binds the listen address and starts the reactor. It returns once the
 // node accepts connections, or with the error that prevented it.
 func (n *Node) Start() error {
-	if !n.state.CompareAndSwap(nodeNew, nodeRunning) {
+	if !n.life.state.CompareAndSwap(nodeNew, nodeRunning) {
 		return fmt.Errorf("%w: Start called twice", ErrClosed)
 	}
 	if err := n.start(); err != nil {
-		n.state.Store(nodeClosed)
-		close(n.closing)
-		close(n.stopped)
+		n.life.state.Store(nodeClosed)
+		close(n.life.closing)
+		close(n.life.stopped)
 		if errors.Is(err, proto.ErrBadPeerID) {
 			return err
 		}
@@ -177,17 +153,17 @@ func (n *Node) start() error {
 	if err != nil {
 		return err
 	}
-	n.ln = l.(*net.TCPListener)
-	n.dialer = net.Dialer{Timeout: n.cfg.dialTimeout, ControlContext: connectFirst}
+	n.reactor.ln = l.(*net.TCPListener)
+	n.dials.dialer = net.Dialer{Timeout: n.cfg.dialTimeout, ControlContext: connectFirst}
 	if n.cfg.mode == Short {
-		n.dialer.KeepAlive = -1 // a short link lives one exchange: no keepalive's four setsockopt calls
+		n.dials.dialer.KeepAlive = -1 // a short link lives one exchange: no keepalive's four setsockopt calls
 	}
-	if err := n.boot(n.ln.Addr().(*net.TCPAddr).Port); err != nil {
-		_ = n.ln.Close()
+	if err := n.boot(n.reactor.ln.Addr().(*net.TCPAddr).Port); err != nil {
+		_ = n.reactor.ln.Close()
 		return err
 	}
-	n.dialCtx, n.dialStop = context.WithCancel(context.Background())
-	n.cli, err = gnet.NewClient(&events{n: n},
+	n.dials.ctx, n.dials.stop = context.WithCancel(context.Background())
+	n.reactor.cli, err = gnet.NewClient(&events{n: n},
 		gnet.WithNumEventLoop(n.cfg.loops),
 		gnet.WithLoadBalancing(gnet.LeastConnections),
 		gnet.WithTicker(true),
@@ -198,16 +174,16 @@ func (n *Node) start() error {
 	)
 	started := false
 	if err == nil {
-		err = n.cli.Start() // closes what it opened if it fails
+		err = n.reactor.cli.Start() // closes what it opened if it fails
 		started = err == nil
 	}
 	if err == nil {
 		err = n.addCanaries()
 	}
 	if err != nil {
-		n.state.Store(nodeClosed) // a canary closing now is no reactor death
-		n.dialStop()
-		_ = n.ln.Close()
+		n.life.state.Store(nodeClosed) // a canary closing now is no reactor death
+		n.dials.stop()
+		_ = n.reactor.ln.Close()
 		if started {
 			n.stopReactor()
 		}
@@ -216,7 +192,7 @@ func (n *Node) start() error {
 	if n.cfg.workers > 0 {
 		n.workers.start(n.cfg.workers, n.cfg.workerQueue, &n.own, n.runJob)
 	}
-	n.acceptDone = make(chan struct{})
+	n.reactor.acceptDone = make(chan struct{})
 	go n.acceptLoop()
 	return nil
 }
@@ -236,7 +212,7 @@ func (n *Node) boot(port int) error {
 	if err := n.id.Validate(); err != nil {
 		return err
 	}
-	n.table = route.New(n.id, n.nonce)
+	n.routes.table = route.New(n.id, n.nonce)
 	n.upkeep.Start(n.id.Addr)
 	return nil
 }
@@ -290,16 +266,16 @@ func (n *Node) shutdown(ctx context.Context) error {
 	if n.own.callerKind() != 0 { // it would wait for itself
 		return ErrOnEventLoop
 	}
-	if !n.state.CompareAndSwap(nodeRunning, nodeClosing) {
-		if n.state.CompareAndSwap(nodeNew, nodeClosed) {
-			close(n.closing) // never started: nothing to stop
-			close(n.stopped)
+	if !n.life.state.CompareAndSwap(nodeRunning, nodeClosing) {
+		if n.life.state.CompareAndSwap(nodeNew, nodeClosed) {
+			close(n.life.closing) // never started: nothing to stop
+			close(n.life.stopped)
 			return nil
 		}
-		<-n.stopped
+		<-n.life.stopped
 		return nil
 	}
-	close(n.closing)
+	close(n.life.closing)
 	n.treeTimer.Stop()
 	n.stopIntake(0)
 	if ctx != nil {
@@ -330,8 +306,8 @@ func (n *Node) shutdown(ctx context.Context) error {
 		n.log.Warn(busyWorkerMsg)
 	}
 	n.saveBook()
-	n.state.Store(nodeClosed)
-	close(n.stopped)
+	n.life.state.Store(nodeClosed)
+	close(n.life.stopped)
 	n.log.Debug("node closed")
 	return nil
 }
@@ -388,11 +364,20 @@ func waitWritten(pcs []*peerConn) {
 }
 
 func (n *Node) checkRunning() error {
-	switch n.state.Load() {
+	switch n.life.state.Load() {
 	case nodeRunning:
 		return nil
 	case nodeNew:
 		return ErrNotStarted
 	}
 	return ErrClosed
+}
+
+// lifecycle is where the node is between New and Close, and the channels
+// that say so to waiting goroutines.
+type lifecycle struct {
+	state    atomic.Int32  // nodeNew, nodeRunning, nodeClosing, nodeClosed
+	closing  chan struct{} // closed when Close starts or the reactor dies
+	stopped  chan struct{} // closed once the node is closed
+	stopOnce sync.Once
 }

@@ -165,7 +165,7 @@ func (pc *peerConn) setDown(r Reason) { pc.downWhy.CompareAndSwap(0, uint32(r)) 
 // reason recorded on the link, else a lost connection.
 func (pc *peerConn) downReason() Reason {
 	n := pc.n
-	if n.state.Load() != nodeRunning {
+	if n.life.state.Load() != nodeRunning {
 		return ReasonClosed
 	}
 	if r := Reason(pc.downWhy.Load()); r != ReasonNone {

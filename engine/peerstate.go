@@ -80,16 +80,16 @@ type PeerState struct {
 // never waits on an event loop. Safe from any goroutine, handlers
 // included.
 func (n *Node) PeerStates() []PeerState {
-	if n.table == nil {
+	if n.routes.table == nil {
 		return nil
 	}
 	redials := n.upkeep.Redials()
-	entries := n.table.All()
+	entries := n.routes.table.All()
 	out := make([]PeerState, 0, len(entries))
 	row := make(map[string]int, len(entries)) // address -> index in out
 	for _, e := range entries {
 		s := PeerState{ID: e.ID}
-		_, s.Static = n.staticRoutes.Load(e.ID.Addr)
+		_, s.Static = n.routes.static.Load(e.ID.Addr)
 		if l := e.Link(); l != nil {
 			pc := l.(*peerConn)
 			pc.fill(&s)
@@ -130,7 +130,7 @@ func (n *Node) PeerStates() []PeerState {
 
 // dialInFlight reports whether AddRoute or the redialer is dialing e.
 func (n *Node) dialInFlight(e *route.Entry) bool {
-	v, ok := n.dialing.Load(e)
+	v, ok := n.routes.dialing.Load(e)
 	return ok && !v.(*peerConn).dialDone()
 }
 

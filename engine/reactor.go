@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"runtime"
 	"strconv"
 	"time"
@@ -29,6 +30,16 @@ const (
 	tickEvery      = 50 * time.Millisecond
 	quietTickEvery = 250 * time.Millisecond
 )
+
+// reactor is what runs the node's sockets: gnet's client (the event loops
+// and the ticker, no listener), the node's own listener and its accept
+// goroutine, and the loops' canaries (listen.go).
+type reactor struct {
+	cli        *gnet.Client
+	ln         *net.TCPListener
+	acceptDone chan struct{} // closed when the accept goroutine returns
+	canaries   []int         // our ends of the loop canaries
+}
 
 // events is the node's gnet.EventHandler. Every callback but OnBoot,
 // OnShutdown and OnTick runs on the connection's event loop.
@@ -416,7 +427,7 @@ func (pc *peerConn) connClosed(err error) {
 		pc.countReady(-1)
 	}
 	cause := ErrConnLost
-	if n.state.Load() != nodeRunning {
+	if n.life.state.Load() != nodeRunning {
 		cause = ErrClosed
 	}
 	if err != nil {

@@ -29,7 +29,7 @@ func (n *Node) DispatchAppend(ctx context.Context, peer string, msg, dst []byte)
 	if err := n.checkMayBlock(); err != nil {
 		return dst, err
 	}
-	e, err := n.table.Lookup(peer)
+	e, err := n.routes.table.Lookup(peer)
 	if err != nil {
 		return dst, err
 	}
@@ -47,7 +47,7 @@ func (n *Node) Send(peer string, msg []byte) error {
 	if err := n.checkRunning(); err != nil {
 		return err
 	}
-	e, err := n.table.Lookup(peer)
+	e, err := n.routes.table.Lookup(peer)
 	if err != nil {
 		return err
 	}
@@ -89,7 +89,7 @@ func (n *Node) DispatchAllContext(ctx context.Context, msg []byte) map[string]Re
 	if err := n.checkMayBlock(); err != nil {
 		return map[string]Result{"": {Err: err}}
 	}
-	entries := n.table.All()
+	entries := n.routes.table.All()
 	start := time.Now()
 	calls := make([]pendingCall, len(entries))
 	for i, e := range entries {

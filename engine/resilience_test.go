@@ -138,7 +138,7 @@ func TestBackPressure(t *testing.T) {
 	}
 	mustErrIs(t, err, ErrSlowPeer)
 	// Memory stays bounded: what the node holds for the peer is under the mark.
-	e := srv.table.Get("127.0.0.1:8")
+	e := srv.routes.table.Get("127.0.0.1:8")
 	pc := e.Link().(*peerConn)
 	pc.mu.Lock()
 	queued := int(pc.unsent.Load())
@@ -303,7 +303,7 @@ func TestNoSwapInSession(t *testing.T) {
 	eventually(t, time.Second, "requests held", func() bool { return held.Load() == 3 })
 
 	// The lower node dials too (as a crossed hello would): its link wins.
-	e := low.table.Get(high.Addr())
+	e := low.routes.table.Get(high.Addr())
 	pc := newPeerConn(low, true)
 	pc.peer, pc.entry = e.ID, e
 	if err := low.connect(context.Background(), pc); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/antnet-p2p/antnet/proto"
@@ -14,10 +15,23 @@ import (
 
 // Route lifecycle. Every change to which entries the table holds, which
 // link an entry routes to, and which routes are static happens under
-// n.linkMu, together with queueing the peer event it raises; so an entry is
+// n.routes.linkMu, together with queueing the peer event it raises; so an entry is
 // never deleted between a handshake finding it and attaching to it, and
 // events for one peer leave in the order of the changes. linkMu is held for
 // a few map operations only, never across a blocking call or a callback.
+
+// routeState is the route table and the facts that change with it. Every
+// change to the table's entries, an entry's link, the static routes and the
+// pins happens under linkMu (see above); the maps are read lock-free.
+type routeState struct {
+	table      *route.Table
+	linkMu     sync.Mutex
+	byNonce    sync.Map // peer hello nonce -> *route.Entry its link is on
+	dialing    sync.Map // *route.Entry -> *peerConn: the route's one dial in flight
+	goneNonces sync.Map // *route.Entry -> uint64: the nonce of the incarnation a restart last replaced
+	static     sync.Map // addr -> struct{}: routes added by AddRoute
+	pins       sync.Map // addr -> key fingerprint pinned by AddRoute (secure nodes)
+}
 
 // AddRoute adds the peer name listening at addr. The route is keyed by
 // the address with its host resolved to an IP (a host name is looked up
@@ -70,8 +84,8 @@ func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
 	if addr == n.id.Addr {
 		return fmt.Errorf("%w: %s", ErrSelf, addr)
 	}
-	n.linkMu.Lock()
-	e, err := n.table.Add(id)
+	n.routes.linkMu.Lock()
+	e, err := n.routes.table.Add(id)
 	if err == nil && pin != "" {
 		if l := e.Link(); l != nil {
 			if got := (proto.PeerID{Key: l.Key()}).Fingerprint(); got != pin {
@@ -80,12 +94,12 @@ func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
 		}
 	}
 	if err == nil { // a refused pin changes nothing
-		n.staticRoutes.Store(addr, struct{}{})
+		n.routes.static.Store(addr, struct{}{})
 		if pin != "" {
-			n.pins.Store(addr, pin)
+			n.routes.pins.Store(addr, pin)
 		}
 	}
-	n.linkMu.Unlock()
+	n.routes.linkMu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -107,7 +121,7 @@ func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
 		n.releaseDial(e, pc)
 	}
 	if err == nil {
-		if n.table.Get(addr) != e {
+		if n.routes.table.Get(addr) != e {
 			return fmt.Errorf("%w %s: deleted while connecting", route.ErrNoRoute, id)
 		}
 		if err = n.awaitUsable(ctx, e); err == nil {
@@ -115,16 +129,16 @@ func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
 		}
 	}
 	if permanent(err) {
-		n.linkMu.Lock()
-		if e.Link() == nil && n.table.Get(addr) == e {
-			n.staticRoutes.Delete(addr)
-			n.pins.Delete(addr)
-			_, _ = n.table.Delete(addr)
+		n.routes.linkMu.Lock()
+		if e.Link() == nil && n.routes.table.Get(addr) == e {
+			n.routes.static.Delete(addr)
+			n.routes.pins.Delete(addr)
+			_, _ = n.routes.table.Delete(addr)
 		}
-		n.linkMu.Unlock()
+		n.routes.linkMu.Unlock()
 		return err
 	}
-	if n.state.Load() == nodeRunning {
+	if n.life.state.Load() == nodeRunning {
 		n.upkeep.Redial(e, e.ID)
 	}
 	return err
@@ -171,15 +185,15 @@ func (n *Node) Delete(key string) error {
 	if err := n.checkRunning(); err != nil {
 		return err
 	}
-	n.linkMu.Lock()
-	e, err := n.table.Delete(key)
+	n.routes.linkMu.Lock()
+	e, err := n.routes.table.Delete(key)
 	if err == nil {
 		n.tree.LinkDown(e)
-		n.staticRoutes.Delete(e.ID.Addr)
-		n.pins.Delete(e.ID.Addr)
-		n.goneNonces.Delete(e)
+		n.routes.static.Delete(e.ID.Addr)
+		n.routes.pins.Delete(e.ID.Addr)
+		n.routes.goneNonces.Delete(e)
 	}
-	n.linkMu.Unlock()
+	n.routes.linkMu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -194,10 +208,10 @@ func (n *Node) Delete(key string) error {
 // the key of its live link on a secure node (see PeerID.Fingerprint).
 // O(peers).
 func (n *Node) Peers() []proto.PeerID {
-	if n.table == nil {
+	if n.routes.table == nil {
 		return nil
 	}
-	all := n.table.All()
+	all := n.routes.table.All()
 	ids := make([]proto.PeerID, len(all))
 	for i, e := range all {
 		ids[i] = e.ID
@@ -217,24 +231,24 @@ func (n *Node) Peers() []proto.PeerID {
 // drains) and raises nothing. A late link from an incarnation already
 // replaced is closed. Loop.
 func (n *Node) attach(pc *peerConn) {
-	if gone, ok := n.goneNonces.Load(pc.entry); ok && gone.(uint64) == pc.peerNonce {
+	if gone, ok := n.routes.goneNonces.Load(pc.entry); ok && gone.(uint64) == pc.peerNonce {
 		n.log.Info("closing a late link from a restarted peer's old run", "peer", pc.peer.String())
 		pc.fail(fmt.Errorf("%w: %s restarted", ErrConnLost, pc.entry.ID))
 		pc.close()
 		return
 	}
-	kept, dropped := n.table.Attach(pc.entry, pc)
+	kept, dropped := n.routes.table.Attach(pc.entry, pc)
 	switch {
 	case dropped == nil:
 		n.tree.LinkUp(pc.entry, pc.trees)
-		n.byNonce.Store(pc.peerNonce, pc.entry)
+		n.routes.byNonce.Store(pc.peerNonce, pc.entry)
 		n.log.Debug("peer up", "peer", pc.peer.String())
 		n.peerEvents.add(PeerEvent{Peer: pc.eventPeer(), Up: true, Outbound: pc.outbound})
 	case dropped.Nonce() != pc.peerNonce:
 		old := dropped.(*peerConn)
-		n.byNonce.CompareAndDelete(old.peerNonce, pc.entry)
-		n.byNonce.Store(pc.peerNonce, pc.entry)
-		n.goneNonces.Store(pc.entry, old.peerNonce)
+		n.routes.byNonce.CompareAndDelete(old.peerNonce, pc.entry)
+		n.routes.byNonce.Store(pc.peerNonce, pc.entry)
+		n.routes.goneNonces.Store(pc.entry, old.peerNonce)
 		n.tree.LinkUp(pc.entry, pc.trees) // a new run: its tree state starts afresh
 		n.stats.restarts.Add(1)
 		n.log.Info("peer restarted: its old link is closed", "peer", pc.peer.String())
@@ -257,17 +271,17 @@ func (n *Node) attach(pc *peerConn) {
 // raises Down, and an entry only an inbound hello created goes with it.
 // Any goroutine; not under linkMu.
 func (n *Node) detach(pc *peerConn) {
-	n.linkMu.Lock()
-	if n.table.Detach(pc.entry, pc) {
+	n.routes.linkMu.Lock()
+	if n.routes.table.Detach(pc.entry, pc) {
 		n.tree.LinkDown(pc.entry)
-		n.byNonce.CompareAndDelete(pc.peerNonce, pc.entry)
+		n.routes.byNonce.CompareAndDelete(pc.peerNonce, pc.entry)
 		why := pc.downReason()
 		n.log.Debug("peer down", "peer", pc.peer.String(), "why", why.String())
 		n.peerEvents.add(PeerEvent{Peer: pc.eventPeer(), Reason: why})
 		n.upkeep.LinkDown(pc.entry, pc.entry.ID.Addr, pc.dialOnly)
 		pc.unrouteIfLearned()
 	}
-	n.linkMu.Unlock()
+	n.routes.linkMu.Unlock()
 	n.peerEvents.flush()
 }
 
@@ -284,13 +298,13 @@ func (pc *peerConn) eventPeer() proto.PeerID {
 // another spelling of its address), else the entry at its advertised
 // address, created if need be. Loop, under linkMu.
 func (n *Node) entryFor(h proto.Hello) (*route.Entry, error) {
-	if v, ok := n.byNonce.Load(h.Nonce); ok {
+	if v, ok := n.routes.byNonce.Load(h.Nonce); ok {
 		e := v.(*route.Entry)
-		if l := e.Link(); l != nil && l.Nonce() == h.Nonce && e.ID.Name == h.ID.Name && n.table.Get(e.ID.Addr) == e {
+		if l := e.Link(); l != nil && l.Nonce() == h.Nonce && e.ID.Name == h.ID.Name && n.routes.table.Get(e.ID.Addr) == e {
 			return e, nil
 		}
 	}
-	return n.table.Add(h.ID)
+	return n.routes.table.Add(h.ID)
 }
 
 // routeAddr returns addr with its host as an IP address in canonical form,

@@ -297,7 +297,7 @@ func TestSecureCrossedGossipReconnect(t *testing.T) {
 		_, e3 := nodes[3].Dispatch(addr, []byte("x"))
 		return e1 == nil && e3 == nil
 	})
-	if l := nodes[1].table.Get(addr).Link(); l == nil || l.Key() != string(ids[2].Public()) {
+	if l := nodes[1].routes.table.Get(addr).Link(); l == nil || l.Key() != string(ids[2].Public()) {
 		t.Fatal("reconnected link does not carry s2's key")
 	}
 }

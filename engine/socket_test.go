@@ -154,7 +154,7 @@ func TestRedialBlackHoleFollowsBackoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	link(t, a, b)
-	port := b.ln.Addr().(*net.TCPAddr).Port
+	port := b.reactor.ln.Addr().(*net.TCPAddr).Port
 	_ = b.Close()
 	holeFDs := blackHoleAt(t, port) // counted, not measured: a's redials open and close sockets meanwhile
 	eventually(t, 2*time.Second, "the link to drop", func() bool { return liveLinks(a) == 0 })
@@ -305,7 +305,7 @@ func TestShutdownAnswersRequestsBeingServed(t *testing.T) {
 			_ = srv.Shutdown(ctx)
 			close(done)
 		}()
-		eventually(t, time.Second, "closing", func() bool { return srv.state.Load() >= nodeClosing })
+		eventually(t, time.Second, "closing", func() bool { return srv.life.state.Load() >= nodeClosing })
 		close(release)
 		if err := <-got; err != nil {
 			t.Fatalf("workers=%d: request served during Shutdown: %v", workers, err)
@@ -397,7 +397,7 @@ func TestReactorDeathClosesNode(t *testing.T) {
 	_ = c.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 		return gerrors.ErrEngineShutdown
 	}))
-	eventually(t, 3*time.Second, "the node to close", func() bool { return a.state.Load() == nodeClosed })
+	eventually(t, 3*time.Second, "the node to close", func() bool { return a.life.state.Load() == nodeClosed })
 	mustErrIs(t, a.AddRoute("c", "127.0.0.1:9"), ErrClosed)
 	_, err := a.Dispatch("b", nil)
 	mustErrIs(t, err, ErrClosed)
@@ -626,7 +626,7 @@ func TestAwaitedDialKeepsItsCause(t *testing.T) {
 	go func() { first <- a.AddRoute("x", hole) }()
 	eventually(t, time.Second, "the first dial in flight", func() bool {
 		inFlight := false
-		a.dialing.Range(func(_, _ any) bool { inFlight = true; return false })
+		a.routes.dialing.Range(func(_, _ any) bool { inFlight = true; return false })
 		return inFlight
 	})
 	second := a.AddRoute("x", hole)

@@ -163,8 +163,8 @@ func (n *Node) Stats() Stats {
 		PexLearned:        s.pexLearned.Load(),
 		LoopStalls:        s.loopStalls.Load(),
 	}
-	if n.table != nil {
-		st.Peers = n.table.Len()
+	if n.routes.table != nil {
+		st.Peers = n.routes.table.Len()
 	}
 	return st
 }

@@ -64,7 +64,7 @@ func (n *Node) saveBook() {
 
 // tickUpkeep runs the tenant's tick while the node runs. Ticker.
 func (n *Node) tickUpkeep(now time.Time) (busy bool) {
-	return n.state.Load() == nodeRunning && n.upkeep.Tick(now)
+	return n.life.state.Load() == nodeRunning && n.upkeep.Tick(now)
 }
 
 // upkeepLost tells the tenant that pc, a link of a route, closed, and
@@ -72,7 +72,7 @@ func (n *Node) tickUpkeep(now time.Time) (busy bool) {
 // so (the reason was recorded on arrival), and not this node's own trim,
 // whose goaway the peer answered. Loop.
 func (n *Node) upkeepLost(pc *peerConn) {
-	if n.state.Load() != nodeRunning {
+	if n.life.state.Load() != nodeRunning {
 		return
 	}
 	trimmedUs := pc.downWhy.Load() == uint32(ReasonTooManyLinks) && pc.goawayRecv.Load() && pc.goawayReason.Load() == 0
@@ -132,7 +132,7 @@ func (n *Node) pexFrame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuff
 // linkedPeers returns the links of the route table. O(peers).
 func (n *Node) linkedPeers() []*peerConn {
 	var out []*peerConn
-	for _, e := range n.table.All() {
+	for _, e := range n.routes.table.All() {
 		if l := e.Link(); l != nil {
 			out = append(out, l.(*peerConn))
 		}
@@ -162,10 +162,10 @@ func (c upkeepCore) Links() []upkeep.Link[*route.Entry] {
 }
 
 func (c upkeepCore) Route(addr string) (*route.Entry, bool, bool) {
-	if c.n.table == nil {
+	if c.n.routes.table == nil {
 		return nil, false, false
 	}
-	e := c.n.table.Get(addr)
+	e := c.n.routes.table.Get(addr)
 	if e == nil {
 		return nil, false, false
 	}
@@ -173,24 +173,24 @@ func (c upkeepCore) Route(addr string) (*route.Entry, bool, bool) {
 }
 
 func (c upkeepCore) IsStatic(addr string) bool {
-	_, static := c.n.staticRoutes.Load(addr)
+	_, static := c.n.routes.static.Load(addr)
 	return static
 }
 
 func (c upkeepCore) Learn(id proto.PeerID) (*route.Entry, error) {
-	c.n.linkMu.Lock()
-	defer c.n.linkMu.Unlock()
-	return c.n.table.Add(id)
+	c.n.routes.linkMu.Lock()
+	defer c.n.routes.linkMu.Unlock()
+	return c.n.routes.table.Add(id)
 }
 
 func (c upkeepCore) Forget(e *route.Entry) {
 	n := c.n
-	n.linkMu.Lock()
-	if !c.IsStatic(e.ID.Addr) && e.Link() == nil && n.table.Get(e.ID.Addr) == e {
-		_, _ = n.table.Delete(e.ID.Addr)
-		n.goneNonces.Delete(e)
+	n.routes.linkMu.Lock()
+	if !c.IsStatic(e.ID.Addr) && e.Link() == nil && n.routes.table.Get(e.ID.Addr) == e {
+		_, _ = n.routes.table.Delete(e.ID.Addr)
+		n.routes.goneNonces.Delete(e)
 	}
-	n.linkMu.Unlock()
+	n.routes.linkMu.Unlock()
 }
 
 func (c upkeepCore) Dial(e *route.Entry) (upkeep.Dial, error) {
