@@ -18,9 +18,9 @@ import (
 // AddRoute and the redialer never dial one route twice at once: two links
 // dialed by one side at once may be kept in different orders by the two
 // ends, which would retire both.
-func (n *Node) claimDial(e *route.Entry, pc *peerConn) *peerConn {
+func (rs *routeState) claimDial(e *route.Entry, pc *peerConn) *peerConn {
 	for {
-		v, held := n.routes.dialing.LoadOrStore(e, pc)
+		v, held := rs.dialing.LoadOrStore(e, pc)
 		if !held {
 			return nil
 		}
@@ -28,14 +28,14 @@ func (n *Node) claimDial(e *route.Entry, pc *peerConn) *peerConn {
 		if !h.dialDone() {
 			return h
 		}
-		if n.routes.dialing.CompareAndSwap(e, h, pc) {
+		if rs.dialing.CompareAndSwap(e, h, pc) {
 			return nil
 		}
 	}
 }
 
 // releaseDial drops pc's claim on e, if it still holds it.
-func (n *Node) releaseDial(e *route.Entry, pc *peerConn) { n.routes.dialing.CompareAndDelete(e, pc) }
+func (rs *routeState) releaseDial(e *route.Entry, pc *peerConn) { rs.dialing.CompareAndDelete(e, pc) }
 
 // dialDone reports whether a dial is over: its handshake ended, or its
 // dialer gave up.

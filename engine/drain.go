@@ -11,9 +11,8 @@ import "github.com/antnet-p2p/antnet/proto"
 // retire starts draining pc and takes it off its route. Any goroutine; not
 // under linkMu.
 func (pc *peerConn) retire() {
-	n := pc.n
 	if pc.startDrain() && pc.entry != nil {
-		n.detach(pc)
+		pc.detach()
 	}
 	pc.finishDrain()
 }

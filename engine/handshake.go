@@ -326,7 +326,7 @@ func (n *Node) appendHello(dst []byte, kind codec.Kind, short bool) []byte {
 	var flags uint8
 	if short {
 		flags = proto.FlagShort
-	} else if n.speaksTrees() {
+	} else if n.cfg.speaksTrees() {
 		flags = proto.FlagTrees
 	}
 	h := proto.Hello{ID: n.id, Nonce: n.nonce}
@@ -337,7 +337,7 @@ func (n *Node) appendHello(dst []byte, kind codec.Kind, short bool) []byte {
 
 // speaksTrees reports whether this node offers broadcast trees on its
 // persistent links (FlagTrees). Short mode floods.
-func (n *Node) speaksTrees() bool { return n.cfg.mode == Persistent && !n.cfg.floodOnly }
+func (c *config) speaksTrees() bool { return c.mode == Persistent && !c.floodOnly }
 
 // handshake handles a frame on a link that has not finished its hello
 // exchange: the acceptor expects hello, the dialer hello-ack. Loop.
@@ -360,7 +360,7 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 		return pc.violation(fmt.Errorf("%w: got %s, want %s", ErrHandshake, f.Kind, want))
 	}
 	h, err := proto.ParseHello(f.Payload)
-	pc.trees = f.Flags&proto.FlagShort == 0 && f.Flags&proto.FlagTrees != 0 && n.speaksTrees()
+	pc.trees = f.Flags&proto.FlagShort == 0 && f.Flags&proto.FlagTrees != 0 && n.cfg.speaksTrees()
 	if pc.outbound {
 		if err == nil && !h.Listens() {
 			err = fmt.Errorf("%w: hello-ack without an address", proto.ErrBadHello)
@@ -408,7 +408,7 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 		n.routes.linkMu.Lock()
 		defer n.peerEvents.flush()
 		defer n.routes.linkMu.Unlock()
-		if err := n.admitLink(pc, h.ID); err != nil {
+		if err := pc.admitLink(h.ID); err != nil {
 			return pc.refuse(w, err.Error(), err)
 		}
 		if e, err = n.entryFor(h); err != nil {
@@ -433,7 +433,7 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 	pc.countReady(1)
 	if e != nil {
 		pc.entry = e
-		n.attach(pc)
+		pc.attach()
 	}
 	n.log.Debug("peer hello", "peer", h.ID.String(), "short", pc.short)
 	return gnet.None
@@ -469,7 +469,7 @@ func (pc *peerConn) helloAck(h proto.Hello) gnet.Action {
 	if pc.entry != nil {
 		n.routes.linkMu.Lock()
 		if n.routes.table.Get(pc.entry.ID.Addr) == pc.entry {
-			n.attach(pc)
+			pc.attach()
 		} else { // the route was deleted while we dialed
 			pc.startDrain()
 			pc.finishDrain()

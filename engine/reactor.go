@@ -198,7 +198,7 @@ func (ev *events) OnTick() (time.Duration, gnet.Action) {
 	if !now.Before(ev.nextSweep) {
 		every := tickEvery
 		if !ev.n.sweep(now) {
-			every = ev.n.quietEvery()
+			every = ev.n.cfg.quietEvery()
 		}
 		ev.nextSweep = now.Add(every)
 	}
@@ -329,7 +329,7 @@ func (pc *peerConn) frame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Act
 	case 0:
 		return pc.violation(errors.New("frame of kind 0"))
 	case codec.KindPexRequest, codec.KindPexResponse:
-		if ok, action := n.pexFrame(pc, f, w); ok {
+		if ok, action := pc.pexFrame(f, w); ok {
 			return action
 		}
 		fallthrough // discovery off: an unknown kind
@@ -446,8 +446,8 @@ func (pc *peerConn) connClosed(err error) {
 		close(pc.ready)
 	}
 	if pc.entry != nil {
-		n.detach(pc)
-		n.upkeepLost(pc)
+		pc.detach()
+		pc.upkeepLost()
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		n.log.Debug("connection closed", "remote", pc.remote(), "err", err)

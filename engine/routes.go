@@ -112,13 +112,13 @@ func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
 	}
 	pc := newPeerConn(n, true)
 	pc.peer, pc.entry = id, e
-	if other := n.claimDial(e, pc); other != nil {
+	if other := n.routes.claimDial(e, pc); other != nil {
 		err = n.awaitDial(ctx, other)
 	} else if _, err = n.link(e); err == nil {
-		n.releaseDial(e, pc) // a dial that just finished linked it
+		n.routes.releaseDial(e, pc) // a dial that just finished linked it
 	} else {
 		err = n.connect(ctx, pc)
-		n.releaseDial(e, pc)
+		n.routes.releaseDial(e, pc)
 	}
 	if err == nil {
 		if n.routes.table.Get(addr) != e {
@@ -230,7 +230,8 @@ func (n *Node) Peers() []proto.PeerID {
 // Down then Up. A crossed or repeated dial retires the losing link (it
 // drains) and raises nothing. A late link from an incarnation already
 // replaced is closed. Loop.
-func (n *Node) attach(pc *peerConn) {
+func (pc *peerConn) attach() {
+	n := pc.n
 	if gone, ok := n.routes.goneNonces.Load(pc.entry); ok && gone.(uint64) == pc.peerNonce {
 		n.log.Info("closing a late link from a restarted peer's old run", "peer", pc.peer.String())
 		pc.fail(fmt.Errorf("%w: %s restarted", ErrConnLost, pc.entry.ID))
@@ -270,7 +271,8 @@ func (n *Node) attach(pc *peerConn) {
 // detach takes pc off its entry if it is still the entry's link: that
 // raises Down, and an entry only an inbound hello created goes with it.
 // Any goroutine; not under linkMu.
-func (n *Node) detach(pc *peerConn) {
+func (pc *peerConn) detach() {
+	n := pc.n
 	n.routes.linkMu.Lock()
 	if n.routes.table.Detach(pc.entry, pc) {
 		n.tree.LinkDown(pc.entry)

@@ -51,8 +51,8 @@ func (n *Node) sweep(now time.Time) (busy bool) {
 
 // quietEvery is the sweep period of a node with nothing timed pending:
 // quietTickEvery, or a quarter of the keepalive interval if that is less.
-func (n *Node) quietEvery() time.Duration {
-	if ka := n.cfg.keepalive; ka > 0 && ka/4 < quietTickEvery {
+func (c *config) quietEvery() time.Duration {
+	if ka := c.keepalive; ka > 0 && ka/4 < quietTickEvery {
 		return max(ka/4, tickEvery)
 	}
 	return quietTickEvery

@@ -71,7 +71,8 @@ func (n *Node) tickUpkeep(now time.Time) (busy bool) {
 // whether its peer retired it for having too many links: its goaway said
 // so (the reason was recorded on arrival), and not this node's own trim,
 // whose goaway the peer answered. Loop.
-func (n *Node) upkeepLost(pc *peerConn) {
+func (pc *peerConn) upkeepLost() {
+	n := pc.n
 	if n.life.state.Load() != nodeRunning {
 		return
 	}
@@ -81,7 +82,8 @@ func (n *Node) upkeepLost(pc *peerConn) {
 
 // admitLink applies the tenant's inbound and per-IP caps to a persistent
 // hello from id on pc; a refusal is counted. Loop, under linkMu.
-func (n *Node) admitLink(pc *peerConn, id proto.PeerID) error {
+func (pc *peerConn) admitLink(id proto.PeerID) error {
+	n := pc.n
 	if err := n.upkeep.Admit(id.Addr, remoteIP(pc.remoteAddr)); err != nil {
 		n.stats.refused.Add(1)
 		return err // the refusal's text as it goes on the wire; the dialer adds ErrRefused
@@ -100,7 +102,8 @@ func remoteIP(hostport string) string {
 
 // pexFrame hands a pex-request or pex-response to the tenant; it reports
 // false (the frame is an unknown kind) when discovery is off. Loop.
-func (n *Node) pexFrame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer) (bool, gnet.Action) {
+func (pc *peerConn) pexFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) (bool, gnet.Action) {
+	n := pc.n
 	if n.upkeep.Book() == nil || pc.entry == nil {
 		return false, gnet.None
 	}
@@ -197,13 +200,13 @@ func (c upkeepCore) Dial(e *route.Entry) (upkeep.Dial, error) {
 	n := c.n
 	pc := newPeerConn(n, true)
 	pc.peer, pc.entry = e.ID, e
-	if n.claimDial(e, pc) != nil {
+	if n.routes.claimDial(e, pc) != nil {
 		return nil, upkeep.ErrDialing
 	}
 	n.stats.redials.Add(1)
 	a, err := n.dialAsync(pc)
 	if err != nil {
-		n.releaseDial(e, pc)
+		n.routes.releaseDial(e, pc)
 		return nil, err
 	}
 	return &upkeepDial{n: n, e: e, pc: pc, connect: a}, nil
@@ -254,14 +257,14 @@ func (d *upkeepDial) Poll() (bool, error) {
 		d.connect = nil
 		if err != nil {
 			d.pc.abandon(err)
-			d.n.releaseDial(d.e, d.pc)
+			d.n.routes.releaseDial(d.e, d.pc)
 			return true, err
 		}
 		return false, nil
 	}
 	select {
 	case <-d.pc.ready:
-		d.n.releaseDial(d.e, d.pc)
+		d.n.routes.releaseDial(d.e, d.pc)
 		return true, d.pc.hsErr
 	default:
 		return false, nil
@@ -274,5 +277,5 @@ func (d *upkeepDial) Abort() {
 		d.connect.abort()
 	}
 	d.pc.abandon(ErrClosed)
-	d.n.releaseDial(d.e, d.pc)
+	d.n.routes.releaseDial(d.e, d.pc)
 }
