@@ -13,10 +13,6 @@ import (
 	"github.com/antnet-p2p/antnet/proto"
 )
 
-// withLinkGrace shortens the connection manager's grace period (5s) so a
-// test settles quickly.
-func withLinkGrace(d time.Duration) Option { return func(c *config) { c.linkGrace = d } }
-
 // between reports whether every node has from lo to hi links and no
 // learned dial in flight.
 func between(nodes []*Node, lo, hi int) bool {
@@ -31,7 +27,7 @@ func between(nodes []*Node, lo, hi int) bool {
 func TestConnManagerKeepsLinksBetweenMarks(t *testing.T) {
 	const size, low, high = 24, 3, 6
 	m := &mesh{d: newDeliveries(), deg: make([]int, size)}
-	opts := []Option{WithEventLoops(1), WithMinLinks(low), WithMaxLinks(high), withLinkGrace(300 * time.Millisecond)}
+	opts := []Option{WithEventLoops(1), WithMinLinks(low), WithMaxLinks(high), WithLinkGrace(300 * time.Millisecond)}
 	start := time.Now()
 	for i := range size {
 		name := fmt.Sprint("c", i)
@@ -56,7 +52,7 @@ func TestConnManagerKeepsLinksBetweenMarks(t *testing.T) {
 }
 
 func TestTrimmedPeerWaitsBeforeRedialing(t *testing.T) {
-	hub := startNode(t, "hub", echo, WithEventLoops(1), WithMinLinks(1), WithMaxLinks(1), withLinkGrace(50*time.Millisecond))
+	hub := startNode(t, "hub", echo, WithEventLoops(1), WithMinLinks(1), WithMaxLinks(1), WithLinkGrace(50*time.Millisecond))
 	trimmed, _ := trimOneSpoke(t, hub, WithRedialMaxBackoff(time.Hour))
 	e := trimmed.routes.table.Get(hub.Addr())
 	eventually(t, 5*time.Second, "a redial scheduled", func() bool {
@@ -84,7 +80,7 @@ func TestTrimmedPeerWaitsBeforeRedialing(t *testing.T) {
 
 func TestTrimGoawaySaysTooManyLinks(t *testing.T) {
 	var downs = make(chan PeerEvent, 8)
-	hub := startNode(t, "hub", echo, WithEventLoops(1), WithMinLinks(1), WithMaxLinks(1), withLinkGrace(50*time.Millisecond),
+	hub := startNode(t, "hub", echo, WithEventLoops(1), WithMinLinks(1), WithMaxLinks(1), WithLinkGrace(50*time.Millisecond),
 		WithPeerEvents(func(ev PeerEvent) {
 			if !ev.Up {
 				downs <- ev
@@ -191,7 +187,7 @@ func TestInboundAndPerIPCaps(t *testing.T) {
 func TestNetworkReformsAfterRestarts(t *testing.T) {
 	const size, low, high, killed = 30, 3, 6, 6 // 20%
 	m := &mesh{d: newDeliveries(), deg: make([]int, size)}
-	opts := []Option{WithEventLoops(1), WithMinLinks(low), WithMaxLinks(high), withLinkGrace(300 * time.Millisecond),
+	opts := []Option{WithEventLoops(1), WithMinLinks(low), WithMaxLinks(high), WithLinkGrace(300 * time.Millisecond),
 		WithRedialMaxBackoff(2 * time.Second)}
 	start := func(i int, listen string) *Node {
 		name := fmt.Sprint("r", i)
@@ -236,7 +232,7 @@ func TestNetworkReformsAfterRestarts(t *testing.T) {
 // nodes come back to the bootstrap at once).
 func TestTrimmedStaticRouteWaitsWhileLinked(t *testing.T) {
 	const park = 150 * time.Millisecond
-	hub := startNode(t, "hub", echo, WithEventLoops(1), WithMinLinks(1), WithMaxLinks(1), withLinkGrace(50*time.Millisecond))
+	hub := startNode(t, "hub", echo, WithEventLoops(1), WithMinLinks(1), WithMaxLinks(1), WithLinkGrace(50*time.Millisecond))
 	trimmed, other := trimOneSpoke(t, hub, WithMinLinks(1), WithRedialMaxBackoff(park))
 	redials := trimmed.Stats().Redials
 	e := trimmed.routes.table.Get(hub.Addr())

@@ -12,6 +12,9 @@ import (
 	"github.com/antnet-p2p/antnet/secure"
 )
 
+// Option configures a Node.
+type Option func(*config)
+
 // Mode is how a node reaches its peers.
 type Mode int
 
@@ -36,75 +39,16 @@ func (m Mode) String() string {
 	return "persistent"
 }
 
-// Option configures a Node.
-type Option func(*config)
-
-type config struct {
-	mode             Mode
-	timeout          time.Duration
-	dialTimeout      time.Duration
-	handshakeTimeout time.Duration
-	maxFrame         int
-	loops            int
-	workers          int
-	workerQueue      int
-	logger           *slog.Logger
-	advertise        string
-	gossipTTL        uint8
-	floodOnly        bool // WithBroadcastFlooding
-	seenCapacity     int
-	seenWindow       time.Duration
-	keepalive        time.Duration
-	deadPeer         time.Duration
-	redialBase       time.Duration
-	redialMax        time.Duration
-	highWater        int
-	dropSlow         bool
-	maxConns         int
-	maxHandshakes    int
-	maxInFlight      int
-	events           func(PeerEvent)
-	identity         *secure.Identity
-	ciphers          []secure.Cipher // nil: secure.DefaultCiphers()
-	admit            func(key []byte) error
-	minLinks         int
-	maxLinks         int // 0: 2 × minLinks + 2
-	linkGrace        time.Duration
-	maxInbound       int
-	maxPerIP         int
-	bookPath         string
-	stallThreshold   time.Duration // 0: stalls not watched
-	invalid          []string      // options refused as given, each naming itself: New fails on the first
-}
-
-func defaultConfig() config {
-	return config{
-		mode:             Persistent,
-		timeout:          5 * time.Second,
-		dialTimeout:      3 * time.Second,
-		handshakeTimeout: 5 * time.Second,
-		maxFrame:         codec.DefaultMaxFrameSize,
-		loops:            runtime.GOMAXPROCS(0),
-		logger:           slog.New(slog.DiscardHandler),
-		gossipTTL:        16,
-		seenCapacity:     1 << 17,
-		seenWindow:       2 * time.Minute,
-		keepalive:        15 * time.Second,
-		deadPeer:         45 * time.Second,
-		redialBase:       100 * time.Millisecond,
-		redialMax:        30 * time.Second,
-		highWater:        8 << 20,
-		maxConns:         1 << 16,
-		maxHandshakes:    4096,
-		maxInFlight:      1 << 16,
-		workerQueue:      1024,
-		linkGrace:        5 * time.Second,
-		stallThreshold:   defaultStallThreshold,
-	}
-}
-
 // WithMode sets the connection mode: Persistent (default) or Short.
 func WithMode(m Mode) Option { return func(c *config) { c.mode = m } }
+
+// WithAdvertiseAddr sets the address peers are told to reach this node at,
+// when it differs from the listen address (for example when listening on
+// 0.0.0.0). It must be host:port as in a PeerID (New checks it). Default:
+// the listen address with the bound port.
+func WithAdvertiseAddr(addr string) Option { return func(c *config) { c.advertise = addr } }
+
+// Time limits.
 
 // WithTimeout sets how long a request waits for its answer. Default 5s; it
 // must be > 0.
@@ -121,181 +65,7 @@ func WithHandshakeTimeout(d time.Duration) Option {
 	return func(c *config) { c.handshakeTimeout = d }
 }
 
-// WithMaxFrameSize sets the largest frame accepted, header included; a peer
-// that announces a larger one is disconnected, and a local message that
-// would not fit fails with codec.ErrFrameTooLarge. Default 4 MiB. New
-// refuses a size below 1 KiB (a sealed hello of the longest name and
-// address must fit) or above the 32-bit length field's reach.
-func WithMaxFrameSize(n int) Option { return func(c *config) { c.maxFrame = n } }
-
-// WithEventLoops sets the number of gnet event loops. Default GOMAXPROCS;
-// it must be at least 1. With more than one, handlers run concurrently.
-func WithEventLoops(n int) Option { return func(c *config) { c.loops = n } }
-
-// WithWorkers runs the handler on n worker goroutines instead of the event
-// loop, so it may block. Requests wait in a queue (WithWorkerQueue); a
-// request that finds it full is answered with proto.CodeBusy. Each message
-// is copied (one allocation). Default 0: no workers, the handler runs on the
-// event loop. Negative is refused by New.
-func WithWorkers(n int) Option { return func(c *config) { c.workers = n } }
-
-// WithWorkerQueue sets how many messages may wait for a worker (WithWorkers)
-// before requests are answered with proto.CodeBusy. Zero queues nothing: a
-// message is taken only when a worker is idle. Each entry holds a copy of
-// one message. Default 1024. Negative is refused by New.
-func WithWorkerQueue(n int) Option { return func(c *config) { c.workerQueue = n } }
-
-// WithLogger routes the node's logs, and gnet's, to l. Default, or nil:
-// discarded. Every refused inbound socket is logged at Info (limits,
-// timeouts, keys) or Warn (protocol violations) with its remote address
-// and the reason, within a rate limit: 10 lines, then 2 a second, and a
-// Warn summary of the lines dropped (docs/ARCHITECTURE.md, Diagnostics).
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
-
-// WithAdvertiseAddr sets the address peers are told to reach this node at,
-// when it differs from the listen address (for example when listening on
-// 0.0.0.0). It must be host:port as in a PeerID (New checks it). Default:
-// the listen address with the bound port.
-func WithAdvertiseAddr(addr string) Option { return func(c *config) { c.advertise = addr } }
-
-// WithGossipTTL sets the hop budget of broadcasts this node starts: a
-// broadcast travels at most ttl+1 hops. Default 16.
-func WithGossipTTL(ttl uint8) Option { return func(c *config) { c.gossipTTL = ttl } }
-
-// WithBroadcastFlooding makes the node offer no broadcast trees: it floods
-// every broadcast on every link (about the mean degree in payload copies
-// per delivery, against about one with trees), as nodes that predate the
-// trees do. For comparisons and for testing networks that mix both; a
-// network of such nodes still delivers each broadcast exactly once.
-func WithBroadcastFlooding() Option { return func(c *config) { c.floodOnly = true } }
-
-// WithSeenSet bounds the broadcast ids a node remembers: at most capacity
-// ids (about 40 bytes each), each kept for at least window unless more than
-// capacity/2 newer ids arrive first. A copy of a broadcast that comes back
-// after that is delivered again. Default 131072 ids (about 5 MiB), 2
-// minutes; both must be > 0.
-func WithSeenSet(capacity int, window time.Duration) Option {
-	return func(c *config) { c.seenCapacity, c.seenWindow = capacity, window }
-}
-
-// WithKeepalive pings a persistent link that has been silent for interval
-// (one ping frame per interval at most). Zero turns keepalive off: no pings
-// and no dead-peer timeout. Default 15s. Negative is refused by New.
-func WithKeepalive(interval time.Duration) Option {
-	return func(c *config) { c.keepalive = interval }
-}
-
-// WithDeadPeerTimeout closes a persistent link that has received nothing for
-// d, failing its pending requests with ErrPeerSilent. It must exceed the
-// keepalive interval, so that a live peer has time to answer a ping. d is
-// also every peer socket's TCP_USER_TIMEOUT: data a peer leaves
-// unacknowledged for d (a black-holed host) fails the link in the kernel,
-// keepalive on or off. A dead peer is thus detected within d plus one tick
-// of the node's timers (at most 250 ms).
-// Zero never closes a link for silence (and leaves the kernel's default);
-// keepalive off (WithKeepalive(0)) ignores the silence rule. Default 45s.
-// Negative is refused by New.
-func WithDeadPeerTimeout(d time.Duration) Option {
-	return func(c *config) { c.deadPeer = d }
-}
-
-// WithRedialBackoff sets the first wait before redialing a route added with
-// AddRoute whose link dropped or whose first connect failed; the wait doubles after every failure up to
-// WithRedialMaxBackoff, each wait jittered by ±20%. Redialing goes on until
-// the route is deleted. Default 100ms; it must be > 0.
-func WithRedialBackoff(d time.Duration) Option {
-	return func(c *config) { c.redialBase = d }
-}
-
-// WithMinLinks turns on peer discovery: while the node has fewer than n
-// links it asks a linked peer for addresses (peer exchange, at most one
-// request every 2s) and dials peers from its address book (at most 4 dials
-// in flight). It also answers peers' pex-requests (at most one per link per
-// second). Peers it links with are kept in the book (up to 1024 entries,
-// at most 16 learned from any one peer). Costs: one small request every 2s
-// while short of links or addresses, a book of a few hundred bytes per
-// entry, and an O(peers) scan per tick. 0 (the default) turns it all off:
-// no book, pex-requests answered with code 3. It needs Persistent mode.
-func WithMinLinks(n int) Option { return func(c *config) { c.minLinks = n } }
-
-// WithMaxLinks sets the high water mark of peer discovery (WithMinLinks):
-// above n links, from its ticker, the node retires the links that carried
-// the fewest frames (the youngest first), leaving static routes (AddRoute)
-// and links younger than 5s, until n remain. Each retired link drains and ends with a goaway that tells the
-// peer not to dial back soon; the peer waits WithRedialMaxBackoff before
-// redialing it, or dials others from its book (with WithMinLinks, it waits
-// on while it has its low mark of links). It must be at least
-// WithMinLinks and needs it; 0 (the default) means 2 × WithMinLinks + 2.
-// Costs an O(links log links) scan per tick above the mark.
-func WithMaxLinks(n int) Option { return func(c *config) { c.maxLinks = n } }
-
-// WithMaxInbound caps the persistent links the peers dialed: a hello
-// beyond it is answered with an error frame naming the cap and closed (the
-// dialer gets ErrRefused; counted in Stats.Refused). Static routes
-// (AddRoute) and a peer that already has a link (a restart, a crossed
-// dial) are always let in. 0 (the default) leaves it uncapped. Costs an
-// O(links) scan per inbound hello while capped.
-func WithMaxInbound(n int) Option { return func(c *config) { c.maxInbound = n } }
-
-// WithMaxLinksPerIP caps the persistent links to peers at one IP address
-// (the socket's), refused like WithMaxInbound, so that one host cannot take
-// every slot. 0 (the default) leaves it uncapped: every peer of a
-// one-machine test network shares 127.0.0.1. Costs as WithMaxInbound.
-func WithMaxLinksPerIP(n int) Option { return func(c *config) { c.maxPerIP = n } }
-
-// WithAddressBook keeps the address book of WithMinLinks in the file at
-// path: loaded by New (a malformed file is ErrBadOption wrapping
-// book.ErrBadFile), saved every minute and by Close (JSON, mode 0600, one
-// write of O(entries)). So a restarted node rejoins without its bootstrap.
-// "" (the default) keeps the book in memory only.
-func WithAddressBook(path string) Option { return func(c *config) { c.bookPath = path } }
-
-// WithRedialMaxBackoff caps the wait between redials (see
-// WithRedialBackoff). Default 30s; it must be at least the backoff's start.
-func WithRedialMaxBackoff(d time.Duration) Option {
-	return func(c *config) { c.redialMax = d }
-}
-
-// WithHighWater caps the bytes a node holds for one peer: frames queued for
-// it, the batch being written and what its socket has not taken, counted as
-// sent (sealed on secure links). A send (Dispatch, Send, a gossip forward)
-// that would pass the mark is not queued: it fails at once with ErrSlowPeer
-// and is counted in Stats.Dropped; the link stays up however long the peer
-// does not read, unless WithDropSlowPeers. The node's own answers are never
-// refused: at the mark it stops reading the peer's requests and goes on
-// once the socket has taken enough, so a peer that pipelines requests with
-// large replies gets every answer, and the node holds at most the mark plus
-// one answer for it. A peer that keeps sending while its answers wait is
-// disconnected (ErrSlowPeer) once its unread input passes the mark plus the
-// max frame size. Disconnected peers are counted once each in
-// Stats.SlowPeers. Zero turns the cap off; otherwise bytes must be at least
-// the max frame size (New checks). Costs an atomic add per frame. Default
-// 8 MiB.
-func WithHighWater(bytes int) Option { return func(c *config) { c.highWater = bytes } }
-
-// WithDropSlowPeers disconnects a peer the first time a send to it is
-// refused at the high-water mark (WithHighWater): its requests in flight
-// fail with ErrSlowPeer and its PeerEvent says ReasonSlowPeer. Without it a
-// slow peer keeps its link and only the sends past the mark fail. Needs the
-// mark on (New checks).
-func WithDropSlowPeers() Option { return func(c *config) { c.dropSlow = true } }
-
-// WithMaxConns caps the node's open sockets: an accepted socket past it is
-// answered with an error frame naming the limit and closed (the dialer gets
-// ErrRefused). Zero leaves it uncapped. Default 65536. Negative is refused
-// by New.
-func WithMaxConns(n int) Option { return func(c *config) { c.maxConns = n } }
-
-// WithMaxPendingHandshakes caps the inbound sockets still in their
-// handshake: an accepted socket past it is answered with an error frame
-// naming the limit and closed (the dialer gets ErrRefused). Zero leaves it
-// uncapped. Default 4096. Negative is refused by New.
-func WithMaxPendingHandshakes(n int) Option { return func(c *config) { c.maxHandshakes = n } }
-
-// WithMaxInFlight caps the requests this node has in flight on one link:
-// past it, Dispatch fails with ErrBusy. Zero leaves it uncapped. Default
-// 65536. Negative is refused by New.
-func WithMaxInFlight(n int) Option { return func(c *config) { c.maxInFlight = n } }
+// Secure links.
 
 // WithIdentity makes every link of the node secure: a Noise XX handshake
 // authenticates both ends by their static keys, then every frame's payload
@@ -363,9 +133,221 @@ func WithAdmit(f func(key []byte) error) Option {
 	}
 }
 
+// Limits and back-pressure.
+
+// WithMaxFrameSize sets the largest frame accepted, header included; a peer
+// that announces a larger one is disconnected, and a local message that
+// would not fit fails with codec.ErrFrameTooLarge. Default 4 MiB. New
+// refuses a size below 1 KiB (a sealed hello of the longest name and
+// address must fit) or above the 32-bit length field's reach.
+func WithMaxFrameSize(n int) Option { return func(c *config) { c.maxFrame = n } }
+
 // minFrameSize is the smallest max frame size New accepts: a hello with a
 // 255-byte name and a 255-byte address, sealed, is 552 bytes.
 const minFrameSize = 1024
+
+// WithMaxConns caps the node's open sockets: an accepted socket past it is
+// answered with an error frame naming the limit and closed (the dialer gets
+// ErrRefused). Zero leaves it uncapped. Default 65536. Negative is refused
+// by New.
+func WithMaxConns(n int) Option { return func(c *config) { c.maxConns = n } }
+
+// WithMaxPendingHandshakes caps the inbound sockets still in their
+// handshake: an accepted socket past it is answered with an error frame
+// naming the limit and closed (the dialer gets ErrRefused). Zero leaves it
+// uncapped. Default 4096. Negative is refused by New.
+func WithMaxPendingHandshakes(n int) Option { return func(c *config) { c.maxHandshakes = n } }
+
+// WithMaxInFlight caps the requests this node has in flight on one link:
+// past it, Dispatch fails with ErrBusy. Zero leaves it uncapped. Default
+// 65536. Negative is refused by New.
+func WithMaxInFlight(n int) Option { return func(c *config) { c.maxInFlight = n } }
+
+// WithHighWater caps the bytes a node holds for one peer: frames queued for
+// it, the batch being written and what its socket has not taken, counted as
+// sent (sealed on secure links). A send (Dispatch, Send, a gossip forward)
+// that would pass the mark is not queued: it fails at once with ErrSlowPeer
+// and is counted in Stats.Dropped; the link stays up however long the peer
+// does not read, unless WithDropSlowPeers. The node's own answers are never
+// refused: at the mark it stops reading the peer's requests and goes on
+// once the socket has taken enough, so a peer that pipelines requests with
+// large replies gets every answer, and the node holds at most the mark plus
+// one answer for it. A peer that keeps sending while its answers wait is
+// disconnected (ErrSlowPeer) once its unread input passes the mark plus the
+// max frame size. Disconnected peers are counted once each in
+// Stats.SlowPeers. Zero turns the cap off; otherwise bytes must be at least
+// the max frame size (New checks). Costs an atomic add per frame. Default
+// 8 MiB.
+func WithHighWater(bytes int) Option { return func(c *config) { c.highWater = bytes } }
+
+// WithDropSlowPeers disconnects a peer the first time a send to it is
+// refused at the high-water mark (WithHighWater): its requests in flight
+// fail with ErrSlowPeer and its PeerEvent says ReasonSlowPeer. Without it a
+// slow peer keeps its link and only the sends past the mark fail. Needs the
+// mark on (New checks).
+func WithDropSlowPeers() Option { return func(c *config) { c.dropSlow = true } }
+
+// Links: liveness and redial.
+
+// WithKeepalive pings a persistent link that has been silent for interval
+// (one ping frame per interval at most). Zero turns keepalive off: no pings
+// and no dead-peer timeout. Default 15s. Negative is refused by New.
+func WithKeepalive(interval time.Duration) Option {
+	return func(c *config) { c.keepalive = interval }
+}
+
+// WithDeadPeerTimeout closes a persistent link that has received nothing for
+// d, failing its pending requests with ErrPeerSilent. It must exceed the
+// keepalive interval, so that a live peer has time to answer a ping. d is
+// also every peer socket's TCP_USER_TIMEOUT: data a peer leaves
+// unacknowledged for d (a black-holed host) fails the link in the kernel,
+// keepalive on or off. A dead peer is thus detected within d plus one tick
+// of the node's timers (at most 250 ms).
+// Zero never closes a link for silence (and leaves the kernel's default);
+// keepalive off (WithKeepalive(0)) ignores the silence rule. Default 45s.
+// Negative is refused by New.
+func WithDeadPeerTimeout(d time.Duration) Option {
+	return func(c *config) { c.deadPeer = d }
+}
+
+// WithRedialBackoff sets the first wait before redialing a route added with
+// AddRoute whose link dropped or whose first connect failed; the wait doubles after every failure up to
+// WithRedialMaxBackoff, each wait jittered by ±20%. Redialing goes on until
+// the route is deleted. Default 100ms; it must be > 0.
+func WithRedialBackoff(d time.Duration) Option {
+	return func(c *config) { c.redialBase = d }
+}
+
+// WithRedialMaxBackoff caps the wait between redials (see
+// WithRedialBackoff). Default 30s; it must be at least the backoff's start.
+func WithRedialMaxBackoff(d time.Duration) Option {
+	return func(c *config) { c.redialMax = d }
+}
+
+// The network looks after itself: discovery and the connection manager (the upkeep tenant).
+
+// WithMinLinks turns on peer discovery: while the node has fewer than n
+// links it asks a linked peer for addresses (peer exchange, at most one
+// request every 2s) and dials peers from its address book (at most 4 dials
+// in flight). It also answers peers' pex-requests (at most one per link per
+// second). Peers it links with are kept in the book (up to 1024 entries,
+// at most 16 learned from any one peer). Costs: one small request every 2s
+// while short of links or addresses, a book of a few hundred bytes per
+// entry, and an O(peers) scan per tick. 0 (the default) turns it all off:
+// no book, pex-requests answered with code 3. It needs Persistent mode.
+func WithMinLinks(n int) Option { return func(c *config) { c.minLinks = n } }
+
+// WithMaxLinks sets the high water mark of peer discovery (WithMinLinks):
+// above n links, from its ticker, the node retires the links that carried
+// the fewest frames (the youngest first), leaving static routes (AddRoute)
+// and links younger than 5s, until n remain. Each retired link drains and ends with a goaway that tells the
+// peer not to dial back soon; the peer waits WithRedialMaxBackoff before
+// redialing it, or dials others from its book (with WithMinLinks, it waits
+// on while it has its low mark of links). It must be at least
+// WithMinLinks and needs it; 0 (the default) means 2 × WithMinLinks + 2.
+// Costs an O(links log links) scan per tick above the mark.
+func WithMaxLinks(n int) Option { return func(c *config) { c.maxLinks = n } }
+
+// WithLinkGrace sets how long a new link is safe from the connection
+// manager's trim (WithMaxLinks): a link younger than d is never retired
+// for being over the high mark, so a fresh peer gets the time to prove
+// useful. Default 5s; zero lets the trim take any link. Matters only with
+// WithMinLinks. Negative is refused by New.
+func WithLinkGrace(d time.Duration) Option { return func(c *config) { c.linkGrace = d } }
+
+// WithMaxInbound caps the persistent links the peers dialed: a hello
+// beyond it is answered with an error frame naming the cap and closed (the
+// dialer gets ErrRefused; counted in Stats.Refused). Static routes
+// (AddRoute) and a peer that already has a link (a restart, a crossed
+// dial) are always let in. 0 (the default) leaves it uncapped. Costs an
+// O(links) scan per inbound hello while capped.
+func WithMaxInbound(n int) Option { return func(c *config) { c.maxInbound = n } }
+
+// WithMaxLinksPerIP caps the persistent links to peers at one IP address
+// (the socket's), refused like WithMaxInbound, so that one host cannot take
+// every slot. 0 (the default) leaves it uncapped: every peer of a
+// one-machine test network shares 127.0.0.1. Costs as WithMaxInbound.
+func WithMaxLinksPerIP(n int) Option { return func(c *config) { c.maxPerIP = n } }
+
+// WithAddressBook keeps the address book of WithMinLinks in the file at
+// path: loaded by New (a malformed file is ErrBadOption wrapping
+// book.ErrBadFile), saved every minute and by Close (JSON, mode 0600, one
+// write of O(entries)). So a restarted node rejoins without its bootstrap.
+// "" (the default) keeps the book in memory only.
+func WithAddressBook(path string) Option { return func(c *config) { c.bookPath = path } }
+
+// Broadcast (the broadcast tenant).
+
+// WithGossipTTL sets the hop budget of broadcasts this node starts: a
+// broadcast travels at most ttl+1 hops. Default 16.
+func WithGossipTTL(ttl uint8) Option { return func(c *config) { c.gossipTTL = ttl } }
+
+// WithBroadcastFlooding makes the node offer no broadcast trees: it floods
+// every broadcast on every link (about the mean degree in payload copies
+// per delivery, against about one with trees), as nodes that predate the
+// trees do. For comparisons and for testing networks that mix both; a
+// network of such nodes still delivers each broadcast exactly once.
+func WithBroadcastFlooding() Option { return func(c *config) { c.floodOnly = true } }
+
+// WithSeenSet bounds the broadcast ids a node remembers: at most capacity
+// ids (about 40 bytes each), each kept for at least window unless more than
+// capacity/2 newer ids arrive first. A copy of a broadcast that comes back
+// after that is delivered again. Default 131072 ids (about 5 MiB), 2
+// minutes; both must be > 0.
+func WithSeenSet(capacity int, window time.Duration) Option {
+	return func(c *config) { c.seenCapacity, c.seenWindow = capacity, window }
+}
+
+// Where handlers run.
+
+// WithEventLoops sets the number of gnet event loops. Default GOMAXPROCS;
+// it must be at least 1. With more than one, handlers run concurrently.
+func WithEventLoops(n int) Option { return func(c *config) { c.loops = n } }
+
+// WithWorkers runs the handler on n worker goroutines instead of the event
+// loop, so it may block. Requests wait in a queue (WithWorkerQueue); a
+// request that finds it full is answered with proto.CodeBusy. Each message
+// is copied (one allocation). Default 0: no workers, the handler runs on the
+// event loop. Negative is refused by New.
+func WithWorkers(n int) Option { return func(c *config) { c.workers = n } }
+
+// WithWorkerQueue sets how many messages may wait for a worker (WithWorkers)
+// before requests are answered with proto.CodeBusy. Zero queues nothing: a
+// message is taken only when a worker is idle. Each entry holds a copy of
+// one message. Default 1024. Negative is refused by New.
+func WithWorkerQueue(n int) Option { return func(c *config) { c.workerQueue = n } }
+
+// Watching the node.
+
+// WithLogger routes the node's logs, and gnet's, to l. Default, or nil:
+// discarded. Every refused inbound socket is logged at Info (limits,
+// timeouts, keys) or Warn (protocol violations) with its remote address
+// and the reason, within a rate limit: 10 lines, then 2 a second, and a
+// Warn summary of the lines dropped (docs/ARCHITECTURE.md, Diagnostics).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithPeerEvents calls f when a peer gains its first live link (Up) and when
+// it loses its last one (not Up); swapping a duplicate link raises no event.
+// A peer that restarted (its new link carries another hello nonce) raises
+// Down then Up, back to back, though its route never goes without a link:
+// whatever state you keep about the peer's session is gone. A Down event's
+// Reason says why: ReasonGoaway (the peer left or retired the link),
+// ReasonConnLost (the socket closed without a goaway), ReasonSilent (the
+// dead-peer timeout), ReasonRestarted, ReasonDeleted (Delete),
+// ReasonClosed (this node is closing), ReasonProtocol (the peer sent a bad
+// frame), ReasonSlowPeer (the peer stopped reading and WithHighWater drops
+// slow peers) or ReasonTooManyLinks (this node or the peer had more links
+// than its high mark and retired this one). Events are delivered one at a
+// time in the order of the route changes that raise them, so events for
+// one peer arrive in order. f runs on an event loop, on gnet's ticker
+// goroutine (a link the connection manager retires), or on the goroutine
+// that called Delete or Close: it must return quickly (hand the event to a
+// channel or a goroutine). Blocking calls made inside f
+// (Dispatch, DispatchAll, a persistent AddRoute, Close) return
+// ErrOnEventLoop wherever f runs; Send, Broadcast and Delete are fine. A
+// panic in f is recovered, logged and counted in Stats.CallbackPanics; the
+// node goes on.
+func WithPeerEvents(f func(PeerEvent)) Option { return func(c *config) { c.events = f } }
 
 // WithStallThreshold sets how long an event loop callback (serving a
 // link's frames and queued sends, or closing a link) may run before the loop counts as
@@ -375,6 +357,70 @@ const minFrameSize = 1024
 // took. 0 turns the watch off. Default 100 ms. Costs two clock reads per
 // callback.
 func WithStallThreshold(d time.Duration) Option { return func(c *config) { c.stallThreshold = d } }
+
+type config struct {
+	mode             Mode
+	timeout          time.Duration
+	dialTimeout      time.Duration
+	handshakeTimeout time.Duration
+	maxFrame         int
+	loops            int
+	workers          int
+	workerQueue      int
+	logger           *slog.Logger
+	advertise        string
+	gossipTTL        uint8
+	floodOnly        bool // WithBroadcastFlooding
+	seenCapacity     int
+	seenWindow       time.Duration
+	keepalive        time.Duration
+	deadPeer         time.Duration
+	redialBase       time.Duration
+	redialMax        time.Duration
+	highWater        int
+	dropSlow         bool
+	maxConns         int
+	maxHandshakes    int
+	maxInFlight      int
+	events           func(PeerEvent)
+	identity         *secure.Identity
+	ciphers          []secure.Cipher // nil: secure.DefaultCiphers()
+	admit            func(key []byte) error
+	minLinks         int
+	maxLinks         int // 0: 2 × minLinks + 2
+	linkGrace        time.Duration
+	maxInbound       int
+	maxPerIP         int
+	bookPath         string
+	stallThreshold   time.Duration // 0: stalls not watched
+	invalid          []string      // options refused as given, each naming itself: New fails on the first
+}
+
+func defaultConfig() config {
+	return config{
+		mode:             Persistent,
+		timeout:          5 * time.Second,
+		dialTimeout:      3 * time.Second,
+		handshakeTimeout: 5 * time.Second,
+		maxFrame:         codec.DefaultMaxFrameSize,
+		loops:            runtime.GOMAXPROCS(0),
+		logger:           slog.New(slog.DiscardHandler),
+		gossipTTL:        16,
+		seenCapacity:     1 << 17,
+		seenWindow:       2 * time.Minute,
+		keepalive:        15 * time.Second,
+		deadPeer:         45 * time.Second,
+		redialBase:       100 * time.Millisecond,
+		redialMax:        30 * time.Second,
+		highWater:        8 << 20,
+		maxConns:         1 << 16,
+		maxHandshakes:    4096,
+		maxInFlight:      1 << 16,
+		workerQueue:      1024,
+		linkGrace:        5 * time.Second,
+		stallThreshold:   defaultStallThreshold,
+	}
+}
 
 // validate checks the options together; an error names the option and
 // wraps ErrBadOption.
@@ -444,6 +490,8 @@ func (c *config) validate() error {
 		return bad("WithMaxLinksPerIP(%d): must be >= 0", c.maxPerIP)
 	case (c.maxInbound > 0 || c.maxPerIP > 0) && c.mode != Persistent:
 		return bad("WithMaxInbound/WithMaxLinksPerIP: links are capped in Persistent mode only")
+	case c.linkGrace < 0:
+		return bad("WithLinkGrace(%v): must be >= 0", c.linkGrace)
 	case c.stallThreshold < 0:
 		return bad("WithStallThreshold(%v): must be >= 0", c.stallThreshold)
 	case c.bookPath != "" && c.minLinks == 0:

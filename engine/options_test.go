@@ -48,6 +48,7 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		{[]Option{WithMaxPendingHandshakes(-1)}, "WithMaxPendingHandshakes"},
 		{[]Option{WithMaxInFlight(-1)}, "WithMaxInFlight"},
 		{[]Option{WithStallThreshold(-time.Millisecond)}, "WithStallThreshold"},
+		{[]Option{WithLinkGrace(-time.Second)}, "WithLinkGrace"},
 		{[]Option{WithAdvertiseAddr("nowhere")}, "WithAdvertiseAddr"},
 		{[]Option{WithAdvertiseAddr("x@127.0.0.1:9")}, "WithAdvertiseAddr"},
 		{[]Option{admitAll}, "WithAdmit"},                         // a plain node has no key to check

@@ -17,29 +17,6 @@ type PeerEvent struct {
 	Reason Reason
 }
 
-// WithPeerEvents calls f when a peer gains its first live link (Up) and when
-// it loses its last one (not Up); swapping a duplicate link raises no event.
-// A peer that restarted (its new link carries another hello nonce) raises
-// Down then Up, back to back, though its route never goes without a link:
-// whatever state you keep about the peer's session is gone. A Down event's
-// Reason says why: ReasonGoaway (the peer left or retired the link),
-// ReasonConnLost (the socket closed without a goaway), ReasonSilent (the
-// dead-peer timeout), ReasonRestarted, ReasonDeleted (Delete),
-// ReasonClosed (this node is closing), ReasonProtocol (the peer sent a bad
-// frame), ReasonSlowPeer (the peer stopped reading and WithHighWater drops
-// slow peers) or ReasonTooManyLinks (this node or the peer had more links
-// than its high mark and retired this one). Events are delivered one at a
-// time in the order of the route changes that raise them, so events for
-// one peer arrive in order. f runs on an event loop, on gnet's ticker
-// goroutine (a link the connection manager retires), or on the goroutine
-// that called Delete or Close: it must return quickly (hand the event to a
-// channel or a goroutine). Blocking calls made inside f
-// (Dispatch, DispatchAll, a persistent AddRoute, Close) return
-// ErrOnEventLoop wherever f runs; Send, Broadcast and Delete are fine. A
-// panic in f is recovered, logged and counted in Stats.CallbackPanics; the
-// node goes on.
-func WithPeerEvents(f func(PeerEvent)) Option { return func(c *config) { c.events = f } }
-
 // newPeerEventQueue returns the queue that runs f, the WithPeerEvents
 // callback, through runCallback; a queue that drops events when f is nil.
 func (n *Node) newPeerEventQueue(f func(PeerEvent)) peerEventQueue {
