@@ -3,26 +3,41 @@ package main
 import (
 	"bytes"
 	"errors"
+	"math/rand/v2"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
 )
 
 // freeBase returns a port p such that p, p+1 and p+2 were free just now.
+// It looks below the kernel's ephemeral range, where the outgoing
+// connections of tests running beside this one do not take ports: three
+// consecutive free ports are rare inside that range on a busy machine.
 func freeBase(t *testing.T) int {
 	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		base := l.Addr().(*net.TCPAddr).Port
-		ls := []net.Listener{l}
-		for i := 1; i < 3 && base+i <= 65535; i++ {
-			if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+i)); err == nil {
-				ls = append(ls, l)
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				low = v
 			}
+		}
+	}
+	const from = 10000
+	if low-from < 100 {
+		low = 65000 // no room below the range: search above 10000 anyway
+	}
+	for range 200 {
+		base := from + rand.IntN(low-from-3)
+		var ls []net.Listener
+		for i := range 3 {
+			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+i))
+			if err != nil {
+				break
+			}
+			ls = append(ls, l)
 		}
 		for _, l := range ls {
 			l.Close()
