@@ -12,10 +12,10 @@ import (
 
 // The redialer must not hold the upkeep tenant's lock while it enrolls a
 // connected socket: the enroll waits for an event loop, and a loop may be
-// waiting for that lock (PeerStates in a handler). examples/hosts met it
-// (a peer wedged for good after a cut link healed). Here a handler keeps
-// a's only loop busy while a's redial of b connects, then calls PeerStates:
-// on the old code it never returned.
+// waiting for that lock (PeerStates in a handler): a peer would wedge for
+// good after a cut link healed. Here a handler keeps a's only loop busy
+// while a's redial of b connects, then calls PeerStates, which must
+// return.
 func TestRedialEnrollDoesNotHoldTheRedialLock(t *testing.T) {
 	var a atomic.Pointer[Node]
 	entered, release, statesDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
