@@ -52,6 +52,9 @@ func (ev *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		c.SetContext(pc)
 	}
 	pc.setConn(c)
+	if pc.servedInline() {
+		return n.openServed(pc, c) // handed off by the acceptor: shortserve.go
+	}
 	if pc.outbound && !pc.short {
 		n.setPeerSocket(c.Fd()) // an accepted socket once its hello says persistent
 	}
@@ -150,8 +153,8 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 	if action == gnet.None && (pc.paused || pc.paced) {
 		action = n.pace(pc, c)
 	}
-	if action == gnet.None && pc.closeAfterReply.Load() && c.OutboundBuffered() == 0 && pc.outEmpty() {
-		action = gnet.Close
+	if action == gnet.None {
+		action = n.closeWhenFlushed(pc, c)
 	}
 	n.callbackEnd(ls, "OnTraffic", start)
 	if pc.answered {

@@ -35,6 +35,9 @@ const (
 // acceptLoop is the node's accept goroutine.
 func (n *Node) acceptLoop() {
 	defer close(n.acceptDone)
+	id := goid() // short requests' handlers may run here: blocking calls are refused as on a loop
+	n.ownGoroutines.Store(id, loopGoroutine)
+	defer n.ownGoroutines.Delete(id)
 	var (
 		delay   time.Duration
 		lastLog time.Time
@@ -80,6 +83,9 @@ func (n *Node) admitAccepted(c *net.TCPConn) error {
 		}
 		refuseConn(c, why)
 		return nil
+	}
+	if n.serveShort(c) {
+		return nil // served by this goroutine: shortserve.go
 	}
 	if err := n.enroll(c, nil); err != nil && !errors.Is(err, ErrClosed) {
 		return err

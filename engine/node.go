@@ -49,6 +49,7 @@ type Node struct {
 	cli        *gnet.Client     // the reactor: event loops and the ticker, no listener
 	ln         *net.TCPListener // ours: accepted sockets are enrolled on the loops
 	acceptDone chan struct{}    // closed when the accept goroutine returns
+	shortSrv   shortServer      // the accept goroutine's inline short requests (shortserve.go)
 	canaries   []int            // our ends of the loop canaries (see reactor.go)
 	closing    chan struct{}    // closed when Close starts or the reactor dies
 	stopped    chan struct{}    // closed once the node is closed
@@ -191,6 +192,9 @@ func (n *Node) start() error {
 		return err
 	}
 	n.ln = l.(*net.TCPListener)
+	if n.cfg.mode == Short {
+		deferAccept(n.ln) // accept once hello and request are there: shortserve.go
+	}
 	n.dialer = net.Dialer{Timeout: n.cfg.dialTimeout, ControlContext: connectFirst}
 	if n.cfg.mode == Short {
 		n.dialer.KeepAlive = -1 // a short link lives one exchange: no keepalive's four setsockopt calls
