@@ -422,11 +422,13 @@ func (pc *peerConn) shortFrame(k codec.Kind) error {
 	return nil
 }
 
-// afterAnswer runs after a response: short links close, draining links may
-// be done.
+// afterAnswer runs after a response: a short link waits for the acceptor
+// to close first (its TIME_WAIT stays there), at most shortCloseGrace;
+// draining links may be done.
 func (n *Node) afterAnswer(pc *peerConn) gnet.Action {
 	if pc.short && pc.outbound {
-		return gnet.Close
+		pc.setDeadline(shortCloseGrace)
+		return gnet.None
 	}
 	if pc.state.Load() == stateDraining {
 		n.finishDrain(pc)
