@@ -119,6 +119,12 @@ func (n *Node) serveShort(c *net.TCPConn) bool {
 	wrote := 0
 	_ = rc.Write(func(fd uintptr) bool {
 		wrote, _ = unix.Write(int(fd), w.B)
+		if wrote == len(w.B) {
+			// The FIN follows the answer at once: the dialer, which waits
+			// for it, is not kept waiting while this goroutine unregisters
+			// the socket from the poller.
+			_ = unix.Shutdown(int(fd), unix.SHUT_WR)
+		}
 		return true
 	})
 	if wrote < len(w.B) && wrote >= 0 {
