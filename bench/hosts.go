@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/antnet-p2p/antnet/engine"
+	"github.com/antnet-p2p/antnet/proto"
 )
 
 // short-hosts: short requests between two hosts, as two network namespaces
@@ -201,12 +202,8 @@ func hostsServerChild(b []byte, say func(string, any), in *bufio.Scanner) error 
 		defer s.Close()
 		addr = s.Addr()
 	default:
-		n, err := engine.New("server", spec.Addr, echo, engine.WithMode(engine.Short),
-			engine.WithEventLoops(runtime.GOMAXPROCS(0)))
+		n, err := startShortNode("server", spec.Addr, echo)
 		if err != nil {
-			return err
-		}
-		if err := n.Start(); err != nil {
 			return err
 		}
 		defer n.Close()
@@ -229,24 +226,17 @@ func hostsClientChild(b []byte, say func(string, any), _ *bufio.Scanner) error {
 	if err := json.Unmarshal(b, &spec); err != nil {
 		return err
 	}
-	var mk func() (caller, func())
-	switch spec.Impl {
-	case implGoroutine:
-		mk = func() (caller, func()) { return &origCaller{addr: spec.Addr, fb: newFrameBuf()}, func() {} }
-	default:
-		n, err := engine.New("client", hostsClientIP+":0", nil, engine.WithMode(engine.Short),
-			engine.WithEventLoops(runtime.GOMAXPROCS(0)))
+	mk := func() caller { return &origCaller{addr: spec.Addr, fb: newFrameBuf()} }
+	if spec.Impl != implGoroutine {
+		n, err := startShortNode("client", hostsClientIP+":0", nil)
 		if err != nil {
-			return err
-		}
-		if err := n.Start(); err != nil {
 			return err
 		}
 		defer n.Close()
 		if err := n.AddRoute("server", spec.Addr); err != nil {
 			return err
 		}
-		mk = func() (caller, func()) { return &nodeCaller{n: n, peer: "server"}, func() {} }
+		mk = func() caller { return &nodeCaller{n: n, peer: "server"} }
 	}
 	msg := make([]byte, spec.Payload)
 	var (
@@ -257,7 +247,7 @@ func hostsClientChild(b []byte, say func(string, any), _ *bufio.Scanner) error {
 	ctx, cancel := context.WithTimeout(context.Background(), spec.Duration)
 	defer cancel()
 	for range spec.Callers {
-		c, _ := mk()
+		c := mk()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -312,4 +302,16 @@ func timeWaitCount() int {
 func hostsText(f *hostsFigures) string {
 	return fmt.Sprintf("answered %d, dial errors (EADDRNOTAVAIL) %d, other errors %d, TIME_WAIT client %d server %d",
 		f.Answered, f.DialErrors, f.OtherErrors, f.TimeWaitClient, f.TimeWaitServer)
+}
+
+// startShortNode starts a short-mode node listening at addr.
+func startShortNode(name, addr string, h proto.Handler) (*engine.Node, error) {
+	n, err := engine.New(name, addr, h, engine.WithMode(engine.Short), engine.WithEventLoops(runtime.GOMAXPROCS(0)))
+	if err != nil {
+		return nil, err
+	}
+	if err := n.Start(); err != nil {
+		return nil, err
+	}
+	return n, nil
 }

@@ -174,21 +174,13 @@ func TestShortDialerLetsTheAcceptorCloseFirst(t *testing.T) {
 	for _, all := range []bool{false, true} {
 		served := make(chan error, 1)
 		go func() {
-			c, err := ln.Accept()
+			p, b, err := acceptShort(t, ln)
 			if err != nil {
 				served <- err
 				return
 			}
+			c := p.c
 			defer c.Close()
-			p := &rawPeer{t: t, c: c, r: newReader(c)}
-			for range 2 { // hello, request
-				if _, err := p.next(); err != nil {
-					served <- err
-					return
-				}
-			}
-			ack := proto.AppendHello(nil, proto.Hello{ID: proto.PeerID{Name: "srv", Addr: ln.Addr().String()}, Nonce: 9})
-			b := codec.Append(nil, codec.Frame{Kind: codec.KindHelloAck, Flags: proto.FlagShort, Payload: ack})
 			b = codec.Append(b, codec.Frame{Kind: codec.KindResponse, ID: 1, Payload: []byte("answer")})
 			if _, err := c.Write(b); err != nil {
 				served <- err
