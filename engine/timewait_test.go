@@ -18,6 +18,12 @@ import (
 // listening port port in /proc/net/tcp and tcp6: held by the acceptor
 // (local port = port) and by the dialers (remote port = port).
 func timeWaits(t *testing.T, port int) (acceptor, dialer int) {
+	return portSockets(t, port, func(st string) bool { return st == "06" })
+}
+
+// portSockets counts the sockets in a state st for which in(st) holds,
+// with local port = port (acceptor) or remote port = port (dialer).
+func portSockets(t *testing.T, port int, in func(st string) bool) (acceptor, dialer int) {
 	t.Helper()
 	for _, file := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
 		f, err := os.Open(file)
@@ -31,7 +37,7 @@ func timeWaits(t *testing.T, port int) (acceptor, dialer int) {
 		for sc.Scan() {
 			// sl local_address rem_address st ...; addresses are hex ip:port
 			fields := strings.Fields(sc.Text())
-			if len(fields) < 4 || fields[3] != "06" { // 06: TIME_WAIT
+			if len(fields) < 4 || !in(fields[3]) { // 06: TIME_WAIT, 0A: LISTEN
 				continue
 			}
 			if hexPort(fields[1]) == port {
@@ -85,7 +91,21 @@ func TestShortTimeWaitStaysWithTheAcceptor(t *testing.T) {
 					t.Log("the host's TIME_WAIT table overflowed during the test (TcpExt TCPTimeWaitOverflow grew): run it again on a quieter host")
 				}
 			}()
-			srv := startNode(t, "srv", echo, tc.srv...)
+			// A port with no connection left by an earlier test that
+			// listened there (Go's listeners bind with SO_REUSEADDR): none
+			// in TIME_WAIT, none still closing.
+			var srv *Node
+			var port int
+			for try := 0; ; try++ {
+				srv = startNode(t, "srv", echo, tc.srv...)
+				_, p, _ := net.SplitHostPort(srv.Addr())
+				port, _ = strconv.Atoi(p)
+				if acc, dial := portSockets(t, port, func(st string) bool { return st != "0A" }); acc+dial == 0 {
+					break
+				} else if try == 10 {
+					t.Fatalf("no listening port free of TIME_WAIT in %d tries", try)
+				}
+			}
 			cli := startNode(t, "cli", nil, WithMode(Short))
 			link(t, cli, srv)
 			for i := range N {
@@ -100,8 +120,6 @@ func TestShortTimeWaitStaysWithTheAcceptor(t *testing.T) {
 			eventually(t, 2*time.Second, "the short sockets to close", func() bool {
 				return cli.Stats().Conns == 0 && srv.Stats().Conns == 0
 			})
-			_, p, _ := net.SplitHostPort(srv.Addr())
-			port, _ := strconv.Atoi(p)
 			var acc, dial int
 			eventually(t, 2*time.Second, "every exchange's TIME_WAIT", func() bool {
 				acc, dial = timeWaits(t, port)
