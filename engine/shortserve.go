@@ -42,7 +42,7 @@ const shortPeekMax = 16 << 10
 type shortServer struct {
 	buf []byte                    // peeked input
 	w   bytebufferpool.ByteBuffer // hello-ack and the answer
-	ls  loopState                 // the handler's record (markRan)
+	ls  loopState                 // the handler's record (markRan, stalls; index -1: not a loop)
 }
 
 // serveShort serves c inline if it carries a whole short-mode exchange
@@ -56,6 +56,7 @@ func (n *Node) serveShort(c *net.TCPConn) bool {
 	ss := &n.shortSrv
 	if ss.buf == nil {
 		ss.buf = make([]byte, shortPeekMax)
+		ss.ls.index = -1
 	}
 	rc, err := c.SyscallConn()
 	if err != nil {
@@ -110,7 +111,9 @@ func (n *Node) serveShort(c *net.TCPConn) bool {
 
 	w := &ss.w
 	w.B = n.appendHello(w.B[:0], codec.KindHelloAck, true)
+	start := n.callbackStart(&ss.ls) // a handler that blocks here stalls the accepts: counted as a loop's would be
 	n.handle(pc, &mf, nil, w)
+	n.callbackEnd(&ss.ls, "accept (short request)", start)
 	if pc.ctx.deferred {
 		// The answer comes later from another goroutine: a loop takes the
 		// socket, hello-ack first.

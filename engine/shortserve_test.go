@@ -69,3 +69,21 @@ func TestShortServedByTheAcceptor(t *testing.T) {
 		t.Fatalf("client stats: %+v", st)
 	}
 }
+
+// A handler that blocks the accept goroutine counts as a stall, as on a
+// loop.
+func TestShortServedByTheAcceptorStalls(t *testing.T) {
+	h := proto.HandlerFunc(func(_ proto.Context, msg []byte) ([]byte, error) {
+		time.Sleep(60 * time.Millisecond)
+		return msg, nil
+	})
+	srv := startNode(t, "srv", h, WithMode(Short), WithStallThreshold(20*time.Millisecond))
+	cli := startNode(t, "cli", nil, WithMode(Short))
+	link(t, cli, srv)
+	if _, err := cli.Dispatch("srv", []byte("q")); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Stats().LoopStalls; n < 1 {
+		t.Fatalf("LoopStalls = %d, want the blocking handler counted", n)
+	}
+}
