@@ -17,7 +17,8 @@ import (
 // The reactor and the listener. The node runs gnet as a client (event loops
 // and a ticker, no listener of gnet's own) and owns its listener: one accept
 // goroutine per node accepts, applies the connection limits, and enrolls each
-// socket on the least-loaded loop. An accept error (out of descriptors, say)
+// socket on the least-loaded loop, or serves a whole short request itself
+// (shortserve.go). An accept error (out of descriptors, say)
 // costs a back-off and a count, never the reactor: gnet's own accept path
 // would stop the whole engine on EMFILE.
 //
@@ -73,8 +74,8 @@ func (n *Node) acceptLoop() {
 	}
 }
 
-// admitAccepted refuses c if the node is full, or enrolls it on a loop. An
-// error means the node is short of something (descriptors): back off.
+// admitAccepted refuses c if the node is full, serves it if it carries a
+// whole short request, or enrolls it on a loop. An error means the node is short of something (descriptors): back off.
 func (n *Node) admitAccepted(c *net.TCPConn) error {
 	if why := n.overLimit(); why != "" {
 		n.stats.refused.Add(1)
