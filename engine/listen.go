@@ -85,8 +85,8 @@ func (n *Node) admitAccepted(c *net.TCPConn) error {
 		refuseConn(c, why)
 		return nil
 	}
-	if n.serveShort(c) {
-		return nil // served by this goroutine: shortserve.go
+	if served, err := n.serveShort(c); served {
+		return err // served by this goroutine, or handed to a loop: shortserve.go
 	}
 	if err := n.enroll(c, nil); err != nil && !errors.Is(err, ErrClosed) {
 		return err

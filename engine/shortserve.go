@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"net"
 	"time"
 
@@ -47,11 +48,12 @@ type shortServer struct {
 
 // serveShort serves c inline if it carries a whole short-mode exchange
 // the acceptor may serve, and reports whether it took c (served and
-// closed, or handed to a loop). False leaves c untouched for enroll.
+// closed, or handed to a loop; an error is the hand-off's enroll's).
+// False leaves c untouched for enroll.
 // Accept goroutine.
-func (n *Node) serveShort(c *net.TCPConn) bool {
+func (n *Node) serveShort(c *net.TCPConn) (bool, error) {
 	if n.cfg.identity != nil || n.work != nil || n.handler == nil {
-		return false
+		return false, nil
 	}
 	ss := &n.shortSrv
 	if ss.buf == nil {
@@ -60,7 +62,7 @@ func (n *Node) serveShort(c *net.TCPConn) bool {
 	}
 	rc, err := c.SyscallConn()
 	if err != nil {
-		return false
+		return false, nil
 	}
 	k := 0
 	_ = rc.Read(func(fd uintptr) bool {
@@ -68,20 +70,20 @@ func (n *Node) serveShort(c *net.TCPConn) bool {
 		return true
 	})
 	if k <= 0 || k == len(ss.buf) {
-		return false
+		return false, nil
 	}
 	in := ss.buf[:k]
 	hf, hn, err := codec.Decode(in, maxHandshakeFrame)
 	if err != nil || hn == 0 || hf.Kind != codec.KindHello || hf.Flags&proto.FlagShort == 0 {
-		return false
+		return false, nil
 	}
 	mf, mn, err := codec.Decode(in[hn:], n.cfg.maxFrame)
 	if err != nil || mn == 0 || hn+mn != k || (mf.Kind != codec.KindRequest && mf.Kind != codec.KindNotice) {
-		return false
+		return false, nil
 	}
 	h, err := proto.ParseHello(hf.Payload)
 	if err != nil || h.Nonce == n.nonce || h.ID.Addr == n.id.Addr || n.checkPin(h.ID.Addr, "") != nil {
-		return false // refused on the loop, with the reason
+		return false, nil // refused on the loop, with the reason
 	}
 	// Take the bytes: they are all there, the read does not wait.
 	got := 0
@@ -91,7 +93,7 @@ func (n *Node) serveShort(c *net.TCPConn) bool {
 	})
 	if got != k {
 		_ = c.Close()
-		return true
+		return true, nil
 	}
 	pc := newPeerConn(n, false)
 	pc.short, pc.shortServed = true, true
@@ -138,13 +140,13 @@ func (n *Node) serveShort(c *net.TCPConn) bool {
 	n.countReady(pc, -1)
 	n.stats.conns.Add(-1)
 	_ = c.Close()
-	return true
+	return true, nil
 }
 
 // handOff enrolls c on a loop past its handshake, with out queued ahead of
 // whatever the handler answers later; the loop writes it and closes once
 // the answer is out (openServed). Accept goroutine.
-func (n *Node) handOff(c *net.TCPConn, pc *peerConn, out []byte) bool {
+func (n *Node) handOff(c *net.TCPConn, pc *peerConn, out []byte) (bool, error) {
 	n.countReady(pc, -1) // counted again in openServed
 	n.stats.conns.Add(-1)
 	pc.mu.Lock()
@@ -159,8 +161,11 @@ func (n *Node) handOff(c *net.TCPConn, pc *peerConn, out []byte) bool {
 	pc.mu.Unlock()
 	if err := n.enroll(c, pc); err != nil {
 		pc.fail(ErrClosed)
+		if !errors.Is(err, ErrClosed) {
+			return true, err // short of descriptors: the accept loop backs off
+		}
 	}
-	return true
+	return true, nil
 }
 
 // outBytesLocked returns the queued frames' bytes, or nil. Under mu.
