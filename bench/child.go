@@ -29,6 +29,9 @@ var childMains = map[string]func(spec []byte, say func(event string, v any), in 
 	"load": loadChild,
 	"idle": idleChild,
 	"row":  rowChild,
+
+	"hosts-server": hostsServerChild,
+	"hosts-client": hostsClientChild,
 }
 
 // childMain runs this process as the child described by arg.
@@ -71,6 +74,12 @@ type child struct {
 // startChild starts a child of kind with spec; it is killed after limit
 // whatever happens, so no child outlives its row.
 func startChild(kind string, spec any, limit time.Duration) (*child, error) {
+	return startChildIn("", kind, spec, limit)
+}
+
+// startChildIn is startChild in the network namespace ns (ip netns exec),
+// or in this one for "".
+func startChildIn(ns, kind string, spec any, limit time.Duration) (*child, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -81,6 +90,9 @@ func startChild(kind string, spec any, limit time.Duration) (*child, error) {
 	}
 	arg, _ := json.Marshal(childArg{Kind: kind, Spec: s})
 	cmd := exec.Command(exe, "-child", string(arg))
+	if ns != "" {
+		cmd = exec.Command("ip", "netns", "exec", ns, exe, "-child", string(arg))
+	}
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -60,6 +60,7 @@ func main() {
 			"left in process-wide state (heap, GC pacing, gnet's worker pool); -cpuprofile and -memprofile then cover only this parent")
 		idleN   = flag.String("idle-conns", "", "idle: peer connections held by the server, comma separated (default 1000,4000,10000; 1000 with -quick)")
 		nodes   = flag.Int("nodes", 0, "broadcast: nodes in the graph (default 64, 16 with -quick); discovery: nodes (default 1000, 50 with -quick)")
+		hostsD  = flag.Duration("hosts-duration", 10*time.Second, "short-hosts: how long the callers run (the issue's run: 60s)")
 		count   = flag.Int("count", 1, "run every measurement `N` times (round robin) and report the medians")
 		memprof = flag.String("memprofile", "", "write an allocation profile of the whole run to `FILE` "+
 			"(go tool pprof -sample_index=alloc_objects -top FILE)")
@@ -84,7 +85,7 @@ func main() {
 		fatalf("-client %q: want inproc or proc", *client)
 	}
 
-	cfg := &config{quick: *quick, duration: *duration, warmup: *warmup, count: *count, nodes: *nodes}
+	cfg := &config{quick: *quick, duration: *duration, warmup: *warmup, count: *count, nodes: *nodes, hostsDuration: *hostsD}
 	if cfg.duration <= 0 {
 		cfg.duration = time.Second
 		if cfg.quick {
@@ -196,6 +197,15 @@ func scenarioNames() string {
 }
 
 func selectScenarios(only string) ([]scenario, error) {
+	if only == "" { // every scenario but the opt-in ones
+		var all []scenario
+		for _, s := range scenarios {
+			if !optIn[s.name] {
+				all = append(all, s)
+			}
+		}
+		return all, nil
+	}
 	// In the table's order, whatever the order of -only: broadcast runs last.
 	return benchkit.Select(scenarios, func(s scenario) string { return s.name }, only)
 }

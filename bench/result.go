@@ -74,6 +74,9 @@ type Result struct {
 	// discovery: forming from one bootstrap, per-node cost, coverage.
 	Discovery *discoveryFigures `json:"discovery,omitempty"`
 
+	// short-hosts: answers, dial errors and TIME_WAIT sockets on each side.
+	Hosts *hostsFigures `json:"hosts,omitempty"`
+
 	Runs   int     `json:"runs,omitempty"` // with -count: runs the medians come from
 	OpsMin float64 `json:"ops_per_sec_min,omitempty"`
 	OpsMax float64 `json:"ops_per_sec_max,omitempty"`
@@ -154,6 +157,9 @@ func ratio(x *float64) string {
 // throughput and latency.
 func figures(r *Result) string {
 	var f []string
+	if r.Hosts != nil {
+		f = append(f, hostsText(r.Hosts))
+	}
 	if r.VsPlain != nil {
 		f = append(f, "secure/plain "+ratio(r.VsPlain))
 	}

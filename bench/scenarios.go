@@ -9,8 +9,9 @@ import (
 type config struct {
 	quick            bool
 	duration, warmup time.Duration
-	count            int // runs per row (-count)
-	nodes            int // broadcast, discovery: nodes (-nodes), 0 for the default
+	count            int           // runs per row (-count)
+	nodes            int           // broadcast, discovery: nodes (-nodes), 0 for the default
+	hostsDuration    time.Duration // short-hosts: how long each side calls (-hosts-duration)
 	// Grid overrides; nil means the scenario's own grid.
 	peers, inflight, payload, callers, idleConns []int
 }
@@ -54,7 +55,12 @@ var scenarios = []scenario{
 	// broadcast last: it builds the most nodes and leaves the largest heap.
 	{"broadcast", broadcastDescription, broadcastCases},
 	{"discovery", discoveryDescription, discoveryCases},
+	{"short-hosts", hostsDescription, hostsCases},
 }
+
+// optIn are the scenarios that run only when -only names them:
+// short-hosts needs root and takes a minute.
+var optIn = map[string]bool{"short-hosts": true}
 
 // baselines first, so the antnet row of a group comes last.
 var serverImpls = []string{implRawGnet, implGoroutine, implAntnet}

@@ -173,7 +173,7 @@ func (fb *frameBuf) next(c net.Conn) (codec.Frame, error) {
 	}
 }
 
-// origServer is the original design's ListenAndServe: an accept loop and a
+// origServer is the original design's ListenAndServe, at addr: an accept loop and a
 // goroutine per accepted connection, which reads frames under a read
 // deadline and writes each answer under a write deadline until the peer
 // closes. Requests are echoed as responses with the same id.
@@ -182,8 +182,8 @@ type origServer struct {
 	bufs sync.Pool // *frameBuf, one per live connection
 }
 
-func startOrigServer() (*origServer, error) {
-	ln, err := origListen.Listen(context.Background(), "tcp", "127.0.0.1:0")
+func startOrigServer(addr string) (*origServer, error) {
+	ln, err := origListen.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +215,7 @@ func (s *origServer) handle(c net.Conn) {
 
 // shortOrig: the original design's short router on both sides.
 func shortOrig(sp callSpec, r *Result) error {
-	s, err := startOrigServer()
+	s, err := startOrigServer("127.0.0.1:0")
 	if err != nil {
 		return err
 	}

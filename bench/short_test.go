@@ -11,7 +11,7 @@ import (
 // The original design's short router echoes over a fresh connection per
 // call, and its server goroutines are gone once it closes.
 func TestOrigShortRouter(t *testing.T) {
-	s, err := startOrigServer()
+	s, err := startOrigServer("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,8 @@ import (
 
 // Dialing. Every dial is bounded by WithDialTimeout and leaves nothing behind
 // when it fails or is given up. Callers that may block (AddRoute's connect,
-// short-mode Dispatch and Send) dial in their own goroutine with dial; the
+// short-mode Send and secure Dispatch) dial in their own goroutine with dial
+// (a plain short-mode Dispatch with shortDial, and never enrolls); the
 // ticker (redials), DispatchAll and broadcasts start a non-blocking connect
 // with dialAsync and poll it. Either way the connected socket is enrolled on
 // the reactor in the caller's goroutine (see enroll), never from an event

@@ -30,7 +30,8 @@
 // above WithMaxLinks.
 //
 // In Short mode every request dials a new connection: hello and request leave
-// in one write, the answer comes back, and the connection closes.
+// in one write, the answer comes back, and the acceptor closes the
+// connection first (so the TIME_WAIT stays with it), then the dialer.
 //
 // # Handlers
 //

@@ -73,6 +73,14 @@ func (g *goroutines) loopOf(c gnet.Conn) *loopState {
 	return v.(*loopState)
 }
 
+// loop marks the caller as one of the node's loops until the returned
+// func runs: the accept goroutine while it may serve short requests.
+func (g *goroutines) loop() (done func()) {
+	id := goid.ID()
+	g.kinds.Store(id, loopGoroutine)
+	return func() { g.kinds.Delete(id) }
+}
+
 // worker marks the caller as a WithWorkers worker until the returned func
 // runs.
 func (g *goroutines) worker() (done func()) {

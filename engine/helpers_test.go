@@ -3,6 +3,8 @@ package engine
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"net"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -88,4 +90,26 @@ func liveLinks(n *Node) int {
 		return true
 	})
 	return c
+}
+
+// acceptShort accepts one connection on ln, a stand-in for a short-mode
+// acceptor, and reads its hello and its one message. It returns the peer
+// and the hello-ack that answers as srv at ln's address; the caller closes
+// p.c.
+func acceptShort(t *testing.T, ln net.Listener) (p *rawPeer, ack []byte, err error) {
+	c, err := ln.Accept()
+	if err != nil {
+		return nil, nil, err
+	}
+	p = &rawPeer{t: t, c: c, r: newReader(c)}
+	if f, err := p.next(); err != nil || f.Kind != codec.KindHello {
+		_ = c.Close()
+		return nil, nil, fmt.Errorf("hello: %v %v", f.Kind, err)
+	}
+	if _, err := p.next(); err != nil {
+		_ = c.Close()
+		return nil, nil, err
+	}
+	hello := proto.AppendHello(nil, proto.Hello{ID: proto.PeerID{Name: "srv", Addr: ln.Addr().String()}, Nonce: 9})
+	return p, codec.Append(nil, codec.Frame{Kind: codec.KindHelloAck, Flags: proto.FlagShort, Payload: hello}), nil
 }

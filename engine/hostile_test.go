@@ -186,26 +186,15 @@ func TestShortLinkCarriesOneMessage(t *testing.T) {
 		}
 		served := make(chan error, 1)
 		go func() {
-			c, err := ln.Accept()
+			p, b, err := acceptShort(t, ln)
 			if err != nil {
 				served <- err
 				return
 			}
-			defer c.Close()
-			p := &rawPeer{t: t, c: c, r: newReader(c)}
-			if f, err := p.next(); err != nil || f.Kind != codec.KindHello {
-				served <- fmt.Errorf("hello: %v %v", f.Kind, err)
-				return
-			}
-			if _, err := p.next(); err != nil {
-				served <- err
-				return
-			}
-			ack := proto.AppendHello(nil, proto.Hello{ID: proto.PeerID{Name: "srv", Addr: ln.Addr().String()}, Nonce: 9})
-			b := codec.Append(nil, codec.Frame{Kind: codec.KindHelloAck, Flags: proto.FlagShort, Payload: ack})
+			defer p.c.Close()
 			b = codec.Append(b, codec.Frame{Kind: codec.KindRequest, ID: 77, Payload: []byte("extra")})
 			b = codec.Append(b, codec.Frame{Kind: codec.KindResponse, ID: 1, Payload: []byte("answer")})
-			_, _ = c.Write(b)
+			_, _ = p.c.Write(b)
 			for {
 				f, err := p.next()
 				if err != nil {

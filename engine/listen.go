@@ -17,7 +17,8 @@ import (
 // The reactor and the listener. The node runs gnet as a client (event loops
 // and a ticker, no listener of gnet's own) and owns its listener: one accept
 // goroutine per node accepts, applies the connection limits, and enrolls each
-// socket on the least-loaded loop. An accept error (out of descriptors, say)
+// socket on the least-loaded loop, or serves a whole short request itself
+// (shortserve.go). An accept error (out of descriptors, say)
 // costs a back-off and a count, never the reactor: gnet's own accept path
 // would stop the whole engine on EMFILE.
 //
@@ -35,6 +36,7 @@ const (
 // acceptLoop is the node's accept goroutine.
 func (n *Node) acceptLoop() {
 	defer close(n.reactor.acceptDone)
+	defer n.own.loop()() // short requests' handlers may run here: blocking calls are refused as on a loop
 	var (
 		delay   time.Duration
 		lastLog time.Time
@@ -70,8 +72,8 @@ func (n *Node) acceptLoop() {
 	}
 }
 
-// admitAccepted refuses c if the node is full, or enrolls it on a loop. An
-// error means the node is short of something (descriptors): back off.
+// admitAccepted refuses c if the node is full, serves it if it carries a
+// whole short request, or enrolls it on a loop. An error means the node is short of something (descriptors): back off.
 func (n *Node) admitAccepted(c *net.TCPConn) error {
 	if why := n.overLimit(); why != "" {
 		n.stats.refused.Add(1)
@@ -80,6 +82,9 @@ func (n *Node) admitAccepted(c *net.TCPConn) error {
 		}
 		refuseConn(c, why)
 		return nil
+	}
+	if served, err := n.serveShort(c); served {
+		return err // served by this goroutine, or handed to a loop: shortserve.go
 	}
 	if err := n.enroll(c, nil); err != nil && !errors.Is(err, ErrClosed) {
 		return err

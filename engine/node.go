@@ -55,9 +55,10 @@ type Node struct {
 	sendAny   broadcast.Sender[*route.Entry] // the tree's sends off the loops
 	clock     atomic.Int64                   // unix nanos, advanced by every tick
 
-	life    lifecycle // running, closing, closed (node.go)
-	reactor reactor   // gnet's loops and ticker, the listener, the canaries (reactor.go)
-	dials   dialState // outgoing connects in progress (dial.go)
+	shortSrv shortServer // the accept goroutine's inline short requests (shortserve.go)
+	life     lifecycle   // running, closing, closed (node.go)
+	reactor  reactor     // gnet's loops and ticker, the listener, the canaries (reactor.go)
+	dials    dialState   // outgoing connects in progress (dial.go)
 
 	routes     routeState     // the route table and what changes with it (routes.go)
 	peerEvents peerEventQueue // WithPeerEvents: raised under linkMu, delivered after
@@ -154,6 +155,9 @@ func (n *Node) start() error {
 		return err
 	}
 	n.reactor.ln = l.(*net.TCPListener)
+	if n.cfg.mode == Short {
+		deferAccept(n.reactor.ln) // accept once hello and request are there: shortserve.go
+	}
 	n.dials.dialer = net.Dialer{Timeout: n.cfg.dialTimeout, ControlContext: connectFirst}
 	if n.cfg.mode == Short {
 		n.dials.dialer.KeepAlive = -1 // a short link lives one exchange: no keepalive's four setsockopt calls

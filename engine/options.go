@@ -23,11 +23,13 @@ const (
 	// broadcasts share it. Inbound peers join the route table by themselves.
 	Persistent Mode = iota
 	// Short dials a new connection per request: hello and request go out in
-	// one write, the reply comes back, the connection closes. Each request
-	// costs a TCP handshake and a socket enrolled on the reactor at both
-	// ends, about 100 allocations: on loopback 0.4-0.5x the requests/s of a
-	// client that dials per request against a goroutine-per-connection
-	// server (docs/BENCHMARKS.md). Persistent is the fast mode.
+	// one write, the reply comes back, the acceptor closes, then the dialer.
+	// Each request costs a TCP handshake; a plain one runs in the caller's
+	// goroutine and is served by the acceptor's accept goroutine, with no
+	// event loop at either end, about 44 allocations for both: on loopback
+	// about 1.1x the requests/s of a client that dials per request against a
+	// goroutine-per-connection server (docs/BENCHMARKS.md, "Short mode off
+	// the loops"). Persistent is the fast mode.
 	Short
 )
 

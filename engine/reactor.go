@@ -63,6 +63,9 @@ func (ev *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		c.SetContext(pc)
 	}
 	pc.setConn(c)
+	if pc.servedInline() {
+		return n.openServed(pc, c) // handed off by the acceptor: shortserve.go
+	}
 	return pc.open(c)
 }
 
@@ -116,8 +119,8 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 	if action == gnet.None && (pc.paused || pc.paced) {
 		action = pc.pace(c)
 	}
-	if action == gnet.None && pc.closeAfterReply.Load() && c.OutboundBuffered() == 0 && pc.outEmpty() {
-		action = gnet.Close
+	if action == gnet.None {
+		action = n.closeWhenFlushed(pc, c)
 	}
 	n.stalls.end(ls, "OnTraffic", start)
 	if pc.answered {
@@ -360,11 +363,13 @@ func (pc *peerConn) shortFrame(k codec.Kind) error {
 	return nil
 }
 
-// afterAnswer runs after a response: short links close, draining links may
-// be done.
+// afterAnswer runs after a response: a short link waits for the acceptor
+// to close first (its TIME_WAIT stays there), at most shortCloseGrace;
+// draining links may be done.
 func (pc *peerConn) afterAnswer() gnet.Action {
 	if pc.short && pc.outbound {
-		return gnet.Close
+		pc.setDeadline(shortCloseGrace)
+		return gnet.None
 	}
 	if pc.state.Load() == stateDraining {
 		pc.finishDrain()

@@ -34,6 +34,9 @@ func (n *Node) DispatchAppend(ctx context.Context, peer string, msg, dst []byte)
 		return dst, err
 	}
 	start := time.Now()
+	if n.cfg.mode == Short && n.cfg.identity == nil {
+		return n.shortCall(ctx, e, msg, dst, start) // in this goroutine: shortcall.go
+	}
 	c := n.queueTo(e, codec.KindRequest, 0, 0, 0, msg)
 	if c.err == nil && c.pc.short {
 		n.dialFailed(&c, n.dial(ctx, c.pc))

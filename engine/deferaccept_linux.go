@@ -1,0 +1,27 @@
+package engine
+
+import (
+	"net"
+
+	"golang.org/x/sys/unix"
+)
+
+// deferAcceptSeconds is how long the kernel holds back an accepted socket
+// that has sent nothing: Linux rounds it to SYN-ACK retransmissions (one,
+// about a second). A silent socket is accepted after that and then meets
+// the handshake timeout as any other.
+const deferAcceptSeconds = 1
+
+// deferAccept makes ln's accepts wait for the peer's first bytes
+// (TCP_DEFER_ACCEPT), so the accept goroutine finds a short-mode socket's
+// hello and request already there and can serve it without a loop
+// (serveShort). A failure leaves the listener as it was.
+func deferAccept(ln *net.TCPListener) {
+	rc, err := ln.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Control(func(fd uintptr) {
+		_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, deferAcceptSeconds)
+	})
+}

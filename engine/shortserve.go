@@ -1,0 +1,229 @@
+package engine
+
+import (
+	"errors"
+	"net"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/valyala/bytebufferpool"
+	"golang.org/x/sys/unix"
+
+	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/proto"
+)
+
+// Short requests served by the acceptor. A short-mode socket carries hello
+// and one message; when both already lie whole in the accepted socket's
+// receive buffer (a short-mode node's listener defers the accept until the
+// first bytes arrive: deferaccept_linux.go), the accept goroutine serves it
+// itself, without a gnet loop: it peeks at the bytes, takes them, runs the
+// handler, writes hello-ack and the answer in one non-blocking write and
+// closes first (the TIME_WAIT stays here, not with the dialer). Everything
+// else is enrolled on a loop as before, with its bytes still unread: a
+// secure node (the Noise handshake takes round trips), a node with
+// WithWorkers (the handler must run on a worker, whose answer goes out
+// through the loop's queue), a persistent hello, bytes still missing or
+// more than hello and one message, a frame other than a request or a
+// notice, and any hello the node would refuse (the loop refuses it as it
+// always did, with the reason). A handler that defers its answer, and an
+// answer the socket does not take whole, go to a loop too, with the socket
+// already past its handshake (openServed).
+//
+// The handler then runs on the accept goroutine, which counts as an event
+// loop: it must not block (blocking calls get ErrOnEventLoop), and while it
+// runs no socket is accepted. No goroutine is added.
+
+// shortPeekMax is the most the acceptor peeks at: hello and one message
+// larger than this go to a loop.
+const shortPeekMax = 16 << 10
+
+// shortServer is what the accept goroutine reuses from one inline short
+// request to the next. Accept goroutine only.
+type shortServer struct {
+	buf []byte                    // peeked input
+	w   bytebufferpool.ByteBuffer // hello-ack and the answer
+	ls  loopState                 // the handler's record (markRan, stalls; index -1: not a loop)
+}
+
+// serveShort serves c inline if it carries a whole short-mode exchange
+// the acceptor may serve, and reports whether it took c (served and
+// closed, or handed to a loop; an error is the hand-off's enroll's).
+// False leaves c untouched for enroll.
+// Accept goroutine.
+func (n *Node) serveShort(c *net.TCPConn) (bool, error) {
+	if n.cfg.identity != nil || n.workers.queue != nil || n.handler == nil {
+		return false, nil
+	}
+	ss := &n.shortSrv
+	if ss.buf == nil {
+		ss.buf = make([]byte, shortPeekMax)
+		ss.ls.index = -1
+	}
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return false, nil
+	}
+	k := 0
+	_ = rc.Read(func(fd uintptr) bool {
+		k, _, _ = unix.Recvfrom(int(fd), ss.buf, unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		return true
+	})
+	if k <= 0 || k == len(ss.buf) {
+		return false, nil
+	}
+	in := ss.buf[:k]
+	hf, hn, err := codec.Decode(in, maxHandshakeFrame)
+	if err != nil || hn == 0 || hf.Kind != codec.KindHello || hf.Flags&proto.FlagShort == 0 {
+		return false, nil
+	}
+	mf, mn, err := codec.Decode(in[hn:], n.cfg.maxFrame)
+	if err != nil || mn == 0 || hn+mn != k || (mf.Kind != codec.KindRequest && mf.Kind != codec.KindNotice) {
+		return false, nil
+	}
+	h, err := proto.ParseHello(hf.Payload)
+	if err != nil || h.Nonce == n.nonce || h.ID.Addr == n.id.Addr || n.checkPin(h.ID.Addr, "") != nil {
+		return false, nil // refused on the loop, with the reason
+	}
+	// Take the bytes: they are all there, the read does not wait.
+	got := 0
+	_ = rc.Read(func(fd uintptr) bool {
+		got, _ = unix.Read(int(fd), ss.buf[:k])
+		return true
+	})
+	if got != k {
+		_ = c.Close()
+		return true, nil
+	}
+	pc := newPeerConn(n, false)
+	pc.short, pc.shortServed = true, true
+	if !h.Listens() {
+		h.ID.Addr = c.RemoteAddr().String()
+		pc.dialOnly = true
+	}
+	pc.peer, pc.peerNonce = h.ID, h.Nonce
+	pc.remoteAddr = h.ID.Addr
+	pc.ls = &ss.ls
+	pc.linked()
+	pc.state.Store(stateReady)
+	n.stats.conns.Add(1)
+	pc.countReady(1)
+	n.stats.framesIn.Add(2)
+	n.stats.bytesIn.Add(uint64(k))
+
+	w := &ss.w
+	w.B = n.appendHello(w.B[:0], codec.KindHelloAck, true)
+	start := n.stalls.start(&ss.ls) // a handler that blocks here stalls the accepts: counted as a loop's would be
+	pc.handle(&mf, nil, w)
+	n.stalls.end(&ss.ls, "accept (short request)", start)
+	if pc.ctx.deferred {
+		// The answer comes later from another goroutine: a loop takes the
+		// socket, hello-ack first.
+		return n.handOff(c, pc, w.B)
+	}
+	wrote := 0
+	_ = rc.Write(func(fd uintptr) bool {
+		wrote, _ = unix.Write(int(fd), w.B)
+		if wrote == len(w.B) {
+			// The FIN follows the answer at once: the dialer, which waits
+			// for it, is not kept waiting while this goroutine unregisters
+			// the socket from the poller.
+			_ = unix.Shutdown(int(fd), unix.SHUT_WR)
+		}
+		return true
+	})
+	if wrote < len(w.B) && wrote >= 0 {
+		return n.handOff(c, pc, w.B[wrote:]) // the socket did not take it all
+	}
+	n.stats.bytesOut.Add(uint64(len(w.B)))
+	pc.state.Store(stateClosed)
+	pc.countReady(-1)
+	n.stats.conns.Add(-1)
+	_ = c.Close()
+	return true, nil
+}
+
+// handOff enrolls c on a loop past its handshake, with out queued ahead of
+// whatever the handler answers later; the loop writes it and closes once
+// the answer is out (openServed). Accept goroutine.
+func (n *Node) handOff(c *net.TCPConn, pc *peerConn, out []byte) (bool, error) {
+	pc.countReady(-1) // counted again in openServed
+	n.stats.conns.Add(-1)
+	pc.mu.Lock()
+	q := n.outPool.Get()
+	q.B = append(append(q.B[:0], out...), pc.outBytesLocked()...)
+	if pc.out != nil {
+		n.outPool.Put(pc.out)
+	}
+	pc.out = q
+	pc.queued.Store(int64(len(q.B)))
+	pc.ls = nil
+	pc.mu.Unlock()
+	if err := n.enroll(c, pc); err != nil {
+		pc.fail(ErrClosed)
+		if !errors.Is(err, ErrClosed) {
+			return true, err // short of descriptors: the accept loop backs off
+		}
+	}
+	return true, nil
+}
+
+// outBytesLocked returns the queued frames' bytes, or nil. Under mu.
+func (pc *peerConn) outBytesLocked() []byte {
+	if pc.out == nil {
+		return nil
+	}
+	return pc.out.B
+}
+
+// servedInline reports whether OnOpen got a socket the acceptor already
+// served (its handshake is done): see handOff.
+func (pc *peerConn) servedInline() bool {
+	return !pc.outbound && pc.state.Load() != stateHandshake
+}
+
+// openServed opens a socket handed off by the acceptor: it joins the
+// node's conns, gets the short-link deadline, and writes what is queued
+// (hello-ack, and the answer if it is there yet). Loop, in OnOpen.
+func (n *Node) openServed(pc *peerConn, c gnet.Conn) ([]byte, gnet.Action) {
+	if a := c.RemoteAddr(); a != nil {
+		pc.remoteAddr = a.String()
+	}
+	pc.setDeadline(n.cfg.timeout)
+	pc.lastRecv.Store(n.clock.Load())
+	n.conns.Store(pc, struct{}{})
+	n.stats.conns.Add(1)
+	pc.countReady(1)
+	out := pc.takeOut()
+	if out == nil {
+		return nil, gnet.None
+	}
+	b := append([]byte(nil), out.B...)
+	n.outPool.Put(out)
+	n.stats.bytesOut.Add(uint64(len(b)))
+	pc.bytesOut.Add(uint64(len(b)))
+	if pc.closeAfterReply.Load() {
+		_ = c.Wake(nil) // OnTraffic closes it once the answer is flushed
+	}
+	return b, gnet.None
+}
+
+// closeWhenFlushed is OnTraffic's last word on a short link whose answer
+// is out: close once gnet holds none of it. gnet has no callback for "the
+// socket drained", so an answer larger than the socket buffer is looked at
+// again by the pacer, every millisecond while the peer reads. Loop.
+func (n *Node) closeWhenFlushed(pc *peerConn, c gnet.Conn) gnet.Action {
+	if !pc.closeAfterReply.Load() {
+		return gnet.None
+	}
+	if c.OutboundBuffered() == 0 && pc.outEmpty() {
+		return gnet.Close
+	}
+	if pc.short && !pc.paused {
+		out := c.OutboundBuffered()
+		progressed := !pc.paced || out < pc.pacedOut
+		pc.paced, pc.pacedOut = true, out
+		n.pacer.Hold(pc, progressed, time.Now())
+	}
+	return gnet.None
+}
