@@ -5,13 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
-	"os"
 	"sync"
-	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/antnet-p2p/antnet/internal/tcpconnect"
 )
 
 // Dialing. Every dial is bounded by WithDialTimeout and leaves nothing behind
@@ -46,40 +43,6 @@ func (n *Node) dial(ctx context.Context, pc *peerConn) error {
 	return nil
 }
 
-// connectFirst is the node's Dialer.ControlContext: it starts the
-// non-blocking connect itself, so that Go's own connect, which follows, is
-// the second call. Linux answers the first connect on a fresh socket with
-// EINPROGRESS even when the handshake completed during the call, as it
-// always does over loopback and often on a LAN; Go then parks the dialing
-// goroutine until the runtime's poller reports the socket writable. The
-// second connect returns at once with the outcome (0 once established,
-// ECONNREFUSED, ...), and Go waits on the poller only while it answers
-// EALREADY. One cheap syscall more per dial; the round trip through the
-// poller saved cost a short-mode request about a third of its time here
-// (docs/BENCHMARKS.md). Addresses it cannot turn into a sockaddr without a
-// lookup (an IPv6 zone) are left to Go alone.
-func connectFirst(_ context.Context, _, address string, rc syscall.RawConn) error {
-	ap, err := netip.ParseAddrPort(address)
-	if err != nil || ap.Addr().Zone() != "" {
-		return nil
-	}
-	var sa unix.Sockaddr
-	if ip := ap.Addr().Unmap(); ip.Is4() {
-		sa = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ip.As4()}
-	} else {
-		sa = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ip.As16()}
-	}
-	var connErr error
-	if err := rc.Control(func(fd uintptr) { connErr = unix.Connect(int(fd), sa) }); err != nil {
-		return err
-	}
-	switch connErr {
-	case nil, unix.EINPROGRESS, unix.EINTR:
-		return nil // Go's connect reports how it ended, or waits for it
-	}
-	return os.NewSyscallError("connect", connErr)
-}
-
 // dialError wraps a dial failure: ErrClosed when the node is closing,
 // otherwise ErrDial, with ErrTimeout for a timeout, and the cause.
 func (n *Node) dialError(pc *peerConn, err error) error {
@@ -96,19 +59,17 @@ func (n *Node) dialError(pc *peerConn, err error) error {
 	return fmt.Errorf("%w: %s: %w", ErrDial, pc.peer, err)
 }
 
-// dialAttempt is a non-blocking connect in progress. Start it with dialAsync,
-// then call poll until it reports done; abort gives it up. Its descriptor is
-// closed by then whatever the outcome, and on success the connection is
-// enrolled on the reactor with the attempt's peerConn as context.
+// dialAttempt is a non-blocking connect in progress for pc. Start it with
+// dialAsync, then call poll until it reports done; abort gives it up. On
+// success the connection is enrolled on the reactor with pc as context.
 type dialAttempt struct {
-	n        *Node
-	pc       *peerConn
-	addr     *net.TCPAddr
-	deadline time.Time
+	n  *Node
+	pc *peerConn
+	at *tcpconnect.Attempt
 
-	mu  sync.Mutex
-	fd  int   // -1 once finished
-	err error // the outcome, once finished
+	mu   sync.Mutex // held across a poll's enroll: one outcome
+	done bool
+	err  error // the outcome, once done
 }
 
 // dialAsync starts connecting to pc.peer.Addr without waiting. The node
@@ -120,47 +81,20 @@ func (n *Node) dialAsync(pc *peerConn) (*dialAttempt, error) {
 	if err != nil {
 		return nil, n.dialError(pc, err)
 	}
-	family, sa := sockaddrOf(raddr)
-	opErr := func(call string, err error) error {
-		return n.dialError(pc, &net.OpError{Op: "dial", Net: "tcp", Addr: raddr, Err: os.NewSyscallError(call, err)})
-	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	at, err := tcpconnect.Start(raddr, n.cfg.dialTimeout)
 	if err != nil {
-		return nil, opErr("socket", err)
+		return nil, n.dialError(pc, err)
 	}
-	if err := unix.Connect(fd, sa); err != nil && err != unix.EINPROGRESS && err != unix.EINTR {
-		_ = unix.Close(fd)
-		return nil, opErr("connect", err)
-	}
-	a := &dialAttempt{n: n, pc: pc, addr: raddr, fd: fd, deadline: time.Now().Add(n.cfg.dialTimeout)}
+	a := &dialAttempt{n: n, pc: pc, at: at}
 	n.dials.enrollMu.Lock()
 	if n.dials.enrollOff {
 		n.dials.enrollMu.Unlock()
-		_ = unix.Close(fd)
+		at.Abort()
 		return nil, ErrClosed
 	}
 	n.dials.attempts[a] = struct{}{}
 	n.dials.enrollMu.Unlock()
 	return a, nil
-}
-
-// sockaddrOf converts a resolved address; no IP means this host.
-func sockaddrOf(a *net.TCPAddr) (int, unix.Sockaddr) {
-	if a.IP == nil || a.IP.To4() != nil {
-		sa := &unix.SockaddrInet4{Port: a.Port, Addr: [4]byte{127, 0, 0, 1}}
-		if ip4 := a.IP.To4(); ip4 != nil {
-			copy(sa.Addr[:], ip4)
-		}
-		return unix.AF_INET, sa
-	}
-	sa := &unix.SockaddrInet6{Port: a.Port}
-	copy(sa.Addr[:], a.IP.To16())
-	if a.Zone != "" {
-		if ifi, err := net.InterfaceByName(a.Zone); err == nil {
-			sa.ZoneId = uint32(ifi.Index)
-		}
-	}
-	return unix.AF_INET6, sa
 }
 
 // poll checks the connect without waiting. done is false while it is in
@@ -171,39 +105,26 @@ func sockaddrOf(a *net.TCPAddr) (int, unix.Sockaddr) {
 func (a *dialAttempt) poll() (done bool, err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.fd < 0 {
+	if a.done {
 		return true, a.err
 	}
-	pfd := []unix.PollFd{{Fd: int32(a.fd), Events: unix.POLLOUT}}
-	if k, _ := unix.Poll(pfd, 0); k <= 0 {
-		if time.Now().Before(a.deadline) {
-			return false, nil
-		}
-		return true, a.finish(a.opError(os.ErrDeadlineExceeded))
+	c, done, err := a.at.Poll()
+	if !done {
+		return false, nil
 	}
-	soErr, err := unix.GetsockoptInt(a.fd, unix.SOL_SOCKET, unix.SO_ERROR)
-	if err == nil && soErr != 0 {
-		err = unix.Errno(soErr)
-	}
-	if err != nil {
-		return true, a.finish(a.opError(os.NewSyscallError("connect", err)))
-	}
-	f := os.NewFile(uintptr(a.fd), "")
-	c, err := net.FileConn(f)
-	_ = f.Close()
-	a.fd = -1
 	a.n.untrack(a)
-	if err == nil {
-		err = a.n.enroll(c, a.pc)
+	switch {
+	case errors.Is(err, tcpconnect.ErrAborted): // abort raced this poll
+		err = fmt.Errorf("%w: dial %s given up", ErrClosed, a.pc.peer)
+	case err == nil:
+		if err = a.n.enroll(c, a.pc); err != nil {
+			err = a.n.dialError(a.pc, err)
+		}
+	default:
+		err = a.n.dialError(a.pc, err)
 	}
-	if err != nil {
-		a.err = a.n.dialError(a.pc, err)
-	}
-	return true, a.err
-}
-
-func (a *dialAttempt) opError(err error) error {
-	return a.n.dialError(a.pc, &net.OpError{Op: "dial", Net: "tcp", Addr: a.addr, Err: err})
+	a.done, a.err = true, err
+	return true, err
 }
 
 // wait polls until the attempt is done or ctx ends (then it aborts it),
@@ -220,30 +141,21 @@ func (a *dialAttempt) wait(ctx context.Context) error {
 			return a.n.dialError(a.pc, ctx.Err())
 		default:
 		}
-		a.mu.Lock()
-		fd := a.fd
-		a.mu.Unlock()
-		if fd >= 0 { // a descriptor closed meanwhile only ends this sleep early
-			_, _ = unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}, 10)
-		}
+		a.at.Sleep(10 * time.Millisecond)
 	}
 }
 
 // abort gives the attempt up and closes its descriptor; a no-op once done.
 func (a *dialAttempt) abort() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.fd >= 0 {
-		a.finish(fmt.Errorf("%w: dial %s given up", ErrClosed, a.pc.peer))
+	if !a.at.Abort() {
+		return
 	}
-}
-
-// finish closes the descriptor and records err. Under mu.
-func (a *dialAttempt) finish(err error) error {
-	_ = unix.Close(a.fd)
-	a.fd, a.err = -1, err
+	a.mu.Lock()
+	if !a.done {
+		a.done, a.err = true, fmt.Errorf("%w: dial %s given up", ErrClosed, a.pc.peer)
+	}
+	a.mu.Unlock()
 	a.n.untrack(a)
-	return err
 }
 
 func (n *Node) untrack(a *dialAttempt) {

@@ -34,7 +34,7 @@ func TestDialErrorsMatchErrDial(t *testing.T) {
 	if !errors.As(err, &op) {
 		t.Fatalf("short Dispatch: %v does not wrap a *net.OpError", err)
 	}
-	mustErrIs(t, err, syscall.ECONNREFUSED) // connectFirst's connect and Go's agree on the cause
+	mustErrIs(t, err, syscall.ECONNREFUSED) // tcpconnect.First's connect and Go's agree on the cause
 	err = s.Send("gone", []byte("x"))
 	mustErrIs(t, err, ErrDial)
 	if !errors.As(err, &op) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/antnet-p2p/antnet/broadcast"
 	"github.com/antnet-p2p/antnet/internal/pace"
+	"github.com/antnet-p2p/antnet/internal/tcpconnect"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/route"
 	"github.com/antnet-p2p/antnet/upkeep"
@@ -158,7 +159,7 @@ func (n *Node) start() error {
 	if n.cfg.mode == Short {
 		deferAccept(n.reactor.ln) // accept once hello and request are there: shortserve.go
 	}
-	n.dials.dialer = net.Dialer{Timeout: n.cfg.dialTimeout, ControlContext: connectFirst}
+	n.dials.dialer = net.Dialer{Timeout: n.cfg.dialTimeout, ControlContext: tcpconnect.First}
 	if n.cfg.mode == Short {
 		n.dials.dialer.KeepAlive = -1 // a short link lives one exchange: no keepalive's four setsockopt calls
 	}

@@ -16,7 +16,7 @@ import (
 )
 
 // A plain short-mode request runs whole in the calling goroutine: connect
-// (connectFirst), hello and request in one write, read hello-ack and the
+// (tcpconnect.First), hello and request in one write, read hello-ack and the
 // answer, wait for the acceptor's close, close. The caller waits anyway, so
 // no goroutine is added and no event loop is involved: no enroll (about
 // 20 µs and 20 allocations at each end, BenchmarkEnrollCost), no hop from
