@@ -64,7 +64,7 @@ func (ev *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	}
 	pc.setConn(c)
 	if pc.servedInline() {
-		return n.openServed(pc, c) // handed off by the acceptor: shortserve.go
+		return pc.openServed(c) // handed off by the acceptor: shortserve.go
 	}
 	return pc.open(c)
 }
@@ -120,7 +120,7 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 		action = pc.pace(c)
 	}
 	if action == gnet.None {
-		action = n.closeWhenFlushed(pc, c)
+		action = pc.closeWhenFlushed(c)
 	}
 	n.stalls.end(ls, "OnTraffic", start)
 	if pc.answered {

@@ -185,7 +185,8 @@ func (pc *peerConn) servedInline() bool {
 // openServed opens a socket handed off by the acceptor: it joins the
 // node's conns, gets the short-link deadline, and writes what is queued
 // (hello-ack, and the answer if it is there yet). Loop, in OnOpen.
-func (n *Node) openServed(pc *peerConn, c gnet.Conn) ([]byte, gnet.Action) {
+func (pc *peerConn) openServed(c gnet.Conn) ([]byte, gnet.Action) {
+	n := pc.n
 	if a := c.RemoteAddr(); a != nil {
 		pc.remoteAddr = a.String()
 	}
@@ -212,7 +213,8 @@ func (n *Node) openServed(pc *peerConn, c gnet.Conn) ([]byte, gnet.Action) {
 // is out: close once gnet holds none of it. gnet has no callback for "the
 // socket drained", so an answer larger than the socket buffer is looked at
 // again by the pacer, every millisecond while the peer reads. Loop.
-func (n *Node) closeWhenFlushed(pc *peerConn, c gnet.Conn) gnet.Action {
+func (pc *peerConn) closeWhenFlushed(c gnet.Conn) gnet.Action {
+	n := pc.n
 	if !pc.closeAfterReply.Load() {
 		return gnet.None
 	}
