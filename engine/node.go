@@ -64,6 +64,7 @@ type Node struct {
 	orphans   []*dialAttempt            // async dials no caller polls: the ticker does
 
 	conns         sync.Map // *peerConn -> struct{}: every open socket
+	lastRelease   int64    // sweep: node clock of the last pass releasing idle secure sessions
 	staticRoutes  sync.Map // addr -> struct{}: routes added by AddRoute
 	pins          sync.Map // addr -> key fingerprint pinned by AddRoute (secure nodes)
 	ownGoroutines sync.Map // goroutine id of each event loop and worker -> loopGoroutine or workerGoroutine

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync/atomic"
 
 	"github.com/flynn/noise"
 	"golang.org/x/crypto/chacha20poly1305"
@@ -26,7 +27,8 @@ var ErrOpen = errors.New("secure: frame failed authentication")
 // key and a nonce that counts frames, so frames must be opened in the order
 // they were sealed. Not safe for concurrent use: one goroutine at a time
 // seals (the engine seals under the link's lock), and one opens (the
-// link's event loop). Sealing and opening allocate nothing.
+// link's event loop). Sealing and opening allocate nothing, except the first
+// time a direction is used after ReleaseIdle dropped its cipher.
 type Session struct {
 	// Peer is the remote node's static public key, authenticated by the
 	// handshake.
@@ -34,7 +36,26 @@ type Session struct {
 	// Cipher is the suite the handshake agreed on.
 	Cipher Cipher
 
-	send, recv *cipherState
+	send, recv cipherState
+}
+
+// ReleaseIdle drops the expanded cipher (about 770 bytes a direction with
+// AES-GCM, whose key schedule and GHASH table it holds) of each direction
+// that sealed or opened nothing since the previous call, keeping only its
+// 32-byte key and nonce; the next frame that way rebuilds it (under a
+// microsecond, one allocation). It reports whether both directions are now
+// released. Safe to call from any goroutine, concurrently with sealing and
+// opening: a caller that ran it at an interval of its choosing (the engine:
+// about a second) holds only keys for the links idle that long.
+func (s *Session) ReleaseIdle() bool {
+	a, b := s.send.releaseIdle(), s.recv.releaseIdle()
+	return a && b
+}
+
+// Released reports whether both directions hold only their keys (see
+// ReleaseIdle). Any goroutine; two atomic loads.
+func (s *Session) Released() bool {
+	return s.send.aead.Load() == nil && s.recv.aead.Load() == nil
 }
 
 // SealFrames appends to dst every frame of plain (whole frames, as encoded by
@@ -74,7 +95,7 @@ func (s *Session) Open(f *codec.Frame) error {
 	if len(f.Payload) < Overhead {
 		return fmt.Errorf("%w: payload shorter than the tag", ErrOpen)
 	}
-	c := s.recv
+	c := &s.recv
 	codec.PutHeader(c.ad[:], f.Kind, f.Flags, f.TTL, f.ID, len(f.Payload))
 	plain, err := c.open(f.Payload[:0], c.ad[:], f.Payload)
 	if err != nil {
@@ -89,34 +110,67 @@ func (s *Session) Open(f *codec.Frame) error {
 // count of frames sealed or opened with it, which is the nonce. The key
 // comes out of flynn/noise's handshake; the state keeps its own nonce and
 // header buffers because flynn/noise's CipherState builds a new nonce
-// slice for every frame.
+// slice for every frame. The AEAD built from the key is kept while the
+// direction is in use and dropped by releaseIdle when it is not.
 type cipherState struct {
-	aead      cipher.AEAD
-	n         uint64
-	bigEndian bool // AESGCM's nonce counter; ChaChaPoly's is little-endian
-	nonce     [chacha20poly1305.NonceSize]byte
-	ad        [codec.HeaderSize]byte
+	key   [32]byte
+	suite Cipher
+	aead  atomic.Pointer[aeadBox] // nil while released
+	used  atomic.Bool             // sealed or opened since the last releaseIdle
+	n     uint64
+	nonce [chacha20poly1305.NonceSize]byte
+	ad    [codec.HeaderSize]byte
 }
+
+type aeadBox struct{ cipher.AEAD }
 
 // errNonceSpent: 2^64-1 frames went one way; Noise reserves the last nonce.
 var errNonceSpent = errors.New("secure: nonce space exhausted")
 
 func newCipherState(suite Cipher, cs *noise.CipherState) *cipherState {
-	k := cs.UnsafeKey()
+	c := new(cipherState)
+	c.init(suite, cs)
+	return c
+}
+
+func (c *cipherState) init(suite Cipher, cs *noise.CipherState) {
+	c.key, c.suite, c.n = cs.UnsafeKey(), suite, cs.Nonce()
+	c.get()
+}
+
+// get returns the direction's AEAD, built from the key if it was released.
+func (c *cipherState) get() cipher.AEAD {
+	if !c.used.Load() {
+		c.used.Store(true)
+	}
+	if b := c.aead.Load(); b != nil {
+		return b.AEAD
+	}
 	var aead cipher.AEAD
 	var err error
-	if suite == AESGCM {
+	if c.suite == AESGCM {
 		var block cipher.Block
-		if block, err = aes.NewCipher(k[:]); err == nil {
+		if block, err = aes.NewCipher(c.key[:]); err == nil {
 			aead, err = cipher.NewGCM(block)
 		}
 	} else {
-		aead, err = chacha20poly1305.New(k[:])
+		aead, err = chacha20poly1305.New(c.key[:])
 	}
 	if err != nil {
 		panic(err) // only for a key that is not 32 bytes
 	}
-	return &cipherState{aead: aead, n: cs.Nonce(), bigEndian: suite == AESGCM}
+	c.aead.Store(&aeadBox{aead})
+	return aead
+}
+
+// releaseIdle drops the AEAD if the direction was not used since the last
+// call, and reports whether it is released.
+func (c *cipherState) releaseIdle() bool {
+	if c.used.Swap(false) {
+		return false
+	}
+	c.aead.Store(nil)
+	return true
 }
 
 // next returns the nonce of the next frame: four zero bytes and the
@@ -125,7 +179,7 @@ func (c *cipherState) next() ([]byte, error) {
 	if c.n == math.MaxUint64 {
 		return nil, errNonceSpent
 	}
-	if c.bigEndian {
+	if c.suite == AESGCM {
 		binary.BigEndian.PutUint64(c.nonce[4:], c.n)
 	} else {
 		binary.LittleEndian.PutUint64(c.nonce[4:], c.n)
@@ -139,7 +193,7 @@ func (c *cipherState) seal(dst, ad, plaintext []byte) ([]byte, error) {
 	if err != nil {
 		return dst, err
 	}
-	return c.aead.Seal(dst, nonce, plaintext, ad), nil
+	return c.get().Seal(dst, nonce, plaintext, ad), nil
 }
 
 func (c *cipherState) open(dst, ad, ciphertext []byte) ([]byte, error) {
@@ -147,5 +201,5 @@ func (c *cipherState) open(dst, ad, ciphertext []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.aead.Open(dst, nonce, ciphertext, ad)
+	return c.get().Open(dst, nonce, ciphertext, ad)
 }

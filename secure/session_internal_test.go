@@ -99,3 +99,59 @@ func sealOpenZeroAllocs(t *testing.T, c Cipher) {
 		t.Fatalf("seal + open: %v allocs, want 0", allocs)
 	}
 }
+
+// ReleaseIdle drops only directions unused since its last call, and a
+// released direction seals and opens on, its nonces continuing, once its
+// cipher is rebuilt from the key.
+func TestReleaseIdle(t *testing.T) {
+	for _, c := range []Cipher{ChaChaPoly, AESGCM} {
+		t.Run(c.String(), func(t *testing.T) {
+			list := []Cipher{ChaChaPoly}
+			if c == AESGCM {
+				list = []Cipher{AESGCM, ChaChaPoly}
+			}
+			a, b, _, _ := pairCiphers(t, list, list)
+			if a.Cipher != c {
+				t.Fatalf("ran %v", a.Cipher)
+			}
+			roundTrip := func(from, to *Session, id uint64) {
+				t.Helper()
+				sealed, err := from.AppendSealed(nil, codec.KindRequest, 0, 0, id, []byte("payload"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				f, _, err := codec.Decode(sealed, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := to.Open(&f); err != nil || string(f.Payload) != "payload" || f.ID != id {
+					t.Fatalf("frame %d: %q, %v", id, f.Payload, err)
+				}
+			}
+			roundTrip(a, b, 1)
+			if a.ReleaseIdle() || b.ReleaseIdle() {
+				t.Fatal("released a session used since the last call")
+			}
+			if a.send.aead.Load() == nil || b.recv.aead.Load() == nil {
+				t.Fatal("a used direction lost its cipher")
+			}
+			roundTrip(b, a, 2) // a's send and b's recv stay idle
+			if a.ReleaseIdle() || b.ReleaseIdle() {
+				t.Fatal("released a session with one direction in use")
+			}
+			if a.send.aead.Load() != nil || b.recv.aead.Load() != nil {
+				t.Fatal("an idle direction kept its cipher")
+			}
+			if !a.ReleaseIdle() || !b.ReleaseIdle() {
+				t.Fatal("an idle session not released")
+			}
+			for id := uint64(3); id < 6; id++ {
+				roundTrip(a, b, id)
+				roundTrip(b, a, id)
+			}
+			if a.send.n != 4 || a.recv.n != 4 || b.send.n != 4 || b.recv.n != 4 {
+				t.Fatalf("nonces %d %d %d %d, want 4 each", a.send.n, a.recv.n, b.send.n, b.recv.n)
+			}
+		})
+	}
+}
