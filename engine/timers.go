@@ -21,7 +21,7 @@ func (n *Node) sweep(now time.Time) (busy bool) {
 	t := now.UnixNano()
 	n.clock.Store(t)
 	ka, dead := int64(n.cfg.keepalive), int64(n.cfg.deadPeer)
-	release := n.cfg.identity != nil && t-n.lastRelease >= int64(releaseEvery)
+	release := t-n.lastRelease >= int64(releaseEvery)
 	if release {
 		n.lastRelease = t
 	}
@@ -65,18 +65,22 @@ func (n *Node) sweep(now time.Time) (busy bool) {
 	return busy
 }
 
-// releaseEvery is how often sweep lets secure links drop the ciphers of
-// directions that carried nothing since its last pass (Session.ReleaseIdle):
-// an idle secure link then holds its two keys, not two expanded AES-GCM
-// states (about 1.5 KB), and the next frame rebuilds them in about a
-// microsecond.
+// releaseEvery is how often sweep lets ready links drop what an idle link
+// does not need: an empty map of pending requests (made again by the next
+// request), and on a secure link the ciphers of directions that carried
+// nothing since the last pass (Session.ReleaseIdle), so that an idle
+// secure link holds its two keys, not two expanded AES-GCM states (about
+// 1.5 KB); the next frame rebuilds them in about a microsecond.
 const releaseEvery = time.Second
 
-// releaseIdle lets pc's session drop what an idle link does not need. Any
+// releaseIdle drops what pc holds and an idle link does not need. Any
 // goroutine (the sweep's).
 func (pc *peerConn) releaseIdle() {
 	pc.mu.Lock()
 	s := pc.sealer
+	if len(pc.pending) == 0 {
+		pc.pending = nil
+	}
 	pc.mu.Unlock()
 	if s != nil {
 		s.ReleaseIdle()
