@@ -63,8 +63,8 @@ type Node struct {
 	dials     map[*dialAttempt]struct{} // non-blocking connects in progress
 	orphans   []*dialAttempt            // async dials no caller polls: the ticker does
 
-	conns         sync.Map // *peerConn -> struct{}: every open socket
-	lastRelease   int64    // sweep: node clock of the last pass releasing idle secure sessions
+	conns         connSet  // every open socket
+	lastRelease   int64    // sweep: node clock of the last pass releasing what idle links hold
 	staticRoutes  sync.Map // addr -> struct{}: routes added by AddRoute
 	pins          sync.Map // addr -> key fingerprint pinned by AddRoute (secure nodes)
 	ownGoroutines sync.Map // goroutine id of each event loop and worker -> loopGoroutine or workerGoroutine
@@ -87,7 +87,7 @@ type Node struct {
 	redialQ  redialQueue // maybeRedial's requests, taken into redials by the ticker
 
 	linkMu  sync.Mutex // route lifecycle: see links.go
-	byNonce sync.Map   // peer hello nonce -> *route.Entry its link is on
+	byNonce nonceMap   // peer hello nonce -> *route.Entry its link is on
 	dialing sync.Map   // *route.Entry -> *peerConn: the route's one dial in flight
 	// *route.Entry -> uint64: the nonce of the incarnation a restart last
 	// replaced on the entry
