@@ -121,6 +121,7 @@ func (n *Node) secureFrame(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteB
 			return gnet.Close
 		}
 	}
+	sess.Peer = nil // the link keeps the key as peerKey: a second copy is 32 bytes a link
 	if pc.outbound {
 		if err := n.checkPin(pc.peer.Addr, pc.peerKey); err != nil {
 			// Another key answers at a pinned address: say nothing more.

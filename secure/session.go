@@ -42,11 +42,12 @@ type Session struct {
 // ReleaseIdle drops the expanded cipher (about 770 bytes a direction with
 // AES-GCM, whose key schedule and GHASH table it holds) of each direction
 // that sealed or opened nothing since the previous call, keeping only its
-// 32-byte key and nonce; the next frame that way rebuilds it (under a
-// microsecond, one allocation). It reports whether both directions are now
-// released. Safe to call from any goroutine, concurrently with sealing and
-// opening: a caller that ran it at an interval of its choosing (the engine:
-// about a second) holds only keys for the links idle that long.
+// 32-byte key and nonce; the next frame that way rebuilds it (AES-GCM: a
+// few microseconds and 1.3 KB in two allocations). It reports whether both
+// directions are now released. Safe to call from any goroutine,
+// concurrently with sealing and opening: a caller that runs it at an
+// interval of its choosing (the engine: a second) holds only keys for the
+// links idle that long.
 func (s *Session) ReleaseIdle() bool {
 	a, b := s.send.releaseIdle(), s.recv.releaseIdle()
 	return a && b
@@ -114,12 +115,12 @@ func (s *Session) Open(f *codec.Frame) error {
 // direction is in use and dropped by releaseIdle when it is not.
 type cipherState struct {
 	key   [32]byte
-	suite Cipher
 	aead  atomic.Pointer[aeadBox] // nil while released
-	used  atomic.Bool             // sealed or opened since the last releaseIdle
 	n     uint64
 	nonce [chacha20poly1305.NonceSize]byte
+	used  atomic.Bool // sealed or opened since the last releaseIdle
 	ad    [codec.HeaderSize]byte
+	suite Cipher
 }
 
 type aeadBox struct{ cipher.AEAD }
