@@ -43,8 +43,10 @@ type Session struct {
 // AES-GCM, whose key schedule and GHASH table it holds) of each direction
 // that sealed or opened nothing since the previous call, keeping only its
 // 32-byte key and nonce; the next frame that way rebuilds it (AES-GCM: a
-// few microseconds and 1.3 KB in two allocations). It reports whether both
-// directions are now released. Safe to call from any goroutine,
+// few microseconds and 1.3 KB in two allocations). Pings and pongs do not
+// count as use: a released direction seals or opens them with a cipher it
+// does not keep, so a link that only keeps alive stays released. It reports
+// whether both directions are now released. Safe to call from any goroutine,
 // concurrently with sealing and opening: a caller that runs it at an
 // interval of its choosing (the engine: a second) holds only keys for the
 // links idle that long.
@@ -83,7 +85,7 @@ func (s *Session) SealFrames(dst, plain []byte) ([]byte, error) {
 func (s *Session) AppendSealed(dst []byte, kind codec.Kind, flags, ttl uint8, id uint64, payload []byte) ([]byte, error) {
 	start := len(dst)
 	dst = codec.AppendHeader(dst, kind, flags, ttl, id, len(payload)+Overhead)
-	sealed, err := s.send.seal(dst, dst[start:start+codec.HeaderSize], payload)
+	sealed, err := s.send.sealKeep(dst, dst[start:start+codec.HeaderSize], payload, !keepalive(kind))
 	if err != nil {
 		return dst[:start], err
 	}
@@ -98,7 +100,7 @@ func (s *Session) Open(f *codec.Frame) error {
 	}
 	c := &s.recv
 	codec.PutHeader(c.ad[:], f.Kind, f.Flags, f.TTL, f.ID, len(f.Payload))
-	plain, err := c.open(f.Payload[:0], c.ad[:], f.Payload)
+	plain, err := c.openKeep(f.Payload[:0], c.ad[:], f.Payload, !keepalive(f.Kind))
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrOpen, err)
 	}
@@ -136,12 +138,18 @@ func newCipherState(suite Cipher, cs *noise.CipherState) *cipherState {
 
 func (c *cipherState) init(suite Cipher, cs *noise.CipherState) {
 	c.key, c.suite, c.n = cs.UnsafeKey(), suite, cs.Nonce()
-	c.get()
+	c.get(true)
 }
 
-// get returns the direction's AEAD, built from the key if it was released.
-func (c *cipherState) get() cipher.AEAD {
-	if !c.used.Load() {
+// keepalive reports whether frames of kind k leave a direction idle: a link
+// that carries only pings and pongs stays released, each of them sealed or
+// opened with a cipher built for it and not kept.
+func keepalive(k codec.Kind) bool { return k == codec.KindPing || k == codec.KindPong }
+
+// get returns the direction's AEAD, built from the key if it was released;
+// keep marks the direction used and keeps what it built.
+func (c *cipherState) get(keep bool) cipher.AEAD {
+	if keep && !c.used.Load() {
 		c.used.Store(true)
 	}
 	if b := c.aead.Load(); b != nil {
@@ -160,7 +168,9 @@ func (c *cipherState) get() cipher.AEAD {
 	if err != nil {
 		panic(err) // only for a key that is not 32 bytes
 	}
-	c.aead.Store(&aeadBox{aead})
+	if keep {
+		c.aead.Store(&aeadBox{aead})
+	}
 	return aead
 }
 
@@ -190,17 +200,27 @@ func (c *cipherState) next() ([]byte, error) {
 }
 
 func (c *cipherState) seal(dst, ad, plaintext []byte) ([]byte, error) {
+	return c.sealKeep(dst, ad, plaintext, true)
+}
+
+func (c *cipherState) open(dst, ad, ciphertext []byte) ([]byte, error) {
+	return c.openKeep(dst, ad, ciphertext, true)
+}
+
+// sealKeep seals; keep says whether the frame makes the direction used.
+func (c *cipherState) sealKeep(dst, ad, plaintext []byte, keep bool) ([]byte, error) {
 	nonce, err := c.next()
 	if err != nil {
 		return dst, err
 	}
-	return c.get().Seal(dst, nonce, plaintext, ad), nil
+	return c.get(keep).Seal(dst, nonce, plaintext, ad), nil
 }
 
-func (c *cipherState) open(dst, ad, ciphertext []byte) ([]byte, error) {
+// openKeep opens; keep says whether the frame makes the direction used.
+func (c *cipherState) openKeep(dst, ad, ciphertext []byte, keep bool) ([]byte, error) {
 	nonce, err := c.next()
 	if err != nil {
 		return nil, err
 	}
-	return c.get().Open(dst, nonce, ciphertext, ad)
+	return c.get(keep).Open(dst, nonce, ciphertext, ad)
 }

@@ -152,6 +152,32 @@ func TestReleaseIdle(t *testing.T) {
 			if a.send.n != 4 || a.recv.n != 4 || b.send.n != 4 || b.recv.n != 4 {
 				t.Fatalf("nonces %d %d %d %d, want 4 each", a.send.n, a.recv.n, b.send.n, b.recv.n)
 			}
+			a.ReleaseIdle()
+			b.ReleaseIdle()
+			if !a.ReleaseIdle() || !b.ReleaseIdle() {
+				t.Fatal("an idle session not released")
+			}
+			// Keepalives go through without bringing the ciphers back.
+			for _, k := range []codec.Kind{codec.KindPing, codec.KindPong} {
+				sealed, err := a.AppendSealed(nil, k, 0, 0, 7, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f, _, err := codec.Decode(sealed, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := b.Open(&f); err != nil || f.Kind != k {
+					t.Fatalf("%s: %v", k, err)
+				}
+			}
+			if !a.Released() || !b.Released() || !a.ReleaseIdle() || !b.ReleaseIdle() {
+				t.Fatal("keepalives kept a cipher")
+			}
+			roundTrip(a, b, 8)
+			if a.Released() || b.Released() {
+				t.Fatal("a request left its direction released")
+			}
 		})
 	}
 }
