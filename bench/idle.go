@@ -26,9 +26,15 @@ const idleDescription = "a child process (this binary, -child) opens N TCP conne
 	"makes one 128 B request/response, then stays open and idle (a reader goroutine in the child answers keepalive pings); " +
 	"for antnet-secure each peer has an identity of its own and runs Noise XX first, then hello, request and pongs sealed; " +
 	"the server's process reads RSS (/proc/self/statm), Go heap (MemStats.HeapInuse) and runtime.NumGoroutine, " +
-	"each time after runtime.GC + debug.FreeOSMemory, before the dials and once all N are idle, and divides the deltas by N; " +
+	"each time after runtime.GC + debug.FreeOSMemory, before the dials and once all N are idle (2.5 s after the last one's response: " +
+	"antnet lets a link that carried nothing for 1-2 s drop its secure session's ciphers), and divides the deltas by N; " +
 	"the goroutine server here is the lean variant a server careful with memory would run " +
 	"(net/http's sizes: a 4 KiB bufio.Reader per conn, a 4 KiB bufio.Writer from a sync.Pool only while output is pending)"
+
+// idleSettle is how long the last connection sits idle before the
+// figures are read: longer than twice the engine's release period (a
+// second), so that every link is idle as the engine counts it.
+const idleSettle = 2500 * time.Millisecond
 
 // idleDialConcurrency bounds the child's handshakes in flight (antnet caps
 // pending inbound handshakes at 4096).
@@ -118,7 +124,7 @@ func idleRun(impl string, n int, r *Result) error {
 			r.addNote(fmt.Sprintf("route table holds %d peers, want %d", p, n))
 		}
 	}
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(idleSettle)
 	after := snapMem()
 
 	if err := c.tell("status"); err != nil {
