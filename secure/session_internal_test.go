@@ -70,15 +70,22 @@ func TestSealOpenZeroAllocs(t *testing.T) {
 	}
 }
 
-func sealOpenZeroAllocs(t *testing.T, c Cipher) {
+// pairRunning returns the two ends of a handshake that agreed on c.
+func pairRunning(t *testing.T, c Cipher) (a, b *Session) {
+	t.Helper()
 	list := []Cipher{ChaChaPoly}
 	if c == AESGCM {
 		list = []Cipher{AESGCM, ChaChaPoly}
 	}
-	a, b, _, _ := pairCiphers(t, list, list)
+	a, b, _, _ = pairCiphers(t, list, list)
 	if a.Cipher != c {
 		t.Fatalf("ran %v", a.Cipher)
 	}
+	return a, b
+}
+
+func sealOpenZeroAllocs(t *testing.T, c Cipher) {
+	a, b := pairRunning(t, c)
 	plain := codec.Append(nil, codec.Frame{Kind: codec.KindRequest, ID: 9, Payload: make([]byte, 4096)})
 	sealed := make([]byte, 0, len(plain)+Overhead)
 	allocs := testing.AllocsPerRun(100, func() {
@@ -106,14 +113,7 @@ func sealOpenZeroAllocs(t *testing.T, c Cipher) {
 func TestReleaseIdle(t *testing.T) {
 	for _, c := range []Cipher{ChaChaPoly, AESGCM} {
 		t.Run(c.String(), func(t *testing.T) {
-			list := []Cipher{ChaChaPoly}
-			if c == AESGCM {
-				list = []Cipher{AESGCM, ChaChaPoly}
-			}
-			a, b, _, _ := pairCiphers(t, list, list)
-			if a.Cipher != c {
-				t.Fatalf("ran %v", a.Cipher)
-			}
+			a, b := pairRunning(t, c)
 			roundTrip := func(from, to *Session, id uint64) {
 				t.Helper()
 				sealed, err := from.AppendSealed(nil, codec.KindRequest, 0, 0, id, []byte("payload"))
