@@ -34,7 +34,7 @@ const idleDescription = "a child process (this binary, -child) opens N TCP conne
 // idleSettle is how long the last connection sits idle before the
 // figures are read: longer than twice the engine's release period (a
 // second), so that every link is idle as the engine counts it.
-const idleSettle = 2500 * time.Millisecond
+var idleSettle = 2500 * time.Millisecond
 
 // idleDialConcurrency bounds the child's handshakes in flight (antnet caps
 // pending inbound handshakes at 4096).
