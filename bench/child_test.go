@@ -33,9 +33,12 @@ func TestLoadChild(t *testing.T) {
 }
 
 // TestIdleChild: N idle peers in a child process; every server counts them
-// and the figures are filled in. The goroutine server is the lean variant.
+// and the figures are filled in. The goroutine server is the lean variant;
+// antnet-secure's peers run Noise and seal their frames.
 func TestIdleChild(t *testing.T) {
-	for _, impl := range serverImpls {
+	defer func(d time.Duration) { idleSettle = d }(idleSettle)
+	idleSettle = 100 * time.Millisecond // the plumbing, not the figures
+	for _, impl := range append(serverImpls[:len(serverImpls):len(serverImpls)], implAntnetSecure) {
 		var r Result
 		if err := idleRun(impl, 50, &r); err != nil {
 			t.Fatalf("%s: %v", impl, err)

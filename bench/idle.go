@@ -3,13 +3,17 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/proto"
+	"github.com/antnet-p2p/antnet/secure"
 )
 
 // idle: one server holding N persistent peer connections that do nothing,
@@ -20,10 +24,17 @@ import (
 const idleDescription = "a child process (this binary, -child) opens N TCP connections to the server on 127.0.0.1, " +
 	"at most 256 handshakes at a time; each sends hello (advertising its own address, so antnet routes N distinct peers), " +
 	"makes one 128 B request/response, then stays open and idle (a reader goroutine in the child answers keepalive pings); " +
+	"for antnet-secure each peer has an identity of its own and runs Noise XX first, then hello, request and pongs sealed; " +
 	"the server's process reads RSS (/proc/self/statm), Go heap (MemStats.HeapInuse) and runtime.NumGoroutine, " +
-	"each time after runtime.GC + debug.FreeOSMemory, before the dials and once all N are idle, and divides the deltas by N; " +
+	"each time after runtime.GC + debug.FreeOSMemory, before the dials and once all N are idle (2.5 s after the last one's response: " +
+	"antnet lets a link that carried nothing for 1-2 s drop its secure session's ciphers), and divides the deltas by N; " +
 	"the goroutine server here is the lean variant a server careful with memory would run " +
 	"(net/http's sizes: a 4 KiB bufio.Reader per conn, a 4 KiB bufio.Writer from a sync.Pool only while output is pending)"
+
+// idleSettle is how long the last connection sits idle before the
+// figures are read: longer than twice the engine's release period (a
+// second), so that every link is idle as the engine counts it.
+var idleSettle = 2500 * time.Millisecond
 
 // idleDialConcurrency bounds the child's handshakes in flight (antnet caps
 // pending inbound handshakes at 4096).
@@ -34,6 +45,7 @@ type idleSpec struct {
 	Conns       int    `json:"conns"`
 	Concurrency int    `json:"concurrency"`
 	Payload     int    `json:"payload"`
+	Secure      bool   `json:"secure,omitempty"` // Noise XX and sealed frames, a new identity per connection
 }
 
 // idleReady is the child's report once every dial has finished.
@@ -57,7 +69,7 @@ func idleCases(cfg *config) []caseSpec {
 	var cs []caseSpec
 	for _, n := range pick(cfg.idleConns, []int{1000, 4000, 10000}, []int{1000}, cfg) {
 		ps := params{{"conns", n}}
-		for _, impl := range serverImpls {
+		for _, impl := range append(serverImpls[:len(serverImpls):len(serverImpls)], implAntnetSecure) {
 			cs = append(cs, caseSpec{
 				scenario: "idle", impl: impl, params: ps, group: ps.String(),
 				run: func(r *Result) error { return idleRun(impl, n, r) },
@@ -80,7 +92,8 @@ func idleRun(impl string, n int, r *Result) error {
 	defer closeServer(s, r)
 	before := snapMem()
 
-	c, err := startChild("idle", idleSpec{Addr: s.Addr(), Conns: n, Concurrency: idleDialConcurrency, Payload: 128},
+	c, err := startChild("idle", idleSpec{Addr: s.Addr(), Conns: n, Concurrency: idleDialConcurrency, Payload: 128,
+		Secure: impl == implAntnetSecure},
 		120*time.Second)
 	if err != nil {
 		return err
@@ -111,7 +124,7 @@ func idleRun(impl string, n int, r *Result) error {
 			r.addNote(fmt.Sprintf("route table holds %d peers, want %d", p, n))
 		}
 	}
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(idleSettle)
 	after := snapMem()
 
 	if err := c.tell("status"); err != nil {
@@ -161,7 +174,11 @@ func idleChild(spec []byte, say func(string, any), in *bufio.Scanner) error {
 		t0           = time.Now()
 	)
 	failed, first := dialAll(sp.Conns, sp.Concurrency, func(i int) error {
-		lc, err := idleDial(sp.Addr, i, payload)
+		dial := idleDial
+		if sp.Secure {
+			dial = idleDialSecure
+		}
+		lc, err := dial(sp.Addr, i, payload)
 		if err != nil {
 			return err
 		}
@@ -170,7 +187,7 @@ func idleChild(spec []byte, say func(string, any), in *bufio.Scanner) error {
 		holders.Add(1)
 		go func() {
 			defer holders.Done()
-			err := idleHold(lc.fr, lc.bw, &pings)
+			err := idleHold(lc, &pings)
 			open.Add(-1)
 			if stopping.Load() {
 				return
@@ -210,7 +227,7 @@ func idleChild(spec []byte, say func(string, any), in *bufio.Scanner) error {
 
 // idleDial connects peer i as the load generator does, and makes one
 // request.
-func idleDial(addr string, i int, payload []byte) (*loadConn, error) {
+func idleDial(addr string, i int, payload []byte) (*idleConn, error) {
 	lc, err := dialLoad(addr, i, &loadSpec{inflight: 1, payload: len(payload)})
 	if err != nil {
 		return nil, err
@@ -228,22 +245,120 @@ func idleDial(addr string, i int, payload []byte) (*loadConn, error) {
 		lc.c.Close()
 		return nil, err
 	}
-	return lc, nil
+	return &idleConn{c: lc.c, fr: lc.fr, bw: lc.bw}, nil
+}
+
+// idleDialSecure connects peer i with a new identity: Noise XX in
+// KindSecure frames (engine/secure.go), then hello and one request, sealed.
+func idleDialSecure(addr string, i int, payload []byte) (*idleConn, error) {
+	id, err := secure.Generate()
+	if err != nil {
+		return nil, err
+	}
+	hs, err := secure.NewHandshake(id, true)
+	if err != nil {
+		return nil, err
+	}
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	ic := &idleConn{c: c, fr: newFrameReader(c, 4096), bw: bufio.NewWriterSize(c, 4096)}
+	if err := ic.handshake(hs, i, payload); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return ic, nil
+}
+
+// idleConn is one idle peer of the child: plain (sess nil) or sealed.
+type idleConn struct {
+	c    net.Conn
+	fr   *frameReader
+	bw   *bufio.Writer
+	sess *secure.Session
+}
+
+// next reads the next frame, opened on a secure link.
+func (ic *idleConn) next() (codec.Frame, error) {
+	f, _, err := ic.fr.next(ic.bw)
+	if err == nil && ic.sess != nil {
+		err = ic.sess.Open(&f)
+	}
+	return f, err
+}
+
+// put queues one frame, sealed on a secure link.
+func (ic *idleConn) put(kind codec.Kind, id uint64, payload []byte) error {
+	if ic.sess == nil {
+		_, err := ic.bw.Write(codec.AppendHeader(nil, kind, 0, 0, id, len(payload)))
+		if err == nil {
+			_, err = ic.bw.Write(payload)
+		}
+		return err
+	}
+	b, err := ic.sess.AppendSealed(nil, kind, 0, 0, id, payload)
+	if err == nil {
+		_, err = ic.bw.Write(b)
+	}
+	return err
+}
+
+func (ic *idleConn) handshake(hs *secure.Handshake, i int, payload []byte) error {
+	_ = ic.c.SetDeadline(time.Now().Add(10 * time.Second))
+	msg, err := hs.Start()
+	if err != nil {
+		return err
+	}
+	_, _ = ic.bw.Write(codec.Append(nil, codec.Frame{Kind: codec.KindSecure, Payload: msg}))
+	f, err := ic.next()
+	if err != nil {
+		return err
+	}
+	if f.Kind != codec.KindSecure {
+		return fmt.Errorf("got %s, want the acceptor's secure message", f.Kind)
+	}
+	reply, sess, err := hs.Read(secure.Cipher(f.Flags), f.Payload)
+	if err != nil {
+		return err
+	}
+	if sess == nil {
+		return errors.New("no session after the acceptor's message")
+	}
+	_, _ = ic.bw.Write(codec.Append(nil, codec.Frame{Kind: codec.KindSecure, Payload: reply}))
+	ic.sess = sess
+	id := proto.PeerID{Name: "idle" + strconv.Itoa(i), Addr: ic.c.LocalAddr().String()}
+	_ = ic.put(codec.KindHello, 0, proto.AppendHello(nil, proto.Hello{ID: id, Nonce: randNonce()}))
+	if f, err = ic.next(); err == nil {
+		err = checkAck(f)
+	}
+	if err != nil {
+		return err
+	}
+	_ = ic.put(codec.KindRequest, 1, payload)
+	f, err = ic.next()
+	if err == nil && (f.Kind != codec.KindResponse || len(f.Payload) != len(payload)) {
+		err = fmt.Errorf("got %s (%d bytes), want a response", f.Kind, len(f.Payload))
+	}
+	if err != nil {
+		return err
+	}
+	return ic.c.SetDeadline(time.Time{})
 }
 
 // idleHold keeps a connection open, answering pings, until it fails.
-func idleHold(fr *frameReader, bw *bufio.Writer, pings *atomic.Int64) error {
-	var hdr [codec.HeaderSize]byte
+func idleHold(ic *idleConn, pings *atomic.Int64) error {
 	for {
-		f, _, err := fr.next(bw)
+		f, err := ic.next()
 		if err != nil {
 			return err
 		}
 		switch f.Kind {
 		case codec.KindPing:
 			pings.Add(1)
-			codec.PutHeader(hdr[:], codec.KindPong, 0, 0, f.ID, 0)
-			_, _ = bw.Write(hdr[:])
+			if err := ic.put(codec.KindPong, f.ID, nil); err != nil {
+				return err
+			}
 		case codec.KindPong:
 		default:
 			return fmt.Errorf("unexpected %s frame while idle", f.Kind)

@@ -28,17 +28,18 @@ const (
 // bucket is a token bucket of rate tokens a second, holding at most rate.
 type bucket struct {
 	tokens float64
-	last   time.Time
+	last   int64 // unix nanos of the last take, 0 for a new bucket (16 bytes a bucket, two a link)
 }
 
 // take takes one token, if there is one. A new bucket is full.
 func (b *bucket) take(rate float64, now time.Time) bool {
-	if b.last.IsZero() {
+	t := now.UnixNano()
+	if b.last == 0 {
 		b.tokens = rate
-	} else if dt := now.Sub(b.last).Seconds(); dt > 0 {
+	} else if dt := float64(t-b.last) / float64(time.Second); dt > 0 {
 		b.tokens = min(rate, b.tokens+dt*rate)
 	}
-	b.last = now
+	b.last = t
 	if b.tokens < 1 {
 		return false
 	}

@@ -32,13 +32,17 @@ type peerConn struct {
 	short    bool
 	dialOnly bool // inbound peer that gave no listen address; set before the link is published
 	trees    bool // both ends run broadcast trees on this link (FlagTrees); set before it is attached
+	// under mu (here, where the bools above leave room):
+	woken    bool // a wake (or the loop's dirty list) will write the queue
+	loopBusy bool // the loop is serving the link or writing to it: others queue
+	backlog  bool // gnet's outbound buffer held bytes after the loop's last write: others queue
 
 	c          gnet.Conn // set in OnOpen, before the conn is published
 	remoteAddr string    // set in OnOpen, before the conn is published
 	state      atomic.Int32
+	inflight   atomic.Int32
 
-	fd int        // set with c: the socket, for flushLocked
-	ls *loopState // set with c: the state of the conn's event loop
+	ls *loopState // set with c: the state of the conn's event loop (c.Fd() is its socket, for flushLocked)
 
 	peer  proto.PeerID // loop; published to other goroutines by ready / the route table
 	entry *route.Entry // persistent links in the route table
@@ -48,7 +52,6 @@ type peerConn struct {
 	hsErr    error         // dialer: handshake outcome, read after ready
 
 	nextID             atomic.Uint64
-	inflight           atomic.Int32
 	lastRecv           atomic.Int64 // node clock when bytes last arrived
 	lastPing           atomic.Int64 // node clock when a keepalive ping last went out
 	unsent             atomic.Int64 // written by the loop: bytes in gnet's outbound buffer plus the batch being written
@@ -57,8 +60,8 @@ type peerConn struct {
 	paused             bool         // loop: serving stopped at the high-water mark with input left
 	answered           bool         // loop: the batch being served completed a caller's request
 	paced              bool         // loop: in the node's pacer
-	pacedOut           int          // loop: gnet's outbound bytes when the pacer last looked
 	holdsHandshakeSlot bool         // loop: counted among pending inbound handshakes
+	pacedOut           int          // loop: gnet's outbound bytes when the pacer last looked
 
 	hs        *secure.Handshake // loop: Noise handshake in progress
 	sess      *secure.Session   // loop: seals and opens frames once the handshake is done
@@ -80,24 +83,20 @@ type peerConn struct {
 	loopFrames atomic.Uint64 // answers the loop wrote without the queue
 	sentFrames uint64        // under mu: frames queued by send and write
 	downWhy    atomic.Uint32 // Reason the link went down, once known (first wins)
+	crowd      int32         // under mu: requests left before flushLocked writes again (see alone)
 
 	mu       sync.Mutex
-	pending  map[uint64]*future
+	pending  map[uint64]*future         // nil until a request goes out, and again when the sweep finds it empty
 	out      *bytebufferpool.ByteBuffer // frames queued by other goroutines; sealed once sealer is set
 	sealer   *secure.Session            // the link's session once hello and hello-ack are out: senders seal as they queue
-	woken    bool
-	loopBusy bool  // the loop is serving the link or writing to it: others queue
-	crowd    int   // requests left before flushLocked writes again (see alone)
-	backlog  bool  // gnet's outbound buffer held bytes after the loop's last write: others queue
-	closeErr error // non-nil once the conn is closed (OnClose sets it before gnet closes the socket)
+	closeErr error                      // non-nil once the conn is closed (OnClose sets it before gnet closes the socket)
 
-	ctx             handlerContext // loop: the context handed to the handler
-	closeAfterReply atomic.Bool    // short-mode acceptor: close once the reply is out
-	shortServed     bool           // loop: a short-mode acceptor got its one message
+	closeAfterReply atomic.Bool // short-mode acceptor: close once the reply is out
+	shortServed     bool        // loop: a short-mode acceptor got its one message
 }
 
 func newPeerConn(n *Node, outbound bool) *peerConn {
-	pc := &peerConn{n: n, outbound: outbound, pending: make(map[uint64]*future)}
+	pc := &peerConn{n: n, outbound: outbound}
 	if outbound {
 		pc.ready = make(chan struct{})
 	}
@@ -157,6 +156,9 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 		out.B = append(out.B, payload...)
 	}
 	if f != nil {
+		if pc.pending == nil {
+			pc.pending = make(map[uint64]*future) // made for the first request; sweep drops it while empty
+		}
 		pc.pending[id] = f
 		pc.inflight.Add(1)
 		pc.n.stats.inflight.Add(1)
@@ -381,7 +383,7 @@ func (pc *peerConn) flushLocked(alone bool) gnet.Conn {
 	}
 	if alone && !pc.loopBusy && !pc.backlog && !pc.short && (pc.n.cfg.identity == nil || pc.sealer != nil) &&
 		pc.closeErr == nil && len(pc.out.B) <= directMax && pc.state.Load() != stateHandshake {
-		n, _ := unix.Write(pc.fd, pc.out.B)
+		n, _ := unix.Write(pc.c.Fd(), pc.out.B)
 		if n > 0 {
 			pc.queued.Add(-int64(n))
 			pc.bytesOut.Add(uint64(n))
@@ -535,9 +537,9 @@ func (pc *peerConn) usable() error {
 // setConn publishes the gnet conn, its socket and its loop. Loop, in
 // OnOpen.
 func (pc *peerConn) setConn(c gnet.Conn) {
-	fd, ls := c.Fd(), pc.n.own.loopOf(c)
+	ls := pc.n.own.loopOf(c)
 	pc.mu.Lock()
-	pc.c, pc.fd, pc.ls = c, fd, ls
+	pc.c, pc.ls = c, ls
 	pc.mu.Unlock()
 }
 
@@ -591,4 +593,58 @@ func (f *future) complete(reply []byte, err error) {
 	f.reply = append(f.reply[:0], reply...)
 	f.err = err
 	f.done <- struct{}{}
+}
+
+// connSet is the node's set of open sockets, with sync.Map's methods for
+// the ones the node uses: a plain map under a mutex holds a link in about
+// 10 bytes where a sync.Map entry costs about 100. Range calls f on a
+// snapshot taken under the lock, so f may do anything, and the links that
+// come and go meanwhile may or may not be seen, as with sync.Map.
+type connSet struct {
+	mu sync.Mutex
+	m  map[*peerConn]struct{}
+}
+
+var connSnapshots = sync.Pool{New: func() any { return new([]*peerConn) }}
+
+// Store adds k, a *peerConn.
+func (s *connSet) Store(k, _ any) {
+	s.mu.Lock()
+	if s.m == nil {
+		s.m = make(map[*peerConn]struct{})
+	}
+	s.m[k.(*peerConn)] = struct{}{}
+	s.mu.Unlock()
+}
+
+// LoadAndDelete removes k and reports whether it was there.
+func (s *connSet) LoadAndDelete(k any) (any, bool) {
+	pc := k.(*peerConn)
+	s.mu.Lock()
+	_, ok := s.m[pc]
+	delete(s.m, pc)
+	if len(s.m) == 0 {
+		s.m = nil // a map does not shrink: let the last close free it
+	}
+	s.mu.Unlock()
+	return struct{}{}, ok
+}
+
+// Range calls f for every link in the set until f returns false.
+func (s *connSet) Range(f func(k, v any) bool) {
+	snap := connSnapshots.Get().(*[]*peerConn)
+	list := (*snap)[:0]
+	s.mu.Lock()
+	for pc := range s.m {
+		list = append(list, pc)
+	}
+	s.mu.Unlock()
+	for _, pc := range list {
+		if !f(pc, struct{}{}) {
+			break
+		}
+	}
+	clear(list)
+	*snap = list[:0]
+	connSnapshots.Put(snap)
 }

@@ -88,10 +88,18 @@ func (pc *peerConn) handle(f *codec.Frame, origin []byte, w *bytebufferpool.Byte
 		pc.offload(f, origin, w)
 		return
 	}
-	pc.ls.markRan(f.Kind)
-	ctx := &pc.ctx
+	ls := pc.ls
+	ls.markRan(f.Kind)
+	// The loop's context, unless a handler on this loop is running and this
+	// one nests in it: a handler may not keep its context past Handle.
+	ctx, nested := &ls.ctx, ls.inHandler
+	if nested {
+		ctx = new(handlerContext)
+	}
+	ls.inHandler = true
 	*ctx = handlerContext{pc: pc, kind: f.Kind, id: f.ID, origin: origin}
 	out, panicked, err := n.runHandler(ctx, f.Payload)
+	ls.inHandler = nested
 	if !isReq {
 		return
 	}

@@ -289,6 +289,7 @@ func (pc *peerConn) secureFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gn
 			return gnet.Close
 		}
 	}
+	sess.Peer = nil // the link keeps the key as peerKey: a second copy is 32 bytes a link
 	if pc.outbound {
 		if err := n.checkPin(pc.peer.Addr, pc.peerKey); err != nil {
 			// Another key answers at a pinned address: say nothing more.

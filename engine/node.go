@@ -47,9 +47,11 @@ type Node struct {
 
 	id proto.PeerID // set by Start
 
-	conns  sync.Map   // *peerConn -> struct{}: every open socket
+	conns  connSet    // every open socket
 	own    goroutines // the node's loops, workers and callbacks: blocking calls refused there
 	stalls stallWatch // loop callbacks past the stall threshold
+
+	lastRelease int64 // sweep: node clock of the last pass releasing what idle links hold
 
 	tree      *broadcast.Tree[*route.Entry]  // the broadcast tenant (gossip.go)
 	treeTimer *time.Timer                    // runs the tree's ticks when it asks

@@ -146,6 +146,8 @@ type loopState struct {
 	dirty     []*peerConn                    // links writeOnLoop queued to, written by flushDirty
 	flush     gnet.AsyncCallback             // flushDirty, made once
 	treeSend  broadcast.Sender[*route.Entry] // the tree's sends from this loop, made once
+	ctx       handlerContext                 // the context handed to the loop's handlers (see handle)
+	inHandler bool                           // a handler runs on the loop now, with ctx
 }
 
 // dirty lists pc, whose queue writeOnLoop filled, for the loop to write

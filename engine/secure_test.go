@@ -496,3 +496,48 @@ func TestSecureConcurrentBothWays(t *testing.T) {
 		t.Fatalf("tampered %d/%d, %d links", a.Stats().Tampered, b.Stats().Tampered, liveLinks(a))
 	}
 }
+
+// A secure link that carries nothing for a while drops its expanded
+// ciphers (an idle link holds its keys only), and the next frames either
+// way rebuild them: requests go on as before.
+func TestSecureIdleLinkReleasesCiphers(t *testing.T) {
+	a := startNode(t, "a", echo, WithIdentity(newIdentity(t)), WithKeepalive(0))
+	b := startNode(t, "b", echo, WithIdentity(newIdentity(t)), WithKeepalive(0))
+	link(t, a, b)
+	sessions := func() (s []*secure.Session) {
+		for _, n := range []*Node{a, b} {
+			n.conns.Range(func(k, _ any) bool {
+				pc := k.(*peerConn)
+				pc.mu.Lock()
+				if pc.sealer != nil {
+					s = append(s, pc.sealer)
+				}
+				pc.mu.Unlock()
+				return true
+			})
+		}
+		return s
+	}
+	released := func() bool {
+		s := sessions()
+		for _, x := range s {
+			if !x.Released() {
+				return false
+			}
+		}
+		return len(s) == 2
+	}
+	for round := range 2 {
+		if _, err := a.Dispatch("b", []byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		if released() {
+			t.Fatalf("round %d: sessions released right after a request", round)
+		}
+		eventually(t, 5*time.Second, "idle sessions released", released)
+		got, err := b.Dispatch("a", []byte("after"))
+		if err != nil || string(got) != "echo:after" {
+			t.Fatalf("round %d: request after the release: %q, %v", round, got, err)
+		}
+	}
+}

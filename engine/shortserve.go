@@ -116,7 +116,7 @@ func (n *Node) serveShort(c *net.TCPConn) (bool, error) {
 	start := n.stalls.start(&ss.ls) // a handler that blocks here stalls the accepts: counted as a loop's would be
 	pc.handle(&mf, nil, w)
 	n.stalls.end(&ss.ls, "accept (short request)", start)
-	if pc.ctx.deferred {
+	if ss.ls.ctx.deferred {
 		// The answer comes later from another goroutine: a loop takes the
 		// socket, hello-ack first.
 		return n.handOff(c, pc, w.B)

@@ -20,6 +20,10 @@ func (n *Node) sweep(now time.Time) (busy bool) {
 	t := now.UnixNano()
 	n.clock.Store(t)
 	ka, dead := int64(n.cfg.keepalive), int64(n.cfg.deadPeer)
+	release := t-n.lastRelease >= int64(releaseEvery)
+	if release {
+		n.lastRelease = t
+	}
 	n.conns.Range(func(k, _ any) bool {
 		pc := k.(*peerConn)
 		state := pc.state.Load()
@@ -41,12 +45,38 @@ func (n *Node) sweep(now time.Time) (busy bool) {
 		if ka > 0 && state == stateReady && !pc.short {
 			pc.keepalive(t, ka, dead)
 		}
+		if release && state == stateReady {
+			pc.releaseIdle()
+		}
 		return true
 	})
 	busy = n.tickUpkeep(now) || busy
 	busy = n.pollOrphans() || busy
 	n.peerLog.summary()
 	return busy
+}
+
+// releaseEvery is how often sweep lets ready links drop what an idle link
+// does not need: an empty map of pending requests (made again by the next
+// request), and on a secure link the ciphers of directions that carried
+// nothing since the last pass (Session.ReleaseIdle), so that an idle
+// secure link holds its two keys, not two expanded AES-GCM states (about
+// 1.5 KB); the next frame rebuilds them (a few microseconds each), which a
+// link carrying a frame a second either way never pays.
+const releaseEvery = time.Second
+
+// releaseIdle drops what pc holds and an idle link does not need. Any
+// goroutine (the sweep's).
+func (pc *peerConn) releaseIdle() {
+	pc.mu.Lock()
+	s := pc.sealer
+	if len(pc.pending) == 0 {
+		pc.pending = nil
+	}
+	pc.mu.Unlock()
+	if s != nil {
+		s.ReleaseIdle()
+	}
 }
 
 // quietEvery is the sweep period of a node with nothing timed pending:

@@ -1,9 +1,10 @@
 // Package route is antnet's route table: the peers a node knows, keyed by
 // listening address, and the live link to each in persistent mode.
 //
-// Reads (Get, Lookup, All) take no lock: entries sit in a sync.Map and the
-// list that broadcast walks is an immutable slice behind an atomic pointer,
-// rebuilt on the first read after a write. Writers serialise on one mutex.
+// Reads (Get, Lookup, All) take no lock: entries sit in sharded maps that
+// writers copy and publish (see index), and the list that broadcast walks is
+// an immutable slice behind an atomic pointer, rebuilt on the first read
+// after a write. Writers serialise on one mutex.
 package route
 
 import (
@@ -62,15 +63,20 @@ type Table struct {
 	nonce uint64
 
 	mu     sync.Mutex
-	byAddr sync.Map                 // addr -> *Entry
-	byName sync.Map                 // name -> []*Entry (immutable, replaced on write)
+	byAddr index[*Entry]            // addr -> entry
+	byName index[[]*Entry]          // name -> entries (immutable, replaced on write)
 	all    atomic.Pointer[[]*Entry] // sorted by address; nil after a write
 	count  atomic.Int64
 }
 
 // New returns an empty table for the node local, whose hello nonce is nonce;
 // local's key and nonce decide the duplicate-link rule (see Prefer).
-func New(local proto.PeerID, nonce uint64) *Table { return &Table{local: local, nonce: nonce} }
+func New(local proto.PeerID, nonce uint64) *Table {
+	t := &Table{local: local, nonce: nonce}
+	t.byAddr.init()
+	t.byName.init()
+	return t
+}
 
 // Len returns the number of entries. Lock-free.
 func (t *Table) Len() int { return int(t.count.Load()) }
@@ -83,18 +89,16 @@ func (t *Table) Add(id proto.PeerID) (*Entry, error) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if v, ok := t.byAddr.Load(id.Addr); ok {
-		e := v.(*Entry)
+	if e, ok := t.byAddr.load(id.Addr); ok {
 		if e.ID.Name != id.Name {
 			return nil, fmt.Errorf("%w: %s is %s", ErrAddrTaken, id.Addr, e.ID)
 		}
 		return e, nil
 	}
 	e := &Entry{ID: id}
-	t.byAddr.Store(id.Addr, e)
-	old, _ := t.byName.Load(id.Name)
-	list, _ := old.([]*Entry)
-	t.byName.Store(id.Name, append(list[:len(list):len(list)], e))
+	t.byAddr.store(id.Addr, e)
+	list, _ := t.byName.load(id.Name)
+	t.byName.store(id.Name, append(list[:len(list):len(list)], e))
 	t.count.Add(1)
 	t.all.Store(nil)
 	return e, nil
@@ -109,9 +113,8 @@ func (t *Table) Delete(key string) (*Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.byAddr.Delete(e.ID.Addr)
-	v, _ := t.byName.Load(e.ID.Name)
-	list := v.([]*Entry)
+	t.byAddr.delete(e.ID.Addr)
+	list, _ := t.byName.load(e.ID.Name)
 	rest := make([]*Entry, 0, len(list)-1)
 	for _, x := range list {
 		if x != e {
@@ -119,9 +122,9 @@ func (t *Table) Delete(key string) (*Entry, error) {
 		}
 	}
 	if len(rest) == 0 {
-		t.byName.Delete(e.ID.Name)
+		t.byName.delete(e.ID.Name)
 	} else {
-		t.byName.Store(e.ID.Name, rest)
+		t.byName.store(e.ID.Name, rest)
 	}
 	t.count.Add(-1)
 	t.all.Store(nil)
@@ -130,10 +133,8 @@ func (t *Table) Delete(key string) (*Entry, error) {
 
 // Get returns the entry at a listening address, or nil. Lock-free.
 func (t *Table) Get(addr string) *Entry {
-	if v, ok := t.byAddr.Load(addr); ok {
-		return v.(*Entry)
-	}
-	return nil
+	e, _ := t.byAddr.load(addr)
+	return e
 }
 
 // Lookup resolves key to one entry. key is a full ID (name@host:port), an
@@ -149,8 +150,7 @@ func (t *Table) Lookup(key string) (*Entry, error) {
 	if e := t.Get(key); e != nil {
 		return e, nil
 	}
-	if v, ok := t.byName.Load(key); ok {
-		list := v.([]*Entry)
+	if list, ok := t.byName.load(key); ok {
 		if len(list) == 1 {
 			return list[0], nil
 		}
@@ -177,10 +177,7 @@ func (t *Table) All() []*Entry {
 		return *p
 	}
 	list := make([]*Entry, 0, t.count.Load())
-	t.byAddr.Range(func(_, v any) bool {
-		list = append(list, v.(*Entry))
-		return true
-	})
+	t.byAddr.each(func(e *Entry) { list = append(list, e) })
 	sort.Slice(list, func(i, j int) bool { return list[i].ID.Addr < list[j].ID.Addr })
 	t.all.Store(&list)
 	return list

@@ -334,3 +334,43 @@ func ExampleTable_Lookup() {
 	// bob@10.0.0.3:7000 -> bob@10.0.0.3:7000
 	// bob -> antnet: peer name is ambiguous: "bob" is bob@10.0.0.2:7000, bob@10.0.0.3:7000
 }
+
+// Thousands of entries spread over every shard of the indexes: each is
+// found by address, full ID and name until deleted, then by none, and All
+// lists exactly the ones left.
+func TestManyEntries(t *testing.T) {
+	tb := route.New(proto.PeerID{Name: "self", Addr: "10.0.0.100:7000"}, 1)
+	const n = 5000
+	addr := func(i int) string { return fmt.Sprintf("10.1.%d.%d:%d", i/250, i%250, 7000+i%3) }
+	for i := range n {
+		if _, err := tb.Add(proto.PeerID{Name: fmt.Sprint("p", i%2500), Addr: addr(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < n; i += 2 {
+		if _, err := tb.Delete(addr(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if tb.Len() != n/2 || len(tb.All()) != n/2 {
+		t.Fatalf("Len %d, All %d, want %d", tb.Len(), len(tb.All()), n/2)
+	}
+	for i := range n {
+		e := tb.Get(addr(i))
+		_, errID := tb.Lookup(fmt.Sprint("p", i%2500, "@", addr(i)))
+		if i%2 == 0 {
+			if e != nil || errID == nil {
+				t.Fatalf("deleted %s still found", addr(i))
+			}
+			continue
+		}
+		if e == nil || e.ID.Addr != addr(i) || errID != nil {
+			t.Fatalf("%s: entry %v, lookup by ID: %v", addr(i), e, errID)
+		}
+		// p<i%2500> names entries i and i+2500, of the same parity: both
+		// are left for an odd i, so the name is ambiguous.
+		if _, err := tb.Lookup(fmt.Sprint("p", i%2500)); !errors.Is(err, route.ErrAmbiguous) {
+			t.Fatalf("name p%d: %v, want ErrAmbiguous", i%2500, err)
+		}
+	}
+}

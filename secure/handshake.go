@@ -211,6 +211,7 @@ func (h *Handshake) session(c1, c2 *noise.CipherState) *Session {
 	if !h.initiator {
 		c1, c2 = c2, c1
 	}
-	s.send, s.recv = newCipherState(h.cipher, c1), newCipherState(h.cipher, c2)
+	s.send.init(h.cipher, c1)
+	s.recv.init(h.cipher, c2)
 	return s
 }

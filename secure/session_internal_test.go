@@ -70,15 +70,22 @@ func TestSealOpenZeroAllocs(t *testing.T) {
 	}
 }
 
-func sealOpenZeroAllocs(t *testing.T, c Cipher) {
+// pairRunning returns the two ends of a handshake that agreed on c.
+func pairRunning(t *testing.T, c Cipher) (a, b *Session) {
+	t.Helper()
 	list := []Cipher{ChaChaPoly}
 	if c == AESGCM {
 		list = []Cipher{AESGCM, ChaChaPoly}
 	}
-	a, b, _, _ := pairCiphers(t, list, list)
+	a, b, _, _ = pairCiphers(t, list, list)
 	if a.Cipher != c {
 		t.Fatalf("ran %v", a.Cipher)
 	}
+	return a, b
+}
+
+func sealOpenZeroAllocs(t *testing.T, c Cipher) {
+	a, b := pairRunning(t, c)
 	plain := codec.Append(nil, codec.Frame{Kind: codec.KindRequest, ID: 9, Payload: make([]byte, 4096)})
 	sealed := make([]byte, 0, len(plain)+Overhead)
 	allocs := testing.AllocsPerRun(100, func() {
@@ -97,5 +104,80 @@ func sealOpenZeroAllocs(t *testing.T, c Cipher) {
 	})
 	if allocs != 0 {
 		t.Fatalf("seal + open: %v allocs, want 0", allocs)
+	}
+}
+
+// ReleaseIdle drops only directions unused since its last call, and a
+// released direction seals and opens on, its nonces continuing, once its
+// cipher is rebuilt from the key.
+func TestReleaseIdle(t *testing.T) {
+	for _, c := range []Cipher{ChaChaPoly, AESGCM} {
+		t.Run(c.String(), func(t *testing.T) {
+			a, b := pairRunning(t, c)
+			roundTrip := func(from, to *Session, id uint64) {
+				t.Helper()
+				sealed, err := from.AppendSealed(nil, codec.KindRequest, 0, 0, id, []byte("payload"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				f, _, err := codec.Decode(sealed, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := to.Open(&f); err != nil || string(f.Payload) != "payload" || f.ID != id {
+					t.Fatalf("frame %d: %q, %v", id, f.Payload, err)
+				}
+			}
+			roundTrip(a, b, 1)
+			if a.ReleaseIdle() || b.ReleaseIdle() {
+				t.Fatal("released a session used since the last call")
+			}
+			if a.send.aead.Load() == nil || b.recv.aead.Load() == nil {
+				t.Fatal("a used direction lost its cipher")
+			}
+			roundTrip(b, a, 2) // a's send and b's recv stay idle
+			if a.ReleaseIdle() || b.ReleaseIdle() {
+				t.Fatal("released a session with one direction in use")
+			}
+			if a.send.aead.Load() != nil || b.recv.aead.Load() != nil {
+				t.Fatal("an idle direction kept its cipher")
+			}
+			if !a.ReleaseIdle() || !b.ReleaseIdle() {
+				t.Fatal("an idle session not released")
+			}
+			for id := uint64(3); id < 6; id++ {
+				roundTrip(a, b, id)
+				roundTrip(b, a, id)
+			}
+			if a.send.n != 4 || a.recv.n != 4 || b.send.n != 4 || b.recv.n != 4 {
+				t.Fatalf("nonces %d %d %d %d, want 4 each", a.send.n, a.recv.n, b.send.n, b.recv.n)
+			}
+			a.ReleaseIdle()
+			b.ReleaseIdle()
+			if !a.ReleaseIdle() || !b.ReleaseIdle() {
+				t.Fatal("an idle session not released")
+			}
+			// Keepalives go through without bringing the ciphers back.
+			for _, k := range []codec.Kind{codec.KindPing, codec.KindPong} {
+				sealed, err := a.AppendSealed(nil, k, 0, 0, 7, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f, _, err := codec.Decode(sealed, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := b.Open(&f); err != nil || f.Kind != k {
+					t.Fatalf("%s: %v", k, err)
+				}
+			}
+			if !a.Released() || !b.Released() || !a.ReleaseIdle() || !b.ReleaseIdle() {
+				t.Fatal("keepalives kept a cipher")
+			}
+			roundTrip(a, b, 8)
+			if a.Released() || b.Released() {
+				t.Fatal("a request left its direction released")
+			}
+		})
 	}
 }
