@@ -41,8 +41,6 @@ type Node struct {
 	handler proto.Handler
 	log     *slog.Logger
 	peerLog peerLog // the lines remote peers cause, rate-limited (diag.go)
-	name    string
-	listen  string
 	nonce   uint64
 
 	id proto.PeerID // set by Start
@@ -50,8 +48,6 @@ type Node struct {
 	conns  connSet    // every open socket
 	own    goroutines // the node's loops, workers and callbacks: blocking calls refused there
 	stalls stallWatch // loop callbacks past the stall threshold
-
-	lastRelease int64 // sweep: node clock of the last pass releasing what idle links hold
 
 	tree      *broadcast.Tree[*route.Entry]  // the broadcast tenant (gossip.go)
 	treeTimer *time.Timer                    // runs the tree's ticks when it asks
@@ -90,6 +86,7 @@ func New(name, listen string, h proto.Handler, opts ...Option) (*Node, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	cfg.name, cfg.listen = name, listen
 	if name == "" || len(name) > proto.MaxNameLen {
 		return nil, fmt.Errorf("%w: name must be 1..%d bytes", proto.ErrBadPeerID, proto.MaxNameLen)
 	}
@@ -112,8 +109,6 @@ func New(name, listen string, h proto.Handler, opts ...Option) (*Node, error) {
 		cfg:     cfg,
 		handler: h,
 		log:     cfg.logger.With("node", name),
-		name:    name,
-		listen:  listen,
 		nonce:   binary.BigEndian.Uint64(nb[:]),
 		dials:   dialState{attempts: make(map[*dialAttempt]struct{})},
 		life:    lifecycle{closing: make(chan struct{}), stopped: make(chan struct{})},
@@ -144,7 +139,7 @@ func (n *Node) Start() error {
 		if errors.Is(err, proto.ErrBadPeerID) {
 			return err
 		}
-		return fmt.Errorf("%w: %s: %w", ErrListen, n.listen, err)
+		return fmt.Errorf("%w: %s: %w", ErrListen, n.cfg.listen, err)
 	}
 	n.log.Debug("node started", "id", n.id.String())
 	return nil
@@ -153,7 +148,7 @@ func (n *Node) Start() error {
 // start binds the listener, starts the reactor's loops and ticker, and the
 // accept goroutine.
 func (n *Node) start() error {
-	l, err := listenConfig.Listen(context.Background(), "tcp", n.listen)
+	l, err := listenConfig.Listen(context.Background(), "tcp", n.cfg.listen)
 	if err != nil {
 		return err
 	}
@@ -206,13 +201,13 @@ func (n *Node) start() error {
 
 // boot fixes the node's ID from the bound port.
 func (n *Node) boot(port int) error {
-	host, _, _ := net.SplitHostPort(n.listen)
+	host, _, _ := net.SplitHostPort(n.cfg.listen)
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	if n.cfg.advertise != "" {
 		addr = n.cfg.advertise
 	}
 	n.clock.Store(time.Now().UnixNano())
-	n.id = proto.PeerID{Name: n.name, Addr: addr}
+	n.id = proto.PeerID{Name: n.cfg.name, Addr: addr}
 	if n.cfg.identity != nil {
 		n.id.Key = string(n.cfg.identity.Public())
 	}

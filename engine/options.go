@@ -361,6 +361,7 @@ func WithPeerEvents(f func(PeerEvent)) Option { return func(c *config) { c.event
 func WithStallThreshold(d time.Duration) Option { return func(c *config) { c.stallThreshold = d } }
 
 type config struct {
+	name, listen     string // New's arguments
 	mode             Mode
 	timeout          time.Duration
 	dialTimeout      time.Duration

@@ -45,8 +45,9 @@ type reactor struct {
 // OnShutdown and OnTick runs on the connection's event loop.
 type events struct {
 	gnet.BuiltinEventEngine
-	n         *Node
-	nextSweep time.Time // OnTick's goroutine only
+	n           *Node
+	nextSweep   time.Time // OnTick's goroutine only
+	lastRelease time.Time // OnTick's goroutine only: the last sweep that released idle links' extras
 }
 
 // OnOpen greets: a dialed socket sends hello (plus, in short mode, its
@@ -202,7 +203,11 @@ func (ev *events) OnTick() (time.Duration, gnet.Action) {
 	now := time.Now()
 	if !now.Before(ev.nextSweep) {
 		every := tickEvery
-		if !ev.n.sweep(now) {
+		release := now.Sub(ev.lastRelease) >= releaseEvery
+		if release {
+			ev.lastRelease = now
+		}
+		if !ev.n.sweep(now, release) {
 			every = ev.n.cfg.quietEvery()
 		}
 		ev.nextSweep = now.Add(every)

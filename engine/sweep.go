@@ -15,15 +15,12 @@ import (
 // sweep runs once per tick. It reports whether anything timed is pending
 // (a deadline, a redial, a dial, discovery short of links or over its
 // high mark): then the next sweep comes after tickEvery, else after the
-// quiet period.
-func (n *Node) sweep(now time.Time) (busy bool) {
+// quiet period. With release, ready links also drop what an idle link
+// does not need (releaseIdle).
+func (n *Node) sweep(now time.Time, release bool) (busy bool) {
 	t := now.UnixNano()
 	n.clock.Store(t)
 	ka, dead := int64(n.cfg.keepalive), int64(n.cfg.deadPeer)
-	release := t-n.lastRelease >= int64(releaseEvery)
-	if release {
-		n.lastRelease = t
-	}
 	n.conns.Range(func(k, _ any) bool {
 		pc := k.(*peerConn)
 		state := pc.state.Load()
