@@ -361,8 +361,6 @@ func median(rs []Result) Result {
 
 // The process figures every scenario reads (internal/benchkit, shared with
 // bench/peers).
-type memSnap = benchkit.MemSnap
-
 var (
 	snapMem     = benchkit.SnapMem
 	readRSS     = benchkit.ReadRSS

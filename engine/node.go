@@ -247,7 +247,9 @@ func (n *Node) Mode() Mode { return n.cfg.mode }
 // worker) or a peer event callback it returns ErrOnEventLoop: it would
 // wait for itself.
 func (n *Node) Close() error {
-	return n.shutdown(nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // Close waits for nothing in flight, nor for the workers
+	return n.shutdown(ctx)
 }
 
 // Shutdown shuts the node down gracefully, like net/http's
@@ -280,12 +282,8 @@ func (n *Node) shutdown(ctx context.Context) error {
 	close(n.life.closing)
 	n.treeTimer.Stop()
 	n.stopIntake(0)
-	if ctx != nil {
+	if ctx.Err() == nil {
 		n.awaitInFlight(ctx)
-	} else {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(context.Background())
-		cancel() // Close waits for nothing in flight, nor for the workers
 	}
 	n.workers.drop.Store(true) // what workers have not started is dropped
 	var goawayQueued []*peerConn
