@@ -553,9 +553,9 @@ func TestGraftsAStrangerWhenTheAnnouncersAreGone(t *testing.T) {
 	s.links[key(0, 2)].latency = time.Millisecond
 	s.nodes[0].tree.links[2].eager, s.nodes[2].tree.links[0].eager = false, false
 	id := s.broadcast(0, 16)
-	s.run(s.now.Add(2 * time.Millisecond)) // 1 has it and pushed it to 2
-	s.cut(1, 2)                            // the push is lost
-	s.run(s.now.Add(58 * time.Millisecond))
+	s.run(s.now.Add(2 * time.Millisecond))   // 1 has it and pushed it to 2
+	s.cut(1, 2)                              // the push is lost
+	s.run(s.now.Add(108 * time.Millisecond)) // 0 announced it to 2 (AnnounceEvery 100 ms)
 	if s.nodes[2].tree.Stats().Missing != 1 {
 		t.Fatal("node 2 heard no announcement of the id")
 	}
