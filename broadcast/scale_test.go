@@ -15,6 +15,7 @@ import (
 type scaleRun struct {
 	copies, control, upgrades float64 // per delivery
 	frames                    float64 // control frames per delivery
+	ticks                     float64 // Tick calls per delivery
 	grafts, prunes            float64 // per broadcast
 	lastP50, lastP99          time.Duration
 }
@@ -53,6 +54,7 @@ func simScale(tb testing.TB, n, count, inflight int, lo, hi, jitter time.Duratio
 		return st, s.payloads()
 	}
 	st0, p0 := sum()
+	ticks0 := s.ticks
 	got := map[uint64]int{}
 	start := map[uint64]time.Time{}
 	var lasts []time.Duration
@@ -89,6 +91,7 @@ func simScale(tb testing.TB, n, count, inflight int, lo, hi, jitter time.Duratio
 	return scaleRun{
 		copies:   float64(p-p0) / d,
 		frames:   float64(st.IHavesSent-st0.IHavesSent) / d,
+		ticks:    float64(s.ticks-ticks0) / d,
 		control:  float64(st.ControlBytes-st0.ControlBytes) / d,
 		upgrades: float64(st.Upgrades-st0.Upgrades) / d,
 		grafts:   float64(st.GraftsSent-st0.GraftsSent) / float64(count),
@@ -118,6 +121,7 @@ func BenchmarkTreeScale(b *testing.B) {
 					b.ReportMetric(tr.copies, "copies/delivery")
 					b.ReportMetric(tr.control, "controlB/delivery")
 					b.ReportMetric(tr.frames, "ctlframes/delivery")
+					b.ReportMetric(tr.ticks, "ticks/delivery")
 					b.ReportMetric(tr.upgrades, "upgrades/delivery")
 					b.ReportMetric(tr.grafts, "grafts/bcast")
 					b.ReportMetric(tr.prunes, "prunes/bcast")

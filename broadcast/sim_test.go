@@ -27,6 +27,7 @@ type sim struct {
 	origins map[uint64]int // broadcast id -> its origin
 
 	processed, maxQ int
+	ticks           int // Tick calls
 	cfg             Config // the trees' windows
 	trace           func(from, to int, f codec.Frame)
 	onDeliver       func(node int, id uint64) // called at each delivery
@@ -204,6 +205,7 @@ func (s *sim) run(until time.Time) {
 				continue // replaced by a later Wake
 			}
 			nd.wakeAt = time.Time{}
+			s.ticks++
 			if nd.hostile == nil {
 				nd.tree.Tick(nd.send)
 			}

@@ -99,6 +99,10 @@ const ttlOffset = 7
 // announcements due sooner, so that it rarely costs a frame of its own.
 const upgradeWait = 4
 
+// expireSlack is how much later than Config.CacheAge a payload may be
+// forgotten when no other call comes first.
+const expireSlack = time.Second
+
 // New returns a tree with no links. Defaults fill cfg's zero fields; a
 // field out of range is ErrBadConfig.
 func New[L comparable](cfg Config) (*Tree[L], error) {
@@ -191,6 +195,7 @@ func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, pa
 		return true
 	}
 	t.stats.Duplicates++
+	t.expire(now)
 	h := t.cache[id]
 	if h != nil && lk != nil {
 		h.note(from, int(ttl)+1)
@@ -248,6 +253,7 @@ func (t *Tree[L]) IHave(send Sender[L], from L, payload []byte) error {
 	if lk == nil {
 		return nil
 	}
+	t.expire(now)
 	for _, hv := range haves {
 		if !lk.heard.take(IHaveRate, now) {
 			t.stats.IDsIgnored++
@@ -284,6 +290,7 @@ func (t *Tree[L]) Graft(send Sender[L], from L, payload []byte) error {
 	if lk == nil {
 		return nil
 	}
+	t.expire(now)
 	lk.eager, lk.pruned = true, false
 	for _, id := range ids {
 		t.stats.GraftsReceived++
@@ -425,7 +432,11 @@ func (t *Tree[L]) Tick(send Sender[L]) {
 		soonest(t.flushAt)
 	}
 	if t.fifoHead < len(t.fifo) {
-		soonest(t.fifo[t.fifoHead].at.Add(t.cfg.CacheAge))
+		// Forgetting waits for a tick due anyway, or expireSlack: one tick
+		// frees the payloads of many broadcasts, not one tick each. Every
+		// call that uses the cache expires it first, so nothing older than
+		// CacheAge is ever sent.
+		soonest(t.fifo[t.fifoHead].at.Add(t.cfg.CacheAge + expireSlack))
 	}
 	if !next.IsZero() {
 		t.wake(next, now)
