@@ -27,7 +27,7 @@ type sim struct {
 	origins map[uint64]int // broadcast id -> its origin
 
 	processed, maxQ int
-	ticks           int // Tick calls
+	ticks           int    // Tick calls
 	cfg             Config // the trees' windows
 	trace           func(from, to int, f codec.Frame)
 	onDeliver       func(node int, id uint64) // called at each delivery
