@@ -16,7 +16,7 @@ import (
 // delivered after a per-link latency, in order on each link (as TCP does);
 // no sockets, no sleeps.
 type sim struct {
-	t     *testing.T
+	t     testing.TB
 	rng   *rand.Rand
 	now   time.Time
 	nodes []*simNode
@@ -27,13 +27,16 @@ type sim struct {
 	origins map[uint64]int // broadcast id -> its origin
 
 	processed, maxQ int
+	ticks           int    // Tick calls
 	cfg             Config // the trees' windows
 	trace           func(from, to int, f codec.Frame)
+	onDeliver       func(node int, id uint64) // called at each delivery
 
 	// Faults, each a probability per frame.
-	loseIHave float64 // an ihave is lost
-	duplicate float64 // a frame is delivered twice
-	jitter    bool    // frames on different links overtake each other
+	loseIHave float64       // an ihave is lost
+	duplicate float64       // a frame is delivered twice
+	jitter    bool          // frames on different links overtake each other
+	jitterMax time.Duration // the most jitter adds (default 3 ms)
 }
 
 type simNode struct {
@@ -81,11 +84,11 @@ func (q *events) Pop() any {
 
 // newSim builds n trees joined by edges; flood lists nodes that do not
 // speak trees.
-func newSim(t *testing.T, n int, edges [][2]int, seed uint64, flood map[int]bool) *sim {
+func newSim(t testing.TB, n int, edges [][2]int, seed uint64, flood map[int]bool) *sim {
 	return newSimConfig(t, n, edges, seed, flood, Config{})
 }
 
-func newSimConfig(t *testing.T, n int, edges [][2]int, seed uint64, flood map[int]bool, cfg Config) *sim {
+func newSimConfig(t testing.TB, n int, edges [][2]int, seed uint64, flood map[int]bool, cfg Config) *sim {
 	s := &sim{cfg: cfg, t: t, rng: rand.New(rand.NewPCG(seed, 7)), now: time.Unix(1_000_000, 0), links: make(map[[2]int]*simLink), origins: make(map[uint64]int)}
 	for i := range n {
 		nd := &simNode{id: i, delivered: make(map[uint64]int)}
@@ -152,7 +155,11 @@ func (s *sim) transmit(a, b int, frame []byte) bool {
 	for range copies {
 		at := s.now.Add(l.latency)
 		if s.jitter {
-			at = at.Add(time.Duration(s.rng.IntN(3000)) * time.Microsecond)
+			j := s.jitterMax
+			if j == 0 {
+				j = 3 * time.Millisecond
+			}
+			at = at.Add(time.Duration(s.rng.Int64N(int64(j))))
 		}
 		if !at.After(l.last[dir]) {
 			at = l.last[dir].Add(time.Microsecond) // in order, as on a TCP stream
@@ -198,6 +205,7 @@ func (s *sim) run(until time.Time) {
 				continue // replaced by a later Wake
 			}
 			nd.wakeAt = time.Time{}
+			s.ticks++
 			if nd.hostile == nil {
 				nd.tree.Tick(nd.send)
 			}
@@ -228,6 +236,9 @@ func (s *sim) receive(nd *simNode, from int, f codec.Frame) {
 	case codec.KindGossip:
 		if nd.tree.Gossip(nd.send, from, f.Flags, f.TTL, f.ID, f.Payload) {
 			nd.delivered[f.ID]++
+			if s.onDeliver != nil {
+				s.onDeliver(nd.id, f.ID)
+			}
 		}
 	case codec.KindPrune:
 		err = nd.tree.Prune(from, f.Payload)
@@ -246,11 +257,16 @@ func (s *sim) receive(nd *simNode, from int, f codec.Frame) {
 // broadcast starts a broadcast at origin and returns its id.
 func (s *sim) broadcast(origin int, ttl uint8) uint64 {
 	id := s.rng.Uint64() | 1
+	s.broadcastID(id, origin, ttl)
+	return id
+}
+
+// broadcastID starts broadcast id at origin.
+func (s *sim) broadcastID(id uint64, origin int, ttl uint8) {
 	payload := proto.AppendGossip(nil, proto.PeerID{Name: "n", Addr: "127.0.0.1:1"}, binary.BigEndian.AppendUint64(nil, id))
 	s.origins[id] = origin
 	nd := s.nodes[origin]
 	nd.tree.Originate(nd.send, id, 0, ttl, payload)
-	return id
 }
 
 // settle runs until nothing is left to do (every wait has expired).
@@ -539,9 +555,9 @@ func TestGraftsAStrangerWhenTheAnnouncersAreGone(t *testing.T) {
 	s.links[key(0, 2)].latency = time.Millisecond
 	s.nodes[0].tree.links[2].eager, s.nodes[2].tree.links[0].eager = false, false
 	id := s.broadcast(0, 16)
-	s.run(s.now.Add(2 * time.Millisecond)) // 1 has it and pushed it to 2
-	s.cut(1, 2)                            // the push is lost
-	s.run(s.now.Add(58 * time.Millisecond))
+	s.run(s.now.Add(2 * time.Millisecond))   // 1 has it and pushed it to 2
+	s.cut(1, 2)                              // the push is lost
+	s.run(s.now.Add(108 * time.Millisecond)) // 0 announced it to 2 (AnnounceEvery 100 ms)
 	if s.nodes[2].tree.Stats().Missing != 1 {
 		t.Fatal("node 2 heard no announcement of the id")
 	}

@@ -48,6 +48,7 @@ type Tree[L comparable] struct {
 type link struct {
 	trees   bool // speaks prune, ihave and graft; else always eager, sent no control
 	eager   bool // payloads are pushed on it; else it is only announced ids
+	pruned  bool // lazy because this node pruned it (not the peer)
 	queue   []proto.Have
 	graft   []uint64 // ids to graft on it at this tick
 	heard   bucket   // ids it announced: IHaveRate
@@ -92,6 +93,15 @@ type dueWant[L comparable] struct {
 
 // ttlOffset is where the header keeps a frame's ttl.
 const ttlOffset = 7
+
+// upgradeWait is how many Config.AnnounceEvery a better budget for an id
+// already announced waits at most to go out: it goes with the next
+// announcements due sooner, so that it rarely costs a frame of its own.
+const upgradeWait = 4
+
+// expireSlack is how much later than Config.CacheAge a payload may be
+// forgotten when no other call comes first.
+const expireSlack = time.Second
 
 // New returns a tree with no links. Defaults fill cfg's zero fields; a
 // field out of range is ErrBadConfig.
@@ -162,8 +172,11 @@ func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, pa
 			h.note(from, int(ttl)+1)
 			// The sender pushes to us: it counts this link in its tree, and
 			// so do we (a prune or graft crossing on the wire can leave the
-			// two ends disagreeing).
-			lk.eager = true
+			// two ends disagreeing), unless we pruned it: then this copy
+			// left before our prune reached the sender, which is lazy now.
+			if !lk.pruned {
+				lk.eager = true
+			}
 		}
 		w := t.missing[id]
 		if w != nil {
@@ -182,19 +195,24 @@ func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, pa
 		return true
 	}
 	t.stats.Duplicates++
+	t.expire(now)
 	h := t.cache[id]
 	if h != nil && lk != nil {
 		h.note(from, int(ttl)+1)
 	}
+	if better && h != nil && int(ttl) > h.carried {
+		t.upgrade(send, h, int(ttl), now)
+	}
 	if better {
-		if h != nil && int(ttl) > h.carried {
-			t.upgrade(send, h, int(ttl), now)
-		}
 		return false
 	}
-	if lk != nil && lk.trees {
-		// A copy we have: the sender pushes on this link and need not.
-		lk.eager = false
+	if lk != nil && lk.trees && lk.eager {
+		// A copy we have: the sender pushes on this link and need not. Once:
+		// while the prune travels, copies the sender pushed before it got
+		// it are duplicates too (our end lazy, a prune on its way: the
+		// sender makes its end eager again only on a graft or a first copy
+		// from us, which come after the prune on the link).
+		lk.eager, lk.pruned = false, true
 		t.stats.PrunesSent++
 		t.control(send, from, codec.KindPrune, 0)
 	}
@@ -235,6 +253,7 @@ func (t *Tree[L]) IHave(send Sender[L], from L, payload []byte) error {
 	if lk == nil {
 		return nil
 	}
+	t.expire(now)
 	for _, hv := range haves {
 		if !lk.heard.take(IHaveRate, now) {
 			t.stats.IDsIgnored++
@@ -271,7 +290,8 @@ func (t *Tree[L]) Graft(send Sender[L], from L, payload []byte) error {
 	if lk == nil {
 		return nil
 	}
-	lk.eager = true
+	t.expire(now)
+	lk.eager, lk.pruned = true, false
 	for _, id := range ids {
 		t.stats.GraftsReceived++
 		h := t.cache[id]
@@ -386,7 +406,7 @@ func (t *Tree[L]) Tick(send Sender[L]) {
 			w.tried |= 1 << best
 			lk := t.links[w.announcers[best]]
 			lk.graft = append(lk.graft, d.id)
-			lk.eager = true
+			lk.eager, lk.pruned = true, false
 			w.due = now.Add(t.cfg.GraftRetry)
 			grafting = true
 		}
@@ -412,11 +432,29 @@ func (t *Tree[L]) Tick(send Sender[L]) {
 		soonest(t.flushAt)
 	}
 	if t.fifoHead < len(t.fifo) {
-		soonest(t.fifo[t.fifoHead].at.Add(t.cfg.CacheAge))
+		// Forgetting waits for a tick due anyway, or expireSlack: one tick
+		// frees the payloads of many broadcasts, not one tick each. Every
+		// call that uses the cache expires it first, so nothing older than
+		// CacheAge is ever sent.
+		soonest(t.fifo[t.fifoHead].at.Add(t.cfg.CacheAge + expireSlack))
 	}
 	if !next.IsZero() {
 		t.wake(next, now)
 	}
+}
+
+// AnyLink returns one of the tree's links that speaks trees, if it has
+// one: a host that runs Tick on a link's event loop (so that the frames
+// it sends go out with that loop's own writes) picks it with this.
+func (t *Tree[L]) AnyLink() (l L, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for l, lk := range t.links {
+		if lk.trees {
+			return l, true
+		}
+	}
+	return l, false
 }
 
 // Upgrades is Stats().Upgrades without the lock or the walk over the
@@ -509,9 +547,17 @@ func (t *Tree[L]) spread(send Sender[L], h *held[L], upgrade bool, now time.Time
 		lk.queue = append(lk.queue, proto.Have{ID: h.id, TTL: uint8(min(fwd, 255))})
 		if len(lk.queue) == proto.MaxTreeIDs {
 			t.announce(send, l, lk)
-		} else if !t.announcing {
+			continue
+		}
+		// A better budget for an id announced before need not go out at
+		// once: it waits for the next flush, or upgradeWait flushes at most.
+		at := now.Add(t.cfg.AnnounceEvery)
+		if upgrade {
+			at = now.Add(upgradeWait * t.cfg.AnnounceEvery)
+		}
+		if !t.announcing || at.Before(t.flushAt) {
 			t.announcing = true
-			t.flushAt = now.Add(t.cfg.AnnounceEvery)
+			t.flushAt = at
 			t.wake(t.flushAt, now)
 		}
 	}

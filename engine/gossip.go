@@ -71,12 +71,38 @@ func (n *Node) newTree() error {
 // wakeTree arms the tree's timer. Under the tree's lock.
 func (n *Node) wakeTree(d time.Duration) { n.treeTimer.Reset(d) }
 
-// tickTree runs the tree's tick, on the timer's goroutine.
+// tickTree runs the tree's tick. The timer's goroutine only hands it to
+// the event loop of one of the tree's links: there the frames it sends to
+// that loop's links are queued and written with the loop's other writes,
+// one wake for them all, where from the timer's goroutine each link it
+// sends on would be woken apart. With no such link (short mode, no tree
+// link up, a link closing) it runs on the timer's goroutine.
 func (n *Node) tickTree() {
 	if n.life.state.Load() != nodeRunning {
 		return
 	}
+	if n.cfg.mode != Short {
+		if e, ok := n.tree.AnyLink(); ok {
+			if pc, err := n.link(e); err == nil {
+				pc.mu.Lock()
+				c := pc.c
+				pc.mu.Unlock()
+				if c != nil && c.Wake(n.tickOnLoop) == nil {
+					return
+				}
+			}
+		}
+	}
 	n.tree.Tick(n.sendAny)
+}
+
+// tickOnLoop is tickTree's callback on c's event loop. Loop.
+func (n *Node) tickOnLoop(c gnet.Conn, _ error) error {
+	if n.state.Load() != nodeRunning {
+		return nil
+	}
+	n.tree.Tick(n.treeSender(n.loopOf(c)))
+	return nil
 }
 
 // sendTreeFrame queues a frame the tree sends on route e. A link of the

@@ -1,0 +1,69 @@
+package broadcast
+
+import (
+	"testing"
+	"time"
+
+	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/proto"
+)
+
+// recorder is a Sender that keeps the kind of every frame sent, by link.
+type recorder map[int][]codec.Kind
+
+func (r recorder) send(l int, frame []byte) bool {
+	r[l] = append(r[l], codec.Kind(frame[5]))
+	return true
+}
+
+func (r recorder) count(l int, k codec.Kind) (n int) {
+	for _, got := range r[l] {
+		if got == k {
+			n++
+		}
+	}
+	return n
+}
+
+// TestPrunesOnceAndStaleCopiesDoNotUndoIt: link 2 delivers a duplicate and
+// is pruned. Until the prune reaches the peer, the peer goes on pushing:
+// a second duplicate gets no second prune, and a first copy from it (sent
+// before the prune arrived) does not make the link eager again, so the
+// next broadcast is only announced on it.
+func TestPrunesOnceAndStaleCopiesDoNotUndoIt(t *testing.T) {
+	now := time.Unix(1, 0)
+	tr, err := New[int](Config{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.LinkUp(1, true)
+	tr.LinkUp(2, true)
+	r := recorder{}
+	payload := proto.AppendGossip(nil, proto.PeerID{Name: "o", Addr: "127.0.0.1:1"}, []byte("x"))
+	gossip := func(from int, id uint64) bool { return tr.Gossip(r.send, from, 0, 5, id, payload) }
+
+	if !gossip(1, 11) || gossip(2, 11) {
+		t.Fatal("broadcast 11: want it delivered from 1 and a duplicate from 2")
+	}
+	if !gossip(1, 12) || gossip(2, 12) {
+		t.Fatal("broadcast 12: want it delivered from 1 and a duplicate from 2")
+	}
+	if got := r.count(2, codec.KindPrune); got != 1 {
+		t.Fatalf("%d prunes sent on link 2 for two duplicates while the first prune travels, want 1", got)
+	}
+	if !gossip(2, 13) {
+		t.Fatal("broadcast 13 from the pruned link: want it delivered")
+	}
+	pushed := r.count(2, codec.KindGossip)
+	if !gossip(1, 14) {
+		t.Fatal("broadcast 14: want it delivered")
+	}
+	if got := r.count(2, codec.KindGossip); got != pushed {
+		t.Fatalf("broadcast 14 pushed on link 2, which this node pruned: a copy the peer sent before the prune made it eager again")
+	}
+	now = now.Add(time.Second)
+	tr.Tick(r.send)
+	if r.count(2, codec.KindIHave) == 0 {
+		t.Fatal("broadcast 14 not announced on the lazy link 2")
+	}
+}
