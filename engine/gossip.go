@@ -42,86 +42,102 @@ func (n *Node) Broadcast(msg []byte) (uint64, error) {
 	}
 	id := rand.Uint64() | 1 // never 0
 	n.stats.gossipOriginated.Add(1)
-	if n.tree.Originate(n.sendAny, id, proto.FlagStamped, n.cfg.gossipTTL, payload) == 0 {
+	if n.tree.Originate(n.tree.sendAny, id, proto.FlagStamped, n.cfg.gossipTTL, payload) == 0 {
 		return id, fmt.Errorf("%w: broadcast went out on no link (%d peers routed)", ErrNotConnected, n.routes.table.Len())
 	}
 	return id, nil
 }
 
+// treeTenant is the node's side of the broadcast tenant: the tree (its
+// methods promoted), the timer its ticks run on, and the sender it uses
+// off the loops.
+type treeTenant struct {
+	*broadcast.Tree[*route.Entry]
+	n       *Node
+	timer   *time.Timer                    // runs the tree's ticks when it asks
+	sendAny broadcast.Sender[*route.Entry] // the tree's sends off the loops
+}
+
 // newTree makes the node's broadcast tree. Its ticks run on a timer the
 // tree arms itself (only while it has something to do).
 func (n *Node) newTree() error {
+	tt := &n.tree
+	tt.n = n
 	cacheAge := min(10*time.Second, n.cfg.seenWindow/2)
 	t, err := broadcast.New[*route.Entry](broadcast.Config{
 		SeenCapacity: max(n.cfg.seenCapacity, 2),
 		SeenWindow:   n.cfg.seenWindow,
 		CacheAge:     max(cacheAge, time.Millisecond),
-		Wake:         n.wakeTree,
+		Wake:         tt.wake,
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadOption, err)
 	}
-	n.tree = t
-	n.treeTimer = time.AfterFunc(time.Hour, n.tickTree)
-	n.treeTimer.Stop()
-	n.sendAny = func(e *route.Entry, frame []byte) bool { return n.sendTreeFrame(e, frame, nil) }
+	tt.Tree = t
+	tt.timer = time.AfterFunc(time.Hour, tt.tick)
+	tt.timer.Stop()
+	tt.sendAny = func(e *route.Entry, frame []byte) bool { return tt.send(e, frame, nil) }
 	return nil
 }
 
-// wakeTree arms the tree's timer. Under the tree's lock.
-func (n *Node) wakeTree(d time.Duration) { n.treeTimer.Reset(d) }
+// wake arms the tree's timer. Under the tree's lock.
+func (tt *treeTenant) wake(d time.Duration) { tt.timer.Reset(d) }
 
-// tickTree runs the tree's tick. The timer's goroutine only hands it to
+// tick runs the tree's tick. The timer's goroutine only hands it to
 // the event loop of one of the tree's links: there the frames it sends to
 // that loop's links are queued and written with the loop's other writes,
 // one wake for them all, where from the timer's goroutine each link it
 // sends on would be woken apart. With no such link (short mode, no tree
 // link up, a link closing) it runs on the timer's goroutine.
-func (n *Node) tickTree() {
+func (tt *treeTenant) tick() {
+	n := tt.n
 	if n.life.state.Load() != nodeRunning {
 		return
 	}
 	if n.cfg.mode != Short {
-		if e, ok := n.tree.AnyLink(); ok {
+		if e, ok := tt.AnyLink(); ok {
 			if pc, err := n.link(e); err == nil {
 				pc.mu.Lock()
 				c := pc.c
 				pc.mu.Unlock()
-				if c != nil && c.Wake(n.tickOnLoop) == nil {
+				if c != nil && c.Wake(tt.tickOnLoop) == nil {
 					return
 				}
 			}
 		}
 	}
-	n.tree.Tick(n.sendAny)
+	tt.Tick(tt.sendAny)
 }
 
-// tickOnLoop is tickTree's callback on c's event loop. Loop.
-func (n *Node) tickOnLoop(c gnet.Conn, _ error) error {
-	if n.state.Load() != nodeRunning {
+// tickOnLoop is tick's callback on c's event loop. Loop.
+func (tt *treeTenant) tickOnLoop(c gnet.Conn, _ error) error {
+	if tt.n.life.state.Load() != nodeRunning {
 		return nil
 	}
-	n.tree.Tick(n.treeSender(n.loopOf(c)))
+	tt.Tick(tt.sender(tt.n.own.loopOf(c)))
 	return nil
 }
 
-// sendTreeFrame queues a frame the tree sends on route e. A link of the
+// send queues a frame the tree sends on route e. A link of the
 // loop the tree was called on (on; nil: none) is written with that loop's
 // other links once per poll (writeOnLoop). In short mode it dials e.
 // Never blocks.
-func (n *Node) sendTreeFrame(e *route.Entry, frame []byte, on *loopState) bool {
+func (tt *treeTenant) send(e *route.Entry, frame []byte, on *loopState) bool {
+	n := tt.n
 	kind := codec.Kind(frame[5])
 	if kind == codec.KindGossip {
 		n.stats.gossipForwarded.Add(1)
 	}
-	ok := n.writeTreeFrame(e, frame, on)
+	ok := tt.write(e, frame, on)
 	if !ok && kind == codec.KindGossip {
 		n.stats.gossipForwarded.Add(^uint64(0)) // a counter never lags what a peer received
 	}
 	return ok
 }
 
-func (n *Node) writeTreeFrame(e *route.Entry, frame []byte, on *loopState) bool {
+// write puts a tree frame on e's link, or dials e in short mode.
+func (tt *treeTenant) write(e *route.Entry, frame []byte, on *loopState) bool {
+	n := tt.n
 	if n.cfg.mode == Short {
 		f, _, err := codec.Decode(frame, len(frame))
 		if err != nil {
@@ -149,18 +165,19 @@ func (n *Node) writeTreeFrame(e *route.Entry, frame []byte, on *loopState) bool 
 	return pc.write(frame) == nil
 }
 
-// treeSender returns the sender for frames the tree sends while it serves
+// sender returns the sender for frames the tree sends while it serves
 // a frame on loop ls, made once per loop.
-func (n *Node) treeSender(ls *loopState) broadcast.Sender[*route.Entry] {
+func (tt *treeTenant) sender(ls *loopState) broadcast.Sender[*route.Entry] {
 	if ls.treeSend == nil {
-		ls.treeSend = func(e *route.Entry, frame []byte) bool { return n.sendTreeFrame(e, frame, ls) }
+		ls.treeSend = func(e *route.Entry, frame []byte) bool { return tt.send(e, frame, ls) }
 	}
 	return ls.treeSend
 }
 
 // treeLink is the tree's handle for the link pc: its route entry (in short
 // mode, the route at the sender's address; nil when there is none).
-func (n *Node) treeLink(pc *peerConn) *route.Entry {
+func (pc *peerConn) treeLink() *route.Entry {
+	n := pc.n
 	if pc.entry != nil || n.cfg.mode != Short {
 		return pc.entry
 	}
@@ -169,7 +186,8 @@ func (n *Node) treeLink(pc *peerConn) *route.Entry {
 
 // gossip handles a gossip frame that arrived on pc; an unparsable payload
 // closes the link. Loop.
-func (n *Node) gossip(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Action {
+func (pc *peerConn) gossip(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Action {
+	n := pc.n
 	origin, body, err := proto.ParseGossip(f.Payload)
 	var sent time.Time
 	if err == nil && f.Flags&proto.FlagStamped != 0 {
@@ -178,7 +196,7 @@ func (n *Node) gossip(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer
 	if err != nil {
 		return pc.violation(err)
 	}
-	if !n.tree.Gossip(n.treeSender(pc.ls), n.treeLink(pc), f.Flags, f.TTL, f.ID, f.Payload) {
+	if !n.tree.Gossip(n.tree.sender(pc.ls), pc.treeLink(), f.Flags, f.TTL, f.ID, f.Payload) {
 		n.stats.gossipDuplicates.Add(1)
 		if pc.short {
 			pc.closeAfterReply.Store(true)
@@ -200,16 +218,17 @@ func (n *Node) gossip(pc *peerConn, f *codec.Frame, w *bytebufferpool.ByteBuffer
 
 // treeControl handles a prune, ihave or graft that arrived on pc; a
 // malformed one closes the link. Loop.
-func (n *Node) treeControl(pc *peerConn, f *codec.Frame) gnet.Action {
-	l := n.treeLink(pc)
+func (pc *peerConn) treeControl(f *codec.Frame) gnet.Action {
+	n := pc.n
+	l := pc.treeLink()
 	var err error
 	switch f.Kind {
 	case codec.KindPrune:
 		err = n.tree.Prune(l, f.Payload)
 	case codec.KindIHave:
-		err = n.tree.IHave(n.treeSender(pc.ls), l, f.Payload)
+		err = n.tree.IHave(n.tree.sender(pc.ls), l, f.Payload)
 	case codec.KindGraft:
-		err = n.tree.Graft(n.treeSender(pc.ls), l, f.Payload)
+		err = n.tree.Graft(n.tree.sender(pc.ls), l, f.Payload)
 	}
 	if err != nil {
 		return pc.violation(err)

@@ -16,7 +16,6 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
 
-	"github.com/antnet-p2p/antnet/broadcast"
 	"github.com/antnet-p2p/antnet/internal/pace"
 	"github.com/antnet-p2p/antnet/internal/tcpconnect"
 	"github.com/antnet-p2p/antnet/proto"
@@ -49,10 +48,8 @@ type Node struct {
 	own    goroutines // the node's loops, workers and callbacks: blocking calls refused there
 	stalls stallWatch // loop callbacks past the stall threshold
 
-	tree      *broadcast.Tree[*route.Entry]  // the broadcast tenant (gossip.go)
-	treeTimer *time.Timer                    // runs the tree's ticks when it asks
-	sendAny   broadcast.Sender[*route.Entry] // the tree's sends off the loops
-	clock     atomic.Int64                   // unix nanos, advanced by every tick
+	tree  treeTenant   // the broadcast tenant (gossip.go)
+	clock atomic.Int64 // unix nanos, advanced by every tick
 
 	shortSrv shortServer // the accept goroutine's inline short requests (shortserve.go)
 	life     lifecycle   // running, closing, closed (node.go)
@@ -280,7 +277,7 @@ func (n *Node) shutdown(ctx context.Context) error {
 		return nil
 	}
 	close(n.life.closing)
-	n.treeTimer.Stop()
+	n.tree.timer.Stop()
 	n.stopIntake(0)
 	if ctx.Err() == nil {
 		n.awaitInFlight(ctx)

@@ -331,9 +331,9 @@ func (pc *peerConn) frame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Act
 		pc.setDown(ReasonGoaway)
 		pc.retire()
 	case codec.KindGossip:
-		return n.gossip(pc, f, w)
+		return pc.gossip(f, w)
 	case codec.KindPrune, codec.KindIHave, codec.KindGraft:
-		return n.treeControl(pc, f)
+		return pc.treeControl(f)
 	case codec.KindHello, codec.KindHelloAck, codec.KindSecure:
 		return pc.violation(fmt.Errorf("%s after handshake", f.Kind))
 	case 0:
