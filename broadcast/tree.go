@@ -63,7 +63,8 @@ type held[L comparable] struct {
 	frame   []byte // the gossip frame; its ttl byte is carried-1
 	carried int    // ttl of the best copy this node has (origin: its ttl+1)
 	at      time.Time
-	holders []holder[L]
+	holders [maxHolders]holder[L] // inline: noting a holder allocates nothing
+	nheld   uint8                  // holders in use
 }
 
 // holder is a link known to have a broadcast, and the ttl its copy carried
@@ -695,20 +696,21 @@ func (h *held[L]) setCarried(carried int) {
 
 // note records that l holds a copy of h carrying at least carried.
 func (h *held[L]) note(l L, carried int) {
-	for i := range h.holders {
+	for i := range h.holders[:h.nheld] {
 		if h.holders[i].l == l {
 			h.holders[i].carried = max(h.holders[i].carried, carried)
 			return
 		}
 	}
-	if len(h.holders) < maxHolders {
-		h.holders = append(h.holders, holder[L]{l, carried})
+	if int(h.nheld) < maxHolders {
+		h.holders[h.nheld] = holder[L]{l, carried}
+		h.nheld++
 	}
 }
 
 // holds reports whether l is known to hold a copy carrying at least ttl.
 func (h *held[L]) holds(l L, ttl int) bool {
-	for _, o := range h.holders {
+	for _, o := range h.holders[:h.nheld] {
 		if o.l == l {
 			return o.carried >= ttl
 		}
