@@ -64,7 +64,7 @@ type held[L comparable] struct {
 	carried int    // ttl of the best copy this node has (origin: its ttl+1)
 	at      time.Time
 	holders [maxHolders]holder[L] // inline: noting a holder allocates nothing
-	nheld   uint8                  // holders in use
+	nheld   uint8                 // holders in use
 }
 
 // holder is a link known to have a broadcast, and the ttl its copy carried
