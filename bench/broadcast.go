@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/antnet-p2p/antnet/broadcast"
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/engine"
 	"github.com/antnet-p2p/antnet/internal/graph"
@@ -223,9 +224,9 @@ func (b *bcastNet) degrees() []int { return graph.Degrees(len(b.nodes), b.edges)
 // bcastCosts are the network's counters a row takes its per-broadcast and
 // per-delivery figures from.
 type bcastCosts struct {
-	forwarded, dropped, again uint64 // Stats: gossip frames sent, duplicates, relays for a better ttl
-	bytesOut, control         uint64 // Stats.BytesOut, the trees' control bytes
-	prunes, grafts            uint64 // the trees' repairs
+	forwarded, dropped, again uint64          // Stats: gossip frames sent, duplicates, relays for a better ttl
+	bytesOut                  uint64          // Stats.BytesOut
+	tree                      broadcast.Stats // the trees' counters, summed
 }
 
 // costs sums every node's counters.
@@ -236,9 +237,7 @@ func (b *bcastNet) costs() (c bcastCosts) {
 		c.dropped += st.GossipDuplicates
 		c.again += st.GossipReforwarded
 		c.bytesOut += st.BytesOut
-		c.control += ts.ControlBytes
-		c.prunes += ts.PrunesSent
-		c.grafts += ts.GraftsSent
+		c.tree.Add(ts)
 	}
 	return c
 }
@@ -398,11 +397,11 @@ func broadcastRun(secureLinks, flood bool, n, deg, payload int, cfg *config, r *
 	c1 := b.costs()
 	if tb := float64(max(issued-tissued0, 1)); !flood {
 		r.addNote(fmt.Sprintf("throughput phase per broadcast: %.2f prunes, %.2f grafts, %.2f ttl upgrades",
-			float64(c1.prunes-t0.prunes)/tb, float64(c1.grafts-t0.grafts)/tb, float64(c1.again-t0.again)/tb))
+			float64(c1.tree.PrunesSent-t0.tree.PrunesSent)/tb, float64(c1.tree.GraftsSent-t0.tree.GraftsSent)/tb, float64(c1.again-t0.again)/tb))
 	}
 	if deliveries := float64((issued - tissued0) * others); deliveries > 0 {
 		r.CopiesPerDelivery = float64(c1.forwarded-t0.forwarded) / deliveries
-		r.ControlBytesPerDelivery = float64(c1.control-t0.control) / deliveries
+		r.ControlBytesPerDelivery = float64(c1.tree.ControlBytes-t0.tree.ControlBytes) / deliveries
 		r.WireBytesPerDelivery = float64(c1.bytesOut-t0.bytesOut) / deliveries
 	}
 

@@ -335,14 +335,7 @@ func TestTreeDeliversOnceWithAboutOnePayloadPerNode(t *testing.T) {
 	}
 	var st Stats
 	for _, nd := range s.nodes {
-		x := nd.tree.Stats()
-		st.EagerLinks += x.EagerLinks
-		st.LazyLinks += x.LazyLinks
-		st.Missing += x.Missing
-		st.ControlBytes += x.ControlBytes
-		st.PayloadBytes += x.PayloadBytes
-		st.GraftsSent += x.GraftsSent
-		st.Upgrades += x.Upgrades
+		st.Add(nd.tree.Stats())
 	}
 	deliveries := float64(count * (n - 1))
 	t.Logf("per delivery over all %d broadcasts: %.0f payload bytes, %.1f control bytes, %.3f grafts, %.2f ttl upgrades",

@@ -31,3 +31,34 @@ type Stats struct {
 	Missing     int // ids announced and waited for
 	Seen        int // ids remembered
 }
+
+// Add adds o's counters and sizes to s: the totals of several trees (a
+// network's nodes). Sizes add up as counts across the trees.
+func (s *Stats) Add(o Stats) {
+	s.Delivered += o.Delivered
+	s.Duplicates += o.Duplicates
+	s.Expired += o.Expired
+	s.Upgrades += o.Upgrades
+	s.PayloadsSent += o.PayloadsSent
+	s.PayloadsGrafted += o.PayloadsGrafted
+	s.PayloadBytes += o.PayloadBytes
+	s.ControlBytes += o.ControlBytes
+	s.PrunesSent += o.PrunesSent
+	s.PrunesReceived += o.PrunesReceived
+	s.IHavesSent += o.IHavesSent
+	s.IDsAnnounced += o.IDsAnnounced
+	s.IDsHeard += o.IDsHeard
+	s.IDsIgnored += o.IDsIgnored
+	s.GraftsSent += o.GraftsSent
+	s.GraftsReceived += o.GraftsReceived
+	s.GraftsUnanswered += o.GraftsUnanswered
+	s.MissingExpired += o.MissingExpired
+	s.Unsolicited += o.Unsolicited
+	s.EagerLinks += o.EagerLinks
+	s.LazyLinks += o.LazyLinks
+	s.FloodLinks += o.FloodLinks
+	s.Cached += o.Cached
+	s.CachedBytes += o.CachedBytes
+	s.Missing += o.Missing
+	s.Seen += o.Seen
+}

@@ -14,12 +14,7 @@ import (
 // treeTotals sums the mesh's broadcast-tree stats.
 func (m *mesh) treeTotals() (s broadcast.Stats) {
 	for _, n := range m.nodes {
-		x := n.BroadcastStats()
-		s.PrunesSent += x.PrunesSent
-		s.EagerLinks += x.EagerLinks
-		s.LazyLinks += x.LazyLinks
-		s.FloodLinks += x.FloodLinks
-		s.IHavesSent += x.IHavesSent
+		s.Add(n.BroadcastStats())
 	}
 	return s
 }
