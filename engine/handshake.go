@@ -363,10 +363,14 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 	h, err := proto.ParseHello(f.Payload)
 	pc.trees = f.Flags&proto.FlagShort == 0 && f.Flags&proto.FlagTrees != 0 && n.cfg.speaksTrees()
 	if pc.outbound {
-		if err == nil && !h.Listens() {
-			err = fmt.Errorf("%w: hello-ack without an address", proto.ErrBadHello)
+		if pc.abandoned.Load() {
+			return gnet.Close
 		}
+		h, err := n.checkHelloAck(f.Payload, pc.peer)
 		if err != nil {
+			if !errors.Is(err, proto.ErrBadHello) {
+				pc.hsErr = err // a self-dial or another name: AddRoute says which
+			}
 			return pc.violation(err)
 		}
 		return pc.helloAck(h)
@@ -440,22 +444,29 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 	return gnet.None
 }
 
+// checkHelloAck parses the hello-ack of the peer dialed as dialed and
+// checks it: it gives an address, it is not this node's own (a self-dial),
+// and it names the peer dialed if a name was. Errors wrap
+// proto.ErrBadHello, ErrSelf or ErrPeerMismatch. The loop's dialer and a
+// short request in its caller's goroutine both take hello-ack through it.
+func (n *Node) checkHelloAck(payload []byte, dialed proto.PeerID) (proto.Hello, error) {
+	h, err := proto.ParseHello(payload)
+	switch {
+	case err != nil:
+		return h, err
+	case !h.Listens():
+		return h, fmt.Errorf("%w: hello-ack without an address", proto.ErrBadHello)
+	case h.Nonce == n.nonce:
+		return h, fmt.Errorf("%w: %w: hello-ack from %s carries this node's own nonce", ErrHandshake, ErrSelf, dialed.Addr)
+	case dialed.Name != "" && h.ID.Name != dialed.Name:
+		return h, fmt.Errorf("%w: %s answered as %q", ErrPeerMismatch, dialed, h.ID.Name)
+	}
+	return h, nil
+}
+
 // helloAck completes a dialed link. Loop.
 func (pc *peerConn) helloAck(h proto.Hello) gnet.Action {
 	n := pc.n
-	if pc.abandoned.Load() {
-		return gnet.Close
-	}
-	if h.Nonce == n.nonce {
-		err := fmt.Errorf("%w: %w: hello-ack from %s carries this node's own nonce", ErrHandshake, ErrSelf, pc.peer.Addr)
-		pc.hsErr = err
-		return pc.violation(err)
-	}
-	if pc.peer.Name != "" && h.ID.Name != pc.peer.Name {
-		err := fmt.Errorf("%w: %s answered as %q", ErrPeerMismatch, pc.peer, h.ID.Name)
-		pc.hsErr = err
-		return pc.violation(err)
-	}
 	pc.peer.Name = h.ID.Name // the address stays the one we dialed: it keys the route
 	pc.peer.Key = pc.peerKey
 	pc.peerNonce = h.Nonce

@@ -166,14 +166,8 @@ func (n *Node) shortAck(peer proto.PeerID, f *codec.Frame) error {
 	var err error
 	if f.Kind != codec.KindHelloAck {
 		err = fmt.Errorf("%w: got %s, want %s", ErrHandshake, f.Kind, codec.KindHelloAck)
-	} else if h, perr := proto.ParseHello(f.Payload); perr != nil {
-		err = perr
-	} else if !h.Listens() {
-		err = fmt.Errorf("%w: hello-ack without an address", proto.ErrBadHello)
-	} else if h.Nonce == n.nonce {
-		err = fmt.Errorf("%w: %w: hello-ack from %s carries this node's own nonce", ErrHandshake, ErrSelf, peer.Addr)
-	} else if peer.Name != "" && h.ID.Name != peer.Name {
-		err = fmt.Errorf("%w: %s answered as %q", ErrPeerMismatch, peer, h.ID.Name)
+	} else {
+		_, err = n.checkHelloAck(f.Payload, peer)
 	}
 	if err != nil {
 		n.stats.protocolErrors.Add(1)
