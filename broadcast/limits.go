@@ -31,6 +31,11 @@ type bucket struct {
 	last   int64 // unix nanos of the last take, 0 for a new bucket (16 bytes a bucket, two a link)
 }
 
+// full reports whether b has refilled: it is as a new bucket.
+func (b *bucket) full(rate float64, now time.Time) bool {
+	return b.last == 0 || b.tokens+float64(now.UnixNano()-b.last)/float64(time.Second)*rate >= rate
+}
+
 // take takes one token, if there is one. A new bucket is full.
 func (b *bucket) take(rate float64, now time.Time) bool {
 	t := now.UnixNano()

@@ -31,7 +31,9 @@ type Tree[L comparable] struct {
 
 	missing    map[uint64]*want[L] // ids announced to us, not yet received
 	announcing bool                // some link has ids queued to announce
+	busyLinks  int                 // links with a linkBusy
 	flushAt    time.Time           // when queued ids are announced
+	quietAt    time.Time           // when the tick next looks for links gone quiet
 	wakeAt     time.Time           // earliest Wake asked for, not yet ticked; zero: none
 
 	stats    Stats
@@ -44,16 +46,43 @@ type Tree[L comparable] struct {
 	buf   []byte       // scratch for control frames
 }
 
-// link is the tree's view of one link.
+// link is the tree's view of one link: 16 bytes while it is quiet.
 type link struct {
-	trees   bool // speaks prune, ihave and graft; else always eager, sent no control
-	eager   bool // payloads are pushed on it; else it is only announced ids
-	pruned  bool // lazy because this node pruned it (not the peer)
+	trees   bool  // speaks prune, ihave and graft; else always eager, sent no control
+	eager   bool  // payloads are pushed on it; else it is only announced ids
+	pruned  bool  // lazy because this node pruned it (not the peer)
+	missing int32 // missing ids it announced first
+	busy    *linkBusy
+}
+
+// linkBusy is what a link holds while ids go either way on it: made when
+// it first queues an id or takes one, dropped by the tick once its queues
+// are empty and its buckets full again (idle for a second).
+type linkBusy struct {
 	queue   []proto.Have
 	graft   []uint64 // ids to graft on it at this tick
 	heard   bucket   // ids it announced: IHaveRate
 	answers bucket   // payloads sent it for its grafts: GraftRate
-	missing int      // missing ids it announced first
+}
+
+// use returns lk's queues and buckets, making them if it has none; the
+// tick looks for quiet links a second after the first is made.
+func (t *Tree[L]) use(lk *link, now time.Time) *linkBusy {
+	if lk.busy == nil {
+		lk.busy = new(linkBusy)
+		if t.busyLinks == 0 {
+			t.quietAt = now.Add(time.Second)
+			t.wake(t.quietAt, now)
+		}
+		t.busyLinks++
+	}
+	return lk.busy
+}
+
+// quiet reports whether b holds nothing a new linkBusy would not: empty
+// queues and full buckets.
+func (b *linkBusy) quiet(now time.Time) bool {
+	return len(b.queue) == 0 && len(b.graft) == 0 && b.heard.full(IHaveRate, now) && b.answers.full(GraftRate, now)
 }
 
 // held is a broadcast this node has: its frame as this node sends it, for
@@ -126,6 +155,9 @@ func New[L comparable](cfg Config) (*Tree[L], error) {
 // already up starts again as a new link.
 func (t *Tree[L]) LinkUp(l L, trees bool) {
 	t.mu.Lock()
+	if lk := t.links[l]; lk != nil && lk.busy != nil {
+		t.busyLinks--
+	}
 	t.links[l] = &link{trees: trees, eager: true}
 	t.mu.Unlock()
 }
@@ -134,6 +166,9 @@ func (t *Tree[L]) LinkUp(l L, trees bool) {
 // is dropped.
 func (t *Tree[L]) LinkDown(l L) {
 	t.mu.Lock()
+	if lk := t.links[l]; lk != nil && lk.busy != nil {
+		t.busyLinks--
+	}
 	delete(t.links, l)
 	t.mu.Unlock()
 }
@@ -256,7 +291,7 @@ func (t *Tree[L]) IHave(send Sender[L], from L, payload []byte) error {
 	}
 	t.expire(now)
 	for _, hv := range haves {
-		if !lk.heard.take(IHaveRate, now) {
+		if !t.use(lk, now).heard.take(IHaveRate, now) {
 			t.stats.IDsIgnored++
 			continue
 		}
@@ -296,7 +331,7 @@ func (t *Tree[L]) Graft(send Sender[L], from L, payload []byte) error {
 	for _, id := range ids {
 		t.stats.GraftsReceived++
 		h := t.cache[id]
-		if h == nil || h.carried < 1 || !lk.answers.take(GraftRate, now) {
+		if h == nil || h.carried < 1 || !t.use(lk, now).answers.take(GraftRate, now) {
 			t.stats.GraftsUnanswered++
 			continue
 		}
@@ -406,7 +441,8 @@ func (t *Tree[L]) Tick(send Sender[L]) {
 		if best >= 0 {
 			w.tried |= 1 << best
 			lk := t.links[w.announcers[best]]
-			lk.graft = append(lk.graft, d.id)
+			b := t.use(lk, now)
+			b.graft = append(b.graft, d.id)
 			lk.eager, lk.pruned = true, false
 			w.due = now.Add(t.cfg.GraftRetry)
 			grafting = true
@@ -416,15 +452,27 @@ func (t *Tree[L]) Tick(send Sender[L]) {
 	clear(due)
 	t.due = due[:0]
 	flush := t.announcing && !now.Before(t.flushAt)
-	if grafting || flush {
+	if grafting || flush || (t.busyLinks > 0 && !now.Before(t.quietAt)) {
 		for l, lk := range t.links {
-			if len(lk.graft) > 0 {
-				t.sendGrafts(send, l, lk)
+			b := lk.busy
+			if b == nil {
+				continue
 			}
-			if flush && len(lk.queue) > 0 {
-				t.announce(send, l, lk)
+			if len(b.graft) > 0 {
+				t.sendGrafts(send, l, b)
+			}
+			if flush && len(b.queue) > 0 {
+				t.announce(send, l, b)
+			}
+			if b.quiet(now) {
+				lk.busy = nil
+				t.busyLinks--
 			}
 		}
+		t.quietAt = now.Add(time.Second)
+	}
+	if t.busyLinks > 0 {
+		soonest(t.quietAt)
 	}
 	if flush {
 		t.announcing = false
@@ -541,13 +589,14 @@ func (t *Tree[L]) spread(send Sender[L], h *held[L], upgrade bool, now time.Time
 			continue
 		}
 		n++
-		if i := slices.IndexFunc(lk.queue, func(q proto.Have) bool { return q.ID == h.id }); i >= 0 {
-			lk.queue[i].TTL = max(lk.queue[i].TTL, uint8(min(fwd, 255))) // an upgrade before the flush: one entry
+		b := t.use(lk, now)
+		if i := slices.IndexFunc(b.queue, func(q proto.Have) bool { return q.ID == h.id }); i >= 0 {
+			b.queue[i].TTL = max(b.queue[i].TTL, uint8(min(fwd, 255))) // an upgrade before the flush: one entry
 			continue
 		}
-		lk.queue = append(lk.queue, proto.Have{ID: h.id, TTL: uint8(min(fwd, 255))})
-		if len(lk.queue) == proto.MaxTreeIDs {
-			t.announce(send, l, lk)
+		b.queue = append(b.queue, proto.Have{ID: h.id, TTL: uint8(min(fwd, 255))})
+		if len(b.queue) == proto.MaxTreeIDs {
+			t.announce(send, l, b)
 			continue
 		}
 		// A better budget for an id announced before need not go out at
@@ -587,15 +636,15 @@ func (t *Tree[L]) push(send Sender[L], l L, h *held[L]) bool {
 
 // announce sends l the ids queued for it, in ihaves of up to MaxTreeIDs,
 // leaving out those l is known to hold already.
-func (t *Tree[L]) announce(send Sender[L], l L, lk *link) {
-	q := lk.queue[:0]
-	for _, hv := range lk.queue {
+func (t *Tree[L]) announce(send Sender[L], l L, b *linkBusy) {
+	q := b.queue[:0]
+	for _, hv := range b.queue {
 		if h := t.cache[hv.ID]; h != nil && h.holds(l, int(hv.TTL)) {
 			continue
 		}
 		q = append(q, hv)
 	}
-	lk.queue = lk.queue[:0]
+	b.queue = b.queue[:0]
 	for len(q) > 0 {
 		chunk := q[:min(len(q), proto.MaxTreeIDs)]
 		q = q[len(chunk):]
@@ -610,9 +659,9 @@ func (t *Tree[L]) announce(send Sender[L], l L, lk *link) {
 }
 
 // sendGrafts sends l the ids grafted on it this tick.
-func (t *Tree[L]) sendGrafts(send Sender[L], l L, lk *link) {
-	q := lk.graft
-	lk.graft = lk.graft[:0]
+func (t *Tree[L]) sendGrafts(send Sender[L], l L, b *linkBusy) {
+	q := b.graft
+	b.graft = b.graft[:0]
 	for len(q) > 0 {
 		chunk := q[:min(len(q), proto.MaxTreeIDs)]
 		q = q[len(chunk):]
