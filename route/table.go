@@ -64,7 +64,8 @@ type Table struct {
 
 	mu     sync.Mutex
 	byAddr index[*Entry]            // addr -> entry
-	byName index[[]*Entry]          // name -> entries (immutable, replaced on write)
+	byName index[*Entry]            // name -> the entry, for a name one entry carries
+	shared index[[]*Entry]          // name -> its entries, for a name several carry (immutable, replaced on write)
 	all    atomic.Pointer[[]*Entry] // sorted by address; nil after a write
 	count  atomic.Int64
 }
@@ -75,6 +76,7 @@ func New(local proto.PeerID, nonce uint64) *Table {
 	t := &Table{local: local, nonce: nonce}
 	t.byAddr.init()
 	t.byName.init()
+	t.shared.init()
 	return t
 }
 
@@ -97,8 +99,14 @@ func (t *Table) Add(id proto.PeerID) (*Entry, error) {
 	}
 	e := &Entry{ID: id}
 	t.byAddr.store(id.Addr, e)
-	list, _ := t.byName.load(id.Name)
-	t.byName.store(id.Name, append(list[:len(list):len(list)], e))
+	if list, ok := t.shared.load(id.Name); ok {
+		t.shared.store(id.Name, append(list[:len(list):len(list)], e))
+	} else if other, ok := t.byName.load(id.Name); ok {
+		t.shared.store(id.Name, []*Entry{other, e}) // before the delete: a reader sees one or the other
+		t.byName.delete(id.Name)
+	} else {
+		t.byName.store(id.Name, e)
+	}
 	t.count.Add(1)
 	t.all.Store(nil)
 	return e, nil
@@ -114,17 +122,22 @@ func (t *Table) Delete(key string) (*Entry, error) {
 		return nil, err
 	}
 	t.byAddr.delete(e.ID.Addr)
-	list, _ := t.byName.load(e.ID.Name)
-	rest := make([]*Entry, 0, len(list)-1)
-	for _, x := range list {
-		if x != e {
-			rest = append(rest, x)
-		}
-	}
-	if len(rest) == 0 {
+	list, ok := t.shared.load(e.ID.Name)
+	if !ok {
 		t.byName.delete(e.ID.Name)
 	} else {
-		t.byName.store(e.ID.Name, rest)
+		rest := make([]*Entry, 0, len(list)-1)
+		for _, x := range list {
+			if x != e {
+				rest = append(rest, x)
+			}
+		}
+		if len(rest) == 1 {
+			t.byName.store(e.ID.Name, rest[0]) // before the delete: a reader sees one or the other
+			t.shared.delete(e.ID.Name)
+		} else {
+			t.shared.store(e.ID.Name, rest)
+		}
 	}
 	t.count.Add(-1)
 	t.all.Store(nil)
@@ -150,10 +163,10 @@ func (t *Table) Lookup(key string) (*Entry, error) {
 	if e := t.Get(key); e != nil {
 		return e, nil
 	}
-	if list, ok := t.byName.load(key); ok {
-		if len(list) == 1 {
-			return list[0], nil
-		}
+	if e, ok := t.byName.load(key); ok {
+		return e, nil
+	}
+	if list, ok := t.shared.load(key); ok {
 		ids := make([]string, len(list))
 		for i, e := range list {
 			ids[i] = e.ID.String()
