@@ -5,83 +5,151 @@ import (
 	"sync/atomic"
 )
 
-// indexShards is the number of shards of an index: a write copies one, so
-// at 10,000 entries it copies about 40.
-const indexShards = 256
-
-// index is a map from strings with lock-free reads: shards of immutable
-// maps, each behind an atomic pointer. Writers (serialised by the table's
-// mutex) copy the one shard they change and publish the copy. An entry
-// costs its key, its value and a map slot, about 30-40 bytes, where a
-// sync.Map entry costs about 120 (trie nodes, a boxed key); the price is a
-// write that copies a shard, a few microseconds at 10,000 entries.
-type index[V any] struct {
-	seed   maphash.Seed
-	shards [indexShards]atomic.Pointer[map[string]V]
+// index maps a string of an entry (its address, or its name) to the entry,
+// with lock-free reads: an open-addressed table of atomic pointers, probed
+// linearly, the key read from the entry itself. Writers (serialised by the
+// table's mutex) change slots in place; a resize builds a new table and
+// publishes it. An entry costs two slots, 16 bytes, and a write allocates
+// nothing unless the table grows or shrinks (then the old table is garbage
+// in one piece).
+type index struct {
+	key  func(*Entry) string
+	seed maphash.Seed
+	tab  atomic.Pointer[[]atomic.Pointer[Entry]] // length a power of two; nil while empty
+	used int                                     // writers: slots not nil (entries and tombstones)
+	live int                                     // writers: entries
 }
 
-func (x *index[V]) init() { x.seed = maphash.MakeSeed() }
+// tombstone fills a deleted slot, so that probes carry on past it.
+var tombstone = new(Entry)
 
-func (x *index[V]) shard(k string) *atomic.Pointer[map[string]V] {
-	return &x.shards[maphash.String(x.seed, k)%indexShards]
+// minSlots is the smallest table; a table is at most half used (tombstones
+// count), so every probe ends at an empty slot.
+const minSlots = 16
+
+func newIndex(key func(*Entry) string) index {
+	return index{key: key, seed: maphash.MakeSeed()}
 }
 
-// load returns k's value. Lock-free.
-func (x *index[V]) load(k string) (V, bool) {
-	if m := x.shard(k).Load(); m != nil {
-		v, ok := (*m)[k]
-		return v, ok
+func (x *index) start(t []atomic.Pointer[Entry], k string) uint64 {
+	return maphash.String(x.seed, k) & uint64(len(t)-1)
+}
+
+// load returns the entry whose key is k, or nil. Lock-free.
+func (x *index) load(k string) *Entry {
+	p := x.tab.Load()
+	if p == nil {
+		return nil
 	}
-	var zero V
-	return zero, false
+	t := *p
+	mask := uint64(len(t) - 1)
+	for i := x.start(t, k); ; i = (i + 1) & mask {
+		e := t[i].Load()
+		if e == nil {
+			return nil
+		}
+		if e != tombstone && x.key(e) == k {
+			return e
+		}
+	}
 }
 
-// store sets k to v. Writers only (under the table's mutex).
-func (x *index[V]) store(k string, v V) {
-	s := x.shard(k)
-	var old map[string]V
-	if m := s.Load(); m != nil {
-		old = *m
+// store puts e under its key, in place of an entry with the same key.
+// Writers only.
+func (x *index) store(e *Entry) {
+	if (x.used+1)*2 > x.slots() {
+		x.resize(x.live + 1)
 	}
-	m := make(map[string]V, len(old)+1)
-	for ok, ov := range old {
-		m[ok] = ov
+	t := *x.tab.Load()
+	k := x.key(e)
+	mask := uint64(len(t) - 1)
+	free := -1
+	for i := x.start(t, k); ; i = (i + 1) & mask {
+		cur := t[i].Load()
+		if cur == nil {
+			if free < 0 {
+				free = int(i)
+				x.used++
+			}
+			break
+		}
+		if cur == tombstone {
+			if free < 0 {
+				free = int(i)
+			}
+			continue
+		}
+		if x.key(cur) == k {
+			t[i].Store(e)
+			return
+		}
 	}
-	m[k] = v
-	s.Store(&m)
+	t[free].Store(e)
+	x.live++
 }
 
-// delete removes k. Writers only.
-func (x *index[V]) delete(k string) {
-	s := x.shard(k)
-	p := s.Load()
+// delete removes the entry whose key is k, if there is one. Writers only.
+func (x *index) delete(k string) {
+	p := x.tab.Load()
 	if p == nil {
 		return
 	}
-	if _, ok := (*p)[k]; !ok {
-		return
-	}
-	if len(*p) == 1 {
-		s.Store(nil)
-		return
-	}
-	m := make(map[string]V, len(*p)-1)
-	for ok, ov := range *p {
-		if ok != k {
-			m[ok] = ov
+	t := *p
+	mask := uint64(len(t) - 1)
+	for i := x.start(t, k); ; i = (i + 1) & mask {
+		e := t[i].Load()
+		if e == nil {
+			return
+		}
+		if e != tombstone && x.key(e) == k {
+			t[i].Store(tombstone)
+			x.live--
+			break
 		}
 	}
-	s.Store(&m)
+	if x.live == 0 {
+		x.tab.Store(nil)
+		x.used = 0
+	} else if x.live*8 < len(t) && len(t) > minSlots {
+		x.resize(x.live)
+	}
 }
 
-// each calls f for every value. Lock-free; a shard is seen as it was when
-// f reached it.
-func (x *index[V]) each(f func(V)) {
-	for i := range x.shards {
-		if m := x.shards[i].Load(); m != nil {
-			for _, v := range *m {
-				f(v)
+// each calls f for every entry. Lock-free; it sees the table as it was
+// when each started, or later.
+func (x *index) each(f func(*Entry)) {
+	if p := x.tab.Load(); p != nil {
+		for i := range *p {
+			if e := (*p)[i].Load(); e != nil && e != tombstone {
+				f(e)
 			}
 		}
 	}
+}
+
+func (x *index) slots() int {
+	if p := x.tab.Load(); p != nil {
+		return len(*p)
+	}
+	return 0
+}
+
+// resize publishes a table with room for n entries at a quarter full, with
+// the live entries and no tombstones. Writers only.
+func (x *index) resize(n int) {
+	size := minSlots
+	for size < 4*n {
+		size *= 2
+	}
+	t := make([]atomic.Pointer[Entry], size)
+	mask := uint64(size - 1)
+	x.each(func(e *Entry) {
+		i := x.start(t, x.key(e))
+		for t[i].Load() != nil {
+			i = (i + 1) & mask
+		}
+		t[i].Store(e)
+	})
+	x.used = x.live
+	x.tab.Store(&t)
 }

@@ -10,6 +10,7 @@ package route
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -63,21 +64,22 @@ type Table struct {
 	nonce uint64
 
 	mu     sync.Mutex
-	byAddr index[*Entry]            // addr -> entry
-	byName index[*Entry]            // name -> the entry, for a name one entry carries
-	shared index[[]*Entry]          // name -> its entries, for a name several carry (immutable, replaced on write)
-	all    atomic.Pointer[[]*Entry] // sorted by address; nil after a write
+	byAddr index                               // addr -> entry
+	byName index                               // name -> the entry, for a name one entry carries
+	shared atomic.Pointer[map[string][]*Entry] // name -> its entries, for a name several carry (immutable, replaced on write)
+	all    atomic.Pointer[[]*Entry]            // sorted by address; nil after a write
 	count  atomic.Int64
 }
 
 // New returns an empty table for the node local, whose hello nonce is nonce;
 // local's key and nonce decide the duplicate-link rule (see Prefer).
 func New(local proto.PeerID, nonce uint64) *Table {
-	t := &Table{local: local, nonce: nonce}
-	t.byAddr.init()
-	t.byName.init()
-	t.shared.init()
-	return t
+	return &Table{
+		local:  local,
+		nonce:  nonce,
+		byAddr: newIndex(func(e *Entry) string { return e.ID.Addr }),
+		byName: newIndex(func(e *Entry) string { return e.ID.Name }),
+	}
 }
 
 // Len returns the number of entries. Lock-free.
@@ -91,21 +93,21 @@ func (t *Table) Add(id proto.PeerID) (*Entry, error) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if e, ok := t.byAddr.load(id.Addr); ok {
+	if e := t.byAddr.load(id.Addr); e != nil {
 		if e.ID.Name != id.Name {
 			return nil, fmt.Errorf("%w: %s is %s", ErrAddrTaken, id.Addr, e.ID)
 		}
 		return e, nil
 	}
 	e := &Entry{ID: id}
-	t.byAddr.store(id.Addr, e)
-	if list, ok := t.shared.load(id.Name); ok {
-		t.shared.store(id.Name, append(list[:len(list):len(list)], e))
-	} else if other, ok := t.byName.load(id.Name); ok {
-		t.shared.store(id.Name, []*Entry{other, e}) // before the delete: a reader sees one or the other
+	t.byAddr.store(e)
+	if list, ok := t.sharing(id.Name); ok {
+		t.share(id.Name, append(list[:len(list):len(list)], e))
+	} else if other := t.byName.load(id.Name); other != nil {
+		t.share(id.Name, []*Entry{other, e}) // before the delete: a reader sees one or the other
 		t.byName.delete(id.Name)
 	} else {
-		t.byName.store(id.Name, e)
+		t.byName.store(e)
 	}
 	t.count.Add(1)
 	t.all.Store(nil)
@@ -122,7 +124,7 @@ func (t *Table) Delete(key string) (*Entry, error) {
 		return nil, err
 	}
 	t.byAddr.delete(e.ID.Addr)
-	list, ok := t.shared.load(e.ID.Name)
+	list, ok := t.sharing(e.ID.Name)
 	if !ok {
 		t.byName.delete(e.ID.Name)
 	} else {
@@ -133,10 +135,10 @@ func (t *Table) Delete(key string) (*Entry, error) {
 			}
 		}
 		if len(rest) == 1 {
-			t.byName.store(e.ID.Name, rest[0]) // before the delete: a reader sees one or the other
-			t.shared.delete(e.ID.Name)
+			t.byName.store(rest[0]) // before the share ends: a reader sees one or the other
+			t.share(e.ID.Name, nil)
 		} else {
-			t.shared.store(e.ID.Name, rest)
+			t.share(e.ID.Name, rest)
 		}
 	}
 	t.count.Add(-1)
@@ -144,10 +146,39 @@ func (t *Table) Delete(key string) (*Entry, error) {
 	return e, nil
 }
 
+// sharing returns the entries of a name several carry. Lock-free.
+func (t *Table) sharing(name string) ([]*Entry, bool) {
+	if m := t.shared.Load(); m != nil {
+		list, ok := (*m)[name]
+		return list, ok
+	}
+	return nil, false
+}
+
+// share sets the entries of a name several carry; nil ends the share.
+// Writers only: it copies the map, which holds only shared names.
+func (t *Table) share(name string, list []*Entry) {
+	var m map[string][]*Entry
+	if old := t.shared.Load(); old != nil {
+		m = maps.Clone(*old)
+	} else {
+		m = make(map[string][]*Entry, 1)
+	}
+	if list == nil {
+		delete(m, name)
+	} else {
+		m[name] = list
+	}
+	if len(m) == 0 {
+		t.shared.Store(nil)
+		return
+	}
+	t.shared.Store(&m)
+}
+
 // Get returns the entry at a listening address, or nil. Lock-free.
 func (t *Table) Get(addr string) *Entry {
-	e, _ := t.byAddr.load(addr)
-	return e
+	return t.byAddr.load(addr)
 }
 
 // Lookup resolves key to one entry. key is a full ID (name@host:port), an
@@ -163,10 +194,10 @@ func (t *Table) Lookup(key string) (*Entry, error) {
 	if e := t.Get(key); e != nil {
 		return e, nil
 	}
-	if e, ok := t.byName.load(key); ok {
+	if e := t.byName.load(key); e != nil {
 		return e, nil
 	}
-	if list, ok := t.shared.load(key); ok {
+	if list, ok := t.sharing(key); ok {
 		ids := make([]string, len(list))
 		for i, e := range list {
 			ids[i] = e.ID.String()
