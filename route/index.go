@@ -2,6 +2,7 @@ package route
 
 import (
 	"hash/maphash"
+	"math/bits"
 	"sync/atomic"
 )
 
@@ -15,7 +16,7 @@ import (
 type index struct {
 	key  func(*Entry) string
 	seed maphash.Seed
-	tab  atomic.Pointer[[]atomic.Pointer[Entry]] // length a power of two; nil while empty
+	tab  atomic.Pointer[[]atomic.Pointer[Entry]] // nil while empty
 	used int                                     // writers: slots not nil (entries and tombstones)
 	live int                                     // writers: entries
 }
@@ -24,15 +25,26 @@ type index struct {
 var tombstone = new(Entry)
 
 // minSlots is the smallest table; a table is at most half used (tombstones
-// count), so every probe ends at an empty slot.
+// count), so every probe ends at an empty slot. A resize leaves it a third
+// used: about 20 bytes an entry.
 const minSlots = 16
 
 func newIndex(key func(*Entry) string) index {
 	return index{key: key, seed: maphash.MakeSeed()}
 }
 
-func (x *index) start(t []atomic.Pointer[Entry], k string) uint64 {
-	return maphash.String(x.seed, k) & uint64(len(t)-1)
+// start is k's first slot in t: the hash scaled to len(t), any length.
+func (x *index) start(t []atomic.Pointer[Entry], k string) int {
+	hi, _ := bits.Mul64(maphash.String(x.seed, k), uint64(len(t)))
+	return int(hi)
+}
+
+// next is the slot after i, wrapping.
+func next(t []atomic.Pointer[Entry], i int) int {
+	if i++; i == len(t) {
+		return 0
+	}
+	return i
 }
 
 // load returns the entry whose key is k, or nil. Lock-free.
@@ -42,8 +54,7 @@ func (x *index) load(k string) *Entry {
 		return nil
 	}
 	t := *p
-	mask := uint64(len(t) - 1)
-	for i := x.start(t, k); ; i = (i + 1) & mask {
+	for i := x.start(t, k); ; i = next(t, i) {
 		e := t[i].Load()
 		if e == nil {
 			return nil
@@ -62,20 +73,19 @@ func (x *index) store(e *Entry) {
 	}
 	t := *x.tab.Load()
 	k := x.key(e)
-	mask := uint64(len(t) - 1)
 	free := -1
-	for i := x.start(t, k); ; i = (i + 1) & mask {
+	for i := x.start(t, k); ; i = next(t, i) {
 		cur := t[i].Load()
 		if cur == nil {
 			if free < 0 {
-				free = int(i)
+				free = i
 				x.used++
 			}
 			break
 		}
 		if cur == tombstone {
 			if free < 0 {
-				free = int(i)
+				free = i
 			}
 			continue
 		}
@@ -95,8 +105,7 @@ func (x *index) delete(k string) {
 		return
 	}
 	t := *p
-	mask := uint64(len(t) - 1)
-	for i := x.start(t, k); ; i = (i + 1) & mask {
+	for i := x.start(t, k); ; i = next(t, i) {
 		e := t[i].Load()
 		if e == nil {
 			return
@@ -110,7 +119,7 @@ func (x *index) delete(k string) {
 	if x.live == 0 {
 		x.tab.Store(nil)
 		x.used = 0
-	} else if x.live*8 < len(t) && len(t) > minSlots {
+	} else if x.live*6 < len(t) && len(t) > minSlots {
 		x.resize(x.live)
 	}
 }
@@ -134,19 +143,14 @@ func (x *index) slots() int {
 	return 0
 }
 
-// resize publishes a table with room for n entries at a quarter full, with
+// resize publishes a table with room for n entries at a third full, with
 // the live entries and no tombstones. Writers only.
 func (x *index) resize(n int) {
-	size := minSlots
-	for size < 4*n {
-		size *= 2
-	}
-	t := make([]atomic.Pointer[Entry], size)
-	mask := uint64(size - 1)
+	t := make([]atomic.Pointer[Entry], max(minSlots, 3*n))
 	x.each(func(e *Entry) {
 		i := x.start(t, x.key(e))
 		for t[i].Load() != nil {
-			i = (i + 1) & mask
+			i = next(t, i)
 		}
 		t[i].Store(e)
 	})
