@@ -36,6 +36,8 @@ type peerConn struct {
 	woken    bool // a wake (or the loop's dirty list) will write the queue
 	loopBusy bool // the loop is serving the link or writing to it: others queue
 	backlog  bool // gnet's outbound buffer held bytes after the loop's last write: others queue
+	// loop, short-mode acceptor:
+	shortServed bool // it got its one message
 
 	c          gnet.Conn // set in OnOpen, before the conn is published
 	remoteAddr string    // set in OnOpen, before the conn is published
@@ -61,11 +63,9 @@ type peerConn struct {
 	answered           bool         // loop: the batch being served completed a caller's request
 	paced              bool         // loop: in the node's pacer
 	holdsHandshakeSlot bool         // loop: counted among pending inbound handshakes
-	pacedOut           int          // loop: gnet's outbound bytes when the pacer last looked
 
 	hs        *secure.Handshake // loop: Noise handshake in progress
 	sess      *secure.Session   // loop: seals and opens frames once the handshake is done
-	peerKey   string            // set on the loop before the link is published: the peer's static key
 	peerNonce uint64            // the peer's hello nonce: new after a restart
 
 	goawaySent   atomic.Bool
@@ -74,16 +74,15 @@ type peerConn struct {
 	abandoned    atomic.Bool   // the dialer gave up; close on arrival
 
 	// Per-link figures for PeerStates (see peerstate.go): the loop adds to
-	// the atomics once per batch; sentFrames is counted under mu by send.
-	readyAt    atomic.Int64  // unix nanos when the handshake ended
-	rtt        atomic.Int64  // nanos: the last keepalive ping's round trip
-	bytesIn    atomic.Uint64 // bytes of frames decoded on the link
-	framesIn   atomic.Uint64 // frames decoded on the link
-	bytesOut   atomic.Uint64 // bytes the loop wrote on the link
-	loopFrames atomic.Uint64 // answers the loop wrote without the queue
-	sentFrames uint64        // under mu: frames queued by send and write
-	downWhy    atomic.Uint32 // Reason the link went down, once known (first wins)
-	crowd      int32         // under mu: requests left before flushLocked writes again (see alone)
+	// the atomics once per batch, send and write once per frame.
+	readyAt   atomic.Int64  // unix nanos when the handshake ended
+	rtt       atomic.Int64  // nanos: the last keepalive ping's round trip
+	bytesIn   atomic.Uint64 // bytes of frames decoded on the link
+	framesIn  atomic.Uint64 // frames decoded on the link
+	bytesOut  atomic.Uint64 // bytes the loop wrote on the link
+	framesOut atomic.Uint64 // frames queued by send and write, and answers the loop wrote without the queue
+	downWhy   atomic.Uint32 // Reason the link went down, once known (first wins)
+	crowd     int32         // under mu: requests left before flushLocked writes again (see alone)
 
 	mu       sync.Mutex
 	pending  map[uint64]*future         // nil until a request goes out, and again when the sweep finds it empty
@@ -92,7 +91,7 @@ type peerConn struct {
 	closeErr error                      // non-nil once the conn is closed (OnClose sets it before gnet closes the socket)
 
 	closeAfterReply atomic.Bool // short-mode acceptor: close once the reply is out
-	shortServed     bool        // loop: a short-mode acceptor got its one message
+	pacedOut        int32       // loop: gnet's outbound bytes when the pacer last looked (saturated)
 }
 
 func newPeerConn(n *Node, outbound bool) *peerConn {
@@ -104,7 +103,7 @@ func newPeerConn(n *Node, outbound bool) *peerConn {
 }
 
 // Key implements route.Link: the peer's static key on a secure link.
-func (pc *peerConn) Key() string { return pc.peerKey }
+func (pc *peerConn) Key() string { return pc.peer.Key }
 
 // Outbound implements route.Link.
 func (pc *peerConn) Outbound() bool { return pc.outbound }
@@ -164,7 +163,7 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 		pc.n.stats.inflight.Add(1)
 	}
 	pc.n.stats.framesOut.Add(1)
-	pc.sentFrames++
+	pc.framesOut.Add(1)
 	pc.queued.Add(int64(size))
 	if kind == codec.KindResponse || kind == codec.KindError {
 		pc.markAnswered() // under mu: OnTraffic sees the flag and the queued answer together
@@ -222,7 +221,7 @@ func (pc *peerConn) queueFrameLocked(frame []byte) error {
 		out.B = append(out.B, frame...)
 	}
 	pc.n.stats.framesOut.Add(1)
-	pc.sentFrames++
+	pc.framesOut.Add(1)
 	pc.queued.Add(int64(size))
 	return nil
 }

@@ -157,7 +157,7 @@ func (pc *peerConn) open(c gnet.Conn) ([]byte, gnet.Action) {
 	}
 	out := pc.takeOut() // short mode queued its request before the dial
 	buf := n.appendHello(nil, codec.KindHello, pc.short)
-	pc.loopFrames.Add(1)
+	pc.framesOut.Add(1)
 	if out != nil {
 		buf = append(buf, out.B...)
 		n.outPool.Put(out)
@@ -270,7 +270,7 @@ func (pc *peerConn) secureFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gn
 	}
 	pc.hs = nil
 	pc.sess = sess
-	pc.peerKey = string(sess.Peer)
+	pc.peer.Key = string(sess.Peer)
 	n.log.Debug("secure link", "remote", pc.remote(), "cipher", sess.Cipher)
 	if admit := n.cfg.admit; admit != nil {
 		var err error
@@ -279,7 +279,7 @@ func (pc *peerConn) secureFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gn
 		}
 		if err != nil {
 			n.stats.unadmitted.Add(1)
-			err = fmt.Errorf("%w: key %s: %w", ErrNotAdmitted, proto.PeerID{Key: pc.peerKey}.Fingerprint(), err)
+			err = fmt.Errorf("%w: key %s: %w", ErrNotAdmitted, proto.PeerID{Key: pc.peer.Key}.Fingerprint(), err)
 			pc.logClosed(slog.LevelInfo, err)
 			pc.hsErr = err
 			pc.fail(err)
@@ -289,9 +289,9 @@ func (pc *peerConn) secureFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gn
 			return gnet.Close
 		}
 	}
-	sess.Peer = nil // the link keeps the key as peerKey: a second copy is 32 bytes a link
+	sess.Peer = nil // the link keeps the key in peer.Key: a second copy is 32 bytes a link
 	if pc.outbound {
-		if err := n.checkPin(pc.peer.Addr, pc.peerKey); err != nil {
+		if err := n.checkPin(pc.peer.Addr, pc.peer.Key); err != nil {
 			// Another key answers at a pinned address: say nothing more.
 			pc.logClosed(slog.LevelWarn, err)
 			pc.hsErr = err
@@ -392,7 +392,7 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 		err := fmt.Errorf("%w: hello from %s claims this node's address", ErrSelf, h.ID)
 		return pc.refuse(w, err.Error(), err)
 	}
-	if err := n.checkPin(h.ID.Addr, pc.peerKey); err != nil {
+	if err := n.checkPin(h.ID.Addr, pc.peer.Key); err != nil {
 		return pc.refuse(w, err.Error(), err)
 	}
 	pc.short = f.Flags&proto.FlagShort != 0
@@ -403,8 +403,8 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 	}
 	var e *route.Entry
 	if !pc.short && n.cfg.mode == Persistent {
-		if old := n.routes.table.Get(h.ID.Addr); old != nil && pc.peerKey != "" {
-			if l := old.Link(); l != nil && l.Key() != pc.peerKey {
+		if old := n.routes.table.Get(h.ID.Addr); old != nil && pc.peer.Key != "" {
+			if l := old.Link(); l != nil && l.Key() != pc.peer.Key {
 				err := fmt.Errorf("%w: %s is held by another key", ErrKeyMismatch, h.ID)
 				return pc.refuse(w, err.Error(), err)
 			}
@@ -420,11 +420,12 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 			return pc.refuse(w, err.Error(), err)
 		}
 	}
+	key := pc.peer.Key // from the Noise handshake, if any
 	pc.peer = h.ID
 	if e != nil {
 		pc.peer.Addr = e.ID.Addr // the route's spelling, when the nonce joined another
 	}
-	pc.peer.Key = pc.peerKey
+	pc.peer.Key = key
 	pc.peerNonce = h.Nonce
 	w.B = n.appendHello(w.B, codec.KindHelloAck, pc.short)
 	pc.deadline.Store(0)
@@ -468,7 +469,6 @@ func (n *Node) checkHelloAck(payload []byte, dialed proto.PeerID) (proto.Hello, 
 func (pc *peerConn) helloAck(h proto.Hello) gnet.Action {
 	n := pc.n
 	pc.peer.Name = h.ID.Name // the address stays the one we dialed: it keys the route
-	pc.peer.Key = pc.peerKey
 	pc.peerNonce = h.Nonce
 	pc.deadline.Store(0)
 	if pc.short {

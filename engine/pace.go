@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -40,8 +41,8 @@ func (pc *peerConn) pace(c gnet.Conn) gnet.Action {
 		pc.fail(err)
 		return gnet.Close
 	}
-	progressed := !pc.paced || out < pc.pacedOut
-	pc.paced, pc.pacedOut = true, out
+	progressed := !pc.paced || out < int(pc.pacedOut)
+	pc.paced, pc.pacedOut = true, int32(min(out, math.MaxInt32))
 	n.pacer.Hold(pc, progressed, time.Now())
 	return gnet.None
 }

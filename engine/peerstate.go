@@ -136,7 +136,7 @@ func (n *Node) dialInFlight(e *route.Entry) bool {
 
 // fill copies pc's link figures into s.
 func (pc *peerConn) fill(s *PeerState) {
-	s.ID.Key = pc.peerKey
+	s.ID.Key = pc.peer.Key
 	s.Outbound = pc.outbound
 	if t := pc.readyAt.Load(); t != 0 {
 		s.Since = time.Unix(0, t)
@@ -144,10 +144,7 @@ func (pc *peerConn) fill(s *PeerState) {
 	s.RTT = time.Duration(pc.rtt.Load())
 	s.BytesIn, s.FramesIn = pc.bytesIn.Load(), pc.framesIn.Load()
 	s.BytesOut = pc.bytesOut.Load()
-	pc.mu.Lock()
-	sent := pc.sentFrames
-	pc.mu.Unlock()
-	s.FramesOut = sent + pc.loopFrames.Load()
+	s.FramesOut = pc.framesOut.Load()
 	s.InFlight = pc.InFlight()
 }
 

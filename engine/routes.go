@@ -265,7 +265,7 @@ func (pc *peerConn) attach() {
 		d.startDrain()
 		d.finishDrain()
 	}
-	n.upkeep.LinkUp(pc.entry, proto.PeerID{Name: pc.peer.Name, Addr: pc.entry.ID.Addr, Key: pc.peerKey}, pc.dialOnly)
+	n.upkeep.LinkUp(pc.entry, proto.PeerID{Name: pc.peer.Name, Addr: pc.entry.ID.Addr, Key: pc.peer.Key}, pc.dialOnly)
 }
 
 // detach takes pc off its entry if it is still the entry's link: that
@@ -291,7 +291,7 @@ func (pc *peerConn) detach() {
 // the link's key on a secure node.
 func (pc *peerConn) eventPeer() proto.PeerID {
 	id := pc.entry.ID
-	id.Key = pc.peerKey
+	id.Key = pc.peer.Key
 	return id
 }
 

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"math"
 	"net"
 	"time"
 
@@ -223,8 +224,8 @@ func (pc *peerConn) closeWhenFlushed(c gnet.Conn) gnet.Action {
 	}
 	if pc.short && !pc.paused {
 		out := c.OutboundBuffered()
-		progressed := !pc.paced || out < pc.pacedOut
-		pc.paced, pc.pacedOut = true, out
+		progressed := !pc.paced || out < int(pc.pacedOut)
+		pc.paced, pc.pacedOut = true, int32(min(out, math.MaxInt32))
 		n.pacer.Hold(pc, progressed, time.Now())
 	}
 	return gnet.None

@@ -227,6 +227,6 @@ func (b *linkBatch) add(pc *peerConn) {
 		pc.n.stats.bytesIn.Add(b.bytes)
 	}
 	if b.answers != 0 {
-		pc.loopFrames.Add(b.answers)
+		pc.framesOut.Add(b.answers)
 	}
 }
