@@ -271,7 +271,7 @@ func (pc *peerConn) secureFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gn
 	pc.hs = nil
 	pc.sess = sess
 	pc.peer.Key = string(sess.Peer)
-	n.log.Debug("secure link", "remote", pc.remote(), "cipher", sess.Cipher)
+	n.log.Debug("secure link", "remote", remoteName{pc}, "cipher", sess.Cipher)
 	if admit := n.cfg.admit; admit != nil {
 		var err error
 		if p := n.runCallback("admit", ranAdmit, func() { err = admit(sess.Peer) }); p != nil {
@@ -441,7 +441,7 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 		pc.entry = e
 		pc.attach()
 	}
-	n.log.Debug("peer hello", "peer", h.ID.String(), "short", pc.short)
+	n.log.Debug("peer hello", "peer", remoteName{pc}, "short", pc.short)
 	return gnet.None
 }
 
@@ -522,7 +522,7 @@ func (pc *peerConn) handshakeExpired() {
 	n := pc.n
 	n.stats.handshakeTimeouts.Add(1)
 	if pc.outbound {
-		n.log.Debug("handshake timeout", "remote", pc.remote())
+		n.log.Debug("handshake timeout", "remote", remoteName{pc})
 	} else if n.peerLog.allow(slog.LevelInfo) {
 		n.log.Info("refused connection", "remote", pc.remote(), "reason", "no handshake within the handshake timeout", "timeout", n.cfg.handshakeTimeout)
 	}

@@ -345,7 +345,7 @@ func (pc *peerConn) frame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Act
 		fallthrough // discovery off: an unknown kind
 	default:
 		n.stats.unknownKinds.Add(1)
-		n.log.Debug("unknown frame kind", "remote", pc.remote(), "kind", f.Kind.String())
+		n.log.Debug("unknown frame kind", "remote", remoteName{pc}, "kind", f.Kind.String())
 		if f.ID != 0 {
 			w.B = appendError(w.B, f.ID, proto.CodeUnsupported, "unknown frame kind "+strconv.Itoa(int(f.Kind)))
 		}
@@ -426,6 +426,13 @@ func (pc *peerConn) remote() string {
 	return "?"
 }
 
+// remoteName logs pc.remote() lazily: a debug line that is not written
+// builds no string.
+type remoteName struct{ pc *peerConn }
+
+// LogValue implements slog.LogValuer.
+func (r remoteName) LogValue() slog.Value { return slog.StringValue(r.pc.remote()) }
+
 // connClosed runs in OnClose: the socket is gone. Loop.
 func (pc *peerConn) connClosed(err error) {
 	n := pc.n
@@ -462,7 +469,7 @@ func (pc *peerConn) connClosed(err error) {
 		pc.upkeepLost()
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
-		n.log.Debug("connection closed", "remote", pc.remote(), "err", err)
+		n.log.Debug("connection closed", "remote", remoteName{pc}, "err", err)
 	}
 }
 

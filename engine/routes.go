@@ -243,7 +243,7 @@ func (pc *peerConn) attach() {
 	case dropped == nil:
 		n.tree.LinkUp(pc.entry, pc.trees)
 		n.routes.byNonce.Store(pc.peerNonce, pc.entry)
-		n.log.Debug("peer up", "peer", pc.peer.String())
+		n.log.Debug("peer up", "peer", remoteName{pc})
 		n.peerEvents.add(PeerEvent{Peer: pc.eventPeer(), Up: true, Outbound: pc.outbound})
 	case dropped.Nonce() != pc.peerNonce:
 		old := dropped.(*peerConn)
@@ -261,7 +261,7 @@ func (pc *peerConn) attach() {
 	default:
 		d := dropped.(*peerConn)
 		n.stats.duplicateLinks.Add(1)
-		n.log.Debug("duplicate link", "peer", pc.peer.String(), "kept_outbound", kept.Outbound())
+		n.log.Debug("duplicate link", "peer", remoteName{pc}, "kept_outbound", kept.Outbound())
 		d.startDrain()
 		d.finishDrain()
 	}
@@ -278,7 +278,7 @@ func (pc *peerConn) detach() {
 		n.tree.LinkDown(pc.entry)
 		n.routes.byNonce.CompareAndDelete(pc.peerNonce, pc.entry)
 		why := pc.downReason()
-		n.log.Debug("peer down", "peer", pc.peer.String(), "why", why.String())
+		n.log.Debug("peer down", "peer", remoteName{pc}, "why", why.String())
 		n.peerEvents.add(PeerEvent{Peer: pc.eventPeer(), Reason: why})
 		n.upkeep.LinkDown(pc.entry, pc.entry.ID.Addr, pc.dialOnly)
 		pc.unrouteIfLearned()
