@@ -84,7 +84,7 @@ func (pc *peerConn) handle(f *codec.Frame, origin []byte, w *bytebufferpool.Byte
 		}
 		return
 	}
-	if n.workers.queue != nil {
+	if n.workers.Started() {
 		pc.offload(f, origin, w)
 		return
 	}

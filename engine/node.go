@@ -18,6 +18,7 @@ import (
 
 	"github.com/antnet-p2p/antnet/internal/pace"
 	"github.com/antnet-p2p/antnet/internal/tcpconnect"
+	"github.com/antnet-p2p/antnet/internal/workpool"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/route"
 	"github.com/antnet-p2p/antnet/upkeep"
@@ -59,7 +60,7 @@ type Node struct {
 	routes     routeState     // the route table and what changes with it (routes.go)
 	peerEvents peerEventQueue // WithPeerEvents: raised under linkMu, delivered after
 
-	workers workerPool // WithWorkers
+	workers workpool.Pool[job] // WithWorkers (workers.go)
 
 	pacer pace.Pacer[*peerConn] // links paused at the high-water mark (pace.go)
 
@@ -189,7 +190,7 @@ func (n *Node) start() error {
 		return err
 	}
 	if n.cfg.workers > 0 {
-		n.workers.start(n.cfg.workers, n.cfg.workerQueue, &n.own, n.runJob)
+		n.startWorkers()
 	}
 	n.reactor.acceptDone = make(chan struct{})
 	go n.acceptLoop()
@@ -282,7 +283,7 @@ func (n *Node) shutdown(ctx context.Context) error {
 	if ctx.Err() == nil {
 		n.awaitInFlight(ctx)
 	}
-	n.workers.drop.Store(true) // what workers have not started is dropped
+	n.workers.Drop() // what workers have not started is dropped
 	var goawayQueued []*peerConn
 	closing := proto.AppendGoaway(nil, proto.GoawayClosing)
 	n.conns.Range(func(k, _ any) bool {
@@ -299,7 +300,7 @@ func (n *Node) shutdown(ctx context.Context) error {
 	// Stop only once the loops have taken the goaways to the sockets.
 	waitWritten(goawayQueued)
 	n.stopReactor()
-	if n.workers.stop(ctx) {
+	if n.workers.Stop(ctx, workerExitGrace) {
 		n.log.Warn(busyWorkerMsg)
 	}
 	n.saveBook()
