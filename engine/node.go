@@ -16,6 +16,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
 
+	"github.com/antnet-p2p/antnet/internal/inorder"
 	"github.com/antnet-p2p/antnet/internal/pace"
 	"github.com/antnet-p2p/antnet/internal/tcpconnect"
 	"github.com/antnet-p2p/antnet/internal/workpool"
@@ -57,8 +58,8 @@ type Node struct {
 	reactor  reactor     // gnet's loops and ticker, the listener, the canaries (reactor.go)
 	dials    dialState   // outgoing connects in progress (dial.go)
 
-	routes     routeState     // the route table and what changes with it (routes.go)
-	peerEvents peerEventQueue // WithPeerEvents: raised under linkMu, delivered after
+	routes     routeState               // the route table and what changes with it (routes.go)
+	peerEvents inorder.Queue[PeerEvent] // WithPeerEvents: queued under linkMu, flushed after
 
 	workers workpool.Pool[job] // WithWorkers (workers.go)
 
@@ -112,7 +113,7 @@ func New(name, listen string, h proto.Handler, opts ...Option) (*Node, error) {
 		life:    lifecycle{closing: make(chan struct{}), stopped: make(chan struct{})},
 		pacer:   pace.Pacer[*peerConn]{Min: minPace, Max: tickEvery},
 	}
-	n.peerEvents = n.newPeerEventQueue(cfg.events)
+	n.peerEvents.Deliver = n.deliverPeerEvents(cfg.events)
 	n.peerLog.log = n.log
 	n.stalls.threshold, n.stalls.count, n.stalls.log = cfg.stallThreshold, &n.stats.loopStalls, n.log
 	if err := n.newTree(); err != nil {
