@@ -52,7 +52,6 @@ type counters struct {
 	pexServed         atomic.Uint64
 	pexLearned        atomic.Uint64
 	serving           atomic.Int64 // requests on workers or deferred, not yet answered
-	loopStalls        atomic.Uint64
 }
 
 // countReady tracks links past their handshake, by mode.
@@ -161,7 +160,7 @@ func (n *Node) Stats() Stats {
 		PexAsked:          s.pexAsked.Load(),
 		PexServed:         s.pexServed.Load(),
 		PexLearned:        s.pexLearned.Load(),
-		LoopStalls:        s.loopStalls.Load(),
+		LoopStalls:        n.stalls.Count(),
 	}
 	if n.routes.table != nil {
 		st.Peers = n.routes.table.Len()
