@@ -1,6 +1,9 @@
 package engine
 
-import "github.com/antnet-p2p/antnet/proto"
+import (
+	"github.com/antnet-p2p/antnet/proto"
+	"github.com/antnet-p2p/antnet/route"
+)
 
 // Retiring a link. A link is retired when the duplicate-link rule drops it,
 // when its route is deleted, when the peer sends goaway, or when the node
@@ -42,15 +45,22 @@ func (pc *peerConn) finishDrain() {
 	}
 }
 
-// unrouteIfLearned removes a peer's entry that only an inbound hello put in
-// the table, once its link is gone; routes added by AddRoute stay. Under
-// linkMu.
-func (pc *peerConn) unrouteIfLearned() {
-	n := pc.n
-	if _, static := n.routes.static.Load(pc.entry.ID.Addr); !static && pc.entry.Link() == nil {
-		if e := n.routes.table.Get(pc.entry.ID.Addr); e == pc.entry {
-			_, _ = n.routes.table.Delete(pc.entry.ID.Addr)
-			n.routes.goneNonces.Delete(pc.entry)
-		}
+// unrouteIfLearned removes pc's route once its link is gone, unless
+// AddRoute added it. Under linkMu.
+func (pc *peerConn) unrouteIfLearned() { pc.n.routes.forgetLearned(pc.entry) }
+
+// forgetLearned removes e from the table if it is still there, has no
+// link, and was learned (an inbound hello, the address book), not added by
+// AddRoute. Under linkMu.
+func (rs *routeState) forgetLearned(e *route.Entry) {
+	if !rs.isStatic(e.ID.Addr) && e.Link() == nil && rs.table.Get(e.ID.Addr) == e {
+		_, _ = rs.table.Delete(e.ID.Addr)
+		rs.goneNonces.Delete(e)
 	}
+}
+
+// isStatic reports whether AddRoute added the route at addr.
+func (rs *routeState) isStatic(addr string) bool {
+	_, static := rs.static.Load(addr)
+	return static
 }

@@ -89,7 +89,7 @@ func (n *Node) PeerStates() []PeerState {
 	row := make(map[string]int, len(entries)) // address -> index in out
 	for _, e := range entries {
 		s := PeerState{ID: e.ID}
-		_, s.Static = n.routes.static.Load(e.ID.Addr)
+		s.Static = n.routes.isStatic(e.ID.Addr)
 		if l := e.Link(); l != nil {
 			pc := l.(*peerConn)
 			pc.fill(&s)

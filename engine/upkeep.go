@@ -175,10 +175,7 @@ func (c upkeepCore) Route(addr string) (*route.Entry, bool, bool) {
 	return e, e.Link() != nil, true
 }
 
-func (c upkeepCore) IsStatic(addr string) bool {
-	_, static := c.n.routes.static.Load(addr)
-	return static
-}
+func (c upkeepCore) IsStatic(addr string) bool { return c.n.routes.isStatic(addr) }
 
 func (c upkeepCore) Learn(id proto.PeerID) (*route.Entry, error) {
 	c.n.routes.linkMu.Lock()
@@ -187,13 +184,9 @@ func (c upkeepCore) Learn(id proto.PeerID) (*route.Entry, error) {
 }
 
 func (c upkeepCore) Forget(e *route.Entry) {
-	n := c.n
-	n.routes.linkMu.Lock()
-	if !c.IsStatic(e.ID.Addr) && e.Link() == nil && n.routes.table.Get(e.ID.Addr) == e {
-		_, _ = n.routes.table.Delete(e.ID.Addr)
-		n.routes.goneNonces.Delete(e)
-	}
-	n.routes.linkMu.Unlock()
+	c.n.routes.linkMu.Lock()
+	c.n.routes.forgetLearned(e)
+	c.n.routes.linkMu.Unlock()
 }
 
 func (c upkeepCore) Dial(e *route.Entry) (upkeep.Dial, error) {
