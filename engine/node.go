@@ -16,6 +16,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
 
+	"github.com/antnet-p2p/antnet/internal/gnetslog"
 	"github.com/antnet-p2p/antnet/internal/inorder"
 	"github.com/antnet-p2p/antnet/internal/pace"
 	"github.com/antnet-p2p/antnet/internal/tcpconnect"
@@ -171,7 +172,7 @@ func (n *Node) start() error {
 		// Go sets TCP_NODELAY on every TCPConn it makes, the ones we enroll
 		// included: gnet setting it again costs a syscall per socket.
 		gnet.WithTCPNoDelay(gnet.TCPDelay),
-		gnet.WithLogger(gnetLogger{n.log}),
+		gnet.WithLogger(gnetslog.Logger{L: n.log}),
 	)
 	started := false
 	if err == nil {
