@@ -5,11 +5,10 @@ import (
 	"github.com/antnet-p2p/antnet/route"
 )
 
-// Retiring a link. A link is retired when the duplicate-link rule drops it,
-// when its route is deleted, when the peer sends goaway, or when the node
-// closes. A retired link takes no new requests; once its own requests have
-// been answered it sends goaway, and it closes when goaway has gone both
-// ways (or when the drain deadline, twice the request timeout, passes).
+// Retiring a link (the duplicate-link rule, Delete, the peer's goaway,
+// the trim, Close): it takes no new requests, sends goaway once its own
+// are answered, and closes when goaway went both ways or at the drain
+// deadline (twice the request timeout).
 
 // retire starts draining pc and takes it off its route. Any goroutine; not
 // under linkMu.

@@ -13,17 +13,14 @@ import (
 const (
 	loopGoroutine   = 1 // an event loop: any blocking call deadlocks it
 	workerGoroutine = 2 // a WithWorkers worker: only Shutdown waits for it
-	// Any other goroutine while it runs a WithPeerEvents or WithAdmit
-	// callback (emit called from Delete on the user's goroutine): blocking
-	// calls are refused as on a loop, so a callback behaves the same
-	// wherever it runs.
+	// Any goroutine while it runs a WithPeerEvents or WithAdmit callback (a
+	// user's, in Delete): blocking calls are refused there as on a loop.
 	callbackGoroutine = 3
 )
 
-// goroutines knows which goroutines are the node's own (its event loops,
-// its workers, and any goroutine while it runs a user callback), so that a
-// blocking call made on one is refused instead of deadlocking it; and each
-// event loop's reusable state. Safe for concurrent use.
+// goroutines knows the node's own goroutines (loops, workers, any running
+// a user callback), so a blocking call on one is refused instead of
+// deadlocking it, and each loop's reusable state. Safe for concurrent use.
 type goroutines struct {
 	running   atomic.Int32 // handlers and callbacks running now: while 0, callerKind is one load
 	kinds     sync.Map     // goroutine id -> loopGoroutine, workerGoroutine or callbackGoroutine
@@ -32,10 +29,8 @@ type goroutines struct {
 	loopCount atomic.Int32 // loops seen: numbers each loopState
 }
 
-// callerKind reports which of the node's goroutines the caller is
-// (loopGoroutine, workerGoroutine, callbackGoroutine), or 0, inside a
-// handler or an event callback. While none is running anywhere (the
-// common case for a caller that only sends) it costs one atomic load.
+// callerKind returns the caller's kind (loopGoroutine...), or 0, while a
+// handler or callback runs anywhere; else 0 for one atomic load.
 func (g *goroutines) callerKind() int {
 	if g.running.Load() == 0 {
 		return 0
@@ -45,8 +40,8 @@ func (g *goroutines) callerKind() int {
 	return k
 }
 
-// onLoop reports whether the caller runs on one of the node's event loops,
-// or inside an event callback wherever it runs: a blocking call is refused.
+// onLoop reports whether a blocking call by the caller is refused: on a
+// loop, or in a callback.
 func (g *goroutines) onLoop() bool {
 	k := g.callerKind()
 	return k == loopGoroutine || k == callbackGoroutine
@@ -89,12 +84,10 @@ func (g *goroutines) worker() (done func()) {
 	return func() { g.kinds.Delete(id) }
 }
 
-// runCallback runs f, a user callback other than the handler (peer events,
-// admission), named what in logs: blocking calls made inside it get
-// ErrOnEventLoop, and a panic is recovered, counted in
-// Stats.CallbackPanics, logged, and returned. On an event loop it marks ran
-// (ranAdmit, ranEvents) in the loop's record, so a stall names it. Costs a
-// goroutine-id lookup (about a microsecond).
+// runCallback runs f, a user callback other than the handler, named what
+// in logs. Blocking calls inside f get ErrOnEventLoop; a panic is
+// recovered, counted (Stats.CallbackPanics), logged and returned; on a loop
+// ran is marked, so a stall names it. Costs a goroutine-id lookup (~1 µs).
 func (n *Node) runCallback(what string, ran uint8, f func()) (panicked any) {
 	g := &n.own
 	g.running.Add(1)

@@ -13,10 +13,9 @@ type PeerEvent struct {
 	Reason Reason
 }
 
-// deliverPeerEvents returns the WithPeerEvents callback f run through
-// runCallback, or nil (events off) when f is nil. The node's queue
-// (internal/inorder) delivers events one at a time in the order the route
-// changes raised them: queued under linkMu, flushed once it is released.
+// deliverPeerEvents returns f, the WithPeerEvents callback, run through
+// runCallback; nil (events off) when f is nil. Events are queued under
+// linkMu and flushed, in order, once it is released (internal/inorder).
 func (n *Node) deliverPeerEvents(f func(PeerEvent)) func(PeerEvent) {
 	if f == nil {
 		return nil

@@ -74,11 +74,9 @@ type PeerState struct {
 
 // PeerStates lists every peer in the route table, and every link still
 // draining whose route is gone or has no other link, sorted by address.
-// Cost: O(peers + open sockets) and one small slice per peer. It reads the
-// route table's snapshot without a lock, and takes the upkeep tenant's lock once
-// and each link's send lock briefly (to read its queued-frame count): it
-// never waits on an event loop. Safe from any goroutine, handlers
-// included.
+// Cost: O(peers + open sockets), a small slice per peer, the upkeep
+// tenant's lock once and each link's send lock briefly; it never waits on
+// an event loop. Safe from any goroutine, handlers included.
 func (n *Node) PeerStates() []PeerState {
 	if n.routes.table == nil {
 		return nil

@@ -18,14 +18,11 @@ import (
 	"github.com/antnet-p2p/antnet/upkeep"
 )
 
-// Network upkeep is a tenant: package upkeep decides (the address book,
-// peer exchange, redials, the connection manager's marks, caps, trim and
-// park); this file is the core's side. It feeds the tenant link up and
-// down (attach, detach), lost links (connClosed), AddRoute's failed
-// connects, pex frames and the tick, and implements upkeep.Core, through
-// which the tenant acts: list links, look a route up, learn and forget a
-// route, dial, retire a link, ask for addresses. A route is the tenant's
-// handle of a peer: its *route.Entry.
+// Network upkeep is a tenant: package upkeep decides (book, peer exchange,
+// redials, the connection manager); this file is the core's side. It feeds
+// the tenant link up/down, lost links, AddRoute's failed connects, pex
+// frames and the tick, and implements upkeep.Core, through which it acts.
+// A route is the tenant's handle of a peer: its *route.Entry.
 
 // newUpkeep makes the node's upkeep tenant.
 func (n *Node) newUpkeep() error {
