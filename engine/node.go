@@ -262,7 +262,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 
 // shutdown is Close (ctx already done) and Shutdown.
 func (n *Node) shutdown(ctx context.Context) error {
-	if n.own.callerKind() != 0 { // it would wait for itself
+	if n.own.Caller() != 0 { // it would wait for itself
 		return ErrOnEventLoop
 	}
 	if !n.life.state.CompareAndSwap(nodeRunning, nodeClosing) {
