@@ -21,9 +21,7 @@ func TestDeliversInOrderOneAtATime(t *testing.T) {
 	next := 0
 	var wg sync.WaitGroup
 	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for range 500 {
 				order.Lock()
 				q.Add(next)
@@ -31,7 +29,7 @@ func TestDeliversInOrderOneAtATime(t *testing.T) {
 				order.Unlock()
 				q.Flush()
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	q.Flush()
