@@ -191,7 +191,8 @@ func (n *Node) start() error {
 		return err
 	}
 	if n.cfg.workers > 0 {
-		n.startWorkers()
+		n.workers.Run, n.workers.Skip, n.workers.Enter = n.runJob, (*job).skip, n.own.worker
+		n.workers.Start(n.cfg.workers, n.cfg.workerQueue)
 	}
 	n.reactor.acceptDone = make(chan struct{})
 	go n.acceptLoop()

@@ -28,12 +28,6 @@ const busyWorkerMsg = "closed with a worker still busy in the handler"
 // for idle workers to exit before it reports one as busy.
 const workerExitGrace = 10 * time.Millisecond
 
-// startWorkers starts the WithWorkers pool. Start.
-func (n *Node) startWorkers() {
-	n.workers.Run, n.workers.Skip, n.workers.Enter = n.runJob, n.skipJob, n.own.worker
-	n.workers.Start(n.cfg.workers, n.cfg.workerQueue)
-}
-
 // offload queues a message for the workers, or answers busy. Loop.
 func (pc *peerConn) offload(f *codec.Frame, origin []byte, w *bytebufferpool.ByteBuffer) {
 	n := pc.n
@@ -72,10 +66,10 @@ func (n *Node) runJob(j *job) {
 	_ = r.Send(out, err)
 }
 
-// skipJob drops a job the node closed before it started: the peer's caller
+// skip drops a job the node closed before it started: the peer's caller
 // has its error already. Worker.
-func (n *Node) skipJob(j *job) {
+func (j *job) skip() {
 	if j.ctx.kind == codec.KindRequest {
-		n.stats.serving.Add(-1)
+		j.ctx.pc.n.stats.serving.Add(-1)
 	}
 }
