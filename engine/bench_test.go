@@ -10,6 +10,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
 
+	"github.com/antnet-p2p/antnet/internal/gnetslog"
 	"github.com/antnet-p2p/antnet/proto"
 )
 
@@ -150,7 +151,7 @@ func (*closeOnOpen) OnOpen(gnet.Conn) ([]byte, gnet.Action) { return nil, gnet.C
 func BenchmarkEnrollCost(b *testing.B) {
 	ln := rawListener(b)
 	closeEveryConn(ln)
-	cli, err := gnet.NewClient(&closeOnOpen{}, gnet.WithNumEventLoop(runtime.GOMAXPROCS(0)), gnet.WithLogger(gnetLogger{slog.New(slog.DiscardHandler)}))
+	cli, err := gnet.NewClient(&closeOnOpen{}, gnet.WithNumEventLoop(runtime.GOMAXPROCS(0)), gnet.WithLogger(gnetslog.Logger{L: slog.New(slog.DiscardHandler)}))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -77,7 +77,7 @@ func TestPeerEventsCallbackGuarded(t *testing.T) {
 		t.Fatalf("node after the callbacks: %v", err)
 	}
 	// The goroutine is an ordinary caller again once the callback is over.
-	if _, ok := a.own.kinds.Load(goid.ID()); ok {
+	if a.own.Of(goid.ID()) != 0 {
 		t.Fatal("the test goroutine is still marked as a callback")
 	}
 	link(t, a, b)

@@ -10,11 +10,9 @@ import (
 )
 
 // peerLog writes the lines remote peers can cause (a refused socket, a
-// link closed for a protocol violation) within a rate limit, so a flood of
-// bad sockets costs at most loglimit.Burst lines at once, then one per
-// loglimit.Every, plus one summary line per loglimit.SummaryEvery while
-// lines are being dropped. No goroutine: the ticker's sweep writes the
-// summary. Safe for concurrent use.
+// link closed for a protocol violation) within internal/loglimit's rate
+// limit; the ticker's sweep writes the summary of those dropped. Safe for
+// concurrent use.
 type peerLog struct {
 	log   *slog.Logger
 	limit loglimit.Limiter

@@ -11,14 +11,13 @@ import (
 	"github.com/antnet-p2p/antnet/internal/tcpconnect"
 )
 
-// Dialing. Every dial is bounded by WithDialTimeout and leaves nothing behind
-// when it fails or is given up. Callers that may block (AddRoute's connect,
-// short-mode Send and secure Dispatch) dial in their own goroutine with dial
-// (a plain short-mode Dispatch with shortDial, and never enrolls); the
-// ticker (redials), DispatchAll and broadcasts start a non-blocking connect
-// with dialAsync and poll it. Either way the connected socket is enrolled on
-// the reactor in the caller's goroutine (see enroll), never from an event
-// loop. Close cancels blocking dials and aborts the others.
+// Dialing. Every dial is bounded by WithDialTimeout and leaves nothing
+// behind when it fails or is given up. Callers that may block (AddRoute,
+// short-mode Send, secure short Dispatch; a plain one has shortDial) use
+// dial in their own goroutine; the ticker, DispatchAll and broadcasts
+// start a non-blocking dialAsync and poll it. The socket is enrolled in the
+// caller's goroutine, never on a loop. Close cancels blocking dials and
+// aborts the others.
 
 // dial connects to pc.peer.Addr in the caller's goroutine, bounded by the
 // dial timeout, ctx and the node's closing, and enrolls the socket with pc
@@ -97,11 +96,10 @@ func (n *Node) dialAsync(pc *peerConn) (*dialAttempt, error) {
 	return a, nil
 }
 
-// poll checks the connect without waiting. done is false while it is in
-// progress and the dial timeout has not passed; once done, err is the
-// outcome (wrapping ErrDial, with ErrTimeout at the timeout), and on success
-// the socket is enrolled. Enrolling waits for the loop to open the conn, so
-// poll must not run on an event loop. Safe to call again after done.
+// poll checks the connect without waiting; once done, err is the outcome
+// (ErrDial, with ErrTimeout at the dial timeout) and a connected socket is
+// enrolled, which waits for a loop: not on an event loop. Safe to call
+// again after done.
 func (a *dialAttempt) poll() (done bool, err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -13,11 +13,10 @@ import (
 // claims it (claimDial), the others wait for its outcome (awaitDial) or
 // for the route to have a usable link (awaitUsable).
 
-// claimDial makes pc the one dial in flight to e and returns nil, or returns
-// the dial that holds the claim; a finished holder's claim is taken over.
-// AddRoute and the redialer never dial one route twice at once: two links
-// dialed by one side at once may be kept in different orders by the two
-// ends, which would retire both.
+// claimDial makes pc the one dial in flight to e and returns nil, or
+// returns the dial holding the claim (a finished holder's is taken over).
+// One side dialing a route twice at once could see the two ends keep
+// different links, and both retired.
 func (rs *routeState) claimDial(e *route.Entry, pc *peerConn) *peerConn {
 	for {
 		v, held := rs.dialing.LoadOrStore(e, pc)

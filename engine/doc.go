@@ -41,10 +41,8 @@
 // the event loop (Dispatch, a persistent AddRoute, Close) fail with
 // ErrOnEventLoop instead of deadlocking, and so does Close on a worker; Send
 // and Broadcast never block and are fine there. A handler that blocks
-// anyway holds every other link of its loop: the loop counts each callback
-// that runs past WithStallThreshold (100 ms) in Stats.LoopStalls and logs,
-// at most once a second, which loop stalled, in which callback, with which
-// handler kind, for how long.
+// anyway holds every other link of its loop; WithStallThreshold counts and
+// names it.
 // A panicking handler is recovered, the caller gets proto.ErrHandlerPanic,
 // and the node keeps serving. The WithPeerEvents and WithAdmit callbacks are
 // guarded the same way: a panic is recovered and counted
@@ -53,14 +51,10 @@
 //
 // # Errors
 //
-// Every error is matched with errors.Is against a sentinel whose doc says
-// what to do about it: in this package ErrClosed, ErrNotStarted, ErrTimeout,
-// ErrConnLost, ErrPeerClosed, ErrNotConnected, ErrDial, ErrHandshake,
-// ErrPeerMismatch, ErrKeyMismatch, ErrSelf, ErrOnEventLoop, ErrDraining, ErrProtocol, ErrSlowPeer, ErrBusy,
-// ErrPeerSilent, ErrRefused, ErrNotAdmitted, and ErrBadOption and ErrListen
-// (New and Start);
-// route.ErrNoRoute, route.ErrAmbiguous, route.ErrAddrTaken;
-// proto.ErrBadPeerID; proto.ErrReplySent; codec.ErrFrameTooLarge for a message over the max
+// Every error matches, with errors.Is, a sentinel whose doc says what to
+// do about it: this package's Err variables; route.ErrNoRoute,
+// route.ErrAmbiguous, route.ErrAddrTaken; proto.ErrBadPeerID,
+// proto.ErrReplySent; codec.ErrFrameTooLarge for a message over the max
 // frame size (sealed size on secure links); and for answers the peer sent
 // back, proto.ErrRemote and its refinements (proto.ErrHandlerPanic,
 // ErrRemoteShutdown, ErrRemoteBusy, ErrUnsupported, and

@@ -1,12 +1,14 @@
 package engine
 
-import "github.com/antnet-p2p/antnet/proto"
+import (
+	"github.com/antnet-p2p/antnet/proto"
+	"github.com/antnet-p2p/antnet/route"
+)
 
-// Retiring a link. A link is retired when the duplicate-link rule drops it,
-// when its route is deleted, when the peer sends goaway, or when the node
-// closes. A retired link takes no new requests; once its own requests have
-// been answered it sends goaway, and it closes when goaway has gone both
-// ways (or when the drain deadline, twice the request timeout, passes).
+// Retiring a link (the duplicate-link rule, Delete, the peer's goaway,
+// the trim, Close): it takes no new requests, sends goaway once its own
+// are answered, and closes when goaway went both ways or at the drain
+// deadline (twice the request timeout).
 
 // retire starts draining pc and takes it off its route. Any goroutine; not
 // under linkMu.
@@ -42,15 +44,22 @@ func (pc *peerConn) finishDrain() {
 	}
 }
 
-// unrouteIfLearned removes a peer's entry that only an inbound hello put in
-// the table, once its link is gone; routes added by AddRoute stay. Under
-// linkMu.
-func (pc *peerConn) unrouteIfLearned() {
-	n := pc.n
-	if _, static := n.routes.static.Load(pc.entry.ID.Addr); !static && pc.entry.Link() == nil {
-		if e := n.routes.table.Get(pc.entry.ID.Addr); e == pc.entry {
-			_, _ = n.routes.table.Delete(pc.entry.ID.Addr)
-			n.routes.goneNonces.Delete(pc.entry)
-		}
+// unrouteIfLearned removes pc's route once its link is gone, unless
+// AddRoute added it. Under linkMu.
+func (pc *peerConn) unrouteIfLearned() { pc.n.routes.forgetLearned(pc.entry) }
+
+// forgetLearned removes e from the table if it is still there, has no
+// link, and was learned (an inbound hello, the address book), not added by
+// AddRoute. Under linkMu.
+func (rs *routeState) forgetLearned(e *route.Entry) {
+	if !rs.isStatic(e.ID.Addr) && e.Link() == nil && rs.table.Get(e.ID.Addr) == e {
+		_, _ = rs.table.Delete(e.ID.Addr)
+		rs.goneNonces.Delete(e)
 	}
+}
+
+// isStatic reports whether AddRoute added the route at addr.
+func (rs *routeState) isStatic(addr string) bool {
+	_, static := rs.static.Load(addr)
+	return static
 }

@@ -3,11 +3,8 @@ package engine
 import "errors"
 
 // Errors returned by a Node. Each is a sentinel for errors.Is; the returned
-// error usually wraps it with the peer or the detail.
-//
-// Errors from other packages a caller meets here: route.ErrNoRoute,
-// route.ErrAmbiguous, route.ErrAddrTaken, proto.ErrBadPeerID, and the remote
-// errors of package proto (*proto.RemoteError; errors.Is(err, proto.ErrRemote)).
+// error usually wraps it with the peer or the detail. The package doc
+// lists those of other packages a caller meets here.
 var (
 	// ErrClosed: the node is closed or closing. Make a new node.
 	ErrClosed = errors.New("antnet: node closed")

@@ -84,7 +84,7 @@ func (pc *peerConn) handle(f *codec.Frame, origin []byte, w *bytebufferpool.Byte
 		}
 		return
 	}
-	if n.workers.queue != nil {
+	if n.workers.Started() {
 		pc.offload(f, origin, w)
 		return
 	}
@@ -141,9 +141,9 @@ func appendAnswer(dst []byte, id uint64, out []byte, err error, panicked any) []
 
 // runHandler runs the handler, recovering a panic.
 func (n *Node) runHandler(ctx proto.Context, msg []byte) (out []byte, panicked any, err error) {
-	n.own.running.Add(1)
+	n.own.Enter()
 	defer func() {
-		n.own.running.Add(-1)
+		n.own.Exit()
 		if p := recover(); p != nil {
 			panicked = p
 			n.stats.handlerPanics.Add(1)

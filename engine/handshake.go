@@ -411,7 +411,7 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 		}
 		// Finding the entry and attaching to it is one step under linkMu.
 		n.routes.linkMu.Lock()
-		defer n.peerEvents.flush()
+		defer n.peerEvents.Flush()
 		defer n.routes.linkMu.Unlock()
 		if err := pc.admitLink(h.ID); err != nil {
 			return pc.refuse(w, err.Error(), err)
@@ -487,7 +487,7 @@ func (pc *peerConn) helloAck(h proto.Hello) gnet.Action {
 			pc.finishDrain()
 		}
 		n.routes.linkMu.Unlock()
-		n.peerEvents.flush()
+		n.peerEvents.Flush()
 	}
 	close(pc.ready)
 	return gnet.None

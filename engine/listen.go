@@ -266,7 +266,7 @@ func (n *Node) reactorDied(err error) {
 		})
 		n.stopReactor()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		if n.workers.stop(ctx) {
+		if n.workers.Stop(ctx, workerExitGrace) {
 			n.log.Warn(busyWorkerMsg)
 		}
 		cancel()

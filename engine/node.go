@@ -16,8 +16,11 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
 
+	"github.com/antnet-p2p/antnet/internal/gnetslog"
+	"github.com/antnet-p2p/antnet/internal/inorder"
 	"github.com/antnet-p2p/antnet/internal/pace"
 	"github.com/antnet-p2p/antnet/internal/tcpconnect"
+	"github.com/antnet-p2p/antnet/internal/workpool"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/route"
 	"github.com/antnet-p2p/antnet/upkeep"
@@ -56,17 +59,16 @@ type Node struct {
 	reactor  reactor     // gnet's loops and ticker, the listener, the canaries (reactor.go)
 	dials    dialState   // outgoing connects in progress (dial.go)
 
-	routes     routeState     // the route table and what changes with it (routes.go)
-	peerEvents peerEventQueue // WithPeerEvents: raised under linkMu, delivered after
+	routes     routeState               // the route table and what changes with it (routes.go)
+	peerEvents inorder.Queue[PeerEvent] // WithPeerEvents: queued under linkMu, flushed after
 
-	workers workerPool // WithWorkers
+	workers workpool.Pool[job] // WithWorkers (workers.go)
 
 	pacer pace.Pacer[*peerConn] // links paused at the high-water mark (pace.go)
 
 	upkeep *upkeep.Upkeep[*route.Entry] // the network upkeep tenant (upkeep.go)
 
-	// The node's own pools: their size calibration follows this node's
-	// traffic, not whatever else in the process uses bytebufferpool.
+	// Own pools: their size calibration follows this node's traffic.
 	outPool   bytebufferpool.Pool // link outboxes
 	framePool bytebufferpool.Pool // gossip frames, encoded once per forward
 
@@ -111,9 +113,9 @@ func New(name, listen string, h proto.Handler, opts ...Option) (*Node, error) {
 		life:    lifecycle{closing: make(chan struct{}), stopped: make(chan struct{})},
 		pacer:   pace.Pacer[*peerConn]{Min: minPace, Max: tickEvery},
 	}
-	n.peerEvents = n.newPeerEventQueue(cfg.events)
+	n.peerEvents.Deliver = n.deliverPeerEvents(cfg.events)
 	n.peerLog.log = n.log
-	n.stalls.threshold, n.stalls.count, n.stalls.log = cfg.stallThreshold, &n.stats.loopStalls, n.log
+	n.stalls.Threshold, n.stalls.log = cfg.stallThreshold, n.log
 	if err := n.newTree(); err != nil {
 		return nil, err
 	}
@@ -169,7 +171,7 @@ func (n *Node) start() error {
 		// Go sets TCP_NODELAY on every TCPConn it makes, the ones we enroll
 		// included: gnet setting it again costs a syscall per socket.
 		gnet.WithTCPNoDelay(gnet.TCPDelay),
-		gnet.WithLogger(gnetLogger{n.log}),
+		gnet.WithLogger(gnetslog.Logger{L: n.log}),
 	)
 	started := false
 	if err == nil {
@@ -189,7 +191,8 @@ func (n *Node) start() error {
 		return err
 	}
 	if n.cfg.workers > 0 {
-		n.workers.start(n.cfg.workers, n.cfg.workerQueue, &n.own, n.runJob)
+		n.workers.Run, n.workers.Skip, n.workers.Enter = n.runJob, (*job).skip, n.own.worker
+		n.workers.Start(n.cfg.workers, n.cfg.workerQueue)
 	}
 	n.reactor.acceptDone = make(chan struct{})
 	go n.acceptLoop()
@@ -228,21 +231,17 @@ func (n *Node) Mode() Mode { return n.cfg.mode }
 
 // Close shuts the node down at once, like net/http's Server.Close: new
 // calls fail with ErrClosed, every peer is told goaway (reason "closing"),
-// the requests this node sent fail with ErrClosed, the requests it was
-// serving (deferred with ctx.Defer, or on workers) are dropped unanswered
-// and the peers' callers of those fail at once with ErrPeerClosed, then
-// every connection closes. Whatever the deferred requests and the workers
-// are doing (a worker still in the handler is left to finish on its own;
-// its reply goes nowhere), Close waits only for the loops to write the
-// goaways (while they make progress, at most a second; 100 ms once they
-// make none) and to close the sockets: a few milliseconds with 1,000
-// deferred requests on one link, 0.13-2.2 s for 1,100 links on one loop,
-// under -race on 2 cores shared with other work. A handler that blocks
-// its event loop, against the Handler contract, delays Close by as long
-// as it blocks. Use Shutdown to let requests in flight finish first.
-// Calling it again returns nil. Called from a handler (on the loop or on a
-// worker) or a peer event callback it returns ErrOnEventLoop: it would
-// wait for itself.
+// requests this node sent fail with ErrClosed, requests it was serving
+// (deferred, or on workers) are dropped unanswered and their callers fail
+// at once with ErrPeerClosed; then every connection closes. Close waits
+// only for the loops to write the goaways (at most a second while they
+// make progress, 100 ms once they make none) and close the sockets: a few
+// milliseconds with 1,000 deferred requests on one link, 0.13-2.2 s for
+// 1,100 links on one loop (-race, 2 loaded cores). A worker still in the
+// handler is left to finish (its reply goes nowhere); a handler blocking
+// its loop delays Close as long. Shutdown lets requests in flight finish
+// first. A second call returns nil. From a handler (loop or worker) or a
+// peer event callback it returns ErrOnEventLoop: it would wait for itself.
 func (n *Node) Close() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // Close waits for nothing in flight, nor for the workers
@@ -262,9 +261,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	return n.shutdown(ctx)
 }
 
-// shutdown is Close (ctx nil) and Shutdown.
+// shutdown is Close (ctx already done) and Shutdown.
 func (n *Node) shutdown(ctx context.Context) error {
-	if n.own.callerKind() != 0 { // it would wait for itself
+	if n.own.Caller() != 0 { // it would wait for itself
 		return ErrOnEventLoop
 	}
 	if !n.life.state.CompareAndSwap(nodeRunning, nodeClosing) {
@@ -282,7 +281,7 @@ func (n *Node) shutdown(ctx context.Context) error {
 	if ctx.Err() == nil {
 		n.awaitInFlight(ctx)
 	}
-	n.workers.drop.Store(true) // what workers have not started is dropped
+	n.workers.Drop() // what workers have not started is dropped
 	var goawayQueued []*peerConn
 	closing := proto.AppendGoaway(nil, proto.GoawayClosing)
 	n.conns.Range(func(k, _ any) bool {
@@ -299,7 +298,7 @@ func (n *Node) shutdown(ctx context.Context) error {
 	// Stop only once the loops have taken the goaways to the sockets.
 	waitWritten(goawayQueued)
 	n.stopReactor()
-	if n.workers.stop(ctx) {
+	if n.workers.Stop(ctx, workerExitGrace) {
 		n.log.Warn(busyWorkerMsg)
 	}
 	n.saveBook()
@@ -325,19 +324,17 @@ func (n *Node) awaitInFlight(ctx context.Context) {
 
 func (n *Node) inflight() int { return int(n.stats.inflight.Load()) }
 
-// How long shutdown waits for the loops to write the goaways: while they
-// make progress, up to goawayMaxWait; goawayIdleWait once none is taken
-// (a loop held by a handler). Busy loops write a thousand in a few
-// milliseconds; on two loaded cores 1,100 on one loop took 200-300 ms.
+// How long shutdown waits for the loops to write the goaways: up to
+// goawayMaxWait while they progress, goawayIdleWait once none is taken (a
+// loop held by a handler). 1,100 on one loop took 200-300 ms on two loaded
+// cores.
 const (
 	goawayMaxWait  = time.Second
 	goawayIdleWait = 100 * time.Millisecond
 )
 
-// waitWritten waits until the event loops have taken the queued frames of
-// every link in pcs to their sockets, as long as they keep taking them:
-// at most goawayMaxWait, and goawayIdleWait after a link last emptied.
-// O(links) a millisecond.
+// waitWritten waits until the loops have written every link's queue in
+// pcs, within goawayMaxWait and goawayIdleWait. O(links) a millisecond.
 func waitWritten(pcs []*peerConn) {
 	start := time.Now()
 	progress := start

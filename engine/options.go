@@ -22,14 +22,13 @@ const (
 	// Persistent keeps one long-lived link per peer; requests, notices and
 	// broadcasts share it. Inbound peers join the route table by themselves.
 	Persistent Mode = iota
-	// Short dials a new connection per request: hello and request go out in
-	// one write, the reply comes back, the acceptor closes, then the dialer.
-	// Each request costs a TCP handshake; a plain one runs in the caller's
-	// goroutine and is served by the acceptor's accept goroutine, with no
-	// event loop at either end, about 44 allocations for both: on loopback
-	// about 1.1x the requests/s of a client that dials per request against a
-	// goroutine-per-connection server (docs/BENCHMARKS.md, "Short mode off
-	// the loops"). Persistent is the fast mode.
+	// Short dials a connection per request: hello and request in one
+	// write, the reply, then the acceptor closes, then the dialer. Each
+	// request costs a TCP handshake and about 44 allocations at both ends;
+	// a plain one uses no event loop at either end (the caller's goroutine,
+	// the acceptor's accept goroutine): on loopback about 1.1x the
+	// requests/s of dial-per-request against a goroutine-per-connection
+	// server (docs/BENCHMARKS.md). Persistent is the fast mode.
 	Short
 )
 
@@ -44,10 +43,9 @@ func (m Mode) String() string {
 // WithMode sets the connection mode: Persistent (default) or Short.
 func WithMode(m Mode) Option { return func(c *config) { c.mode = m } }
 
-// WithAdvertiseAddr sets the address peers are told to reach this node at,
-// when it differs from the listen address (for example when listening on
-// 0.0.0.0). It must be host:port as in a PeerID (New checks it). Default:
-// the listen address with the bound port.
+// WithAdvertiseAddr sets the host:port peers are told to reach this node
+// at, when it differs from the listen address (listening on 0.0.0.0, say).
+// Default: the listen address with the bound port.
 func WithAdvertiseAddr(addr string) Option { return func(c *config) { c.advertise = addr } }
 
 // Time limits.
@@ -81,9 +79,8 @@ func WithIdentity(id *secure.Identity) Option { return func(c *config) { c.ident
 // WithCiphers sets the Noise suites this node's secure handshakes offer or
 // accept, best first (default secure.DefaultCiphers()). The list must name
 // secure.ChaChaPoly, which every node runs; WithCiphers(secure.ChaChaPoly)
-// runs ChaCha20-Poly1305 whatever the hardware, as a benchmark against
-// another ChaCha20-Poly1305 stack wants. It changes no cost but the
-// cipher's; without WithIdentity it is refused (ErrBadOption).
+// runs it whatever the hardware (to compare with another ChaCha20 stack).
+// Costs only the cipher's cost. Needs WithIdentity (else ErrBadOption).
 func WithCiphers(cs ...secure.Cipher) Option {
 	cs = append([]secure.Cipher{}, cs...) // non-nil even when empty: validate refuses an empty list
 	return func(c *config) { c.ciphers = cs }
@@ -165,21 +162,17 @@ func WithMaxPendingHandshakes(n int) Option { return func(c *config) { c.maxHand
 // 65536. Negative is refused by New.
 func WithMaxInFlight(n int) Option { return func(c *config) { c.maxInFlight = n } }
 
-// WithHighWater caps the bytes a node holds for one peer: frames queued for
-// it, the batch being written and what its socket has not taken, counted as
-// sent (sealed on secure links). A send (Dispatch, Send, a gossip forward)
-// that would pass the mark is not queued: it fails at once with ErrSlowPeer
-// and is counted in Stats.Dropped; the link stays up however long the peer
-// does not read, unless WithDropSlowPeers. The node's own answers are never
-// refused: at the mark it stops reading the peer's requests and goes on
-// once the socket has taken enough, so a peer that pipelines requests with
-// large replies gets every answer, and the node holds at most the mark plus
-// one answer for it. A peer that keeps sending while its answers wait is
-// disconnected (ErrSlowPeer) once its unread input passes the mark plus the
-// max frame size. Disconnected peers are counted once each in
-// Stats.SlowPeers. Zero turns the cap off; otherwise bytes must be at least
-// the max frame size (New checks). Costs an atomic add per frame. Default
-// 8 MiB.
+// WithHighWater caps the bytes a node holds for one peer: queued frames,
+// the batch being written and what its socket has not taken (sealed size
+// on secure links). A send (Dispatch, Send, a gossip forward) that would
+// pass the mark fails at once with ErrSlowPeer, counted in Stats.Dropped;
+// the link stays up unless WithDropSlowPeers. The node's own answers are
+// never refused: at the mark it stops reading the peer's requests until
+// the socket takes enough, so it holds at most the mark plus one answer,
+// and a peer that keeps sending meanwhile is disconnected (ErrSlowPeer,
+// Stats.SlowPeers) once its unread input passes the mark plus the max
+// frame size. Zero turns the cap off; otherwise at least the max frame
+// size. Costs an atomic add per frame. Default 8 MiB.
 func WithHighWater(bytes int) Option { return func(c *config) { c.highWater = bytes } }
 
 // WithDropSlowPeers disconnects a peer the first time a send to it is
@@ -198,23 +191,21 @@ func WithKeepalive(interval time.Duration) Option {
 	return func(c *config) { c.keepalive = interval }
 }
 
-// WithDeadPeerTimeout closes a persistent link that has received nothing for
-// d, failing its pending requests with ErrPeerSilent. It must exceed the
-// keepalive interval, so that a live peer has time to answer a ping. d is
-// also every peer socket's TCP_USER_TIMEOUT: data a peer leaves
-// unacknowledged for d (a black-holed host) fails the link in the kernel,
-// keepalive on or off. A dead peer is thus detected within d plus one tick
-// of the node's timers (at most 250 ms).
-// Zero never closes a link for silence (and leaves the kernel's default);
-// keepalive off (WithKeepalive(0)) ignores the silence rule. Default 45s.
-// Negative is refused by New.
+// WithDeadPeerTimeout closes a persistent link that has received nothing
+// for d, failing its pending requests with ErrPeerSilent; d must exceed the
+// keepalive interval, so a live peer can answer a ping. d is also every
+// peer socket's TCP_USER_TIMEOUT: data left unacknowledged for d (a
+// black-holed host) fails the link in the kernel, keepalive on or off. A
+// dead peer is detected within d plus one tick (at most 250 ms). Zero never
+// closes a link for silence (and keeps the kernel's default); keepalive off
+// ignores the silence rule. Default 45s. Negative is refused by New.
 func WithDeadPeerTimeout(d time.Duration) Option {
 	return func(c *config) { c.deadPeer = d }
 }
 
 // WithRedialBackoff sets the first wait before redialing a route added with
-// AddRoute whose link dropped or whose first connect failed; the wait doubles after every failure up to
-// WithRedialMaxBackoff, each wait jittered by ±20%. Redialing goes on until
+// AddRoute whose link dropped or whose first connect failed; it doubles
+// after each failure up to WithRedialMaxBackoff, jittered by ±20%, until
 // the route is deleted. Default 100ms; it must be > 0.
 func WithRedialBackoff(d time.Duration) Option {
 	return func(c *config) { c.redialBase = d }
@@ -226,7 +217,7 @@ func WithRedialMaxBackoff(d time.Duration) Option {
 	return func(c *config) { c.redialMax = d }
 }
 
-// The network looks after itself: discovery and the connection manager (the upkeep tenant).
+// Discovery and the connection manager (the upkeep tenant).
 
 // WithMinLinks turns on peer discovery: while the node has fewer than n
 // links it asks a linked peer for addresses (peer exchange, at most one
@@ -240,29 +231,26 @@ func WithRedialMaxBackoff(d time.Duration) Option {
 func WithMinLinks(n int) Option { return func(c *config) { c.minLinks = n } }
 
 // WithMaxLinks sets the high water mark of peer discovery (WithMinLinks):
-// above n links, from its ticker, the node retires the links that carried
-// the fewest frames (the youngest first), leaving static routes (AddRoute)
-// and links younger than 5s, until n remain. Each retired link drains and ends with a goaway that tells the
-// peer not to dial back soon; the peer waits WithRedialMaxBackoff before
-// redialing it, or dials others from its book (with WithMinLinks, it waits
-// on while it has its low mark of links). It must be at least
-// WithMinLinks and needs it; 0 (the default) means 2 × WithMinLinks + 2.
-// Costs an O(links log links) scan per tick above the mark.
+// above n links the ticker retires those that carried the fewest frames
+// (youngest first), sparing static routes and links within WithLinkGrace,
+// until n remain. A retired link drains and ends with a goaway telling the
+// peer not to dial back soon: it waits WithRedialMaxBackoff (with
+// WithMinLinks, on while it has its low mark) or dials others from its
+// book. At least WithMinLinks, and needs it; 0 (the
+// default) means 2 × WithMinLinks + 2. Costs an O(links log links) scan
+// per tick above the mark.
 func WithMaxLinks(n int) Option { return func(c *config) { c.maxLinks = n } }
 
-// WithLinkGrace sets how long a new link is safe from the connection
-// manager's trim (WithMaxLinks): a link younger than d is never retired
-// for being over the high mark, so a fresh peer gets the time to prove
-// useful. Default 5s; zero lets the trim take any link. Matters only with
-// WithMinLinks. Negative is refused by New.
+// WithLinkGrace sets how long a new link is safe from the trim above
+// WithMaxLinks, so a fresh peer has time to prove useful. Default 5s; zero
+// lets the trim take any link. Negative is refused by New.
 func WithLinkGrace(d time.Duration) Option { return func(c *config) { c.linkGrace = d } }
 
-// WithMaxInbound caps the persistent links the peers dialed: a hello
-// beyond it is answered with an error frame naming the cap and closed (the
-// dialer gets ErrRefused; counted in Stats.Refused). Static routes
-// (AddRoute) and a peer that already has a link (a restart, a crossed
-// dial) are always let in. 0 (the default) leaves it uncapped. Costs an
-// O(links) scan per inbound hello while capped.
+// WithMaxInbound caps the persistent links peers dialed: a hello beyond it
+// gets an error frame naming the cap (the dialer's ErrRefused;
+// Stats.Refused). Static routes and a peer that already has a link (a
+// restart, a crossed dial) always get in. 0 (the default): uncapped. Costs
+// an O(links) scan per inbound hello while capped.
 func WithMaxInbound(n int) Option { return func(c *config) { c.maxInbound = n } }
 
 // WithMaxLinksPerIP caps the persistent links to peers at one IP address
@@ -272,10 +260,10 @@ func WithMaxInbound(n int) Option { return func(c *config) { c.maxInbound = n } 
 func WithMaxLinksPerIP(n int) Option { return func(c *config) { c.maxPerIP = n } }
 
 // WithAddressBook keeps the address book of WithMinLinks in the file at
-// path: loaded by New (a malformed file is ErrBadOption wrapping
-// book.ErrBadFile), saved every minute and by Close (JSON, mode 0600, one
-// write of O(entries)). So a restarted node rejoins without its bootstrap.
-// "" (the default) keeps the book in memory only.
+// path, so a restarted node rejoins without its bootstrap: loaded by New (a
+// malformed file is ErrBadOption wrapping book.ErrBadFile), saved every
+// minute and by Close (JSON, mode 0600, O(entries)). "" (the default):
+// memory only.
 func WithAddressBook(path string) Option { return func(c *config) { c.bookPath = path } }
 
 // Broadcast (the broadcast tenant).
@@ -286,9 +274,9 @@ func WithGossipTTL(ttl uint8) Option { return func(c *config) { c.gossipTTL = tt
 
 // WithBroadcastFlooding makes the node offer no broadcast trees: it floods
 // every broadcast on every link (about the mean degree in payload copies
-// per delivery, against about one with trees), as nodes that predate the
-// trees do. For comparisons and for testing networks that mix both; a
-// network of such nodes still delivers each broadcast exactly once.
+// per delivery, against about one with trees), as nodes without trees do.
+// For comparisons and mixed networks; each broadcast is still delivered
+// once.
 func WithBroadcastFlooding() Option { return func(c *config) { c.floodOnly = true } }
 
 // WithSeenSet bounds the broadcast ids a node remembers: at most capacity
@@ -328,36 +316,29 @@ func WithWorkerQueue(n int) Option { return func(c *config) { c.workerQueue = n 
 // Warn summary of the lines dropped (docs/ARCHITECTURE.md, Diagnostics).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
-// WithPeerEvents calls f when a peer gains its first live link (Up) and when
-// it loses its last one (not Up); swapping a duplicate link raises no event.
-// A peer that restarted (its new link carries another hello nonce) raises
-// Down then Up, back to back, though its route never goes without a link:
-// whatever state you keep about the peer's session is gone. A Down event's
-// Reason says why: ReasonGoaway (the peer left or retired the link),
-// ReasonConnLost (the socket closed without a goaway), ReasonSilent (the
-// dead-peer timeout), ReasonRestarted, ReasonDeleted (Delete),
-// ReasonClosed (this node is closing), ReasonProtocol (the peer sent a bad
-// frame), ReasonSlowPeer (the peer stopped reading and WithHighWater drops
-// slow peers) or ReasonTooManyLinks (this node or the peer had more links
-// than its high mark and retired this one). Events are delivered one at a
-// time in the order of the route changes that raise them, so events for
-// one peer arrive in order. f runs on an event loop, on gnet's ticker
-// goroutine (a link the connection manager retires), or on the goroutine
-// that called Delete or Close: it must return quickly (hand the event to a
-// channel or a goroutine). Blocking calls made inside f
-// (Dispatch, DispatchAll, a persistent AddRoute, Close) return
-// ErrOnEventLoop wherever f runs; Send, Broadcast and Delete are fine. A
-// panic in f is recovered, logged and counted in Stats.CallbackPanics; the
-// node goes on.
+// WithPeerEvents calls f when a peer gains its first live link (Up) and
+// when it loses its last one; swapping a duplicate link raises no event. A
+// restarted peer (another hello nonce) raises Down then Up back to back,
+// though its route never lacks a link: its session state is gone. A Down
+// event's Reason says why (see Reason: ReasonGoaway, ReasonConnLost,
+// ReasonSilent, ReasonRestarted, ReasonDeleted, ReasonClosed,
+// ReasonProtocol, ReasonSlowPeer, ReasonTooManyLinks). Events are delivered
+// one at a time in the order of the route changes that raise them. f runs
+// on an event loop, on gnet's ticker goroutine (a link the connection
+// manager retires), or on the goroutine that called Delete or Close: it
+// must return quickly. Blocking calls inside f (Dispatch, DispatchAll, a
+// persistent AddRoute, Close) return ErrOnEventLoop; Send, Broadcast and
+// Delete are fine. A panic in f is recovered, logged and counted in
+// Stats.CallbackPanics.
 func WithPeerEvents(f func(PeerEvent)) Option { return func(c *config) { c.events = f } }
 
 // WithStallThreshold sets how long an event loop callback (serving a
-// link's frames and queued sends, or closing a link) may run before the loop counts as
-// stalled: every other link of that loop waited as long. Each stall counts
-// in Stats.LoopStalls and is logged at Warn, at most once a second, naming
-// the loop, the callback, the handler kinds that ran in it and how long it
-// took. 0 turns the watch off. Default 100 ms. Costs two clock reads per
-// callback.
+// link's frames and sends, or closing a link) may run before the loop
+// counts as stalled: every other link of it waited as long. Each stall
+// counts in Stats.LoopStalls; at most one a second is logged at Warn,
+// naming the loop, the callback, the handler kinds that ran in it and how
+// long it took. 0 turns the watch off. Default 100 ms. Costs two clock
+// reads per callback.
 func WithStallThreshold(d time.Duration) Option { return func(c *config) { c.stallThreshold = d } }
 
 type config struct {

@@ -9,11 +9,10 @@ import (
 )
 
 // Pacing. Past the high-water mark a link's loop stops decoding the peer's
-// frames (serve marks it paused) until its socket has taken enough of what
-// the node holds for it. gnet has no callback for "the socket drained", so
-// a paused link is looked at again: at once if the write that just ended
-// took the backlog under the mark, otherwise by the ticker, every minPace
-// while the peer reads and backing off to tickEvery while it does not.
+// frames (serve marks it paused) until its socket has taken enough. gnet
+// has no "drained" callback, so a paused link is looked at again: at once
+// if the write just ended took it under the mark, else by the ticker
+// (internal/pace: every minPace while the peer reads, up to tickEvery).
 
 // minPace is the shortest wait before the ticker looks at a paused link.
 const minPace = time.Millisecond

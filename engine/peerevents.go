@@ -1,10 +1,6 @@
 package engine
 
-import (
-	"sync"
-
-	"github.com/antnet-p2p/antnet/proto"
-)
+import "github.com/antnet-p2p/antnet/proto"
 
 // PeerEvent says that a peer's persistent link came up or went down.
 type PeerEvent struct {
@@ -17,62 +13,14 @@ type PeerEvent struct {
 	Reason Reason
 }
 
-// newPeerEventQueue returns the queue that runs f, the WithPeerEvents
-// callback, through runCallback; a queue that drops events when f is nil.
-func (n *Node) newPeerEventQueue(f func(PeerEvent)) peerEventQueue {
+// deliverPeerEvents returns f, the WithPeerEvents callback, run through
+// runCallback; nil (events off) when f is nil. Events are queued under
+// linkMu and flushed, in order, once it is released (internal/inorder).
+func (n *Node) deliverPeerEvents(f func(PeerEvent)) func(PeerEvent) {
 	if f == nil {
-		return peerEventQueue{}
+		return nil
 	}
-	return peerEventQueue{deliver: func(ev PeerEvent) {
-		n.runCallback("peer events", ranEvents, func() { f(ev) })
-	}}
-}
-
-// peerEventQueue hands peer events to the WithPeerEvents callback in the
-// order the route changes raised them, one goroutine at a time: events are
-// queued under linkMu and delivered after it is released, by whichever
-// goroutine gets there first (the others' events go with its run).
-type peerEventQueue struct {
-	deliver func(PeerEvent) // the callback, wrapped by runCallback; nil: events are off
-
-	mu         sync.Mutex
-	queue      []PeerEvent // raised, not yet delivered, in order
-	delivering bool        // a goroutine is delivering queue
-}
-
-// add queues ev. Under linkMu.
-func (q *peerEventQueue) add(ev PeerEvent) {
-	if q.deliver == nil {
-		return
-	}
-	q.mu.Lock()
-	q.queue = append(q.queue, ev)
-	q.mu.Unlock()
-}
-
-// flush delivers the queued events in order, unless another goroutine is
-// doing so already (it delivers these too). Call it after releasing linkMu.
-func (q *peerEventQueue) flush() {
-	if q.deliver == nil {
-		return
-	}
-	q.mu.Lock()
-	if q.delivering {
-		q.mu.Unlock()
-		return
-	}
-	q.delivering = true
-	for len(q.queue) > 0 {
-		ev := q.queue[0]
-		q.queue[0] = PeerEvent{}
-		q.queue = q.queue[1:]
-		q.mu.Unlock()
-		q.deliver(ev)
-		q.mu.Lock()
-	}
-	q.queue = q.queue[:0]
-	q.delivering = false
-	q.mu.Unlock()
+	return func(ev PeerEvent) { n.runCallback("peer events", ranEvents, func() { f(ev) }) }
 }
 
 // Reason says why a peer went down (PeerEvent.Reason).

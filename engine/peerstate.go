@@ -74,11 +74,9 @@ type PeerState struct {
 
 // PeerStates lists every peer in the route table, and every link still
 // draining whose route is gone or has no other link, sorted by address.
-// Cost: O(peers + open sockets) and one small slice per peer. It reads the
-// route table's snapshot without a lock, and takes the upkeep tenant's lock once
-// and each link's send lock briefly (to read its queued-frame count): it
-// never waits on an event loop. Safe from any goroutine, handlers
-// included.
+// Cost: O(peers + open sockets), a small slice per peer, the upkeep
+// tenant's lock once and each link's send lock briefly; it never waits on
+// an event loop. Safe from any goroutine, handlers included.
 func (n *Node) PeerStates() []PeerState {
 	if n.routes.table == nil {
 		return nil
@@ -89,7 +87,7 @@ func (n *Node) PeerStates() []PeerState {
 	row := make(map[string]int, len(entries)) // address -> index in out
 	for _, e := range entries {
 		s := PeerState{ID: e.ID}
-		_, s.Static = n.routes.static.Load(e.ID.Addr)
+		s.Static = n.routes.isStatic(e.ID.Addr)
 		if l := e.Link(); l != nil {
 			pc := l.(*peerConn)
 			pc.fill(&s)

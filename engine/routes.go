@@ -244,7 +244,7 @@ func (pc *peerConn) attach() {
 		n.tree.LinkUp(pc.entry, pc.trees)
 		n.routes.byNonce.Store(pc.peerNonce, pc.entry)
 		n.log.Debug("peer up", "peer", remoteName{pc})
-		n.peerEvents.add(PeerEvent{Peer: pc.eventPeer(), Up: true, Outbound: pc.outbound})
+		n.peerEvents.Add(PeerEvent{Peer: pc.eventPeer(), Up: true, Outbound: pc.outbound})
 	case dropped.Nonce() != pc.peerNonce:
 		old := dropped.(*peerConn)
 		n.routes.byNonce.CompareAndDelete(old.peerNonce, pc.entry)
@@ -254,8 +254,8 @@ func (pc *peerConn) attach() {
 		n.stats.restarts.Add(1)
 		n.log.Info("peer restarted: its old link is closed", "peer", pc.peer.String())
 		old.setDown(ReasonRestarted)
-		n.peerEvents.add(PeerEvent{Peer: old.eventPeer(), Reason: ReasonRestarted})
-		n.peerEvents.add(PeerEvent{Peer: pc.eventPeer(), Up: true, Outbound: pc.outbound})
+		n.peerEvents.Add(PeerEvent{Peer: old.eventPeer(), Reason: ReasonRestarted})
+		n.peerEvents.Add(PeerEvent{Peer: pc.eventPeer(), Up: true, Outbound: pc.outbound})
 		old.fail(fmt.Errorf("%w: %s restarted", ErrConnLost, pc.entry.ID))
 		old.close()
 	default:
@@ -279,12 +279,12 @@ func (pc *peerConn) detach() {
 		n.routes.byNonce.CompareAndDelete(pc.peerNonce, pc.entry)
 		why := pc.downReason()
 		n.log.Debug("peer down", "peer", remoteName{pc}, "why", why.String())
-		n.peerEvents.add(PeerEvent{Peer: pc.eventPeer(), Reason: why})
+		n.peerEvents.Add(PeerEvent{Peer: pc.eventPeer(), Reason: why})
 		n.upkeep.LinkDown(pc.entry, pc.entry.ID.Addr, pc.dialOnly)
 		pc.unrouteIfLearned()
 	}
 	n.routes.linkMu.Unlock()
-	n.peerEvents.flush()
+	n.peerEvents.Flush()
 }
 
 // eventPeer is the peer a PeerEvent about pc names: its route's ID, with

@@ -7,14 +7,11 @@ import (
 	"github.com/antnet-p2p/antnet/secure"
 )
 
-// Sealed links (WithIdentity). After the Noise handshake (handshake.go)
-// every frame's payload is sealed with the direction's key, the header as
-// associated data. Nonces must follow wire order: frames are
-// sealed under the link's lock, by a sender as it queues a frame or by the
-// event loop as it takes the queue and seals its own answers after it (see
-// sealBatch). A plain node that receives a secure message, or a secure
-// node that receives a plain hello, answers with an error frame saying why
-// and closes: both ends get a clear error.
+// Sealed links (WithIdentity). After the Noise handshake every frame's
+// payload is sealed with the direction's key, the header as associated
+// data. Nonces follow wire order: frames are sealed under the link's lock,
+// by a sender as it queues or by the loop as it takes the queue and seals
+// its own answers after it (sealBatch).
 
 // suites returns the Noise suites this node's handshakes offer, best first.
 func (c *config) suites() []secure.Cipher {
@@ -41,12 +38,10 @@ func (c *config) checkSize(payload int) error {
 	return nil
 }
 
-// sealBatch returns what the loop writes on a secure link, in the loop's
-// buffer sealed: the queue and w's frames, sealed in wire order. Until the
-// hello exchange is done the queue holds frames in the clear, sealed after
-// w's (hello and hello-ack go first); from then on senders seal as they
-// queue (pc.sealer), so the queue, sealed already, goes before w's frames,
-// sealed now. Loop.
+// sealBatch returns, in sealed, what the loop writes on a secure link: the
+// queue and w's frames in wire order. Until hello and hello-ack are out the
+// queue is in the clear and goes after w; from then on senders seal as they
+// queue (pc.sealer), so the queue goes first and w is sealed after. Loop.
 func (pc *peerConn) sealBatch(w, sealed *bytebufferpool.ByteBuffer) *bytebufferpool.ByteBuffer {
 	n := pc.n
 	sealed.B = sealed.B[:0]

@@ -53,7 +53,7 @@ type shortServer struct {
 // False leaves c untouched for enroll.
 // Accept goroutine.
 func (n *Node) serveShort(c *net.TCPConn) (bool, error) {
-	if n.cfg.identity != nil || n.workers.queue != nil || n.handler == nil {
+	if n.cfg.identity != nil || n.workers.Started() || n.handler == nil {
 		return false, nil
 	}
 	ss := &n.shortSrv

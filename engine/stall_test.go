@@ -41,7 +41,7 @@ func TestStalledLoopNamed(t *testing.T) {
 	// The second stall comes within the log interval (an hour here, so
 	// that a slow machine cannot stretch two stalls a second apart): it is
 	// counted, not logged.
-	srv.stalls.every.Store(int64(time.Hour))
+	srv.stalls.SetEvery(time.Hour)
 	dispatch("block")
 	dispatch("block")
 	// The loop counts a stall once the callback that answered ends.
@@ -62,7 +62,7 @@ func TestStalledLoopNamed(t *testing.T) {
 		}
 	}
 	check(lines[0], "0")
-	srv.stalls.every.Store(1) // the interval has passed
+	srv.stalls.SetEvery(1) // the interval has passed
 	dispatch("block")
 	eventually(t, 2*time.Second, "the third stall counted", func() bool { return srv.Stats().LoopStalls == 3 })
 	lines = rec.records(stallMsg)

@@ -52,7 +52,6 @@ type counters struct {
 	pexServed         atomic.Uint64
 	pexLearned        atomic.Uint64
 	serving           atomic.Int64 // requests on workers or deferred, not yet answered
-	loopStalls        atomic.Uint64
 }
 
 // countReady tracks links past their handshake, by mode.
@@ -161,7 +160,7 @@ func (n *Node) Stats() Stats {
 		PexAsked:          s.pexAsked.Load(),
 		PexServed:         s.pexServed.Load(),
 		PexLearned:        s.pexLearned.Load(),
-		LoopStalls:        s.loopStalls.Load(),
+		LoopStalls:        n.stalls.Count(),
 	}
 	if n.routes.table != nil {
 		st.Peers = n.routes.table.Len()
@@ -169,11 +168,10 @@ func (n *Node) Stats() Stats {
 	return st
 }
 
-// PublishExpvar publishes the node's Stats under name in package expvar, so
-// a daemon serving http.DefaultServeMux shows them at /debug/vars. Each read
-// costs one Stats call. Publishing another node under a name this package
-// published before (a restarted node) points the name at the new node; a
-// name taken by something else panics, as expvar.Publish does.
+// PublishExpvar publishes the node's Stats under name in package expvar
+// (/debug/vars). Each read costs one Stats call. A name this package
+// published before (a restarted node) moves to this node; a name taken by
+// something else panics, as expvar.Publish does.
 func (n *Node) PublishExpvar(name string) {
 	if v, ok := expvar.Get(name).(*statsVar); ok {
 		v.node.Store(n)
@@ -196,21 +194,18 @@ func (v *statsVar) String() string {
 // 16µs·2^i, about 16.8s at the last, then the overflow.
 type Histogram = histogram.Snapshot
 
-// RequestRTT returns the histogram of request round trips: from the call
-// to Dispatch (or DispatchAll) to its reply, for requests answered with a
-// reply (not errors or timeouts). Recording costs the caller's goroutine
-// one time.Now and two atomic adds per reply; a snapshot costs a few
+// RequestRTT returns the histogram of request round trips, Dispatch (or
+// DispatchAll) to reply, for requests answered with a reply. Recording
+// costs one time.Now and two atomic adds per reply; a snapshot a few
 // hundred bytes and no lock.
 func (n *Node) RequestRTT() Histogram { return n.stats.rtt.Snapshot() }
 
-// BroadcastDelay returns the histogram of broadcast delivery delays at this
-// node: from the origin's Broadcast call, by the origin's clock, to the
-// delivery here, by this node's, for stamped broadcasts (every antnet
-// origin stamps). Summed over every node of a network, its quantiles are
-// the broadcast coverage times: how long until that share of nodes had a
-// broadcast. Across hosts it is as good as their clocks' sync; a delay
-// below zero counts as zero. Recording costs one time.Since and two atomic
-// adds per broadcast delivered.
+// BroadcastDelay returns the histogram of broadcast delivery delays here:
+// the origin's Broadcast call (its clock, from the stamp every antnet
+// origin adds) to the delivery (this node's clock). Summed over a network,
+// its quantiles are coverage times; across hosts it is as good as their
+// clock sync (a negative delay counts as zero). Recording costs one
+// time.Since and two atomic adds per broadcast delivered.
 func (n *Node) BroadcastDelay() Histogram { return n.stats.broadcastDelay.Snapshot() }
 
 // linkBatch counts one OnTraffic batch for pc's figures and the node's,

@@ -7,16 +7,15 @@ import (
 	"github.com/antnet-p2p/antnet/codec"
 )
 
-// The node's timers all run from gnet's ticker (OnTick, every tickEvery, off
-// the event loops): handshake and drain deadlines, short links left idle,
-// keepalive, and redials. They touch connections only through thread-safe
-// calls (atomics, pc.send, pc.close).
+// The node's timers run from gnet's ticker (OnTick, off the event loops):
+// handshake and drain deadlines, idle short links, keepalive, the tenants'
+// ticks. They touch links only through thread-safe calls (atomics,
+// pc.send, pc.close).
 
-// sweep runs once per tick. It reports whether anything timed is pending
-// (a deadline, a redial, a dial, discovery short of links or over its
-// high mark): then the next sweep comes after tickEvery, else after the
-// quiet period. With release, ready links also drop what an idle link
-// does not need (releaseIdle).
+// sweep runs once per tick and reports whether anything timed is pending
+// (a deadline, a dial, the upkeep tenant's work): then the next tick is
+// after tickEvery, else after the quiet period. With release, ready links
+// drop what an idle link does not need.
 func (n *Node) sweep(now time.Time, release bool) (busy bool) {
 	t := now.UnixNano()
 	n.clock.Store(t)
@@ -54,12 +53,9 @@ func (n *Node) sweep(now time.Time, release bool) (busy bool) {
 }
 
 // releaseEvery is how often sweep lets ready links drop what an idle link
-// does not need: an empty map of pending requests (made again by the next
-// request), and on a secure link the ciphers of directions that carried
-// nothing since the last pass (Session.ReleaseIdle), so that an idle
-// secure link holds its two keys, not two expanded AES-GCM states (about
-// 1.5 KB); the next frame rebuilds them (a few microseconds each), which a
-// link carrying a frame a second either way never pays.
+// does not need: an empty pending map, and the ciphers of a secure link's
+// directions idle since the last pass (Session.ReleaseIdle: about 1.5 KB,
+// rebuilt by the next frame in a few microseconds).
 const releaseEvery = time.Second
 
 // releaseIdle drops what pc holds and an idle link does not need. Any

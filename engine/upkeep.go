@@ -18,14 +18,11 @@ import (
 	"github.com/antnet-p2p/antnet/upkeep"
 )
 
-// Network upkeep is a tenant: package upkeep decides (the address book,
-// peer exchange, redials, the connection manager's marks, caps, trim and
-// park); this file is the core's side. It feeds the tenant link up and
-// down (attach, detach), lost links (connClosed), AddRoute's failed
-// connects, pex frames and the tick, and implements upkeep.Core, through
-// which the tenant acts: list links, look a route up, learn and forget a
-// route, dial, retire a link, ask for addresses. A route is the tenant's
-// handle of a peer: its *route.Entry.
+// Network upkeep is a tenant: package upkeep decides (book, peer exchange,
+// redials, the connection manager); this file is the core's side. It feeds
+// the tenant link up/down, lost links, AddRoute's failed connects, pex
+// frames and the tick, and implements upkeep.Core, through which it acts.
+// A route is the tenant's handle of a peer: its *route.Entry.
 
 // newUpkeep makes the node's upkeep tenant.
 func (n *Node) newUpkeep() error {
@@ -175,10 +172,7 @@ func (c upkeepCore) Route(addr string) (*route.Entry, bool, bool) {
 	return e, e.Link() != nil, true
 }
 
-func (c upkeepCore) IsStatic(addr string) bool {
-	_, static := c.n.routes.static.Load(addr)
-	return static
-}
+func (c upkeepCore) IsStatic(addr string) bool { return c.n.routes.isStatic(addr) }
 
 func (c upkeepCore) Learn(id proto.PeerID) (*route.Entry, error) {
 	c.n.routes.linkMu.Lock()
@@ -187,13 +181,9 @@ func (c upkeepCore) Learn(id proto.PeerID) (*route.Entry, error) {
 }
 
 func (c upkeepCore) Forget(e *route.Entry) {
-	n := c.n
-	n.routes.linkMu.Lock()
-	if !c.IsStatic(e.ID.Addr) && e.Link() == nil && n.routes.table.Get(e.ID.Addr) == e {
-		_, _ = n.routes.table.Delete(e.ID.Addr)
-		n.routes.goneNonces.Delete(e)
-	}
-	n.routes.linkMu.Unlock()
+	c.n.routes.linkMu.Lock()
+	c.n.routes.forgetLearned(e)
+	c.n.routes.linkMu.Unlock()
 }
 
 func (c upkeepCore) Dial(e *route.Entry) (upkeep.Dial, error) {

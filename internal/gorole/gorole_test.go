@@ -1,0 +1,85 @@
+package gorole
+
+import (
+	"testing"
+
+	"github.com/antnet-p2p/antnet/internal/goid"
+)
+
+const (
+	loop Role = iota + 1
+	callback
+)
+
+func TestMarkRestoresThePreviousRole(t *testing.T) {
+	var s Set
+	id := goid.ID()
+	if s.Of(id) != 0 {
+		t.Fatal("empty set has a role")
+	}
+	unloop := s.Mark(id, loop)
+	uncall := s.Mark(id, callback)
+	if s.Of(id) != callback {
+		t.Fatalf("role %d, want callback", s.Of(id))
+	}
+	uncall()
+	if s.Of(id) != loop {
+		t.Fatalf("after the callback: role %d, want loop", s.Of(id))
+	}
+	unloop()
+	if s.Of(id) != 0 {
+		t.Fatalf("after both: role %d, want none", s.Of(id))
+	}
+}
+
+// Caller sees the role only while user code runs somewhere.
+func TestCallerOnlyWhileUserCodeRuns(t *testing.T) {
+	var s Set
+	defer s.Mark(goid.ID(), loop)()
+	if s.Caller() != 0 {
+		t.Fatal("Caller saw a role with no user code running")
+	}
+	s.Enter()
+	if s.Caller() != loop {
+		t.Fatalf("Caller %d inside user code, want loop", s.Caller())
+	}
+	other := make(chan Role)
+	go func() { other <- s.Caller() }()
+	if r := <-other; r != 0 {
+		t.Fatalf("another goroutine has role %d", r)
+	}
+	s.Exit()
+	if s.Caller() != 0 {
+		t.Fatal("Caller saw a role after Exit")
+	}
+}
+
+func TestRolesArePerGoroutine(t *testing.T) {
+	var s Set
+	s.Put(goid.ID(), loop)
+	done := make(chan Role)
+	go func() {
+		id := goid.ID()
+		s.Put(id, callback)
+		r := s.Of(id)
+		s.Put(id, 0)
+		done <- r
+	}()
+	if r := <-done; r != callback {
+		t.Fatalf("other goroutine's role %d, want callback", r)
+	}
+	if s.Of(goid.ID()) != loop {
+		t.Fatal("this goroutine's role changed")
+	}
+}
+
+// Of, and Caller while no user code runs (the common case), do not
+// allocate.
+func TestOfAndIdleCallerDoNotAllocate(t *testing.T) {
+	var s Set
+	id := goid.ID()
+	s.Put(id, loop)
+	if a := testing.AllocsPerRun(100, func() { _ = s.Of(id); _ = s.Caller() }); a != 0 {
+		t.Fatalf("%v allocs", a)
+	}
+}
