@@ -1,10 +1,11 @@
 // Package route is antnet's route table: the peers a node knows, keyed by
 // listening address, and the live link to each in persistent mode.
 //
-// Reads (Get, Lookup, All) take no lock: entries sit in sharded maps that
-// writers copy and publish (see index), and the list that broadcast walks is
-// an immutable slice behind an atomic pointer, rebuilt on the first read
-// after a write. Writers serialise on one mutex.
+// Reads (Get, Lookup, All) take no lock: entries sit in open-addressed
+// tables of atomic pointers that writers change in place (see index), and
+// the list that broadcast walks is an immutable slice behind an atomic
+// pointer, rebuilt on the first read after a write. Writers serialise on
+// one mutex.
 package route
 
 import (
