@@ -1,36 +1,18 @@
 package engine
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/antnet-p2p/antnet/internal/testkit"
 )
-
-// lockedBuffer is a bytes.Buffer safe for the loops' concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestDebugLinesNameThePeer: the per-link debug lines build the peer's name
 // only when written (remoteName), and then write it in full.
 func TestDebugLinesNameThePeer(t *testing.T) {
-	var out lockedBuffer
+	var out testkit.Buffer
 	log := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a := startNode(t, "a", echo, WithLogger(log))
 	b := startNode(t, "b", echo)

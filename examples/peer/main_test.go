@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,23 +18,8 @@ import (
 	"github.com/antnet-p2p/antnet/secure"
 )
 
-// syncBuffer is a strings.Builder safe for the peers' concurrent prints.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects the peers' concurrent prints.
+type syncBuffer = testkit.Buffer
 
 func TestScriptedSession(t *testing.T) {
 	var out syncBuffer
