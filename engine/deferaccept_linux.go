@@ -2,6 +2,7 @@ package engine
 
 import (
 	"net"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -24,4 +25,16 @@ func deferAccept(ln *net.TCPListener) {
 	_ = rc.Control(func(fd uintptr) {
 		_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, deferAcceptSeconds)
 	})
+}
+
+// peek copies what fd's receive buffer holds into b without taking it and
+// without waiting; unix.Recvfrom would allocate the sender's address on
+// every accept.
+func peek(fd int, b []byte) int {
+	n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)),
+		unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+	if errno != 0 {
+		return -1
+	}
+	return int(n)
 }

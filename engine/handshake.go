@@ -138,7 +138,7 @@ func (pc *peerConn) open(c gnet.Conn) ([]byte, gnet.Action) {
 		pc.holdsHandshakeSlot = true
 	}
 	if a := c.RemoteAddr(); a != nil {
-		pc.remoteAddr = a.String() // the ticker may print it: RemoteAddr is loop-only
+		pc.remoteAddr = hostPort(a) // the ticker may print it: RemoteAddr is loop-only
 	}
 	pc.setDeadline(n.cfg.handshakeTimeout)
 	pc.lastRecv.Store(n.clock.Load())

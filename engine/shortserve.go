@@ -67,7 +67,7 @@ func (n *Node) serveShort(c *net.TCPConn) (bool, error) {
 	}
 	k := 0
 	_ = rc.Read(func(fd uintptr) bool {
-		k, _, _ = unix.Recvfrom(int(fd), ss.buf, unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		k = peek(int(fd), ss.buf)
 		return true
 	})
 	if k <= 0 || k == len(ss.buf) {
@@ -189,7 +189,7 @@ func (pc *peerConn) servedInline() bool {
 func (pc *peerConn) openServed(c gnet.Conn) ([]byte, gnet.Action) {
 	n := pc.n
 	if a := c.RemoteAddr(); a != nil {
-		pc.remoteAddr = a.String()
+		pc.remoteAddr = hostPort(a)
 	}
 	pc.setDeadline(n.cfg.timeout)
 	pc.lastRecv.Store(n.clock.Load())

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -94,7 +95,12 @@ func remoteIP(hostport string) string {
 	if err != nil {
 		return hostport
 	}
-	return ap.Addr().Unmap().String()
+	if a := ap.Addr(); a.Is4In6() {
+		return a.Unmap().String()
+	}
+	// The host as written, without a copy: every link asks once.
+	host := hostport[:strings.LastIndexByte(hostport, ':')]
+	return strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 }
 
 // pexFrame hands a pex-request or pex-response to the tenant; it reports
