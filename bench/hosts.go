@@ -226,7 +226,7 @@ func hostsClientChild(b []byte, say func(string, any), _ *bufio.Scanner) error {
 	if err := json.Unmarshal(b, &spec); err != nil {
 		return err
 	}
-	mk := func() caller { return &origCaller{addr: spec.Addr, fb: newFrameBuf()} }
+	mk := func() caller { return &origCaller{addr: spec.Addr} }
 	if spec.Impl != implGoroutine {
 		n, err := startShortNode("client", hostsClientIP+":0", nil)
 		if err != nil {

@@ -96,7 +96,7 @@ const origTimeout = 5 * time.Second
 type origCaller struct {
 	addr string
 	req  []byte
-	fb   *frameBuf // reused across calls
+	fr   codec.StreamReader // its buffer reused across calls
 }
 
 // origDialer and origListen leave TCP keepalive off, as antnet's short
@@ -120,8 +120,8 @@ func (o *origCaller) call(msg, dst []byte) ([]byte, error) {
 		return dst, err
 	}
 	_ = c.SetReadDeadline(time.Now().Add(origTimeout))
-	o.fb.r, o.fb.w = 0, 0
-	f, err := o.fb.next(c)
+	o.fr.Reset(c)
+	f, err := o.fr.Next(0)
 	if err != nil {
 		return dst, err
 	}
@@ -131,55 +131,13 @@ func (o *origCaller) call(msg, dst []byte) ([]byte, error) {
 	return append(dst, f.Payload...), nil
 }
 
-// frameBuf reads frames from a connection: one read syscall per frame when
-// the frame arrives whole, bytes read past a frame kept for the next.
-type frameBuf struct {
-	b    []byte
-	r, w int // b[r:w] is read and not yet returned
-}
-
-func newFrameBuf() *frameBuf { return &frameBuf{b: make([]byte, 4096)} }
-
-// next returns the next frame from c; its payload is valid until the next
-// call.
-func (fb *frameBuf) next(c net.Conn) (codec.Frame, error) {
-	if fb.r == fb.w {
-		fb.r, fb.w = 0, 0
-	}
-	for {
-		if fb.w-fb.r >= 4 {
-			size, err := codec.FrameLen(fb.b[fb.r:fb.w], codec.DefaultMaxFrameSize)
-			if err != nil {
-				return codec.Frame{}, err
-			}
-			if size <= fb.w-fb.r {
-				f, n, err := codec.Decode(fb.b[fb.r:fb.w], codec.DefaultMaxFrameSize)
-				fb.r += n
-				return f, err
-			}
-			if fb.r+size > len(fb.b) { // make room: move the partial frame down, or grow
-				if size > len(fb.b) {
-					fb.b = append(fb.b, make([]byte, size-len(fb.b))...)
-				}
-				fb.w = copy(fb.b, fb.b[fb.r:fb.w])
-				fb.r = 0
-			}
-		}
-		k, err := c.Read(fb.b[fb.w:])
-		fb.w += k
-		if err != nil {
-			return codec.Frame{}, err
-		}
-	}
-}
-
 // origServer is the original design's ListenAndServe, at addr: an accept loop and a
 // goroutine per accepted connection, which reads frames under a read
 // deadline and writes each answer under a write deadline until the peer
 // closes. Requests are echoed as responses with the same id.
 type origServer struct {
 	*perConnListener
-	bufs sync.Pool // *frameBuf, one per live connection
+	bufs sync.Pool // *codec.StreamReader, one per live connection
 }
 
 func startOrigServer(addr string) (*origServer, error) {
@@ -188,19 +146,19 @@ func startOrigServer(addr string) (*origServer, error) {
 		return nil, err
 	}
 	s := &origServer{}
-	s.bufs.New = func() any { return newFrameBuf() }
+	s.bufs.New = func() any { return new(codec.StreamReader) }
 	s.perConnListener = startPerConn(ln, s.handle)
 	return s, nil
 }
 
 func (s *origServer) handle(c net.Conn) {
-	fb := s.bufs.Get().(*frameBuf)
-	fb.r, fb.w = 0, 0
-	defer s.bufs.Put(fb)
+	fr := s.bufs.Get().(*codec.StreamReader)
+	fr.Reset(c)
+	defer s.bufs.Put(fr)
 	var out []byte
 	for {
 		_ = c.SetReadDeadline(time.Now().Add(origTimeout))
-		f, err := fb.next(c)
+		f, err := fr.Next(0)
 		if err != nil || f.Kind != codec.KindRequest {
 			return // io.EOF: the caller has its answer and closed
 		}
@@ -220,7 +178,7 @@ func shortOrig(sp callSpec, r *Result) error {
 		return err
 	}
 	defer closeServer(s, r)
-	m := runCallers(func(int) caller { return &origCaller{addr: s.Addr(), fb: newFrameBuf()} }, sp)
+	m := runCallers(func(int) caller { return &origCaller{addr: s.Addr()} }, sp)
 	m.fill(r)
 	return m.err("calls")
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/proto"
 )
 
@@ -240,5 +241,47 @@ func TestShortRequestIPv6(t *testing.T) {
 	st := a.Stats()
 	if st.Requests != 5 || st.FramesIn != 10 || st.InFlight != 0 || st.ShortLinks != 0 {
 		t.Fatalf("stats after 5 short requests: %+v", st)
+	}
+}
+
+// TestShortAnswerThatIsNotAFrame: an acceptor whose answer is not a frame
+// (a wire version this node does not speak, or a length past the limit)
+// fails the request with ErrProtocol and counts it, where a socket that
+// just ends is ErrConnLost.
+func TestShortAnswerThatIsNotAFrame(t *testing.T) {
+	ln := rawListener(t)
+	cli := startNode(t, "cli", nil, WithMode(Short), WithMaxFrameSize(1<<10))
+	if err := cli.AddRoute("srv", ln.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	badVersion := codec.Append(nil, codec.Frame{Kind: codec.KindResponse, ID: 1, Payload: []byte("x")})
+	badVersion[4] = codec.Version + 1
+	tooLarge := codec.AppendHeader(nil, codec.KindResponse, 0, 0, 1, 4<<10)
+	cut := codec.AppendHeader(nil, codec.KindResponse, 0, 0, 1, 100)[:10]
+	for _, tc := range []struct {
+		name   string
+		answer []byte
+		want   error
+	}{
+		{"bad version", badVersion, ErrProtocol},
+		{"too large", tooLarge, ErrProtocol},
+		{"cut short", cut, ErrConnLost},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := cli.Stats().ProtocolErrors
+			go func() {
+				p, b, err := acceptShort(t, ln)
+				if err != nil {
+					return
+				}
+				defer p.c.Close()
+				_, _ = p.c.Write(append(b, tc.answer...))
+			}()
+			_, err := cli.Dispatch("srv", []byte("q"))
+			mustErrIs(t, err, tc.want)
+			if got := cli.Stats().ProtocolErrors - before; (tc.want == ErrProtocol) != (got == 1) {
+				t.Fatalf("%v: %d protocol errors counted", err, got)
+			}
+		})
 	}
 }

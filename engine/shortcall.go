@@ -117,9 +117,9 @@ func (n *Node) shortExchange(ctx context.Context, c net.Conn, peer proto.PeerID,
 	if _, err := c.Write(req); err != nil {
 		return dst, n.shortIOError(ctx, peer, err, deadline, "")
 	}
-	r := shortReader{c: c, b: (*bp)[:cap(*bp)]}
-	defer func() { *bp = r.b }()
-	f, err := r.next(maxHandshakeFrame)
+	r := codec.StreamReader{R: c, Buf: (*bp)[:cap(*bp)]}
+	defer func() { *bp = r.Buf }()
+	f, err := r.Next(maxHandshakeFrame)
 	if err != nil {
 		return dst, n.shortIOError(ctx, peer, err, deadline, "hello-ack")
 	}
@@ -128,11 +128,11 @@ func (n *Node) shortExchange(ctx context.Context, c net.Conn, peer proto.PeerID,
 	}
 	n.stats.shortLinks.Add(1)
 	defer n.stats.shortLinks.Add(-1)
-	if f, err = r.next(n.cfg.maxFrame); err != nil {
+	if f, err = r.Next(n.cfg.maxFrame); err != nil {
 		return dst, n.shortIOError(ctx, peer, err, deadline, "answer")
 	}
 	n.stats.framesIn.Add(2)
-	n.stats.bytesIn.Add(uint64(r.used))
+	n.stats.bytesIn.Add(uint64(r.Used()))
 	switch {
 	case f.Kind == codec.KindResponse && f.ID == 1:
 		dst = append(dst, f.Payload...)
@@ -143,11 +143,11 @@ func (n *Node) shortExchange(ctx context.Context, c net.Conn, peer proto.PeerID,
 		n.stats.protocolErrors.Add(1)
 		return dst, fmt.Errorf("%w: %s on a short-mode link, want the answer to request 1", ErrProtocol, f.Kind)
 	}
-	if r.w == r.r { // nothing after the answer: let the acceptor close first
+	if r.Buffered() == 0 { // nothing after the answer: let the acceptor close first
 		if grace := time.Now().Add(shortCloseGrace); grace.Before(deadline) {
 			_ = c.SetReadDeadline(grace)
 		}
-		_, _ = c.Read(r.b)
+		_, _ = c.Read(r.Buf)
 	}
 	return dst, err
 }
@@ -196,61 +196,13 @@ func (n *Node) shortIOError(ctx context.Context, peer proto.PeerID, err error, d
 		}
 		return fmt.Errorf("antnet: request to %s: %w", peer, why)
 	}
-	var fe *shortFrameError
-	if errors.As(err, &fe) {
+	var de *codec.DecodeError
+	if errors.As(err, &de) {
 		n.stats.protocolErrors.Add(1)
-		return fmt.Errorf("%w: %w", ErrProtocol, fe.err)
+		return fmt.Errorf("%w: %w", ErrProtocol, de.Err)
 	}
 	if step == "hello-ack" && errors.Is(err, io.EOF) {
 		return fmt.Errorf("%w: %w", ErrConnLost, silentClose(false, err))
 	}
 	return fmt.Errorf("%w: request to %s: %v", ErrConnLost, peer, err)
-}
-
-// shortFrameError is a frame the peer sent that cannot be decoded.
-type shortFrameError struct{ err error }
-
-func (e *shortFrameError) Error() string { return e.err.Error() }
-
-// shortReader reads whole frames from a socket into b: b[r:w] is read and
-// not yet decoded.
-type shortReader struct {
-	c    net.Conn
-	b    []byte
-	r, w int
-	used int // bytes of the frames returned
-}
-
-// next returns the next frame, at most limit bytes; its payload is valid
-// until the next call.
-func (sr *shortReader) next(limit int) (codec.Frame, error) {
-	for {
-		if sr.r == sr.w {
-			sr.r, sr.w = 0, 0
-		}
-		f, size, err := codec.Decode(sr.b[sr.r:sr.w], limit)
-		if err != nil {
-			return f, &shortFrameError{err}
-		}
-		if size > 0 {
-			sr.r += size
-			sr.used += size
-			return f, nil
-		}
-		need, _ := codec.FrameLen(sr.b[sr.r:sr.w], limit)
-		if need = max(need, codec.HeaderSize); sr.r+need > len(sr.b) {
-			// Make room: move the partial frame down, or into a larger buffer.
-			b := sr.b
-			if need > len(b) {
-				b = make([]byte, need)
-			}
-			sr.w = copy(b, sr.b[sr.r:sr.w])
-			sr.b, sr.r = b, 0
-		}
-		k, err := sr.c.Read(sr.b[sr.w:])
-		sr.w += k
-		if err != nil && k == 0 {
-			return codec.Frame{}, err
-		}
-	}
 }
