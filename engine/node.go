@@ -327,10 +327,10 @@ func (n *Node) inflight() int { return int(n.stats.inflight.Load()) }
 // How long shutdown waits for the loops to write the goaways: up to
 // goawayMaxWait while they progress, goawayIdleWait once none is taken (a
 // loop held by a handler). 1,100 on one loop took 200-300 ms on two loaded
-// cores.
+// cores, where a loop can also go unscheduled for 100 ms and more.
 const (
 	goawayMaxWait  = time.Second
-	goawayIdleWait = 100 * time.Millisecond
+	goawayIdleWait = 250 * time.Millisecond
 )
 
 // waitWritten waits until the loops have written every link's queue in

@@ -456,17 +456,19 @@ func TestShutdownLetsInFlightFinish(t *testing.T) {
 }
 
 // Close tells every persistent peer goaway before the socket closes, even
-// when the loop is busy as Close begins. gnet queues a loop's first 1024
-// wakes ahead of its shutdown task and the rest behind it, so with more links
-// than that on one loop Close must see the goaways written before it stops
-// the engine.
+// when the loop is busy as Close begins and stays busy a while after
+// (150 ms: a slow handler, or a loop not scheduled on a loaded machine).
+// gnet queues a loop's first 1024 wakes ahead of its shutdown task and the
+// rest behind it, so with more links than that on one loop Close must see
+// the goaways written before it stops the engine.
 func TestCloseSendsGoaway(t *testing.T) {
 	busy, release := make(chan struct{}), make(chan struct{})
 	free := sync.OnceFunc(func() { close(release) })
 	t.Cleanup(free)
 	slow := proto.HandlerFunc(func(_ proto.Context, msg []byte) ([]byte, error) {
 		close(busy)
-		<-release // holds the node's only loop until Close has queued every goaway
+		<-release                          // holds the node's only loop until Close has queued every goaway
+		time.Sleep(150 * time.Millisecond) // and a while after: less than goawayIdleWait
 		return msg, nil
 	})
 	a, err := New("a", "127.0.0.1:0", slow, WithEventLoops(1))
