@@ -49,6 +49,8 @@ func TestStalledLoopNamed(t *testing.T) {
 	if got := srv.Stats().LoopStalls; got != 2 {
 		t.Fatalf("LoopStalls = %d after two blocking handlers, want 2", got)
 	}
+	// The loop counts a stall before it writes the line.
+	eventually(t, 2*time.Second, "the first stall's line", func() bool { return len(rec.records(stallMsg)) >= 1 })
 	lines := rec.records(stallMsg)
 	if len(lines) != 1 {
 		t.Fatalf("%d stall lines for two stalls within a second, want 1:\n%s", len(lines), rec.dump())
@@ -65,6 +67,7 @@ func TestStalledLoopNamed(t *testing.T) {
 	srv.stalls.SetEvery(1) // the interval has passed
 	dispatch("block")
 	eventually(t, 2*time.Second, "the third stall counted", func() bool { return srv.Stats().LoopStalls == 3 })
+	eventually(t, 2*time.Second, "the third stall's line", func() bool { return len(rec.records(stallMsg)) >= 2 })
 	lines = rec.records(stallMsg)
 	if len(lines) != 2 {
 		t.Fatalf("%d stall lines, want 2:\n%s", len(lines), rec.dump())
@@ -82,6 +85,7 @@ func TestStalledLoopNamed(t *testing.T) {
 		}))
 	link(t, cli, ev)
 	eventually(t, 2*time.Second, "the callback's stall counted", func() bool { return ev.Stats().LoopStalls == 1 })
+	eventually(t, 2*time.Second, "the callback's stall line", func() bool { return len(rec.records(stallMsg)) >= 1 })
 	if lines := rec.records(stallMsg); len(lines) != 1 || lines[0].attrs["ran"] != "peer events callback" {
 		t.Fatalf("stall lines for a blocking peer events callback:\n%s", rec.dump())
 	}
