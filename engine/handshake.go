@@ -142,7 +142,7 @@ func (pc *peerConn) open(c gnet.Conn) ([]byte, gnet.Action) {
 	}
 	pc.setDeadline(n.cfg.handshakeTimeout)
 	pc.lastRecv.Store(n.clock.Load())
-	n.conns.Store(pc, struct{}{})
+	n.conns.Store(pc)
 	n.stats.conns.Add(1)
 	if !pc.outbound {
 		return nil, gnet.None

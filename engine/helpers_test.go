@@ -83,8 +83,8 @@ func mustErrIs(t testing.TB, err, target error) {
 // retiring.
 func liveLinks(n *Node) int {
 	c := 0
-	n.conns.Range(func(k, _ any) bool {
-		if k.(*peerConn).state.Load() == stateReady {
+	n.conns.Range(func(pc *peerConn) bool {
+		if pc.state.Load() == stateReady {
 			c++
 		}
 		return true

@@ -73,8 +73,8 @@ func onConnLoop(pc *peerConn, f func(c gnet.Conn)) bool {
 // pendingInbound returns srv's accepted sockets still in their handshake.
 func pendingInbound(srv *Node) []*peerConn {
 	var pcs []*peerConn
-	srv.conns.Range(func(k, _ any) bool {
-		if pc := k.(*peerConn); !pc.outbound && pc.state.Load() == stateHandshake {
+	srv.conns.Range(func(pc *peerConn) bool {
+		if !pc.outbound && pc.state.Load() == stateHandshake {
 			pcs = append(pcs, pc)
 		}
 		return true

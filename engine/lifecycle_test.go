@@ -558,8 +558,7 @@ func loopOfRaw(t *testing.T, n *Node, p *rawPeer) gnet.EventLoop {
 	t.Helper()
 	var el gnet.EventLoop
 	eventually(t, time.Second, "socket open", func() bool {
-		n.conns.Range(func(k, _ any) bool {
-			pc := k.(*peerConn)
+		n.conns.Range(func(pc *peerConn) bool {
 			pc.mu.Lock()
 			c := pc.c
 			pc.mu.Unlock()

@@ -260,8 +260,8 @@ func (n *Node) reactorDied(err error) {
 	close(n.life.closing)
 	go func() {
 		n.stopIntake(time.Second)
-		n.conns.Range(func(k, _ any) bool {
-			k.(*peerConn).fail(fmt.Errorf("%w: reactor stopped: %v", ErrClosed, err))
+		n.conns.Range(func(pc *peerConn) bool {
+			pc.fail(fmt.Errorf("%w: reactor stopped: %v", ErrClosed, err))
 			return true
 		})
 		n.stopReactor()

@@ -284,8 +284,7 @@ func (n *Node) shutdown(ctx context.Context) error {
 	n.workers.Drop() // what workers have not started is dropped
 	var goawayQueued []*peerConn
 	closing := proto.AppendGoaway(nil, proto.GoawayClosing)
-	n.conns.Range(func(k, _ any) bool {
-		pc := k.(*peerConn)
+	n.conns.Range(func(pc *peerConn) bool {
 		// A draining link whose own requests kept its goaway back sends it now.
 		if st := pc.state.Load(); (st == stateReady || st == stateDraining) && !pc.short && pc.goawaySent.CompareAndSwap(false, true) {
 			if _, err := pc.send(codecGoaway, 0, 0, 0, closing, nil); err == nil {

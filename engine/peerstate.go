@@ -103,8 +103,7 @@ func (n *Node) PeerStates() []PeerState {
 		row[e.ID.Addr] = len(out)
 		out = append(out, s)
 	}
-	n.conns.Range(func(k, _ any) bool {
-		pc := k.(*peerConn)
+	n.conns.Range(func(pc *peerConn) bool {
 		// The state first: a socket drains only once ready, and the
 		// handshake sets short before it stores ready.
 		if pc.state.Load() != stateDraining || pc.short {

@@ -491,8 +491,8 @@ func TestCloseSendsGoaway(t *testing.T) {
 	go func() { closed <- a.Close() }()
 	eventually(t, 5*time.Second, "Close to queue a goaway to every peer", func() bool {
 		queued := 0
-		a.conns.Range(func(k, _ any) bool {
-			if k.(*peerConn).goawaySent.Load() {
+		a.conns.Range(func(pc *peerConn) bool {
+			if pc.goawaySent.Load() {
 				queued++
 			}
 			return true

@@ -450,7 +450,7 @@ func (r remoteName) LogValue() slog.Value { return slog.StringValue(r.pc.remote(
 func (pc *peerConn) connClosed(err error) {
 	n := pc.n
 	prev := pc.state.Swap(stateClosed)
-	if _, ok := n.conns.LoadAndDelete(pc); ok {
+	if n.conns.LoadAndDelete(pc) {
 		n.stats.conns.Add(-1)
 	}
 	if prev == stateHandshake {

@@ -506,8 +506,7 @@ func TestSecureIdleLinkReleasesCiphers(t *testing.T) {
 	link(t, a, b)
 	sessions := func() (s []*secure.Session) {
 		for _, n := range []*Node{a, b} {
-			n.conns.Range(func(k, _ any) bool {
-				pc := k.(*peerConn)
+			n.conns.Range(func(pc *peerConn) bool {
 				pc.mu.Lock()
 				if pc.sealer != nil {
 					s = append(s, pc.sealer)

@@ -193,7 +193,7 @@ func (pc *peerConn) openServed(c gnet.Conn) ([]byte, gnet.Action) {
 	}
 	pc.setDeadline(n.cfg.timeout)
 	pc.lastRecv.Store(n.clock.Load())
-	n.conns.Store(pc, struct{}{})
+	n.conns.Store(pc)
 	n.stats.conns.Add(1)
 	pc.countReady(1)
 	out := pc.takeOut()

@@ -392,7 +392,7 @@ func TestReactorDeathClosesNode(t *testing.T) {
 	b := startNode(t, "b", echo)
 	link(t, a, b)
 	var c gnet.Conn
-	a.conns.Range(func(k, _ any) bool { c = k.(*peerConn).c; return false })
+	a.conns.Range(func(pc *peerConn) bool { c = pc.c; return false })
 	// Stop the loop from inside, as an internal error would.
 	_ = c.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 		return gerrors.ErrEngineShutdown
@@ -422,8 +422,7 @@ func TestPeerSocketsHaveUserTimeout(t *testing.T) {
 		n    *Node
 		want int
 	}{{a, 3000}, {b, 4000}} {
-		tc.n.conns.Range(func(k, _ any) bool {
-			pc := k.(*peerConn)
+		tc.n.conns.Range(func(pc *peerConn) bool {
 			v, err := unix.GetsockoptInt(pc.c.Fd(), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT)
 			if err != nil || v != tc.want {
 				t.Errorf("%s (outbound %v): TCP_USER_TIMEOUT = %d, %v; want %d", tc.n.ID(), pc.outbound, v, err, tc.want)
@@ -604,8 +603,7 @@ func TestAcceptedPersistentSocketsKeepAlive(t *testing.T) {
 	link(t, a, b)
 	eventually(t, 2*time.Second, "b's side of the link", func() bool { return liveLinks(b) == 1 })
 	for _, n := range []*Node{a, b} {
-		n.conns.Range(func(k, _ any) bool {
-			pc := k.(*peerConn)
+		n.conns.Range(func(pc *peerConn) bool {
 			on, err := unix.GetsockoptInt(pc.c.Fd(), unix.SOL_SOCKET, unix.SO_KEEPALIVE)
 			idle, err2 := unix.GetsockoptInt(pc.c.Fd(), unix.IPPROTO_TCP, unix.TCP_KEEPIDLE)
 			if err != nil || err2 != nil || on != 1 || idle != keepaliveIdle {

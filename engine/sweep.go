@@ -20,8 +20,7 @@ func (n *Node) sweep(now time.Time, release bool) (busy bool) {
 	t := now.UnixNano()
 	n.clock.Store(t)
 	ka, dead := int64(n.cfg.keepalive), int64(n.cfg.deadPeer)
-	n.conns.Range(func(k, _ any) bool {
-		pc := k.(*peerConn)
+	n.conns.Range(func(pc *peerConn) bool {
 		state := pc.state.Load()
 		d := pc.deadline.Load()
 		busy = busy || d != 0
