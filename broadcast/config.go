@@ -24,8 +24,8 @@ type Config struct {
 	CacheAge time.Duration
 	// AnnounceEvery is how long ids wait to be announced on lazy links, so
 	// several go in one ihave, and the neighbours that announce them first
-	// need not be announced them back (default 100 ms). A better budget for
-	// an id already announced waits up to 4 times as long.
+	// need not be announced them back (default 100 ms). A better budget
+	// that a neighbour asked for goes at once.
 	AnnounceEvery time.Duration
 	// GraftTimeout is how long a node waits for the eager copy of an id it
 	// heard announced before it grafts the announcer (default 250 ms, plus

@@ -228,7 +228,11 @@ func (pc *peerConn) treeControl(f *codec.Frame) gnet.Action {
 	case codec.KindIHave:
 		err = n.tree.IHave(n.tree.sender(pc.ls), l, f.Payload)
 	case codec.KindGraft:
-		err = n.tree.Graft(n.tree.sender(pc.ls), l, f.Payload)
+		if f.Flags&proto.FlagAsk != 0 {
+			err = n.tree.Ask(n.tree.sender(pc.ls), l, f.TTL, f.Payload)
+		} else {
+			err = n.tree.Graft(n.tree.sender(pc.ls), l, f.Payload)
+		}
 	}
 	if err != nil {
 		return pc.violation(err)
