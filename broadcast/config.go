@@ -24,7 +24,9 @@ type Config struct {
 	CacheAge time.Duration
 	// AnnounceEvery is how long ids wait to be announced on lazy links, so
 	// several go in one ihave, and the neighbours that announce them first
-	// need not be announced them back (default 100 ms). A better budget
+	// need not be announced them back (default 200 ms: an eager copy that
+	// lags a neighbour's by less than this plus GraftTimeout costs no
+	// graft). A better budget
 	// that a neighbour asked for goes at once.
 	AnnounceEvery time.Duration
 	// GraftTimeout is how long a node waits for the eager copy of an id it
@@ -60,7 +62,7 @@ func (c *Config) setDefaults() {
 		c.CacheAge = 10 * time.Second
 	}
 	if c.AnnounceEvery == 0 {
-		c.AnnounceEvery = 100 * time.Millisecond
+		c.AnnounceEvery = 200 * time.Millisecond
 	}
 	if c.GraftTimeout == 0 {
 		c.GraftTimeout = 250 * time.Millisecond
