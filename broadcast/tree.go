@@ -32,6 +32,7 @@ type Tree[L comparable] struct {
 	missing    map[uint64]*want[L]  // ids announced to us, not yet received
 	asks       map[L][]proto.Have   // budget requests queued per link: id, ttl wanted
 	early      map[uint64]time.Time // ids asked for before they came here, and when
+	short      []shortCopy[L]       // copies that came with ttl 0, to look at again
 	floodLinks int                  // links that do not speak trees
 	announcing bool                 // some link has ids queued to announce
 	flushAt    time.Time            // when queued ids are announced
@@ -89,6 +90,13 @@ type want[L comparable] struct {
 	first      *link // counts the id in its missing
 	due        time.Time
 	expires    time.Time
+}
+
+// shortCopy is a broadcast that came with ttl 0: at due, if a link is
+// still not known to have it, this node asks for a better budget.
+type shortCopy[L comparable] struct {
+	h   *held[L]
+	due time.Time
 }
 
 // dueWant is a want whose graft is due.
@@ -217,7 +225,7 @@ func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, pa
 		if h.wanted {
 			t.ask(h, h.carried+1, from, false)
 		}
-		t.askIfShort(h)
+		t.askIfShort(h, now)
 		t.sendAsks(send)
 		return true
 	}
@@ -383,25 +391,53 @@ func (t *Tree[L]) Ask(send Sender[L], from L, ttl uint8, payload []byte) error {
 }
 
 // askIfShort asks the links for a better budget for h, which this node
-// just received, when this node may be where the radius is at stake: its
-// copy can go no further (carried 0) and a link is not known to have it,
-// or a link floods (a flooding peer never asks, so this node asks for it).
-// Under mu.
-func (t *Tree[L]) askIfShort(h *held[L]) {
-	if h.carried >= 1 && t.floodLinks == 0 {
-		return
+// just received, where the radius may be at stake: at once if a link
+// floods (a flooding peer never asks, so this node asks for it); if its
+// copy can go no further (carried 0), after two AnnounceEvery, when the
+// neighbours that have it have announced it, if one still is not known
+// to have it. Under mu.
+func (t *Tree[L]) askIfShort(h *held[L], now time.Time) {
+	switch {
+	case t.floodLinks > 0:
+		h.wanted = true // relayed just now
+		t.ask(h, h.carried+1, *new(L), false)
+	case h.carried < 1 && len(t.short) < MaxMissing:
+		due := now.Add(2 * t.cfg.AnnounceEvery)
+		t.short = append(t.short, shortCopy[L]{h, due})
+		t.wake(due, now)
 	}
-	short := t.floodLinks > 0
-	for l := range t.links {
-		if !h.holds(l, 0) {
-			short = true
-			break
+}
+
+// lookAgain asks for a better budget for each copy that came with ttl 0
+// and is due to be looked at again, if it still can go no further and a
+// link is not known to have it; it returns when the next one is due (zero:
+// none left). Under mu.
+func (t *Tree[L]) lookAgain(send Sender[L], now time.Time) (next time.Time) {
+	keep := t.short[:0]
+	for _, sc := range t.short {
+		if now.Before(sc.due) {
+			keep = append(keep, sc)
+			if next.IsZero() || sc.due.Before(next) {
+				next = sc.due
+			}
+			continue
+		}
+		h := sc.h
+		if h.carried >= 1 || h.asked != 0 || t.cache[h.id] != h {
+			continue
+		}
+		for l, lk := range t.links {
+			if lk.trees && !h.holds(l, 0) {
+				h.wanted = true // nothing relayed yet: carried 0
+				t.ask(h, 1, *new(L), false)
+				break
+			}
 		}
 	}
-	if short {
-		h.wanted = true // nothing to relay yet: carried 0, or relayed just now
-		t.ask(h, h.carried+1, *new(L), false)
-	}
+	clear(t.short[len(keep):])
+	t.short = keep
+	t.sendAsks(send)
+	return next
 }
 
 // want makes h wanted: from now on every better budget is relayed on every
@@ -488,6 +524,11 @@ func (t *Tree[L]) Tick(send Sender[L]) {
 	soonest := func(at time.Time) {
 		if next.IsZero() || at.Before(next) {
 			next = at
+		}
+	}
+	if len(t.short) > 0 {
+		if at := t.lookAgain(send, now); !at.IsZero() {
+			soonest(at)
 		}
 	}
 	due := t.due[:0]
@@ -682,7 +723,6 @@ func (t *Tree[L]) spread(send Sender[L], h *held[L], upgrade bool, now time.Time
 				}
 				continue
 			}
-			when = announceNow // someone waits for it
 		}
 		n++
 		t.queue(send, l, lk, h.id, fwd, when, now)
