@@ -71,6 +71,7 @@ type held[L comparable] struct {
 	nheld   uint8                 // holders in use
 	asked   uint8                 // the ttl this node asked its links for (0: never asked)
 	wanted  bool                  // a better budget is asked for here: relay one on every link
+	kept    bool                  // a better budget came while not wanted: relayed on no tree link
 }
 
 // holder is a link known to have a broadcast, and the ttl its copy carried
@@ -441,14 +442,16 @@ func (t *Tree[L]) lookAgain(send Sender[L], now time.Time) (next time.Time) {
 }
 
 // want makes h wanted: from now on every better budget is relayed on every
-// link. The budget it has is relayed now to links not known to have it
-// (better budgets that came before were not). Under mu.
+// link. A better budget that came before, and was kept, is relayed now to
+// the links not known to have it. Under mu.
 func (t *Tree[L]) want(send Sender[L], h *held[L], now time.Time) {
 	if h.wanted {
 		return
 	}
 	h.wanted = true
-	t.spread(send, h, true, now)
+	if h.kept {
+		t.spread(send, h, true, now)
+	}
 }
 
 // ask queues a request for a copy of h carrying ttl or more on every tree
@@ -767,6 +770,9 @@ func (t *Tree[L]) upgrade(send Sender[L], h *held[L], carried int, now time.Time
 	relayed := h.carried >= 1
 	h.setCarried(carried)
 	t.seen.raise(h.id, uint8(min(carried, 255)))
+	if relayed && !h.wanted {
+		h.kept = true
+	}
 	// A node whose copy could go no further relayed nothing: it relays
 	// now as on a first copy.
 	t.spread(send, h, relayed, now)
