@@ -396,9 +396,8 @@ func broadcastRun(secureLinks, flood bool, n, deg, payload int, cfg *config, r *
 	b.waitFramesLanded(5 * time.Second)
 	c1 := b.costs()
 	if tb := float64(max(issued-tissued0, 1)); !flood {
-		r.addNote(fmt.Sprintf("throughput phase per broadcast: %.2f prunes, %.2f grafts, %.2f ttl upgrades, %.2f budget asks, %.2f ids announced",
-			float64(c1.tree.PrunesSent-t0.tree.PrunesSent)/tb, float64(c1.tree.GraftsSent-t0.tree.GraftsSent)/tb, float64(c1.again-t0.again)/tb,
-			float64(c1.tree.AsksSent-t0.tree.AsksSent)/tb, float64(c1.tree.IDsAnnounced-t0.tree.IDsAnnounced)/tb))
+		r.addNote(fmt.Sprintf("throughput phase per broadcast: %.2f prunes, %.2f grafts, %.2f ttl upgrades",
+			float64(c1.tree.PrunesSent-t0.tree.PrunesSent)/tb, float64(c1.tree.GraftsSent-t0.tree.GraftsSent)/tb, float64(c1.again-t0.again)/tb))
 	}
 	if deliveries := float64((issued - tissued0) * others); deliveries > 0 {
 		r.CopiesPerDelivery = float64(c1.forwarded-t0.forwarded) / deliveries

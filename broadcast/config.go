@@ -26,8 +26,8 @@ type Config struct {
 	// several go in one ihave, and the neighbours that announce them first
 	// need not be announced them back (default 200 ms: an eager copy that
 	// lags a neighbour's by less than this plus GraftTimeout costs no
-	// graft). A better budget
-	// that a neighbour asked for goes at once.
+	// graft). A better budget for an id already announced waits up to 4
+	// times as long.
 	AnnounceEvery time.Duration
 	// GraftTimeout is how long a node waits for the eager copy of an id it
 	// heard announced before it grafts the announcer (default 250 ms, plus

@@ -3,9 +3,6 @@
 // travel eagerly on a spanning tree that forms and repairs itself, ids are
 // announced lazily on the other links, and a node that hears of an id it
 // lacks asks for it. Each node thus receives each payload about once.
-// A better hop budget (ttl) than a node's first copy carried is relayed
-// only where a node asks for one: where its copy could go no further, or
-// for a flooding neighbour (Tree.Ask, docs/PROTOCOL.md "Budgets").
 //
 // A Tree is the broadcast state of one node: the seen set, the eager and
 // lazy links, the payloads it can still send, the ids it is waiting for.

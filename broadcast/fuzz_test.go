@@ -9,8 +9,8 @@ import (
 	"github.com/antnet-p2p/antnet/proto"
 )
 
-// FuzzTreeControl feeds a tree arbitrary prune, ihave, graft, budget
-// request and gossip payloads from a link that speaks trees: it never panics, a refusal is
+// FuzzTreeControl feeds a tree arbitrary prune, ihave, graft and gossip
+// payloads from a link that speaks trees: it never panics, a refusal is
 // ErrBadTree, everything it sends decodes as a frame of a kind it may
 // send, and what the link makes it hold stays within the bounds.
 func FuzzTreeControl(f *testing.F) {
@@ -18,7 +18,6 @@ func FuzzTreeControl(f *testing.F) {
 	f.Add(uint8(codec.KindGraft), proto.AppendGraft(nil, []uint64{1}))
 	f.Add(uint8(codec.KindPrune), []byte{})
 	f.Add(uint8(codec.KindGossip), []byte("payload"))
-	f.Add(uint8(3), proto.AppendGraft(nil, []uint64{1})) // a budget request for ttl 3
 	f.Fuzz(func(t *testing.T, kind uint8, payload []byte) {
 		now := time.Unix(1, 0)
 		tr, err := New[int](Config{Now: func() time.Time { return now }})
@@ -41,15 +40,13 @@ func FuzzTreeControl(f *testing.F) {
 		tr.LinkUp(2, false)
 		tr.Originate(send, 1, 0, 4, []byte("cached"))
 		for range 3 { // the same input again: a repeat must be as harmless
-			switch codec.Kind(kind % 5) {
+			switch codec.Kind(kind % 4) {
 			case 0:
 				err = tr.IHave(send, 1, payload)
 			case 1:
 				err = tr.Graft(send, 1, payload)
 			case 2:
 				err = tr.Prune(1, payload)
-			case 3:
-				err = tr.Ask(send, 1, kind, payload)
 			default:
 				tr.Gossip(send, 1, 0, kind, uint64(len(payload)), payload)
 				err = nil
@@ -60,7 +57,7 @@ func FuzzTreeControl(f *testing.F) {
 			now = now.Add(time.Second)
 			tr.Tick(send)
 		}
-		if s := tr.Stats(); s.Missing > MaxMissingPerLink || s.Cached > 4 || len(tr.early) > MaxMissing {
+		if s := tr.Stats(); s.Missing > MaxMissingPerLink || s.Cached > 4 {
 			t.Fatalf("one link made the tree hold %d missing ids, %d payloads", s.Missing, s.Cached)
 		}
 	})

@@ -245,11 +245,7 @@ func (s *sim) receive(nd *simNode, from int, f codec.Frame) {
 	case codec.KindIHave:
 		err = nd.tree.IHave(nd.send, from, f.Payload)
 	case codec.KindGraft:
-		if f.Flags&proto.FlagAsk != 0 {
-			err = nd.tree.Ask(nd.send, from, f.TTL, f.Payload)
-		} else {
-			err = nd.tree.Graft(nd.send, from, f.Payload)
-		}
+		err = nd.tree.Graft(nd.send, from, f.Payload)
 	default:
 		s.t.Fatalf("node %d got a %s frame", nd.id, f.Kind)
 	}

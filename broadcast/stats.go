@@ -5,7 +5,7 @@ type Stats struct {
 	Delivered        uint64 // broadcasts received for the first time: delivered once each
 	Duplicates       uint64 // payload copies received of broadcasts already seen
 	Expired          uint64 // broadcasts received with ttl 0: delivered, not relayed
-	Upgrades         uint64 // better budgets taken: a copy or announcement with more ttl than any before
+	Upgrades         uint64 // broadcasts relayed again because a copy with more ttl exists
 	PayloadsSent     uint64 // payload frames sent: pushes, flooding links and graft answers
 	PayloadsGrafted  uint64 // of PayloadsSent, those answering a graft
 	PayloadBytes     uint64 // bytes of PayloadsSent, headers included, before sealing
@@ -20,8 +20,6 @@ type Stats struct {
 	GraftsReceived   uint64 // ids grafted by peers
 	GraftsUnanswered uint64 // of those, not cached, with no ttl to spare, or past GraftRate
 	MissingExpired   uint64 // ids announced but never received within CacheAge
-	AsksSent         uint64 // ids in budget requests sent: asked for a copy with more ttl
-	AsksReceived     uint64 // ids in budget requests taken from peers
 	Unsolicited      uint64 // control frames on links that do not speak trees: ignored
 
 	EagerLinks int // links payloads are pushed on
@@ -55,8 +53,6 @@ func (s *Stats) Add(o Stats) {
 	s.GraftsReceived += o.GraftsReceived
 	s.GraftsUnanswered += o.GraftsUnanswered
 	s.MissingExpired += o.MissingExpired
-	s.AsksSent += o.AsksSent
-	s.AsksReceived += o.AsksReceived
 	s.Unsolicited += o.Unsolicited
 	s.EagerLinks += o.EagerLinks
 	s.LazyLinks += o.LazyLinks

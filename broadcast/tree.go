@@ -29,14 +29,10 @@ type Tree[L comparable] struct {
 	fifoHead   int
 	cacheBytes int
 
-	missing    map[uint64]*want[L]  // ids announced to us, not yet received
-	asks       map[L][]proto.Have   // budget requests queued per link: id, ttl wanted
-	early      map[uint64]time.Time // ids asked for before they came here, and when
-	short      []shortCopy[L]       // copies that came with ttl 0, to look at again
-	floodLinks int                  // links that do not speak trees
-	announcing bool                 // some link has ids queued to announce
-	flushAt    time.Time            // when queued ids are announced
-	wakeAt     time.Time            // earliest Wake asked for, not yet ticked; zero: none
+	missing    map[uint64]*want[L] // ids announced to us, not yet received
+	announcing bool                // some link has ids queued to announce
+	flushAt    time.Time           // when queued ids are announced
+	wakeAt     time.Time           // earliest Wake asked for, not yet ticked; zero: none
 
 	stats    Stats
 	upgrades atomic.Uint64 // Stats.Upgrades, read without the lock (Upgrades)
@@ -69,9 +65,6 @@ type held[L comparable] struct {
 	at      time.Time
 	holders [maxHolders]holder[L] // inline: noting a holder allocates nothing
 	nheld   uint8                 // holders in use
-	asked   uint8                 // the ttl this node asked its links for (0: never asked)
-	wanted  bool                  // a better budget is asked for here: relay one on every link
-	kept    bool                  // a better budget came while not wanted: relayed on no tree link
 }
 
 // holder is a link known to have a broadcast, and the ttl its copy carried
@@ -93,13 +86,6 @@ type want[L comparable] struct {
 	expires    time.Time
 }
 
-// shortCopy is a broadcast that came with ttl 0: at due, if a link is
-// still not known to have it, this node asks for a better budget.
-type shortCopy[L comparable] struct {
-	h   *held[L]
-	due time.Time
-}
-
 // dueWant is a want whose graft is due.
 type dueWant[L comparable] struct {
 	id uint64
@@ -108,6 +94,11 @@ type dueWant[L comparable] struct {
 
 // ttlOffset is where the header keeps a frame's ttl.
 const ttlOffset = 7
+
+// upgradeWait is how many Config.AnnounceEvery a better budget for an id
+// already announced waits at most to go out: it goes with the next
+// announcements due sooner, so that it rarely costs a frame of its own.
+const upgradeWait = 4
 
 // expireSlack is how much later than Config.CacheAge a payload may be
 // forgotten when no other call comes first.
@@ -126,8 +117,6 @@ func New[L comparable](cfg Config) (*Tree[L], error) {
 		seen:    newSeenSet(cfg.SeenCapacity, cfg.SeenWindow, cfg.Now()),
 		cache:   make(map[uint64]*held[L]),
 		missing: make(map[uint64]*want[L]),
-		asks:    make(map[L][]proto.Have),
-		early:   make(map[uint64]time.Time),
 		score:   make(map[L]int),
 	}, nil
 }
@@ -137,10 +126,6 @@ func New[L comparable](cfg Config) (*Tree[L], error) {
 // already up starts again as a new link.
 func (t *Tree[L]) LinkUp(l L, trees bool) {
 	t.mu.Lock()
-	t.dropLink(l)
-	if !trees {
-		t.floodLinks++
-	}
 	t.links[l] = &link{trees: trees, eager: true}
 	t.mu.Unlock()
 }
@@ -149,17 +134,8 @@ func (t *Tree[L]) LinkUp(l L, trees bool) {
 // is dropped.
 func (t *Tree[L]) LinkDown(l L) {
 	t.mu.Lock()
-	t.dropLink(l)
-	t.mu.Unlock()
-}
-
-// dropLink forgets l and what was queued for it. Under mu.
-func (t *Tree[L]) dropLink(l L) {
-	if lk := t.links[l]; lk != nil && !lk.trees {
-		t.floodLinks--
-	}
 	delete(t.links, l)
-	delete(t.asks, l)
+	t.mu.Unlock()
 }
 
 // Originate starts broadcast id: payload (a gossip payload) goes to every
@@ -193,11 +169,6 @@ func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, pa
 			t.stats.Expired++
 		}
 		h := t.hold(id, flags, int(ttl), payload, now)
-		if at, ok := t.early[id]; ok {
-			// Asked for before it came: relay every better budget.
-			delete(t.early, id)
-			h.wanted = now.Sub(at) < t.cfg.CacheAge
-		}
 		if lk != nil {
 			h.note(from, int(ttl)+1)
 			// The sender pushes to us: it counts this link in its tree, and
@@ -219,15 +190,9 @@ func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, pa
 		t.spread(send, h, false, now)
 		if w != nil && w.best > h.carried {
 			// An announcer offered a better budget than this copy carried:
-			// it is this node's, pushed on no link again (pushed, a copy
-			// with more ttl would not be a duplicate, and prune nothing).
+			// relay it as an upgrade (announced, not pushed again).
 			t.upgrade(send, h, w.best, now)
 		}
-		if h.wanted {
-			t.ask(h, h.carried+1, from, false)
-		}
-		t.askIfShort(h, now)
-		t.sendAsks(send)
 		return true
 	}
 	t.stats.Duplicates++
@@ -342,137 +307,6 @@ func (t *Tree[L]) Graft(send Sender[L], from L, payload []byte) error {
 	return nil
 }
 
-// Ask takes a budget request from link from (a graft frame with
-// proto.FlagAsk; ttl is the header's): for each id, from holds a copy
-// carrying less than ttl and asks for one carrying ttl or more. A node
-// that can send one announces it (an ihave entry) to from; one that
-// cannot asks its other links for ttl+1, at most once per level, and
-// relays the better budget on every link when it comes. A malformed
-// payload is proto.ErrBadTree (close the link).
-func (t *Tree[L]) Ask(send Sender[L], from L, ttl uint8, payload []byte) error {
-	now := t.cfg.Now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	ids, err := proto.ParseGraft(t.ids[:0], payload)
-	t.ids = ids[:0]
-	if err != nil {
-		return err
-	}
-	lk := t.treeLink(from)
-	if lk == nil {
-		return nil
-	}
-	t.expire(now)
-	for _, id := range ids {
-		if !lk.heard.take(IHaveRate, now) {
-			t.stats.IDsIgnored++
-			continue
-		}
-		t.stats.AsksReceived++
-		h := t.cache[id]
-		if h == nil {
-			// Not here yet: asked on when it comes. (Forgotten: nothing
-			// to give or ask for.)
-			if _, seen := t.seen.best(id); !seen && len(t.early) < MaxMissing {
-				t.early[id] = now
-			}
-			continue
-		}
-		if h.carried-1 >= int(ttl) {
-			t.queue(send, from, lk, id, h.carried-1, announceNow, now)
-		}
-		// Asked on, whether or not this node could answer: every node the
-		// request reaches relays every better budget it gets from then
-		// on, so the budgets around come out as the shortest paths give.
-		t.want(send, h, now)
-		t.ask(h, h.carried+1, from, true)
-	}
-	t.sendAsks(send)
-	return nil
-}
-
-// askIfShort asks the links for a better budget for h, which this node
-// just received, where the radius may be at stake: at once if a link
-// floods (a flooding peer never asks, so this node asks for it); if its
-// copy can go no further (carried 0), after two AnnounceEvery, when the
-// neighbours that have it have announced it, if one still is not known
-// to have it. Under mu.
-func (t *Tree[L]) askIfShort(h *held[L], now time.Time) {
-	switch {
-	case t.floodLinks > 0:
-		h.wanted = true // relayed just now
-		t.ask(h, h.carried+1, *new(L), false)
-	case h.carried < 1 && len(t.short) < MaxMissing:
-		due := now.Add(2 * t.cfg.AnnounceEvery)
-		t.short = append(t.short, shortCopy[L]{h, due})
-		t.wake(due, now)
-	}
-}
-
-// lookAgain asks for a better budget for each copy that came with ttl 0
-// and is due to be looked at again, if it still can go no further and a
-// link is not known to have it; it returns when the next one is due (zero:
-// none left). Under mu.
-func (t *Tree[L]) lookAgain(send Sender[L], now time.Time) (next time.Time) {
-	keep := t.short[:0]
-	for _, sc := range t.short {
-		if now.Before(sc.due) {
-			keep = append(keep, sc)
-			if next.IsZero() || sc.due.Before(next) {
-				next = sc.due
-			}
-			continue
-		}
-		h := sc.h
-		if h.carried >= 1 || h.asked != 0 || t.cache[h.id] != h {
-			continue
-		}
-		for l, lk := range t.links {
-			if lk.trees && !h.holds(l, 0) {
-				h.wanted = true // nothing relayed yet: carried 0
-				t.ask(h, 1, *new(L), false)
-				break
-			}
-		}
-	}
-	clear(t.short[len(keep):])
-	t.short = keep
-	t.sendAsks(send)
-	return next
-}
-
-// want makes h wanted: from now on every better budget is relayed on every
-// link. A better budget that came before, and was kept, is relayed now to
-// the links not known to have it. Under mu.
-func (t *Tree[L]) want(send Sender[L], h *held[L], now time.Time) {
-	if h.wanted {
-		return
-	}
-	h.wanted = true
-	if h.kept {
-		t.spread(send, h, true, now)
-	}
-}
-
-// ask queues a request for a copy of h carrying ttl or more on every tree
-// link but not (when skip is set), unless this node asked already: once
-// per broadcast, so a request crosses each link at most once each way,
-// however it circles. Every node it reached relays each better budget it
-// gets on every link (h.wanted), as far as it can: the budgets there come
-// out as the shortest paths give them. Under mu.
-func (t *Tree[L]) ask(h *held[L], ttl int, not L, skip bool) {
-	if h.asked != 0 || ttl > 255 {
-		return
-	}
-	h.asked = uint8(ttl)
-	for l, lk := range t.links {
-		if !lk.trees || (skip && l == not) {
-			continue
-		}
-		t.asks[l] = append(t.asks[l], proto.Have{ID: h.id, TTL: uint8(ttl)})
-	}
-}
-
 // stranger adds to w, as an announcer, a tree link that did not announce
 // its id, when every announcer was tried or is gone (their links cut while
 // the graft was out, say), and returns its index, or -1: such a link may
@@ -518,20 +352,10 @@ func (t *Tree[L]) Tick(send Sender[L]) {
 	defer t.mu.Unlock()
 	t.wakeAt = time.Time{}
 	t.expire(now)
-	for id, at := range t.early {
-		if now.Sub(at) >= t.cfg.CacheAge {
-			delete(t.early, id)
-		}
-	}
 	var next time.Time
 	soonest := func(at time.Time) {
 		if next.IsZero() || at.Before(next) {
 			next = at
-		}
-	}
-	if len(t.short) > 0 {
-		if at := t.lookAgain(send, now); !at.IsZero() {
-			soonest(at)
 		}
 	}
 	due := t.due[:0]
@@ -716,51 +540,29 @@ func (t *Tree[L]) spread(send Sender[L], h *held[L], upgrade bool, now time.Time
 			}
 			continue
 		}
-		when := announceSoon
-		if upgrade {
-			if !h.wanted {
-				// A better budget goes on tree links only where it was
-				// asked for; an entry still queued takes it for free.
-				if i := slices.IndexFunc(lk.queue, func(q proto.Have) bool { return q.ID == h.id }); i >= 0 {
-					lk.queue[i].TTL = max(lk.queue[i].TTL, uint8(min(fwd, 255)))
-				}
-				continue
-			}
-		}
 		n++
-		t.queue(send, l, lk, h.id, fwd, when, now)
+		if i := slices.IndexFunc(lk.queue, func(q proto.Have) bool { return q.ID == h.id }); i >= 0 {
+			lk.queue[i].TTL = max(lk.queue[i].TTL, uint8(min(fwd, 255))) // an upgrade before the flush: one entry
+			continue
+		}
+		lk.queue = append(lk.queue, proto.Have{ID: h.id, TTL: uint8(min(fwd, 255))})
+		if len(lk.queue) == proto.MaxTreeIDs {
+			t.announce(send, l, lk)
+			continue
+		}
+		// A better budget for an id announced before need not go out at
+		// once: it waits for the next flush, or upgradeWait flushes at most.
+		at := now.Add(t.cfg.AnnounceEvery)
+		if upgrade {
+			at = now.Add(upgradeWait * t.cfg.AnnounceEvery)
+		}
+		if !t.announcing || at.Before(t.flushAt) {
+			t.announcing = true
+			t.flushAt = at
+			t.wake(t.flushAt, now)
+		}
 	}
 	return n
-}
-
-// When a queued ihave entry goes out.
-const (
-	announceSoon = iota // within AnnounceEvery
-	announceNow         // at once, with whatever else is queued on the link
-)
-
-// queue queues an ihave entry for id with ttl on link l, to go out when
-// says. Under mu.
-func (t *Tree[L]) queue(send Sender[L], l L, lk *link, id uint64, ttl int, when int, now time.Time) {
-	if i := slices.IndexFunc(lk.queue, func(q proto.Have) bool { return q.ID == id }); i >= 0 {
-		lk.queue[i].TTL = max(lk.queue[i].TTL, uint8(min(ttl, 255))) // an upgrade before the flush: one entry
-	} else {
-		lk.queue = append(lk.queue, proto.Have{ID: id, TTL: uint8(min(ttl, 255))})
-	}
-	if when == announceNow || len(lk.queue) == proto.MaxTreeIDs {
-		t.announce(send, l, lk)
-		return
-	}
-	t.flushBy(now.Add(t.cfg.AnnounceEvery), now)
-}
-
-// flushBy has the queued ids and requests sent at at the latest. Under mu.
-func (t *Tree[L]) flushBy(at, now time.Time) {
-	if !t.announcing || at.Before(t.flushAt) {
-		t.announcing = true
-		t.flushAt = at
-		t.wake(t.flushAt, now)
-	}
 }
 
 // upgrade records that a copy of h with carried ttl exists and relays the
@@ -770,11 +572,9 @@ func (t *Tree[L]) upgrade(send Sender[L], h *held[L], carried int, now time.Time
 	relayed := h.carried >= 1
 	h.setCarried(carried)
 	t.seen.raise(h.id, uint8(min(carried, 255)))
-	if relayed && !h.wanted {
-		h.kept = true
-	}
 	// A node whose copy could go no further relayed nothing: it relays
-	// now as on a first copy.
+	// now as on a first copy, pushed at once on its eager links, rather
+	// than announcing the budget and leaving its tree children to graft.
 	t.spread(send, h, relayed, now)
 }
 
@@ -810,42 +610,6 @@ func (t *Tree[L]) announce(send Sender[L], l L, lk *link) {
 			t.stats.IDsAnnounced += uint64(len(chunk))
 			t.stats.ControlBytes += uint64(len(t.buf))
 		}
-	}
-}
-
-// sendAsks sends the budget requests queued (at the end of the call that
-// queued them: someone waits for each). Under mu.
-func (t *Tree[L]) sendAsks(send Sender[L]) {
-	if len(t.asks) == 0 {
-		return
-	}
-	for l, q := range t.asks {
-		t.sendAsksOn(send, l, q)
-	}
-	clear(t.asks)
-}
-
-// sendAsksOn sends l the budget requests q: graft frames with
-// proto.FlagAsk, one per ttl asked.
-func (t *Tree[L]) sendAsksOn(send Sender[L], l L, q []proto.Have) {
-	slices.SortFunc(q, func(a, b proto.Have) int { return int(a.TTL) - int(b.TTL) })
-	for len(q) > 0 {
-		n := 1
-		for n < len(q) && n < proto.MaxTreeIDs && q[n].TTL == q[0].TTL {
-			n++
-		}
-		ids := t.ids[:0]
-		for _, a := range q[:n] {
-			ids = append(ids, a.ID)
-		}
-		t.ids = ids[:0]
-		t.buf = codec.AppendHeader(t.buf[:0], codec.KindGraft, proto.FlagAsk, q[0].TTL, 0, proto.GraftSize(n))
-		t.buf = proto.AppendGraft(t.buf, ids)
-		if send(l, t.buf) {
-			t.stats.AsksSent += uint64(n)
-			t.stats.ControlBytes += uint64(len(t.buf))
-		}
-		q = q[n:]
 	}
 }
 

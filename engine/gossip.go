@@ -228,11 +228,7 @@ func (pc *peerConn) treeControl(f *codec.Frame) gnet.Action {
 	case codec.KindIHave:
 		err = n.tree.IHave(n.tree.sender(pc.ls), l, f.Payload)
 	case codec.KindGraft:
-		if f.Flags&proto.FlagAsk != 0 {
-			err = n.tree.Ask(n.tree.sender(pc.ls), l, f.TTL, f.Payload)
-		} else {
-			err = n.tree.Graft(n.tree.sender(pc.ls), l, f.Payload)
-		}
+		err = n.tree.Graft(n.tree.sender(pc.ls), l, f.Payload)
 	}
 	if err != nil {
 		return pc.violation(err)

@@ -93,10 +93,9 @@ type Stats struct {
 	GossipForwarded  uint64 // gossip frames (payload copies) sent, origin's included
 	GossipDuplicates uint64 // gossip frames dropped: id already seen
 	GossipExpired    uint64 // broadcasts delivered with ttl 0, not forwarded
-	// GossipReforwarded counts better budgets taken: a later copy or
-	// announcement carried more ttl (relayed where it is asked for, and
-	// as copies on flooding links, which are in GossipForwarded).
-	// BroadcastStats has the tree's own counters.
+	// GossipReforwarded counts broadcasts relayed again because a later
+	// copy or announcement carried more ttl (their copies are in
+	// GossipForwarded). BroadcastStats has the tree's own counters.
 	GossipReforwarded uint64
 
 	Dropped     uint64 // frames refused by the outbound high-water mark

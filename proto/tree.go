@@ -16,12 +16,6 @@ import (
 //
 // count is 1..MaxTreeIDs and the payload ends exactly after the last entry.
 
-// FlagAsk on a graft frame (the header's flags byte) makes it a budget
-// request: its sender holds each listed broadcast with a copy that carried
-// less than the header's ttl, and asks for one carrying that ttl or more
-// (an ihave answers it). The payload is a graft's.
-const FlagAsk uint8 = 1 << 0
-
 // MaxTreeIDs is the most ids one ihave or graft carries.
 const MaxTreeIDs = 64
 
