@@ -24,8 +24,10 @@ type Config struct {
 	CacheAge time.Duration
 	// AnnounceEvery is how long ids wait to be announced on lazy links, so
 	// several go in one ihave, and the neighbours that announce them first
-	// need not be announced them back (default 100 ms). A better budget for
-	// an id already announced waits up to 4 times as long.
+	// need not be announced them back (default 200 ms: an eager copy that
+	// lags a neighbour's by less than this plus GraftTimeout costs no
+	// graft). A better budget for an id already announced waits up to 4
+	// times as long.
 	AnnounceEvery time.Duration
 	// GraftTimeout is how long a node waits for the eager copy of an id it
 	// heard announced before it grafts the announcer (default 250 ms, plus
@@ -60,7 +62,7 @@ func (c *Config) setDefaults() {
 		c.CacheAge = 10 * time.Second
 	}
 	if c.AnnounceEvery == 0 {
-		c.AnnounceEvery = 100 * time.Millisecond
+		c.AnnounceEvery = 200 * time.Millisecond
 	}
 	if c.GraftTimeout == 0 {
 		c.GraftTimeout = 250 * time.Millisecond

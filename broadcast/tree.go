@@ -618,9 +618,13 @@ func (t *Tree[L]) spread(send Sender[L], h *held[L], upgrade bool, now time.Time
 // better budget.
 func (t *Tree[L]) upgrade(send Sender[L], h *held[L], carried int, now time.Time) {
 	t.upgrades.Add(1)
+	relayed := h.carried >= 1
 	h.setCarried(carried)
 	t.seen.raise(h.id, uint8(min(carried, 255)))
-	t.spread(send, h, true, now)
+	// A node whose copy could go no further relayed nothing: it relays
+	// now as on a first copy, pushed at once on its eager links, rather
+	// than announcing the budget and leaving its tree children to graft.
+	t.spread(send, h, relayed, now)
 }
 
 // push sends h's payload on l.
