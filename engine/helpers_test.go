@@ -113,3 +113,20 @@ func acceptShort(t *testing.T, ln net.Listener) (p *rawPeer, ack []byte, err err
 	hello := proto.AppendHello(nil, proto.Hello{ID: proto.PeerID{Name: "srv", Addr: ln.Addr().String()}, Nonce: 9})
 	return p, codec.Append(nil, codec.Frame{Kind: codec.KindHelloAck, Flags: proto.FlagShort, Payload: hello}), nil
 }
+
+// serveShortOnce accepts one short-mode socket on ln in a goroutine of its
+// own, hands serve the raw peer and the hello-ack to write, and closes the
+// socket after; the channel has the accept's or serve's error.
+func serveShortOnce(t *testing.T, ln net.Listener, serve func(p *rawPeer, ack []byte) error) <-chan error {
+	served := make(chan error, 1)
+	go func() {
+		p, ack, err := acceptShort(t, ln)
+		if err != nil {
+			served <- err
+			return
+		}
+		defer p.c.Close()
+		served <- serve(p, ack)
+	}()
+	return served
+}

@@ -184,29 +184,20 @@ func TestShortLinkCarriesOneMessage(t *testing.T) {
 		if err := cli.AddRoute("srv", ln.Addr().String()); err != nil {
 			t.Fatal(err)
 		}
-		served := make(chan error, 1)
-		go func() {
-			p, b, err := acceptShort(t, ln)
-			if err != nil {
-				served <- err
-				return
-			}
-			defer p.c.Close()
+		served := serveShortOnce(t, ln, func(p *rawPeer, b []byte) error {
 			b = codec.Append(b, codec.Frame{Kind: codec.KindRequest, ID: 77, Payload: []byte("extra")})
 			b = codec.Append(b, codec.Frame{Kind: codec.KindResponse, ID: 1, Payload: []byte("answer")})
 			_, _ = p.c.Write(b)
 			for {
 				f, err := p.next()
 				if err != nil {
-					served <- nil
-					return
+					return nil
 				}
 				if f.Kind == codec.KindResponse {
-					served <- fmt.Errorf("the short dialer served request %d", f.ID)
-					return
+					return fmt.Errorf("the short dialer served request %d", f.ID)
 				}
 			}
-		}()
+		})
 		_, err := cli.Dispatch("srv", []byte("q"))
 		mustErrIs(t, err, ErrProtocol)
 		if err := <-served; err != nil {

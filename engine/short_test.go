@@ -269,16 +269,15 @@ func TestShortAnswerThatIsNotAFrame(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := cli.Stats().ProtocolErrors
-			go func() {
-				p, b, err := acceptShort(t, ln)
-				if err != nil {
-					return
-				}
-				defer p.c.Close()
-				_, _ = p.c.Write(append(b, tc.answer...))
-			}()
+			served := serveShortOnce(t, ln, func(p *rawPeer, b []byte) error {
+				_, err := p.c.Write(append(b, tc.answer...))
+				return err
+			})
 			_, err := cli.Dispatch("srv", []byte("q"))
 			mustErrIs(t, err, tc.want)
+			if err := <-served; err != nil {
+				t.Fatal(err)
+			}
 			if got := cli.Stats().ProtocolErrors - before; (tc.want == ErrProtocol) != (got == 1) {
 				t.Fatalf("%v: %d protocol errors counted", err, got)
 			}

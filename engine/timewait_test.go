@@ -190,27 +190,17 @@ func TestShortDialerLetsTheAcceptorCloseFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, all := range []bool{false, true} {
-		served := make(chan error, 1)
-		go func() {
-			p, b, err := acceptShort(t, ln)
-			if err != nil {
-				served <- err
-				return
-			}
-			c := p.c
-			defer c.Close()
+		served := serveShortOnce(t, ln, func(p *rawPeer, b []byte) error {
 			b = codec.Append(b, codec.Frame{Kind: codec.KindResponse, ID: 1, Payload: []byte("answer")})
-			if _, err := c.Write(b); err != nil {
-				served <- err
-				return
+			if _, err := p.c.Write(b); err != nil {
+				return err
 			}
-			_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			_ = p.c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 			if _, err := p.r.ReadByte(); !isTimeout(err) {
-				served <- fmt.Errorf("the dialer closed first: read %v", err)
-				return
+				return fmt.Errorf("the dialer closed first: read %v", err)
 			}
-			served <- nil
-		}()
+			return nil
+		})
 		var got []byte
 		var err error
 		if all {
