@@ -36,8 +36,7 @@ type peerConn struct {
 	woken    bool // a wake (or the loop's dirty list) will write the queue
 	loopBusy bool // the loop is serving the link or writing to it: others queue
 	backlog  bool // gnet's outbound buffer held bytes after the loop's last write: others queue
-	// loop, short-mode acceptor:
-	shortServed bool // it got its one message
+	sealing  bool // hello and hello-ack are out on a secure link: senders seal with sec.sess as they queue
 
 	c          gnet.Conn // set in OnOpen, before the conn is published
 	remoteAddr string    // set in OnOpen, before the conn is published
@@ -49,29 +48,22 @@ type peerConn struct {
 	peer  proto.PeerID // loop; published to other goroutines by ready / the route table
 	entry *route.Entry // persistent links in the route table
 
-	deadline atomic.Int64  // unix nanos: handshake or drain deadline, 0 if none
-	ready    chan struct{} // dialer: closed when the handshake ends
-	hsErr    error         // dialer: handshake outcome, read after ready
+	deadline atomic.Int64 // unix nanos: handshake or drain deadline, 0 if none
+	dial     *dialWait    // dialer: the handshake's outcome; nil on accepted links
+	sec      *secureLink  // a secure node's links: the Noise state; nil on a plain node
 
 	nextID             atomic.Uint64
 	lastRecv           atomic.Int64 // node clock when bytes last arrived
 	lastPing           atomic.Int64 // node clock when a keepalive ping last went out
 	unsent             atomic.Int64 // written by the loop: bytes in gnet's outbound buffer plus the batch being written
 	queued             atomic.Int64 // bytes in out, as they will be sent (sealed); changed under mu
-	slowCounted        atomic.Bool  // counted in Stats.SlowPeers
+	flags              linkFlags    // one-way marks, the goaway to send, why the link went down
 	paused             bool         // loop: serving stopped at the high-water mark with input left
 	answered           bool         // loop: the batch being served completed a caller's request
 	paced              bool         // loop: in the node's pacer
 	holdsHandshakeSlot bool         // loop: counted among pending inbound handshakes
 
-	hs        *secure.Handshake // loop: Noise handshake in progress
-	sess      *secure.Session   // loop: seals and opens frames once the handshake is done
-	peerNonce uint64            // the peer's hello nonce: new after a restart
-
-	goawaySent   atomic.Bool
-	goawayRecv   atomic.Bool
-	goawayReason atomic.Uint32 // the payload byte of the goaway to send (proto.GoawayTooManyLinks), 0 for none
-	abandoned    atomic.Bool   // the dialer gave up; close on arrival
+	peerNonce uint64 // the peer's hello nonce: new after a restart
 
 	// Per-link figures for PeerStates (see peerstate.go): the loop adds to
 	// the atomics once per batch, send and write once per frame.
@@ -81,23 +73,54 @@ type peerConn struct {
 	framesIn  atomic.Uint64 // frames decoded on the link
 	bytesOut  atomic.Uint64 // bytes the loop wrote on the link
 	framesOut atomic.Uint64 // frames queued by send and write, and answers the loop wrote without the queue
-	downWhy   atomic.Uint32 // Reason the link went down, once known (first wins)
 	crowd     int32         // under mu: requests left before flushLocked writes again (see alone)
+	pacedOut  int32         // loop: gnet's outbound bytes when the pacer last looked (saturated)
 
 	mu       sync.Mutex
 	pending  map[uint64]*future         // nil until a request goes out, and again when the sweep finds it empty
-	out      *bytebufferpool.ByteBuffer // frames queued by other goroutines; sealed once sealer is set
-	sealer   *secure.Session            // the link's session once hello and hello-ack are out: senders seal as they queue
-	closeErr error                      // non-nil once the conn is closed (OnClose sets it before gnet closes the socket)
+	out      *bytebufferpool.ByteBuffer // frames queued by other goroutines; sealed once sealing is set
+	closeErr *error                     // non-nil once the conn is closed (OnClose sets it before gnet closes the socket)
+}
 
-	closeAfterReply atomic.Bool // short-mode acceptor: close once the reply is out
-	pacedOut        int32       // loop: gnet's outbound bytes when the pacer last looked (saturated)
+// session is the link's Noise session, nil on a plain link or before the
+// Noise handshake ends. Loop.
+func (pc *peerConn) session() *secure.Session {
+	if pc.sec == nil {
+		return nil
+	}
+	return pc.sec.sess
+}
+
+// setDialErr records err as a dialer's handshake outcome (accepted links
+// keep none) and returns it. Loop.
+func (pc *peerConn) setDialErr(err error) error {
+	if pc.dial != nil {
+		pc.dial.err = err
+	}
+	return err
+}
+
+// dialWait is a dialed link's handshake outcome, for the goroutines that
+// wait on it.
+type dialWait struct {
+	ready chan struct{} // closed when the handshake ends
+	err   error         // the outcome, read after ready
+}
+
+// secureLink is a secure link's Noise state. Loop, but for sess, which
+// senders use under mu once sealing is set.
+type secureLink struct {
+	hs   *secure.Handshake // the Noise handshake in progress
+	sess *secure.Session   // seals and opens frames once the handshake is done
 }
 
 func newPeerConn(n *Node, outbound bool) *peerConn {
 	pc := &peerConn{n: n, outbound: outbound}
 	if outbound {
-		pc.ready = make(chan struct{})
+		pc.dial = &dialWait{ready: make(chan struct{})}
+	}
+	if n.cfg.identity != nil {
+		pc.sec = new(secureLink)
 	}
 	return pc
 }
@@ -120,7 +143,7 @@ func (pc *peerConn) InFlight() int { return int(pc.inflight.Load()) }
 func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload []byte, f *future) (uint64, error) {
 	pc.mu.Lock()
 	if pc.closeErr != nil {
-		err := pc.closeErr
+		err := *pc.closeErr
 		pc.mu.Unlock()
 		return 0, err
 	}
@@ -142,11 +165,11 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 		id = pc.nextID.Add(1)
 	}
 	out := pc.outBuf()
-	if pc.sealer != nil {
+	if pc.sealing {
 		// Sealed here, in the sender's goroutine, off the event loop; the
 		// queue's order is the nonces' order.
 		var err error
-		if out.B, err = pc.sealer.AppendSealed(out.B, kind, flags, ttl, id, payload); err != nil {
+		if out.B, err = pc.sec.sess.AppendSealed(out.B, kind, flags, ttl, id, payload); err != nil {
 			pc.mu.Unlock()
 			return 0, err
 		}
@@ -200,7 +223,7 @@ func (pc *peerConn) write(frame []byte) error {
 // it unlocks pc.mu (and reports a refusal by the high-water mark).
 func (pc *peerConn) queueFrameLocked(frame []byte) error {
 	if pc.closeErr != nil {
-		err := pc.closeErr
+		err := *pc.closeErr
 		pc.mu.Unlock()
 		return err
 	}
@@ -211,9 +234,9 @@ func (pc *peerConn) queueFrameLocked(frame []byte) error {
 		return err
 	}
 	out := pc.outBuf()
-	if pc.sealer != nil {
+	if pc.sealing {
 		var err error
-		if out.B, err = pc.sealer.SealFrames(out.B, frame); err != nil {
+		if out.B, err = pc.sec.sess.SealFrames(out.B, frame); err != nil {
 			pc.mu.Unlock()
 			return err
 		}
@@ -230,7 +253,7 @@ func (pc *peerConn) queueFrameLocked(frame []byte) error {
 // and the link put on the loop's dirty list instead of woken (see dirty).
 // Loop (pc's own).
 func (pc *peerConn) writeOnLoop(frame []byte) error {
-	if pc.n.cfg.identity != nil && pc.sess == nil {
+	if pc.sec != nil && pc.sec.sess == nil {
 		return pc.write(frame) // nothing to seal with yet: the loop's OnTraffic sends it
 	}
 	pc.mu.Lock()
@@ -252,7 +275,7 @@ func (pc *peerConn) writeOnLoop(frame []byte) error {
 // with gnet's Write. Loop (pc's own), from flushDirty.
 func (pc *peerConn) flushOnLoop() {
 	n := pc.n
-	if n.cfg.identity != nil && pc.sess == nil {
+	if pc.sec != nil && pc.sec.sess == nil {
 		return // queued until the session exists, as in OnTraffic
 	}
 	pc.mu.Lock()
@@ -264,7 +287,7 @@ func (pc *peerConn) flushOnLoop() {
 	pc.mu.Unlock()
 	var b []byte
 	var out, sealed *bytebufferpool.ByteBuffer
-	if pc.sess != nil {
+	if pc.session() != nil {
 		// The queue, sealed in wire order (sealBatch takes it).
 		sealed = n.framePool.Get()
 		var none bytebufferpool.ByteBuffer
@@ -333,7 +356,7 @@ func (pc *peerConn) refused(err error) {
 func (pc *peerConn) markSlow() {
 	n := pc.n
 	pc.setDown(ReasonSlowPeer)
-	if pc.slowCounted.CompareAndSwap(false, true) {
+	if pc.flags.mark(flagSlowCounted) {
 		n.stats.slowPeers.Add(1)
 		n.log.Warn("closing slow peer", "peer", pc.peer.String())
 	}
@@ -380,7 +403,7 @@ func (pc *peerConn) flushLocked(alone bool) gnet.Conn {
 	if pc.woken || pc.c == nil {
 		return nil
 	}
-	if alone && !pc.loopBusy && !pc.backlog && !pc.short && (pc.n.cfg.identity == nil || pc.sealer != nil) &&
+	if alone && !pc.loopBusy && !pc.backlog && !pc.short && (pc.sec == nil || pc.sealing) &&
 		pc.closeErr == nil && len(pc.out.B) <= directMax && pc.state.Load() != stateHandshake {
 		n, _ := unix.Write(pc.c.Fd(), pc.out.B)
 		if n > 0 {
@@ -440,7 +463,7 @@ func (pc *peerConn) loopEnd(backlog bool) {
 // link closes once nothing is left to flush.
 func (pc *peerConn) markAnswered() {
 	if pc.short && !pc.outbound {
-		pc.closeAfterReply.Store(true)
+		pc.flags.mark(flagCloseAfterReply)
 	}
 }
 
@@ -509,7 +532,7 @@ func (pc *peerConn) fail(err error) {
 		pc.mu.Unlock()
 		return
 	}
-	pc.closeErr = err
+	pc.closeErr = &err
 	pending := pc.pending
 	pc.pending = nil
 	pc.n.stats.inflight.Add(-int64(len(pending)))
@@ -555,7 +578,7 @@ func (pc *peerConn) close() {
 // abandon is the dialer giving up: pending requests fail with err and the
 // socket closes now or as soon as it opens.
 func (pc *peerConn) abandon(err error) {
-	pc.abandoned.Store(true)
+	pc.flags.mark(flagAbandoned)
 	pc.fail(err)
 	pc.close()
 }

@@ -40,10 +40,10 @@ func (rs *routeState) releaseDial(e *route.Entry, pc *peerConn) { rs.dialing.Com
 // dialer gave up.
 func (pc *peerConn) dialDone() bool {
 	select {
-	case <-pc.ready:
+	case <-pc.dial.ready:
 		return true
 	default:
-		return pc.abandoned.Load()
+		return pc.flags.has(flagAbandoned)
 	}
 }
 
@@ -57,7 +57,7 @@ func (n *Node) awaitDial(ctx context.Context, other *peerConn) error {
 	defer poll.Stop()
 	for !other.dialDone() {
 		select {
-		case <-other.ready:
+		case <-other.dial.ready:
 		case <-poll.C:
 		case <-limit.C:
 			return fmt.Errorf("%w: %s: %w", ErrDial, peer, ErrTimeout)
@@ -66,14 +66,17 @@ func (n *Node) awaitDial(ctx context.Context, other *peerConn) error {
 		}
 	}
 	select {
-	case <-other.ready:
-		if other.hsErr != nil {
-			return fmt.Errorf("antnet: connect %s: %w", peer, other.hsErr)
+	case <-other.dial.ready:
+		if other.dial.err != nil {
+			return fmt.Errorf("antnet: connect %s: %w", peer, other.dial.err)
 		}
 		return nil
 	default:
 		other.mu.Lock()
-		cause := other.closeErr
+		var cause error
+		if other.closeErr != nil {
+			cause = *other.closeErr
+		}
 		other.mu.Unlock()
 		switch {
 		case cause == nil:

@@ -35,11 +35,11 @@ func (pc *peerConn) finishDrain() {
 	if pc.state.Load() != stateDraining || pc.inflight.Load() > 0 {
 		return
 	}
-	if pc.goawaySent.CompareAndSwap(false, true) {
-		why := proto.AppendGoaway(nil, byte(pc.goawayReason.Load()))
+	if pc.flags.mark(flagGoawaySent) {
+		why := proto.AppendGoaway(nil, pc.flags.goawayReason())
 		_, _ = pc.send(codecGoaway, 0, 0, 0, why, nil)
 	}
-	if pc.goawayRecv.Load() {
+	if pc.flags.has(flagGoawayRecv) {
 		pc.close()
 	}
 }

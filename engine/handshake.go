@@ -83,7 +83,7 @@ func (pc *peerConn) step() handshakeStep {
 	switch {
 	case pc.state.Load() != stateHandshake:
 		return stepDone
-	case pc.n.cfg.identity != nil && pc.sess == nil:
+	case pc.sec != nil && pc.sec.sess == nil:
 		return stepNoise
 	}
 	return stepHello
@@ -121,7 +121,7 @@ func (pc *peerConn) open(c gnet.Conn) ([]byte, gnet.Action) {
 	if pc.outbound && !pc.short {
 		n.setPeerSocket(c.Fd()) // an accepted socket once its hello says persistent
 	}
-	if pc.abandoned.Load() || n.life.state.Load() != nodeRunning {
+	if pc.flags.has(flagAbandoned) || n.life.state.Load() != nodeRunning {
 		// The dialer gave up before the socket arrived, or the node is closing.
 		pc.fail(ErrClosed)
 		return nil, gnet.Close
@@ -150,7 +150,7 @@ func (pc *peerConn) open(c gnet.Conn) ([]byte, gnet.Action) {
 	if n.cfg.identity != nil {
 		msg, err := pc.startSecure()
 		if err != nil {
-			pc.hsErr = fmt.Errorf("%w: %w", ErrHandshake, err)
+			pc.dial.err = fmt.Errorf("%w: %w", ErrHandshake, err) // a dialer's OnOpen
 			return nil, gnet.Close
 		}
 		return msg, gnet.None // hello follows the Noise handshake, sealed
@@ -193,7 +193,7 @@ func (pc *peerConn) handshakeDone() {
 // the step the link is at. Loop.
 func (pc *peerConn) handshakeFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Action {
 	switch {
-	case f.Kind == codec.KindSecure && pc.sess != nil:
+	case f.Kind == codec.KindSecure && pc.session() != nil:
 		return pc.violation(errors.New("secure message after the Noise handshake"))
 	case f.Kind == codec.KindSecure || pc.step() == stepNoise:
 		return pc.secureFrame(f, w) // a plain node answers it with msgPlainOnly
@@ -213,7 +213,7 @@ func (pc *peerConn) startSecure() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	pc.hs = hs
+	pc.sec.hs = hs
 	return codec.Append(nil, codec.Frame{Kind: codec.KindSecure, Payload: msg}), nil
 }
 
@@ -234,14 +234,13 @@ func (pc *peerConn) secureFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gn
 	case codec.KindError:
 		if pc.outbound {
 			re := proto.ParseError(pc.peer, f.Payload)
-			pc.hsErr = fmt.Errorf("%w: %s", ErrRefused, re.Message)
-			return pc.violation(pc.hsErr)
+			return pc.violation(pc.setDialErr(fmt.Errorf("%w: %s", ErrRefused, re.Message)))
 		}
 		fallthrough
 	default:
 		return pc.violation(fmt.Errorf("%w: %s before the secure handshake", ErrHandshake, f.Kind))
 	}
-	if pc.hs == nil {
+	if pc.sec.hs == nil {
 		if pc.outbound {
 			return pc.violation(fmt.Errorf("%w: unexpected secure message", ErrHandshake))
 		}
@@ -249,27 +248,26 @@ func (pc *peerConn) secureFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gn
 		if err != nil {
 			return pc.violation(err)
 		}
-		pc.hs = hs
+		pc.sec.hs = hs
 	}
-	reply, sess, err := pc.hs.Read(secure.Cipher(f.Flags), f.Payload)
+	reply, sess, err := pc.sec.hs.Read(secure.Cipher(f.Flags), f.Payload)
 	if err != nil {
-		pc.hsErr = fmt.Errorf("%w: %w", ErrHandshake, err)
-		return pc.violation(pc.hsErr)
+		return pc.violation(pc.setDialErr(fmt.Errorf("%w: %w", ErrHandshake, err)))
 	}
 	if reply != nil {
 		// Handshake messages go out in the clear, ahead of anything sealed;
 		// the acceptor's names the cipher it chose.
 		var flags uint8
 		if !pc.outbound {
-			flags = uint8(pc.hs.Cipher())
+			flags = uint8(pc.sec.hs.Cipher())
 		}
 		_, _ = pc.c.Write(codec.Append(nil, codec.Frame{Kind: codec.KindSecure, Flags: flags, Payload: reply}))
 	}
 	if sess == nil {
 		return gnet.None
 	}
-	pc.hs = nil
-	pc.sess = sess
+	pc.sec.hs = nil
+	pc.sec.sess = sess
 	pc.peer.Key = string(sess.Peer)
 	n.log.Debug("secure link", "remote", remoteName{pc}, "cipher", sess.Cipher)
 	if admit := n.cfg.admit; admit != nil {
@@ -281,7 +279,7 @@ func (pc *peerConn) secureFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gn
 			n.stats.unadmitted.Add(1)
 			err = fmt.Errorf("%w: key %s: %w", ErrNotAdmitted, proto.PeerID{Key: pc.peer.Key}.Fingerprint(), err)
 			pc.logClosed(slog.LevelInfo, err)
-			pc.hsErr = err
+			pc.setDialErr(err)
 			pc.fail(err)
 			if !pc.outbound {
 				w.B = appendError(w.B, 0, proto.CodeUnsupported, "key not admitted") // sealed: only that peer reads it
@@ -294,7 +292,7 @@ func (pc *peerConn) secureFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gn
 		if err := n.checkPin(pc.peer.Addr, pc.peer.Key); err != nil {
 			// Another key answers at a pinned address: say nothing more.
 			pc.logClosed(slog.LevelWarn, err)
-			pc.hsErr = err
+			pc.setDialErr(err)
 			pc.fail(err)
 			return gnet.Close
 		}
@@ -315,9 +313,7 @@ func (pc *peerConn) mismatch(what string) gnet.Action {
 		n.log.Warn("closing connection", "remote", pc.remote(), "err", what)
 	}
 	err := fmt.Errorf("%w: %s", ErrRefused, what)
-	if pc.outbound {
-		pc.hsErr = err
-	}
+	pc.setDialErr(err)
 	pc.fail(err)
 	return gnet.Close
 }
@@ -351,11 +347,11 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 	if f.Kind == codec.KindError && pc.outbound {
 		// The acceptor refused us before the handshake: say why.
 		re := proto.ParseError(pc.peer, f.Payload)
-		pc.hsErr = fmt.Errorf("%w: %s", ErrRefused, re.Message)
+		err := fmt.Errorf("%w: %s", ErrRefused, re.Message)
 		if re.Message == msgSelf {
-			pc.hsErr = fmt.Errorf("%w: %s is this node", ErrSelf, pc.peer.Addr)
+			err = fmt.Errorf("%w: %s is this node", ErrSelf, pc.peer.Addr)
 		}
-		return pc.violation(pc.hsErr)
+		return pc.violation(pc.setDialErr(err))
 	}
 	if f.Kind != want {
 		return pc.violation(fmt.Errorf("%w: got %s, want %s", ErrHandshake, f.Kind, want))
@@ -363,13 +359,13 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 	h, err := proto.ParseHello(f.Payload)
 	pc.trees = f.Flags&proto.FlagShort == 0 && f.Flags&proto.FlagTrees != 0 && n.cfg.speaksTrees()
 	if pc.outbound {
-		if pc.abandoned.Load() {
+		if pc.flags.has(flagAbandoned) {
 			return gnet.Close
 		}
 		h, err := n.checkHelloAck(f.Payload, pc.peer)
 		if err != nil {
 			if !errors.Is(err, proto.ErrBadHello) {
-				pc.hsErr = err // a self-dial or another name: AddRoute says which
+				pc.setDialErr(err) // a self-dial or another name: AddRoute says which
 			}
 			return pc.violation(err)
 		}
@@ -489,7 +485,7 @@ func (pc *peerConn) helloAck(h proto.Hello) gnet.Action {
 		n.routes.linkMu.Unlock()
 		n.peerEvents.Flush()
 	}
-	close(pc.ready)
+	close(pc.dial.ready)
 	return gnet.None
 }
 

@@ -101,7 +101,7 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 	w.B = w.B[:0]
 	pc.loopStart()
 	action := pc.serve(c, w)
-	if pc.sess != nil {
+	if pc.session() != nil {
 		w = pc.sealBatch(w, &ls.sealed)
 	} else if n.cfg.identity == nil { // a secure link queues until its session exists
 		if out := pc.takeOut(); out != nil {
@@ -255,8 +255,8 @@ func (pc *peerConn) serve(c gnet.Conn, w *bytebufferpool.ByteBuffer) gnet.Action
 			}
 			err = fmt.Errorf("%w: %w", ErrProtocol, err)
 			pc.logClosed(slog.LevelWarn, err)
-			if pc.outbound && pc.hsErr == nil && pc.state.Load() == stateHandshake {
-				pc.hsErr = err // AddRoute says why
+			if pc.outbound && pc.dial.err == nil && pc.state.Load() == stateHandshake {
+				pc.dial.err = err // AddRoute says why
 			}
 			pc.fail(err)
 			return gnet.Close
@@ -266,8 +266,8 @@ func (pc *peerConn) serve(c gnet.Conn, w *bytebufferpool.ByteBuffer) gnet.Action
 		}
 		batch.frames++
 		batch.bytes += uint64(size)
-		if pc.sess != nil {
-			if err := pc.sess.Open(&f); err != nil {
+		if pc.session() != nil {
+			if err := pc.sec.sess.Open(&f); err != nil {
 				n.stats.tampered.Add(1)
 				return pc.violation(err)
 			}
@@ -328,7 +328,7 @@ func (pc *peerConn) frame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Act
 		case proto.GoawayClosing:
 			pc.fail(ErrPeerClosed) // it will answer none of them: say so now
 		}
-		pc.goawayRecv.Store(true)
+		pc.flags.mark(flagGoawayRecv)
 		pc.setDown(ReasonGoaway)
 		pc.retire()
 	case codec.KindGossip:
@@ -364,10 +364,10 @@ func (pc *peerConn) shortFrame(k codec.Kind) error {
 		}
 		return nil
 	}
-	if pc.shortServed {
+	if pc.flags.has(flagShortServed) {
 		return fmt.Errorf("%s after the one message of a short-mode link", k)
 	}
-	pc.shortServed = true
+	pc.flags.mark(flagShortServed)
 	return nil
 }
 
@@ -389,8 +389,8 @@ func (pc *peerConn) violation(err error) gnet.Action {
 	n := pc.n
 	n.stats.protocolErrors.Add(1)
 	pc.setDown(ReasonProtocol)
-	if pc.outbound && pc.hsErr == nil && pc.state.Load() == stateHandshake {
-		pc.hsErr = fmt.Errorf("%w: %w", ErrHandshake, err) // the dialer says why
+	if pc.outbound && pc.dial.err == nil && pc.state.Load() == stateHandshake {
+		pc.dial.err = fmt.Errorf("%w: %w", ErrHandshake, err) // the dialer says why
 	}
 	err = fmt.Errorf("%w: %w", ErrProtocol, err)
 	pc.logClosed(slog.LevelWarn, err)
@@ -472,10 +472,10 @@ func (pc *peerConn) connClosed(err error) {
 	}
 	pc.unpace()
 	if prev == stateHandshake && pc.outbound {
-		if pc.hsErr == nil {
-			pc.hsErr = silentClose(n.cfg.identity != nil && pc.sess == nil, err)
+		if pc.dial.err == nil {
+			pc.dial.err = silentClose(pc.sec != nil && pc.sec.sess == nil, err)
 		}
-		close(pc.ready)
+		close(pc.dial.ready)
 	}
 	if pc.entry != nil {
 		pc.detach()

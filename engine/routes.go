@@ -165,9 +165,9 @@ func (n *Node) connect(ctx context.Context, pc *peerConn) error {
 	hs := time.NewTimer(n.cfg.handshakeTimeout)
 	defer hs.Stop()
 	select {
-	case <-pc.ready:
-		if pc.hsErr != nil {
-			return fmt.Errorf("antnet: connect %s: %w", peer, pc.hsErr)
+	case <-pc.dial.ready:
+		if pc.dial.err != nil {
+			return fmt.Errorf("antnet: connect %s: %w", peer, pc.dial.err)
 		}
 		return nil
 	case <-hs.C:

@@ -48,25 +48,25 @@ func (pc *peerConn) sealBatch(w, sealed *bytebufferpool.ByteBuffer) *bytebufferp
 	var err error
 	pc.mu.Lock()
 	out := pc.takeOutLocked()
-	if pc.sealer == nil {
-		sealed.B, err = pc.sess.SealFrames(sealed.B, w.B)
+	if !pc.sealing {
+		sealed.B, err = pc.sec.sess.SealFrames(sealed.B, w.B)
 		if out != nil && err == nil {
-			sealed.B, err = pc.sess.SealFrames(sealed.B, out.B)
+			sealed.B, err = pc.sec.sess.SealFrames(sealed.B, out.B)
 		}
 		if pc.state.Load() != stateHandshake {
 			// Hello and hello-ack are out: from now on the queue may go
 			// ahead of the loop's answers. (A goaway queued as the link
 			// attaches must follow the hello-ack.)
-			pc.sealer = pc.sess
+			pc.sealing = true
 		}
 	} else if out != nil {
 		// w's frames go after the queue, in the queue's buffer, which the
 		// loop keeps in place of its own (the pool gets that): the queue
 		// is not copied.
-		out.B, err = pc.sess.SealFrames(out.B, w.B)
+		out.B, err = pc.sec.sess.SealFrames(out.B, w.B)
 		sealed.B, out.B = out.B, sealed.B[:0]
 	} else {
-		sealed.B, err = pc.sess.SealFrames(sealed.B, w.B)
+		sealed.B, err = pc.sec.sess.SealFrames(sealed.B, w.B)
 	}
 	pc.mu.Unlock()
 	if out != nil {

@@ -508,8 +508,8 @@ func TestSecureIdleLinkReleasesCiphers(t *testing.T) {
 		for _, n := range []*Node{a, b} {
 			n.conns.Range(func(pc *peerConn) bool {
 				pc.mu.Lock()
-				if pc.sealer != nil {
-					s = append(s, pc.sealer)
+				if pc.sealing {
+					s = append(s, pc.sec.sess)
 				}
 				pc.mu.Unlock()
 				return true

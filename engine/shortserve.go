@@ -97,7 +97,8 @@ func (n *Node) serveShort(c *net.TCPConn) (bool, error) {
 		return true, nil
 	}
 	pc := newPeerConn(n, false)
-	pc.short, pc.shortServed = true, true
+	pc.short = true
+	pc.flags.mark(flagShortServed)
 	if !h.Listens() {
 		h.ID.Addr = c.RemoteAddr().String()
 		pc.dialOnly = true
@@ -204,7 +205,7 @@ func (pc *peerConn) openServed(c gnet.Conn) ([]byte, gnet.Action) {
 	n.outPool.Put(out)
 	n.stats.bytesOut.Add(uint64(len(b)))
 	pc.bytesOut.Add(uint64(len(b)))
-	if pc.closeAfterReply.Load() {
+	if pc.flags.has(flagCloseAfterReply) {
 		_ = c.Wake(nil) // OnTraffic closes it once the answer is flushed
 	}
 	return b, gnet.None
@@ -216,7 +217,7 @@ func (pc *peerConn) openServed(c gnet.Conn) ([]byte, gnet.Action) {
 // again by the pacer, every millisecond while the peer reads. Loop.
 func (pc *peerConn) closeWhenFlushed(c gnet.Conn) gnet.Action {
 	n := pc.n
-	if !pc.closeAfterReply.Load() {
+	if !pc.flags.has(flagCloseAfterReply) {
 		return gnet.None
 	}
 	if c.OutboundBuffered() == 0 && pc.outEmpty() {

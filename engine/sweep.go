@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/secure"
 )
 
 // The node's timers run from gnet's ticker (OnTick, off the event loops):
@@ -61,7 +62,10 @@ const releaseEvery = time.Second
 // goroutine (the sweep's).
 func (pc *peerConn) releaseIdle() {
 	pc.mu.Lock()
-	s := pc.sealer
+	var s *secure.Session
+	if pc.sealing {
+		s = pc.sec.sess
+	}
 	if len(pc.pending) == 0 {
 		pc.pending = nil
 	}

@@ -74,7 +74,7 @@ func (pc *peerConn) upkeepLost() {
 	if n.life.state.Load() != nodeRunning {
 		return
 	}
-	trimmedUs := pc.downWhy.Load() == uint32(ReasonTooManyLinks) && pc.goawayRecv.Load() && pc.goawayReason.Load() == 0
+	trimmedUs := pc.flags.down() == ReasonTooManyLinks && pc.flags.has(flagGoawayRecv) && pc.flags.goawayReason() == 0
 	n.upkeep.Lost(pc.entry, pc.entry.ID, trimmedUs)
 }
 
@@ -214,7 +214,7 @@ func (c upkeepCore) Retire(e *route.Entry) {
 		return
 	}
 	pc := l.(*peerConn)
-	pc.goawayReason.Store(uint32(proto.GoawayTooManyLinks))
+	pc.flags.setGoawayReason(proto.GoawayTooManyLinks)
 	pc.setDown(ReasonTooManyLinks)
 	c.n.stats.linksTrimmed.Add(1)
 	pc.retire()
@@ -259,9 +259,9 @@ func (d *upkeepDial) Poll() (bool, error) {
 		return false, nil
 	}
 	select {
-	case <-d.pc.ready:
+	case <-d.pc.dial.ready:
 		d.n.routes.releaseDial(d.e, d.pc)
-		return true, d.pc.hsErr
+		return true, d.pc.dial.err
 	default:
 		return false, nil
 	}
