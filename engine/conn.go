@@ -45,8 +45,8 @@ type peerConn struct {
 
 	ls *loopState // set with c: the state of the conn's event loop (c.Fd() is its socket, for flushLocked)
 
-	peer  proto.PeerID // loop; published to other goroutines by ready / the route table
-	entry *route.Entry // persistent links in the route table
+	peer  *proto.PeerID // loop (setPeer); published to other goroutines by ready / the route table
+	entry *route.Entry  // persistent links in the route table
 
 	deadline atomic.Int64 // unix nanos: handshake or drain deadline, 0 if none
 	dial     *dialWait    // dialer: the handshake's outcome; nil on accepted links
@@ -82,6 +82,20 @@ type peerConn struct {
 	closeErr *error                     // non-nil once the conn is closed (OnClose sets it before gnet closes the socket)
 }
 
+// unknownPeer is the peer of a link whose hello has not arrived.
+var unknownPeer proto.PeerID
+
+// setPeer makes id pc's peer. A link whose peer is its route's ID, as
+// written, shares the route's copy (e): that saves 48 bytes a link; other
+// links keep their own. Loop, before the link is published.
+func (pc *peerConn) setPeer(id proto.PeerID, e *route.Entry) {
+	if e != nil && id == e.ID {
+		pc.peer = &e.ID
+		return
+	}
+	pc.peer = &id
+}
+
 // session is the link's Noise session, nil on a plain link or before the
 // Noise handshake ends. Loop.
 func (pc *peerConn) session() *secure.Session {
@@ -115,7 +129,7 @@ type secureLink struct {
 }
 
 func newPeerConn(n *Node, outbound bool) *peerConn {
-	pc := &peerConn{n: n, outbound: outbound}
+	pc := &peerConn{n: n, outbound: outbound, peer: &unknownPeer}
 	if outbound {
 		pc.dial = &dialWait{ready: make(chan struct{})}
 	}

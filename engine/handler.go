@@ -22,7 +22,7 @@ type handlerContext struct {
 	queued   bool // a worker's request: counted in serving since it was queued
 }
 
-func (m *handlerContext) Peer() proto.PeerID   { return m.pc.peer }
+func (m *handlerContext) Peer() proto.PeerID   { return *m.pc.peer }
 func (m *handlerContext) Origin() proto.PeerID { return originOf(m.pc, m.origin) }
 func (m *handlerContext) Kind() codec.Kind     { return m.kind }
 func (m *handlerContext) Short() bool          { return m.pc.short }
@@ -157,7 +157,7 @@ func (n *Node) runHandler(ctx proto.Context, msg []byte) (out []byte, panicked a
 // originOf parses a gossip origin, or returns the sender for other kinds.
 func originOf(pc *peerConn, origin []byte) proto.PeerID {
 	if origin == nil {
-		return pc.peer
+		return *pc.peer
 	}
 	id, _ := proto.ParsePeerID(string(origin))
 	return id

@@ -233,7 +233,7 @@ func (pc *peerConn) secureFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gn
 		return pc.mismatch("a plain peer said hello; this node requires secure links (WithIdentity)")
 	case codec.KindError:
 		if pc.outbound {
-			re := proto.ParseError(pc.peer, f.Payload)
+			re := proto.ParseError(*pc.peer, f.Payload)
 			return pc.violation(pc.setDialErr(fmt.Errorf("%w: %s", ErrRefused, re.Message)))
 		}
 		fallthrough
@@ -268,7 +268,9 @@ func (pc *peerConn) secureFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gn
 	}
 	pc.sec.hs = nil
 	pc.sec.sess = sess
-	pc.peer.Key = string(sess.Peer)
+	id := *pc.peer
+	id.Key = string(sess.Peer)
+	pc.setPeer(id, pc.entry)
 	n.log.Debug("secure link", "remote", remoteName{pc}, "cipher", sess.Cipher)
 	if admit := n.cfg.admit; admit != nil {
 		var err error
@@ -346,7 +348,7 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 	}
 	if f.Kind == codec.KindError && pc.outbound {
 		// The acceptor refused us before the handshake: say why.
-		re := proto.ParseError(pc.peer, f.Payload)
+		re := proto.ParseError(*pc.peer, f.Payload)
 		err := fmt.Errorf("%w: %s", ErrRefused, re.Message)
 		if re.Message == msgSelf {
 			err = fmt.Errorf("%w: %s is this node", ErrSelf, pc.peer.Addr)
@@ -362,7 +364,7 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 		if pc.flags.has(flagAbandoned) {
 			return gnet.Close
 		}
-		h, err := n.checkHelloAck(f.Payload, pc.peer)
+		h, err := n.checkHelloAck(f.Payload, *pc.peer)
 		if err != nil {
 			if !errors.Is(err, proto.ErrBadHello) {
 				pc.setDialErr(err) // a self-dial or another name: AddRoute says which
@@ -416,12 +418,12 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 			return pc.refuse(w, err.Error(), err)
 		}
 	}
-	key := pc.peer.Key // from the Noise handshake, if any
-	pc.peer = h.ID
+	id := h.ID
 	if e != nil {
-		pc.peer.Addr = e.ID.Addr // the route's spelling, when the nonce joined another
+		id.Addr = e.ID.Addr // the route's spelling, when the nonce joined another
 	}
-	pc.peer.Key = key
+	id.Key = pc.peer.Key // from the Noise handshake, if any
+	pc.setPeer(id, e)
 	pc.peerNonce = h.Nonce
 	w.B = n.appendHello(w.B, codec.KindHelloAck, pc.short)
 	pc.deadline.Store(0)
@@ -464,7 +466,11 @@ func (n *Node) checkHelloAck(payload []byte, dialed proto.PeerID) (proto.Hello, 
 // helloAck completes a dialed link. Loop.
 func (pc *peerConn) helloAck(h proto.Hello) gnet.Action {
 	n := pc.n
-	pc.peer.Name = h.ID.Name // the address stays the one we dialed: it keys the route
+	if pc.peer.Name != h.ID.Name {
+		id := *pc.peer
+		id.Name = h.ID.Name // the address stays the one we dialed: it keys the route
+		pc.setPeer(id, pc.entry)
+	}
 	pc.peerNonce = h.Nonce
 	pc.deadline.Store(0)
 	if pc.short {

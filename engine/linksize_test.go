@@ -5,12 +5,55 @@ import (
 	"unsafe"
 )
 
-// TestPeerConnFitsItsSizeClass: a link's peerConn is in the 288-byte size
+// TestPeerConnFitsItsSizeClass: a link's peerConn is in the 256-byte size
 // class, the largest part of what an idle link holds (docs/BENCHMARKS.md,
 // "Where an idle link's bytes go"). A field added past it costs 32 bytes a
 // link: make room first.
 func TestPeerConnFitsItsSizeClass(t *testing.T) {
-	if got := unsafe.Sizeof(peerConn{}); got > 288 {
-		t.Fatalf("peerConn is %d bytes, budget 288 (one size class)", got)
+	if got := unsafe.Sizeof(peerConn{}); got > 256 {
+		t.Fatalf("peerConn is %d bytes, budget 256 (one size class)", got)
+	}
+}
+
+// TestLinkSharesItsRoutesPeerID: on a plain node, both ends of a
+// persistent link name the peer as its route does, so each link points at
+// its route's ID instead of holding a copy; a secure link knows the peer's
+// key, which the route does not, and keeps its own.
+func TestLinkSharesItsRoutesPeerID(t *testing.T) {
+	for _, secure := range []bool{false, true} {
+		var opts []Option
+		if secure {
+			opts = []Option{WithIdentity(newIdentity(t))}
+		}
+		a := startNode(t, "a", echo, opts...)
+		var optsB []Option
+		if secure {
+			optsB = []Option{WithIdentity(newIdentity(t))}
+		}
+		b := startNode(t, "b", echo, optsB...)
+		link(t, a, b)
+		for _, n := range []*Node{a, b} {
+			found := 0
+			n.conns.Range(func(pc *peerConn) bool {
+				if pc.state.Load() != stateReady || pc.entry == nil {
+					return true
+				}
+				found++
+				shared := pc.peer == &pc.entry.ID
+				if shared == secure {
+					t.Errorf("secure=%v %s: link to %s shares its route's ID: %v", secure, n.ID().Name, pc.peer, shared)
+				}
+				if pc.peer.Addr != pc.entry.ID.Addr || pc.peer.Name != pc.entry.ID.Name {
+					t.Errorf("secure=%v %s: link names %s, its route %s", secure, n.ID().Name, pc.peer, pc.entry.ID)
+				}
+				if secure && pc.peer.Key == "" {
+					t.Errorf("%s: secure link to %s without the peer's key", n.ID().Name, pc.peer)
+				}
+				return true
+			})
+			if found != 1 {
+				t.Errorf("secure=%v %s: %d ready links with a route, want 1", secure, n.ID().Name, found)
+			}
+		}
 	}
 }

@@ -109,7 +109,7 @@ func (n *Node) PeerStates() []PeerState {
 		if pc.state.Load() != stateDraining || pc.short {
 			return true
 		}
-		s := PeerState{ID: pc.peer}
+		s := PeerState{ID: *pc.peer}
 		pc.fill(&s)
 		s.State = Draining
 		if i, ok := row[pc.peer.Addr]; !ok {

@@ -311,7 +311,7 @@ func (pc *peerConn) frame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Act
 		return pc.afterAnswer()
 	case codec.KindError:
 		n.stats.remoteErrors.Add(1)
-		if !pc.complete(f.ID, nil, proto.ParseError(pc.peer, f.Payload)) {
+		if !pc.complete(f.ID, nil, proto.ParseError(*pc.peer, f.Payload)) {
 			n.stats.unknownReplies.Add(1)
 		} else {
 			pc.answered = true

@@ -128,7 +128,7 @@ func (n *Node) queueTo(e *route.Entry, kind codec.Kind, flags, ttl uint8, id uin
 	if n.cfg.mode == Short {
 		c.pc = newPeerConn(n, true)
 		c.pc.short = true
-		c.pc.peer = e.ID
+		c.pc.setPeer(e.ID, e)
 	} else if c.pc, c.err = n.link(e); c.err != nil {
 		return c
 	}

@@ -305,7 +305,8 @@ func TestNoSwapInSession(t *testing.T) {
 	// The lower node dials too (as a crossed hello would): its link wins.
 	e := low.routes.table.Get(high.Addr())
 	pc := newPeerConn(low, true)
-	pc.peer, pc.entry = e.ID, e
+	pc.setPeer(e.ID, e)
+	pc.entry = e
 	if err := low.connect(context.Background(), pc); err != nil {
 		t.Fatal(err)
 	}

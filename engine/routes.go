@@ -111,7 +111,8 @@ func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
 		return nil
 	}
 	pc := newPeerConn(n, true)
-	pc.peer, pc.entry = id, e
+	pc.setPeer(id, e)
+	pc.entry = e
 	if other := n.routes.claimDial(e, pc); other != nil {
 		err = n.awaitDial(ctx, other)
 	} else if _, err = n.link(e); err == nil {

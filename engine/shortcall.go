@@ -103,7 +103,7 @@ func (n *Node) shortDial(ctx context.Context, peer proto.PeerID) (net.Conn, erro
 	}
 	c, err := n.dials.dialer.DialContext(dctx, "tcp", peer.Addr)
 	if err != nil {
-		return nil, n.dialError(&peerConn{peer: peer}, err)
+		return nil, n.dialError(&peerConn{peer: &peer}, err)
 	}
 	return c, nil
 }

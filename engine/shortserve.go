@@ -103,7 +103,8 @@ func (n *Node) serveShort(c *net.TCPConn) (bool, error) {
 		h.ID.Addr = c.RemoteAddr().String()
 		pc.dialOnly = true
 	}
-	pc.peer, pc.peerNonce = h.ID, h.Nonce
+	pc.setPeer(h.ID, nil)
+	pc.peerNonce = h.Nonce
 	pc.remoteAddr = h.ID.Addr
 	pc.ls = &ss.ls
 	pc.linked()

@@ -195,7 +195,8 @@ func (c upkeepCore) Forget(e *route.Entry) {
 func (c upkeepCore) Dial(e *route.Entry) (upkeep.Dial, error) {
 	n := c.n
 	pc := newPeerConn(n, true)
-	pc.peer, pc.entry = e.ID, e
+	pc.setPeer(e.ID, e)
+	pc.entry = e
 	if n.routes.claimDial(e, pc) != nil {
 		return nil, upkeep.ErrDialing
 	}
