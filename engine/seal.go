@@ -41,7 +41,7 @@ func (c *config) checkSize(payload int) error {
 // sealBatch returns, in sealed, what the loop writes on a secure link: the
 // queue and w's frames in wire order. Until hello and hello-ack are out the
 // queue is in the clear and goes after w; from then on senders seal as they
-// queue (pc.sealer), so the queue goes first and w is sealed after. Loop.
+// queue (pc.sealing), so the queue goes first and w is sealed after. Loop.
 func (pc *peerConn) sealBatch(w, sealed *bytebufferpool.ByteBuffer) *bytebufferpool.ByteBuffer {
 	n := pc.n
 	sealed.B = sealed.B[:0]
