@@ -75,6 +75,7 @@ type peerConn struct {
 	framesOut atomic.Uint64 // frames queued by send and write, and answers the loop wrote without the queue
 	crowd     int32         // under mu: requests left before flushLocked writes again (see alone)
 	pacedOut  int32         // loop: gnet's outbound bytes when the pacer last looked (saturated)
+	connSlot  int32         // under the node's connSet lock: pc's index there, -1 when not in it
 
 	mu       sync.Mutex
 	pending  map[uint64]*future         // nil until a request goes out, and again when the sweep finds it empty
@@ -129,7 +130,7 @@ type secureLink struct {
 }
 
 func newPeerConn(n *Node, outbound bool) *peerConn {
-	pc := &peerConn{n: n, outbound: outbound, peer: &unknownPeer}
+	pc := &peerConn{n: n, outbound: outbound, peer: &unknownPeer, connSlot: -1}
 	if outbound {
 		pc.dial = &dialWait{ready: make(chan struct{})}
 	}
@@ -631,35 +632,41 @@ func (f *future) complete(reply []byte, err error) {
 	f.done <- struct{}{}
 }
 
-// connSet is the node's set of open sockets: a plain map under a mutex, about
-// 30 bytes a link. Range calls f on a snapshot taken under the lock, so f
-// may do anything, and the links that come and go meanwhile may or may not
-// be seen.
+// connSet is the node's set of open sockets: a slice under a mutex, each
+// link knowing its slot (swap-remove), about 10 bytes a link. Range calls f
+// on a snapshot taken under the lock, so f may do anything, and the links
+// that come and go meanwhile may or may not be seen.
 type connSet struct {
-	mu sync.Mutex
-	m  map[*peerConn]struct{}
+	mu   sync.Mutex
+	list []*peerConn // pc.connSlot is pc's index
 }
 
-// Store adds k, a *peerConn.
+// Store adds pc, which is not in the set.
 func (s *connSet) Store(pc *peerConn) {
 	s.mu.Lock()
-	if s.m == nil {
-		s.m = make(map[*peerConn]struct{})
-	}
-	s.m[pc] = struct{}{}
+	pc.connSlot = int32(len(s.list))
+	s.list = append(s.list, pc)
 	s.mu.Unlock()
 }
 
-// LoadAndDelete removes k and reports whether it was there.
+// LoadAndDelete removes pc and reports whether it was there.
 func (s *connSet) LoadAndDelete(pc *peerConn) bool {
 	s.mu.Lock()
-	_, ok := s.m[pc]
-	delete(s.m, pc)
-	if len(s.m) == 0 {
-		s.m = nil // a map does not shrink: let the last close free it
+	defer s.mu.Unlock()
+	i := int(pc.connSlot)
+	if i < 0 || i >= len(s.list) || s.list[i] != pc {
+		return false
 	}
-	s.mu.Unlock()
-	return ok
+	last := len(s.list) - 1
+	moved := s.list[last]
+	s.list[i], moved.connSlot = moved, int32(i)
+	s.list[last] = nil
+	s.list = s.list[:last]
+	pc.connSlot = -1
+	if c := cap(s.list); c > 64 && len(s.list) < c/4 {
+		s.list = append([]*peerConn(nil), s.list...) // give back what a crowd left
+	}
+	return true
 }
 
 // Range calls f for every link in the set until f returns false. The
@@ -667,10 +674,7 @@ func (s *connSet) LoadAndDelete(pc *peerConn) bool {
 // the sweep): a kept one would be 8 to 32 bytes a link for good.
 func (s *connSet) Range(f func(pc *peerConn) bool) {
 	s.mu.Lock()
-	list := make([]*peerConn, 0, len(s.m))
-	for pc := range s.m {
-		list = append(list, pc)
-	}
+	list := append([]*peerConn(nil), s.list...)
 	s.mu.Unlock()
 	for _, pc := range list {
 		if !f(pc) {
