@@ -20,6 +20,7 @@ type StreamReader struct {
 // ErrVersion, which it wraps), as opposed to an error of the stream.
 type DecodeError struct{ Err error }
 
+// Error returns the codec error's text.
 func (e *DecodeError) Error() string { return e.Err.Error() }
 
 // Unwrap returns the codec error.
