@@ -45,7 +45,7 @@ type peerConn struct {
 
 	ls *loopState // set with c: the state of the conn's event loop (c.Fd() is its socket, for flushLocked)
 
-	peer  *proto.PeerID // loop (setPeer); published to other goroutines by ready / the route table
+	peer  *proto.PeerID // loop (setPeer; never written through); published to other goroutines by ready / the route table
 	entry *route.Entry  // persistent links in the route table
 
 	deadline atomic.Int64 // unix nanos: handshake or drain deadline, 0 if none
@@ -83,18 +83,23 @@ type peerConn struct {
 	closeErr *error                     // non-nil once the conn is closed (OnClose sets it before gnet closes the socket)
 }
 
-// unknownPeer is the peer of a link whose hello has not arrived.
+// unknownPeer is the peer of a link whose hello has not arrived. Shared:
+// never written through pc.peer.
 var unknownPeer proto.PeerID
 
 // setPeer makes id pc's peer. A link whose peer is its route's ID, as
-// written, shares the route's copy (e): that saves 48 bytes a link; other
-// links keep their own. Loop, before the link is published.
+// written, shares the route's copy (e) and allocates nothing: that saves
+// 48 bytes a link; other links get a copy of their own. pc.peer is never
+// written through (it may be a route's ID): setPeer replaces it. Loop,
+// before the link is published.
 func (pc *peerConn) setPeer(id proto.PeerID, e *route.Entry) {
 	if e != nil && id == e.ID {
 		pc.peer = &e.ID
 		return
 	}
-	pc.peer = &id
+	p := new(proto.PeerID)
+	*p = id
+	pc.peer = p
 }
 
 // session is the link's Noise session, nil on a plain link or before the
@@ -669,9 +674,9 @@ func (s *connSet) LoadAndDelete(pc *peerConn) bool {
 	return true
 }
 
-// Range calls f for every link in the set until f returns false. The
-// snapshot is garbage once Range returns (8 bytes a link, once a second for
-// the sweep): a kept one would be 8 to 32 bytes a link for good.
+// Range calls f for every link in the set until f returns false. Its
+// snapshot is 8 bytes a link of garbage: for Close, PeerStates and a dead
+// reactor, which must see every link.
 func (s *connSet) Range(f func(pc *peerConn) bool) {
 	s.mu.Lock()
 	list := append([]*peerConn(nil), s.list...)
@@ -679,6 +684,29 @@ func (s *connSet) Range(f func(pc *peerConn) bool) {
 	for _, pc := range list {
 		if !f(pc) {
 			break
+		}
+	}
+}
+
+// sweepChunk is how many links Sweep copies under the lock at a time.
+const sweepChunk = 128
+
+// Sweep calls f for the links in the set, copied under the lock a chunk at
+// a time onto the stack: no garbage, nothing kept, the lock held briefly.
+// Removal swaps the last link into the freed slot, so a link removed while
+// Sweep runs may let the one moved into its slot go unvisited until the
+// next call; none is visited twice. For the tick's sweep.
+func (s *connSet) Sweep(f func(pc *peerConn)) {
+	var chunk [sweepChunk]*peerConn
+	for i := 0; ; i += sweepChunk {
+		s.mu.Lock()
+		k := copy(chunk[:], s.list[min(i, len(s.list)):])
+		s.mu.Unlock()
+		for _, pc := range chunk[:k] {
+			f(pc)
+		}
+		if k < sweepChunk {
+			return
 		}
 	}
 }

@@ -53,3 +53,35 @@ func TestConnSetAgainstAMap(t *testing.T) {
 		t.Error("LoadAndDelete of a link never stored = true")
 	}
 }
+
+// TestConnSetSweep: Sweep visits every link once, in chunks; while links
+// are removed under it, it visits none twice, and the links it did not
+// remove stay in the set.
+func TestConnSetSweep(t *testing.T) {
+	const stored = 3*sweepChunk + 5
+	var s connSet
+	for range stored {
+		s.Store(&peerConn{connSlot: -1})
+	}
+	seen := map[*peerConn]int{}
+	s.Sweep(func(pc *peerConn) { seen[pc]++ })
+	if len(seen) != stored {
+		t.Fatalf("Sweep saw %d links of %d", len(seen), stored)
+	}
+	clear(seen)
+	removed := 0
+	s.Sweep(func(pc *peerConn) {
+		if seen[pc]++; seen[pc] > 1 {
+			t.Fatal("a link was visited twice while links were removed")
+		}
+		if len(seen)%2 == 0 && s.LoadAndDelete(pc) {
+			removed++
+		}
+	})
+	if len(seen) < stored/2 {
+		t.Errorf("a sweep that removed links visited %d of %d", len(seen), stored)
+	}
+	if len(s.list) != stored-removed {
+		t.Errorf("%d links left after removing %d of %d", len(s.list), removed, stored)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -17,6 +18,15 @@ import (
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
+		// pc.peer may point at unknownPeer or a route's ID: nothing may
+		// write through it.
+		goleak.Cleanup(func(code int) {
+			if unknownPeer != (proto.PeerID{}) {
+				fmt.Fprintf(os.Stderr, "unknownPeer was written through a link's peer: %v\n", unknownPeer)
+				code = 1
+			}
+			os.Exit(code)
+		}),
 		// gnet dials on its process-wide ants pool; the pool's housekeeping
 		// goroutines live as long as the process, whatever antnet does.
 		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*goWorker).run.func1"),

@@ -3,8 +3,8 @@ package engine
 import "sync/atomic"
 
 // linkFlags packs a link's one-way marks, the goaway reason it will send and
-// the reason it went down into one atomic word: four bytes where seven
-// atomics took twenty-eight, on every link. Any goroutine.
+// the reason it went down into one atomic word: four bytes on every link.
+// Any goroutine.
 //
 //	bits 0-7    marks (flagSlowCounted …), each set once
 //	bits 8-15   the goaway payload byte to send (proto.GoawayTooManyLinks), 0 for none

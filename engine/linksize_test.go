@@ -3,6 +3,9 @@ package engine
 import (
 	"testing"
 	"unsafe"
+
+	"github.com/antnet-p2p/antnet/proto"
+	"github.com/antnet-p2p/antnet/route"
 )
 
 // TestPeerConnFitsItsSizeClass: a link's peerConn is in the 256-byte size
@@ -55,5 +58,28 @@ func TestLinkSharesItsRoutesPeerID(t *testing.T) {
 				t.Errorf("secure=%v %s: %d ready links with a route, want 1", secure, n.ID().Name, found)
 			}
 		}
+	}
+}
+
+// TestSetPeerSharedAllocatesNothing: a link that takes its route's ID
+// points at it and allocates nothing (each handshake, and each short
+// request, sets its link's peer); a different ID gets a copy of its own.
+func TestSetPeerSharedAllocatesNothing(t *testing.T) {
+	if raceOn {
+		t.Skip("allocation counts need the plain runtime")
+	}
+	e := &route.Entry{ID: proto.PeerID{Name: "a", Addr: "127.0.0.1:1"}}
+	pc := &peerConn{}
+	if n := testing.AllocsPerRun(100, func() { pc.setPeer(e.ID, e) }); n != 0 {
+		t.Errorf("setPeer with the route's ID: %.0f allocations, want 0", n)
+	}
+	if pc.peer != &e.ID {
+		t.Error("setPeer with the route's ID did not point at it")
+	}
+	other := e.ID
+	other.Name = "b"
+	pc.setPeer(other, e)
+	if pc.peer == &e.ID || *pc.peer != other {
+		t.Errorf("setPeer with another ID: peer %v, shared %v", pc.peer, pc.peer == &e.ID)
 	}
 }

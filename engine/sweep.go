@@ -21,7 +21,7 @@ func (n *Node) sweep(now time.Time, release bool) (busy bool) {
 	t := now.UnixNano()
 	n.clock.Store(t)
 	ka, dead := int64(n.cfg.keepalive), int64(n.cfg.deadPeer)
-	n.conns.Range(func(pc *peerConn) bool {
+	n.conns.Sweep(func(pc *peerConn) {
 		state := pc.state.Load()
 		d := pc.deadline.Load()
 		busy = busy || d != 0
@@ -44,7 +44,6 @@ func (n *Node) sweep(now time.Time, release bool) (busy bool) {
 		if release && state == stateReady {
 			pc.releaseIdle()
 		}
-		return true
 	})
 	busy = n.tickUpkeep(now) || busy
 	busy = n.pollOrphans() || busy
