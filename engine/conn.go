@@ -552,7 +552,8 @@ func (pc *peerConn) fail(err error) {
 		pc.mu.Unlock()
 		return
 	}
-	pc.closeErr = &err
+	pc.closeErr = new(error) // only the first call allocates
+	*pc.closeErr = err
 	pending := pc.pending
 	pc.pending = nil
 	pc.n.stats.inflight.Add(-int64(len(pending)))
