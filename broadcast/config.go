@@ -29,9 +29,11 @@ type Config struct {
 	// graft). A better budget for an id already announced waits up to 4
 	// times as long.
 	AnnounceEvery time.Duration
-	// GraftTimeout is how long a node waits for the eager copy of an id it
-	// heard announced before it grafts the announcer (default 250 ms, plus
-	// up to half again at random).
+	// GraftTimeout is the least a node waits for the eager copy of an id
+	// it heard announced before it grafts the announcer (default 250 ms).
+	// It waits longer while eager copies come late: as long as they have
+	// lagged announcements lately (smoothed, plus four mean deviations),
+	// at most 4 GraftTimeout; plus up to half again at random.
 	GraftTimeout time.Duration
 	// GraftRetry is how long it waits for a graft's answer before it
 	// grafts the next announcer (default 250 ms).

@@ -1,0 +1,75 @@
+package broadcast
+
+import (
+	"testing"
+	"time"
+
+	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/proto"
+)
+
+// TestGraftWaitFollowsLateEagerCopies: eager copies that lag the lazy
+// link's announcements by 600 ms (a loaded network, a deep tree) are slow,
+// not lost. The first few are grafted (the announcer answers at once and
+// the eager copy comes later, a duplicate); from then on the node waits
+// long enough and grafts no more, so the tree's links stay as they are.
+func TestGraftWaitFollowsLateEagerCopies(t *testing.T) {
+	now := time.Unix(1, 0)
+	tr, err := New[int](Config{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.LinkUp(1, true) // the tree's link: eager copies come on it
+	tr.LinkUp(2, true)
+	if err := tr.Prune(2, nil); err != nil { // lazy: it announces
+		t.Fatal(err)
+	}
+	r := recorder{}
+	payload := proto.AppendGossip(nil, proto.PeerID{Name: "o", Addr: "127.0.0.1:1"}, []byte("x"))
+	const lag = 600 * time.Millisecond
+	var late int // rounds with a graft, of the last ten
+	for round := range 20 {
+		id := uint64(2*round + 1)
+		if err := tr.IHave(r.send, 2, proto.AppendIHave(nil, []proto.Have{{ID: id, TTL: 10}})); err != nil {
+			t.Fatal(err)
+		}
+		grafts := r.count(2, codec.KindGraft)
+		answered := false
+		for step := time.Duration(0); step < lag; step += 10 * time.Millisecond {
+			now = now.Add(10 * time.Millisecond)
+			tr.Tick(r.send)
+			if !answered && r.count(2, codec.KindGraft) > grafts {
+				answered = true // the announcer answers the graft at once
+				if !tr.Gossip(r.send, 2, 0, 10, id, payload) {
+					t.Fatalf("round %d: the graft's answer not delivered", round)
+				}
+			}
+		}
+		if tr.Gossip(r.send, 1, 0, 10, id, payload) == answered {
+			t.Fatalf("round %d: the eager copy delivered %v, want it delivered only when no graft fetched it first", round, !answered)
+		}
+		if answered && round >= 10 {
+			late++
+		}
+		tr.LinkUp(1, true) // the late copy pruned it: the tree keeps it
+		tr.LinkUp(2, true)
+		if err := tr.Prune(2, nil); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Second)
+	}
+	if late > 0 {
+		t.Fatalf("%d of the last 10 eager copies, each 600 ms behind its announcement, were grafted: the graft wait did not follow them (now %v)", late, tr.graftWait())
+	}
+	if w := tr.graftWait(); w < lag || w > maxGraftWait*250*time.Millisecond {
+		t.Fatalf("graft wait %v, want at least the lag %v and at most the cap", w, lag)
+	}
+	// A peer that announces ids long before anyone sends them makes a node
+	// wait at most the cap.
+	for range 100 {
+		tr.sampleLag(time.Minute)
+	}
+	if w := tr.graftWait(); w != maxGraftWait*250*time.Millisecond {
+		t.Fatalf("graft wait %v after lags of a minute, want the cap %v", w, maxGraftWait*250*time.Millisecond)
+	}
+}
