@@ -51,10 +51,8 @@ func TestGraftWaitFollowsLateEagerCopies(t *testing.T) {
 		if answered && round >= 10 {
 			late++
 		}
-		tr.LinkUp(1, true) // the late copy pruned it: the tree keeps it
-		tr.LinkUp(2, true)
-		if err := tr.Prune(2, nil); err != nil {
-			t.Fatal(err)
+		if !tr.links[1].eager || tr.links[2].eager {
+			t.Fatalf("round %d: eager: link 1 %v, link 2 %v; want the tree's link only", round, tr.links[1].eager, tr.links[2].eager)
 		}
 		now = now.Add(time.Second)
 	}
@@ -71,5 +69,50 @@ func TestGraftWaitFollowsLateEagerCopies(t *testing.T) {
 	}
 	if w := tr.graftWait(); w != maxGraftWait*250*time.Millisecond {
 		t.Fatalf("graft wait %v after lags of a minute, want the cap %v", w, maxGraftWait*250*time.Millisecond)
+	}
+}
+
+// TestLateEagerCopyUndoesTheGraft: a node grafts an id from the lazy link
+// that announced it, and the eager copy comes after the graft's answer.
+// The tree still reaches the node: the grafted link is pruned again and the
+// tree's link stays eager, so a late copy does not move the node in the
+// tree.
+func TestLateEagerCopyUndoesTheGraft(t *testing.T) {
+	now := time.Unix(1, 0)
+	tr, err := New[int](Config{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.LinkUp(1, true) // the tree's link
+	tr.LinkUp(2, true)
+	if err := tr.Prune(2, nil); err != nil {
+		t.Fatal(err)
+	}
+	r := recorder{}
+	payload := proto.AppendGossip(nil, proto.PeerID{Name: "o", Addr: "127.0.0.1:1"}, []byte("x"))
+	if err := tr.IHave(r.send, 2, proto.AppendIHave(nil, []proto.Have{{ID: 7, TTL: 10}})); err != nil {
+		t.Fatal(err)
+	}
+	for r.count(2, codec.KindGraft) == 0 {
+		if now = now.Add(10 * time.Millisecond); now.After(time.Unix(3, 0)) {
+			t.Fatal("no graft for an id announced and not received in 2 s")
+		}
+		tr.Tick(r.send)
+	}
+	if !tr.Gossip(r.send, 2, 0, 10, 7, payload) {
+		t.Fatal("the graft's answer not delivered")
+	}
+	now = now.Add(50 * time.Millisecond)
+	if tr.Gossip(r.send, 1, 0, 10, 7, payload) {
+		t.Fatal("the late eager copy delivered again")
+	}
+	if got := r.count(1, codec.KindPrune); got != 0 {
+		t.Fatalf("the tree's link pruned by its late copy (%d prunes): the node moved in the tree", got)
+	}
+	if got := r.count(2, codec.KindPrune); got != 1 {
+		t.Fatalf("%d prunes on the grafted link, want 1: the graft undone", got)
+	}
+	if !tr.links[1].eager || tr.links[2].eager {
+		t.Fatalf("eager: link 1 %v, link 2 %v; want the tree's link only", tr.links[1].eager, tr.links[2].eager)
 	}
 }

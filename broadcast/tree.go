@@ -101,6 +101,7 @@ type held[L comparable] struct {
 	// still to take: the copy delivered answered a graft, and the next
 	// copy (the eager one, late) gives the sample. Zero: none to take.
 	heard   time.Time
+	grafted L                     // the link whose graft answer came first, while heard is set
 	holders [maxHolders]holder[L] // inline: noting a holder allocates nothing
 	nheld   uint8                 // holders in use
 }
@@ -239,7 +240,8 @@ func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, pa
 				grafted = grafted || (w.tried&(1<<i) != 0 && w.announcers[i] == from)
 			}
 			if grafted {
-				h.heard = w.heard // the graft's answer: the eager copy, if any, comes later
+				// The graft's answer: the eager copy, if any, comes later.
+				h.heard, h.grafted = w.heard, from
 			} else {
 				t.sampleLag(now.Sub(w.heard))
 			}
@@ -258,15 +260,29 @@ func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, pa
 	if h != nil && lk != nil {
 		h.note(from, int(ttl)+1)
 	}
+	keep := false
 	if h != nil && !h.heard.IsZero() {
 		// The copy a graft fetched came first; this one was on its way.
 		t.sampleLag(now.Sub(h.heard))
 		h.heard = time.Time{}
+		if lk != nil && lk.eager && from != h.grafted {
+			// The tree still brings it, only late: the graft fetched one
+			// copy sooner and is undone (the grafted link is pruned), and
+			// the tree keeps its link. Pruning this one instead would move
+			// the node in the tree at every late copy, which with random
+			// origins unbalances the tree, deepens it and breaks it.
+			keep = true
+			if gl := t.links[h.grafted]; gl != nil && gl.trees && gl.eager {
+				gl.eager, gl.pruned = false, true
+				t.stats.PrunesSent++
+				t.control(send, h.grafted, codec.KindPrune, 0)
+			}
+		}
 	}
 	if better && h != nil && int(ttl) > h.carried {
 		t.upgrade(send, h, int(ttl), now)
 	}
-	if better {
+	if better || keep {
 		return false
 	}
 	if lk != nil && lk.trees && lk.eager && t.pushedBesides(lk) {
