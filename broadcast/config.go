@@ -36,8 +36,9 @@ type Config struct {
 	// lagged announcements lately (smoothed, plus four mean deviations),
 	// at most 4 GraftTimeout; plus up to half again at random.
 	GraftTimeout time.Duration
-	// GraftRetry is how long it waits for a graft's answer before it
-	// grafts the next announcer (default 250 ms).
+	// GraftRetry is the least it waits for a graft's answer before it
+	// grafts the next announcer (default 250 ms); it waits the graft wait
+	// (see GraftTimeout) when that is longer.
 	GraftRetry time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time

@@ -116,3 +116,45 @@ func TestLateEagerCopyUndoesTheGraft(t *testing.T) {
 		t.Fatalf("eager: link 1 %v, link 2 %v; want the tree's link only", tr.links[1].eager, tr.links[2].eager)
 	}
 }
+
+// TestSecondGraftAnswerIsNotTheEagerCopy: two announcers are grafted in
+// turn (the first answer is slow), the second answers first, then the
+// first; only the tree's own copy, last, undoes the graft. The tree's link
+// stays eager and both grafted links end lazy.
+func TestSecondGraftAnswerIsNotTheEagerCopy(t *testing.T) {
+	now := time.Unix(1, 0)
+	tr, err := New[int](Config{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for l := 1; l <= 3; l++ {
+		tr.LinkUp(l, true)
+	}
+	for l := 2; l <= 3; l++ {
+		if err := tr.Prune(l, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := recorder{}
+	payload := proto.AppendGossip(nil, proto.PeerID{Name: "o", Addr: "127.0.0.1:1"}, []byte("x"))
+	for l := 2; l <= 3; l++ {
+		if err := tr.IHave(r.send, l, proto.AppendIHave(nil, []proto.Have{{ID: 9, TTL: 10}})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for r.count(2, codec.KindGraft) == 0 || r.count(3, codec.KindGraft) == 0 {
+		if now = now.Add(10 * time.Millisecond); now.After(time.Unix(4, 0)) {
+			t.Fatal("both announcers not grafted within 3 s")
+		}
+		tr.Tick(r.send)
+	}
+	if !tr.Gossip(r.send, 3, 0, 10, 9, payload) || tr.Gossip(r.send, 2, 0, 10, 9, payload) || tr.Gossip(r.send, 1, 0, 10, 9, payload) {
+		t.Fatal("want the second graft's answer delivered, the first's and the tree's copy not")
+	}
+	if got := r.count(1, codec.KindPrune); got != 0 {
+		t.Fatalf("the tree's link pruned (%d prunes)", got)
+	}
+	if !tr.links[1].eager || tr.links[2].eager || tr.links[3].eager {
+		t.Fatalf("eager: links 1-3 %v %v %v; want the tree's link only", tr.links[1].eager, tr.links[2].eager, tr.links[3].eager)
+	}
+}

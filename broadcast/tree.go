@@ -97,11 +97,11 @@ type held[L comparable] struct {
 	frame   []byte // the gossip frame; its ttl byte is carried-1
 	carried int    // ttl of the best copy this node has (origin: its ttl+1)
 	at      time.Time
-	// heard is when its id was first announced, while a lag sample is
-	// still to take: the copy delivered answered a graft, and the next
-	// copy (the eager one, late) gives the sample. Zero: none to take.
-	heard   time.Time
-	grafted L                     // the link whose graft answer came first, while heard is set
+	// graft is the wait that grafted its copy, and grafted the link whose
+	// answer came first, while the eager copy may still come (it then
+	// gives a lag sample and undoes the graft). Nil: nothing to wait for.
+	graft   *want[L]
+	grafted L
 	holders [maxHolders]holder[L] // inline: noting a holder allocates nothing
 	nheld   uint8                 // holders in use
 }
@@ -124,6 +124,16 @@ type want[L comparable] struct {
 	heard      time.Time // first announced
 	due        time.Time
 	expires    time.Time
+}
+
+// grafted reports whether l is an announcer of w's id that was grafted.
+func (w *want[L]) grafted(l L) bool {
+	for i := range w.n {
+		if w.tried&(1<<i) != 0 && w.announcers[i] == l {
+			return true
+		}
+	}
+	return false
 }
 
 // dueWant is a want whose graft is due.
@@ -234,14 +244,12 @@ func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, pa
 		if w != nil {
 			// Announced before it came: the announcers have it.
 			t.drop(id, w)
-			grafted := false
 			for i := range w.n {
 				h.note(w.announcers[i], int(w.ttls[i])+1)
-				grafted = grafted || (w.tried&(1<<i) != 0 && w.announcers[i] == from)
 			}
-			if grafted {
+			if w.grafted(from) {
 				// The graft's answer: the eager copy, if any, comes later.
-				h.heard, h.grafted = w.heard, from
+				h.graft, h.grafted = w, from
 			} else {
 				t.sampleLag(now.Sub(w.heard))
 			}
@@ -261,11 +269,12 @@ func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, pa
 		h.note(from, int(ttl)+1)
 	}
 	keep := false
-	if h != nil && !h.heard.IsZero() {
-		// The copy a graft fetched came first; this one was on its way.
-		t.sampleLag(now.Sub(h.heard))
-		h.heard = time.Time{}
-		if lk != nil && lk.eager && from != h.grafted {
+	if h != nil && h.graft != nil && !h.graft.grafted(from) {
+		// The copy a graft fetched came first; this one, not another
+		// graft's answer, was on its way.
+		t.sampleLag(now.Sub(h.graft.heard))
+		h.graft = nil
+		if lk != nil && lk.eager {
 			// The tree still brings it, only late: the graft fetched one
 			// copy sooner and is undone (the grafted link is pruned), and
 			// the tree keeps its link. Pruning this one instead would move
@@ -503,7 +512,7 @@ func (t *Tree[L]) Tick(send Sender[L]) {
 			b := t.use(lk, now)
 			b.graft = append(b.graft, d.id)
 			lk.eager, lk.pruned = true, false
-			w.due = now.Add(t.cfg.GraftRetry)
+			w.due = now.Add(max(t.cfg.GraftRetry, t.graftWait()))
 			grafting = true
 		}
 		soonest(w.due)
