@@ -34,7 +34,7 @@ type Config struct {
 	// it heard announced before it grafts the announcer (default 250 ms).
 	// It waits longer while eager copies come late: as long as they have
 	// lagged announcements lately (smoothed, plus four mean deviations),
-	// at most 4 GraftTimeout; plus up to half again at random.
+	// at most 2 GraftTimeout; plus up to half again at random.
 	GraftTimeout time.Duration
 	// GraftRetry is the least it waits for a graft's answer before it
 	// grafts the next announcer (default 250 ms); it waits the graft wait

@@ -9,7 +9,7 @@ import (
 )
 
 // TestGraftWaitFollowsLateEagerCopies: eager copies that lag the lazy
-// link's announcements by 600 ms (a loaded network, a deep tree) are slow,
+// link's announcements by 400 ms (a loaded network, a deep tree) are slow,
 // not lost. The first few are grafted (the announcer answers at once and
 // the eager copy comes later, a duplicate); from then on the node waits
 // long enough and grafts no more, so the tree's links stay as they are.
@@ -26,7 +26,7 @@ func TestGraftWaitFollowsLateEagerCopies(t *testing.T) {
 	}
 	r := recorder{}
 	payload := proto.AppendGossip(nil, proto.PeerID{Name: "o", Addr: "127.0.0.1:1"}, []byte("x"))
-	const lag = 600 * time.Millisecond
+	const lag = 400 * time.Millisecond
 	var late int // rounds with a graft, of the last ten
 	for round := range 20 {
 		id := uint64(2*round + 1)
@@ -57,7 +57,7 @@ func TestGraftWaitFollowsLateEagerCopies(t *testing.T) {
 		now = now.Add(time.Second)
 	}
 	if late > 0 {
-		t.Fatalf("%d of the last 10 eager copies, each 600 ms behind its announcement, were grafted: the graft wait did not follow them (now %v)", late, tr.graftWait())
+		t.Fatalf("%d of the last 10 eager copies, each 400 ms behind its announcement, were grafted: the graft wait did not follow them (now %v)", late, tr.graftWait())
 	}
 	if w := tr.graftWait(); w < lag || w > maxGraftWait*250*time.Millisecond {
 		t.Fatalf("graft wait %v, want at least the lag %v and at most the cap", w, lag)

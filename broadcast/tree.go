@@ -153,7 +153,7 @@ const upgradeWait = 4
 // maxGraftWait bounds the graft timeout, in Config.GraftTimeout, however
 // late eager copies come: what a peer that announces ids long before it
 // sends them can make a node wait.
-const maxGraftWait = 4
+const maxGraftWait = 2
 
 // expireSlack is how much later than Config.CacheAge a payload may be
 // forgotten when no other call comes first.
