@@ -24,21 +24,17 @@ type Config struct {
 	CacheAge time.Duration
 	// AnnounceEvery is how long ids wait to be announced on lazy links, so
 	// several go in one ihave, and the neighbours that announce them first
-	// need not be announced them back (default 500 ms: an eager copy that
-	// lags a neighbour's by less than this plus the graft wait costs no
-	// graft, and an ihave's 16-byte header is shared by the ids of every
-	// broadcast of half a second). A better budget for an id already
-	// announced waits up to 4 times as long.
+	// need not be announced them back (default 200 ms: an eager copy that
+	// lags a neighbour's by less than this plus GraftTimeout costs no
+	// graft). A better budget for an id already announced waits up to 4
+	// times as long.
 	AnnounceEvery time.Duration
-	// GraftTimeout is the least a node waits for the eager copy of an id
-	// it heard announced before it grafts the announcer (default 250 ms).
-	// It waits longer while eager copies come late: as long as they have
-	// lagged announcements lately (smoothed, plus four mean deviations),
-	// at most 2 GraftTimeout; plus up to half again at random.
+	// GraftTimeout is how long a node waits for the eager copy of an id it
+	// heard announced before it grafts the announcer (default 250 ms, plus
+	// up to half again at random).
 	GraftTimeout time.Duration
-	// GraftRetry is the least it waits for a graft's answer before it
-	// grafts the next announcer (default 250 ms); it waits the graft wait
-	// (see GraftTimeout) when that is longer.
+	// GraftRetry is how long it waits for a graft's answer before it
+	// grafts the next announcer (default 250 ms).
 	GraftRetry time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -66,7 +62,7 @@ func (c *Config) setDefaults() {
 		c.CacheAge = 10 * time.Second
 	}
 	if c.AnnounceEvery == 0 {
-		c.AnnounceEvery = 500 * time.Millisecond
+		c.AnnounceEvery = 200 * time.Millisecond
 	}
 	if c.GraftTimeout == 0 {
 		c.GraftTimeout = 250 * time.Millisecond

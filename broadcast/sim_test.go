@@ -550,7 +550,7 @@ func TestGraftsAStrangerWhenTheAnnouncersAreGone(t *testing.T) {
 	id := s.broadcast(0, 16)
 	s.run(s.now.Add(2 * time.Millisecond))   // 1 has it and pushed it to 2
 	s.cut(1, 2)                              // the push is lost
-	s.run(s.now.Add(508 * time.Millisecond)) // 0 announced it to 2 (AnnounceEvery 500 ms)
+	s.run(s.now.Add(208 * time.Millisecond)) // 0 announced it to 2 (AnnounceEvery 200 ms)
 	if s.nodes[2].tree.Stats().Missing != 1 {
 		t.Fatal("node 2 heard no announcement of the id")
 	}

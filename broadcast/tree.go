@@ -39,11 +39,6 @@ type Tree[L comparable] struct {
 	stats    Stats
 	upgrades atomic.Uint64 // Stats.Upgrades, read without the lock (Upgrades)
 
-	// lag and lagVar estimate how long an eager copy lags the first
-	// announcement of its id (smoothed mean and mean deviation, as TCP
-	// estimates a round trip); zero lag: no sample yet. See graftWait.
-	lag, lagVar time.Duration
-
 	due   []dueWant[L] // scratch for Tick
 	score map[L]int    // scratch for Tick
 	haves []proto.Have // scratch for IHave
@@ -97,11 +92,6 @@ type held[L comparable] struct {
 	frame   []byte // the gossip frame; its ttl byte is carried-1
 	carried int    // ttl of the best copy this node has (origin: its ttl+1)
 	at      time.Time
-	// graft is the wait that grafted its copy, and grafted the link whose
-	// answer came first, while the eager copy may still come (it then
-	// gives a lag sample and undoes the graft). Nil: nothing to wait for.
-	graft   *want[L]
-	grafted L
 	holders [maxHolders]holder[L] // inline: noting a holder allocates nothing
 	nheld   uint8                 // holders in use
 }
@@ -119,21 +109,10 @@ type want[L comparable] struct {
 	ttls       [maxAnnouncers]uint8 // the ttl each announced
 	best       int                  // the most ttl any announcement offered
 	n          int
-	tried      uint8     // bit i: announcers[i] was grafted
-	first      *link     // counts the id in its missing
-	heard      time.Time // first announced
+	tried      uint8 // bit i: announcers[i] was grafted
+	first      *link // counts the id in its missing
 	due        time.Time
 	expires    time.Time
-}
-
-// grafted reports whether l is an announcer of w's id that was grafted.
-func (w *want[L]) grafted(l L) bool {
-	for i := range w.n {
-		if w.tried&(1<<i) != 0 && w.announcers[i] == l {
-			return true
-		}
-	}
-	return false
 }
 
 // dueWant is a want whose graft is due.
@@ -149,11 +128,6 @@ const ttlOffset = 7
 // already announced waits at most to go out: it goes with the next
 // announcements due sooner, so that it rarely costs a frame of its own.
 const upgradeWait = 4
-
-// maxGraftWait bounds the graft timeout, in Config.GraftTimeout, however
-// late eager copies come: what a peer that announces ids long before it
-// sends them can make a node wait.
-const maxGraftWait = 2
 
 // expireSlack is how much later than Config.CacheAge a payload may be
 // forgotten when no other call comes first.
@@ -247,12 +221,6 @@ func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, pa
 			for i := range w.n {
 				h.note(w.announcers[i], int(w.ttls[i])+1)
 			}
-			if w.grafted(from) {
-				// The graft's answer: the eager copy, if any, comes later.
-				h.graft, h.grafted = w, from
-			} else {
-				t.sampleLag(now.Sub(w.heard))
-			}
 		}
 		t.spread(send, h, false, now)
 		if w != nil && w.best > h.carried {
@@ -268,30 +236,10 @@ func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, pa
 	if h != nil && lk != nil {
 		h.note(from, int(ttl)+1)
 	}
-	keep := false
-	if h != nil && h.graft != nil && !h.graft.grafted(from) {
-		// The copy a graft fetched came first; this one, not another
-		// graft's answer, was on its way.
-		t.sampleLag(now.Sub(h.graft.heard))
-		h.graft = nil
-		if lk != nil && lk.eager {
-			// The tree still brings it, only late: the graft fetched one
-			// copy sooner and is undone (the grafted link is pruned), and
-			// the tree keeps its link. Pruning this one instead would move
-			// the node in the tree at every late copy, which with random
-			// origins unbalances the tree, deepens it and breaks it.
-			keep = true
-			if gl := t.links[h.grafted]; gl != nil && gl.trees && gl.eager {
-				gl.eager, gl.pruned = false, true
-				t.stats.PrunesSent++
-				t.control(send, h.grafted, codec.KindPrune, 0)
-			}
-		}
-	}
 	if better && h != nil && int(ttl) > h.carried {
 		t.upgrade(send, h, int(ttl), now)
 	}
-	if better || keep {
+	if better {
 		return false
 	}
 	if lk != nil && lk.trees && lk.eager && t.pushedBesides(lk) {
@@ -512,7 +460,7 @@ func (t *Tree[L]) Tick(send Sender[L]) {
 			b := t.use(lk, now)
 			b.graft = append(b.graft, d.id)
 			lk.eager, lk.pruned = true, false
-			w.due = now.Add(max(t.cfg.GraftRetry, t.graftWait()))
+			w.due = now.Add(t.cfg.GraftRetry)
 			grafting = true
 		}
 		soonest(w.due)
@@ -764,13 +712,12 @@ func (t *Tree[L]) miss(from L, lk *link, id uint64, ttl uint8, now time.Time) {
 			t.stats.IDsIgnored++
 			return
 		}
-		// The timeout is spread over [wait, 1.5 wait): when a cut leaves a
-		// subtree without its eager copy, its nodes all hear the id at
-		// about the same time; the first to graft repairs the subtree
-		// before most of the others' timers fire.
-		wait := t.graftWait()
-		due := now.Add(wait + rand.N(wait/2+1))
-		w = &want[L]{first: lk, heard: now, due: due, expires: now.Add(t.cfg.CacheAge)}
+		// The timeout is spread over [GraftTimeout, 1.5 GraftTimeout): when a
+		// cut leaves a subtree without its eager copy, its nodes all hear
+		// the id at about the same time; the first to graft repairs the
+		// subtree before most of the others' timers fire.
+		due := now.Add(t.cfg.GraftTimeout + rand.N(t.cfg.GraftTimeout/2+1))
+		w = &want[L]{first: lk, due: due, expires: now.Add(t.cfg.CacheAge)}
 		lk.missing++
 		t.missing[id] = w
 		t.wake(w.due, now)
@@ -792,30 +739,6 @@ func (t *Tree[L]) miss(from L, lk *link, id uint64, ttl uint8, now time.Time) {
 		w.due = now
 		t.wake(now, now)
 	}
-}
-
-// sampleLag takes one sample of how long an eager copy lagged the first
-// announcement of its id.
-func (t *Tree[L]) sampleLag(d time.Duration) {
-	d = max(d, 0)
-	if t.lag == 0 {
-		t.lag, t.lagVar = max(d, 1), d/2
-		return
-	}
-	t.lagVar += ((d - t.lag).Abs() - t.lagVar) / 4
-	t.lag = max(t.lag+(d-t.lag)/8, 1)
-}
-
-// graftWait is how long a node waits for the eager copy of an id
-// announced to it before it grafts: the lag of eager copies behind
-// announcements, smoothed, plus four times its mean deviation (as TCP's
-// retransmission timeout), within [GraftTimeout, maxGraftWait
-// GraftTimeout]. A graft for a copy that is only slow fetches it twice and
-// swaps the tree's links (the late copy prunes the old parent), and under
-// load, with random origins, such swaps break the tree faster than grafts
-// mend it; lost copies (a cut link) wait at most the cap.
-func (t *Tree[L]) graftWait() time.Duration {
-	return min(max(t.lag+4*t.lagVar, t.cfg.GraftTimeout), maxGraftWait*t.cfg.GraftTimeout)
 }
 
 // drop stops waiting for id.
