@@ -67,3 +67,40 @@ func TestPrunesOnceAndStaleCopiesDoNotUndoIt(t *testing.T) {
 		t.Fatal("broadcast 14 not announced on the lazy link 2")
 	}
 }
+
+// TestKeepsItsLastEagerLink: broadcasts from two origins cross at a node
+// with two eager links. Broadcast 21 comes first on link 1 and again on
+// link 2, which is pruned; broadcast 22, pushed on link 2 before the prune
+// got there, comes first on link 2 and again on link 1. Pruning link 1
+// too would leave the node no link pushed on: cut off the tree, it would
+// have to graft every later broadcast. It keeps link 1 eager.
+func TestKeepsItsLastEagerLink(t *testing.T) {
+	now := time.Unix(1, 0)
+	tr, err := New[int](Config{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.LinkUp(1, true)
+	tr.LinkUp(2, true)
+	r := recorder{}
+	payload := proto.AppendGossip(nil, proto.PeerID{Name: "o", Addr: "127.0.0.1:1"}, []byte("x"))
+	gossip := func(from int, id uint64) bool { return tr.Gossip(r.send, from, 0, 5, id, payload) }
+	if !gossip(1, 21) || gossip(2, 21) {
+		t.Fatal("broadcast 21: want it delivered from 1 and a duplicate from 2")
+	}
+	if !gossip(2, 22) || gossip(1, 22) {
+		t.Fatal("broadcast 22: want it delivered from 2 and a duplicate from 1")
+	}
+	if got := r.count(2, codec.KindPrune); got != 1 {
+		t.Fatalf("%d prunes on link 2, want 1", got)
+	}
+	if got := r.count(1, codec.KindPrune); got != 0 {
+		t.Fatalf("link 1, the last link pushed on, pruned (%d prunes)", got)
+	}
+	if st := tr.Stats(); st.EagerLinks != 1 {
+		t.Fatalf("%d eager links, want link 1 still eager", st.EagerLinks)
+	}
+	if !gossip(1, 23) || r.count(1, codec.KindPrune) != 0 {
+		t.Fatal("broadcast 23 from link 1: want it delivered, link 1 kept")
+	}
+}

@@ -242,12 +242,17 @@ func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, pa
 	if better {
 		return false
 	}
-	if lk != nil && lk.trees && lk.eager {
+	if lk != nil && lk.trees && lk.eager && t.pushedBesides(lk) {
 		// A copy we have: the sender pushes on this link and need not. Once:
 		// while the prune travels, copies the sender pushed before it got
 		// it are duplicates too (our end lazy, a prune on its way: the
 		// sender makes its end eager again only on a graft or a first copy
-		// from us, which come after the prune on the link).
+		// from us, which come after the prune on the link). Never the last
+		// link pushed on: with broadcasts from random origins crossing,
+		// each link of a node can bring some broadcast's duplicate (the
+		// first copy of one came on the link another's duplicate comes on),
+		// and a node that pruned them all is cut off the tree, each later
+		// broadcast grafted.
 		lk.eager, lk.pruned = false, true
 		t.stats.PrunesSent++
 		t.control(send, from, codec.KindPrune, 0)
@@ -365,6 +370,17 @@ func (t *Tree[L]) stranger(w *want[L]) int {
 	w.announcers[w.n] = pick
 	w.n++
 	return w.n - 1
+}
+
+// pushedBesides reports whether a link other than lk is pushed on: eager
+// at this end, or flooding. Under mu.
+func (t *Tree[L]) pushedBesides(lk *link) bool {
+	for _, o := range t.links {
+		if o != lk && (o.eager || !o.trees) {
+			return true
+		}
+	}
+	return false
 }
 
 // treeLink returns from's link if it speaks trees; a control frame from any
