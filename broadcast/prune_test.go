@@ -25,14 +25,13 @@ func (r recorder) count(l int, k codec.Kind) (n int) {
 	return n
 }
 
-// TestPrunesOnceAndStaleCopiesDoNotUndoIt: link 2 delivers a duplicate and
-// is pruned. Until the prune reaches the peer, the peer goes on pushing:
-// a second duplicate gets no second prune, and a first copy from it (sent
-// before the prune arrived) does not make the link eager again, so the
-// next broadcast is only announced on it.
-func TestPrunesOnceAndStaleCopiesDoNotUndoIt(t *testing.T) {
-	now := time.Unix(1, 0)
-	tr, err := New[int](Config{Now: func() time.Time { return now }})
+// twoTreeLinks is a tree on the clock *now with links 1 and 2, both
+// speaking trees, the recorder of what it sends, and gossip, which hands
+// it broadcast id (hop budget 5) from a link and reports whether it was
+// delivered.
+func twoTreeLinks(t *testing.T, now *time.Time) (*Tree[int], recorder, func(from int, id uint64) bool) {
+	t.Helper()
+	tr, err := New[int](Config{Now: func() time.Time { return *now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +39,17 @@ func TestPrunesOnceAndStaleCopiesDoNotUndoIt(t *testing.T) {
 	tr.LinkUp(2, true)
 	r := recorder{}
 	payload := proto.AppendGossip(nil, proto.PeerID{Name: "o", Addr: "127.0.0.1:1"}, []byte("x"))
-	gossip := func(from int, id uint64) bool { return tr.Gossip(r.send, from, 0, 5, id, payload) }
+	return tr, r, func(from int, id uint64) bool { return tr.Gossip(r.send, from, 0, 5, id, payload) }
+}
+
+// TestPrunesOnceAndStaleCopiesDoNotUndoIt: link 2 delivers a duplicate and
+// is pruned. Until the prune reaches the peer, the peer goes on pushing:
+// a second duplicate gets no second prune, and a first copy from it (sent
+// before the prune arrived) does not make the link eager again, so the
+// next broadcast is only announced on it.
+func TestPrunesOnceAndStaleCopiesDoNotUndoIt(t *testing.T) {
+	now := time.Unix(1, 0)
+	tr, r, gossip := twoTreeLinks(t, &now)
 
 	if !gossip(1, 11) || gossip(2, 11) {
 		t.Fatal("broadcast 11: want it delivered from 1 and a duplicate from 2")
@@ -76,15 +85,7 @@ func TestPrunesOnceAndStaleCopiesDoNotUndoIt(t *testing.T) {
 // have to graft every later broadcast. It keeps link 1 eager.
 func TestKeepsItsLastEagerLink(t *testing.T) {
 	now := time.Unix(1, 0)
-	tr, err := New[int](Config{Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr.LinkUp(1, true)
-	tr.LinkUp(2, true)
-	r := recorder{}
-	payload := proto.AppendGossip(nil, proto.PeerID{Name: "o", Addr: "127.0.0.1:1"}, []byte("x"))
-	gossip := func(from int, id uint64) bool { return tr.Gossip(r.send, from, 0, 5, id, payload) }
+	tr, r, gossip := twoTreeLinks(t, &now)
 	if !gossip(1, 21) || gossip(2, 21) {
 		t.Fatal("broadcast 21: want it delivered from 1 and a duplicate from 2")
 	}
