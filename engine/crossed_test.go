@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/proto"
 	"golang.org/x/sys/unix"
 )
 
@@ -134,4 +136,52 @@ func TestFullMeshAllDialAtOnce(t *testing.T) {
 		dups += n.Stats().DuplicateLinks
 	}
 	t.Logf("duplicate links retired: %d", dups)
+}
+
+// TestHelloJoinsTheRouteItsNonceIsOn: a dials peer r at its listening
+// address; r then dials a too, and its hello names another address
+// (127.0.0.3:9, as behind a NAT) with the same nonce. The nonce is on the
+// link of a's route to r: the hello joins that route (and the duplicate
+// rule settles the two links), instead of making a second route to one
+// node.
+func TestHelloJoinsTheRouteItsNonceIsOn(t *testing.T) {
+	a := startNode(t, "a", echo)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const nonce = 77
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		p := &rawPeer{t: t, c: c, r: newReader(c)}
+		if f, err := p.next(); err != nil || f.Kind != codec.KindHello {
+			return
+		}
+		ack := proto.AppendHello(nil, proto.Hello{ID: proto.PeerID{Name: "r", Addr: ln.Addr().String()}, Nonce: nonce})
+		if _, err := c.Write(codec.Append(nil, codec.Frame{Kind: codec.KindHelloAck, Payload: ack})); err != nil {
+			return
+		}
+		for {
+			if _, err := p.next(); err != nil {
+				return
+			}
+		}
+	}()
+	if err := a.AddRoute("r", ln.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	back := dialRaw(t, a.Addr())
+	hello := proto.AppendHello(nil, proto.Hello{ID: proto.PeerID{Name: "r", Addr: "127.0.0.3:9"}, Nonce: nonce})
+	back.write(codec.Append(nil, codec.Frame{Kind: codec.KindHello, Payload: hello}))
+	if f := back.read(); f.Kind != codec.KindHelloAck {
+		t.Fatalf("r's second link: got %s, want hello-ack", f.Kind)
+	}
+	if ps := a.Peers(); len(ps) != 1 || ps[0].Addr != ln.Addr().String() {
+		t.Fatalf("a's routes %v, want r at %s only", ps, ln.Addr())
+	}
 }

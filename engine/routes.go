@@ -26,7 +26,6 @@ import (
 type routeState struct {
 	table      *route.Table
 	linkMu     sync.Mutex
-	byNonce    nonceMap // peer hello nonce -> *route.Entry its link is on
 	dialing    sync.Map // *route.Entry -> *peerConn: the route's one dial in flight
 	goneNonces sync.Map // *route.Entry -> uint64: the nonce of the incarnation a restart last replaced
 	static     sync.Map // addr -> struct{}: routes added by AddRoute
@@ -243,13 +242,10 @@ func (pc *peerConn) attach() {
 	switch {
 	case dropped == nil:
 		n.tree.LinkUp(pc.entry, pc.trees)
-		n.routes.byNonce.Store(pc.peerNonce, pc.entry)
 		n.log.Debug("peer up", "peer", remoteName{pc})
 		n.peerEvents.Add(PeerEvent{Peer: pc.eventPeer(), Up: true, Outbound: pc.outbound})
 	case dropped.Nonce() != pc.peerNonce:
 		old := dropped.(*peerConn)
-		n.routes.byNonce.CompareAndDelete(old.peerNonce, pc.entry)
-		n.routes.byNonce.Store(pc.peerNonce, pc.entry)
 		n.routes.goneNonces.Store(pc.entry, old.peerNonce)
 		n.tree.LinkUp(pc.entry, pc.trees) // a new run: its tree state starts afresh
 		n.stats.restarts.Add(1)
@@ -277,7 +273,6 @@ func (pc *peerConn) detach() {
 	n.routes.linkMu.Lock()
 	if n.routes.table.Detach(pc.entry, pc) {
 		n.tree.LinkDown(pc.entry)
-		n.routes.byNonce.CompareAndDelete(pc.peerNonce, pc.entry)
 		why := pc.downReason()
 		n.log.Debug("peer down", "peer", remoteName{pc}, "why", why.String())
 		n.peerEvents.Add(PeerEvent{Peer: pc.eventPeer(), Reason: why})
@@ -297,14 +292,21 @@ func (pc *peerConn) eventPeer() proto.PeerID {
 }
 
 // entryFor returns the entry an inbound persistent hello joins: the entry
-// whose link already carries the peer's nonce (the same node reached under
-// another spelling of its address), else the entry at its advertised
-// address, created if need be. Loop, under linkMu.
+// of the peer's name whose link already carries the peer's nonce (the same
+// node reached under another spelling of its address), else the entry at
+// its advertised address, created if need be. The search is O(entries
+// carrying the name): one, unless names repeat. Loop, under linkMu.
 func (n *Node) entryFor(h proto.Hello) (*route.Entry, error) {
-	if e := n.routes.byNonce.Load(h.Nonce); e != nil {
-		if l := e.Link(); l != nil && l.Nonce() == h.Nonce && e.ID.Name == h.ID.Name && n.routes.table.Get(e.ID.Addr) == e {
-			return e, nil
+	var joined *route.Entry
+	n.routes.table.EachNamed(h.ID.Name, func(e *route.Entry) bool {
+		if l := e.Link(); l != nil && l.Nonce() == h.Nonce {
+			joined = e
+			return false
 		}
+		return true
+	})
+	if joined != nil {
+		return joined, nil
 	}
 	return n.routes.table.Add(h.ID)
 }
@@ -343,43 +345,4 @@ func (n *Node) routeAddr(ctx context.Context, addr string) (string, error) {
 		}
 	}
 	return net.JoinHostPort(ip.Unmap().String(), port), nil
-}
-
-// nonceMap maps a peer's hello nonce to the entry its link is on: a plain
-// map under a mutex, about 30 bytes a link.
-type nonceMap struct {
-	mu sync.Mutex
-	m  map[uint64]*route.Entry
-}
-
-// Store maps nonce to e.
-func (s *nonceMap) Store(nonce uint64, e *route.Entry) {
-	s.mu.Lock()
-	if s.m == nil {
-		s.m = make(map[uint64]*route.Entry)
-	}
-	s.m[nonce] = e
-	s.mu.Unlock()
-}
-
-// Load returns the entry of nonce, or nil.
-func (s *nonceMap) Load(nonce uint64) *route.Entry {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.m[nonce]
-}
-
-// CompareAndDelete removes nonce if it maps to old, and reports whether it
-// did.
-func (s *nonceMap) CompareAndDelete(nonce uint64, old *route.Entry) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if e, ok := s.m[nonce]; !ok || e != old {
-		return false
-	}
-	delete(s.m, nonce)
-	if len(s.m) == 0 {
-		s.m = nil // a map does not shrink: let the last link's going free it
-	}
-	return true
 }

@@ -177,6 +177,21 @@ func (t *Table) share(name string, list []*Entry) {
 	t.shared.Store(&m)
 }
 
+// EachNamed calls f for each entry carrying name, until f returns false.
+// Lock-free; allocates nothing; O(entries carrying name).
+func (t *Table) EachNamed(name string, f func(*Entry) bool) {
+	if e := t.byName.load(name); e != nil {
+		f(e)
+		return
+	}
+	list, _ := t.sharing(name)
+	for _, e := range list {
+		if !f(e) {
+			return
+		}
+	}
+}
+
 // Get returns the entry at a listening address, or nil. Lock-free.
 func (t *Table) Get(addr string) *Entry {
 	return t.byAddr.load(addr)

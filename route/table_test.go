@@ -100,6 +100,42 @@ func TestLookupAmbiguousMessage(t *testing.T) {
 	}
 }
 
+// TestEachNamed: a name one entry carries yields it, a name several carry
+// yields each once until f says stop, an unknown name none; deleting one
+// of two entries makes the name unique again.
+func TestEachNamed(t *testing.T) {
+	tb := newTable(t, "a@10.0.0.1:1", "b@10.0.0.2:1", "b@10.0.0.3:1", "b@10.0.0.4:1")
+	named := func(name string, stopAfter int) []string {
+		var got []string
+		tb.EachNamed(name, func(e *route.Entry) bool {
+			got = append(got, e.ID.String())
+			return len(got) < stopAfter
+		})
+		slices.Sort(got)
+		return got
+	}
+	if got := named("a", 10); !slices.Equal(got, []string{"a@10.0.0.1:1"}) {
+		t.Errorf("a: %v", got)
+	}
+	if got := named("b", 10); !slices.Equal(got, []string{"b@10.0.0.2:1", "b@10.0.0.3:1", "b@10.0.0.4:1"}) {
+		t.Errorf("b: %v", got)
+	}
+	if got := named("b", 2); len(got) != 2 {
+		t.Errorf("b, stopping after 2: %v", got)
+	}
+	if got := named("c", 10); len(got) != 0 {
+		t.Errorf("c: %v", got)
+	}
+	for _, addr := range []string{"10.0.0.2:1", "10.0.0.3:1"} {
+		if _, err := tb.Delete(addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := named("b", 10); !slices.Equal(got, []string{"b@10.0.0.4:1"}) {
+		t.Errorf("b after two deletes: %v", got)
+	}
+}
+
 func TestGet(t *testing.T) {
 	tb := newTable(t, peers...)
 	if e := tb.Get("10.0.0.1:7000"); e == nil || e.ID.Name != "alice" {
