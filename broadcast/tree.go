@@ -31,7 +31,7 @@ type Tree[L comparable] struct {
 
 	missing    map[uint64]*want[L] // ids announced to us, not yet received
 	announcing bool                // some link has ids queued to announce
-	busyLinks  int                 // links with a linkBusy
+	busy       map[L]*linkBusy     // the links with ids going either way, or buckets refilling
 	flushAt    time.Time           // when queued ids are announced
 	quietAt    time.Time           // when the tick next looks for links gone quiet
 	wakeAt     time.Time           // earliest Wake asked for, not yet ticked; zero: none
@@ -46,13 +46,13 @@ type Tree[L comparable] struct {
 	buf   []byte       // scratch for control frames
 }
 
-// link is the tree's view of one link: 16 bytes while it is quiet.
+// link is the tree's view of one link: 8 bytes; a busy link also has a
+// linkBusy in Tree.busy.
 type link struct {
 	trees   bool  // speaks prune, ihave and graft; else always eager, sent no control
 	eager   bool  // payloads are pushed on it; else it is only announced ids
 	pruned  bool  // lazy because this node pruned it (not the peer)
 	missing int32 // missing ids it announced first
-	busy    *linkBusy
 }
 
 // linkBusy is what a link holds while ids go either way on it: made when
@@ -65,18 +65,19 @@ type linkBusy struct {
 	answers bucket   // payloads sent it for its grafts: GraftRate
 }
 
-// use returns lk's queues and buckets, making them if it has none; the
+// use returns l's queues and buckets, making them if it has none; the
 // tick looks for quiet links a second after the first is made.
-func (t *Tree[L]) use(lk *link, now time.Time) *linkBusy {
-	if lk.busy == nil {
-		lk.busy = new(linkBusy)
-		if t.busyLinks == 0 {
+func (t *Tree[L]) use(l L, now time.Time) *linkBusy {
+	b := t.busy[l]
+	if b == nil {
+		b = new(linkBusy)
+		if len(t.busy) == 0 {
 			t.quietAt = now.Add(time.Second)
 			t.wake(t.quietAt, now)
 		}
-		t.busyLinks++
+		t.busy[l] = b
 	}
-	return lk.busy
+	return b
 }
 
 // quiet reports whether b holds nothing a new linkBusy would not: empty
@@ -143,6 +144,7 @@ func New[L comparable](cfg Config) (*Tree[L], error) {
 	return &Tree[L]{
 		cfg:     cfg,
 		links:   make(map[L]*link),
+		busy:    make(map[L]*linkBusy),
 		seen:    newSeenSet(cfg.SeenCapacity, cfg.SeenWindow, cfg.Now()),
 		cache:   make(map[uint64]*held[L]),
 		missing: make(map[uint64]*want[L]),
@@ -155,9 +157,7 @@ func New[L comparable](cfg Config) (*Tree[L], error) {
 // already up starts again as a new link.
 func (t *Tree[L]) LinkUp(l L, trees bool) {
 	t.mu.Lock()
-	if lk := t.links[l]; lk != nil && lk.busy != nil {
-		t.busyLinks--
-	}
+	delete(t.busy, l)
 	t.links[l] = &link{trees: trees, eager: true}
 	t.mu.Unlock()
 }
@@ -166,9 +166,7 @@ func (t *Tree[L]) LinkUp(l L, trees bool) {
 // is dropped.
 func (t *Tree[L]) LinkDown(l L) {
 	t.mu.Lock()
-	if lk := t.links[l]; lk != nil && lk.busy != nil {
-		t.busyLinks--
-	}
+	delete(t.busy, l)
 	delete(t.links, l)
 	t.mu.Unlock()
 }
@@ -296,7 +294,7 @@ func (t *Tree[L]) IHave(send Sender[L], from L, payload []byte) error {
 	}
 	t.expire(now)
 	for _, hv := range haves {
-		if !t.use(lk, now).heard.take(IHaveRate, now) {
+		if !t.use(from, now).heard.take(IHaveRate, now) {
 			t.stats.IDsIgnored++
 			continue
 		}
@@ -336,7 +334,7 @@ func (t *Tree[L]) Graft(send Sender[L], from L, payload []byte) error {
 	for _, id := range ids {
 		t.stats.GraftsReceived++
 		h := t.cache[id]
-		if h == nil || h.carried < 1 || !t.use(lk, now).answers.take(GraftRate, now) {
+		if h == nil || h.carried < 1 || !t.use(from, now).answers.take(GraftRate, now) {
 			t.stats.GraftsUnanswered++
 			continue
 		}
@@ -457,7 +455,7 @@ func (t *Tree[L]) Tick(send Sender[L]) {
 		if best >= 0 {
 			w.tried |= 1 << best
 			lk := t.links[w.announcers[best]]
-			b := t.use(lk, now)
+			b := t.use(w.announcers[best], now)
 			b.graft = append(b.graft, d.id)
 			lk.eager, lk.pruned = true, false
 			w.due = now.Add(t.cfg.GraftRetry)
@@ -468,12 +466,8 @@ func (t *Tree[L]) Tick(send Sender[L]) {
 	clear(due)
 	t.due = due[:0]
 	flush := t.announcing && !now.Before(t.flushAt)
-	if grafting || flush || (t.busyLinks > 0 && !now.Before(t.quietAt)) {
-		for l, lk := range t.links {
-			b := lk.busy
-			if b == nil {
-				continue
-			}
+	if grafting || flush || (len(t.busy) > 0 && !now.Before(t.quietAt)) {
+		for l, b := range t.busy {
 			if len(b.graft) > 0 {
 				t.sendGrafts(send, l, b)
 			}
@@ -481,13 +475,12 @@ func (t *Tree[L]) Tick(send Sender[L]) {
 				t.announce(send, l, b)
 			}
 			if b.quiet(now) {
-				lk.busy = nil
-				t.busyLinks--
+				delete(t.busy, l)
 			}
 		}
 		t.quietAt = now.Add(time.Second)
 	}
-	if t.busyLinks > 0 {
+	if len(t.busy) > 0 {
 		soonest(t.quietAt)
 	}
 	if flush {
@@ -605,7 +598,7 @@ func (t *Tree[L]) spread(send Sender[L], h *held[L], upgrade bool, now time.Time
 			continue
 		}
 		n++
-		b := t.use(lk, now)
+		b := t.use(l, now)
 		if i := slices.IndexFunc(b.queue, func(q proto.Have) bool { return q.ID == h.id }); i >= 0 {
 			b.queue[i].TTL = max(b.queue[i].TTL, uint8(min(fwd, 255))) // an upgrade before the flush: one entry
 			continue
