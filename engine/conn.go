@@ -12,7 +12,6 @@ import (
 
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/proto"
-	"github.com/antnet-p2p/antnet/route"
 	"github.com/antnet-p2p/antnet/secure"
 )
 
@@ -46,7 +45,7 @@ type peerConn struct {
 	ls *loopState // set with c: the state of the conn's event loop (c.Fd() is its socket, for flushLocked)
 
 	peer  *proto.PeerID // loop (setPeer; never written through); published to other goroutines by ready / the route table
-	entry *route.Entry  // persistent links in the route table
+	entry *routeEntry   // persistent links in the route table
 
 	deadline atomic.Int64 // unix nanos: handshake or drain deadline, 0 if none
 	dial     *dialWait    // dialer: the handshake's outcome; nil on accepted links
@@ -92,7 +91,7 @@ var unknownPeer proto.PeerID
 // 48 bytes a link; other links get a copy of their own. pc.peer is never
 // written through (it may be a route's ID): setPeer replaces it. Loop,
 // before the link is published.
-func (pc *peerConn) setPeer(id proto.PeerID, e *route.Entry) {
+func (pc *peerConn) setPeer(id proto.PeerID, e *routeEntry) {
 	if e != nil && id == e.ID {
 		pc.peer = &e.ID
 		return

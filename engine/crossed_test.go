@@ -20,7 +20,7 @@ func routeSocket(n *Node, peer *Node) string {
 	if e == nil || e.Link() == nil {
 		return ""
 	}
-	pc := e.Link().(*peerConn)
+	pc := e.Link()
 	if !pc.outbound {
 		return "dialed-by-" + peer.ID().Name + "-from-" + pc.remoteAddr // captured on the loop at open
 	}

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/antnet-p2p/antnet/route"
 )
 
 // Dial claims. A route has at most one dial in flight: whoever finds none
@@ -17,7 +15,7 @@ import (
 // returns the dial holding the claim (a finished holder's is taken over).
 // One side dialing a route twice at once could see the two ends keep
 // different links, and both retired.
-func (rs *routeState) claimDial(e *route.Entry, pc *peerConn) *peerConn {
+func (rs *routeState) claimDial(e *routeEntry, pc *peerConn) *peerConn {
 	for {
 		v, held := rs.dialing.LoadOrStore(e, pc)
 		if !held {
@@ -34,7 +32,7 @@ func (rs *routeState) claimDial(e *route.Entry, pc *peerConn) *peerConn {
 }
 
 // releaseDial drops pc's claim on e, if it still holds it.
-func (rs *routeState) releaseDial(e *route.Entry, pc *peerConn) { rs.dialing.CompareAndDelete(e, pc) }
+func (rs *routeState) releaseDial(e *routeEntry, pc *peerConn) { rs.dialing.CompareAndDelete(e, pc) }
 
 // dialDone reports whether a dial is over: its handshake ended, or its
 // dialer gave up.
@@ -92,7 +90,7 @@ func (n *Node) awaitDial(ctx context.Context, other *peerConn) error {
 // or until ctx ends, for e to route to a usable link: right after our
 // handshake a crossed pair may still be settling, its two ends retiring one
 // link and attaching the other in an order of their own.
-func (n *Node) awaitUsable(ctx context.Context, e *route.Entry) error {
+func (n *Node) awaitUsable(ctx context.Context, e *routeEntry) error {
 	deadline := time.Now().Add(min(n.cfg.handshakeTimeout, time.Second))
 	for {
 		_, err := n.link(e)

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"github.com/antnet-p2p/antnet/proto"
-	"github.com/antnet-p2p/antnet/route"
 )
 
 // Retiring a link (the duplicate-link rule, Delete, the peer's goaway,
@@ -51,7 +50,7 @@ func (pc *peerConn) unrouteIfLearned() { pc.n.routes.forgetLearned(pc.entry) }
 // forgetLearned removes e from the table if it is still there, has no
 // link, and was learned (an inbound hello, the address book), not added by
 // AddRoute. Under linkMu.
-func (rs *routeState) forgetLearned(e *route.Entry) {
+func (rs *routeState) forgetLearned(e *routeEntry) {
 	if !rs.isStatic(e.ID.Addr) && e.Link() == nil && rs.table.Get(e.ID.Addr) == e {
 		_, _ = rs.table.Delete(e.ID.Addr)
 		rs.goneNonces.Delete(e)

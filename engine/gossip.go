@@ -11,7 +11,6 @@ import (
 	"github.com/antnet-p2p/antnet/broadcast"
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/proto"
-	"github.com/antnet-p2p/antnet/route"
 )
 
 // Broadcast is the broadcast tenant's glue: package broadcast decides
@@ -52,10 +51,10 @@ func (n *Node) Broadcast(msg []byte) (uint64, error) {
 // methods promoted), the timer its ticks run on, and the sender it uses
 // off the loops.
 type treeTenant struct {
-	*broadcast.Tree[*route.Entry]
+	*broadcast.Tree[*routeEntry]
 	n       *Node
-	timer   *time.Timer                    // runs the tree's ticks when it asks
-	sendAny broadcast.Sender[*route.Entry] // the tree's sends off the loops
+	timer   *time.Timer                   // runs the tree's ticks when it asks
+	sendAny broadcast.Sender[*routeEntry] // the tree's sends off the loops
 }
 
 // newTree makes the node's broadcast tree. Its ticks run on a timer the
@@ -64,7 +63,7 @@ func (n *Node) newTree() error {
 	tt := &n.tree
 	tt.n = n
 	cacheAge := min(10*time.Second, n.cfg.seenWindow/2)
-	t, err := broadcast.New[*route.Entry](broadcast.Config{
+	t, err := broadcast.New[*routeEntry](broadcast.Config{
 		SeenCapacity: max(n.cfg.seenCapacity, 2),
 		SeenWindow:   n.cfg.seenWindow,
 		CacheAge:     max(cacheAge, time.Millisecond),
@@ -76,7 +75,7 @@ func (n *Node) newTree() error {
 	tt.Tree = t
 	tt.timer = time.AfterFunc(time.Hour, tt.tick)
 	tt.timer.Stop()
-	tt.sendAny = func(e *route.Entry, frame []byte) bool { return tt.send(e, frame, nil) }
+	tt.sendAny = func(e *routeEntry, frame []byte) bool { return tt.send(e, frame, nil) }
 	return nil
 }
 
@@ -122,7 +121,7 @@ func (tt *treeTenant) tickOnLoop(c gnet.Conn, _ error) error {
 // loop the tree was called on (on; nil: none) is written with that loop's
 // other links once per poll (writeOnLoop). In short mode it dials e.
 // Never blocks.
-func (tt *treeTenant) send(e *route.Entry, frame []byte, on *loopState) bool {
+func (tt *treeTenant) send(e *routeEntry, frame []byte, on *loopState) bool {
 	n := tt.n
 	kind := codec.Kind(frame[5])
 	if kind == codec.KindGossip {
@@ -136,7 +135,7 @@ func (tt *treeTenant) send(e *route.Entry, frame []byte, on *loopState) bool {
 }
 
 // write puts a tree frame on e's link, or dials e in short mode.
-func (tt *treeTenant) write(e *route.Entry, frame []byte, on *loopState) bool {
+func (tt *treeTenant) write(e *routeEntry, frame []byte, on *loopState) bool {
 	n := tt.n
 	if n.cfg.mode == Short {
 		f, _, err := codec.Decode(frame, len(frame))
@@ -167,16 +166,16 @@ func (tt *treeTenant) write(e *route.Entry, frame []byte, on *loopState) bool {
 
 // sender returns the sender for frames the tree sends while it serves
 // a frame on loop ls, made once per loop.
-func (tt *treeTenant) sender(ls *loopState) broadcast.Sender[*route.Entry] {
+func (tt *treeTenant) sender(ls *loopState) broadcast.Sender[*routeEntry] {
 	if ls.treeSend == nil {
-		ls.treeSend = func(e *route.Entry, frame []byte) bool { return tt.send(e, frame, ls) }
+		ls.treeSend = func(e *routeEntry, frame []byte) bool { return tt.send(e, frame, ls) }
 	}
 	return ls.treeSend
 }
 
 // treeLink is the tree's handle for the link pc: its route entry (in short
 // mode, the route at the sender's address; nil when there is none).
-func (pc *peerConn) treeLink() *route.Entry {
+func (pc *peerConn) treeLink() *routeEntry {
 	n := pc.n
 	if pc.entry != nil || n.cfg.mode != Short {
 		return pc.entry

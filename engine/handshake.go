@@ -13,7 +13,6 @@ import (
 
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/proto"
-	"github.com/antnet-p2p/antnet/route"
 	"github.com/antnet-p2p/antnet/secure"
 )
 
@@ -399,7 +398,7 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 		n.setPeerSocket(fd)
 		setAcceptedKeepalive(fd)
 	}
-	var e *route.Entry
+	var e *routeEntry
 	if !pc.short && n.cfg.mode == Persistent {
 		if old := n.routes.table.Get(h.ID.Addr); old != nil && pc.peer.Key != "" {
 			if l := old.Link(); l != nil && l.Key() != pc.peer.Key {

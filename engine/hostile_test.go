@@ -111,7 +111,7 @@ func linkAt(t *testing.T, n *Node, addr string) *peerConn {
 	var pc *peerConn
 	eventually(t, 2*time.Second, "link to "+addr, func() bool {
 		if e := n.routes.table.Get(addr); e != nil {
-			pc, _ = e.Link().(*peerConn)
+			pc = e.Link()
 		}
 		return pc != nil
 	})

@@ -5,7 +5,6 @@ import (
 	"unsafe"
 
 	"github.com/antnet-p2p/antnet/proto"
-	"github.com/antnet-p2p/antnet/route"
 )
 
 // TestPeerConnFitsItsSizeClass: a link's peerConn is in the 256-byte size
@@ -68,7 +67,7 @@ func TestSetPeerSharedAllocatesNothing(t *testing.T) {
 	if raceOn {
 		t.Skip("allocation counts need the plain runtime")
 	}
-	e := &route.Entry{ID: proto.PeerID{Name: "a", Addr: "127.0.0.1:1"}}
+	e := &routeEntry{ID: proto.PeerID{Name: "a", Addr: "127.0.0.1:1"}}
 	pc := &peerConn{}
 	if n := testing.AllocsPerRun(100, func() { pc.setPeer(e.ID, e) }); n != 0 {
 		t.Errorf("setPeer with the route's ID: %.0f allocations, want 0", n)

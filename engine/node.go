@@ -66,7 +66,7 @@ type Node struct {
 
 	pacer pace.Pacer[*peerConn] // links paused at the high-water mark (pace.go)
 
-	upkeep *upkeep.Upkeep[*route.Entry] // the network upkeep tenant (upkeep.go)
+	upkeep *upkeep.Upkeep[*routeEntry] // the network upkeep tenant (upkeep.go)
 
 	// Own pools: their size calibration follows this node's traffic.
 	outPool   bytebufferpool.Pool // link outboxes
@@ -214,7 +214,7 @@ func (n *Node) boot(port int) error {
 	if err := n.id.Validate(); err != nil {
 		return err
 	}
-	n.routes.table = route.New(n.id, n.nonce)
+	n.routes.table = route.New[peerConn](n.id, n.nonce)
 	n.upkeep.Start(n.id.Addr)
 	return nil
 }

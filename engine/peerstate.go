@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/antnet-p2p/antnet/proto"
-	"github.com/antnet-p2p/antnet/route"
 )
 
 // LinkState is where a peer's route stands, as PeerStates sees it.
@@ -89,7 +88,7 @@ func (n *Node) PeerStates() []PeerState {
 		s := PeerState{ID: e.ID}
 		s.Static = n.routes.isStatic(e.ID.Addr)
 		if l := e.Link(); l != nil {
-			pc := l.(*peerConn)
+			pc := l
 			pc.fill(&s)
 			s.State = Linked
 			if pc.state.Load() == stateDraining {
@@ -126,7 +125,7 @@ func (n *Node) PeerStates() []PeerState {
 }
 
 // dialInFlight reports whether AddRoute or the redialer is dialing e.
-func (n *Node) dialInFlight(e *route.Entry) bool {
+func (n *Node) dialInFlight(e *routeEntry) bool {
 	v, ok := n.routes.dialing.Load(e)
 	return ok && !v.(*peerConn).dialDone()
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/antnet-p2p/antnet/broadcast"
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/proto"
-	"github.com/antnet-p2p/antnet/route"
 )
 
 const codecGoaway = codec.KindGoaway
@@ -145,11 +144,11 @@ type loopState struct {
 	index     int   // the loop's number, from 0, in the order they first ran a callback (logs)
 	ran       uint8 // what ran in the callback being timed (see stall.go)
 	w, sealed bytebufferpool.ByteBuffer
-	dirty     []*peerConn                    // links writeOnLoop queued to, written by flushDirty
-	flush     gnet.AsyncCallback             // flushDirty, made once
-	treeSend  broadcast.Sender[*route.Entry] // the tree's sends from this loop, made once
-	ctx       handlerContext                 // the context handed to the loop's handlers (see handle)
-	inHandler bool                           // a handler runs on the loop now, with ctx
+	dirty     []*peerConn                   // links writeOnLoop queued to, written by flushDirty
+	flush     gnet.AsyncCallback            // flushDirty, made once
+	treeSend  broadcast.Sender[*routeEntry] // the tree's sends from this loop, made once
+	ctx       handlerContext                // the context handed to the loop's handlers (see handle)
+	inHandler bool                          // a handler runs on the loop now, with ctx
 }
 
 // dirty lists pc, whose queue writeOnLoop filled, for the loop to write

@@ -7,7 +7,6 @@ import (
 
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/proto"
-	"github.com/antnet-p2p/antnet/route"
 )
 
 // Dispatch sends msg to peer as a request and returns its reply. peer is
@@ -123,7 +122,7 @@ type pendingCall struct {
 
 // queueTo queues a frame to e without waiting: for a request, the returned call
 // holds the future. In short mode the caller then dials c.pc.
-func (n *Node) queueTo(e *route.Entry, kind codec.Kind, flags, ttl uint8, id uint64, msg []byte) pendingCall {
+func (n *Node) queueTo(e *routeEntry, kind codec.Kind, flags, ttl uint8, id uint64, msg []byte) pendingCall {
 	c := pendingCall{peer: e.ID}
 	if n.cfg.mode == Short {
 		c.pc = newPeerConn(n, true)
@@ -162,12 +161,12 @@ func (n *Node) dialFailed(c *pendingCall, err error) {
 }
 
 // link returns e's live link if it takes requests.
-func (n *Node) link(e *route.Entry) (*peerConn, error) {
+func (n *Node) link(e *routeEntry) (*peerConn, error) {
 	l := e.Link()
 	if l == nil {
 		return nil, fmt.Errorf("%w: %s", ErrNotConnected, e.ID)
 	}
-	pc := l.(*peerConn)
+	pc := l
 	if err := pc.usable(); err != nil {
 		return nil, fmt.Errorf("%w: %s", err, e.ID)
 	}

@@ -139,7 +139,7 @@ func TestBackPressure(t *testing.T) {
 	mustErrIs(t, err, ErrSlowPeer)
 	// Memory stays bounded: what the node holds for the peer is under the mark.
 	e := srv.routes.table.Get("127.0.0.1:8")
-	pc := e.Link().(*peerConn)
+	pc := e.Link()
 	pc.mu.Lock()
 	queued := int(pc.unsent.Load())
 	if pc.out != nil {

@@ -20,14 +20,21 @@ import (
 // events for one peer leave in the order of the changes. linkMu is held for
 // a few map operations only, never across a blocking call or a callback.
 
+// routeEntry and routeTable are the route table's types with the engine's
+// links: an entry holds its link as a *peerConn.
+type (
+	routeEntry = route.Entry[peerConn, *peerConn]
+	routeTable = route.Table[peerConn, *peerConn]
+)
+
 // routeState is the route table and the facts that change with it. Every
 // change to the table's entries, an entry's link, the static routes and the
 // pins happens under linkMu (see above); the maps are read lock-free.
 type routeState struct {
-	table      *route.Table
+	table      *routeTable
 	linkMu     sync.Mutex
-	dialing    sync.Map // *route.Entry -> *peerConn: the route's one dial in flight
-	goneNonces sync.Map // *route.Entry -> uint64: the nonce of the incarnation a restart last replaced
+	dialing    sync.Map // *routeEntry -> *peerConn: the route's one dial in flight
+	goneNonces sync.Map // *routeEntry -> uint64: the nonce of the incarnation a restart last replaced
 	static     sync.Map // addr -> struct{}: routes added by AddRoute
 	pins       sync.Map // addr -> key fingerprint pinned by AddRoute (secure nodes)
 }
@@ -198,8 +205,8 @@ func (n *Node) Delete(key string) error {
 		return err
 	}
 	if l := e.Link(); l != nil {
-		l.(*peerConn).setDown(ReasonDeleted)
-		l.(*peerConn).retire()
+		l.setDown(ReasonDeleted)
+		l.retire()
 	}
 	return nil
 }
@@ -245,7 +252,7 @@ func (pc *peerConn) attach() {
 		n.log.Debug("peer up", "peer", remoteName{pc})
 		n.peerEvents.Add(PeerEvent{Peer: pc.eventPeer(), Up: true, Outbound: pc.outbound})
 	case dropped.Nonce() != pc.peerNonce:
-		old := dropped.(*peerConn)
+		old := dropped
 		n.routes.goneNonces.Store(pc.entry, old.peerNonce)
 		n.tree.LinkUp(pc.entry, pc.trees) // a new run: its tree state starts afresh
 		n.stats.restarts.Add(1)
@@ -256,7 +263,7 @@ func (pc *peerConn) attach() {
 		old.fail(fmt.Errorf("%w: %s restarted", ErrConnLost, pc.entry.ID))
 		old.close()
 	default:
-		d := dropped.(*peerConn)
+		d := dropped
 		n.stats.duplicateLinks.Add(1)
 		n.log.Debug("duplicate link", "peer", remoteName{pc}, "kept_outbound", kept.Outbound())
 		d.startDrain()
@@ -296,9 +303,9 @@ func (pc *peerConn) eventPeer() proto.PeerID {
 // node reached under another spelling of its address), else the entry at
 // its advertised address, created if need be. The search is O(entries
 // carrying the name): one, unless names repeat. Loop, under linkMu.
-func (n *Node) entryFor(h proto.Hello) (*route.Entry, error) {
-	var joined *route.Entry
-	n.routes.table.EachNamed(h.ID.Name, func(e *route.Entry) bool {
+func (n *Node) entryFor(h proto.Hello) (*routeEntry, error) {
+	var joined *routeEntry
+	n.routes.table.EachNamed(h.ID.Name, func(e *routeEntry) bool {
 		if l := e.Link(); l != nil && l.Nonce() == h.Nonce {
 			joined = e
 			return false

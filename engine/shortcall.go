@@ -12,7 +12,6 @@ import (
 
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/proto"
-	"github.com/antnet-p2p/antnet/route"
 )
 
 // A plain short-mode request runs whole in the calling goroutine: connect
@@ -50,7 +49,7 @@ var longAgo = time.Unix(1, 0)
 // shortCall sends msg to e as a short-mode request from the calling
 // goroutine and appends the answer to dst. Plain nodes only; not on an
 // event loop.
-func (n *Node) shortCall(ctx context.Context, e *route.Entry, msg, dst []byte, start time.Time) ([]byte, error) {
+func (n *Node) shortCall(ctx context.Context, e *routeEntry, msg, dst []byte, start time.Time) ([]byte, error) {
 	n.stats.requests.Add(1)
 	if err := n.cfg.checkSize(len(msg)); err != nil {
 		return dst, fmt.Errorf("antnet: send to %s: %w", e.ID, err)

@@ -14,7 +14,6 @@ import (
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/connmgr"
 	"github.com/antnet-p2p/antnet/proto"
-	"github.com/antnet-p2p/antnet/route"
 	"github.com/antnet-p2p/antnet/secure"
 	"github.com/antnet-p2p/antnet/upkeep"
 )
@@ -23,7 +22,7 @@ import (
 // redials, the connection manager); this file is the core's side. It feeds
 // the tenant link up/down, lost links, AddRoute's failed connects, pex
 // frames and the tick, and implements upkeep.Core, through which it acts.
-// A route is the tenant's handle of a peer: its *route.Entry.
+// A route is the tenant's handle of a peer: its *routeEntry.
 
 // newUpkeep makes the node's upkeep tenant.
 func (n *Node) newUpkeep() error {
@@ -31,7 +30,7 @@ func (n *Node) newUpkeep() error {
 	if n.cfg.identity != nil {
 		keySize = secure.KeySize
 	}
-	u, err := upkeep.New[*route.Entry](upkeep.Config{
+	u, err := upkeep.New[*routeEntry](upkeep.Config{
 		Low: n.cfg.minLinks, High: n.cfg.maxLinks, Grace: n.cfg.linkGrace,
 		MaxInbound: n.cfg.maxInbound, MaxPerIP: n.cfg.maxPerIP,
 		RedialBase: n.cfg.redialBase, RedialMax: n.cfg.redialMax,
@@ -140,7 +139,7 @@ func (n *Node) linkedPeers() []*peerConn {
 	var out []*peerConn
 	for _, e := range n.routes.table.All() {
 		if l := e.Link(); l != nil {
-			out = append(out, l.(*peerConn))
+			out = append(out, l)
 		}
 	}
 	return out
@@ -151,11 +150,11 @@ type upkeepCore struct{ n *Node }
 
 func (c upkeepCore) Now() time.Time { return time.Now() }
 
-func (c upkeepCore) Links() []upkeep.Link[*route.Entry] {
+func (c upkeepCore) Links() []upkeep.Link[*routeEntry] {
 	links := c.n.linkedPeers()
-	out := make([]upkeep.Link[*route.Entry], len(links))
+	out := make([]upkeep.Link[*routeEntry], len(links))
 	for i, pc := range links {
-		out[i] = upkeep.Link[*route.Entry]{Route: pc.entry, Link: connmgr.Link{
+		out[i] = upkeep.Link[*routeEntry]{Route: pc.entry, Link: connmgr.Link{
 			Addr:    pc.entry.ID.Addr,
 			IP:      remoteIP(pc.remoteAddr),
 			Static:  c.IsStatic(pc.entry.ID.Addr),
@@ -167,7 +166,7 @@ func (c upkeepCore) Links() []upkeep.Link[*route.Entry] {
 	return out
 }
 
-func (c upkeepCore) Route(addr string) (*route.Entry, bool, bool) {
+func (c upkeepCore) Route(addr string) (*routeEntry, bool, bool) {
 	if c.n.routes.table == nil {
 		return nil, false, false
 	}
@@ -180,19 +179,19 @@ func (c upkeepCore) Route(addr string) (*route.Entry, bool, bool) {
 
 func (c upkeepCore) IsStatic(addr string) bool { return c.n.routes.isStatic(addr) }
 
-func (c upkeepCore) Learn(id proto.PeerID) (*route.Entry, error) {
+func (c upkeepCore) Learn(id proto.PeerID) (*routeEntry, error) {
 	c.n.routes.linkMu.Lock()
 	defer c.n.routes.linkMu.Unlock()
 	return c.n.routes.table.Add(id)
 }
 
-func (c upkeepCore) Forget(e *route.Entry) {
+func (c upkeepCore) Forget(e *routeEntry) {
 	c.n.routes.linkMu.Lock()
 	c.n.routes.forgetLearned(e)
 	c.n.routes.linkMu.Unlock()
 }
 
-func (c upkeepCore) Dial(e *route.Entry) (upkeep.Dial, error) {
+func (c upkeepCore) Dial(e *routeEntry) (upkeep.Dial, error) {
 	n := c.n
 	pc := newPeerConn(n, true)
 	pc.setPeer(e.ID, e)
@@ -209,24 +208,24 @@ func (c upkeepCore) Dial(e *route.Entry) (upkeep.Dial, error) {
 	return &upkeepDial{n: n, e: e, pc: pc, connect: a}, nil
 }
 
-func (c upkeepCore) Retire(e *route.Entry) {
+func (c upkeepCore) Retire(e *routeEntry) {
 	l := e.Link()
 	if l == nil {
 		return
 	}
-	pc := l.(*peerConn)
+	pc := l
 	pc.flags.setGoawayReason(proto.GoawayTooManyLinks)
 	pc.setDown(ReasonTooManyLinks)
 	c.n.stats.linksTrimmed.Add(1)
 	pc.retire()
 }
 
-func (c upkeepCore) AskPex(e *route.Entry, note func(id uint64)) {
+func (c upkeepCore) AskPex(e *routeEntry, note func(id uint64)) {
 	l := e.Link()
 	if l == nil {
 		return
 	}
-	pc := l.(*peerConn)
+	pc := l
 	id := pc.nextID.Add(1)
 	note(id)
 	c.n.stats.pexAsked.Add(1)
@@ -238,7 +237,7 @@ func (c upkeepCore) AskPex(e *route.Entry, note func(id uint64)) {
 // claim until it is done or aborted.
 type upkeepDial struct {
 	n       *Node
-	e       *route.Entry
+	e       *routeEntry
 	pc      *peerConn
 	connect *dialAttempt // nil once the socket is enrolled
 }

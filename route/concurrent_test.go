@@ -23,7 +23,7 @@ func universe(n int) []proto.PeerID {
 }
 
 // checkSnapshot checks what must hold for any All() result, even mid-write.
-func checkSnapshot(all []*route.Entry, max int) error {
+func checkSnapshot(all []*fakeEntry, max int) error {
 	if len(all) > max {
 		return fmt.Errorf("All has %d entries, more than the %d possible", len(all), max)
 	}
@@ -40,7 +40,7 @@ func checkSnapshot(all []*route.Entry, max int) error {
 
 func TestConcurrentAccess(t *testing.T) {
 	ids := universe(40)
-	tb := route.New(local, 1)
+	tb := route.New[fakeLink](local, 1)
 	const (
 		writers    = 4
 		readers    = 4
@@ -130,7 +130,7 @@ func TestConcurrentAccess(t *testing.T) {
 	if tb.Len() != len(all) {
 		t.Fatalf("Len = %d, len(All) = %d", tb.Len(), len(all))
 	}
-	present := map[string]*route.Entry{}
+	present := map[string]*fakeEntry{}
 	byName := map[string]int{}
 	for _, e := range all {
 		present[e.ID.Addr] = e
@@ -155,9 +155,9 @@ func TestConcurrentAccess(t *testing.T) {
 	}
 }
 
-func benchTable(b *testing.B, n int) (*route.Table, []proto.PeerID) {
+func benchTable(b *testing.B, n int) (*fakeTable, []proto.PeerID) {
 	ids := make([]proto.PeerID, n)
-	tb := route.New(local, 1)
+	tb := route.New[fakeLink](local, 1)
 	for i := range ids {
 		ids[i] = proto.PeerID{Name: fmt.Sprintf("peer%d", i), Addr: fmt.Sprintf("10.%d.%d.1:7000", i/256, i%256)}
 		if _, err := tb.Add(ids[i]); err != nil {

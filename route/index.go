@@ -13,34 +13,32 @@ import (
 // publishes it. An entry costs two slots, 16 bytes, and a write allocates
 // nothing unless the table grows or shrinks (then the old table is garbage
 // in one piece).
-type index struct {
-	key  func(*Entry) string
+type index[T any, L LinkOf[T]] struct {
+	key  func(*Entry[T, L]) string
 	seed maphash.Seed
-	tab  atomic.Pointer[[]atomic.Pointer[Entry]] // nil while empty
-	used int                                     // writers: slots not nil (entries and tombstones)
-	live int                                     // writers: entries
+	tomb *Entry[T, L]                                  // fills a deleted slot, so that probes carry on past it
+	tab  atomic.Pointer[[]atomic.Pointer[Entry[T, L]]] // nil while empty
+	used int                                           // writers: slots not nil (entries and x.tombs)
+	live int                                           // writers: entries
 }
 
-// tombstone fills a deleted slot, so that probes carry on past it.
-var tombstone = new(Entry)
-
-// minSlots is the smallest table; a table is at most half used (tombstones
+// minSlots is the smallest table; a table is at most half used (x.tombs
 // count), so every probe ends at an empty slot. A resize leaves it a third
 // used: about 20 bytes an entry.
 const minSlots = 16
 
-func newIndex(key func(*Entry) string) index {
-	return index{key: key, seed: maphash.MakeSeed()}
+func newIndex[T any, L LinkOf[T]](key func(*Entry[T, L]) string) index[T, L] {
+	return index[T, L]{key: key, seed: maphash.MakeSeed(), tomb: new(Entry[T, L])}
 }
 
 // start is k's first slot in t: the hash scaled to len(t), any length.
-func (x *index) start(t []atomic.Pointer[Entry], k string) int {
+func (x *index[T, L]) start(t []atomic.Pointer[Entry[T, L]], k string) int {
 	hi, _ := bits.Mul64(maphash.String(x.seed, k), uint64(len(t)))
 	return int(hi)
 }
 
 // next is the slot after i, wrapping.
-func next(t []atomic.Pointer[Entry], i int) int {
+func next[E any](t []atomic.Pointer[E], i int) int {
 	if i++; i == len(t) {
 		return 0
 	}
@@ -48,7 +46,7 @@ func next(t []atomic.Pointer[Entry], i int) int {
 }
 
 // load returns the entry whose key is k, or nil. Lock-free.
-func (x *index) load(k string) *Entry {
+func (x *index[T, L]) load(k string) *Entry[T, L] {
 	p := x.tab.Load()
 	if p == nil {
 		return nil
@@ -59,7 +57,7 @@ func (x *index) load(k string) *Entry {
 		if e == nil {
 			return nil
 		}
-		if e != tombstone && x.key(e) == k {
+		if e != x.tomb && x.key(e) == k {
 			return e
 		}
 	}
@@ -67,7 +65,7 @@ func (x *index) load(k string) *Entry {
 
 // store puts e under its key, in place of an entry with the same key.
 // Writers only.
-func (x *index) store(e *Entry) {
+func (x *index[T, L]) store(e *Entry[T, L]) {
 	if (x.used+1)*2 > x.slots() {
 		x.resize(x.live + 1)
 	}
@@ -83,7 +81,7 @@ func (x *index) store(e *Entry) {
 			}
 			break
 		}
-		if cur == tombstone {
+		if cur == x.tomb {
 			if free < 0 {
 				free = i
 			}
@@ -99,7 +97,7 @@ func (x *index) store(e *Entry) {
 }
 
 // delete removes the entry whose key is k, if there is one. Writers only.
-func (x *index) delete(k string) {
+func (x *index[T, L]) delete(k string) {
 	p := x.tab.Load()
 	if p == nil {
 		return
@@ -110,8 +108,8 @@ func (x *index) delete(k string) {
 		if e == nil {
 			return
 		}
-		if e != tombstone && x.key(e) == k {
-			t[i].Store(tombstone)
+		if e != x.tomb && x.key(e) == k {
+			t[i].Store(x.tomb)
 			x.live--
 			break
 		}
@@ -126,17 +124,17 @@ func (x *index) delete(k string) {
 
 // each calls f for every entry. Lock-free; it sees the table as it was
 // when each started, or later.
-func (x *index) each(f func(*Entry)) {
+func (x *index[T, L]) each(f func(*Entry[T, L])) {
 	if p := x.tab.Load(); p != nil {
 		for i := range *p {
-			if e := (*p)[i].Load(); e != nil && e != tombstone {
+			if e := (*p)[i].Load(); e != nil && e != x.tomb {
 				f(e)
 			}
 		}
 	}
 }
 
-func (x *index) slots() int {
+func (x *index[T, L]) slots() int {
 	if p := x.tab.Load(); p != nil {
 		return len(*p)
 	}
@@ -144,10 +142,10 @@ func (x *index) slots() int {
 }
 
 // resize publishes a table with room for n entries at a third full, with
-// the live entries and no tombstones. Writers only.
-func (x *index) resize(n int) {
-	t := make([]atomic.Pointer[Entry], max(minSlots, 3*n))
-	x.each(func(e *Entry) {
+// the live entries and no x.tombs. Writers only.
+func (x *index[T, L]) resize(n int) {
+	t := make([]atomic.Pointer[Entry[T, L]], max(minSlots, 3*n))
+	x.each(func(e *Entry[T, L]) {
 		i := x.start(t, x.key(e))
 		for t[i].Load() != nil {
 			i = next(t, i)

@@ -8,11 +8,20 @@ import (
 	"github.com/antnet-p2p/antnet/proto"
 )
 
-func addrKey(e *Entry) string { return e.ID.Addr }
+// testLink is the link type of the index tests' entries, which have none.
+type testLink struct{}
+
+func (*testLink) Outbound() bool { return false }
+func (*testLink) Key() string    { return "" }
+func (*testLink) Nonce() uint64  { return 0 }
+
+type testEntry = Entry[testLink, *testLink]
+
+func addrKey(e *testEntry) string { return e.ID.Addr }
 
 // checkIndex compares x with want, entry by entry, and checks every probe
 // still ends: at most half the slots used.
-func checkIndex(t *testing.T, x *index, want map[string]*Entry) {
+func checkIndex(t *testing.T, x *index[testLink, *testLink], want map[string]*testEntry) {
 	t.Helper()
 	for k, e := range want {
 		if got := x.load(k); got != e {
@@ -20,7 +29,7 @@ func checkIndex(t *testing.T, x *index, want map[string]*Entry) {
 		}
 	}
 	n := 0
-	x.each(func(e *Entry) {
+	x.each(func(e *testEntry) {
 		if want[e.ID.Addr] != e {
 			t.Fatalf("each yields %s, not in the index", e.ID)
 		}
@@ -38,14 +47,14 @@ func checkIndex(t *testing.T, x *index, want map[string]*Entry) {
 // tombstones and shrinking, agree with a map at every step.
 func TestIndexAgainstAMap(t *testing.T) {
 	x := newIndex(addrKey)
-	want := map[string]*Entry{}
+	want := map[string]*testEntry{}
 	rng := rand.New(rand.NewPCG(1, 2))
 	keys := 3000
 	for step := range 40000 {
 		k := fmt.Sprintf("10.0.%d.%d:7000", rng.IntN(keys)/256, rng.IntN(keys)%256)
 		switch rng.IntN(3) {
 		case 0, 1:
-			e := &Entry{ID: proto.PeerID{Name: "n", Addr: k}}
+			e := &testEntry{ID: proto.PeerID{Name: "n", Addr: k}}
 			x.store(e)
 			want[k] = e
 		case 2:
@@ -75,9 +84,9 @@ func TestIndexAgainstAMap(t *testing.T) {
 // small table, not the large one.
 func TestIndexShrinks(t *testing.T) {
 	x := newIndex(addrKey)
-	var es []*Entry
+	var es []*testEntry
 	for i := range 10000 {
-		e := &Entry{ID: proto.PeerID{Name: "n", Addr: fmt.Sprintf("10.1.%d.%d:7000", i/256, i%256)}}
+		e := &testEntry{ID: proto.PeerID{Name: "n", Addr: fmt.Sprintf("10.1.%d.%d:7000", i/256, i%256)}}
 		es = append(es, e)
 		x.store(e)
 	}
@@ -100,9 +109,9 @@ func TestIndexShrinks(t *testing.T) {
 func TestIndexStoreAllocatesNothing(t *testing.T) {
 	x := newIndex(addrKey)
 	for i := range 100 {
-		x.store(&Entry{ID: proto.PeerID{Name: "n", Addr: fmt.Sprintf("10.2.0.%d:7000", i)}})
+		x.store(&testEntry{ID: proto.PeerID{Name: "n", Addr: fmt.Sprintf("10.2.0.%d:7000", i)}})
 	}
-	e := &Entry{ID: proto.PeerID{Name: "n", Addr: "10.3.0.1:7000"}}
+	e := &testEntry{ID: proto.PeerID{Name: "n", Addr: "10.3.0.1:7000"}}
 	if a := testing.AllocsPerRun(100, func() {
 		x.store(e)
 		x.delete(e.ID.Addr)

@@ -45,23 +45,22 @@ func localDialWins(localKey string, localNonce uint64, l Link) bool {
 // The caller retires the dropped link: no new requests go on it, and it
 // closes once its in-flight requests have finished (or at once, for an old
 // incarnation's link).
-func (t *Table) Attach(e *Entry, l Link) (kept, dropped Link) {
+func (t *Table[T, L]) Attach(e *Entry[T, L], l L) (kept, dropped L) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	cur := e.Link()
 	if cur == l {
 		return l, nil
 	}
-	kept = Prefer(t.local.Key, t.nonce, cur, l)
-	if kept == cur {
+	if cur != nil && Prefer(t.local.Key, t.nonce, cur, l) == Link(cur) {
 		return cur, l
 	}
-	e.link.Store(&linkBox{l})
+	e.link.Store((*T)(l))
 	return l, cur
 }
 
 // Detach clears e's link if it is still l, and reports whether it was.
-func (t *Table) Detach(e *Entry, l Link) bool {
+func (t *Table[T, L]) Detach(e *Entry[T, L], l L) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if e.Link() != l || l == nil {

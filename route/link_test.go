@@ -25,11 +25,17 @@ func (l *fakeLink) String() string  { return l.name }
 func out(name string) *fakeLink     { return &fakeLink{name: name, outbound: true, nonce: highNonce} }
 func inbound(name string) *fakeLink { return &fakeLink{name: name, nonce: highNonce} }
 
+// fakeEntry and fakeTable are the table's types with fake links.
+type (
+	fakeEntry = route.Entry[fakeLink, *fakeLink]
+	fakeTable = route.Table[fakeLink, *fakeLink]
+)
+
 func linkName(l route.Link) string {
-	if l == nil {
-		return "nil"
+	if fl, _ := l.(*fakeLink); fl != nil {
+		return fl.name
 	}
-	return l.(*fakeLink).name
+	return "nil"
 }
 
 var (
@@ -114,7 +120,7 @@ func TestCrossedLinksAgree(t *testing.T) {
 					aSide := [2]*fakeLink{{name: "s1", outbound: true, nonce: b.nonce}, {name: "s2", nonce: b.nonce}}
 					bSide := [2]*fakeLink{{name: "s1", nonce: a.nonce}, {name: "s2", outbound: true, nonce: a.nonce}}
 					keep := func(local, remote node, links [2]*fakeLink, firstIs1 bool) string {
-						tb := route.New(local.id, local.nonce)
+						tb := route.New[fakeLink](local.id, local.nonce)
 						e, err := tb.Add(remote.id)
 						if err != nil {
 							t.Fatal(err)
@@ -146,7 +152,7 @@ func TestCrossedLinksAgree(t *testing.T) {
 }
 
 func TestAttachDetach(t *testing.T) {
-	tb := route.New(low, lowNonce) // the peer's nonce is lower: its dial wins
+	tb := route.New[fakeLink](low, lowNonce) // the peer's nonce is lower: its dial wins
 	e, err := tb.Add(high)
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +197,7 @@ func TestAttachDetach(t *testing.T) {
 
 // A dropped link that closes later must not clear its replacement.
 func TestDetachStaleLink(t *testing.T) {
-	tb := route.New(high, highNonce)
+	tb := route.New[fakeLink](high, highNonce)
 	e, _ := tb.Add(low)
 	old, repl := out("old"), inbound("new") // the same side dialed again
 	tb.Attach(e, old)

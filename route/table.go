@@ -42,53 +42,55 @@ type Link interface {
 	Nonce() uint64
 }
 
-// Entry is one peer in the table. ID never changes; the link does.
-type Entry struct {
-	ID   proto.PeerID
-	link atomic.Pointer[linkBox]
+// LinkOf is the constraint on a table's link type L: a pointer to T that
+// is a Link. The table holds links as *T, so an entry's link costs one
+// atomic pointer and no box.
+type LinkOf[T any] interface {
+	*T
+	Link
 }
 
-type linkBox struct{ l Link }
+// Entry is one peer in the table. ID never changes; the link does.
+type Entry[T any, L LinkOf[T]] struct {
+	ID   proto.PeerID
+	link atomic.Pointer[T]
+}
 
 // Link returns the entry's live link, or nil when it has none (short mode, or
 // not connected). Lock-free.
-func (e *Entry) Link() Link {
-	if b := e.link.Load(); b != nil {
-		return b.l
-	}
-	return nil
-}
+func (e *Entry[T, L]) Link() L { return L(e.link.Load()) }
 
-// Table maps peers to entries. The zero value is not usable; call New.
-type Table struct {
+// Table maps peers to entries, whose links are of type L. The zero value
+// is not usable; call New.
+type Table[T any, L LinkOf[T]] struct {
 	local proto.PeerID
 	nonce uint64
 
 	mu     sync.Mutex
-	byAddr index                               // addr -> entry
-	byName index                               // name -> the entry, for a name one entry carries
-	shared atomic.Pointer[map[string][]*Entry] // name -> its entries, for a name several carry (immutable, replaced on write)
-	all    atomic.Pointer[[]*Entry]            // sorted by address; nil after a write
+	byAddr index[T, L]                               // addr -> entry
+	byName index[T, L]                               // name -> the entry, for a name one entry carries
+	shared atomic.Pointer[map[string][]*Entry[T, L]] // name -> its entries, for a name several carry (immutable, replaced on write)
+	all    atomic.Pointer[[]*Entry[T, L]]            // sorted by address; nil after a write
 	count  atomic.Int64
 }
 
 // New returns an empty table for the node local, whose hello nonce is nonce;
 // local's key and nonce decide the duplicate-link rule (see Prefer).
-func New(local proto.PeerID, nonce uint64) *Table {
-	return &Table{
+func New[T any, L LinkOf[T]](local proto.PeerID, nonce uint64) *Table[T, L] {
+	return &Table[T, L]{
 		local:  local,
 		nonce:  nonce,
-		byAddr: newIndex(func(e *Entry) string { return e.ID.Addr }),
-		byName: newIndex(func(e *Entry) string { return e.ID.Name }),
+		byAddr: newIndex(func(e *Entry[T, L]) string { return e.ID.Addr }),
+		byName: newIndex(func(e *Entry[T, L]) string { return e.ID.Name }),
 	}
 }
 
 // Len returns the number of entries. Lock-free.
-func (t *Table) Len() int { return int(t.count.Load()) }
+func (t *Table[T, L]) Len() int { return int(t.count.Load()) }
 
 // Add adds id. Adding an ID already present returns its entry and no error;
 // an address held by another name is ErrAddrTaken.
-func (t *Table) Add(id proto.PeerID) (*Entry, error) {
+func (t *Table[T, L]) Add(id proto.PeerID) (*Entry[T, L], error) {
 	if err := id.Validate(); err != nil {
 		return nil, err
 	}
@@ -100,12 +102,12 @@ func (t *Table) Add(id proto.PeerID) (*Entry, error) {
 		}
 		return e, nil
 	}
-	e := &Entry{ID: id}
+	e := &Entry[T, L]{ID: id}
 	t.byAddr.store(e)
 	if list, ok := t.sharing(id.Name); ok {
 		t.share(id.Name, append(list[:len(list):len(list)], e))
 	} else if other := t.byName.load(id.Name); other != nil {
-		t.share(id.Name, []*Entry{other, e}) // before the delete: a reader sees one or the other
+		t.share(id.Name, []*Entry[T, L]{other, e}) // before the delete: a reader sees one or the other
 		t.byName.delete(id.Name)
 	} else {
 		t.byName.store(e)
@@ -117,7 +119,7 @@ func (t *Table) Add(id proto.PeerID) (*Entry, error) {
 
 // Delete removes the entry key resolves to (see Lookup) and returns it; its
 // link, if any, is the caller's to close.
-func (t *Table) Delete(key string) (*Entry, error) {
+func (t *Table[T, L]) Delete(key string) (*Entry[T, L], error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e, err := t.Lookup(key)
@@ -129,7 +131,7 @@ func (t *Table) Delete(key string) (*Entry, error) {
 	if !ok {
 		t.byName.delete(e.ID.Name)
 	} else {
-		rest := make([]*Entry, 0, len(list)-1)
+		rest := make([]*Entry[T, L], 0, len(list)-1)
 		for _, x := range list {
 			if x != e {
 				rest = append(rest, x)
@@ -148,7 +150,7 @@ func (t *Table) Delete(key string) (*Entry, error) {
 }
 
 // sharing returns the entries of a name several carry. Lock-free.
-func (t *Table) sharing(name string) ([]*Entry, bool) {
+func (t *Table[T, L]) sharing(name string) ([]*Entry[T, L], bool) {
 	if m := t.shared.Load(); m != nil {
 		list, ok := (*m)[name]
 		return list, ok
@@ -158,12 +160,12 @@ func (t *Table) sharing(name string) ([]*Entry, bool) {
 
 // share sets the entries of a name several carry; nil ends the share.
 // Writers only: it copies the map, which holds only shared names.
-func (t *Table) share(name string, list []*Entry) {
-	var m map[string][]*Entry
+func (t *Table[T, L]) share(name string, list []*Entry[T, L]) {
+	var m map[string][]*Entry[T, L]
 	if old := t.shared.Load(); old != nil {
 		m = maps.Clone(*old)
 	} else {
-		m = make(map[string][]*Entry, 1)
+		m = make(map[string][]*Entry[T, L], 1)
 	}
 	if list == nil {
 		delete(m, name)
@@ -179,7 +181,7 @@ func (t *Table) share(name string, list []*Entry) {
 
 // EachNamed calls f for each entry carrying name, until f returns false.
 // Lock-free; allocates nothing; O(entries carrying name).
-func (t *Table) EachNamed(name string, f func(*Entry) bool) {
+func (t *Table[T, L]) EachNamed(name string, f func(*Entry[T, L]) bool) {
 	if e := t.byName.load(name); e != nil {
 		f(e)
 		return
@@ -193,14 +195,14 @@ func (t *Table) EachNamed(name string, f func(*Entry) bool) {
 }
 
 // Get returns the entry at a listening address, or nil. Lock-free.
-func (t *Table) Get(addr string) *Entry {
+func (t *Table[T, L]) Get(addr string) *Entry[T, L] {
 	return t.byAddr.load(addr)
 }
 
 // Lookup resolves key to one entry. key is a full ID (name@host:port), an
 // address (host:port), or a bare name that exactly one entry carries.
 // Lock-free.
-func (t *Table) Lookup(key string) (*Entry, error) {
+func (t *Table[T, L]) Lookup(key string) (*Entry[T, L], error) {
 	if i := strings.LastIndexByte(key, '@'); i >= 0 {
 		if e := t.Get(key[i+1:]); e != nil && e.ID.Name == key[:i] {
 			return e, nil
@@ -227,7 +229,7 @@ func (t *Table) Lookup(key string) (*Entry, error) {
 // All returns every entry sorted by address. The slice is shared: do not
 // modify it. Lock-free unless the table changed since the last call, when it
 // is rebuilt once (O(n)).
-func (t *Table) All() []*Entry {
+func (t *Table[T, L]) All() []*Entry[T, L] {
 	if p := t.all.Load(); p != nil {
 		return *p
 	}
@@ -236,8 +238,8 @@ func (t *Table) All() []*Entry {
 	if p := t.all.Load(); p != nil {
 		return *p
 	}
-	list := make([]*Entry, 0, t.count.Load())
-	t.byAddr.each(func(e *Entry) { list = append(list, e) })
+	list := make([]*Entry[T, L], 0, t.count.Load())
+	t.byAddr.each(func(e *Entry[T, L]) { list = append(list, e) })
 	sort.Slice(list, func(i, j int) bool { return list[i].ID.Addr < list[j].ID.Addr })
 	t.all.Store(&list)
 	return list

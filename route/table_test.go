@@ -24,9 +24,9 @@ func id(t testing.TB, s string) proto.PeerID {
 }
 
 // newTable returns a table holding ids.
-func newTable(t testing.TB, ids ...string) *route.Table {
+func newTable(t testing.TB, ids ...string) *fakeTable {
 	t.Helper()
-	tb := route.New(local, 1)
+	tb := route.New[fakeLink](local, 1)
 	for _, s := range ids {
 		if _, err := tb.Add(id(t, s)); err != nil {
 			t.Fatalf("Add(%s): %v", s, err)
@@ -107,7 +107,7 @@ func TestEachNamed(t *testing.T) {
 	tb := newTable(t, "a@10.0.0.1:1", "b@10.0.0.2:1", "b@10.0.0.3:1", "b@10.0.0.4:1")
 	named := func(name string, stopAfter int) []string {
 		var got []string
-		tb.EachNamed(name, func(e *route.Entry) bool {
+		tb.EachNamed(name, func(e *fakeEntry) bool {
 			got = append(got, e.ID.String())
 			return len(got) < stopAfter
 		})
@@ -265,7 +265,7 @@ func TestDeleteName(t *testing.T) {
 }
 
 func TestAll(t *testing.T) {
-	tb := route.New(local, 1)
+	tb := route.New[fakeLink](local, 1)
 	if got := tb.All(); len(got) != 0 || tb.Len() != 0 {
 		t.Fatalf("empty table: All = %v, Len = %d", got, tb.Len())
 	}
@@ -275,7 +275,7 @@ func TestAll(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	addrs := func(es []*route.Entry) []string {
+	addrs := func(es []*fakeEntry) []string {
 		var out []string
 		for _, e := range es {
 			out = append(out, e.ID.Addr)
@@ -351,7 +351,7 @@ func TestReadsDoNotAllocate(t *testing.T) {
 }
 
 func ExampleTable_Lookup() {
-	tb := route.New(proto.PeerID{Name: "self", Addr: "10.0.0.100:7000"}, 1)
+	tb := route.New[fakeLink](proto.PeerID{Name: "self", Addr: "10.0.0.100:7000"}, 1)
 	for _, s := range []string{"alice@10.0.0.1:7000", "bob@10.0.0.2:7000", "bob@10.0.0.3:7000"} {
 		p, _ := proto.ParsePeerID(s)
 		tb.Add(p)
@@ -375,7 +375,7 @@ func ExampleTable_Lookup() {
 // found by address, full ID and name until deleted, then by none, and All
 // lists exactly the ones left.
 func TestManyEntries(t *testing.T) {
-	tb := route.New(proto.PeerID{Name: "self", Addr: "10.0.0.100:7000"}, 1)
+	tb := route.New[fakeLink](proto.PeerID{Name: "self", Addr: "10.0.0.100:7000"}, 1)
 	const n = 5000
 	addr := func(i int) string { return fmt.Sprintf("10.1.%d.%d:%d", i/250, i%250, 7000+i%3) }
 	for i := range n {
