@@ -110,14 +110,20 @@ func (pc *peerConn) session() *secure.Session {
 	return pc.sec.sess
 }
 
-// setDialErr records err as a dialer's handshake outcome (accepted links
-// keep none) and returns it. Loop.
+// setDialErr records err as a dialer's handshake outcome and returns it.
+// The first error wins, and none is recorded once the handshake is over
+// (waiters read the outcome when ready closes); accepted links keep none.
+// Loop.
 func (pc *peerConn) setDialErr(err error) error {
-	if pc.dial != nil {
+	if pc.dial != nil && pc.dial.err == nil && pc.state.Load() == stateHandshake {
 		pc.dial.err = err
 	}
 	return err
 }
+
+// noisePending reports whether pc is a secure node's link whose Noise
+// handshake has not ended. Loop.
+func (pc *peerConn) noisePending() bool { return pc.sec != nil && pc.sec.sess == nil }
 
 // dialWait is a dialed link's handshake outcome, for the goroutines that
 // wait on it.
@@ -272,7 +278,7 @@ func (pc *peerConn) queueFrameLocked(frame []byte) error {
 // and the link put on the loop's dirty list instead of woken (see dirty).
 // Loop (pc's own).
 func (pc *peerConn) writeOnLoop(frame []byte) error {
-	if pc.sec != nil && pc.sec.sess == nil {
+	if pc.noisePending() {
 		return pc.write(frame) // nothing to seal with yet: the loop's OnTraffic sends it
 	}
 	pc.mu.Lock()
@@ -294,7 +300,7 @@ func (pc *peerConn) writeOnLoop(frame []byte) error {
 // with gnet's Write. Loop (pc's own), from flushDirty.
 func (pc *peerConn) flushOnLoop() {
 	n := pc.n
-	if pc.sec != nil && pc.sec.sess == nil {
+	if pc.noisePending() {
 		return // queued until the session exists, as in OnTraffic
 	}
 	pc.mu.Lock()

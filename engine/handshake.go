@@ -82,7 +82,7 @@ func (pc *peerConn) step() handshakeStep {
 	switch {
 	case pc.state.Load() != stateHandshake:
 		return stepDone
-	case pc.sec != nil && pc.sec.sess == nil:
+	case pc.noisePending():
 		return stepNoise
 	}
 	return stepHello
@@ -149,7 +149,7 @@ func (pc *peerConn) open(c gnet.Conn) ([]byte, gnet.Action) {
 	if n.cfg.identity != nil {
 		msg, err := pc.startSecure()
 		if err != nil {
-			pc.dial.err = fmt.Errorf("%w: %w", ErrHandshake, err) // a dialer's OnOpen
+			pc.setDialErr(fmt.Errorf("%w: %w", ErrHandshake, err))
 			return nil, gnet.Close
 		}
 		return msg, gnet.None // hello follows the Noise handshake, sealed

@@ -254,9 +254,7 @@ func (pc *peerConn) serve(c gnet.Conn, w *bytebufferpool.ByteBuffer) gnet.Action
 			}
 			err = fmt.Errorf("%w: %w", ErrProtocol, err)
 			pc.logClosed(slog.LevelWarn, err)
-			if pc.outbound && pc.dial.err == nil && pc.state.Load() == stateHandshake {
-				pc.dial.err = err // AddRoute says why
-			}
+			pc.setDialErr(err) // AddRoute says why
 			pc.fail(err)
 			return gnet.Close
 		}
@@ -363,10 +361,9 @@ func (pc *peerConn) shortFrame(k codec.Kind) error {
 		}
 		return nil
 	}
-	if pc.flags.has(flagShortServed) {
+	if !pc.flags.mark(flagShortServed) {
 		return fmt.Errorf("%s after the one message of a short-mode link", k)
 	}
-	pc.flags.mark(flagShortServed)
 	return nil
 }
 
@@ -388,9 +385,7 @@ func (pc *peerConn) violation(err error) gnet.Action {
 	n := pc.n
 	n.stats.protocolErrors.Add(1)
 	pc.setDown(ReasonProtocol)
-	if pc.outbound && pc.dial.err == nil && pc.state.Load() == stateHandshake {
-		pc.dial.err = fmt.Errorf("%w: %w", ErrHandshake, err) // the dialer says why
-	}
+	pc.setDialErr(fmt.Errorf("%w: %w", ErrHandshake, err)) // the dialer says why
 	err = fmt.Errorf("%w: %w", ErrProtocol, err)
 	pc.logClosed(slog.LevelWarn, err)
 	pc.fail(err)
@@ -472,7 +467,7 @@ func (pc *peerConn) connClosed(err error) {
 	pc.unpace()
 	if prev == stateHandshake && pc.outbound {
 		if pc.dial.err == nil {
-			pc.dial.err = silentClose(pc.sec != nil && pc.sec.sess == nil, err)
+			pc.dial.err = silentClose(pc.noisePending(), err)
 		}
 		close(pc.dial.ready)
 	}

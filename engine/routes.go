@@ -252,22 +252,20 @@ func (pc *peerConn) attach() {
 		n.log.Debug("peer up", "peer", remoteName{pc})
 		n.peerEvents.Add(PeerEvent{Peer: pc.eventPeer(), Up: true, Outbound: pc.outbound})
 	case dropped.Nonce() != pc.peerNonce:
-		old := dropped
-		n.routes.goneNonces.Store(pc.entry, old.peerNonce)
+		n.routes.goneNonces.Store(pc.entry, dropped.peerNonce)
 		n.tree.LinkUp(pc.entry, pc.trees) // a new run: its tree state starts afresh
 		n.stats.restarts.Add(1)
 		n.log.Info("peer restarted: its old link is closed", "peer", pc.peer.String())
-		old.setDown(ReasonRestarted)
-		n.peerEvents.Add(PeerEvent{Peer: old.eventPeer(), Reason: ReasonRestarted})
+		dropped.setDown(ReasonRestarted)
+		n.peerEvents.Add(PeerEvent{Peer: dropped.eventPeer(), Reason: ReasonRestarted})
 		n.peerEvents.Add(PeerEvent{Peer: pc.eventPeer(), Up: true, Outbound: pc.outbound})
-		old.fail(fmt.Errorf("%w: %s restarted", ErrConnLost, pc.entry.ID))
-		old.close()
+		dropped.fail(fmt.Errorf("%w: %s restarted", ErrConnLost, pc.entry.ID))
+		dropped.close()
 	default:
-		d := dropped
 		n.stats.duplicateLinks.Add(1)
 		n.log.Debug("duplicate link", "peer", remoteName{pc}, "kept_outbound", kept.Outbound())
-		d.startDrain()
-		d.finishDrain()
+		dropped.startDrain()
+		dropped.finishDrain()
 	}
 	n.upkeep.LinkUp(pc.entry, proto.PeerID{Name: pc.peer.Name, Addr: pc.entry.ID.Addr, Key: pc.peer.Key}, pc.dialOnly)
 }

@@ -18,11 +18,11 @@ type index[T any, L LinkOf[T]] struct {
 	seed maphash.Seed
 	tomb *Entry[T, L]                                  // fills a deleted slot, so that probes carry on past it
 	tab  atomic.Pointer[[]atomic.Pointer[Entry[T, L]]] // nil while empty
-	used int                                           // writers: slots not nil (entries and x.tombs)
+	used int                                           // writers: slots not nil (entries and tombstones)
 	live int                                           // writers: entries
 }
 
-// minSlots is the smallest table; a table is at most half used (x.tombs
+// minSlots is the smallest table; a table is at most half used (tombstones
 // count), so every probe ends at an empty slot. A resize leaves it a third
 // used: about 20 bytes an entry.
 const minSlots = 16
@@ -142,7 +142,7 @@ func (x *index[T, L]) slots() int {
 }
 
 // resize publishes a table with room for n entries at a third full, with
-// the live entries and no x.tombs. Writers only.
+// the live entries and no tombstones. Writers only.
 func (x *index[T, L]) resize(n int) {
 	t := make([]atomic.Pointer[Entry[T, L]], max(minSlots, 3*n))
 	x.each(func(e *Entry[T, L]) {
