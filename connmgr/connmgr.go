@@ -15,6 +15,7 @@ package connmgr
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"sort"
 	"time"
 )
@@ -40,12 +41,12 @@ func (c Config) Validate() error {
 
 // Link is what the policy knows of one live link.
 type Link struct {
-	Addr    string    // the peer's listen address: what Trim returns
-	IP      string    // the remote IP of the socket
-	Static  bool      // a route the owner added: never retired
-	Inbound bool      // the peer dialed it
-	Since   time.Time // when the handshake completed
-	Score   int64     // usefulness, higher is better (e.g. frames in the last minute)
+	Addr    string     // the peer's listen address: what Trim returns
+	IP      netip.Addr // the remote IP of the socket, IPv4-mapped addresses unmapped
+	Static  bool       // a route the owner added: never retired
+	Inbound bool       // the peer dialed it
+	Since   time.Time  // when the handshake completed
+	Score   int64      // usefulness, higher is better (e.g. frames in the last minute)
 }
 
 // Errors from Admit.
@@ -64,7 +65,7 @@ func (c Config) Want(linked, dialing int) int {
 
 // Admit decides whether an inbound link from ip may join links. Static
 // peers are always admitted.
-func (c Config) Admit(links []Link, ip string, static bool) error {
+func (c Config) Admit(links []Link, ip netip.Addr, static bool) error {
 	if static {
 		return nil
 	}

@@ -3,6 +3,7 @@ package connmgr
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"reflect"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ func links(n int) []Link {
 	for i := range n {
 		ls = append(ls, Link{
 			Addr:  fmt.Sprintf("127.0.0.%d:1", i),
-			IP:    fmt.Sprintf("127.0.0.%d", i),
+			IP:    netip.AddrFrom4([4]byte{127, 0, 0, byte(i)}),
 			Since: t0.Add(-time.Hour),
 			Score: int64(100 + i),
 		})
@@ -54,17 +55,17 @@ func TestWantAndAdmit(t *testing.T) {
 	}
 	ls := links(3)
 	ls[0].Inbound = true
-	if err := c.Admit(ls, "127.0.0.9", false); err != nil {
+	if err := c.Admit(ls, netip.MustParseAddr("127.0.0.9"), false); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Admit(ls, "127.0.0.1", false); !errors.Is(err, ErrTooManyPerIP) {
+	if err := c.Admit(ls, netip.MustParseAddr("127.0.0.1"), false); !errors.Is(err, ErrTooManyPerIP) {
 		t.Fatalf("same IP: %v", err)
 	}
 	ls[1].Inbound = true
-	if err := c.Admit(ls, "127.0.0.9", false); !errors.Is(err, ErrTooManyInbound) {
+	if err := c.Admit(ls, netip.MustParseAddr("127.0.0.9"), false); !errors.Is(err, ErrTooManyInbound) {
 		t.Fatalf("inbound cap: %v", err)
 	}
-	if err := c.Admit(ls, "127.0.0.1", true); err != nil {
+	if err := c.Admit(ls, netip.MustParseAddr("127.0.0.1"), true); err != nil {
 		t.Fatalf("static refused: %v", err)
 	}
 	if (Config{Low: 5, High: 4}).Validate() == nil || c.Validate() != nil {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,10 +38,10 @@ type peerConn struct {
 	backlog  bool // gnet's outbound buffer held bytes after the loop's last write: others queue
 	sealing  bool // hello and hello-ack are out on a secure link: senders seal with sec.sess as they queue
 
-	c          gnet.Conn // set in OnOpen, before the conn is published
-	remoteAddr string    // set in OnOpen, before the conn is published
-	state      atomic.Int32
-	inflight   atomic.Int32
+	c        gnet.Conn    // set in OnOpen, before the conn is published
+	raddr    *net.TCPAddr // the socket's remote address (gnet's own, shared), set with c; nil on short-served links
+	state    atomic.Int32
+	inflight atomic.Int32
 
 	ls *loopState // set with c: the state of the conn's event loop (c.Fd() is its socket, for flushLocked)
 

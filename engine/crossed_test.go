@@ -22,7 +22,7 @@ func routeSocket(n *Node, peer *Node) string {
 	}
 	pc := e.Link()
 	if !pc.outbound {
-		return "dialed-by-" + peer.ID().Name + "-from-" + pc.remoteAddr // captured on the loop at open
+		return "dialed-by-" + peer.ID().Name + "-from-" + hostPort(pc.raddr) // captured on the loop at open
 	}
 	// gnet's LocalAddr is loop-only; the descriptor is fixed at open.
 	pc.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strconv"
 
 	"github.com/panjf2000/gnet/v2"
@@ -136,9 +137,7 @@ func (pc *peerConn) open(c gnet.Conn) ([]byte, gnet.Action) {
 		}
 		pc.holdsHandshakeSlot = true
 	}
-	if a := c.RemoteAddr(); a != nil {
-		pc.remoteAddr = hostPort(a) // the ticker may print it: RemoteAddr is loop-only
-	}
+	pc.raddr, _ = c.RemoteAddr().(*net.TCPAddr) // others may read it: RemoteAddr is loop-only
 	pc.setDeadline(n.cfg.handshakeTimeout)
 	pc.lastRecv.Store(n.clock.Load())
 	n.conns.Store(pc)
@@ -379,7 +378,7 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 	if !h.Listens() {
 		// A dial-only peer: it is known by this socket's address, over this
 		// link only (a learned route: never dialed, gone with the link).
-		h.ID.Addr = pc.remoteAddr
+		h.ID.Addr = hostPort(pc.raddr)
 		pc.dialOnly = true
 	}
 	if h.Nonce == n.nonce {

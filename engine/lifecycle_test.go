@@ -462,7 +462,7 @@ func TestRemoteIsTickerSafe(t *testing.T) {
 	n, _ := New("x", "127.0.0.1:0", nil)
 	pc := newPeerConn(n, false)
 	pc.c = &closingConn{pc: pc}
-	pc.remoteAddr = "127.0.0.1:5555"
+	pc.raddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5555}
 	if got := pc.remote(); got != "127.0.0.1:5555" {
 		t.Fatalf("remote = %q", got)
 	}
@@ -562,7 +562,7 @@ func loopOfRaw(t *testing.T, n *Node, p *rawPeer) gnet.EventLoop {
 			pc.mu.Lock()
 			c := pc.c
 			pc.mu.Unlock()
-			if c != nil && pc.remoteAddr == p.c.LocalAddr().String() { // RemoteAddr is loop-only
+			if c != nil && hostPort(pc.raddr) == p.c.LocalAddr().String() { // RemoteAddr is loop-only
 				el = c.EventLoop()
 				return false
 			}

@@ -415,20 +415,17 @@ func (pc *peerConn) remote() string {
 	if pc.state.Load() != stateHandshake {
 		return pc.peer.String()
 	}
-	if pc.remoteAddr != "" {
-		return pc.remoteAddr
-	}
-	return "?"
+	return hostPort(pc.raddr)
 }
 
-// hostPort is a's "host:port" as net.Addr's String writes it, built with one
-// allocation where String makes two: every link keeps one.
-func hostPort(a net.Addr) string {
-	t, ok := a.(*net.TCPAddr)
-	if !ok {
-		return a.String()
+// hostPort is a's "host:port" as net.TCPAddr's String writes it, IPv4-mapped
+// addresses unmapped, built with one allocation where String makes two;
+// "?" for nil.
+func hostPort(a *net.TCPAddr) string {
+	if a == nil {
+		return "?"
 	}
-	ap := t.AddrPort()
+	ap := a.AddrPort()
 	var b [64]byte
 	return string(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).AppendTo(b[:0]))
 }

@@ -105,7 +105,6 @@ func (n *Node) serveShort(c *net.TCPConn) (bool, error) {
 	}
 	pc.setPeer(h.ID, nil)
 	pc.peerNonce = h.Nonce
-	pc.remoteAddr = h.ID.Addr
 	pc.ls = &ss.ls
 	pc.linked()
 	pc.state.Store(stateReady)
@@ -190,9 +189,7 @@ func (pc *peerConn) servedInline() bool {
 // (hello-ack, and the answer if it is there yet). Loop, in OnOpen.
 func (pc *peerConn) openServed(c gnet.Conn) ([]byte, gnet.Action) {
 	n := pc.n
-	if a := c.RemoteAddr(); a != nil {
-		pc.remoteAddr = hostPort(a)
-	}
+	pc.raddr, _ = c.RemoteAddr().(*net.TCPAddr)
 	pc.setDeadline(n.cfg.timeout)
 	pc.lastRecv.Store(n.clock.Load())
 	n.conns.Store(pc)

@@ -3,8 +3,8 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -81,25 +81,20 @@ func (pc *peerConn) upkeepLost() {
 // hello from id on pc; a refusal is counted. Loop, under linkMu.
 func (pc *peerConn) admitLink(id proto.PeerID) error {
 	n := pc.n
-	if err := n.upkeep.Admit(id.Addr, remoteIP(pc.remoteAddr)); err != nil {
+	if err := n.upkeep.Admit(id.Addr, remoteIP(pc.raddr)); err != nil {
 		n.stats.refused.Add(1)
 		return err // the refusal's text as it goes on the wire; the dialer adds ErrRefused
 	}
 	return nil
 }
 
-// remoteIP is the IP of a socket's "ip:port", IPv4-mapped addresses unmapped.
-func remoteIP(hostport string) string {
-	ap, err := netip.ParseAddrPort(hostport)
-	if err != nil {
-		return hostport
+// remoteIP is the IP of a socket's remote address, IPv4-mapped addresses
+// unmapped; the zero Addr for nil. Allocates nothing.
+func remoteIP(a *net.TCPAddr) netip.Addr {
+	if a == nil {
+		return netip.Addr{}
 	}
-	if a := ap.Addr(); a.Is4In6() {
-		return a.Unmap().String()
-	}
-	// The host as written, without a copy: every link asks once.
-	host := hostport[:strings.LastIndexByte(hostport, ':')]
-	return strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return a.AddrPort().Addr().Unmap()
 }
 
 // pexFrame hands a pex-request or pex-response to the tenant; it reports
@@ -156,7 +151,7 @@ func (c upkeepCore) Links() []upkeep.Link[*routeEntry] {
 	for i, pc := range links {
 		out[i] = upkeep.Link[*routeEntry]{Route: pc.entry, Link: connmgr.Link{
 			Addr:    pc.entry.ID.Addr,
-			IP:      remoteIP(pc.remoteAddr),
+			IP:      remoteIP(pc.raddr),
 			Static:  c.IsStatic(pc.entry.ID.Addr),
 			Inbound: !pc.outbound,
 			Since:   time.Unix(0, pc.readyAt.Load()),

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -336,7 +337,7 @@ func (u *Upkeep[R]) LearnedKey(addr string) (string, bool) {
 // admitted. A refusal is connmgr.ErrTooManyInbound or ErrTooManyPerIP,
 // with the count: its text goes on the wire. O(links) while capped. Any
 // goroutine; may run under the core's locks.
-func (u *Upkeep[R]) Admit(addr, ip string) error {
+func (u *Upkeep[R]) Admit(addr string, ip netip.Addr) error {
 	if u.policy.MaxInbound == 0 && u.policy.MaxPerIP == 0 {
 		return nil
 	}

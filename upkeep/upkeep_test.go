@@ -3,6 +3,7 @@ package upkeep
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -25,7 +26,7 @@ type froute struct {
 	since   time.Time
 	score   int64
 	inbound bool
-	ip      string
+	ip      netip.Addr
 }
 
 type fakeDial struct {
@@ -163,7 +164,7 @@ func (c *fakeCore) AskPex(r *froute, note func(uint64)) {
 // route adds a route to the fake table.
 func (c *fakeCore) route(name string, port int, static, linked bool) *froute {
 	id := proto.PeerID{Name: name, Addr: fmt.Sprintf("127.0.0.2:%d", port)}
-	r := &froute{id: id, static: static, linked: linked, since: c.now.Add(-time.Hour), ip: "127.0.0.2"}
+	r := &froute{id: id, static: static, linked: linked, since: c.now.Add(-time.Hour), ip: netip.MustParseAddr("127.0.0.2")}
 	c.routes[id.Addr] = r
 	return r
 }
@@ -476,25 +477,25 @@ func TestLearnedDialNotHeldForRoom(t *testing.T) {
 func TestAdmitCaps(t *testing.T) {
 	c := newFake(t, Config{})
 	c.route("a", 7000, false, true)
-	if err := c.u.Admit("127.0.0.9:1", "127.0.0.2"); err != nil || c.links != 0 {
+	if err := c.u.Admit("127.0.0.9:1", netip.MustParseAddr("127.0.0.2")); err != nil || c.links != 0 {
 		t.Fatalf("uncapped: %v, %d scans of the links", err, c.links)
 	}
 	c = newFake(t, Config{MaxInbound: 2, MaxPerIP: 1})
 	a := c.route("a", 7000, false, true)
-	if err := c.u.Admit("127.0.0.9:1", "127.0.0.2"); !errors.Is(err, connmgr.ErrTooManyPerIP) {
+	if err := c.u.Admit("127.0.0.9:1", netip.MustParseAddr("127.0.0.2")); !errors.Is(err, connmgr.ErrTooManyPerIP) {
 		t.Fatalf("a second link from one IP: %v", err)
 	}
-	if err := c.u.Admit(a.id.Addr, "127.0.0.2"); err != nil {
+	if err := c.u.Admit(a.id.Addr, netip.MustParseAddr("127.0.0.2")); err != nil {
 		t.Fatalf("a peer already linked: %v", err)
 	}
 	a.inbound = true
 	b := c.route("b", 7001, false, true)
-	b.inbound, b.ip = true, "127.0.0.3"
-	if err := c.u.Admit("127.0.0.9:1", "127.0.0.4"); !errors.Is(err, connmgr.ErrTooManyInbound) {
+	b.inbound, b.ip = true, netip.MustParseAddr("127.0.0.3")
+	if err := c.u.Admit("127.0.0.9:1", netip.MustParseAddr("127.0.0.4")); !errors.Is(err, connmgr.ErrTooManyInbound) {
 		t.Fatalf("a third inbound link: %v", err)
 	}
 	s := c.route("s", 7002, true, false)
-	if err := c.u.Admit(s.id.Addr, "127.0.0.2"); err != nil {
+	if err := c.u.Admit(s.id.Addr, netip.MustParseAddr("127.0.0.2")); err != nil {
 		t.Fatalf("a static route: %v", err)
 	}
 }
