@@ -16,14 +16,6 @@ import (
 	"github.com/antnet-p2p/antnet/secure"
 )
 
-// Link states.
-const (
-	stateHandshake int32 = iota
-	stateReady
-	stateDraining
-	stateClosed
-)
-
 // peerConn is the engine's state for one socket, accepted or dialed. Fields
 // marked "loop" are touched only on the connection's event loop.
 type peerConn struct {
@@ -38,10 +30,8 @@ type peerConn struct {
 	backlog  bool // gnet's outbound buffer held bytes after the loop's last write: others queue
 	sealing  bool // hello and hello-ack are out on a secure link: senders seal with sec.sess as they queue
 
-	c        gnet.Conn    // set in OnOpen, before the conn is published
-	raddr    *net.TCPAddr // the socket's remote address (gnet's own, shared), set with c; nil on short-served links
-	state    atomic.Int32
-	inflight atomic.Int32
+	c     gnet.Conn    // set in OnOpen, before the conn is published
+	raddr *net.TCPAddr // the socket's remote address (gnet's own, shared), set with c; nil on short-served links
 
 	ls *loopState // set with c: the state of the conn's event loop (c.Fd() is its socket, for flushLocked)
 
@@ -52,28 +42,27 @@ type peerConn struct {
 	dial     *dialWait    // dialer: the handshake's outcome; nil on accepted links
 	sec      *secureLink  // a secure node's links: the Noise state; nil on a plain node
 
-	nextID             atomic.Uint64
-	lastRecv           atomic.Int64 // node clock when bytes last arrived
-	lastPing           atomic.Int64 // node clock when a keepalive ping last went out
-	unsent             atomic.Int64 // written by the loop: bytes in gnet's outbound buffer plus the batch being written
-	queued             atomic.Int64 // bytes in out, as they will be sent (sealed); changed under mu
-	flags              linkFlags    // one-way marks, the goaway to send, why the link went down
-	paused             bool         // loop: serving stopped at the high-water mark with input left
-	answered           bool         // loop: the batch being served completed a caller's request
-	paced              bool         // loop: in the node's pacer
-	holdsHandshakeSlot bool         // loop: counted among pending inbound handshakes
+	lastRecv atomic.Int64 // node clock when bytes last arrived
+	lastPing atomic.Int64 // node clock when a keepalive ping last went out
+	unsent   atomic.Int64 // written by the loop: bytes in gnet's outbound buffer plus the batch being written
+	queued   atomic.Int64 // bytes in out, as they will be sent (sealed); changed under mu
+	state    linkState    // lifecycle state, one-way marks, the goaway to send, why the link went down
+	paused   bool         // loop: serving stopped at the high-water mark with input left
+	answered bool         // loop: the batch being served completed a caller's request
+	paced    bool         // loop: in the node's pacer
+	crowd    uint8        // under mu: requests left before flushLocked writes again (see alone)
 
 	peerNonce uint64 // the peer's hello nonce: new after a restart
 
 	// Per-link figures for PeerStates (see peerstate.go): the loop adds to
 	// the atomics once per batch, send and write once per frame.
 	readyAt   atomic.Int64  // unix nanos when the handshake ended
-	rtt       atomic.Int64  // nanos: the last keepalive ping's round trip
 	bytesIn   atomic.Uint64 // bytes of frames decoded on the link
 	framesIn  atomic.Uint64 // frames decoded on the link
 	bytesOut  atomic.Uint64 // bytes the loop wrote on the link
-	framesOut atomic.Uint64 // frames queued by send and write, and answers the loop wrote without the queue
-	crowd     int32         // under mu: requests left before flushLocked writes again (see alone)
+	framesOut atomic.Uint64 // frames queued by send and write, and answers the loop wrote without the queue; a request's id is its frame's count
+	inflight  atomic.Int32  // requests sent and not yet answered
+	rtt       atomic.Int32  // microseconds, rounded up: the last keepalive ping's round trip
 	pacedOut  int32         // loop: gnet's outbound bytes when the pacer last looked (saturated)
 	connSlot  int32         // under the node's connSet lock: pc's index there, -1 when not in it
 
@@ -188,7 +177,10 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 			pc.mu.Unlock()
 			return 0, fmt.Errorf("%w: %d requests in flight to %s", ErrBusy, max, pc.peer)
 		}
-		id = pc.nextID.Add(1)
+	}
+	count := pc.framesOut.Add(1)
+	if f != nil {
+		id = count // unique on the link and never 0: the frame count only grows
 	}
 	out := pc.outBuf()
 	if pc.sealing {
@@ -196,6 +188,7 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 		// queue's order is the nonces' order.
 		var err error
 		if out.B, err = pc.sec.sess.AppendSealed(out.B, kind, flags, ttl, id, payload); err != nil {
+			pc.framesOut.Add(^uint64(0)) // not queued after all
 			pc.mu.Unlock()
 			return 0, err
 		}
@@ -212,7 +205,6 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 		pc.n.stats.inflight.Add(1)
 	}
 	pc.n.stats.framesOut.Add(1)
-	pc.framesOut.Add(1)
 	pc.queued.Add(int64(size))
 	if kind == codec.KindResponse || kind == codec.KindError {
 		pc.markAnswered() // under mu: OnTraffic sees the flag and the queued answer together
@@ -382,7 +374,7 @@ func (pc *peerConn) refused(err error) {
 func (pc *peerConn) markSlow() {
 	n := pc.n
 	pc.setDown(ReasonSlowPeer)
-	if pc.flags.mark(flagSlowCounted) {
+	if pc.state.mark(flagSlowCounted) {
 		n.stats.slowPeers.Add(1)
 		n.log.Warn("closing slow peer", "peer", pc.peer.String())
 	}
@@ -489,7 +481,7 @@ func (pc *peerConn) loopEnd(backlog bool) {
 // link closes once nothing is left to flush.
 func (pc *peerConn) markAnswered() {
 	if pc.short && !pc.outbound {
-		pc.flags.mark(flagCloseAfterReply)
+		pc.state.mark(flagCloseAfterReply)
 	}
 }
 
@@ -605,7 +597,7 @@ func (pc *peerConn) close() {
 // abandon is the dialer giving up: pending requests fail with err and the
 // socket closes now or as soon as it opens.
 func (pc *peerConn) abandon(err error) {
-	pc.flags.mark(flagAbandoned)
+	pc.state.mark(flagAbandoned)
 	pc.fail(err)
 	pc.close()
 }

@@ -41,7 +41,7 @@ func (pc *peerConn) dialDone() bool {
 	case <-pc.dial.ready:
 		return true
 	default:
-		return pc.flags.has(flagAbandoned)
+		return pc.state.has(flagAbandoned)
 	}
 }
 

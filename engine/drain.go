@@ -34,11 +34,11 @@ func (pc *peerConn) finishDrain() {
 	if pc.state.Load() != stateDraining || pc.inflight.Load() > 0 {
 		return
 	}
-	if pc.flags.mark(flagGoawaySent) {
-		why := proto.AppendGoaway(nil, pc.flags.goawayReason())
+	if pc.state.mark(flagGoawaySent) {
+		why := proto.AppendGoaway(nil, pc.state.goawayReason())
 		_, _ = pc.send(codecGoaway, 0, 0, 0, why, nil)
 	}
-	if pc.flags.has(flagGoawayRecv) {
+	if pc.state.has(flagGoawayRecv) {
 		pc.close()
 	}
 }

@@ -198,7 +198,7 @@ func (pc *peerConn) gossip(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Ac
 	if !n.tree.Gossip(n.tree.sender(pc.ls), pc.treeLink(), f.Flags, f.TTL, f.ID, f.Payload) {
 		n.stats.gossipDuplicates.Add(1)
 		if pc.short {
-			pc.flags.mark(flagCloseAfterReply)
+			pc.state.mark(flagCloseAfterReply)
 		}
 		return gnet.None
 	}

@@ -75,7 +75,7 @@ func (pc *peerConn) handle(f *codec.Frame, origin []byte, w *bytebufferpool.Byte
 		return
 	}
 	if pc.short && !isReq {
-		pc.flags.mark(flagCloseAfterReply) // a short link carries one message
+		pc.state.mark(flagCloseAfterReply) // a short link carries one message
 	}
 	if n.handler == nil {
 		if isReq {

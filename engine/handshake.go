@@ -121,7 +121,7 @@ func (pc *peerConn) open(c gnet.Conn) ([]byte, gnet.Action) {
 	if pc.outbound && !pc.short {
 		n.setPeerSocket(c.Fd()) // an accepted socket once its hello says persistent
 	}
-	if pc.flags.has(flagAbandoned) || n.life.state.Load() != nodeRunning {
+	if pc.state.has(flagAbandoned) || n.life.state.Load() != nodeRunning {
 		// The dialer gave up before the socket arrived, or the node is closing.
 		pc.fail(ErrClosed)
 		return nil, gnet.Close
@@ -135,7 +135,7 @@ func (pc *peerConn) open(c gnet.Conn) ([]byte, gnet.Action) {
 			pc.fail(ErrClosed)
 			return appendError(nil, 0, proto.CodeUnsupported, refuse), gnet.Close
 		}
-		pc.holdsHandshakeSlot = true
+		pc.state.mark(flagHandshakeSlot)
 	}
 	pc.raddr, _ = c.RemoteAddr().(*net.TCPAddr) // others may read it: RemoteAddr is loop-only
 	pc.setDeadline(n.cfg.handshakeTimeout)
@@ -181,8 +181,7 @@ func (n *Node) refusalReason() string {
 // handshakeDone releases an inbound socket's pending-handshake slot. Loop.
 func (pc *peerConn) handshakeDone() {
 	n := pc.n
-	if pc.holdsHandshakeSlot {
-		pc.holdsHandshakeSlot = false
+	if pc.state.has(flagHandshakeSlot) && pc.state.mark(flagHandshakeSlotFreed) {
 		n.stats.handshaking.Add(-1)
 	}
 }
@@ -359,7 +358,7 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 	h, err := proto.ParseHello(f.Payload)
 	pc.trees = f.Flags&proto.FlagShort == 0 && f.Flags&proto.FlagTrees != 0 && n.cfg.speaksTrees()
 	if pc.outbound {
-		if pc.flags.has(flagAbandoned) {
+		if pc.state.has(flagAbandoned) {
 			return gnet.Close
 		}
 		h, err := n.checkHelloAck(f.Payload, *pc.peer)

@@ -286,7 +286,7 @@ func (n *Node) shutdown(ctx context.Context) error {
 	closing := proto.AppendGoaway(nil, proto.GoawayClosing)
 	n.conns.Range(func(pc *peerConn) bool {
 		// A draining link whose own requests kept its goaway back sends it now.
-		if st := pc.state.Load(); (st == stateReady || st == stateDraining) && !pc.short && pc.flags.mark(flagGoawaySent) {
+		if st := pc.state.Load(); (st == stateReady || st == stateDraining) && !pc.short && pc.state.mark(flagGoawaySent) {
 			if _, err := pc.send(codecGoaway, 0, 0, 0, closing, nil); err == nil {
 				goawayQueued = append(goawayQueued, pc)
 			}

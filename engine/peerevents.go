@@ -84,7 +84,7 @@ func (r Reason) String() string {
 }
 
 // setDown records why pc is going down, unless a reason is already set.
-func (pc *peerConn) setDown(r Reason) { pc.flags.setDown(r) }
+func (pc *peerConn) setDown(r Reason) { pc.state.setDown(r) }
 
 // downReason is why pc's peer goes down now: the node closing, else the
 // reason recorded on the link, else a lost connection.
@@ -93,7 +93,7 @@ func (pc *peerConn) downReason() Reason {
 	if n.life.state.Load() != nodeRunning {
 		return ReasonClosed
 	}
-	if r := pc.flags.down(); r != ReasonNone {
+	if r := pc.state.down(); r != ReasonNone {
 		return r
 	}
 	return ReasonConnLost

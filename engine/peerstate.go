@@ -2,6 +2,7 @@ package engine
 
 import (
 	"cmp"
+	"math"
 	"slices"
 	"time"
 
@@ -137,7 +138,7 @@ func (pc *peerConn) fill(s *PeerState) {
 	if t := pc.readyAt.Load(); t != 0 {
 		s.Since = time.Unix(0, t)
 	}
-	s.RTT = time.Duration(pc.rtt.Load())
+	s.RTT = time.Duration(pc.rtt.Load()) * time.Microsecond
 	s.BytesIn, s.FramesIn = pc.bytesIn.Load(), pc.framesIn.Load()
 	s.BytesOut = pc.bytesOut.Load()
 	s.FramesOut = pc.framesOut.Load()
@@ -156,6 +157,6 @@ func (pc *peerConn) pong(id uint64) {
 		return
 	}
 	if rtt := time.Now().UnixNano() - sent; rtt > 0 {
-		pc.rtt.Store(rtt)
+		pc.rtt.Store(int32(min((rtt+999)/1000, math.MaxInt32)))
 	}
 }

@@ -492,7 +492,7 @@ func TestCloseSendsGoaway(t *testing.T) {
 	eventually(t, 5*time.Second, "Close to queue a goaway to every peer", func() bool {
 		queued := 0
 		a.conns.Range(func(pc *peerConn) bool {
-			if pc.flags.has(flagGoawaySent) {
+			if pc.state.has(flagGoawaySent) {
 				queued++
 			}
 			return true

@@ -325,7 +325,7 @@ func (pc *peerConn) frame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Act
 		case proto.GoawayClosing:
 			pc.fail(ErrPeerClosed) // it will answer none of them: say so now
 		}
-		pc.flags.mark(flagGoawayRecv)
+		pc.state.mark(flagGoawayRecv)
 		pc.setDown(ReasonGoaway)
 		pc.retire()
 	case codec.KindGossip:
@@ -361,7 +361,7 @@ func (pc *peerConn) shortFrame(k codec.Kind) error {
 		}
 		return nil
 	}
-	if !pc.flags.mark(flagShortServed) {
+	if !pc.state.mark(flagShortServed) {
 		return fmt.Errorf("%s after the one message of a short-mode link", k)
 	}
 	return nil

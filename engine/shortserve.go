@@ -98,7 +98,7 @@ func (n *Node) serveShort(c *net.TCPConn) (bool, error) {
 	}
 	pc := newPeerConn(n, false)
 	pc.short = true
-	pc.flags.mark(flagShortServed)
+	pc.state.mark(flagShortServed)
 	if !h.Listens() {
 		h.ID.Addr = c.RemoteAddr().String()
 		pc.dialOnly = true
@@ -203,7 +203,7 @@ func (pc *peerConn) openServed(c gnet.Conn) ([]byte, gnet.Action) {
 	n.outPool.Put(out)
 	n.stats.bytesOut.Add(uint64(len(b)))
 	pc.bytesOut.Add(uint64(len(b)))
-	if pc.flags.has(flagCloseAfterReply) {
+	if pc.state.has(flagCloseAfterReply) {
 		_ = c.Wake(nil) // OnTraffic closes it once the answer is flushed
 	}
 	return b, gnet.None
@@ -215,7 +215,7 @@ func (pc *peerConn) openServed(c gnet.Conn) ([]byte, gnet.Action) {
 // again by the pacer, every millisecond while the peer reads. Loop.
 func (pc *peerConn) closeWhenFlushed(c gnet.Conn) gnet.Action {
 	n := pc.n
-	if !pc.flags.has(flagCloseAfterReply) {
+	if !pc.state.has(flagCloseAfterReply) {
 		return gnet.None
 	}
 	if c.OutboundBuffered() == 0 && pc.outEmpty() {

@@ -73,7 +73,7 @@ func (pc *peerConn) upkeepLost() {
 	if n.life.state.Load() != nodeRunning {
 		return
 	}
-	trimmedUs := pc.flags.down() == ReasonTooManyLinks && pc.flags.has(flagGoawayRecv) && pc.flags.goawayReason() == 0
+	trimmedUs := pc.state.down() == ReasonTooManyLinks && pc.state.has(flagGoawayRecv) && pc.state.goawayReason() == 0
 	n.upkeep.Lost(pc.entry, pc.entry.ID, trimmedUs)
 }
 
@@ -209,11 +209,16 @@ func (c upkeepCore) Retire(e *routeEntry) {
 		return
 	}
 	pc := l
-	pc.flags.setGoawayReason(proto.GoawayTooManyLinks)
+	pc.state.setGoawayReason(proto.GoawayTooManyLinks)
 	pc.setDown(ReasonTooManyLinks)
 	c.n.stats.linksTrimmed.Add(1)
 	pc.retire()
 }
+
+// pexIDBit is set in the id of every pex-request antnet sends: its
+// requests number themselves by the frames queued on the link, which never
+// reach 2⁶³, so the two never share an id on a link.
+const pexIDBit = 1 << 63
 
 func (c upkeepCore) AskPex(e *routeEntry, note func(id uint64)) {
 	l := e.Link()
@@ -221,9 +226,8 @@ func (c upkeepCore) AskPex(e *routeEntry, note func(id uint64)) {
 		return
 	}
 	pc := l
-	id := pc.nextID.Add(1)
+	id := pexIDBit | c.n.stats.pexAsked.Add(1)
 	note(id)
-	c.n.stats.pexAsked.Add(1)
 	_, _ = pc.send(codec.KindPexRequest, 0, 0, id, proto.AppendPexRequest(nil, proto.MaxPexAddrs), nil)
 }
 
