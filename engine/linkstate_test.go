@@ -2,6 +2,7 @@ package engine
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/antnet-p2p/antnet/proto"
@@ -14,10 +15,9 @@ import (
 func TestLinkState(t *testing.T) {
 	var f linkState
 	f.Store(stateReady)
-	var draining, closed int
+	var draining, closed atomic.Int32
 	marks := []uint32{flagSlowCounted, flagGoawaySent, flagGoawayRecv, flagAbandoned, flagCloseAfterReply, flagShortServed, flagHandshakeSlot, flagHandshakeSlotFreed}
-	won := make([]int, len(marks))
-	var mu sync.Mutex
+	won := make([]atomic.Int32, len(marks))
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Add(1)
@@ -26,34 +26,28 @@ func TestLinkState(t *testing.T) {
 			for range 100 {
 				for i, m := range marks {
 					if f.mark(m) {
-						mu.Lock()
-						won[i]++
-						mu.Unlock()
+						won[i].Add(1)
 					}
 				}
 				f.setDown(Reason(g + 1))
 				f.setGoawayReason(proto.GoawayTooManyLinks)
 				if f.CompareAndSwap(stateReady, stateDraining) {
-					mu.Lock()
-					draining++
-					mu.Unlock()
+					draining.Add(1)
 				}
 				if f.Swap(stateClosed) == stateDraining {
-					mu.Lock()
-					closed++
-					mu.Unlock()
+					closed.Add(1)
 				}
 			}
 		}()
 	}
 	wg.Wait()
 	for i, m := range marks {
-		if won[i] != 1 || !f.has(m) {
-			t.Errorf("mark %#x: won %d times, set %v; want once, set", m, won[i], f.has(m))
+		if won[i].Load() != 1 || !f.has(m) {
+			t.Errorf("mark %#x: won %d times, set %v; want once, set", m, won[i].Load(), f.has(m))
 		}
 	}
-	if draining != 1 || closed != 1 || f.Load() != stateClosed {
-		t.Errorf("ready→draining won %d times, draining→closed %d, state %d; want 1, 1, %d", draining, closed, f.Load(), stateClosed)
+	if draining.Load() != 1 || closed.Load() != 1 || f.Load() != stateClosed {
+		t.Errorf("ready→draining won %d times, draining→closed %d, state %d; want 1, 1, %d", draining.Load(), closed.Load(), f.Load(), stateClosed)
 	}
 	first := f.down()
 	if first < 1 || first > 4 {
