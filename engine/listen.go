@@ -86,7 +86,7 @@ func (n *Node) admitAccepted(c *net.TCPConn) error {
 	if served, err := n.serveShort(c); served {
 		return err // served by this goroutine, or handed to a loop: shortserve.go
 	}
-	if err := n.enroll(c, nil); err != nil && !errors.Is(err, ErrClosed) {
+	if err := n.dials.Add(c, nil); err != nil && !errors.Is(err, ErrClosed) {
 		return err
 	}
 	return nil
@@ -149,60 +149,15 @@ func setAcceptedKeepalive(fd int) {
 // accepted sockets (see setAcceptedKeepalive).
 var listenConfig = net.ListenConfig{KeepAlive: -1}
 
-// enroll hands a connected socket to the reactor: gnet dups its descriptor
-// onto a loop, runs OnOpen there with ctx as the conn's context, and closes
-// c. It waits for OnOpen, so it must not run on an event loop. Nothing
-// enrolls once closing has started; Close waits for enrolls in progress
-// before it stops the loops.
-func (n *Node) enroll(c net.Conn, ctx any) error {
-	if !n.beginEnroll() {
-		_ = c.Close()
-		return ErrClosed
-	}
-	defer n.dials.enrolls.Done()
-	_, err := n.reactor.cli.EnrollContext(c, ctx)
-	return err
-}
-
-func (n *Node) beginEnroll() bool {
-	n.dials.enrollMu.Lock()
-	defer n.dials.enrollMu.Unlock()
-	if n.dials.enrollOff {
-		return false
-	}
-	n.dials.enrolls.Add(1)
-	return true
-}
-
 // stopIntake ends every way in: no enroll from now on, blocking dials
 // cancelled, non-blocking ones aborted, the listener closed. It waits for
 // the accept goroutine and, up to wait (0: no bound), for enrolls in
 // progress.
 func (n *Node) stopIntake(wait time.Duration) {
-	n.dials.enrollMu.Lock()
-	n.dials.enrollOff = true
-	dials := make([]*dialAttempt, 0, len(n.dials.attempts))
-	for a := range n.dials.attempts {
-		dials = append(dials, a)
-	}
-	n.dials.enrollMu.Unlock()
-	n.dials.stop()
-	for _, a := range dials {
-		a.abort()
-	}
+	n.dials.Close()
 	_ = n.reactor.ln.Close()
 	<-n.reactor.acceptDone
-	done := make(chan struct{})
-	go func() { n.dials.enrolls.Wait(); close(done) }()
-	if wait <= 0 {
-		<-done
-		return
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
+	if n.dials.Wait(wait) != nil {
 		n.log.Error("an enroll on a stopped loop never returned")
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/antnet-p2p/antnet/internal/gnetslog"
 	"github.com/antnet-p2p/antnet/internal/inorder"
+	"github.com/antnet-p2p/antnet/internal/intake"
 	"github.com/antnet-p2p/antnet/internal/pace"
 	"github.com/antnet-p2p/antnet/internal/tcpconnect"
 	"github.com/antnet-p2p/antnet/internal/workpool"
@@ -54,10 +55,10 @@ type Node struct {
 	tree  treeTenant   // the broadcast tenant (gossip.go)
 	clock atomic.Int64 // unix nanos, advanced by every tick
 
-	shortSrv shortServer // the accept goroutine's inline short requests (shortserve.go)
-	life     lifecycle   // running, closing, closed (node.go)
-	reactor  reactor     // gnet's loops and ticker, the listener, the canaries (reactor.go)
-	dials    dialState   // outgoing connects in progress (dial.go)
+	shortSrv shortServer              // the accept goroutine's inline short requests (shortserve.go)
+	life     lifecycle                // running, closing, closed (node.go)
+	reactor  reactor                  // gnet's loops and ticker, the listener, the canaries (reactor.go)
+	dials    intake.Intake[*peerConn] // dials and enrolls in progress (dial.go, internal/intake)
 
 	routes     routeState               // the route table and what changes with it (routes.go)
 	peerEvents inorder.Queue[PeerEvent] // WithPeerEvents: queued under linkMu, flushed after
@@ -109,7 +110,6 @@ func New(name, listen string, h proto.Handler, opts ...Option) (*Node, error) {
 		handler: h,
 		log:     cfg.logger.With("node", name),
 		nonce:   binary.BigEndian.Uint64(nb[:]),
-		dials:   dialState{attempts: make(map[*dialAttempt]struct{})},
 		life:    lifecycle{closing: make(chan struct{}), stopped: make(chan struct{})},
 		pacer:   pace.Pacer[*peerConn]{Min: minPace, Max: tickEvery},
 	}
@@ -155,15 +155,15 @@ func (n *Node) start() error {
 	if n.cfg.mode == Short {
 		deferAccept(n.reactor.ln) // accept once hello and request are there: shortserve.go
 	}
-	n.dials.dialer = net.Dialer{Timeout: n.cfg.dialTimeout, ControlContext: tcpconnect.First}
+	dialer := net.Dialer{Timeout: n.cfg.dialTimeout, ControlContext: tcpconnect.First}
 	if n.cfg.mode == Short {
-		n.dials.dialer.KeepAlive = -1 // a short link lives one exchange: no keepalive's four setsockopt calls
+		dialer.KeepAlive = -1 // a short link lives one exchange: no keepalive's four setsockopt calls
 	}
+	n.openIntake(dialer)
 	if err := n.boot(n.reactor.ln.Addr().(*net.TCPAddr).Port); err != nil {
 		_ = n.reactor.ln.Close()
 		return err
 	}
-	n.dials.ctx, n.dials.stop = context.WithCancel(context.Background())
 	n.reactor.cli, err = gnet.NewClient(&events{n: n},
 		gnet.WithNumEventLoop(n.cfg.loops),
 		gnet.WithLoadBalancing(gnet.LeastConnections),
@@ -183,7 +183,7 @@ func (n *Node) start() error {
 	}
 	if err != nil {
 		n.life.state.Store(nodeClosed) // a canary closing now is no reactor death
-		n.dials.stop()
+		n.dials.Close()
 		_ = n.reactor.ln.Close()
 		if started {
 			n.stopReactor()

@@ -63,7 +63,7 @@ func (n *Node) shortCall(ctx context.Context, e *routeEntry, msg, dst []byte, st
 	defer n.stats.conns.Add(-1)
 	// Close and the caller's context end the exchange at once.
 	interrupt := func() { _ = c.SetDeadline(longAgo) }
-	defer context.AfterFunc(n.dials.ctx, interrupt)()
+	defer context.AfterFunc(n.dials.Context(), interrupt)()
 	if ctx.Done() != nil {
 		defer context.AfterFunc(ctx, interrupt)()
 	}
@@ -93,14 +93,7 @@ func (n *Node) shortCall(ctx context.Context, e *routeEntry, msg, dst []byte, st
 // timeout, ctx and the node's closing. Errors wrap ErrDial (plus
 // ErrTimeout), or ErrClosed.
 func (n *Node) shortDial(ctx context.Context, peer proto.PeerID) (net.Conn, error) {
-	dctx := n.dials.ctx
-	if ctx.Done() != nil {
-		var cancel context.CancelFunc
-		dctx, cancel = context.WithCancel(ctx)
-		defer cancel()
-		defer context.AfterFunc(n.dials.ctx, cancel)()
-	}
-	c, err := n.dials.dialer.DialContext(dctx, "tcp", peer.Addr)
+	c, err := n.dials.Connect(ctx, peer.Addr)
 	if err != nil {
 		return nil, n.dialError(&peerConn{peer: &peer}, err)
 	}

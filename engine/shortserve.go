@@ -162,7 +162,7 @@ func (n *Node) handOff(c *net.TCPConn, pc *peerConn, out []byte) (bool, error) {
 	pc.queued.Store(int64(len(q.B)))
 	pc.ls = nil
 	pc.mu.Unlock()
-	if err := n.enroll(c, pc); err != nil {
+	if err := n.dials.Add(c, pc); err != nil {
 		pc.fail(ErrClosed)
 		if !errors.Is(err, ErrClosed) {
 			return true, err // short of descriptors: the accept loop backs off

@@ -246,7 +246,7 @@ type upkeepDial struct {
 // connected, the handshake's end is seen on a later poll. Ticker.
 func (d *upkeepDial) Poll() (bool, error) {
 	if d.connect != nil {
-		done, err := d.connect.poll()
+		done, err := d.connect.Poll()
 		if !done {
 			return false, nil
 		}
@@ -270,7 +270,7 @@ func (d *upkeepDial) Poll() (bool, error) {
 // Abort gives the dial up. Ticker.
 func (d *upkeepDial) Abort() {
 	if d.connect != nil {
-		d.connect.abort()
+		d.connect.Abort()
 	}
 	d.pc.abandon(ErrClosed)
 	d.n.routes.releaseDial(d.e, d.pc)
