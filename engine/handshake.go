@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/bytebufferpool"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/acceptor"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/secure"
 )
@@ -396,7 +397,7 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 	if !pc.short {
 		fd := pc.c.Fd()
 		n.setPeerSocket(fd)
-		setAcceptedKeepalive(fd)
+		acceptor.SetKeepalive(fd)
 	}
 	var e *routeEntry
 	if !pc.short && n.cfg.mode == Persistent {

@@ -16,6 +16,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
 
+	"github.com/antnet-p2p/antnet/internal/acceptor"
 	"github.com/antnet-p2p/antnet/internal/gnetslog"
 	"github.com/antnet-p2p/antnet/internal/inorder"
 	"github.com/antnet-p2p/antnet/internal/intake"
@@ -147,14 +148,12 @@ func (n *Node) Start() error {
 // start binds the listener, starts the reactor's loops and ticker, and the
 // accept goroutine.
 func (n *Node) start() error {
-	l, err := listenConfig.Listen(context.Background(), "tcp", n.cfg.listen)
+	// A short-mode node accepts once hello and request are there (TCP_DEFER_ACCEPT: shortserve.go).
+	ln, err := acceptor.Listen(n.cfg.listen, n.cfg.mode == Short)
 	if err != nil {
 		return err
 	}
-	n.reactor.ln = l.(*net.TCPListener)
-	if n.cfg.mode == Short {
-		deferAccept(n.reactor.ln) // accept once hello and request are there: shortserve.go
-	}
+	n.reactor.ln = ln
 	dialer := net.Dialer{Timeout: n.cfg.dialTimeout, ControlContext: tcpconnect.First}
 	if n.cfg.mode == Short {
 		dialer.KeepAlive = -1 // a short link lives one exchange: no keepalive's four setsockopt calls

@@ -11,13 +11,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/acceptor"
 	"github.com/antnet-p2p/antnet/proto"
 )
 
 // Short requests served by the acceptor. A short-mode socket carries hello
 // and one message; when both already lie whole in the accepted socket's
 // receive buffer (a short-mode node's listener defers the accept until the
-// first bytes arrive: deferaccept_linux.go), the accept goroutine serves it
+// first bytes arrive: internal/acceptor), the accept goroutine serves it
 // itself, without a gnet loop: it peeks at the bytes, takes them, runs the
 // handler, writes hello-ack and the answer in one non-blocking write and
 // closes first (the TIME_WAIT stays here, not with the dialer). Everything
@@ -67,7 +68,7 @@ func (n *Node) serveShort(c *net.TCPConn) (bool, error) {
 	}
 	k := 0
 	_ = rc.Read(func(fd uintptr) bool {
-		k = peek(int(fd), ss.buf)
+		k = acceptor.Peek(int(fd), ss.buf)
 		return true
 	})
 	if k <= 0 || k == len(ss.buf) {
