@@ -11,7 +11,7 @@ import (
 
 // Dialing. Every dial is bounded by WithDialTimeout and leaves nothing
 // behind when it fails or is given up. Callers that may block (AddRoute,
-// short-mode Send, secure short Dispatch; a plain one has shortDial) use
+// short-mode Send, secure short Dispatch; a plain one has shortCall) use
 // dial in their own goroutine; the ticker, DispatchAll and broadcasts
 // start a non-blocking dialAsync and poll it. The socket is enrolled in the
 // caller's goroutine, never on a loop. Close cancels blocking dials and

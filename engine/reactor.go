@@ -17,6 +17,7 @@ import (
 
 	"github.com/antnet-p2p/antnet/broadcast"
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/short"
 	"github.com/antnet-p2p/antnet/proto"
 )
 
@@ -368,11 +369,11 @@ func (pc *peerConn) shortFrame(k codec.Kind) error {
 }
 
 // afterAnswer runs after a response: a short link waits for the acceptor
-// to close first (its TIME_WAIT stays there), at most shortCloseGrace;
+// to close first (its TIME_WAIT stays there), at most short.CloseGrace;
 // draining links may be done.
 func (pc *peerConn) afterAnswer() gnet.Action {
 	if pc.short && pc.outbound {
-		pc.setDeadline(shortCloseGrace)
+		pc.setDeadline(short.CloseGrace)
 		return gnet.None
 	}
 	if pc.state.Load() == stateDraining {

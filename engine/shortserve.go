@@ -12,7 +12,7 @@ import (
 
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/internal/acceptor"
-	"github.com/antnet-p2p/antnet/proto"
+	"github.com/antnet-p2p/antnet/internal/short"
 )
 
 // Short requests served by the acceptor. A short-mode socket carries hello
@@ -74,17 +74,9 @@ func (n *Node) serveShort(c *net.TCPConn) (bool, error) {
 	if k <= 0 || k == len(ss.buf) {
 		return false, nil
 	}
-	in := ss.buf[:k]
-	hf, hn, err := codec.Decode(in, maxHandshakeFrame)
-	if err != nil || hn == 0 || hf.Kind != codec.KindHello || hf.Flags&proto.FlagShort == 0 {
-		return false, nil
-	}
-	mf, mn, err := codec.Decode(in[hn:], n.cfg.maxFrame)
-	if err != nil || mn == 0 || hn+mn != k || (mf.Kind != codec.KindRequest && mf.Kind != codec.KindNotice) {
-		return false, nil
-	}
-	h, err := proto.ParseHello(hf.Payload)
-	if err != nil || h.Nonce == n.nonce || h.ID.Addr == n.id.Addr || n.checkPin(h.ID.Addr, "") != nil {
+	in, ok := short.Whole(ss.buf[:k], maxHandshakeFrame, n.cfg.maxFrame)
+	h, mf := in.Hello, in.Msg
+	if !ok || h.Nonce == n.nonce || h.ID.Addr == n.id.Addr || n.checkPin(h.ID.Addr, "") != nil {
 		return false, nil // refused on the loop, with the reason
 	}
 	// Take the bytes: they are all there, the read does not wait.
@@ -127,13 +119,7 @@ func (n *Node) serveShort(c *net.TCPConn) (bool, error) {
 	}
 	wrote := 0
 	_ = rc.Write(func(fd uintptr) bool {
-		wrote, _ = unix.Write(int(fd), w.B)
-		if wrote == len(w.B) {
-			// The FIN follows the answer at once: the dialer, which waits
-			// for it, is not kept waiting while this goroutine unregisters
-			// the socket from the poller.
-			_ = unix.Shutdown(int(fd), unix.SHUT_WR)
-		}
+		wrote = short.Answer(int(fd), w.B) // with the FIN right after it when the socket took it all
 		return true
 	})
 	if wrote < len(w.B) && wrote >= 0 {
