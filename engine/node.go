@@ -116,7 +116,7 @@ func New(name, listen string, h proto.Handler, opts ...Option) (*Node, error) {
 	}
 	n.peerEvents.Deliver = n.deliverPeerEvents(cfg.events)
 	n.peerLog.log = n.log
-	n.stalls.Threshold, n.stalls.log = cfg.stallThreshold, n.log
+	n.stalls.init(cfg.stallThreshold, n.log)
 	if err := n.newTree(); err != nil {
 		return nil, err
 	}
