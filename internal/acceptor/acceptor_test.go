@@ -26,6 +26,27 @@ func fdOf(t *testing.T, c *net.TCPConn, f func(fd int)) {
 	}
 }
 
+// run starts l.Run and returns what closes when it returns.
+func run(l *Loop) <-chan struct{} {
+	done := make(chan struct{})
+	go func() { l.Run(); close(done) }()
+	return done
+}
+
+// dial connects to ln n times, calling each with the socket after each
+// connect; the sockets are closed at cleanup.
+func dial(t *testing.T, ln net.Listener, n int, each func(c net.Conn)) {
+	t.Helper()
+	for range n {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		each(c)
+	}
+}
+
 // A loop hands every accepted socket to Serve and returns once the
 // listener is closed.
 func TestRunServesUntilClosed(t *testing.T) {
@@ -37,20 +58,14 @@ func TestRunServesUntilClosed(t *testing.T) {
 	l := &Loop{Listener: ln, Serve: func(c *net.TCPConn) error { got <- c; return nil },
 		Running: func() bool { return true }, Closing: make(chan struct{}),
 		Failed: func() { t.Error("an accept failed") }, Log: slog.New(slog.DiscardHandler)}
-	done := make(chan struct{})
-	go func() { l.Run(); close(done) }()
-	for range 3 {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+	done := run(l)
+	dial(t, ln, 3, func(c net.Conn) {
 		a := <-got
 		if a.RemoteAddr().String() != c.LocalAddr().String() {
 			t.Fatalf("served %v, dialed from %v", a.RemoteAddr(), c.LocalAddr())
 		}
 		a.Close()
-	}
+	})
 	_ = ln.Close()
 	select {
 	case <-done:
@@ -82,16 +97,8 @@ func TestErrorsBackOffLogOnceAndCloseEndsTheWait(t *testing.T) {
 	}
 	l := &Loop{Listener: ln, Serve: serve, Running: func() bool { return true }, Closing: closing,
 		Failed: func() { failed.Add(1) }, Log: slog.New(slog.NewTextHandler(&logs, nil))}
-	done := make(chan struct{})
-	go func() { l.Run(); close(done) }()
-	for range 3 {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		<-served
-	}
+	done := run(l)
+	dial(t, ln, 3, func(net.Conn) { <-served })
 	close(closing)
 	close(release)
 	select {
