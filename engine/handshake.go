@@ -13,6 +13,7 @@ import (
 
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/internal/acceptor"
+	"github.com/antnet-p2p/antnet/internal/sockaddr"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/secure"
 )
@@ -138,7 +139,7 @@ func (pc *peerConn) open(c gnet.Conn) ([]byte, gnet.Action) {
 		pc.holdsHandshakeSlot = true
 	}
 	if a := c.RemoteAddr(); a != nil {
-		pc.remoteAddr = hostPort(a) // the ticker may print it: RemoteAddr is loop-only
+		pc.remoteAddr = sockaddr.HostPort(a) // the ticker may print it: RemoteAddr is loop-only
 	}
 	pc.setDeadline(n.cfg.handshakeTimeout)
 	pc.lastRecv.Store(n.clock.Load())

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"runtime"
 	"strconv"
 	"time"
@@ -420,18 +419,6 @@ func (pc *peerConn) remote() string {
 		return pc.remoteAddr
 	}
 	return "?"
-}
-
-// hostPort is a's "host:port" as net.Addr's String writes it, built with one
-// allocation where String makes two: every link keeps one.
-func hostPort(a net.Addr) string {
-	t, ok := a.(*net.TCPAddr)
-	if !ok {
-		return a.String()
-	}
-	ap := t.AddrPort()
-	var b [64]byte
-	return string(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).AppendTo(b[:0]))
 }
 
 // remoteName logs pc.remote() lazily: a debug line that is not written

@@ -13,6 +13,7 @@ import (
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/internal/acceptor"
 	"github.com/antnet-p2p/antnet/internal/short"
+	"github.com/antnet-p2p/antnet/internal/sockaddr"
 )
 
 // Short requests served by the acceptor. A short-mode socket carries hello
@@ -178,7 +179,7 @@ func (pc *peerConn) servedInline() bool {
 func (pc *peerConn) openServed(c gnet.Conn) ([]byte, gnet.Action) {
 	n := pc.n
 	if a := c.RemoteAddr(); a != nil {
-		pc.remoteAddr = hostPort(a)
+		pc.remoteAddr = sockaddr.HostPort(a)
 	}
 	pc.setDeadline(n.cfg.timeout)
 	pc.lastRecv.Store(n.clock.Load())

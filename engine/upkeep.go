@@ -3,8 +3,6 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -13,6 +11,7 @@ import (
 	"github.com/antnet-p2p/antnet/book"
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/connmgr"
+	"github.com/antnet-p2p/antnet/internal/sockaddr"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/secure"
 	"github.com/antnet-p2p/antnet/upkeep"
@@ -81,25 +80,11 @@ func (pc *peerConn) upkeepLost() {
 // hello from id on pc; a refusal is counted. Loop, under linkMu.
 func (pc *peerConn) admitLink(id proto.PeerID) error {
 	n := pc.n
-	if err := n.upkeep.Admit(id.Addr, remoteIP(pc.remoteAddr)); err != nil {
+	if err := n.upkeep.Admit(id.Addr, sockaddr.IP(pc.remoteAddr)); err != nil {
 		n.stats.refused.Add(1)
 		return err // the refusal's text as it goes on the wire; the dialer adds ErrRefused
 	}
 	return nil
-}
-
-// remoteIP is the IP of a socket's "ip:port", IPv4-mapped addresses unmapped.
-func remoteIP(hostport string) string {
-	ap, err := netip.ParseAddrPort(hostport)
-	if err != nil {
-		return hostport
-	}
-	if a := ap.Addr(); a.Is4In6() {
-		return a.Unmap().String()
-	}
-	// The host as written, without a copy: every link asks once.
-	host := hostport[:strings.LastIndexByte(hostport, ':')]
-	return strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 }
 
 // pexFrame hands a pex-request or pex-response to the tenant; it reports
@@ -156,7 +141,7 @@ func (c upkeepCore) Links() []upkeep.Link[*routeEntry] {
 	for i, pc := range links {
 		out[i] = upkeep.Link[*routeEntry]{Route: pc.entry, Link: connmgr.Link{
 			Addr:    pc.entry.ID.Addr,
-			IP:      remoteIP(pc.remoteAddr),
+			IP:      sockaddr.IP(pc.remoteAddr),
 			Static:  c.IsStatic(pc.entry.ID.Addr),
 			Inbound: !pc.outbound,
 			Since:   time.Unix(0, pc.readyAt.Load()),

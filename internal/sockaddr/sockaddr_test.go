@@ -1,13 +1,13 @@
-package engine
+package sockaddr
 
 import (
 	"net"
 	"testing"
 )
 
-// TestHostPortAsNetWritesIt: hostPort writes a socket address as
+// TestHostPortAsNetWritesIt: HostPort writes a socket address as
 // net.TCPAddr.String does, IPv4-mapped addresses and zones included, and
-// remoteIP takes the host back out of it.
+// IP takes the host back out of it.
 func TestHostPortAsNetWritesIt(t *testing.T) {
 	for _, tc := range []struct {
 		addr *net.TCPAddr
@@ -19,22 +19,22 @@ func TestHostPortAsNetWritesIt(t *testing.T) {
 		{&net.TCPAddr{IP: net.ParseIP("fe80::1"), Port: 9, Zone: "eth0"}, "fe80::1%eth0"},
 		{&net.TCPAddr{IP: net.ParseIP("2001:db8::ff00:42:8329"), Port: 443}, "2001:db8::ff00:42:8329"},
 	} {
-		got := hostPort(tc.addr)
+		got := HostPort(tc.addr)
 		if want := tc.addr.String(); got != want {
-			t.Errorf("hostPort(%v) = %q, want %q", tc.addr, got, want)
+			t.Errorf("HostPort(%v) = %q, want %q", tc.addr, got, want)
 		}
-		if ip := remoteIP(got); ip != tc.ip {
-			t.Errorf("remoteIP(%q) = %q, want %q", got, ip, tc.ip)
+		if ip := IP(got); ip != tc.ip {
+			t.Errorf("IP(%q) = %q, want %q", got, ip, tc.ip)
 		}
 	}
-	if ip := remoteIP("[::ffff:10.0.0.1]:5"); ip != "10.0.0.1" {
+	if ip := IP("[::ffff:10.0.0.1]:5"); ip != "10.0.0.1" {
 		t.Errorf("remoteIP of a mapped address = %q, want 10.0.0.1", ip)
 	}
-	if ip := remoteIP("not an address"); ip != "not an address" {
+	if ip := IP("not an address"); ip != "not an address" {
 		t.Errorf("remoteIP of garbage = %q, want it back unchanged", ip)
 	}
 	a := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 54321}
-	if n := testing.AllocsPerRun(100, func() { _ = remoteIP(hostPort(a)) }); n > 1 {
-		t.Errorf("%.0f allocations for hostPort and remoteIP, want 1 (the string kept)", n)
+	if n := testing.AllocsPerRun(100, func() { _ = IP(HostPort(a)) }); n > 1 {
+		t.Errorf("%.0f allocations for HostPort and IP, want 1 (the string kept)", n)
 	}
 }
