@@ -130,7 +130,7 @@ func (pc *peerConn) open(c gnet.Conn) ([]byte, gnet.Action) {
 	if !pc.outbound {
 		if refuse := n.refusalReason(); refuse != "" {
 			n.stats.refused.Add(1)
-			if n.peerLog.allow(slog.LevelInfo) {
+			if n.peerLog.Allow(slog.LevelInfo) {
 				n.log.Info("refused connection", "remote", c.RemoteAddr().String(), "reason", refuse)
 			}
 			pc.fail(ErrClosed)
@@ -311,8 +311,8 @@ func (pc *peerConn) mismatch(what string) gnet.Action {
 	n.stats.protocolErrors.Add(1)
 	what = "secure/plain mismatch: " + what
 	if !pc.outbound {
-		n.peerLog.refused(slog.LevelWarn, pc.remote(), what)
-	} else if n.peerLog.allow(slog.LevelWarn) {
+		n.peerLog.Refused(slog.LevelWarn, pc.remote(), what)
+	} else if n.peerLog.Allow(slog.LevelWarn) {
 		n.log.Warn("closing connection", "remote", pc.remote(), "err", what)
 	}
 	err := fmt.Errorf("%w: %s", ErrRefused, what)
@@ -526,7 +526,7 @@ func (pc *peerConn) handshakeExpired() {
 	n.stats.handshakeTimeouts.Add(1)
 	if pc.outbound {
 		n.log.Debug("handshake timeout", "remote", remoteName{pc})
-	} else if n.peerLog.allow(slog.LevelInfo) {
+	} else if n.peerLog.Allow(slog.LevelInfo) {
 		n.log.Info("refused connection", "remote", pc.remote(), "reason", "no handshake within the handshake timeout", "timeout", n.cfg.handshakeTimeout)
 	}
 	pc.fail(fmt.Errorf("%w: timed out", ErrHandshake))

@@ -48,7 +48,7 @@ func (n *Node) acceptLoop() {
 func (n *Node) admitAccepted(c *net.TCPConn) error {
 	if why := n.overLimit(); why != "" {
 		n.stats.refused.Add(1)
-		if n.peerLog.allow(slog.LevelInfo) {
+		if n.peerLog.Allow(slog.LevelInfo) {
 			n.log.Info("refused connection", "remote", c.RemoteAddr().String(), "reason", why)
 		}
 		refuseConn(c, why)

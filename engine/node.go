@@ -20,6 +20,7 @@ import (
 	"github.com/antnet-p2p/antnet/internal/gnetslog"
 	"github.com/antnet-p2p/antnet/internal/inorder"
 	"github.com/antnet-p2p/antnet/internal/intake"
+	"github.com/antnet-p2p/antnet/internal/loglimit"
 	"github.com/antnet-p2p/antnet/internal/pace"
 	"github.com/antnet-p2p/antnet/internal/tcpconnect"
 	"github.com/antnet-p2p/antnet/internal/workpool"
@@ -44,7 +45,7 @@ type Node struct {
 	cfg     config
 	handler proto.Handler
 	log     *slog.Logger
-	peerLog peerLog // the lines remote peers cause, rate-limited (diag.go)
+	peerLog loglimit.Log // the lines remote peers cause, rate-limited (internal/loglimit)
 	nonce   uint64
 
 	id proto.PeerID // set by Start
@@ -115,7 +116,7 @@ func New(name, listen string, h proto.Handler, opts ...Option) (*Node, error) {
 		pacer:   pace.Pacer[*peerConn]{Min: minPace, Max: tickEvery},
 	}
 	n.peerEvents.Deliver = n.deliverPeerEvents(cfg.events)
-	n.peerLog.log = n.log
+	n.peerLog.Log = n.log
 	n.stalls.init(cfg.stallThreshold, n.log)
 	if err := n.newTree(); err != nil {
 		return nil, err

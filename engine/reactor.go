@@ -398,8 +398,8 @@ func (pc *peerConn) violation(err error) gnet.Action {
 func (pc *peerConn) logClosed(level slog.Level, err error) {
 	n := pc.n
 	if !pc.outbound && pc.state.Load() == stateHandshake {
-		n.peerLog.refused(level, pc.remote(), err)
-	} else if n.peerLog.allow(level) {
+		n.peerLog.Refused(level, pc.remote(), err)
+	} else if n.peerLog.Allow(level) {
 		n.log.Log(context.Background(), level, "closing connection", "remote", pc.remote(), "err", err)
 	}
 }
