@@ -28,10 +28,10 @@ func TestHostPortAsNetWritesIt(t *testing.T) {
 		}
 	}
 	if ip := IP("[::ffff:10.0.0.1]:5"); ip != "10.0.0.1" {
-		t.Errorf("remoteIP of a mapped address = %q, want 10.0.0.1", ip)
+		t.Errorf("IP of a mapped address = %q, want 10.0.0.1", ip)
 	}
 	if ip := IP("not an address"); ip != "not an address" {
-		t.Errorf("remoteIP of garbage = %q, want it back unchanged", ip)
+		t.Errorf("IP of garbage = %q, want it back unchanged", ip)
 	}
 	a := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 54321}
 	if n := testing.AllocsPerRun(100, func() { _ = IP(HostPort(a)) }); n > 1 {
