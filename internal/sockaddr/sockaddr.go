@@ -1,12 +1,17 @@
 // Package sockaddr writes a socket's address as the text a node keeps for
 // each link and reads its IP back out, with fewer allocations than
-// package net's String and SplitHostPort.
+// package net's String and SplitHostPort, and puts a peer's address in
+// the one form a route is keyed by (Literal, Resolve): "localhost:7000"
+// and "127.0.0.1:7000" are one peer.
 package sockaddr
 
 import (
+	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
+	"time"
 )
 
 // HostPort is a's "host:port" as net.Addr's String writes it, built with one
@@ -35,4 +40,40 @@ func IP(hostport string) string {
 	// The host as written, without a copy: every link asks once.
 	host := hostport[:strings.LastIndexByte(hostport, ':')]
 	return strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+}
+
+// Literal returns "ip:port" with the IP of addr, a valid "host:port", in
+// canonical form (IPv4-mapped unmapped), and true; false when the host is
+// a name, not an IP.
+func Literal(addr string) (string, bool) {
+	host, port, _ := net.SplitHostPort(addr)
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return "", false
+	}
+	return net.JoinHostPort(ip.Unmap().String(), port), true
+}
+
+// Resolve looks up the host name of addr, a valid "host:port", with the
+// system resolver, bounded by ctx and timeout, and returns "ip:port" with
+// the first IPv4 address it finds, else the first address. Blocks.
+func Resolve(ctx context.Context, addr string, timeout time.Duration) (string, error) {
+	host, port, _ := net.SplitHostPort(addr)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return "", fmt.Errorf("resolve %s: %w", host, err)
+	}
+	if len(ips) == 0 {
+		return "", fmt.Errorf("resolve %s: no address", host)
+	}
+	ip := ips[0]
+	for _, a := range ips {
+		if a.Unmap().Is4() {
+			ip = a
+			break
+		}
+	}
+	return net.JoinHostPort(ip.Unmap().String(), port), nil
 }

@@ -1,8 +1,10 @@
 package sockaddr
 
 import (
+	"context"
 	"net"
 	"testing"
+	"time"
 )
 
 // TestHostPortAsNetWritesIt: HostPort writes a socket address as
@@ -36,5 +38,28 @@ func TestHostPortAsNetWritesIt(t *testing.T) {
 	a := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 54321}
 	if n := testing.AllocsPerRun(100, func() { _ = IP(HostPort(a)) }); n > 1 {
 		t.Errorf("%.0f allocations for HostPort and IP, want 1 (the string kept)", n)
+	}
+}
+
+// Literal puts an IP host in canonical form and leaves names to Resolve;
+// Resolve prefers IPv4 (localhost, from the hosts file).
+func TestCanonicalAddress(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.1:7000":        "127.0.0.1:7000",
+		"[::ffff:10.0.0.1]:5":   "10.0.0.1:5",
+		"[::1]:80":              "[::1]:80",
+		"[2001:DB8::0:1]:443":   "[2001:db8::1]:443",
+		"[fe80::1%eth0]:9":      "[fe80::1%eth0]:9",
+		"localhost:7000":        "",
+		"node-1.example.org:80": "",
+	} {
+		got, ok := Literal(in)
+		if ok != (want != "") || got != want {
+			t.Errorf("Literal(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+	got, err := Resolve(context.Background(), "localhost:7000", 5*time.Second)
+	if err != nil || got != "127.0.0.1:7000" {
+		t.Fatalf("Resolve(localhost:7000) = %q, %v; want 127.0.0.1:7000", got, err)
 	}
 }
