@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/sockaddr"
 	"github.com/antnet-p2p/antnet/proto"
 	"golang.org/x/sys/unix"
 )
@@ -22,7 +23,7 @@ func routeSocket(n *Node, peer *Node) string {
 	}
 	pc := e.Link()
 	if !pc.outbound {
-		return "dialed-by-" + peer.ID().Name + "-from-" + hostPort(pc.raddr) // captured on the loop at open
+		return "dialed-by-" + peer.ID().Name + "-from-" + sockaddr.HostPort(pc.raddr) // captured on the loop at open
 	}
 	// gnet's LocalAddr is loop-only; the descriptor is fixed at open.
 	pc.mu.Lock()

@@ -184,7 +184,7 @@ func TestRefusalFloodIsRateLimited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.peerLog.limit.SummaryEvery = 300 * time.Millisecond // the default 10s would make the test wait
+	srv.peerLog.Limit.SummaryEvery = 300 * time.Millisecond // the default 10s would make the test wait
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -254,9 +254,9 @@ func TestSuppressedRefusalDoesNotAllocate(t *testing.T) {
 	}
 	cause := errors.New("bad frame")
 	for range loglimit.Burst {
-		n.peerLog.refused(slog.LevelWarn, "127.0.0.1:1", cause)
+		n.peerLog.Refused(slog.LevelWarn, "127.0.0.1:1", cause)
 	}
-	if a := testing.AllocsPerRun(100, func() { n.peerLog.refused(slog.LevelWarn, "127.0.0.1:1", cause) }); a != 0 {
+	if a := testing.AllocsPerRun(100, func() { n.peerLog.Refused(slog.LevelWarn, "127.0.0.1:1", cause) }); a != 0 {
 		t.Fatalf("suppressed refusal: %v allocs", a)
 	}
 }

@@ -5,49 +5,71 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
-	"time"
 
-	"github.com/antnet-p2p/antnet/internal/tcpconnect"
+	"github.com/antnet-p2p/antnet/internal/intake"
 )
 
 // Dialing. Every dial is bounded by WithDialTimeout and leaves nothing
 // behind when it fails or is given up. Callers that may block (AddRoute,
-// short-mode Send, secure short Dispatch; a plain one has shortDial) use
+// short-mode Send, secure short Dispatch; a plain one has shortCall) use
 // dial in their own goroutine; the ticker, DispatchAll and broadcasts
 // start a non-blocking dialAsync and poll it. The socket is enrolled in the
 // caller's goroutine, never on a loop. Close cancels blocking dials and
-// aborts the others.
+// aborts the others. What tracks them is internal/intake (n.dials); this
+// file says how the node enrolls a socket and how its dial errors read.
+
+// dialAttempt is a non-blocking connect in progress for its peerConn (P).
+type dialAttempt = intake.Dial[*peerConn]
+
+// openIntake readies n.dials: the dialer (with the dial timeout and the
+// connect-first hook), the enroll, and the node's errors.
+func (n *Node) openIntake(d net.Dialer) {
+	n.dials.Dialer = d
+	n.dials.Enroll = n.enrollOnLoop
+	n.dials.Wrap = n.dialError
+	n.dials.Closed = ErrClosed
+	n.dials.Open()
+}
+
+// enrollOnLoop hands a connected socket to the reactor: gnet dups its
+// descriptor onto a loop, runs OnOpen there with pc (nil: an accepted
+// socket) as the conn's context, and closes c. It waits for OnOpen, so it
+// must not run on an event loop. Through n.dials.Add only: nothing
+// enrolls once closing has started, and Close waits for enrolls in
+// progress before it stops the loops.
+func (n *Node) enrollOnLoop(c net.Conn, pc *peerConn) error {
+	var ctx any
+	if pc != nil {
+		ctx = pc
+	}
+	_, err := n.reactor.cli.EnrollContext(c, ctx)
+	return err
+}
 
 // dial connects to pc.peer.Addr in the caller's goroutine, bounded by the
 // dial timeout, ctx and the node's closing, and enrolls the socket with pc
 // as its context. Errors wrap ErrDial (plus ErrTimeout for a timeout), or
 // ErrClosed. Not on an event loop.
 func (n *Node) dial(ctx context.Context, pc *peerConn) error {
-	if ctx.Done() == nil {
-		ctx = n.dials.ctx
-	} else {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(ctx)
-		defer cancel()
-		defer context.AfterFunc(n.dials.ctx, cancel)()
-	}
-	c, err := n.dials.dialer.DialContext(ctx, "tcp", pc.peer.Addr)
+	c, err := n.dials.Connect(ctx, pc.peer.Addr)
 	if err != nil {
 		return n.dialError(pc, err)
 	}
-	if err := n.enroll(c, pc); err != nil {
+	if err := n.dials.Add(c, pc); err != nil {
 		return n.dialError(pc, err)
 	}
 	return nil
 }
 
-// dialError wraps a dial failure: ErrClosed when the node is closing,
-// otherwise ErrDial, with ErrTimeout for a timeout, and the cause.
+// dialError wraps a dial failure: ErrClosed when the node is closing or
+// the dial was given up, otherwise ErrDial, with ErrTimeout for a
+// timeout, and the cause.
 func (n *Node) dialError(pc *peerConn, err error) error {
 	switch {
 	case errors.Is(err, ErrClosed) || errors.Is(err, ErrDial):
 		return err
+	case errors.Is(err, intake.ErrAborted):
+		return fmt.Errorf("%w: dial %s given up", ErrClosed, pc.peer)
 	case n.life.state.Load() != nodeRunning:
 		return fmt.Errorf("%w: dial %s: %w", ErrClosed, pc.peer, err)
 	}
@@ -58,163 +80,21 @@ func (n *Node) dialError(pc *peerConn, err error) error {
 	return fmt.Errorf("%w: %s: %w", ErrDial, pc.peer, err)
 }
 
-// dialAttempt is a non-blocking connect in progress for pc. Start it with
-// dialAsync, then call poll until it reports done; abort gives it up. On
-// success the connection is enrolled on the reactor with pc as context.
-type dialAttempt struct {
-	n  *Node
-	pc *peerConn
-	at *tcpconnect.Attempt
-
-	mu   sync.Mutex // held across a poll's enroll: one outcome
-	done bool
-	err  error // the outcome, once done
-}
-
-// dialAsync starts connecting to pc.peer.Addr without waiting. The node
-// tracks the attempt until it finishes, so Close can abort it. Errors wrap
-// ErrDial, or are ErrClosed. Any goroutine; resolving a host name may block
-// (addresses given as IPs do not).
+// dialAsync starts connecting to pc.peer.Addr without waiting (see
+// intake.Start). Errors wrap ErrDial, or are ErrClosed.
 func (n *Node) dialAsync(pc *peerConn) (*dialAttempt, error) {
-	raddr, err := net.ResolveTCPAddr("tcp", pc.peer.Addr)
-	if err != nil {
-		return nil, n.dialError(pc, err)
-	}
-	at, err := tcpconnect.Start(raddr, n.cfg.dialTimeout)
-	if err != nil {
-		return nil, n.dialError(pc, err)
-	}
-	a := &dialAttempt{n: n, pc: pc, at: at}
-	n.dials.enrollMu.Lock()
-	if n.dials.enrollOff {
-		n.dials.enrollMu.Unlock()
-		at.Abort()
-		return nil, ErrClosed
-	}
-	n.dials.attempts[a] = struct{}{}
-	n.dials.enrollMu.Unlock()
-	return a, nil
-}
-
-// poll checks the connect without waiting; once done, err is the outcome
-// (ErrDial, with ErrTimeout at the dial timeout) and a connected socket is
-// enrolled, which waits for a loop: not on an event loop. Safe to call
-// again after done.
-func (a *dialAttempt) poll() (done bool, err error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.done {
-		return true, a.err
-	}
-	c, done, err := a.at.Poll()
-	if !done {
-		return false, nil
-	}
-	a.n.untrack(a)
-	switch {
-	case errors.Is(err, tcpconnect.ErrAborted): // abort raced this poll
-		err = fmt.Errorf("%w: dial %s given up", ErrClosed, a.pc.peer)
-	case err == nil:
-		if err = a.n.enroll(c, a.pc); err != nil {
-			err = a.n.dialError(a.pc, err)
-		}
-	default:
-		err = a.n.dialError(a.pc, err)
-	}
-	a.done, a.err = true, err
-	return true, err
-}
-
-// wait polls until the attempt is done or ctx ends (then it aborts it),
-// sleeping in poll(2) between checks. Blocks; not on an event loop.
-func (a *dialAttempt) wait(ctx context.Context) error {
-	for {
-		done, err := a.poll()
-		if done {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			a.abort()
-			return a.n.dialError(a.pc, ctx.Err())
-		default:
-		}
-		a.at.Sleep(10 * time.Millisecond)
-	}
-}
-
-// abort gives the attempt up and closes its descriptor; a no-op once done.
-func (a *dialAttempt) abort() {
-	if !a.at.Abort() {
-		return
-	}
-	a.mu.Lock()
-	if !a.done {
-		a.done, a.err = true, fmt.Errorf("%w: dial %s given up", ErrClosed, a.pc.peer)
-	}
-	a.mu.Unlock()
-	a.n.untrack(a)
-}
-
-func (n *Node) untrack(a *dialAttempt) {
-	n.dials.enrollMu.Lock()
-	delete(n.dials.attempts, a)
-	n.dials.enrollMu.Unlock()
+	return n.dials.Start(pc.peer.Addr, n.cfg.dialTimeout, pc)
 }
 
 // dialInBackground completes a in the caller's goroutine if it can at once
 // (not on an event loop, connect already done), else leaves it to the
-// ticker. On failure the attempt's peerConn is abandoned. Never blocks
-// beyond an enroll.
+// ticker (pollOrphans). On failure the attempt's peerConn is abandoned.
+// Never blocks beyond an enroll.
 func (n *Node) dialInBackground(a *dialAttempt) {
-	if !n.own.isLoop() {
-		if done, err := a.poll(); done {
-			if err != nil {
-				a.pc.abandon(err)
-			}
-			return
-		}
-	}
-	n.dials.enrollMu.Lock()
-	n.dials.orphans = append(n.dials.orphans, a)
-	n.dials.enrollMu.Unlock()
+	n.dials.Background(a, !n.own.isLoop(), (*peerConn).abandon)
 }
 
 // pollOrphans advances the background dials. Ticker.
 func (n *Node) pollOrphans() (pending bool) {
-	n.dials.enrollMu.Lock()
-	list := n.dials.orphans
-	n.dials.orphans = nil
-	n.dials.enrollMu.Unlock()
-	var left []*dialAttempt
-	for _, a := range list {
-		done, err := a.poll()
-		switch {
-		case !done:
-			left = append(left, a)
-		case err != nil:
-			a.pc.abandon(err)
-		}
-	}
-	if len(left) > 0 {
-		n.dials.enrollMu.Lock()
-		n.dials.orphans = append(n.dials.orphans, left...)
-		n.dials.enrollMu.Unlock()
-	}
-	return len(left) > 0
-}
-
-// dialState is the node's outgoing connects: the dialer and the context
-// Close cancels, the enrolls in progress, and the non-blocking connects
-// the ticker polls.
-type dialState struct {
-	ctx    context.Context // cancelled when closing starts: aborts blocking dials
-	dialer net.Dialer      // with the dial timeout
-	stop   context.CancelFunc
-
-	enrollMu  sync.Mutex
-	enrollOff bool                      // closing: nothing enrolls any more
-	enrolls   sync.WaitGroup            // EnrollContext calls in progress
-	attempts  map[*dialAttempt]struct{} // non-blocking connects in progress
-	orphans   []*dialAttempt            // async dials no caller polls: the ticker does
+	return n.dials.PollBackground((*peerConn).abandon)
 }

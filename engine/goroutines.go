@@ -67,27 +67,14 @@ func (g *goroutines) worker() (done func()) { return g.Mark(goid.ID(), workerGor
 // recovered, counted (Stats.CallbackPanics), logged and returned; on a loop
 // ran is marked, so a stall names it. Costs a goroutine-id lookup (~1 µs).
 func (n *Node) runCallback(what string, ran uint8, f func()) (panicked any) {
-	g := &n.own
-	g.Enter()
 	id := goid.ID()
-	prev := g.Of(id)
-	if ls, ok := g.loopByID.Load(id); ok {
+	if ls, ok := n.own.loopByID.Load(id); ok {
 		ls.(*loopState).ran |= ran // on a loop: named if it stalls it
 	}
-	if prev != loopGoroutine {
-		g.Put(id, callbackGoroutine)
+	if p := n.own.Callback(id, callbackGoroutine, loopGoroutine, f); p != nil {
+		n.stats.callbackPanics.Add(1)
+		n.log.Error("callback panicked", "callback", what, "panic", p)
+		return p
 	}
-	defer func() {
-		if prev != loopGoroutine {
-			g.Put(id, prev)
-		}
-		g.Exit()
-		if p := recover(); p != nil {
-			panicked = p
-			n.stats.callbackPanics.Add(1)
-			n.log.Error("callback panicked", "callback", what, "panic", p)
-		}
-	}()
-	f()
 	return nil
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/valyala/bytebufferpool"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/acceptor"
+	"github.com/antnet-p2p/antnet/internal/sockaddr"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/secure"
 )
@@ -129,7 +131,7 @@ func (pc *peerConn) open(c gnet.Conn) ([]byte, gnet.Action) {
 	if !pc.outbound {
 		if refuse := n.refusalReason(); refuse != "" {
 			n.stats.refused.Add(1)
-			if n.peerLog.allow(slog.LevelInfo) {
+			if n.peerLog.Allow(slog.LevelInfo) {
 				n.log.Info("refused connection", "remote", c.RemoteAddr().String(), "reason", refuse)
 			}
 			pc.fail(ErrClosed)
@@ -307,8 +309,8 @@ func (pc *peerConn) mismatch(what string) gnet.Action {
 	n.stats.protocolErrors.Add(1)
 	what = "secure/plain mismatch: " + what
 	if !pc.outbound {
-		n.peerLog.refused(slog.LevelWarn, pc.remote(), what)
-	} else if n.peerLog.allow(slog.LevelWarn) {
+		n.peerLog.Refused(slog.LevelWarn, pc.remote(), what)
+	} else if n.peerLog.Allow(slog.LevelWarn) {
 		n.log.Warn("closing connection", "remote", pc.remote(), "err", what)
 	}
 	err := fmt.Errorf("%w: %s", ErrRefused, what)
@@ -377,7 +379,7 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 	if !h.Listens() {
 		// A dial-only peer: it is known by this socket's address, over this
 		// link only (a learned route: never dialed, gone with the link).
-		h.ID.Addr = hostPort(pc.raddr)
+		h.ID.Addr = sockaddr.HostPort(pc.raddr)
 		pc.dialOnly = true
 	}
 	if h.Nonce == n.nonce {
@@ -394,7 +396,7 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 	if !pc.short {
 		fd := pc.c.Fd()
 		n.setPeerSocket(fd)
-		setAcceptedKeepalive(fd)
+		acceptor.SetKeepalive(fd)
 	}
 	var e *routeEntry
 	if !pc.short && n.cfg.mode == Persistent {
@@ -522,7 +524,7 @@ func (pc *peerConn) handshakeExpired() {
 	n.stats.handshakeTimeouts.Add(1)
 	if pc.outbound {
 		n.log.Debug("handshake timeout", "remote", remoteName{pc})
-	} else if n.peerLog.allow(slog.LevelInfo) {
+	} else if n.peerLog.Allow(slog.LevelInfo) {
 		n.log.Info("refused connection", "remote", pc.remote(), "reason", "no handshake within the handshake timeout", "timeout", n.cfg.handshakeTimeout)
 	}
 	pc.fail(fmt.Errorf("%w: timed out", ErrHandshake))

@@ -14,6 +14,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/sockaddr"
 	"github.com/antnet-p2p/antnet/internal/testkit"
 	"github.com/antnet-p2p/antnet/proto"
 )
@@ -562,7 +563,7 @@ func loopOfRaw(t *testing.T, n *Node, p *rawPeer) gnet.EventLoop {
 			pc.mu.Lock()
 			c := pc.c
 			pc.mu.Unlock()
-			if c != nil && hostPort(pc.raddr) == p.c.LocalAddr().String() { // RemoteAddr is loop-only
+			if c != nil && sockaddr.HostPort(pc.raddr) == p.c.LocalAddr().String() { // RemoteAddr is loop-only
 				el = c.EventLoop()
 				return false
 			}

@@ -11,65 +11,36 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/antnet-p2p/antnet/internal/acceptor"
+
 	"github.com/antnet-p2p/antnet/proto"
 )
 
 // The reactor and the listener. The node runs gnet as a client (event loops
 // and a ticker, no listener of gnet's own) and owns its listener: one accept
-// goroutine per node accepts, applies the connection limits, and enrolls each
-// socket on the least-loaded loop, or serves a whole short request itself
-// (shortserve.go). An accept error (out of descriptors, say)
-// costs a back-off and a count, never the reactor: gnet's own accept path
-// would stop the whole engine on EMFILE.
+// goroutine per node (internal/acceptor: the accept loop, its back-off after
+// an error, the listener's socket options) applies the connection limits
+// and enrolls each socket on the least-loaded loop, or serves a whole short
+// request itself (shortserve.go).
 //
 // Every loop also carries a canary: one end of a socket pair that never
 // carries traffic. A loop that exits closes its connections, the canary with
 // them; a canary closed while the node runs means the reactor died, and the
 // node closes itself (every call then fails with ErrClosed).
 
-// Accept back-off after an error: 5 ms doubling to 1 s, as net/http does.
-const (
-	acceptRetryMin = 5 * time.Millisecond
-	acceptRetryMax = time.Second
-)
-
 // acceptLoop is the node's accept goroutine.
 func (n *Node) acceptLoop() {
 	defer close(n.reactor.acceptDone)
 	defer n.own.loop()() // short requests' handlers may run here: blocking calls are refused as on a loop
-	var (
-		delay   time.Duration
-		lastLog time.Time
-		quiet   uint64 // errors not logged since lastLog
-	)
-	for {
-		c, err := n.reactor.ln.AcceptTCP()
-		if err == nil {
-			err = n.admitAccepted(c)
-		}
-		if err == nil {
-			delay = 0
-			continue
-		}
-		if errors.Is(err, net.ErrClosed) || n.life.state.Load() != nodeRunning {
-			return
-		}
-		n.stats.acceptErrors.Add(1)
-		delay = min(max(2*delay, acceptRetryMin), acceptRetryMax)
-		if now := time.Now(); now.Sub(lastLog) >= time.Second {
-			n.log.Warn("accept failed; existing links unaffected", "err", err, "retry_in", delay, "more_errors", quiet)
-			lastLog, quiet = now, 0
-		} else {
-			quiet++
-		}
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-n.life.closing:
-			t.Stop()
-			return
-		}
+	l := acceptor.Loop{
+		Listener: n.reactor.ln,
+		Serve:    n.admitAccepted,
+		Running:  func() bool { return n.life.state.Load() == nodeRunning },
+		Closing:  n.life.closing,
+		Failed:   func() { n.stats.acceptErrors.Add(1) },
+		Log:      n.log,
 	}
+	l.Run()
 }
 
 // admitAccepted refuses c if the node is full, serves it if it carries a
@@ -77,7 +48,7 @@ func (n *Node) acceptLoop() {
 func (n *Node) admitAccepted(c *net.TCPConn) error {
 	if why := n.overLimit(); why != "" {
 		n.stats.refused.Add(1)
-		if n.peerLog.allow(slog.LevelInfo) {
+		if n.peerLog.Allow(slog.LevelInfo) {
 			n.log.Info("refused connection", "remote", c.RemoteAddr().String(), "reason", why)
 		}
 		refuseConn(c, why)
@@ -86,7 +57,7 @@ func (n *Node) admitAccepted(c *net.TCPConn) error {
 	if served, err := n.serveShort(c); served {
 		return err // served by this goroutine, or handed to a loop: shortserve.go
 	}
-	if err := n.enroll(c, nil); err != nil && !errors.Is(err, ErrClosed) {
+	if err := n.dials.Add(c, nil); err != nil && !errors.Is(err, ErrClosed) {
 		return err
 	}
 	return nil
@@ -125,84 +96,15 @@ func (n *Node) setPeerSocket(fd int) {
 	}
 }
 
-// The listener accepts sockets without TCP keepalive (its KeepAlive is -1):
-// a short-mode connection lives one exchange, and the four setsockopt calls
-// Go makes per accept were a tenth of its cost. An accepted socket whose
-// hello asks for a persistent link gets, in setAcceptedKeepalive, what Go
-// gives every dialed socket by default.
-const (
-	keepaliveIdle     = 15 // seconds, as Go's default
-	keepaliveInterval = 15
-	keepaliveCount    = 9
-)
-
-// setAcceptedKeepalive turns TCP keepalive on for an accepted persistent
-// socket, with Go's default settings. Loop.
-func setAcceptedKeepalive(fd int) {
-	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
-	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, keepaliveIdle)
-	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, keepaliveInterval)
-	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, keepaliveCount)
-}
-
-// listenConfig is the node's listener configuration: no keepalive on
-// accepted sockets (see setAcceptedKeepalive).
-var listenConfig = net.ListenConfig{KeepAlive: -1}
-
-// enroll hands a connected socket to the reactor: gnet dups its descriptor
-// onto a loop, runs OnOpen there with ctx as the conn's context, and closes
-// c. It waits for OnOpen, so it must not run on an event loop. Nothing
-// enrolls once closing has started; Close waits for enrolls in progress
-// before it stops the loops.
-func (n *Node) enroll(c net.Conn, ctx any) error {
-	if !n.beginEnroll() {
-		_ = c.Close()
-		return ErrClosed
-	}
-	defer n.dials.enrolls.Done()
-	_, err := n.reactor.cli.EnrollContext(c, ctx)
-	return err
-}
-
-func (n *Node) beginEnroll() bool {
-	n.dials.enrollMu.Lock()
-	defer n.dials.enrollMu.Unlock()
-	if n.dials.enrollOff {
-		return false
-	}
-	n.dials.enrolls.Add(1)
-	return true
-}
-
 // stopIntake ends every way in: no enroll from now on, blocking dials
 // cancelled, non-blocking ones aborted, the listener closed. It waits for
 // the accept goroutine and, up to wait (0: no bound), for enrolls in
 // progress.
 func (n *Node) stopIntake(wait time.Duration) {
-	n.dials.enrollMu.Lock()
-	n.dials.enrollOff = true
-	dials := make([]*dialAttempt, 0, len(n.dials.attempts))
-	for a := range n.dials.attempts {
-		dials = append(dials, a)
-	}
-	n.dials.enrollMu.Unlock()
-	n.dials.stop()
-	for _, a := range dials {
-		a.abort()
-	}
+	n.dials.Close()
 	_ = n.reactor.ln.Close()
 	<-n.reactor.acceptDone
-	done := make(chan struct{})
-	go func() { n.dials.enrolls.Wait(); close(done) }()
-	if wait <= 0 {
-		<-done
-		return
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
+	if n.dials.Wait(wait) != nil {
 		n.log.Error("an enroll on a stopped loop never returned")
 	}
 }

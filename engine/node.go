@@ -16,8 +16,11 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
 
+	"github.com/antnet-p2p/antnet/internal/acceptor"
 	"github.com/antnet-p2p/antnet/internal/gnetslog"
 	"github.com/antnet-p2p/antnet/internal/inorder"
+	"github.com/antnet-p2p/antnet/internal/intake"
+	"github.com/antnet-p2p/antnet/internal/loglimit"
 	"github.com/antnet-p2p/antnet/internal/pace"
 	"github.com/antnet-p2p/antnet/internal/tcpconnect"
 	"github.com/antnet-p2p/antnet/internal/workpool"
@@ -42,7 +45,7 @@ type Node struct {
 	cfg     config
 	handler proto.Handler
 	log     *slog.Logger
-	peerLog peerLog // the lines remote peers cause, rate-limited (diag.go)
+	peerLog loglimit.Log // the lines remote peers cause, rate-limited (internal/loglimit)
 	nonce   uint64
 
 	id proto.PeerID // set by Start
@@ -54,10 +57,10 @@ type Node struct {
 	tree  treeTenant   // the broadcast tenant (gossip.go)
 	clock atomic.Int64 // unix nanos, advanced by every tick
 
-	shortSrv shortServer // the accept goroutine's inline short requests (shortserve.go)
-	life     lifecycle   // running, closing, closed (node.go)
-	reactor  reactor     // gnet's loops and ticker, the listener, the canaries (reactor.go)
-	dials    dialState   // outgoing connects in progress (dial.go)
+	shortSrv shortServer              // the accept goroutine's inline short requests (shortserve.go)
+	life     lifecycle                // running, closing, closed (node.go)
+	reactor  reactor                  // gnet's loops and ticker, the listener, the canaries (reactor.go)
+	dials    intake.Intake[*peerConn] // dials and enrolls in progress (dial.go, internal/intake)
 
 	routes     routeState               // the route table and what changes with it (routes.go)
 	peerEvents inorder.Queue[PeerEvent] // WithPeerEvents: queued under linkMu, flushed after
@@ -109,13 +112,12 @@ func New(name, listen string, h proto.Handler, opts ...Option) (*Node, error) {
 		handler: h,
 		log:     cfg.logger.With("node", name),
 		nonce:   binary.BigEndian.Uint64(nb[:]),
-		dials:   dialState{attempts: make(map[*dialAttempt]struct{})},
 		life:    lifecycle{closing: make(chan struct{}), stopped: make(chan struct{})},
 		pacer:   pace.Pacer[*peerConn]{Min: minPace, Max: tickEvery},
 	}
 	n.peerEvents.Deliver = n.deliverPeerEvents(cfg.events)
-	n.peerLog.log = n.log
-	n.stalls.Threshold, n.stalls.log = cfg.stallThreshold, n.log
+	n.peerLog.Log = n.log
+	n.stalls.init(cfg.stallThreshold, n.log)
 	if err := n.newTree(); err != nil {
 		return nil, err
 	}
@@ -147,23 +149,21 @@ func (n *Node) Start() error {
 // start binds the listener, starts the reactor's loops and ticker, and the
 // accept goroutine.
 func (n *Node) start() error {
-	l, err := listenConfig.Listen(context.Background(), "tcp", n.cfg.listen)
+	// A short-mode node accepts once hello and request are there (TCP_DEFER_ACCEPT: shortserve.go).
+	ln, err := acceptor.Listen(n.cfg.listen, n.cfg.mode == Short)
 	if err != nil {
 		return err
 	}
-	n.reactor.ln = l.(*net.TCPListener)
+	n.reactor.ln = ln
+	dialer := net.Dialer{Timeout: n.cfg.dialTimeout, ControlContext: tcpconnect.First}
 	if n.cfg.mode == Short {
-		deferAccept(n.reactor.ln) // accept once hello and request are there: shortserve.go
+		dialer.KeepAlive = -1 // a short link lives one exchange: no keepalive's four setsockopt calls
 	}
-	n.dials.dialer = net.Dialer{Timeout: n.cfg.dialTimeout, ControlContext: tcpconnect.First}
-	if n.cfg.mode == Short {
-		n.dials.dialer.KeepAlive = -1 // a short link lives one exchange: no keepalive's four setsockopt calls
-	}
+	n.openIntake(dialer)
 	if err := n.boot(n.reactor.ln.Addr().(*net.TCPAddr).Port); err != nil {
 		_ = n.reactor.ln.Close()
 		return err
 	}
-	n.dials.ctx, n.dials.stop = context.WithCancel(context.Background())
 	n.reactor.cli, err = gnet.NewClient(&events{n: n},
 		gnet.WithNumEventLoop(n.cfg.loops),
 		gnet.WithLoadBalancing(gnet.LeastConnections),
@@ -183,7 +183,7 @@ func (n *Node) start() error {
 	}
 	if err != nil {
 		n.life.state.Store(nodeClosed) // a canary closing now is no reactor death
-		n.dials.stop()
+		n.dials.Close()
 		_ = n.reactor.ln.Close()
 		if started {
 			n.stopReactor()

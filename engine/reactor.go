@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"runtime"
 	"strconv"
 	"time"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/antnet-p2p/antnet/broadcast"
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/short"
+	"github.com/antnet-p2p/antnet/internal/sockaddr"
 	"github.com/antnet-p2p/antnet/proto"
 )
 
@@ -368,11 +369,11 @@ func (pc *peerConn) shortFrame(k codec.Kind) error {
 }
 
 // afterAnswer runs after a response: a short link waits for the acceptor
-// to close first (its TIME_WAIT stays there), at most shortCloseGrace;
+// to close first (its TIME_WAIT stays there), at most short.CloseGrace;
 // draining links may be done.
 func (pc *peerConn) afterAnswer() gnet.Action {
 	if pc.short && pc.outbound {
-		pc.setDeadline(shortCloseGrace)
+		pc.setDeadline(short.CloseGrace)
 		return gnet.None
 	}
 	if pc.state.Load() == stateDraining {
@@ -398,8 +399,8 @@ func (pc *peerConn) violation(err error) gnet.Action {
 func (pc *peerConn) logClosed(level slog.Level, err error) {
 	n := pc.n
 	if !pc.outbound && pc.state.Load() == stateHandshake {
-		n.peerLog.refused(level, pc.remote(), err)
-	} else if n.peerLog.allow(level) {
+		n.peerLog.Refused(level, pc.remote(), err)
+	} else if n.peerLog.Allow(level) {
 		n.log.Log(context.Background(), level, "closing connection", "remote", pc.remote(), "err", err)
 	}
 }
@@ -415,19 +416,7 @@ func (pc *peerConn) remote() string {
 	if pc.state.Load() != stateHandshake {
 		return pc.peer.String()
 	}
-	return hostPort(pc.raddr)
-}
-
-// hostPort is a's "host:port" as net.TCPAddr's String writes it, IPv4-mapped
-// addresses unmapped, built with one allocation where String makes two;
-// "?" for nil.
-func hostPort(a *net.TCPAddr) string {
-	if a == nil {
-		return "?"
-	}
-	ap := a.AddrPort()
-	var b [64]byte
-	return string(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).AppendTo(b[:0]))
+	return sockaddr.HostPort(pc.raddr)
 }
 
 // remoteName logs pc.remote() lazily: a debug line that is not written

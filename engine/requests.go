@@ -194,7 +194,7 @@ func (n *Node) wait(ctx context.Context, c *pendingCall, dst []byte, start, dead
 	f.timer.Reset(time.Until(deadline))
 	defer f.timer.Stop()
 	if c.dial != nil {
-		if err := c.dial.wait(ctx); err != nil && c.pc.cancel(c.id) {
+		if err := c.dial.Wait(ctx); err != nil && c.pc.cancel(c.id) {
 			c.pc.abandon(err)
 			return dst, err
 		}

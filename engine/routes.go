@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"sync"
 	"time"
 
+	"github.com/antnet-p2p/antnet/internal/sockaddr"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/route"
 )
@@ -326,28 +326,16 @@ func (n *Node) routeAddr(ctx context.Context, addr string) (string, error) {
 	if err := proto.ValidateAddr(addr); err != nil {
 		return "", err
 	}
-	host, port, _ := net.SplitHostPort(addr)
-	if ip, err := netip.ParseAddr(host); err == nil {
-		return net.JoinHostPort(ip.Unmap().String(), port), nil
+	if canon, ok := sockaddr.Literal(addr); ok {
+		return canon, nil
 	}
 	if n.own.onLoop() {
+		host, _, _ := net.SplitHostPort(addr)
 		return "", fmt.Errorf("%w: resolving %s", ErrOnEventLoop, host)
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.dialTimeout)
-	defer cancel()
-	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	canon, err := sockaddr.Resolve(ctx, addr, n.cfg.dialTimeout)
 	if err != nil {
-		return "", fmt.Errorf("%w: resolve %s: %w", ErrDial, host, err)
+		return "", fmt.Errorf("%w: %w", ErrDial, err)
 	}
-	if len(ips) == 0 {
-		return "", fmt.Errorf("%w: resolve %s: no address", ErrDial, host)
-	}
-	ip := ips[0]
-	for _, a := range ips {
-		if a.Unmap().Is4() {
-			ip = a
-			break
-		}
-	}
-	return net.JoinHostPort(ip.Unmap().String(), port), nil
+	return canon, nil
 }

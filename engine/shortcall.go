@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/short"
 	"github.com/antnet-p2p/antnet/proto"
 )
 
@@ -29,124 +28,72 @@ import (
 // The acceptor closes first (PROTOCOL.md, "Short mode"): the dialer reads
 // the answer, then waits for the acceptor's FIN before it closes, so the
 // TIME_WAIT stays on the acceptor and a busy dialer does not run out of
-// ephemeral ports. A peer that does not close within shortCloseGrace of its
+// ephemeral ports. A peer that does not close within short.CloseGrace of its
 // answer is closed by the dialer.
-
-// shortCloseGrace bounds how long a dialer waits, after the answer, for
-// the acceptor to close first. An antnet acceptor closes as soon as the
-// answer is flushed.
-const shortCloseGrace = 250 * time.Millisecond
-
-// shortBufs are the read buffers of caller-side short requests.
-var shortBufs = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
-
-// maxPooledShortBuf is the largest read buffer put back in shortBufs.
-const maxPooledShortBuf = 64 << 10
-
-// longAgo is a deadline in the past: it wakes a blocked read or write.
-var longAgo = time.Unix(1, 0)
 
 // shortCall sends msg to e as a short-mode request from the calling
 // goroutine and appends the answer to dst. Plain nodes only; not on an
-// event loop.
+// event loop. The socket work is internal/short's (short.Exchange); this
+// is the node's side: its counters, its hello, and its errors.
 func (n *Node) shortCall(ctx context.Context, e *routeEntry, msg, dst []byte, start time.Time) ([]byte, error) {
 	n.stats.requests.Add(1)
 	if err := n.cfg.checkSize(len(msg)); err != nil {
 		return dst, fmt.Errorf("antnet: send to %s: %w", e.ID, err)
 	}
 	deadline := n.deadline(ctx, start)
-	c, err := n.shortDial(ctx, e.ID)
+	peer := e.ID
+	c, err := n.dials.Connect(ctx, peer.Addr)
 	if err != nil {
-		return dst, err
+		return dst, n.dialError(&peerConn{peer: &peer}, err)
 	}
 	n.stats.conns.Add(1)
 	defer n.stats.conns.Add(-1)
-	// Close and the caller's context end the exchange at once.
-	interrupt := func() { _ = c.SetDeadline(longAgo) }
-	defer context.AfterFunc(n.dials.ctx, interrupt)()
-	if ctx.Done() != nil {
-		defer context.AfterFunc(ctx, interrupt)()
+	acked := false
+	x := short.Exchange{
+		Request: func(b []byte) []byte {
+			b = n.appendHello(b, codec.KindHello, true)
+			b = codec.AppendHeader(b, codec.KindRequest, 0, 0, 1, len(msg))
+			return append(b, msg...)
+		},
+		MaxAck: maxHandshakeFrame, MaxFrame: n.cfg.maxFrame,
+		Ack: func(f codec.Frame) error {
+			if err := n.shortAck(peer, &f); err != nil {
+				return err
+			}
+			acked = true
+			n.stats.shortLinks.Add(1)
+			return nil
+		},
+		Answer: func(f codec.Frame) (bool, error) {
+			switch {
+			case f.Kind == codec.KindResponse && f.ID == 1:
+				dst = append(dst, f.Payload...)
+				return true, nil
+			case f.Kind == codec.KindError && f.ID == 1:
+				n.stats.remoteErrors.Add(1)
+				return true, proto.ParseError(peer, f.Payload)
+			}
+			n.stats.protocolErrors.Add(1)
+			return false, fmt.Errorf("%w: %s on a short-mode link, want the answer to request 1", ErrProtocol, f.Kind)
+		},
 	}
-	_ = c.SetDeadline(deadline)
-
-	bp := shortBufs.Get().(*[]byte)
-	defer func() {
-		if cap(*bp) <= maxPooledShortBuf {
-			shortBufs.Put(bp)
-		}
-	}()
-	req := n.appendHello((*bp)[:0], codec.KindHello, true)
-	req = codec.AppendHeader(req, codec.KindRequest, 0, 0, 1, len(msg))
-	req = append(req, msg...)
-	*bp = req[:cap(req)]
 	n.stats.framesOut.Add(1)
 	n.stats.inflight.Add(1)
-	reply, err := n.shortExchange(ctx, c, e.ID, bp, req, dst, deadline)
+	read, err := x.Call(c, deadline, n.dials.Context(), ctx) // Close and the caller's context end it at once
 	n.stats.inflight.Add(-1)
+	if acked {
+		n.stats.shortLinks.Add(-1)
+	}
+	if read > 0 {
+		n.stats.framesIn.Add(2)
+		n.stats.bytesIn.Add(uint64(read))
+	}
 	if err == nil {
 		n.stats.rtt.Observe(time.Since(start))
+		return dst, nil
 	}
-	return reply, err
-}
-
-// shortDial connects to peer in the caller's goroutine, bounded by the dial
-// timeout, ctx and the node's closing. Errors wrap ErrDial (plus
-// ErrTimeout), or ErrClosed.
-func (n *Node) shortDial(ctx context.Context, peer proto.PeerID) (net.Conn, error) {
-	dctx := n.dials.ctx
-	if ctx.Done() != nil {
-		var cancel context.CancelFunc
-		dctx, cancel = context.WithCancel(ctx)
-		defer cancel()
-		defer context.AfterFunc(n.dials.ctx, cancel)()
-	}
-	c, err := n.dials.dialer.DialContext(dctx, "tcp", peer.Addr)
-	if err != nil {
-		return nil, n.dialError(&peerConn{peer: &peer}, err)
-	}
-	return c, nil
-}
-
-// shortExchange writes req (hello + request) on c, reads hello-ack and the
-// answer, waits for the acceptor to close, and closes c. *bp is the read
-// buffer (req lies in it and is written before the first read); it may be
-// grown for a large answer.
-func (n *Node) shortExchange(ctx context.Context, c net.Conn, peer proto.PeerID, bp *[]byte, req, dst []byte, deadline time.Time) (reply []byte, err error) {
-	defer func() { _ = c.Close() }()
-	if _, err := c.Write(req); err != nil {
-		return dst, n.shortIOError(ctx, peer, err, deadline, "")
-	}
-	r := codec.StreamReader{R: c, Buf: (*bp)[:cap(*bp)]}
-	defer func() { *bp = r.Buf }()
-	f, err := r.Next(maxHandshakeFrame)
-	if err != nil {
-		return dst, n.shortIOError(ctx, peer, err, deadline, "hello-ack")
-	}
-	if err := n.shortAck(peer, &f); err != nil {
-		return dst, err
-	}
-	n.stats.shortLinks.Add(1)
-	defer n.stats.shortLinks.Add(-1)
-	if f, err = r.Next(n.cfg.maxFrame); err != nil {
-		return dst, n.shortIOError(ctx, peer, err, deadline, "answer")
-	}
-	n.stats.framesIn.Add(2)
-	n.stats.bytesIn.Add(uint64(r.Used()))
-	switch {
-	case f.Kind == codec.KindResponse && f.ID == 1:
-		dst = append(dst, f.Payload...)
-	case f.Kind == codec.KindError && f.ID == 1:
-		n.stats.remoteErrors.Add(1)
-		err = proto.ParseError(peer, f.Payload)
-	default:
-		n.stats.protocolErrors.Add(1)
-		return dst, fmt.Errorf("%w: %s on a short-mode link, want the answer to request 1", ErrProtocol, f.Kind)
-	}
-	if r.Buffered() == 0 { // nothing after the answer: let the acceptor close first
-		if grace := time.Now().Add(shortCloseGrace); grace.Before(deadline) {
-			_ = c.SetReadDeadline(grace)
-		}
-		_, _ = c.Read(r.Buf)
+	if ioe := (*short.IOError)(nil); errors.As(err, &ioe) {
+		return dst, n.shortIOError(ctx, peer, ioe.Err, deadline, ioe.Step)
 	}
 	return dst, err
 }
@@ -175,10 +122,10 @@ func (n *Node) shortAck(peer proto.PeerID, f *codec.Frame) error {
 	return nil
 }
 
-// shortIOError says why a short exchange's socket failed at step: the
-// node closing (ErrClosed), the caller's context or the request deadline
-// (counted in Timeouts), a frame too large or malformed (ErrProtocol), or
-// the connection lost.
+// shortIOError says why a short exchange's socket failed at step (a
+// short.Step...): the node closing (ErrClosed), the caller's context or
+// the request deadline (counted in Timeouts), a frame too large or
+// malformed (ErrProtocol), or the connection lost.
 func (n *Node) shortIOError(ctx context.Context, peer proto.PeerID, err error, deadline time.Time, step string) error {
 	if n.life.state.Load() != nodeRunning {
 		return fmt.Errorf("%w: request to %s: %w", ErrClosed, peer, err)
@@ -200,7 +147,7 @@ func (n *Node) shortIOError(ctx context.Context, peer proto.PeerID, err error, d
 		n.stats.protocolErrors.Add(1)
 		return fmt.Errorf("%w: %w", ErrProtocol, de.Err)
 	}
-	if step == "hello-ack" && errors.Is(err, io.EOF) {
+	if step == short.StepAck && errors.Is(err, io.EOF) {
 		return fmt.Errorf("%w: %w", ErrConnLost, silentClose(false, err))
 	}
 	return fmt.Errorf("%w: request to %s: %v", ErrConnLost, peer, err)

@@ -11,13 +11,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/antnet-p2p/antnet/codec"
-	"github.com/antnet-p2p/antnet/proto"
+	"github.com/antnet-p2p/antnet/internal/acceptor"
+	"github.com/antnet-p2p/antnet/internal/short"
 )
 
 // Short requests served by the acceptor. A short-mode socket carries hello
 // and one message; when both already lie whole in the accepted socket's
 // receive buffer (a short-mode node's listener defers the accept until the
-// first bytes arrive: deferaccept_linux.go), the accept goroutine serves it
+// first bytes arrive: internal/acceptor), the accept goroutine serves it
 // itself, without a gnet loop: it peeks at the bytes, takes them, runs the
 // handler, writes hello-ack and the answer in one non-blocking write and
 // closes first (the TIME_WAIT stays here, not with the dialer). Everything
@@ -67,23 +68,15 @@ func (n *Node) serveShort(c *net.TCPConn) (bool, error) {
 	}
 	k := 0
 	_ = rc.Read(func(fd uintptr) bool {
-		k = peek(int(fd), ss.buf)
+		k = acceptor.Peek(int(fd), ss.buf)
 		return true
 	})
 	if k <= 0 || k == len(ss.buf) {
 		return false, nil
 	}
-	in := ss.buf[:k]
-	hf, hn, err := codec.Decode(in, maxHandshakeFrame)
-	if err != nil || hn == 0 || hf.Kind != codec.KindHello || hf.Flags&proto.FlagShort == 0 {
-		return false, nil
-	}
-	mf, mn, err := codec.Decode(in[hn:], n.cfg.maxFrame)
-	if err != nil || mn == 0 || hn+mn != k || (mf.Kind != codec.KindRequest && mf.Kind != codec.KindNotice) {
-		return false, nil
-	}
-	h, err := proto.ParseHello(hf.Payload)
-	if err != nil || h.Nonce == n.nonce || h.ID.Addr == n.id.Addr || n.checkPin(h.ID.Addr, "") != nil {
+	in, ok := short.Whole(ss.buf[:k], maxHandshakeFrame, n.cfg.maxFrame)
+	h, mf := in.Hello, in.Msg
+	if !ok || h.Nonce == n.nonce || h.ID.Addr == n.id.Addr || n.checkPin(h.ID.Addr, "") != nil {
 		return false, nil // refused on the loop, with the reason
 	}
 	// Take the bytes: they are all there, the read does not wait.
@@ -125,13 +118,7 @@ func (n *Node) serveShort(c *net.TCPConn) (bool, error) {
 	}
 	wrote := 0
 	_ = rc.Write(func(fd uintptr) bool {
-		wrote, _ = unix.Write(int(fd), w.B)
-		if wrote == len(w.B) {
-			// The FIN follows the answer at once: the dialer, which waits
-			// for it, is not kept waiting while this goroutine unregisters
-			// the socket from the poller.
-			_ = unix.Shutdown(int(fd), unix.SHUT_WR)
-		}
+		wrote = short.Answer(int(fd), w.B) // with the FIN right after it when the socket took it all
 		return true
 	})
 	if wrote < len(w.B) && wrote >= 0 {
@@ -161,7 +148,7 @@ func (n *Node) handOff(c *net.TCPConn, pc *peerConn, out []byte) (bool, error) {
 	pc.queued.Store(int64(len(q.B)))
 	pc.ls = nil
 	pc.mu.Unlock()
-	if err := n.enroll(c, pc); err != nil {
+	if err := n.dials.Add(c, pc); err != nil {
 		pc.fail(ErrClosed)
 		if !errors.Is(err, ErrClosed) {
 			return true, err // short of descriptors: the accept loop backs off

@@ -22,6 +22,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/antnet-p2p/antnet/internal/acceptor"
 	"github.com/antnet-p2p/antnet/internal/testkit"
 	"github.com/antnet-p2p/antnet/proto"
 )
@@ -606,9 +607,9 @@ func TestAcceptedPersistentSocketsKeepAlive(t *testing.T) {
 		n.conns.Range(func(pc *peerConn) bool {
 			on, err := unix.GetsockoptInt(pc.c.Fd(), unix.SOL_SOCKET, unix.SO_KEEPALIVE)
 			idle, err2 := unix.GetsockoptInt(pc.c.Fd(), unix.IPPROTO_TCP, unix.TCP_KEEPIDLE)
-			if err != nil || err2 != nil || on != 1 || idle != keepaliveIdle {
+			if err != nil || err2 != nil || on != 1 || idle != acceptor.KeepaliveIdle {
 				t.Errorf("%s (outbound %v): SO_KEEPALIVE = %d, TCP_KEEPIDLE = %d (%v, %v); want 1, %d",
-					n.ID(), pc.outbound, on, idle, err, err2, keepaliveIdle)
+					n.ID(), pc.outbound, on, idle, err, err2, acceptor.KeepaliveIdle)
 			}
 			return true
 		})

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/antnet-p2p/antnet/codec"
@@ -19,7 +18,8 @@ import (
 // peer of its loop past a LAN round trip hundreds of times over.
 const defaultStallThreshold = 100 * time.Millisecond
 
-// What ran in a loop callback (loopState.ran), to name what stalled it.
+// What ran in a loop callback (loopState.ran), to name what stalled it:
+// bit i is the i-th of init's Names.
 const (
 	ranRequest uint8 = 1 << iota
 	ranNotice
@@ -32,10 +32,14 @@ const (
 const stallMsg = "event loop stalled: handlers must not block (use ctx.Defer or WithWorkers)"
 
 // stallWatch times the loops' callbacks and logs the stalls its Watch
-// reports. Set before the loops start.
-type stallWatch struct {
-	stall.Watch
-	log *slog.Logger
+// reports (internal/stall's Log). Set before the loops start (init).
+type stallWatch struct{ stall.Log }
+
+// init sets the threshold (0: off) and the lines to log.
+func (w *stallWatch) init(threshold time.Duration, log *slog.Logger) {
+	w.Threshold, w.Log.Log, w.Msg = threshold, log, stallMsg
+	w.Names = []string{"request handler", "notice handler", "gossip handler", "admit callback", "peer events callback"}
+	w.None = "no handler or callback: the engine itself"
 }
 
 // markRan notes that a handler of kind k ran in the loop's callback. Loop.
@@ -62,29 +66,7 @@ func (w *stallWatch) start(ls *loopState) int64 {
 
 // end logs the callback begun at start if the watch reports it. Loop.
 func (w *stallWatch) end(ls *loopState, callback string, start int64) {
-	if start < 0 {
-		return
+	if start >= 0 {
+		w.End(ls.index, callback, ls.ran, start, monoNow())
 	}
-	if took, report, unlogged := w.End(start, monoNow()); report {
-		w.log.Warn(stallMsg, "loop", ls.index, "callback", callback, "ran", ranNames(ls.ran),
-			"took", took.Round(time.Millisecond), "threshold", w.Threshold, "unlogged", unlogged)
-	}
-}
-
-// ranNames names what ran in a stalled callback.
-func ranNames(ran uint8) string {
-	var names []string
-	for _, r := range []struct {
-		bit  uint8
-		name string
-	}{{ranRequest, "request handler"}, {ranNotice, "notice handler"}, {ranGossip, "gossip handler"},
-		{ranAdmit, "admit callback"}, {ranEvents, "peer events callback"}} {
-		if ran&r.bit != 0 {
-			names = append(names, r.name)
-		}
-	}
-	if len(names) == 0 {
-		return "no handler or callback: the engine itself"
-	}
-	return strings.Join(names, ", ")
 }

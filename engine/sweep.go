@@ -47,7 +47,7 @@ func (n *Node) sweep(now time.Time, release bool) (busy bool) {
 	})
 	busy = n.tickUpkeep(now) || busy
 	busy = n.pollOrphans() || busy
-	n.peerLog.summary()
+	n.peerLog.Summary()
 	return busy
 }
 

@@ -3,8 +3,6 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -13,6 +11,7 @@ import (
 	"github.com/antnet-p2p/antnet/book"
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/connmgr"
+	"github.com/antnet-p2p/antnet/internal/sockaddr"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/secure"
 	"github.com/antnet-p2p/antnet/upkeep"
@@ -81,20 +80,11 @@ func (pc *peerConn) upkeepLost() {
 // hello from id on pc; a refusal is counted. Loop, under linkMu.
 func (pc *peerConn) admitLink(id proto.PeerID) error {
 	n := pc.n
-	if err := n.upkeep.Admit(id.Addr, remoteIP(pc.raddr)); err != nil {
+	if err := n.upkeep.Admit(id.Addr, sockaddr.IP(pc.raddr)); err != nil {
 		n.stats.refused.Add(1)
 		return err // the refusal's text as it goes on the wire; the dialer adds ErrRefused
 	}
 	return nil
-}
-
-// remoteIP is the IP of a socket's remote address, IPv4-mapped addresses
-// unmapped; the zero Addr for nil. Allocates nothing.
-func remoteIP(a *net.TCPAddr) netip.Addr {
-	if a == nil {
-		return netip.Addr{}
-	}
-	return a.AddrPort().Addr().Unmap()
 }
 
 // pexFrame hands a pex-request or pex-response to the tenant; it reports
@@ -151,7 +141,7 @@ func (c upkeepCore) Links() []upkeep.Link[*routeEntry] {
 	for i, pc := range links {
 		out[i] = upkeep.Link[*routeEntry]{Route: pc.entry, Link: connmgr.Link{
 			Addr:    pc.entry.ID.Addr,
-			IP:      remoteIP(pc.raddr),
+			IP:      sockaddr.IP(pc.raddr),
 			Static:  c.IsStatic(pc.entry.ID.Addr),
 			Inbound: !pc.outbound,
 			Since:   time.Unix(0, pc.readyAt.Load()),
@@ -245,7 +235,7 @@ type upkeepDial struct {
 // connected, the handshake's end is seen on a later poll. Ticker.
 func (d *upkeepDial) Poll() (bool, error) {
 	if d.connect != nil {
-		done, err := d.connect.poll()
+		done, err := d.connect.Poll()
 		if !done {
 			return false, nil
 		}
@@ -269,7 +259,7 @@ func (d *upkeepDial) Poll() (bool, error) {
 // Abort gives the dial up. Ticker.
 func (d *upkeepDial) Abort() {
 	if d.connect != nil {
-		d.connect.abort()
+		d.connect.Abort()
 	}
 	d.pc.abandon(ErrClosed)
 	d.n.routes.releaseDial(d.e, d.pc)

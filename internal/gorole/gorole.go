@@ -62,3 +62,25 @@ func (s *Set) Caller() Role {
 	}
 	return s.Of(goid.ID())
 }
+
+// Callback runs f, user code, on the calling goroutine (id) as role r:
+// calls f makes see r, unless the goroutine plays keep already (a loop
+// running a callback stays a loop), and f counts as user code running
+// (Enter, Exit). Its role is given back after f, and a panic in f is
+// recovered and returned.
+func (s *Set) Callback(id uint64, r, keep Role, f func()) (panicked any) {
+	s.Enter()
+	prev := s.Of(id)
+	if prev != keep {
+		s.Put(id, r)
+	}
+	defer func() {
+		if prev != keep {
+			s.Put(id, prev)
+		}
+		s.Exit()
+		panicked = recover()
+	}()
+	f()
+	return nil
+}

@@ -83,3 +83,25 @@ func TestOfAndIdleCallerDoNotAllocate(t *testing.T) {
 		t.Fatalf("%v allocs", a)
 	}
 }
+
+// Callback runs f as the callback role, counted as user code, gives the
+// role back after, keeps a loop a loop, and returns f's panic.
+func TestCallback(t *testing.T) {
+	var s Set
+	id := goid.ID()
+	var inside Role
+	if p := s.Callback(id, callback, loop, func() { inside = s.Caller() }); p != nil || inside != callback {
+		t.Fatalf("in the callback: role %d, panic %v; want callback, none", inside, p)
+	}
+	if s.Of(id) != 0 || s.Caller() != 0 {
+		t.Fatalf("after the callback: role %d, caller %d; want none", s.Of(id), s.Caller())
+	}
+	defer s.Mark(id, loop)()
+	p := s.Callback(id, callback, loop, func() { inside = s.Caller(); panic("boom") })
+	if p != "boom" || inside != loop {
+		t.Fatalf("on a loop: role %d, panic %v; want loop, boom", inside, p)
+	}
+	if s.Of(id) != loop || s.Caller() != 0 {
+		t.Fatalf("after a panicking callback on a loop: role %d, caller %d; want loop, 0 (Exit ran)", s.Of(id), s.Caller())
+	}
+}

@@ -1,4 +1,4 @@
-package engine
+package acceptor
 
 import (
 	"net"
@@ -13,11 +13,11 @@ import (
 // the handshake timeout as any other.
 const deferAcceptSeconds = 1
 
-// deferAccept makes ln's accepts wait for the peer's first bytes
+// DeferAccept makes ln's accepts wait for the peer's first bytes
 // (TCP_DEFER_ACCEPT), so the accept goroutine finds a short-mode socket's
-// hello and request already there and can serve it without a loop
-// (serveShort). A failure leaves the listener as it was.
-func deferAccept(ln *net.TCPListener) {
+// hello and request already there and can serve it without a loop. A
+// failure leaves the listener as it was.
+func DeferAccept(ln *net.TCPListener) {
 	rc, err := ln.SyscallConn()
 	if err != nil {
 		return
@@ -27,10 +27,10 @@ func deferAccept(ln *net.TCPListener) {
 	})
 }
 
-// peek copies what fd's receive buffer holds into b without taking it and
-// without waiting; unix.Recvfrom would allocate the sender's address on
+// Peek copies what fd's receive buffer holds into b without taking it and
+// without waiting, and returns its length (-1 on an error); unix.Recvfrom would allocate the sender's address on
 // every accept.
-func peek(fd int, b []byte) int {
+func Peek(fd int, b []byte) int {
 	n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)),
 		unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
 	if errno != 0 {
