@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/connset"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/secure"
 )
@@ -64,7 +65,8 @@ type peerConn struct {
 	inflight  atomic.Int32  // requests sent and not yet answered
 	rtt       atomic.Int32  // microseconds, rounded up: the last keepalive ping's round trip
 	pacedOut  int32         // loop: gnet's outbound bytes when the pacer last looked (saturated)
-	connSlot  int32         // under the node's connSet lock: pc's index there, -1 when not in it
+
+	connset.Slot // pc's place in the node's conns; under that set's lock
 
 	mu       sync.Mutex
 	pending  map[uint64]*future         // nil until a request goes out, and again when the sweep finds it empty
@@ -130,7 +132,7 @@ type secureLink struct {
 }
 
 func newPeerConn(n *Node, outbound bool) *peerConn {
-	pc := &peerConn{n: n, outbound: outbound, peer: &unknownPeer, connSlot: -1}
+	pc := &peerConn{n: n, outbound: outbound, peer: &unknownPeer}
 	if outbound {
 		pc.dial = &dialWait{ready: make(chan struct{})}
 	}
@@ -634,78 +636,4 @@ func (f *future) complete(reply []byte, err error) {
 	f.reply = append(f.reply[:0], reply...)
 	f.err = err
 	f.done <- struct{}{}
-}
-
-// connSet is the node's set of open sockets: a slice under a mutex, each
-// link knowing its slot (swap-remove), about 10 bytes a link. Range calls f
-// on a snapshot taken under the lock, so f may do anything, and the links
-// that come and go meanwhile may or may not be seen.
-type connSet struct {
-	mu   sync.Mutex
-	list []*peerConn // pc.connSlot is pc's index
-}
-
-// Store adds pc, which is not in the set.
-func (s *connSet) Store(pc *peerConn) {
-	s.mu.Lock()
-	pc.connSlot = int32(len(s.list))
-	s.list = append(s.list, pc)
-	s.mu.Unlock()
-}
-
-// LoadAndDelete removes pc and reports whether it was there.
-func (s *connSet) LoadAndDelete(pc *peerConn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i := int(pc.connSlot)
-	if i < 0 || i >= len(s.list) || s.list[i] != pc {
-		return false
-	}
-	last := len(s.list) - 1
-	moved := s.list[last]
-	s.list[i], moved.connSlot = moved, int32(i)
-	s.list[last] = nil
-	s.list = s.list[:last]
-	pc.connSlot = -1
-	if c := cap(s.list); c > 64 && len(s.list) < c/4 {
-		s.list = append([]*peerConn(nil), s.list...) // give back what a crowd left
-	}
-	return true
-}
-
-// Range calls f for every link in the set until f returns false. Its
-// snapshot is 8 bytes a link of garbage: for Close, PeerStates and a dead
-// reactor, which must see every link.
-func (s *connSet) Range(f func(pc *peerConn) bool) {
-	s.mu.Lock()
-	list := append([]*peerConn(nil), s.list...)
-	s.mu.Unlock()
-	for _, pc := range list {
-		if !f(pc) {
-			break
-		}
-	}
-}
-
-// sweepChunk is how many links Sweep copies under the lock at a time.
-const sweepChunk = 128
-
-// Sweep calls f for the links in the set, copied under the lock a chunk at
-// a time onto the stack: no garbage, nothing kept, the lock held briefly.
-// Removal swaps the last link into the freed slot, so a link removed while
-// Sweep runs may let the one moved into its slot go unvisited until the
-// next call; none is visited twice. For the tick's sweep.
-func (s *connSet) Sweep(f func(pc *peerConn)) {
-	var chunk [sweepChunk]*peerConn
-	for i := 0; ; i += sweepChunk {
-		s.mu.Lock()
-		k := copy(chunk[:], s.list[min(i, len(s.list)):])
-		s.mu.Unlock()
-		for _, pc := range chunk[:k] {
-			f(pc)
-		}
-		if k < sweepChunk {
-			return
-		}
-	}
 }
