@@ -13,6 +13,7 @@ import (
 
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/internal/connset"
+	"github.com/antnet-p2p/antnet/internal/pending"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/secure"
 )
@@ -69,7 +70,7 @@ type peerConn struct {
 	connset.Slot // pc's place in the node's conns; under that set's lock
 
 	mu       sync.Mutex
-	pending  map[uint64]*future         // nil until a request goes out, and again when the sweep finds it empty
+	pending  map[uint64]*pending.Future // nil until a request goes out, and again when the sweep finds it empty
 	out      *bytebufferpool.ByteBuffer // frames queued by other goroutines; sealed once sealing is set
 	closeErr *error                     // non-nil once the conn is closed (OnClose sets it before gnet closes the socket)
 }
@@ -157,7 +158,7 @@ func (pc *peerConn) InFlight() int { return int(pc.inflight.Load()) }
 // send queues one frame from any goroutine and wakes the event loop if the
 // queue was empty. With f non-nil the frame is a request whose answer
 // completes f; send assigns its id.
-func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload []byte, f *future) (uint64, error) {
+func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload []byte, f *pending.Future) (uint64, error) {
 	pc.mu.Lock()
 	if pc.closeErr != nil {
 		err := *pc.closeErr
@@ -200,7 +201,7 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 	}
 	if f != nil {
 		if pc.pending == nil {
-			pc.pending = make(map[uint64]*future) // made for the first request; sweep drops it while empty
+			pc.pending = make(map[uint64]*pending.Future) // made for the first request; sweep drops it while empty
 		}
 		pc.pending[id] = f
 		pc.inflight.Add(1)
@@ -216,7 +217,7 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 	if c != nil {
 		if err := c.Wake(nil); err != nil {
 			if f != nil && !pc.cancel(id) {
-				<-f.done // fail answered it meanwhile: take the signal, the future goes back to the pool
+				<-f.Done // fail answered it meanwhile: take the signal, the future goes back to the pool
 			}
 			return 0, ErrClosed
 		}
@@ -526,7 +527,7 @@ func (pc *peerConn) complete(id uint64, reply []byte, err error) bool {
 	if f == nil {
 		return false
 	}
-	f.complete(reply, err)
+	f.Complete(reply, err)
 	return true
 }
 
@@ -554,13 +555,13 @@ func (pc *peerConn) fail(err error) {
 	}
 	pc.closeErr = new(error) // only the first call allocates
 	*pc.closeErr = err
-	pending := pc.pending
+	waiting := pc.pending
 	pc.pending = nil
-	pc.n.stats.inflight.Add(-int64(len(pending)))
+	pc.n.stats.inflight.Add(-int64(len(waiting)))
 	pc.inflight.Store(0)
 	pc.mu.Unlock()
-	for _, f := range pending {
-		f.complete(nil, err)
+	for _, f := range waiting {
+		f.Complete(nil, err)
 	}
 }
 
@@ -606,34 +607,4 @@ func (pc *peerConn) abandon(err error) {
 
 func (pc *peerConn) setDeadline(d time.Duration) {
 	pc.deadline.Store(time.Now().Add(d).UnixNano())
-}
-
-// future is one caller waiting for an answer. Futures are pooled: the
-// channel and the timer are made once.
-type future struct {
-	done  chan struct{}
-	timer *time.Timer
-	reply []byte
-	err   error
-}
-
-var futurePool = sync.Pool{New: func() any {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return &future{done: make(chan struct{}, 1), timer: t}
-}}
-
-func getFuture() *future { return futurePool.Get().(*future) }
-
-func putFuture(f *future) {
-	f.err = nil
-	f.reply = f.reply[:0]
-	futurePool.Put(f)
-}
-
-// complete copies reply (it aliases the loop's read buffer) and signals.
-func (f *future) complete(reply []byte, err error) {
-	f.reply = append(f.reply[:0], reply...)
-	f.err = err
-	f.done <- struct{}{}
 }
