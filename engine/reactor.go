@@ -16,6 +16,7 @@ import (
 
 	"github.com/antnet-p2p/antnet/broadcast"
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/firstframe"
 	"github.com/antnet-p2p/antnet/internal/short"
 	"github.com/antnet-p2p/antnet/internal/sockaddr"
 	"github.com/antnet-p2p/antnet/proto"
@@ -251,7 +252,7 @@ func (pc *peerConn) serve(c gnet.Conn, w *bytebufferpool.ByteBuffer) gnet.Action
 			if pc.state.Load() == stateHandshake {
 				// Name what the peer sent: the first bytes say which protocol it speaks.
 				prefix, _ := c.Peek(min(c.InboundBuffered(), 8))
-				err = firstFrameError(prefix, err)
+				err = firstframe.Explain(prefix, err)
 			}
 			err = fmt.Errorf("%w: %w", ErrProtocol, err)
 			pc.logClosed(slog.LevelWarn, err)
