@@ -16,6 +16,7 @@ import (
 
 	"github.com/antnet-p2p/antnet/broadcast"
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/canary"
 	"github.com/antnet-p2p/antnet/internal/firstframe"
 	"github.com/antnet-p2p/antnet/internal/short"
 	"github.com/antnet-p2p/antnet/internal/sockaddr"
@@ -40,7 +41,7 @@ type reactor struct {
 	cli        *gnet.Client
 	ln         *net.TCPListener
 	acceptDone chan struct{} // closed when the accept goroutine returns
-	canaries   []int         // our ends of the loop canaries
+	canaries   canary.Set    // our ends of the loop canaries
 }
 
 // events is the node's gnet.EventHandler. Every callback but OnBoot,
