@@ -12,6 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/connset"
+	"github.com/antnet-p2p/antnet/internal/pending"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/secure"
 )
@@ -64,10 +66,11 @@ type peerConn struct {
 	inflight  atomic.Int32  // requests sent and not yet answered
 	rtt       atomic.Int32  // microseconds, rounded up: the last keepalive ping's round trip
 	pacedOut  int32         // loop: gnet's outbound bytes when the pacer last looked (saturated)
-	connSlot  int32         // under the node's connSet lock: pc's index there, -1 when not in it
+
+	connset.Slot // pc's place in the node's conns; under that set's lock
 
 	mu       sync.Mutex
-	pending  map[uint64]*future         // nil until a request goes out, and again when the sweep finds it empty
+	pending  map[uint64]*pending.Future // nil until a request goes out, and again when the sweep finds it empty
 	out      *bytebufferpool.ByteBuffer // frames queued by other goroutines; sealed once sealing is set
 	closeErr *error                     // non-nil once the conn is closed (OnClose sets it before gnet closes the socket)
 }
@@ -130,7 +133,7 @@ type secureLink struct {
 }
 
 func newPeerConn(n *Node, outbound bool) *peerConn {
-	pc := &peerConn{n: n, outbound: outbound, peer: &unknownPeer, connSlot: -1}
+	pc := &peerConn{n: n, outbound: outbound, peer: &unknownPeer}
 	if outbound {
 		pc.dial = &dialWait{ready: make(chan struct{})}
 	}
@@ -155,7 +158,7 @@ func (pc *peerConn) InFlight() int { return int(pc.inflight.Load()) }
 // send queues one frame from any goroutine and wakes the event loop if the
 // queue was empty. With f non-nil the frame is a request whose answer
 // completes f; send assigns its id.
-func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload []byte, f *future) (uint64, error) {
+func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload []byte, f *pending.Future) (uint64, error) {
 	pc.mu.Lock()
 	if pc.closeErr != nil {
 		err := *pc.closeErr
@@ -198,7 +201,7 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 	}
 	if f != nil {
 		if pc.pending == nil {
-			pc.pending = make(map[uint64]*future) // made for the first request; sweep drops it while empty
+			pc.pending = make(map[uint64]*pending.Future) // made for the first request; sweep drops it while empty
 		}
 		pc.pending[id] = f
 		pc.inflight.Add(1)
@@ -214,7 +217,7 @@ func (pc *peerConn) send(kind codec.Kind, flags, ttl uint8, id uint64, payload [
 	if c != nil {
 		if err := c.Wake(nil); err != nil {
 			if f != nil && !pc.cancel(id) {
-				<-f.done // fail answered it meanwhile: take the signal, the future goes back to the pool
+				<-f.Done // fail answered it meanwhile: take the signal, the future goes back to the pool
 			}
 			return 0, ErrClosed
 		}
@@ -524,7 +527,7 @@ func (pc *peerConn) complete(id uint64, reply []byte, err error) bool {
 	if f == nil {
 		return false
 	}
-	f.complete(reply, err)
+	f.Complete(reply, err)
 	return true
 }
 
@@ -552,13 +555,13 @@ func (pc *peerConn) fail(err error) {
 	}
 	pc.closeErr = new(error) // only the first call allocates
 	*pc.closeErr = err
-	pending := pc.pending
+	waiting := pc.pending
 	pc.pending = nil
-	pc.n.stats.inflight.Add(-int64(len(pending)))
+	pc.n.stats.inflight.Add(-int64(len(waiting)))
 	pc.inflight.Store(0)
 	pc.mu.Unlock()
-	for _, f := range pending {
-		f.complete(nil, err)
+	for _, f := range waiting {
+		f.Complete(nil, err)
 	}
 }
 
@@ -604,108 +607,4 @@ func (pc *peerConn) abandon(err error) {
 
 func (pc *peerConn) setDeadline(d time.Duration) {
 	pc.deadline.Store(time.Now().Add(d).UnixNano())
-}
-
-// future is one caller waiting for an answer. Futures are pooled: the
-// channel and the timer are made once.
-type future struct {
-	done  chan struct{}
-	timer *time.Timer
-	reply []byte
-	err   error
-}
-
-var futurePool = sync.Pool{New: func() any {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return &future{done: make(chan struct{}, 1), timer: t}
-}}
-
-func getFuture() *future { return futurePool.Get().(*future) }
-
-func putFuture(f *future) {
-	f.err = nil
-	f.reply = f.reply[:0]
-	futurePool.Put(f)
-}
-
-// complete copies reply (it aliases the loop's read buffer) and signals.
-func (f *future) complete(reply []byte, err error) {
-	f.reply = append(f.reply[:0], reply...)
-	f.err = err
-	f.done <- struct{}{}
-}
-
-// connSet is the node's set of open sockets: a slice under a mutex, each
-// link knowing its slot (swap-remove), about 10 bytes a link. Range calls f
-// on a snapshot taken under the lock, so f may do anything, and the links
-// that come and go meanwhile may or may not be seen.
-type connSet struct {
-	mu   sync.Mutex
-	list []*peerConn // pc.connSlot is pc's index
-}
-
-// Store adds pc, which is not in the set.
-func (s *connSet) Store(pc *peerConn) {
-	s.mu.Lock()
-	pc.connSlot = int32(len(s.list))
-	s.list = append(s.list, pc)
-	s.mu.Unlock()
-}
-
-// LoadAndDelete removes pc and reports whether it was there.
-func (s *connSet) LoadAndDelete(pc *peerConn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i := int(pc.connSlot)
-	if i < 0 || i >= len(s.list) || s.list[i] != pc {
-		return false
-	}
-	last := len(s.list) - 1
-	moved := s.list[last]
-	s.list[i], moved.connSlot = moved, int32(i)
-	s.list[last] = nil
-	s.list = s.list[:last]
-	pc.connSlot = -1
-	if c := cap(s.list); c > 64 && len(s.list) < c/4 {
-		s.list = append([]*peerConn(nil), s.list...) // give back what a crowd left
-	}
-	return true
-}
-
-// Range calls f for every link in the set until f returns false. Its
-// snapshot is 8 bytes a link of garbage: for Close, PeerStates and a dead
-// reactor, which must see every link.
-func (s *connSet) Range(f func(pc *peerConn) bool) {
-	s.mu.Lock()
-	list := append([]*peerConn(nil), s.list...)
-	s.mu.Unlock()
-	for _, pc := range list {
-		if !f(pc) {
-			break
-		}
-	}
-}
-
-// sweepChunk is how many links Sweep copies under the lock at a time.
-const sweepChunk = 128
-
-// Sweep calls f for the links in the set, copied under the lock a chunk at
-// a time onto the stack: no garbage, nothing kept, the lock held briefly.
-// Removal swaps the last link into the freed slot, so a link removed while
-// Sweep runs may let the one moved into its slot go unvisited until the
-// next call; none is visited twice. For the tick's sweep.
-func (s *connSet) Sweep(f func(pc *peerConn)) {
-	var chunk [sweepChunk]*peerConn
-	for i := 0; ; i += sweepChunk {
-		s.mu.Lock()
-		k := copy(chunk[:], s.list[min(i, len(s.list)):])
-		s.mu.Unlock()
-		for _, pc := range chunk[:k] {
-			f(pc)
-		}
-		if k < sweepChunk {
-			return
-		}
-	}
 }

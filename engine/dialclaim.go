@@ -7,32 +7,21 @@ import (
 	"time"
 )
 
-// Dial claims. A route has at most one dial in flight: whoever finds none
-// claims it (claimDial), the others wait for its outcome (awaitDial) or
-// for the route to have a usable link (awaitUsable).
+// Dial claims. A route has at most one dial in flight (internal/claim):
+// whoever finds none claims it (claimDial), the others wait for its
+// outcome (awaitDial) or for the route to have a usable link (awaitUsable).
 
 // claimDial makes pc the one dial in flight to e and returns nil, or
 // returns the dial holding the claim (a finished holder's is taken over).
 // One side dialing a route twice at once could see the two ends keep
 // different links, and both retired.
 func (rs *routeState) claimDial(e *routeEntry, pc *peerConn) *peerConn {
-	for {
-		v, held := rs.dialing.LoadOrStore(e, pc)
-		if !held {
-			return nil
-		}
-		h := v.(*peerConn)
-		if !h.dialDone() {
-			return h
-		}
-		if rs.dialing.CompareAndSwap(e, h, pc) {
-			return nil
-		}
-	}
+	h, _ := rs.dialing.Claim(e, pc, (*peerConn).dialDone)
+	return h
 }
 
 // releaseDial drops pc's claim on e, if it still holds it.
-func (rs *routeState) releaseDial(e *routeEntry, pc *peerConn) { rs.dialing.CompareAndDelete(e, pc) }
+func (rs *routeState) releaseDial(e *routeEntry, pc *peerConn) { rs.dialing.Release(e, pc) }
 
 // dialDone reports whether a dial is over: its handshake ended, or its
 // dialer gave up.

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -529,36 +528,6 @@ func (pc *peerConn) handshakeExpired() {
 	}
 	pc.fail(fmt.Errorf("%w: timed out", ErrHandshake))
 	pc.close()
-}
-
-// firstFrameError explains a frame the node could not decode before the
-// handshake from the bytes the peer sent (prefix: up to 8 of them): another
-// protocol's text, a length no antnet node sends, another wire version. The
-// result wraps err.
-func firstFrameError(prefix []byte, err error) error {
-	if len(prefix) >= 4 && printable(prefix) {
-		return fmt.Errorf("peer speaks another protocol (starts with %q): not an antnet node? (%w)", prefix, err)
-	}
-	var se *codec.SizeError
-	if errors.As(err, &se) {
-		size := uint64(binary.BigEndian.Uint32(prefix)) + 4
-		return fmt.Errorf("peer sent a frame of %s before the handshake: not an antnet node? (%w)", humanBytes(size), err)
-	}
-	if errors.Is(err, codec.ErrVersion) && len(prefix) >= 5 {
-		return fmt.Errorf("peer speaks antnet wire version %d, this node %d (%w)", prefix[4], codec.Version, err)
-	}
-	return fmt.Errorf("malformed first frame: %w", err)
-}
-
-// printable reports whether b is printable ASCII (tabs and line ends
-// included): the start of a text protocol.
-func printable(b []byte) bool {
-	for _, c := range b {
-		if (c < 0x20 || c > 0x7e) && c != '\t' && c != '\r' && c != '\n' {
-			return false
-		}
-	}
-	return true
 }
 
 // silentClose is the dialer's error when the peer closed the socket during

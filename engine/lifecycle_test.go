@@ -14,6 +14,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/pending"
 	"github.com/antnet-p2p/antnet/internal/sockaddr"
 	"github.com/antnet-p2p/antnet/internal/testkit"
 	"github.com/antnet-p2p/antnet/proto"
@@ -449,10 +450,10 @@ func TestSendWakeFailureLeavesFutureEmpty(t *testing.T) {
 	n, _ := New("x", "127.0.0.1:0", nil)
 	pc := newPeerConn(n, true)
 	pc.c = &closingConn{pc: pc}
-	f := getFuture()
+	f := pending.Get()
 	_, err := pc.send(codec.KindRequest, 0, 0, 0, []byte("x"), f)
 	mustErrIs(t, err, ErrClosed)
-	if len(f.done) != 0 {
+	if len(f.Done) != 0 {
 		t.Fatal("the future holds a signal: the next Dispatch to reuse it would return an empty success")
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -115,31 +114,21 @@ func (n *Node) stopReactor() {
 		if err := n.reactor.cli.Stop(); err != nil {
 			n.log.Debug("reactor stop", "err", err)
 		}
-		for _, fd := range n.reactor.canaries {
-			_ = unix.Close(fd)
-		}
+		n.reactor.canaries.Close()
 	})
 }
 
 // loopCanary is the context of a loop's canary conn.
 type loopCanary struct{}
 
-// addCanaries puts one canary on each loop: the least-connections balancer
-// gives each new one to a loop that has none yet.
+// addCanaries puts one canary on each loop (internal/canary): the
+// least-connections balancer gives each new one to a loop that has none yet.
 func (n *Node) addCanaries() error {
 	for range n.cfg.loops {
-		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		c, err := n.reactor.canaries.Add()
 		if err != nil {
-			return os.NewSyscallError("socketpair", err)
-		}
-		f := os.NewFile(uintptr(fds[0]), "antnet-canary")
-		c, err := net.FileConn(f)
-		_ = f.Close()
-		if err != nil {
-			_ = unix.Close(fds[1])
 			return err
 		}
-		n.reactor.canaries = append(n.reactor.canaries, fds[1])
 		if _, err := n.reactor.cli.EnrollContext(c, loopCanary{}); err != nil {
 			return err
 		}

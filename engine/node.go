@@ -17,6 +17,7 @@ import (
 	"github.com/valyala/bytebufferpool"
 
 	"github.com/antnet-p2p/antnet/internal/acceptor"
+	"github.com/antnet-p2p/antnet/internal/connset"
 	"github.com/antnet-p2p/antnet/internal/gnetslog"
 	"github.com/antnet-p2p/antnet/internal/inorder"
 	"github.com/antnet-p2p/antnet/internal/intake"
@@ -50,9 +51,9 @@ type Node struct {
 
 	id proto.PeerID // set by Start
 
-	conns  connSet    // every open socket
-	own    goroutines // the node's loops, workers and callbacks: blocking calls refused there
-	stalls stallWatch // loop callbacks past the stall threshold
+	conns  connset.Set[*peerConn] // every open socket
+	own    goroutines             // the node's loops, workers and callbacks: blocking calls refused there
+	stalls stallWatch             // loop callbacks past the stall threshold
 
 	tree  treeTenant   // the broadcast tenant (gossip.go)
 	clock atomic.Int64 // unix nanos, advanced by every tick

@@ -127,8 +127,8 @@ func (n *Node) PeerStates() []PeerState {
 
 // dialInFlight reports whether AddRoute or the redialer is dialing e.
 func (n *Node) dialInFlight(e *routeEntry) bool {
-	v, ok := n.routes.dialing.Load(e)
-	return ok && !v.(*peerConn).dialDone()
+	pc, ok := n.routes.dialing.Holder(e)
+	return ok && !pc.dialDone()
 }
 
 // fill copies pc's link figures into s.

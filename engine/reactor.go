@@ -16,6 +16,8 @@ import (
 
 	"github.com/antnet-p2p/antnet/broadcast"
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/canary"
+	"github.com/antnet-p2p/antnet/internal/firstframe"
 	"github.com/antnet-p2p/antnet/internal/short"
 	"github.com/antnet-p2p/antnet/internal/sockaddr"
 	"github.com/antnet-p2p/antnet/proto"
@@ -39,7 +41,7 @@ type reactor struct {
 	cli        *gnet.Client
 	ln         *net.TCPListener
 	acceptDone chan struct{} // closed when the accept goroutine returns
-	canaries   []int         // our ends of the loop canaries
+	canaries   canary.Set    // our ends of the loop canaries
 }
 
 // events is the node's gnet.EventHandler. Every callback but OnBoot,
@@ -251,7 +253,7 @@ func (pc *peerConn) serve(c gnet.Conn, w *bytebufferpool.ByteBuffer) gnet.Action
 			if pc.state.Load() == stateHandshake {
 				// Name what the peer sent: the first bytes say which protocol it speaks.
 				prefix, _ := c.Peek(min(c.InboundBuffered(), 8))
-				err = firstFrameError(prefix, err)
+				err = firstframe.Explain(prefix, err)
 			}
 			err = fmt.Errorf("%w: %w", ErrProtocol, err)
 			pc.logClosed(slog.LevelWarn, err)

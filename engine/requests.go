@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/pending"
 	"github.com/antnet-p2p/antnet/proto"
 )
 
@@ -114,7 +115,7 @@ func (n *Node) DispatchAllContext(ctx context.Context, msg []byte) map[string]Re
 type pendingCall struct {
 	peer proto.PeerID
 	pc   *peerConn
-	f    *future
+	f    *pending.Future
 	id   uint64
 	dial *dialAttempt // short mode, DispatchAll: the connect in progress
 	err  error        // failed before it was sent
@@ -132,12 +133,12 @@ func (n *Node) queueTo(e *routeEntry, kind codec.Kind, flags, ttl uint8, id uint
 		return c
 	}
 	if kind == codec.KindRequest {
-		c.f = getFuture()
+		c.f = pending.Get()
 		n.stats.requests.Add(1)
 	}
 	if c.id, c.err = c.pc.send(kind, flags, ttl, id, msg, c.f); c.err != nil {
 		if c.f != nil {
-			putFuture(c.f)
+			pending.Put(c.f)
 			c.f = nil
 		}
 		c.err = fmt.Errorf("antnet: send to %s: %w", e.ID, c.err)
@@ -154,8 +155,8 @@ func (n *Node) dialFailed(c *pendingCall, err error) {
 	c.err = err
 	c.pc.abandon(err)
 	if c.f != nil {
-		<-c.f.done
-		putFuture(c.f)
+		<-c.f.Done
+		pending.Put(c.f)
 		c.f = nil
 	}
 }
@@ -190,9 +191,9 @@ func (n *Node) wait(ctx context.Context, c *pendingCall, dst []byte, start, dead
 		return dst, c.err
 	}
 	f := c.f
-	defer putFuture(f)
-	f.timer.Reset(time.Until(deadline))
-	defer f.timer.Stop()
+	defer pending.Put(f)
+	f.Timer.Reset(time.Until(deadline))
+	defer f.Timer.Stop()
 	if c.dial != nil {
 		if err := c.dial.Wait(ctx); err != nil && c.pc.cancel(c.id) {
 			c.pc.abandon(err)
@@ -200,8 +201,8 @@ func (n *Node) wait(ctx context.Context, c *pendingCall, dst []byte, start, dead
 		}
 	}
 	select {
-	case <-f.done:
-	case <-f.timer.C:
+	case <-f.Done:
+	case <-f.Timer.C:
 		why := ErrTimeout
 		if d, ok := ctx.Deadline(); ok && !d.After(deadline) {
 			why = context.DeadlineExceeded // the caller's deadline, not ours
@@ -214,18 +215,18 @@ func (n *Node) wait(ctx context.Context, c *pendingCall, dst []byte, start, dead
 			return dst, err
 		}
 	}
-	if f.err != nil {
-		return dst, f.err
+	if f.Err != nil {
+		return dst, f.Err
 	}
 	n.stats.rtt.Observe(time.Since(start))
-	return append(dst, f.reply...), nil
+	return append(dst, f.Reply...), nil
 }
 
 // giveUp withdraws c and returns why; it returns nil when the answer raced
 // in, after waiting for the hand-off so the future can be reused.
 func (n *Node) giveUp(c *pendingCall, why error) error {
 	if !c.pc.cancel(c.id) {
-		<-c.f.done
+		<-c.f.Done
 		return nil
 	}
 	err := fmt.Errorf("antnet: request to %s: %w", c.peer, why)

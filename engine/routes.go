@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/antnet-p2p/antnet/internal/claim"
 	"github.com/antnet-p2p/antnet/internal/sockaddr"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/route"
@@ -33,10 +34,10 @@ type (
 type routeState struct {
 	table      *routeTable
 	linkMu     sync.Mutex
-	dialing    sync.Map // *routeEntry -> *peerConn: the route's one dial in flight
-	goneNonces sync.Map // *routeEntry -> uint64: the nonce of the incarnation a restart last replaced
-	static     sync.Map // addr -> struct{}: routes added by AddRoute
-	pins       sync.Map // addr -> key fingerprint pinned by AddRoute (secure nodes)
+	dialing    claim.Table[*routeEntry, *peerConn] // the route's one dial in flight
+	goneNonces sync.Map                            // *routeEntry -> uint64: the nonce of the incarnation a restart last replaced
+	static     sync.Map                            // addr -> struct{}: routes added by AddRoute
+	pins       sync.Map                            // addr -> key fingerprint pinned by AddRoute (secure nodes)
 }
 
 // AddRoute adds the peer name listening at addr. The route is keyed by

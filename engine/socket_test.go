@@ -624,9 +624,8 @@ func TestAwaitedDialKeepsItsCause(t *testing.T) {
 	first := make(chan error, 1)
 	go func() { first <- a.AddRoute("x", hole) }()
 	eventually(t, time.Second, "the first dial in flight", func() bool {
-		inFlight := false
-		a.routes.dialing.Range(func(_, _ any) bool { inFlight = true; return false })
-		return inFlight
+		e := a.routes.table.Get(hole)
+		return e != nil && a.dialInFlight(e)
 	})
 	second := a.AddRoute("x", hole)
 	for i, err := range []error{<-first, second} {

@@ -18,6 +18,13 @@ import (
 // peer of its loop past a LAN round trip hundreds of times over.
 const defaultStallThreshold = 100 * time.Millisecond
 
+// monoBase anchors monoNow.
+var monoBase = time.Now()
+
+// monoNow is a monotonic clock in nanoseconds: a stall's timing does not
+// jump with the wall clock.
+func monoNow() int64 { return int64(time.Since(monoBase)) }
+
 // What ran in a loop callback (loopState.ran), to name what stalled it:
 // bit i is the i-th of init's Names.
 const (
