@@ -58,6 +58,7 @@ type IOError struct {
 	Err  error
 }
 
+// Error names the step and the socket error.
 func (e *IOError) Error() string { return "short exchange: " + e.Step + ": " + e.Err.Error() }
 
 // Unwrap returns the socket's error.
