@@ -241,7 +241,7 @@ func (s *sim) receive(nd *simNode, from int, f codec.Frame) {
 			}
 		}
 	case codec.KindPrune:
-		err = nd.tree.Prune(from, f.Payload)
+		err = nd.tree.Prune(nd.send, from, f.Payload)
 	case codec.KindIHave:
 		err = nd.tree.IHave(nd.send, from, f.Payload)
 	case codec.KindGraft:

@@ -11,6 +11,8 @@ type Stats struct {
 	PayloadBytes     uint64 // bytes of PayloadsSent, headers included, before sealing
 	ControlBytes     uint64 // bytes of prune, ihave and graft frames sent, before sealing
 	PrunesSent       uint64
+	StaleFirsts      uint64 // duplicates not pruned: the first copy came on a link this node had pruned
+	Regrafts         uint64 // prunes answered with a graft of id 0 (the link carried such a duplicate)
 	PrunesReceived   uint64
 	IHavesSent       uint64 // ihave frames sent
 	IDsAnnounced     uint64 // ids in them
@@ -45,6 +47,8 @@ func (s *Stats) Add(o Stats) {
 	s.ControlBytes += o.ControlBytes
 	s.PrunesSent += o.PrunesSent
 	s.PrunesReceived += o.PrunesReceived
+	s.StaleFirsts += o.StaleFirsts
+	s.Regrafts += o.Regrafts
 	s.IHavesSent += o.IHavesSent
 	s.IDsAnnounced += o.IDsAnnounced
 	s.IDsHeard += o.IDsHeard
