@@ -150,17 +150,25 @@ func TestStaleFirstCopyKeepsTheTreeLink(t *testing.T) {
 	}
 }
 
+// lazyMiddle is twoTreeLinks with a third link, eager, and link 2 pruned
+// by its peer: eager links 1 and 3, lazy link 2.
+func lazyMiddle(t *testing.T, now *time.Time) (*Tree[int], recorder, func(from int, id uint64) bool) {
+	t.Helper()
+	tr, r, gossip := twoTreeLinks(t, now)
+	tr.LinkUp(3, true)
+	if err := tr.Prune(r.send, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	return tr, r, gossip
+}
+
 // TestUpgradeWaitsForItsLink: a better budget for a broadcast already
 // pushed or announced goes out on a link with ids of its own due, and
 // otherwise waits upgradeWait flushes: an eager link, sent no first
 // announcements, gets its budgets several broadcasts to a frame.
 func TestUpgradeWaitsForItsLink(t *testing.T) {
 	now := time.Unix(1, 0)
-	tr, r, gossip := twoTreeLinks(t, &now)
-	tr.LinkUp(3, true)
-	if err := tr.Prune(r.send, 2, nil); err != nil {
-		t.Fatal(err)
-	}
+	tr, r, gossip := lazyMiddle(t, &now)
 	if !gossip(1, 11) {
 		t.Fatal("broadcast 11 not delivered")
 	}
@@ -179,5 +187,37 @@ func TestUpgradeWaitsForItsLink(t *testing.T) {
 	tr.Tick(r.send)
 	if r.count(1, codec.KindIHave) != 1 || r.count(3, codec.KindIHave) != 1 {
 		t.Fatalf("%d and %d ihaves on links 1 and 3 after %d flushes, want 1 each", r.count(1, codec.KindIHave), r.count(3, codec.KindIHave), upgradeWait)
+	}
+}
+
+// TestRelaysNoSecondCopyToAHolder: a node whose copy came with ttl 0
+// relays nothing; when a better budget is announced, it relays the
+// broadcast, pushing it on its eager links that have no copy (link 3) and
+// announcing the budget on the one that does (link 1, which pushed the
+// copy). Pushing it there too would be a duplicate, and that peer would
+// prune its own tree link to this node.
+func TestRelaysNoSecondCopyToAHolder(t *testing.T) {
+	now := time.Unix(1, 0)
+	tr, r, _ := lazyMiddle(t, &now)
+	payload := proto.AppendGossip(nil, proto.PeerID{Name: "o", Addr: "127.0.0.1:1"}, []byte("x"))
+	if !tr.Gossip(r.send, 1, 0, 0, 11, payload) {
+		t.Fatal("broadcast 11 not delivered")
+	}
+	if got := r.count(1, codec.KindGossip) + r.count(3, codec.KindGossip); got != 0 {
+		t.Fatalf("a copy with ttl 0 relayed %d times", got)
+	}
+	if err := tr.IHave(r.send, 2, proto.AppendIHave(nil, []proto.Have{{ID: 11, TTL: 5}})); err != nil {
+		t.Fatal(err)
+	}
+	if r.count(3, codec.KindGossip) != 1 {
+		t.Fatal("the better budget did not push broadcast 11 on link 3, which has no copy")
+	}
+	if r.count(1, codec.KindGossip) != 0 {
+		t.Fatal("broadcast 11 pushed back on link 1, which sent it")
+	}
+	now = now.Add(tr.cfg.AnnounceEvery)
+	tr.Tick(r.send)
+	if r.count(1, codec.KindIHave) != 1 {
+		t.Fatalf("%d ihaves on link 1, want the better budget announced once", r.count(1, codec.KindIHave))
 	}
 }

@@ -19,6 +19,7 @@ type Stats struct {
 	IDsHeard         uint64 // ids announced to this node and taken
 	IDsIgnored       uint64 // ids announced past IHaveRate, MaxMissing or MaxMissingPerLink
 	GraftsSent       uint64 // ids grafted
+	GraftRetries     uint64 // of those, ids grafted again from another link: no answer came in GraftRetry
 	GraftsReceived   uint64 // ids grafted by peers
 	GraftsUnanswered uint64 // of those, not cached, with no ttl to spare, or past GraftRate
 	MissingExpired   uint64 // ids announced but never received within CacheAge
@@ -54,6 +55,7 @@ func (s *Stats) Add(o Stats) {
 	s.IDsHeard += o.IDsHeard
 	s.IDsIgnored += o.IDsIgnored
 	s.GraftsSent += o.GraftsSent
+	s.GraftRetries += o.GraftRetries
 	s.GraftsReceived += o.GraftsReceived
 	s.GraftsUnanswered += o.GraftsUnanswered
 	s.MissingExpired += o.MissingExpired

@@ -482,6 +482,9 @@ func (t *Tree[L]) Tick(send Sender[L]) {
 		}
 		w.due = w.expires // no one left to ask: wait for an announcer, or expire
 		if best >= 0 {
+			if w.tried != 0 {
+				t.stats.GraftRetries++
+			}
 			w.tried |= 1 << best
 			lk := t.links[w.announcers[best]]
 			b := t.use(w.announcers[best], now)
@@ -610,8 +613,9 @@ func (t *Tree[L]) expire(now time.Time) {
 }
 
 // spread relays h from this node: its payload to the eager links and those
-// that only flood, its id to the lazy ones (on an upgrade, to every link
-// that speaks trees). Links known to hold as good a copy are skipped: the
+// that only flood, its id to the lazy ones and to eager ones known to hold
+// a copy (on an upgrade, to every link that speaks trees). Links known to
+// hold as good a copy are skipped: the
 // link a copy came on is noted as holding it, so it is skipped unless this
 // node has since learned of a better budget. It returns the links it went
 // out on or was queued for.
@@ -625,7 +629,12 @@ func (t *Tree[L]) spread(send Sender[L], h *held[L], upgrade bool, now time.Time
 		if h.holds(l, fwd) {
 			continue
 		}
-		if !lk.trees || (lk.eager && !upgrade) {
+		// A tree link known to hold a copy with less ttl is announced the
+		// better budget, not pushed the payload again: a second copy
+		// would be a duplicate there, and its peer would prune the link
+		// (the tree's own link, when this node relays from a copy that
+		// ran out of ttl, as its parent pushed it).
+		if !lk.trees || (lk.eager && !upgrade && !h.has(l)) {
 			if t.push(send, l, h) {
 				n++
 			}
@@ -808,6 +817,16 @@ func (h *held[L]) note(l L, carried int) {
 		h.holders[h.nheld] = holder[L]{l, carried}
 		h.nheld++
 	}
+}
+
+// has reports whether l is known to hold a copy of h, whatever its ttl.
+func (h *held[L]) has(l L) bool {
+	for _, o := range h.holders[:h.nheld] {
+		if o.l == l {
+			return true
+		}
+	}
+	return false
 }
 
 // holds reports whether l is known to hold a copy carrying at least ttl.

@@ -323,11 +323,12 @@ func (b *antnetBcast) setupNote() string { return "" }
 
 // endNote sums the broadcast trees' repairs over the row.
 func (b *antnetBcast) endNote() string {
-	var prunes, grafts, upgrades, eager, lazy, ctl, ihaves, ids, payB, payN, grafted, stale, regrafts uint64
+	var prunes, grafts, upgrades, eager, lazy, ctl, ihaves, ids, payB, payN, grafted, stale, regrafts, retries uint64
 	for _, nd := range b.nodes {
 		s := nd.BroadcastStats()
 		ctl += s.ControlBytes
 		stale += s.StaleFirsts
+		retries += s.GraftRetries
 		regrafts += s.Regrafts
 		ihaves += s.IHavesSent
 		ids += s.IDsAnnounced
@@ -341,8 +342,8 @@ func (b *antnetBcast) endNote() string {
 		lazy += uint64(s.LazyLinks)
 	}
 	return fmt.Sprintf("trees: %d prunes, %d grafts, %d ttl upgrades in all; %d eager and %d lazy link ends at the end; "+
-		"%d payloads (%d B, %d answering grafts), %d B of control frames (%d ihaves announcing %d ids), %d duplicates after a stale first copy, %d prunes grafted back; warm-up included",
-		prunes, grafts, upgrades, eager, lazy, payN, payB, grafted, ctl, ihaves, ids, stale, regrafts)
+		"%d payloads (%d B, %d answering grafts), %d B of control frames (%d ihaves announcing %d ids), %d duplicates after a stale first copy, %d prunes grafted back, %d grafts retried; warm-up included",
+		prunes, grafts, upgrades, eager, lazy, payN, payB, grafted, ctl, ihaves, ids, stale, regrafts, retries)
 }
 
 func (b *antnetBcast) close() error { return closeAll(b.nodes) }
