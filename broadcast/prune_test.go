@@ -162,6 +162,18 @@ func lazyMiddle(t *testing.T, now *time.Time) (*Tree[int], recorder, func(from i
 	return tr, r, gossip
 }
 
+// offerAndFlush has link 2 announce id with ttl, then runs the tick one
+// AnnounceEvery later, and returns AnnounceEvery.
+func offerAndFlush(t *testing.T, tr *Tree[int], r recorder, now *time.Time, id uint64, ttl uint8) time.Duration {
+	t.Helper()
+	if err := tr.IHave(r.send, 2, proto.AppendIHave(nil, []proto.Have{{ID: id, TTL: ttl}})); err != nil {
+		t.Fatal(err)
+	}
+	*now = now.Add(tr.cfg.AnnounceEvery)
+	tr.Tick(r.send)
+	return tr.cfg.AnnounceEvery
+}
+
 // TestUpgradeWaitsForItsLink: a better budget for a broadcast already
 // pushed or announced goes out on a link with ids of its own due, and
 // otherwise waits upgradeWait flushes: an eager link, sent no first
@@ -174,12 +186,7 @@ func TestUpgradeWaitsForItsLink(t *testing.T) {
 	}
 	// Link 2 (lazy) offers 11 with 4 more hops than link 1's copy: the
 	// better budget is due on links 1 and 3, which hold less.
-	if err := tr.IHave(r.send, 2, proto.AppendIHave(nil, []proto.Have{{ID: 11, TTL: 9}})); err != nil {
-		t.Fatal(err)
-	}
-	every := tr.cfg.AnnounceEvery
-	now = now.Add(every)
-	tr.Tick(r.send)
+	every := offerAndFlush(t, tr, r, &now, 11, 9)
 	if r.count(1, codec.KindIHave)+r.count(3, codec.KindIHave) != 0 {
 		t.Fatal("the better budget went out with the first flush on links that had no id of their own due")
 	}
@@ -219,5 +226,28 @@ func TestRelaysNoSecondCopyToAHolder(t *testing.T) {
 	tr.Tick(r.send)
 	if r.count(1, codec.KindIHave) != 1 {
 		t.Fatalf("%d ihaves on link 1, want the better budget announced once", r.count(1, codec.KindIHave))
+	}
+}
+
+// TestUpgradeHurriesToACopyThatRanOut: a better budget goes with the next
+// flush to a link whose copy carried ttl 0 (link 3, pushed it by this
+// node with the last hop of its budget): its peer relayed nothing, and
+// the nodes past it wait for this. A link whose copy could go on (link 1,
+// which sent the copy) waits upgradeWait flushes.
+func TestUpgradeHurriesToACopyThatRanOut(t *testing.T) {
+	now := time.Unix(1, 0)
+	tr, r, _ := lazyMiddle(t, &now)
+	payload := proto.AppendGossip(nil, proto.PeerID{Name: "o", Addr: "127.0.0.1:1"}, []byte("x"))
+	if !tr.Gossip(r.send, 1, 0, 1, 11, payload) || r.count(3, codec.KindGossip) != 1 {
+		t.Fatal("broadcast 11 (ttl 1) not delivered and pushed on link 3")
+	}
+	every := offerAndFlush(t, tr, r, &now, 11, 9)
+	if r.count(3, codec.KindIHave) != 1 || r.count(1, codec.KindIHave) != 0 {
+		t.Fatalf("after one flush: %d ihaves on link 3 (its copy ran out), %d on link 1; want 1 and 0", r.count(3, codec.KindIHave), r.count(1, codec.KindIHave))
+	}
+	now = now.Add((upgradeWait - 1) * every)
+	tr.Tick(r.send)
+	if r.count(1, codec.KindIHave) != 1 {
+		t.Fatalf("%d ihaves on link 1 after %d flushes, want 1", r.count(1, codec.KindIHave), upgradeWait)
 	}
 }

@@ -634,7 +634,8 @@ func (t *Tree[L]) spread(send Sender[L], h *held[L], upgrade bool, now time.Time
 		// would be a duplicate there, and its peer would prune the link
 		// (the tree's own link, when this node relays from a copy that
 		// ran out of ttl, as its parent pushed it).
-		if !lk.trees || (lk.eager && !upgrade && !h.has(l)) {
+		had, has := h.carriedBy(l)
+		if !lk.trees || (lk.eager && !upgrade && !has) {
 			if t.push(send, l, h) {
 				n++
 			}
@@ -654,9 +655,11 @@ func (t *Tree[L]) spread(send Sender[L], h *held[L], upgrade bool, now time.Time
 		// A better budget for an id announced before need not go out at
 		// once: it waits upgradeWait flushes, or goes sooner with an id
 		// due on the same link. A link sent only such budgets (an eager
-		// one, say) thus gets them several broadcasts to a frame.
+		// one, say) thus gets them several broadcasts to a frame. But a
+		// link whose copy carried ttl 0 relayed it to no one: the nodes
+		// past it wait for this budget, which goes with the next flush.
 		at := now.Add(t.cfg.AnnounceEvery)
-		if upgrade {
+		if upgrade && (!has || had >= 1) {
 			at = now.Add(upgradeWait * t.cfg.AnnounceEvery)
 		}
 		if b.due.IsZero() || at.Before(b.due) {
@@ -819,14 +822,15 @@ func (h *held[L]) note(l L, carried int) {
 	}
 }
 
-// has reports whether l is known to hold a copy of h, whatever its ttl.
-func (h *held[L]) has(l L) bool {
+// carriedBy reports whether l is known to hold a copy of h, whatever its
+// ttl, and the most ttl that copy is known to carry.
+func (h *held[L]) carriedBy(l L) (carried int, ok bool) {
 	for _, o := range h.holders[:h.nheld] {
 		if o.l == l {
-			return true
+			return o.carried, true
 		}
 	}
-	return false
+	return 0, false
 }
 
 // holds reports whether l is known to hold a copy carrying at least ttl.
