@@ -46,7 +46,7 @@ func FuzzTreeControl(f *testing.F) {
 			case 1:
 				err = tr.Graft(send, 1, payload)
 			case 2:
-				err = tr.Prune(1, payload)
+				err = tr.Prune(send, 1, payload)
 			default:
 				tr.Gossip(send, 1, 0, kind, uint64(len(payload)), payload)
 				err = nil

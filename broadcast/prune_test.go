@@ -42,6 +42,16 @@ func twoTreeLinks(t *testing.T, now *time.Time) (*Tree[int], recorder, func(from
 	return tr, r, func(from int, id uint64) bool { return tr.Gossip(r.send, from, 0, 5, id, payload) }
 }
 
+// deliveredThenDuplicate hands the tree broadcast id from link first,
+// then again from link again, and fails unless the first is delivered and
+// the second is not.
+func deliveredThenDuplicate(t *testing.T, gossip func(int, uint64) bool, id uint64, first, again int) {
+	t.Helper()
+	if !gossip(first, id) || gossip(again, id) {
+		t.Fatalf("broadcast %d: want it delivered from link %d and a duplicate from link %d", id, first, again)
+	}
+}
+
 // TestPrunesOnceAndStaleCopiesDoNotUndoIt: link 2 delivers a duplicate and
 // is pruned. Until the prune reaches the peer, the peer goes on pushing:
 // a second duplicate gets no second prune, and a first copy from it (sent
@@ -51,12 +61,8 @@ func TestPrunesOnceAndStaleCopiesDoNotUndoIt(t *testing.T) {
 	now := time.Unix(1, 0)
 	tr, r, gossip := twoTreeLinks(t, &now)
 
-	if !gossip(1, 11) || gossip(2, 11) {
-		t.Fatal("broadcast 11: want it delivered from 1 and a duplicate from 2")
-	}
-	if !gossip(1, 12) || gossip(2, 12) {
-		t.Fatal("broadcast 12: want it delivered from 1 and a duplicate from 2")
-	}
+	deliveredThenDuplicate(t, gossip, 11, 1, 2)
+	deliveredThenDuplicate(t, gossip, 12, 1, 2)
 	if got := r.count(2, codec.KindPrune); got != 1 {
 		t.Fatalf("%d prunes sent on link 2 for two duplicates while the first prune travels, want 1", got)
 	}
@@ -86,12 +92,8 @@ func TestPrunesOnceAndStaleCopiesDoNotUndoIt(t *testing.T) {
 func TestKeepsItsLastEagerLink(t *testing.T) {
 	now := time.Unix(1, 0)
 	tr, r, gossip := twoTreeLinks(t, &now)
-	if !gossip(1, 21) || gossip(2, 21) {
-		t.Fatal("broadcast 21: want it delivered from 1 and a duplicate from 2")
-	}
-	if !gossip(2, 22) || gossip(1, 22) {
-		t.Fatal("broadcast 22: want it delivered from 2 and a duplicate from 1")
-	}
+	deliveredThenDuplicate(t, gossip, 21, 1, 2)
+	deliveredThenDuplicate(t, gossip, 22, 2, 1)
 	if got := r.count(2, codec.KindPrune); got != 1 {
 		t.Fatalf("%d prunes on link 2, want 1", got)
 	}
@@ -103,5 +105,149 @@ func TestKeepsItsLastEagerLink(t *testing.T) {
 	}
 	if !gossip(1, 23) || r.count(1, codec.KindPrune) != 0 {
 		t.Fatal("broadcast 23 from link 1: want it delivered, link 1 kept")
+	}
+}
+
+// TestStaleFirstCopyKeepsTheTreeLink: link 2 is pruned on broadcast 11's
+// duplicate; broadcast 12, pushed on link 2 before the prune got there,
+// comes first on it, then again on link 1, the way the tree carries it
+// now. Pruning link 1 for that duplicate would cut this node off the
+// tree's side behind link 1 (link 2 is going lazy at both ends), so it
+// stays eager. The node relayed the stale copy on link 1, and its peer
+// there, taking that for a duplicate, prunes: the node grafts link 1
+// back (id 0: the peer sends nothing back), once, and a later prune on
+// it is taken as usual.
+func TestStaleFirstCopyKeepsTheTreeLink(t *testing.T) {
+	now := time.Unix(1, 0)
+	tr, r, gossip := twoTreeLinks(t, &now)
+	tr.LinkUp(3, true)
+	deliveredThenDuplicate(t, gossip, 11, 1, 2)
+	deliveredThenDuplicate(t, gossip, 12, 2, 1)
+	if got := r.count(1, codec.KindPrune); got != 0 {
+		t.Fatalf("link 1 pruned (%d prunes) for a duplicate of a broadcast whose first copy was stale", got)
+	}
+	if err := tr.Prune(r.send, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.count(1, codec.KindGraft); got != 1 {
+		t.Fatalf("%d grafts on link 1 after its peer pruned it, want 1", got)
+	}
+	pushed := r.count(1, codec.KindGossip)
+	if !gossip(3, 13) || r.count(1, codec.KindGossip) != pushed+1 {
+		t.Fatal("broadcast 13 from link 3: want it delivered and pushed on link 1, grafted back")
+	}
+	if err := tr.Prune(r.send, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.count(1, codec.KindGraft); got != 1 {
+		t.Fatalf("a second prune on link 1 grafted again (%d grafts), want it taken", got)
+	}
+	if !gossip(3, 14) || r.count(1, codec.KindGossip) != pushed+1 {
+		t.Fatal("broadcast 14 from link 3: want it delivered and not pushed on the pruned link 1")
+	}
+	if st := tr.Stats(); st.StaleFirsts != 1 || st.Regrafts != 1 {
+		t.Fatalf("StaleFirsts %d, Regrafts %d, want 1 and 1", st.StaleFirsts, st.Regrafts)
+	}
+}
+
+// lazyMiddle is twoTreeLinks with a third link, eager, and link 2 pruned
+// by its peer: eager links 1 and 3, lazy link 2.
+func lazyMiddle(t *testing.T, now *time.Time) (*Tree[int], recorder, func(from int, id uint64) bool) {
+	t.Helper()
+	tr, r, gossip := twoTreeLinks(t, now)
+	tr.LinkUp(3, true)
+	if err := tr.Prune(r.send, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	return tr, r, gossip
+}
+
+// offerAndFlush has link 2 announce id with ttl, then runs the tick one
+// AnnounceEvery later, and returns AnnounceEvery.
+func offerAndFlush(t *testing.T, tr *Tree[int], r recorder, now *time.Time, id uint64, ttl uint8) time.Duration {
+	t.Helper()
+	if err := tr.IHave(r.send, 2, proto.AppendIHave(nil, []proto.Have{{ID: id, TTL: ttl}})); err != nil {
+		t.Fatal(err)
+	}
+	*now = now.Add(tr.cfg.AnnounceEvery)
+	tr.Tick(r.send)
+	return tr.cfg.AnnounceEvery
+}
+
+// TestUpgradeWaitsForItsLink: a better budget for a broadcast already
+// pushed or announced goes out on a link with ids of its own due, and
+// otherwise waits upgradeWait flushes: an eager link, sent no first
+// announcements, gets its budgets several broadcasts to a frame.
+func TestUpgradeWaitsForItsLink(t *testing.T) {
+	now := time.Unix(1, 0)
+	tr, r, gossip := lazyMiddle(t, &now)
+	if !gossip(1, 11) {
+		t.Fatal("broadcast 11 not delivered")
+	}
+	// Link 2 (lazy) offers 11 with 4 more hops than link 1's copy: the
+	// better budget is due on links 1 and 3, which hold less.
+	every := offerAndFlush(t, tr, r, &now, 11, 9)
+	if r.count(1, codec.KindIHave)+r.count(3, codec.KindIHave) != 0 {
+		t.Fatal("the better budget went out with the first flush on links that had no id of their own due")
+	}
+	now = now.Add((upgradeWait - 1) * every)
+	tr.Tick(r.send)
+	if r.count(1, codec.KindIHave) != 1 || r.count(3, codec.KindIHave) != 1 {
+		t.Fatalf("%d and %d ihaves on links 1 and 3 after %d flushes, want 1 each", r.count(1, codec.KindIHave), r.count(3, codec.KindIHave), upgradeWait)
+	}
+}
+
+// TestRelaysNoSecondCopyToAHolder: a node whose copy came with ttl 0
+// relays nothing; when a better budget is announced, it relays the
+// broadcast, pushing it on its eager links that have no copy (link 3) and
+// announcing the budget on the one that does (link 1, which pushed the
+// copy). Pushing it there too would be a duplicate, and that peer would
+// prune its own tree link to this node.
+func TestRelaysNoSecondCopyToAHolder(t *testing.T) {
+	now := time.Unix(1, 0)
+	tr, r, _ := lazyMiddle(t, &now)
+	payload := proto.AppendGossip(nil, proto.PeerID{Name: "o", Addr: "127.0.0.1:1"}, []byte("x"))
+	if !tr.Gossip(r.send, 1, 0, 0, 11, payload) {
+		t.Fatal("broadcast 11 not delivered")
+	}
+	if got := r.count(1, codec.KindGossip) + r.count(3, codec.KindGossip); got != 0 {
+		t.Fatalf("a copy with ttl 0 relayed %d times", got)
+	}
+	if err := tr.IHave(r.send, 2, proto.AppendIHave(nil, []proto.Have{{ID: 11, TTL: 5}})); err != nil {
+		t.Fatal(err)
+	}
+	if r.count(3, codec.KindGossip) != 1 {
+		t.Fatal("the better budget did not push broadcast 11 on link 3, which has no copy")
+	}
+	if r.count(1, codec.KindGossip) != 0 {
+		t.Fatal("broadcast 11 pushed back on link 1, which sent it")
+	}
+	now = now.Add(tr.cfg.AnnounceEvery)
+	tr.Tick(r.send)
+	if r.count(1, codec.KindIHave) != 1 {
+		t.Fatalf("%d ihaves on link 1, want the better budget announced once", r.count(1, codec.KindIHave))
+	}
+}
+
+// TestUpgradeHurriesToACopyThatRanOut: a better budget goes with the next
+// flush to a link whose copy carried ttl 0 (link 3, pushed it by this
+// node with the last hop of its budget): its peer relayed nothing, and
+// the nodes past it wait for this. A link whose copy could go on (link 1,
+// which sent the copy) waits upgradeWait flushes.
+func TestUpgradeHurriesToACopyThatRanOut(t *testing.T) {
+	now := time.Unix(1, 0)
+	tr, r, _ := lazyMiddle(t, &now)
+	payload := proto.AppendGossip(nil, proto.PeerID{Name: "o", Addr: "127.0.0.1:1"}, []byte("x"))
+	if !tr.Gossip(r.send, 1, 0, 1, 11, payload) || r.count(3, codec.KindGossip) != 1 {
+		t.Fatal("broadcast 11 (ttl 1) not delivered and pushed on link 3")
+	}
+	every := offerAndFlush(t, tr, r, &now, 11, 9)
+	if r.count(3, codec.KindIHave) != 1 || r.count(1, codec.KindIHave) != 0 {
+		t.Fatalf("after one flush: %d ihaves on link 3 (its copy ran out), %d on link 1; want 1 and 0", r.count(3, codec.KindIHave), r.count(1, codec.KindIHave))
+	}
+	now = now.Add((upgradeWait - 1) * every)
+	tr.Tick(r.send)
+	if r.count(1, codec.KindIHave) != 1 {
+		t.Fatalf("%d ihaves on link 1 after %d flushes, want 1", r.count(1, codec.KindIHave), upgradeWait)
 	}
 }

@@ -11,12 +11,15 @@ type Stats struct {
 	PayloadBytes     uint64 // bytes of PayloadsSent, headers included, before sealing
 	ControlBytes     uint64 // bytes of prune, ihave and graft frames sent, before sealing
 	PrunesSent       uint64
+	StaleFirsts      uint64 // duplicates not pruned: the first copy came on a link this node had pruned
+	Regrafts         uint64 // prunes answered with a graft of id 0 (the link carried such a duplicate)
 	PrunesReceived   uint64
 	IHavesSent       uint64 // ihave frames sent
 	IDsAnnounced     uint64 // ids in them
 	IDsHeard         uint64 // ids announced to this node and taken
 	IDsIgnored       uint64 // ids announced past IHaveRate, MaxMissing or MaxMissingPerLink
 	GraftsSent       uint64 // ids grafted
+	GraftRetries     uint64 // of those, ids grafted again from another link: no answer came in GraftRetry
 	GraftsReceived   uint64 // ids grafted by peers
 	GraftsUnanswered uint64 // of those, not cached, with no ttl to spare, or past GraftRate
 	MissingExpired   uint64 // ids announced but never received within CacheAge
@@ -45,11 +48,14 @@ func (s *Stats) Add(o Stats) {
 	s.ControlBytes += o.ControlBytes
 	s.PrunesSent += o.PrunesSent
 	s.PrunesReceived += o.PrunesReceived
+	s.StaleFirsts += o.StaleFirsts
+	s.Regrafts += o.Regrafts
 	s.IHavesSent += o.IHavesSent
 	s.IDsAnnounced += o.IDsAnnounced
 	s.IDsHeard += o.IDsHeard
 	s.IDsIgnored += o.IDsIgnored
 	s.GraftsSent += o.GraftsSent
+	s.GraftRetries += o.GraftRetries
 	s.GraftsReceived += o.GraftsReceived
 	s.GraftsUnanswered += o.GraftsUnanswered
 	s.MissingExpired += o.MissingExpired

@@ -52,6 +52,7 @@ type link struct {
 	trees   bool  // speaks prune, ihave and graft; else always eager, sent no control
 	eager   bool  // payloads are pushed on it; else it is only announced ids
 	pruned  bool  // lazy because this node pruned it (not the peer)
+	keep    bool  // the tree's path here: a prune on it is answered with a graft (see Gossip)
 	missing int32 // missing ids it announced first
 }
 
@@ -60,9 +61,10 @@ type link struct {
 // are empty and its buckets full again (idle for a second).
 type linkBusy struct {
 	queue   []proto.Have
-	graft   []uint64 // ids to graft on it at this tick
-	heard   bucket   // ids it announced: IHaveRate
-	answers bucket   // payloads sent it for its grafts: GraftRate
+	due     time.Time // when queue must be announced: its earliest entry's deadline
+	graft   []uint64  // ids to graft on it at this tick
+	heard   bucket    // ids it announced: IHaveRate
+	answers bucket    // payloads sent it for its grafts: GraftRate
 }
 
 // use returns l's queues and buckets, making them if it has none; the
@@ -95,6 +97,7 @@ type held[L comparable] struct {
 	at      time.Time
 	holders [maxHolders]holder[L] // inline: noting a holder allocates nothing
 	nheld   uint8                 // holders in use
+	stale   bool                  // the first copy came on a link this node had pruned
 }
 
 // holder is a link known to have a broadcast, and the ttl its copy carried
@@ -210,6 +213,8 @@ func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, pa
 			// left before our prune reached the sender, which is lazy now.
 			if !lk.pruned {
 				lk.eager = true
+			} else {
+				h.stale = true
 			}
 		}
 		w := t.missing[id]
@@ -240,6 +245,17 @@ func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, pa
 	if better {
 		return false
 	}
+	if lk != nil && lk.trees && lk.eager && h != nil && h.stale {
+		// The first copy came on a link this node had pruned, pushed
+		// before the prune reached its sender: this copy came the way
+		// the tree carries it now. The link stays eager; and since this
+		// node relayed the stale copy on it, its peer may take that for
+		// a duplicate and prune it: a prune on it is answered with a
+		// graft, which keeps it in the tree.
+		lk.keep = true
+		t.stats.StaleFirsts++
+		return false
+	}
 	if lk != nil && lk.trees && lk.eager && t.pushedBesides(lk) {
 		// A copy we have: the sender pushes on this link and need not. Once:
 		// while the prune travels, copies the sender pushed before it got
@@ -260,7 +276,7 @@ func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, pa
 
 // Prune takes a prune payload from link from: from stops being eager.
 // A malformed one is proto.ErrBadTree (close the link).
-func (t *Tree[L]) Prune(from L, payload []byte) error {
+func (t *Tree[L]) Prune(send Sender[L], from L, payload []byte) error {
 	if err := proto.ParsePrune(payload); err != nil {
 		return err
 	}
@@ -271,6 +287,19 @@ func (t *Tree[L]) Prune(from L, payload []byte) error {
 		return nil
 	}
 	t.stats.PrunesReceived++
+	if lk.keep {
+		// See Gossip: the peer pruned the tree's path to this node because
+		// of a stale copy this node relayed. Graft it back (id 0, which no
+		// broadcast has: the peer makes the link eager and sends nothing).
+		lk.keep = false
+		t.stats.Regrafts++
+		t.buf = codec.AppendHeader(t.buf[:0], codec.KindGraft, 0, 0, 0, proto.GraftSize(1))
+		t.buf = proto.AppendGraft(t.buf, []uint64{0})
+		if send(from, t.buf) {
+			t.stats.ControlBytes += uint64(len(t.buf))
+		}
+		return nil
+	}
 	lk.eager = false
 	return nil
 }
@@ -453,6 +482,9 @@ func (t *Tree[L]) Tick(send Sender[L]) {
 		}
 		w.due = w.expires // no one left to ask: wait for an announcer, or expire
 		if best >= 0 {
+			if w.tried != 0 {
+				t.stats.GraftRetries++
+			}
 			w.tried |= 1 << best
 			lk := t.links[w.announcers[best]]
 			b := t.use(w.announcers[best], now)
@@ -466,13 +498,18 @@ func (t *Tree[L]) Tick(send Sender[L]) {
 	clear(due)
 	t.due = due[:0]
 	flush := t.announcing && !now.Before(t.flushAt)
+	var later time.Time // the next link's queue due, after this flush
 	if grafting || flush || (len(t.busy) > 0 && !now.Before(t.quietAt)) {
 		for l, b := range t.busy {
 			if len(b.graft) > 0 {
 				t.sendGrafts(send, l, b)
 			}
 			if flush && len(b.queue) > 0 {
-				t.announce(send, l, b)
+				if !now.Before(b.due) {
+					t.announce(send, l, b)
+				} else if later.IsZero() || b.due.Before(later) {
+					later = b.due
+				}
 			}
 			if b.quiet(now) {
 				delete(t.busy, l)
@@ -484,7 +521,7 @@ func (t *Tree[L]) Tick(send Sender[L]) {
 		soonest(t.quietAt)
 	}
 	if flush {
-		t.announcing = false
+		t.announcing, t.flushAt = !later.IsZero(), later
 	}
 	if t.announcing {
 		soonest(t.flushAt)
@@ -576,8 +613,9 @@ func (t *Tree[L]) expire(now time.Time) {
 }
 
 // spread relays h from this node: its payload to the eager links and those
-// that only flood, its id to the lazy ones (on an upgrade, to every link
-// that speaks trees). Links known to hold as good a copy are skipped: the
+// that only flood, its id to the lazy ones and to eager ones known to hold
+// a copy (on an upgrade, to every link that speaks trees). Links known to
+// hold as good a copy are skipped: the
 // link a copy came on is noted as holding it, so it is skipped unless this
 // node has since learned of a better budget. It returns the links it went
 // out on or was queued for.
@@ -591,7 +629,13 @@ func (t *Tree[L]) spread(send Sender[L], h *held[L], upgrade bool, now time.Time
 		if h.holds(l, fwd) {
 			continue
 		}
-		if !lk.trees || (lk.eager && !upgrade) {
+		// A tree link known to hold a copy with less ttl is announced the
+		// better budget, not pushed the payload again: a second copy
+		// would be a duplicate there, and its peer would prune the link
+		// (the tree's own link, when this node relays from a copy that
+		// ran out of ttl, as its parent pushed it).
+		had, has := h.carriedBy(l)
+		if !lk.trees || (lk.eager && !upgrade && !has) {
 			if t.push(send, l, h) {
 				n++
 			}
@@ -609,10 +653,17 @@ func (t *Tree[L]) spread(send Sender[L], h *held[L], upgrade bool, now time.Time
 			continue
 		}
 		// A better budget for an id announced before need not go out at
-		// once: it waits for the next flush, or upgradeWait flushes at most.
+		// once: it waits upgradeWait flushes, or goes sooner with an id
+		// due on the same link. A link sent only such budgets (an eager
+		// one, say) thus gets them several broadcasts to a frame. But a
+		// link whose copy carried ttl 0 relayed it to no one: the nodes
+		// past it wait for this budget, which goes with the next flush.
 		at := now.Add(t.cfg.AnnounceEvery)
-		if upgrade {
+		if upgrade && (!has || had >= 1) {
 			at = now.Add(upgradeWait * t.cfg.AnnounceEvery)
+		}
+		if b.due.IsZero() || at.Before(b.due) {
+			b.due = at
 		}
 		if !t.announcing || at.Before(t.flushAt) {
 			t.announcing = true
@@ -650,6 +701,7 @@ func (t *Tree[L]) push(send Sender[L], l L, h *held[L]) bool {
 // announce sends l the ids queued for it, in ihaves of up to MaxTreeIDs,
 // leaving out those l is known to hold already.
 func (t *Tree[L]) announce(send Sender[L], l L, b *linkBusy) {
+	b.due = time.Time{}
 	q := b.queue[:0]
 	for _, hv := range b.queue {
 		if h := t.cache[hv.ID]; h != nil && h.holds(l, int(hv.TTL)) {
@@ -768,6 +820,17 @@ func (h *held[L]) note(l L, carried int) {
 		h.holders[h.nheld] = holder[L]{l, carried}
 		h.nheld++
 	}
+}
+
+// carriedBy reports whether l is known to hold a copy of h, whatever its
+// ttl, and the most ttl that copy is known to carry.
+func (h *held[L]) carriedBy(l L) (carried int, ok bool) {
+	for _, o := range h.holders[:h.nheld] {
+		if o.l == l {
+			return o.carried, true
+		}
+	}
+	return 0, false
 }
 
 // holds reports whether l is known to hold a copy carrying at least ttl.

@@ -223,7 +223,7 @@ func (pc *peerConn) treeControl(f *codec.Frame) gnet.Action {
 	var err error
 	switch f.Kind {
 	case codec.KindPrune:
-		err = n.tree.Prune(l, f.Payload)
+		err = n.tree.Prune(n.tree.sender(pc.ls), l, f.Payload)
 	case codec.KindIHave:
 		err = n.tree.IHave(n.tree.sender(pc.ls), l, f.Payload)
 	case codec.KindGraft:

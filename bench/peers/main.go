@@ -25,6 +25,7 @@ import (
 	"github.com/antnet-p2p/antnet/internal/benchkit"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -79,6 +80,7 @@ func main() {
 		msgs     = flag.Int("messages", 0, "broadcast: messages per row (default 300, 40 with -quick)")
 		inflight = flag.Int("bcast-inflight", 4, "broadcast: messages in flight (published, not yet delivered everywhere)")
 		jsonOut  = flag.String("json", "", "also write the results as a JSON array to `FILE`")
+		impls    = flag.String("impl", "", "run only the rows of these implementations, comma separated (gossipsub, antnet, ...; default all)")
 	)
 	if arg := os.Getenv(childEnv); arg != "" {
 		childMain(arg)
@@ -154,6 +156,10 @@ func main() {
 	start := time.Now()
 	for _, sc := range selected {
 		cases := sc.cases(cfg)
+		if *impls != "" {
+			keep := benchkit.SplitComma(*impls)
+			cases = slices.DeleteFunc(cases, func(c caseSpec) bool { return !slices.Contains(keep, c.impl) })
+		}
 		runs := make([][]Result, len(cases))
 		for rep := 0; rep < *count; rep++ {
 			for i, c := range cases {
