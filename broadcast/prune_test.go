@@ -150,6 +150,31 @@ func TestStaleFirstCopyKeepsTheTreeLink(t *testing.T) {
 	}
 }
 
+// TestOwnPruneEndsTheKeep: a link kept for a stale first copy that this
+// node then prunes itself is lazy at this end: its peer's prune is taken,
+// not answered with a graft that would have the peer push on it again.
+func TestOwnPruneEndsTheKeep(t *testing.T) {
+	now := time.Unix(1, 0)
+	tr, r, gossip := twoTreeLinks(t, &now)
+	tr.LinkUp(3, true)
+	deliveredThenDuplicate(t, gossip, 11, 1, 2)
+	deliveredThenDuplicate(t, gossip, 12, 2, 1) // link 1 kept
+	deliveredThenDuplicate(t, gossip, 15, 3, 1) // then pruned here
+	if got := r.count(1, codec.KindPrune); got != 1 {
+		t.Fatalf("%d prunes on link 1 after a duplicate of a broadcast whose first copy came on link 3, want 1", got)
+	}
+	if err := tr.Prune(r.send, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.count(1, codec.KindGraft); got != 0 {
+		t.Fatalf("the peer's prune on link 1, pruned at this end, was answered with %d grafts", got)
+	}
+	pushed := r.count(1, codec.KindGossip)
+	if !gossip(3, 16) || r.count(1, codec.KindGossip) != pushed {
+		t.Fatal("broadcast 16 from link 3: want it delivered and not pushed on the pruned link 1")
+	}
+}
+
 // lazyMiddle is twoTreeLinks with a third link, eager, and link 2 pruned
 // by its peer: eager links 1 and 3, lazy link 2.
 func lazyMiddle(t *testing.T, now *time.Time) (*Tree[int], recorder, func(from int, id uint64) bool) {

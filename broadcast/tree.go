@@ -267,15 +267,17 @@ func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, pa
 		// first copy of one came on the link another's duplicate comes on),
 		// and a node that pruned them all is cut off the tree, each later
 		// broadcast grafted.
-		lk.eager, lk.pruned = false, true
+		lk.eager, lk.pruned, lk.keep = false, true, false // lazy here: a prune from the peer is taken
 		t.stats.PrunesSent++
 		t.control(send, from, codec.KindPrune, 0)
 	}
 	return false
 }
 
-// Prune takes a prune payload from link from: from stops being eager.
-// A malformed one is proto.ErrBadTree (close the link).
+// Prune takes a prune payload from link from: from stops being eager,
+// unless it is the tree's path after a stale first copy (see Gossip): then
+// it is answered with a graft of id 0 and stays eager, once. A malformed
+// one is proto.ErrBadTree (close the link).
 func (t *Tree[L]) Prune(send Sender[L], from L, payload []byte) error {
 	if err := proto.ParsePrune(payload); err != nil {
 		return err
@@ -361,6 +363,9 @@ func (t *Tree[L]) Graft(send Sender[L], from L, payload []byte) error {
 	t.expire(now)
 	lk.eager, lk.pruned = true, false
 	for _, id := range ids {
+		if id == 0 {
+			continue // no broadcast has id 0: the graft only makes the link eager
+		}
 		t.stats.GraftsReceived++
 		h := t.cache[id]
 		if h == nil || h.carried < 1 || !t.use(from, now).answers.take(GraftRate, now) {
