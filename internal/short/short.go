@@ -91,6 +91,7 @@ type Exchange struct {
 // Answer are valid during the call only. Blocks.
 func (x *Exchange) Call(c net.Conn, deadline time.Time, closing, ctx context.Context) (read int, err error) {
 	defer func() { _ = c.Close() }()
+	_ = c.SetDeadline(deadline) // before the interrupts: one that runs at once must not be undone
 	interrupt := func() { _ = c.SetDeadline(longAgo) }
 	if closing.Done() != nil {
 		defer context.AfterFunc(closing, interrupt)()
@@ -98,7 +99,6 @@ func (x *Exchange) Call(c net.Conn, deadline time.Time, closing, ctx context.Con
 	if ctx.Done() != nil {
 		defer context.AfterFunc(ctx, interrupt)()
 	}
-	_ = c.SetDeadline(deadline)
 
 	bp := bufs.Get().(*[]byte)
 	defer func() {

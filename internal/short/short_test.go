@@ -161,6 +161,41 @@ func TestCallErrors(t *testing.T) {
 	})
 }
 
+// TestCallEndedContextEndsItAtOnce: a Call whose context has already
+// ended returns at once, every time: the interrupt must not be undone by
+// the deadline Call sets. It races the interrupt's goroutine, so it runs
+// many calls.
+func TestCallEndedContextEndsItAtOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := range 2000 {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := ln.Accept() // the acceptor never answers
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, _ := exchange()
+		start := time.Now()
+		_, err = x.Call(c, time.Now().Add(10*time.Second), context.Background(), ctx)
+		took := time.Since(start)
+		a.Close()
+		if !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("call %d: %v; want it interrupted", i, err)
+		}
+		if took > 2*time.Second {
+			t.Fatalf("call %d with an ended context returned after %v", i, took)
+		}
+	}
+}
+
 // Whole finds a whole short exchange in what a socket holds, and nothing
 // else; Answer writes the answer and the FIN.
 func TestWholeAndAnswer(t *testing.T) {
