@@ -566,9 +566,9 @@ func TestGraftsAStrangerWhenTheAnnouncersAreGone(t *testing.T) {
 // tree is deeper than the ttl from some origins: each reaches everyone
 // exactly once, and no node pushes a payload on a link that sent it that
 // broadcast. A node whose copy ran out of ttl and is announced a better
-// budget used to push it back to the node it got its own copy from, which
-// took the duplicate for a cycle and pruned the tree's own link: about one
-// broadcast in three then needed a graft.
+// budget announces it to the node its own copy came from: a payload there
+// would be taken for a cycle's duplicate and prune the tree's own link,
+// and later broadcasts would need grafts.
 func TestBackToBackBroadcastsKeepTheTree(t *testing.T) {
 	const n = 500
 	for seed := uint64(1); seed <= 3; seed++ {

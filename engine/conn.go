@@ -33,7 +33,7 @@ type peerConn struct {
 	sealing  bool // hello and hello-ack are out on a secure link: senders seal with sec.sess as they queue
 
 	c     gnet.Conn    // set in OnOpen, before the conn is published
-	raddr *net.TCPAddr // the socket's remote address (gnet's own, shared), set with c; nil on short-served links
+	raddr *net.TCPAddr // the socket's remote address (gnet's own, shared), set with c; nil on links the acceptor serves whole
 
 	ls *loopState // set with c: the state of the conn's event loop (c.Fd() is its socket, for flushLocked)
 

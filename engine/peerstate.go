@@ -61,7 +61,8 @@ type PeerState struct {
 	// Since is when the link's handshake ended; time.Since(Since) is its age.
 	Since time.Time
 	// RTT is the round trip of the last keepalive ping answered on the
-	// link; 0 before the first answer. A link that carries traffic is not
+	// link, kept to the microsecond (rounded up); 0 before the first
+	// answer. A link that carries traffic is not
 	// pinged (see WithKeepalive), so its RTT may be old or 0.
 	RTT time.Duration
 	// Bytes and frames each way on the link, hello included: bytes as on

@@ -1,6 +1,7 @@
 // Package claim is a table of claims: at most one holder per key at a
 // time. Whoever finds a key free, or held by a holder that is done, holds
-// it; the others are shown the holder. Lock-free (a sync.Map).
+// it; the others are shown the holder. A sync.Map: a claim of a new key
+// allocates its entry.
 package claim
 
 import "sync"

@@ -4,8 +4,8 @@
 // (tcpconnect), and those no caller polls, which the owner's ticker
 // advances. Close shuts the way in: nothing enrolls from then on,
 // blocking dials are cancelled and connects in progress aborted; Wait
-// then waits for the enrolls under way. No goroutine of its own (Wait's
-// bounded wait excepted); safe for concurrent use.
+// then waits for the enrolls under way. No goroutine of its own (Wait
+// starts one to wait for the enrolls); safe for concurrent use.
 //
 // P is what the owner enrolls a socket with (its link). The owner says
 // how to enroll (Enroll, which waits for a loop: never call it on one)
