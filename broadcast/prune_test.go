@@ -119,29 +119,16 @@ func TestKeepsItsLastEagerLink(t *testing.T) {
 // it is taken as usual.
 func TestStaleFirstCopyKeepsTheTreeLink(t *testing.T) {
 	now := time.Unix(1, 0)
-	tr, r, gossip := twoTreeLinks(t, &now)
-	tr.LinkUp(3, true)
-	deliveredThenDuplicate(t, gossip, 11, 1, 2)
-	deliveredThenDuplicate(t, gossip, 12, 2, 1)
+	tr, r, gossip := keptLink(t, &now)
 	if got := r.count(1, codec.KindPrune); got != 0 {
 		t.Fatalf("link 1 pruned (%d prunes) for a duplicate of a broadcast whose first copy was stale", got)
 	}
-	if err := tr.Prune(r.send, 1, nil); err != nil {
-		t.Fatal(err)
-	}
-	if got := r.count(1, codec.KindGraft); got != 1 {
-		t.Fatalf("%d grafts on link 1 after its peer pruned it, want 1", got)
-	}
+	peerPrunes(t, tr, r, 1, 1)
 	pushed := r.count(1, codec.KindGossip)
 	if !gossip(3, 13) || r.count(1, codec.KindGossip) != pushed+1 {
 		t.Fatal("broadcast 13 from link 3: want it delivered and pushed on link 1, grafted back")
 	}
-	if err := tr.Prune(r.send, 1, nil); err != nil {
-		t.Fatal(err)
-	}
-	if got := r.count(1, codec.KindGraft); got != 1 {
-		t.Fatalf("a second prune on link 1 grafted again (%d grafts), want it taken", got)
-	}
+	peerPrunes(t, tr, r, 1, 1) // a second prune is taken
 	if !gossip(3, 14) || r.count(1, codec.KindGossip) != pushed+1 {
 		t.Fatal("broadcast 14 from link 3: want it delivered and not pushed on the pruned link 1")
 	}
@@ -155,23 +142,39 @@ func TestStaleFirstCopyKeepsTheTreeLink(t *testing.T) {
 // not answered with a graft that would have the peer push on it again.
 func TestOwnPruneEndsTheKeep(t *testing.T) {
 	now := time.Unix(1, 0)
-	tr, r, gossip := twoTreeLinks(t, &now)
-	tr.LinkUp(3, true)
-	deliveredThenDuplicate(t, gossip, 11, 1, 2)
-	deliveredThenDuplicate(t, gossip, 12, 2, 1) // link 1 kept
-	deliveredThenDuplicate(t, gossip, 15, 3, 1) // then pruned here
+	tr, r, gossip := keptLink(t, &now)
+	deliveredThenDuplicate(t, gossip, 15, 3, 1)
 	if got := r.count(1, codec.KindPrune); got != 1 {
 		t.Fatalf("%d prunes on link 1 after a duplicate of a broadcast whose first copy came on link 3, want 1", got)
 	}
-	if err := tr.Prune(r.send, 1, nil); err != nil {
-		t.Fatal(err)
-	}
-	if got := r.count(1, codec.KindGraft); got != 0 {
-		t.Fatalf("the peer's prune on link 1, pruned at this end, was answered with %d grafts", got)
-	}
+	peerPrunes(t, tr, r, 1, 0)
 	pushed := r.count(1, codec.KindGossip)
 	if !gossip(3, 16) || r.count(1, codec.KindGossip) != pushed {
 		t.Fatal("broadcast 16 from link 3: want it delivered and not pushed on the pruned link 1")
+	}
+}
+
+// keptLink is twoTreeLinks with a third link, eager, where link 2 was
+// pruned here and then brought broadcast 12's first copy (stale), whose
+// duplicate on link 1 kept link 1 as the tree's path.
+func keptLink(t *testing.T, now *time.Time) (*Tree[int], recorder, func(from int, id uint64) bool) {
+	t.Helper()
+	tr, r, gossip := twoTreeLinks(t, now)
+	tr.LinkUp(3, true)
+	deliveredThenDuplicate(t, gossip, 11, 1, 2)
+	deliveredThenDuplicate(t, gossip, 12, 2, 1)
+	return tr, r, gossip
+}
+
+// peerPrunes has link's peer prune it and checks that the grafts sent on
+// link so far number grafts.
+func peerPrunes(t *testing.T, tr *Tree[int], r recorder, link, grafts int) {
+	t.Helper()
+	if err := tr.Prune(r.send, link, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.count(link, codec.KindGraft); got != grafts {
+		t.Fatalf("%d grafts on link %d after its peer pruned it, want %d", got, link, grafts)
 	}
 }
 
