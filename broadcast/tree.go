@@ -274,6 +274,10 @@ func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, pa
 	return false
 }
 
+// regraft is the ids of a graft that asks for nothing: it only makes the
+// link eager at its receiver.
+var regraft = [1]uint64{0}
+
 // Prune takes a prune payload from link from: from stops being eager,
 // unless it is the tree's path after a stale first copy (see Gossip): then
 // it is answered with a graft of id 0 and stays eager, once. A malformed
@@ -295,11 +299,7 @@ func (t *Tree[L]) Prune(send Sender[L], from L, payload []byte) error {
 		// broadcast has: the peer makes the link eager and sends nothing).
 		lk.keep = false
 		t.stats.Regrafts++
-		t.buf = codec.AppendHeader(t.buf[:0], codec.KindGraft, 0, 0, 0, proto.GraftSize(1))
-		t.buf = proto.AppendGraft(t.buf, []uint64{0})
-		if send(from, t.buf) {
-			t.stats.ControlBytes += uint64(len(t.buf))
-		}
+		t.graft(send, from, regraft[:])
 		return nil
 	}
 	lk.eager = false
@@ -735,13 +735,22 @@ func (t *Tree[L]) sendGrafts(send Sender[L], l L, b *linkBusy) {
 	for len(q) > 0 {
 		chunk := q[:min(len(q), proto.MaxTreeIDs)]
 		q = q[len(chunk):]
-		t.buf = codec.AppendHeader(t.buf[:0], codec.KindGraft, 0, 0, 0, proto.GraftSize(len(chunk)))
-		t.buf = proto.AppendGraft(t.buf, chunk)
-		if send(l, t.buf) {
+		if t.graft(send, l, chunk) {
 			t.stats.GraftsSent += uint64(len(chunk))
-			t.stats.ControlBytes += uint64(len(t.buf))
 		}
 	}
+}
+
+// graft sends l one graft frame of ids (at most proto.MaxTreeIDs) and
+// reports whether it went.
+func (t *Tree[L]) graft(send Sender[L], l L, ids []uint64) bool {
+	t.buf = codec.AppendHeader(t.buf[:0], codec.KindGraft, 0, 0, 0, proto.GraftSize(len(ids)))
+	t.buf = proto.AppendGraft(t.buf, ids)
+	if !send(l, t.buf) {
+		return false
+	}
+	t.stats.ControlBytes += uint64(len(t.buf))
+	return true
 }
 
 // control sends l a control frame with an empty payload.
