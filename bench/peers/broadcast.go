@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/antnet-p2p/antnet/broadcast"
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/engine"
 	"github.com/antnet-p2p/antnet/internal/graph"
@@ -323,27 +324,14 @@ func (b *antnetBcast) setupNote() string { return "" }
 
 // endNote sums the broadcast trees' repairs over the row.
 func (b *antnetBcast) endNote() string {
-	var prunes, grafts, upgrades, eager, lazy, ctl, ihaves, ids, payB, payN, grafted, stale, regrafts, retries uint64
+	var s broadcast.Stats
 	for _, nd := range b.nodes {
-		s := nd.BroadcastStats()
-		ctl += s.ControlBytes
-		stale += s.StaleFirsts
-		retries += s.GraftRetries
-		regrafts += s.Regrafts
-		ihaves += s.IHavesSent
-		ids += s.IDsAnnounced
-		payB += s.PayloadBytes
-		payN += s.PayloadsSent
-		grafted += s.PayloadsGrafted
-		prunes += s.PrunesSent
-		grafts += s.GraftsSent
-		upgrades += s.Upgrades
-		eager += uint64(s.EagerLinks)
-		lazy += uint64(s.LazyLinks)
+		s.Add(nd.BroadcastStats())
 	}
 	return fmt.Sprintf("trees: %d prunes, %d grafts, %d ttl upgrades in all; %d eager and %d lazy link ends at the end; "+
 		"%d payloads (%d B, %d answering grafts), %d B of control frames (%d ihaves announcing %d ids), %d duplicates after a stale first copy, %d prunes grafted back, %d grafts retried; warm-up included",
-		prunes, grafts, upgrades, eager, lazy, payN, payB, grafted, ctl, ihaves, ids, stale, regrafts, retries)
+		s.PrunesSent, s.GraftsSent, s.Upgrades, s.EagerLinks, s.LazyLinks, s.PayloadsSent, s.PayloadBytes, s.PayloadsGrafted,
+		s.ControlBytes, s.IHavesSent, s.IDsAnnounced, s.StaleFirsts, s.Regrafts, s.GraftRetries)
 }
 
 func (b *antnetBcast) close() error { return closeAll(b.nodes) }
