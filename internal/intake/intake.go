@@ -4,8 +4,9 @@
 // (tcpconnect), and those no caller polls, which the owner's ticker
 // advances. Close shuts the way in: nothing enrolls from then on,
 // blocking dials are cancelled and connects in progress aborted; Wait
-// then waits for the enrolls under way. No goroutine of its own (Wait
-// starts one to wait for the enrolls); safe for concurrent use.
+// then waits for the enrolls under way. No goroutine of its own (a
+// bounded Wait starts one to wait for the enrolls); safe for concurrent
+// use.
 //
 // P is what the owner enrolls a socket with (its link). The owner says
 // how to enroll (Enroll, which waits for a loop: never call it on one)
@@ -269,12 +270,12 @@ var ErrEnrollStuck = errors.New("intake: an enroll did not return")
 // Wait waits, after Close, for the enrolls in progress, up to wait (0: no
 // bound); past it, it returns ErrEnrollStuck and leaves them.
 func (in *Intake[P]) Wait(wait time.Duration) error {
-	done := make(chan struct{})
-	go func() { in.enrolls.Wait(); close(done) }()
 	if wait <= 0 {
-		<-done
+		in.enrolls.Wait()
 		return nil
 	}
+	done := make(chan struct{})
+	go func() { in.enrolls.Wait(); close(done) }()
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
