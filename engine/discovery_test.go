@@ -120,6 +120,9 @@ func TestPexFromABadPeerIsBounded(t *testing.T) {
 	if want, err := proto.ParsePexRequest(f.Payload); err != nil || want != proto.MaxPexAddrs {
 		t.Fatalf("pex-request wants %d (%v)", want, err)
 	}
+	if f.ID&(1<<63) == 0 { // PROTOCOL.md: never an id a request of antnet's can have
+		t.Fatalf("pex-request id %#x without the top bit", f.ID)
+	}
 	ids := make([]proto.PeerID, len(addrs))
 	for i, a := range addrs {
 		ids[i] = proto.PeerID{Name: fmt.Sprint("fake", i), Addr: a}
