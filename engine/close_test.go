@@ -19,7 +19,7 @@ func TestCloseIsPrompt(t *testing.T) {
 	const closeBound = time.Second
 	srv := startNode(t, "srv", never)
 	cli := startNode(t, "cli", never, WithTimeout(30*time.Second))
-	link(t, cli, srv)
+	linkNodes(t, cli, srv)
 	var wg sync.WaitGroup
 	peerSide := dispatchMany(&wg, cli, "srv", calls)
 	ownSide := dispatchMany(&wg, srv, "cli", own)

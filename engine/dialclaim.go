@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/antnet-p2p/antnet/internal/link"
 )
 
 // Dial claims. A route has at most one dial in flight (internal/claim):
@@ -30,7 +32,7 @@ func (pc *peerConn) dialDone() bool {
 	case <-pc.dial.ready:
 		return true
 	default:
-		return pc.state.has(flagAbandoned)
+		return pc.State.Has(link.FlagAbandoned)
 	}
 }
 
@@ -59,12 +61,7 @@ func (n *Node) awaitDial(ctx context.Context, other *peerConn) error {
 		}
 		return nil
 	default:
-		other.mu.Lock()
-		var cause error
-		if other.closeErr != nil {
-			cause = *other.closeErr
-		}
-		other.mu.Unlock()
+		cause := other.Err()
 		switch {
 		case cause == nil:
 			return fmt.Errorf("%w: %s: the dial in flight failed", ErrDial, peer)

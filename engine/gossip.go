@@ -10,6 +10,7 @@ import (
 
 	"github.com/antnet-p2p/antnet/broadcast"
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/link"
 	"github.com/antnet-p2p/antnet/proto"
 )
 
@@ -36,7 +37,7 @@ func (n *Node) Broadcast(msg []byte) (uint64, error) {
 		return 0, err
 	}
 	payload := proto.AppendGossipStamped(nil, n.id, time.Now(), msg)
-	if err := n.cfg.checkSize(len(payload)); err != nil {
+	if err := n.linkEnv.CheckSize(len(payload)); err != nil {
 		return 0, err
 	}
 	id := rand.Uint64() | 1 // never 0
@@ -96,10 +97,7 @@ func (tt *treeTenant) tick() {
 	if n.cfg.mode != Short {
 		if e, ok := tt.AnyLink(); ok {
 			if pc, err := n.link(e); err == nil {
-				pc.mu.Lock()
-				c := pc.c
-				pc.mu.Unlock()
-				if c != nil && c.Wake(tt.tickOnLoop) == nil {
+				if c := pc.Conn(); c != nil && c.Wake(tt.tickOnLoop) == nil {
 					return
 				}
 			}
@@ -197,8 +195,8 @@ func (pc *peerConn) gossip(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Ac
 	}
 	if !n.tree.Gossip(n.tree.sender(pc.ls), pc.treeLink(), f.Flags, f.TTL, f.ID, f.Payload) {
 		n.stats.gossipDuplicates.Add(1)
-		if pc.short {
-			pc.state.mark(flagCloseAfterReply)
+		if pc.Short() {
+			pc.State.Mark(link.FlagCloseAfterReply)
 		}
 		return gnet.None
 	}

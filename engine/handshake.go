@@ -13,6 +13,7 @@ import (
 
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/internal/acceptor"
+	"github.com/antnet-p2p/antnet/internal/link"
 	"github.com/antnet-p2p/antnet/internal/sockaddr"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/secure"
@@ -82,9 +83,9 @@ func (s handshakeStep) String() string {
 // step returns the link's handshake step. Loop.
 func (pc *peerConn) step() handshakeStep {
 	switch {
-	case pc.state.Load() != stateHandshake:
+	case pc.State.Load() != link.Handshake:
 		return stepDone
-	case pc.noisePending():
+	case pc.NoisePending():
 		return stepNoise
 	}
 	return stepHello
@@ -119,15 +120,15 @@ const maxHandshakeFrame = 4096
 // whatever short mode queued behind it. Loop.
 func (pc *peerConn) open(c gnet.Conn) ([]byte, gnet.Action) {
 	n := pc.n
-	if pc.outbound && !pc.short {
+	if pc.Outbound() && !pc.Short() {
 		n.setPeerSocket(c.Fd()) // an accepted socket once its hello says persistent
 	}
-	if pc.state.has(flagAbandoned) || n.life.state.Load() != nodeRunning {
+	if pc.State.Has(link.FlagAbandoned) || n.life.state.Load() != nodeRunning {
 		// The dialer gave up before the socket arrived, or the node is closing.
 		pc.fail(ErrClosed)
 		return nil, gnet.Close
 	}
-	if !pc.outbound {
+	if !pc.Outbound() {
 		if refuse := n.refusalReason(); refuse != "" {
 			n.stats.refused.Add(1)
 			if n.peerLog.Allow(slog.LevelInfo) {
@@ -136,14 +137,14 @@ func (pc *peerConn) open(c gnet.Conn) ([]byte, gnet.Action) {
 			pc.fail(ErrClosed)
 			return appendError(nil, 0, proto.CodeUnsupported, refuse), gnet.Close
 		}
-		pc.state.mark(flagHandshakeSlot)
+		pc.State.Mark(link.FlagHandshakeSlot)
 	}
 	pc.raddr, _ = c.RemoteAddr().(*net.TCPAddr) // others may read it: RemoteAddr is loop-only
 	pc.setDeadline(n.cfg.handshakeTimeout)
 	pc.lastRecv.Store(n.clock.Load())
 	n.conns.Store(pc)
 	n.stats.conns.Add(1)
-	if !pc.outbound {
+	if !pc.Outbound() {
 		return nil, gnet.None
 	}
 	if n.cfg.identity != nil {
@@ -154,14 +155,13 @@ func (pc *peerConn) open(c gnet.Conn) ([]byte, gnet.Action) {
 		}
 		return msg, gnet.None // hello follows the Noise handshake, sealed
 	}
-	out := pc.takeOut() // short mode queued its request before the dial
-	buf := n.appendHello(nil, codec.KindHello, pc.short)
-	pc.framesOut.Add(1)
+	out := pc.TakeOut() // short mode queued its request before the dial
+	buf := n.appendHello(nil, codec.KindHello, pc.Short())
 	if out != nil {
 		buf = append(buf, out.B...)
-		n.outPool.Put(out)
+		n.linkEnv.Pool.Put(out)
 	}
-	pc.bytesOut.Add(uint64(len(buf)))
+	pc.CountSent(1, uint64(len(buf)))
 	return buf, gnet.None
 }
 
@@ -182,7 +182,7 @@ func (n *Node) refusalReason() string {
 // handshakeDone releases an inbound socket's pending-handshake slot. Loop.
 func (pc *peerConn) handshakeDone() {
 	n := pc.n
-	if pc.state.has(flagHandshakeSlot) && pc.state.mark(flagHandshakeSlotFreed) {
+	if pc.State.Has(link.FlagHandshakeSlot) && pc.State.Mark(link.FlagHandshakeSlotFreed) {
 		n.stats.handshaking.Add(-1)
 	}
 }
@@ -191,7 +191,7 @@ func (pc *peerConn) handshakeDone() {
 // the step the link is at. Loop.
 func (pc *peerConn) handshakeFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Action {
 	switch {
-	case f.Kind == codec.KindSecure && pc.session() != nil:
+	case f.Kind == codec.KindSecure && pc.Session() != nil:
 		return pc.violation(errors.New("secure message after the Noise handshake"))
 	case f.Kind == codec.KindSecure || pc.step() == stepNoise:
 		return pc.secureFrame(f, w) // a plain node answers it with msgPlainOnly
@@ -211,7 +211,7 @@ func (pc *peerConn) startSecure() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	pc.sec.hs = hs
+	pc.Secure().Handshake = hs
 	return codec.Append(nil, codec.Frame{Kind: codec.KindSecure, Payload: msg}), nil
 }
 
@@ -230,7 +230,7 @@ func (pc *peerConn) secureFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gn
 		w.B = appendError(w.B, 0, proto.CodeUnsupported, msgNeedSecure)
 		return pc.mismatch("a plain peer said hello; this node requires secure links (WithIdentity)")
 	case codec.KindError:
-		if pc.outbound {
+		if pc.Outbound() {
 			re := proto.ParseError(*pc.peer, f.Payload)
 			return pc.violation(pc.setDialErr(fmt.Errorf("%w: %s", ErrRefused, re.Message)))
 		}
@@ -238,17 +238,17 @@ func (pc *peerConn) secureFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gn
 	default:
 		return pc.violation(fmt.Errorf("%w: %s before the secure handshake", ErrHandshake, f.Kind))
 	}
-	if pc.sec.hs == nil {
-		if pc.outbound {
+	if pc.Secure().Handshake == nil {
+		if pc.Outbound() {
 			return pc.violation(fmt.Errorf("%w: unexpected secure message", ErrHandshake))
 		}
 		hs, err := secure.NewHandshakeCiphers(n.cfg.identity, false, n.cfg.suites())
 		if err != nil {
 			return pc.violation(err)
 		}
-		pc.sec.hs = hs
+		pc.Secure().Handshake = hs
 	}
-	reply, sess, err := pc.sec.hs.Read(secure.Cipher(f.Flags), f.Payload)
+	reply, sess, err := pc.Secure().Handshake.Read(secure.Cipher(f.Flags), f.Payload)
 	if err != nil {
 		return pc.violation(pc.setDialErr(fmt.Errorf("%w: %w", ErrHandshake, err)))
 	}
@@ -256,16 +256,16 @@ func (pc *peerConn) secureFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gn
 		// Handshake messages go out in the clear, ahead of anything sealed;
 		// the acceptor's names the cipher it chose.
 		var flags uint8
-		if !pc.outbound {
-			flags = uint8(pc.sec.hs.Cipher())
+		if !pc.Outbound() {
+			flags = uint8(pc.Secure().Handshake.Cipher())
 		}
-		_, _ = pc.c.Write(codec.Append(nil, codec.Frame{Kind: codec.KindSecure, Flags: flags, Payload: reply}))
+		_, _ = pc.Conn().Write(codec.Append(nil, codec.Frame{Kind: codec.KindSecure, Flags: flags, Payload: reply}))
 	}
 	if sess == nil {
 		return gnet.None
 	}
-	pc.sec.hs = nil
-	pc.sec.sess = sess
+	pc.Secure().Handshake = nil
+	pc.Secure().Session = sess
 	id := *pc.peer
 	id.Key = string(sess.Peer)
 	pc.setPeer(id, pc.entry)
@@ -281,14 +281,14 @@ func (pc *peerConn) secureFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gn
 			pc.logClosed(slog.LevelInfo, err)
 			pc.setDialErr(err)
 			pc.fail(err)
-			if !pc.outbound {
+			if !pc.Outbound() {
 				w.B = appendError(w.B, 0, proto.CodeUnsupported, "key not admitted") // sealed: only that peer reads it
 			}
 			return gnet.Close
 		}
 	}
 	sess.Peer = nil // the link keeps the key in peer.Key: a second copy is 32 bytes a link
-	if pc.outbound {
+	if pc.Outbound() {
 		if err := n.checkPin(pc.peer.Addr, pc.peer.Key); err != nil {
 			// Another key answers at a pinned address: say nothing more.
 			pc.logClosed(slog.LevelWarn, err)
@@ -297,7 +297,7 @@ func (pc *peerConn) secureFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gn
 			return gnet.Close
 		}
 		// Now hello, sealed, and whatever short mode queued behind it.
-		w.B = n.appendHello(w.B, codec.KindHello, pc.short)
+		w.B = n.appendHello(w.B, codec.KindHello, pc.Short())
 	}
 	return gnet.None
 }
@@ -307,7 +307,7 @@ func (pc *peerConn) mismatch(what string) gnet.Action {
 	n := pc.n
 	n.stats.protocolErrors.Add(1)
 	what = "secure/plain mismatch: " + what
-	if !pc.outbound {
+	if !pc.Outbound() {
 		n.peerLog.Refused(slog.LevelWarn, pc.remote(), what)
 	} else if n.peerLog.Allow(slog.LevelWarn) {
 		n.log.Warn("closing connection", "remote", pc.remote(), "err", what)
@@ -341,10 +341,10 @@ func (c *config) speaksTrees() bool { return c.mode == Persistent && !c.floodOnl
 func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Action {
 	n := pc.n
 	want := codec.KindHello
-	if pc.outbound {
+	if pc.Outbound() {
 		want = codec.KindHelloAck
 	}
-	if f.Kind == codec.KindError && pc.outbound {
+	if f.Kind == codec.KindError && pc.Outbound() {
 		// The acceptor refused us before the handshake: say why.
 		re := proto.ParseError(*pc.peer, f.Payload)
 		err := fmt.Errorf("%w: %s", ErrRefused, re.Message)
@@ -358,8 +358,8 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 	}
 	h, err := proto.ParseHello(f.Payload)
 	pc.trees = f.Flags&proto.FlagShort == 0 && f.Flags&proto.FlagTrees != 0 && n.cfg.speaksTrees()
-	if pc.outbound {
-		if pc.state.has(flagAbandoned) {
+	if pc.Outbound() {
+		if pc.State.Has(link.FlagAbandoned) {
 			return gnet.Close
 		}
 		h, err := n.checkHelloAck(f.Payload, *pc.peer)
@@ -391,14 +391,14 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 	if err := n.checkPin(h.ID.Addr, pc.peer.Key); err != nil {
 		return pc.refuse(w, err.Error(), err)
 	}
-	pc.short = f.Flags&proto.FlagShort != 0
-	if !pc.short {
-		fd := pc.c.Fd()
+	pc.SetShort(f.Flags&proto.FlagShort != 0)
+	if !pc.Short() {
+		fd := pc.Conn().Fd()
 		n.setPeerSocket(fd)
 		acceptor.SetKeepalive(fd)
 	}
 	var e *routeEntry
-	if !pc.short && n.cfg.mode == Persistent {
+	if !pc.Short() && n.cfg.mode == Persistent {
 		if old := n.routes.table.Get(h.ID.Addr); old != nil && pc.peer.Key != "" {
 			if l := old.Link(); l != nil && l.Key() != pc.peer.Key {
 				err := fmt.Errorf("%w: %s is held by another key", ErrKeyMismatch, h.ID)
@@ -423,21 +423,21 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 	id.Key = pc.peer.Key // from the Noise handshake, if any
 	pc.setPeer(id, e)
 	pc.peerNonce = h.Nonce
-	w.B = n.appendHello(w.B, codec.KindHelloAck, pc.short)
+	w.B = n.appendHello(w.B, codec.KindHelloAck, pc.Short())
 	pc.deadline.Store(0)
 	pc.handshakeDone()
-	if pc.short {
+	if pc.Short() {
 		// One exchange, then close; bound how long the socket may idle.
 		pc.setDeadline(n.cfg.timeout)
 	}
 	pc.linked()
-	pc.state.Store(stateReady)
+	pc.State.Store(link.Ready)
 	pc.countReady(1)
 	if e != nil {
 		pc.entry = e
 		pc.attach()
 	}
-	n.log.Debug("peer hello", "peer", remoteName{pc}, "short", pc.short)
+	n.log.Debug("peer hello", "peer", remoteName{pc}, "short", pc.Short())
 	return gnet.None
 }
 
@@ -471,12 +471,12 @@ func (pc *peerConn) helloAck(h proto.Hello) gnet.Action {
 	}
 	pc.peerNonce = h.Nonce
 	pc.deadline.Store(0)
-	if pc.short {
+	if pc.Short() {
 		pc.setDeadline(n.cfg.timeout) // the peer should close after its answer; if not, we do
 	}
 	pc.handshakeDone()
 	pc.linked()
-	pc.state.Store(stateReady)
+	pc.State.Store(link.Ready)
 	pc.countReady(1)
 	if pc.entry != nil {
 		n.routes.linkMu.Lock()
@@ -521,13 +521,13 @@ func (pc *peerConn) refuse(w *bytebufferpool.ByteBuffer, why string, err error) 
 func (pc *peerConn) handshakeExpired() {
 	n := pc.n
 	n.stats.handshakeTimeouts.Add(1)
-	if pc.outbound {
+	if pc.Outbound() {
 		n.log.Debug("handshake timeout", "remote", remoteName{pc})
 	} else if n.peerLog.Allow(slog.LevelInfo) {
 		n.log.Info("refused connection", "remote", pc.remote(), "reason", "no handshake within the handshake timeout", "timeout", n.cfg.handshakeTimeout)
 	}
 	pc.fail(fmt.Errorf("%w: timed out", ErrHandshake))
-	pc.close()
+	pc.Close()
 }
 
 // silentClose is the dialer's error when the peer closed the socket during

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/link"
 	"github.com/antnet-p2p/antnet/internal/protodoc"
 	"github.com/antnet-p2p/antnet/internal/testkit"
 	"github.com/antnet-p2p/antnet/proto"
@@ -71,7 +72,7 @@ func startNodeAt(t testing.TB, name, listen string, h proto.Handler, opts ...Opt
 }
 
 // link connects a to b and fails the test if it cannot.
-func link(t testing.TB, a, b *Node) {
+func linkNodes(t testing.TB, a, b *Node) {
 	t.Helper()
 	if err := a.AddRoute(b.ID().Name, b.Addr()); err != nil {
 		t.Fatalf("%s AddRoute %s: %v", a.ID(), b.ID(), err)
@@ -94,7 +95,7 @@ func mustErrIs(t testing.TB, err, target error) {
 func liveLinks(n *Node) int {
 	c := 0
 	n.conns.Range(func(pc *peerConn) bool {
-		if pc.state.Load() == stateReady {
+		if pc.State.Load() == link.Ready {
 			c++
 		}
 		return true

@@ -21,6 +21,7 @@ import (
 	"github.com/antnet-p2p/antnet/internal/gnetslog"
 	"github.com/antnet-p2p/antnet/internal/inorder"
 	"github.com/antnet-p2p/antnet/internal/intake"
+	"github.com/antnet-p2p/antnet/internal/link"
 	"github.com/antnet-p2p/antnet/internal/loglimit"
 	"github.com/antnet-p2p/antnet/internal/pace"
 	"github.com/antnet-p2p/antnet/internal/tcpconnect"
@@ -72,9 +73,9 @@ type Node struct {
 
 	upkeep *upkeep.Upkeep[*routeEntry] // the network upkeep tenant (upkeep.go)
 
-	// Own pools: their size calibration follows this node's traffic.
-	outPool   bytebufferpool.Pool // link outboxes
-	framePool bytebufferpool.Pool // gossip frames, encoded once per forward
+	linkEnv link.Env // what the links' send paths share: limits, the outbox pool, totals (internal/link)
+
+	framePool bytebufferpool.Pool // gossip frames, encoded once per forward: its own pool, calibrated by that traffic
 
 	stats counters
 }
@@ -115,6 +116,11 @@ func New(name, listen string, h proto.Handler, opts ...Option) (*Node, error) {
 		nonce:   binary.BigEndian.Uint64(nb[:]),
 		life:    lifecycle{closing: make(chan struct{}), stopped: make(chan struct{})},
 		pacer:   pace.Pacer[*peerConn]{Min: minPace, Max: tickEvery},
+	}
+	n.linkEnv = link.Env{
+		HighWater: cfg.highWater, DropSlow: cfg.dropSlow, MaxInFlight: cfg.maxInFlight,
+		MaxFrame: cfg.maxFrame, Overhead: cfg.sealOverhead(),
+		ErrClosed: ErrClosed, ErrBusy: ErrBusy, ErrSlowPeer: ErrSlowPeer,
 	}
 	n.peerEvents.Deliver = n.deliverPeerEvents(cfg.events)
 	n.peerLog.Log = n.log
@@ -287,7 +293,7 @@ func (n *Node) shutdown(ctx context.Context) error {
 	closing := proto.AppendGoaway(nil, proto.GoawayClosing)
 	n.conns.Range(func(pc *peerConn) bool {
 		// A draining link whose own requests kept its goaway back sends it now.
-		if st := pc.state.Load(); (st == stateReady || st == stateDraining) && !pc.short && pc.state.mark(flagGoawaySent) {
+		if st := pc.State.Load(); (st == link.Ready || st == link.Draining) && !pc.Short() && pc.State.Mark(link.FlagGoawaySent) {
 			if _, err := pc.send(codecGoaway, 0, 0, 0, closing, nil); err == nil {
 				goawayQueued = append(goawayQueued, pc)
 			}
@@ -322,7 +328,7 @@ func (n *Node) awaitInFlight(ctx context.Context) {
 	}
 }
 
-func (n *Node) inflight() int { return int(n.stats.inflight.Load()) }
+func (n *Node) inflight() int { return int(n.linkEnv.InFlight.Load()) }
 
 // How long shutdown waits for the loops to write the goaways: up to
 // goawayMaxWait while they progress, goawayIdleWait once none is taken (a
@@ -341,7 +347,7 @@ func waitWritten(pcs []*peerConn) {
 	for {
 		left := pcs[:0]
 		for _, pc := range pcs {
-			if !pc.outEmpty() {
+			if !pc.OutEmpty() {
 				left = append(left, pc)
 			}
 		}

@@ -496,3 +496,19 @@ func (c *config) validate() error {
 	}
 	return nil
 }
+
+// suites returns the Noise suites this node's handshakes offer, best first.
+func (c *config) suites() []secure.Cipher {
+	if c.ciphers != nil {
+		return c.ciphers
+	}
+	return secure.DefaultCiphers()
+}
+
+// sealOverhead is what sealing adds to every frame on this node's links.
+func (c *config) sealOverhead() int {
+	if c.identity != nil {
+		return secure.Overhead
+	}
+	return 0
+}

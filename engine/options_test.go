@@ -100,7 +100,7 @@ func TestMinFrameSizeCarriesLongestHello(t *testing.T) {
 	}
 	srv := startNode(t, name, echo, opts()...)
 	cli := startNode(t, strings.Repeat("c", 255), nil, opts()...)
-	link(t, cli, srv)
+	linkNodes(t, cli, srv)
 	if got, err := cli.Dispatch(srv.ID().String(), []byte("x")); err != nil || string(got) != "echo:x" {
 		t.Fatalf("Dispatch = %q, %v", got, err)
 	}

@@ -27,7 +27,7 @@ func (pc *peerConn) pace(c gnet.Conn) gnet.Action {
 	}
 	hw := n.cfg.highWater
 	out := c.OutboundBuffered()
-	if out+int(pc.queued.Load()) < hw {
+	if out+int(pc.Queued()) < hw {
 		pc.unpace()
 		_ = c.Wake(nil) // the socket took enough: serve on
 		return gnet.None

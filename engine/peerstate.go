@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/antnet-p2p/antnet/internal/link"
 	"github.com/antnet-p2p/antnet/proto"
 )
 
@@ -93,7 +94,7 @@ func (n *Node) PeerStates() []PeerState {
 			pc := l
 			pc.fill(&s)
 			s.State = Linked
-			if pc.state.Load() == stateDraining {
+			if pc.State.Load() == link.Draining {
 				s.State = Draining
 			}
 		} else if r, ok := redials[e]; (ok && r.Dialing) || n.dialInFlight(e) {
@@ -107,7 +108,7 @@ func (n *Node) PeerStates() []PeerState {
 	n.conns.Range(func(pc *peerConn) bool {
 		// The state first: a socket drains only once ready, and the
 		// handshake sets short before it stores ready.
-		if pc.state.Load() != stateDraining || pc.short {
+		if pc.State.Load() != link.Draining || pc.Short() {
 			return true
 		}
 		s := PeerState{ID: *pc.peer}
@@ -135,14 +136,13 @@ func (n *Node) dialInFlight(e *routeEntry) bool {
 // fill copies pc's link figures into s.
 func (pc *peerConn) fill(s *PeerState) {
 	s.ID.Key = pc.peer.Key
-	s.Outbound = pc.outbound
+	s.Outbound = pc.Outbound()
 	if t := pc.readyAt.Load(); t != 0 {
 		s.Since = time.Unix(0, t)
 	}
 	s.RTT = time.Duration(pc.rtt.Load()) * time.Microsecond
 	s.BytesIn, s.FramesIn = pc.bytesIn.Load(), pc.framesIn.Load()
-	s.BytesOut = pc.bytesOut.Load()
-	s.FramesOut = pc.framesOut.Load()
+	s.BytesOut, s.FramesOut = pc.BytesOut(), pc.FramesOut()
 	s.InFlight = pc.InFlight()
 }
 

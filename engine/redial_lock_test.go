@@ -36,7 +36,7 @@ func TestRedialEnrollDoesNotHoldTheRedialLock(t *testing.T) {
 	} // the route stays, redialed every 20-40ms
 
 	c := startNode(t, "c", echo)
-	link(t, c, a.Load())
+	linkNodes(t, c, a.Load())
 	var wg sync.WaitGroup
 	t.Cleanup(wg.Wait)
 	wg.Add(1)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/link"
 	"github.com/antnet-p2p/antnet/internal/pending"
 	"github.com/antnet-p2p/antnet/proto"
 )
@@ -38,7 +39,7 @@ func (n *Node) DispatchAppend(ctx context.Context, peer string, msg, dst []byte)
 		return n.shortCall(ctx, e, msg, dst, start) // in this goroutine: shortcall.go
 	}
 	c := n.queueTo(e, codec.KindRequest, 0, 0, 0, msg)
-	if c.err == nil && c.pc.short {
+	if c.err == nil && c.pc.Short() {
 		n.dialFailed(&c, n.dial(ctx, c.pc))
 	}
 	return n.wait(ctx, &c, dst, start, n.deadline(ctx, start))
@@ -97,7 +98,7 @@ func (n *Node) DispatchAllContext(ctx context.Context, msg []byte) map[string]Re
 	calls := make([]pendingCall, len(entries))
 	for i, e := range entries {
 		calls[i] = n.queueTo(e, codec.KindRequest, 0, 0, 0, msg)
-		if c := &calls[i]; c.err == nil && c.pc.short {
+		if c := &calls[i]; c.err == nil && c.pc.Short() {
 			c.dial, c.err = n.dialAsync(c.pc)
 			n.dialFailed(c, c.err)
 		}
@@ -127,7 +128,7 @@ func (n *Node) queueTo(e *routeEntry, kind codec.Kind, flags, ttl uint8, id uint
 	c := pendingCall{peer: e.ID}
 	if n.cfg.mode == Short {
 		c.pc = newPeerConn(n, true)
-		c.pc.short = true
+		c.pc.SetShort(true)
 		c.pc.setPeer(e.ID, e)
 	} else if c.pc, c.err = n.link(e); c.err != nil {
 		return c
@@ -195,7 +196,7 @@ func (n *Node) wait(ctx context.Context, c *pendingCall, dst []byte, start, dead
 	f.Timer.Reset(time.Until(deadline))
 	defer f.Timer.Stop()
 	if c.dial != nil {
-		if err := c.dial.Wait(ctx); err != nil && c.pc.cancel(c.id) {
+		if err := c.dial.Wait(ctx); err != nil && c.pc.Cancel(&n.linkEnv, c.id) {
 			c.pc.abandon(err)
 			return dst, err
 		}
@@ -225,15 +226,15 @@ func (n *Node) wait(ctx context.Context, c *pendingCall, dst []byte, start, dead
 // giveUp withdraws c and returns why; it returns nil when the answer raced
 // in, after waiting for the hand-off so the future can be reused.
 func (n *Node) giveUp(c *pendingCall, why error) error {
-	if !c.pc.cancel(c.id) {
+	if !c.pc.Cancel(&n.linkEnv, c.id) {
 		<-c.f.Done
 		return nil
 	}
 	err := fmt.Errorf("antnet: request to %s: %w", c.peer, why)
 	n.stats.timeouts.Add(1)
-	if c.pc.short {
+	if c.pc.Short() {
 		c.pc.abandon(err)
-	} else if c.pc.state.Load() == stateDraining {
+	} else if c.pc.State.Load() == link.Draining {
 		c.pc.finishDrain()
 	}
 	return err

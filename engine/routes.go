@@ -243,7 +243,7 @@ func (pc *peerConn) attach() {
 	if gone, ok := n.routes.goneNonces.Load(pc.entry); ok && gone.(uint64) == pc.peerNonce {
 		n.log.Info("closing a late link from a restarted peer's old run", "peer", pc.peer.String())
 		pc.fail(fmt.Errorf("%w: %s restarted", ErrConnLost, pc.entry.ID))
-		pc.close()
+		pc.Close()
 		return
 	}
 	kept, dropped := n.routes.table.Attach(pc.entry, pc)
@@ -251,7 +251,7 @@ func (pc *peerConn) attach() {
 	case dropped == nil:
 		n.tree.LinkUp(pc.entry, pc.trees)
 		n.log.Debug("peer up", "peer", remoteName{pc})
-		n.peerEvents.Add(PeerEvent{Peer: pc.eventPeer(), Up: true, Outbound: pc.outbound})
+		n.peerEvents.Add(PeerEvent{Peer: pc.eventPeer(), Up: true, Outbound: pc.Outbound()})
 	case dropped.Nonce() != pc.peerNonce:
 		n.routes.goneNonces.Store(pc.entry, dropped.peerNonce)
 		n.tree.LinkUp(pc.entry, pc.trees) // a new run: its tree state starts afresh
@@ -259,9 +259,9 @@ func (pc *peerConn) attach() {
 		n.log.Info("peer restarted: its old link is closed", "peer", pc.peer.String())
 		dropped.setDown(ReasonRestarted)
 		n.peerEvents.Add(PeerEvent{Peer: dropped.eventPeer(), Reason: ReasonRestarted})
-		n.peerEvents.Add(PeerEvent{Peer: pc.eventPeer(), Up: true, Outbound: pc.outbound})
+		n.peerEvents.Add(PeerEvent{Peer: pc.eventPeer(), Up: true, Outbound: pc.Outbound()})
 		dropped.fail(fmt.Errorf("%w: %s restarted", ErrConnLost, pc.entry.ID))
-		dropped.close()
+		dropped.Close()
 	default:
 		n.stats.duplicateLinks.Add(1)
 		n.log.Debug("duplicate link", "peer", remoteName{pc}, "kept_outbound", kept.Outbound())

@@ -37,7 +37,7 @@ import (
 // is the node's side: its counters, its hello, and its errors.
 func (n *Node) shortCall(ctx context.Context, e *routeEntry, msg, dst []byte, start time.Time) ([]byte, error) {
 	n.stats.requests.Add(1)
-	if err := n.cfg.checkSize(len(msg)); err != nil {
+	if err := n.linkEnv.CheckSize(len(msg)); err != nil {
 		return dst, fmt.Errorf("antnet: send to %s: %w", e.ID, err)
 	}
 	deadline := n.deadline(ctx, start)
@@ -77,10 +77,10 @@ func (n *Node) shortCall(ctx context.Context, e *routeEntry, msg, dst []byte, st
 			return false, fmt.Errorf("%w: %s on a short-mode link, want the answer to request 1", ErrProtocol, f.Kind)
 		},
 	}
-	n.stats.framesOut.Add(1)
-	n.stats.inflight.Add(1)
+	n.linkEnv.FramesOut.Add(1)
+	n.linkEnv.InFlight.Add(1)
 	read, err := x.Call(c, deadline, n.dials.Context(), ctx) // Close and the caller's context end it at once
-	n.stats.inflight.Add(-1)
+	n.linkEnv.InFlight.Add(-1)
 	if acked {
 		n.stats.shortLinks.Add(-1)
 	}

@@ -16,7 +16,6 @@ type counters struct {
 	conns             atomic.Int64
 	framesIn          atomic.Uint64
 	bytesIn           atomic.Uint64
-	bytesOut          atomic.Uint64
 	requests          atomic.Uint64
 	handlerPanics     atomic.Uint64
 	protocolErrors    atomic.Uint64
@@ -30,15 +29,12 @@ type counters struct {
 	gossipForwarded   atomic.Uint64
 	gossipDuplicates  atomic.Uint64
 	gossipExpired     atomic.Uint64
-	dropped           atomic.Uint64
 	slowPeers         atomic.Uint64
 	refused           atomic.Uint64
 	silentPeers       atomic.Uint64
 	redials           atomic.Uint64
 	restarts          atomic.Uint64
 	handshaking       atomic.Int64
-	inflight          atomic.Int64
-	framesOut         atomic.Uint64
 	timeouts          atomic.Uint64
 	remoteErrors      atomic.Uint64
 	shortLinks        atomic.Int64
@@ -57,7 +53,7 @@ type counters struct {
 // countReady tracks links past their handshake, by mode.
 func (pc *peerConn) countReady(d int64) {
 	n := pc.n
-	if pc.short {
+	if pc.Short() {
 		n.stats.shortLinks.Add(d)
 	} else {
 		n.stats.persistentLinks.Add(d)
@@ -125,13 +121,13 @@ func (n *Node) Stats() Stats {
 		Conns:             s.conns.Load(),
 		PersistentLinks:   s.persistentLinks.Load(),
 		ShortLinks:        s.shortLinks.Load(),
-		InFlight:          s.inflight.Load(),
-		FramesOut:         s.framesOut.Load(),
+		InFlight:          n.linkEnv.InFlight.Load(),
+		FramesOut:         n.linkEnv.FramesOut.Load(),
 		Timeouts:          s.timeouts.Load(),
 		RemoteErrors:      s.remoteErrors.Load(),
 		FramesIn:          s.framesIn.Load(),
 		BytesIn:           s.bytesIn.Load(),
-		BytesOut:          s.bytesOut.Load(),
+		BytesOut:          n.linkEnv.BytesOut.Load(),
 		Requests:          s.requests.Load(),
 		HandlerPanics:     s.handlerPanics.Load(),
 		CallbackPanics:    s.callbackPanics.Load(),
@@ -147,7 +143,7 @@ func (n *Node) Stats() Stats {
 		GossipDuplicates:  s.gossipDuplicates.Load(),
 		GossipExpired:     s.gossipExpired.Load(),
 		GossipReforwarded: n.tree.Upgrades(),
-		Dropped:           s.dropped.Load(),
+		Dropped:           n.linkEnv.Dropped.Load(),
 		SlowPeers:         s.slowPeers.Load(),
 		Refused:           s.refused.Load(),
 		SilentPeers:       s.silentPeers.Load(),
@@ -222,6 +218,6 @@ func (b *linkBatch) add(pc *peerConn) {
 		pc.n.stats.bytesIn.Add(b.bytes)
 	}
 	if b.answers != 0 {
-		pc.framesOut.Add(b.answers)
+		pc.CountSent(b.answers, 0)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/antnet-p2p/antnet/book"
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/connmgr"
+	"github.com/antnet-p2p/antnet/internal/link"
 	"github.com/antnet-p2p/antnet/internal/sockaddr"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/secure"
@@ -72,7 +73,7 @@ func (pc *peerConn) upkeepLost() {
 	if n.life.state.Load() != nodeRunning {
 		return
 	}
-	trimmedUs := pc.state.down() == ReasonTooManyLinks && pc.state.has(flagGoawayRecv) && pc.state.goawayReason() == 0
+	trimmedUs := pc.downRecorded() == ReasonTooManyLinks && pc.State.Has(link.FlagGoawayRecv) && pc.State.Goaway() == 0
 	n.upkeep.Lost(pc.entry, pc.entry.ID, trimmedUs)
 }
 
@@ -143,7 +144,7 @@ func (c upkeepCore) Links() []upkeep.Link[*routeEntry] {
 			Addr:    pc.entry.ID.Addr,
 			IP:      sockaddr.IP(pc.raddr),
 			Static:  c.IsStatic(pc.entry.ID.Addr),
-			Inbound: !pc.outbound,
+			Inbound: !pc.Outbound(),
 			Since:   time.Unix(0, pc.readyAt.Load()),
 			Score:   int64(pc.framesIn.Load()), // the busiest links stay
 		}}
@@ -199,7 +200,7 @@ func (c upkeepCore) Retire(e *routeEntry) {
 		return
 	}
 	pc := l
-	pc.state.setGoawayReason(proto.GoawayTooManyLinks)
+	pc.State.SetGoaway(proto.GoawayTooManyLinks)
 	pc.setDown(ReasonTooManyLinks)
 	c.n.stats.linksTrimmed.Add(1)
 	pc.retire()

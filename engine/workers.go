@@ -48,7 +48,7 @@ func (pc *peerConn) offload(f *codec.Frame, origin []byte, w *bytebufferpool.Byt
 	n.stats.busy.Add(1)
 	if isReq {
 		w.B = appendError(w.B, f.ID, proto.CodeBusy, "worker queue full")
-		pc.markAnswered()
+		pc.MarkAnswered()
 	}
 }
 
