@@ -412,7 +412,7 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 		if err := pc.admitLink(h.ID); err != nil {
 			return pc.refuse(w, err.Error(), err)
 		}
-		if e, err = n.entryFor(h); err != nil {
+		if e, err = n.routes.entryFor(h); err != nil {
 			return pc.refuse(w, err.Error(), err)
 		}
 	}

@@ -71,7 +71,10 @@ func startNodeAt(t testing.TB, name, listen string, h proto.Handler, opts ...Opt
 	return testkit.Started(t, n, err)
 }
 
-// link connects a to b and fails the test if it cannot.
+// inflight returns the requests n sent and has not had answered.
+func inflight(n *Node) int { return int(n.linkEnv.InFlight.Load()) }
+
+// linkNodes connects a to b and fails the test if it cannot.
 func linkNodes(t testing.TB, a, b *Node) {
 	t.Helper()
 	if err := a.AddRoute(b.ID().Name, b.Addr()); err != nil {

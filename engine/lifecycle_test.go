@@ -171,7 +171,7 @@ func TestRestartedPeerDialsSurvivor(t *testing.T) {
 			// A request is pending on the dead link when the peer comes back.
 			pending := make(chan error, 1)
 			go func() { _, err := a.Dispatch(addr, []byte("lost")); pending <- err }()
-			eventually(t, time.Second, "request in flight", func() bool { return a.inflight() == 1 })
+			eventually(t, time.Second, "request in flight", func() bool { return inflight(a) == 1 })
 
 			pg := &gossipCounter{}
 			b := startNodeAt(t, names[1], addr, pg)

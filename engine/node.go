@@ -319,7 +319,7 @@ func (n *Node) shutdown(ctx context.Context) error {
 func (n *Node) awaitInFlight(ctx context.Context) {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	for n.inflight() > 0 || n.stats.serving.Load() > 0 {
+	for n.linkEnv.InFlight.Load() > 0 || n.stats.serving.Load() > 0 {
 		select {
 		case <-ctx.Done():
 			return
@@ -328,7 +328,6 @@ func (n *Node) awaitInFlight(ctx context.Context) {
 	}
 }
 
-func (n *Node) inflight() int { return int(n.linkEnv.InFlight.Load()) }
 
 // How long shutdown waits for the loops to write the goaways: up to
 // goawayMaxWait while they progress, goawayIdleWait once none is taken (a

@@ -97,7 +97,7 @@ func (n *Node) PeerStates() []PeerState {
 			if pc.State.Load() == link.Draining {
 				s.State = Draining
 			}
-		} else if r, ok := redials[e]; (ok && r.Dialing) || n.dialInFlight(e) {
+		} else if r, ok := redials[e]; (ok && r.Dialing) || n.routes.dialInFlight(e) {
 			s.State = Dialing // by the redialer, or by AddRoute
 		} else if ok {
 			s.State, s.NextDial = BackingOff, r.Due
@@ -128,8 +128,8 @@ func (n *Node) PeerStates() []PeerState {
 }
 
 // dialInFlight reports whether AddRoute or the redialer is dialing e.
-func (n *Node) dialInFlight(e *routeEntry) bool {
-	pc, ok := n.routes.dialing.Holder(e)
+func (rs *routeState) dialInFlight(e *routeEntry) bool {
+	pc, ok := rs.dialing.Holder(e)
 	return ok && !pc.dialDone()
 }
 

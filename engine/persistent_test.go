@@ -164,7 +164,7 @@ func TestLostConnectionFailsPendingAtOnce(t *testing.T) {
 			errs <- err
 		}()
 	}
-	eventually(t, 2*time.Second, "requests in flight", func() bool { return a.inflight() == calls })
+	eventually(t, 2*time.Second, "requests in flight", func() bool { return inflight(a) == calls })
 	start := time.Now()
 	// b serves the requests (deferred, never answered): a graceful close
 	// would wait for them; an expired context closes at once.
@@ -194,7 +194,7 @@ func TestTimeoutAndCancel(t *testing.T) {
 		_, err := a.DispatchContext(ctx, "b", []byte("x"))
 		canceled <- err
 	}()
-	eventually(t, time.Second, "the request in flight", func() bool { return a.inflight() == 1 })
+	eventually(t, time.Second, "the request in flight", func() bool { return inflight(a) == 1 })
 	cancel()
 	mustErrIs(t, <-canceled, context.Canceled)
 
@@ -202,7 +202,7 @@ func TestTimeoutAndCancel(t *testing.T) {
 	defer cancel2()
 	_, err = a.DispatchContext(ctx, "b", []byte("x"))
 	mustErrIs(t, err, context.DeadlineExceeded)
-	if n := a.inflight(); n != 0 {
+	if n := inflight(a); n != 0 {
 		t.Fatalf("withdrawn requests still pending: %d", n)
 	}
 }
@@ -445,7 +445,7 @@ func TestShutdownLetsInFlightFinish(t *testing.T) {
 		}
 		done <- err
 	}()
-	eventually(t, time.Second, "request in flight", func() bool { return a.inflight() == 1 })
+	eventually(t, time.Second, "request in flight", func() bool { return inflight(a) == 1 })
 	if err := a.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}

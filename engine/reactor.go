@@ -158,22 +158,21 @@ type loopState struct {
 // own links thus makes one wake per poll, not one per link, and each link
 // gets all the frames that poll queued for it together. Loop (pc's own).
 func (pc *peerConn) dirty() {
-	n := pc.n
 	ls := pc.ls
 	ls.dirty = append(ls.dirty, pc)
 	if len(ls.dirty) > 1 {
 		return
 	}
 	if ls.flush == nil {
-		ls.flush = func(gnet.Conn, error) error { n.flushDirty(ls); return nil }
+		ls.flush = func(gnet.Conn, error) error { ls.flushDirty(); return nil }
 	}
 	if pc.Conn().Wake(ls.flush) != nil {
-		n.flushDirty(ls) // the loop is stopping: write now
+		ls.flushDirty() // the loop is stopping: write now
 	}
 }
 
 // flushDirty writes every link dirty listed. Loop.
-func (n *Node) flushDirty(ls *loopState) {
+func (ls *loopState) flushDirty() {
 	for i, pc := range ls.dirty {
 		pc.flushOnLoop()
 		ls.dirty[i] = nil

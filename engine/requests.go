@@ -42,7 +42,7 @@ func (n *Node) DispatchAppend(ctx context.Context, peer string, msg, dst []byte)
 	if c.err == nil && c.pc.Short() {
 		n.dialFailed(&c, n.dial(ctx, c.pc))
 	}
-	return n.wait(ctx, &c, dst, start, n.deadline(ctx, start))
+	return n.wait(ctx, &c, dst, start, n.cfg.deadline(ctx, start))
 }
 
 // Send sends msg to peer as a one-way notice: no reply, no wait for one. In
@@ -103,7 +103,7 @@ func (n *Node) DispatchAllContext(ctx context.Context, msg []byte) map[string]Re
 			n.dialFailed(c, c.err)
 		}
 	}
-	deadline := n.deadline(ctx, start)
+	deadline := n.cfg.deadline(ctx, start)
 	out := make(map[string]Result, len(calls))
 	for i := range calls {
 		reply, err := n.wait(ctx, &calls[i], nil, start, deadline)
@@ -176,8 +176,8 @@ func (n *Node) link(e *routeEntry) (*peerConn, error) {
 }
 
 // deadline is when a request started at start must be answered.
-func (n *Node) deadline(ctx context.Context, start time.Time) time.Time {
-	d := start.Add(n.cfg.timeout)
+func (c *config) deadline(ctx context.Context, start time.Time) time.Time {
+	d := start.Add(c.timeout)
 	if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
 		return cd
 	}

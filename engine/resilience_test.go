@@ -256,7 +256,7 @@ func TestMaxInFlight(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); _, _ = a.DispatchContext(ctx, "b", nil) }()
 	}
-	eventually(t, time.Second, "4 in flight", func() bool { return a.inflight() == 4 })
+	eventually(t, time.Second, "4 in flight", func() bool { return inflight(a) == 4 })
 	_, err := a.Dispatch("b", nil)
 	mustErrIs(t, err, ErrBusy)
 	cancel()
@@ -376,7 +376,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 					}
 				}()
 			}
-			eventually(t, 30*time.Second, "load in flight", func() bool { return cli.inflight() == calls })
+			eventually(t, 30*time.Second, "load in flight", func() bool { return inflight(cli) == calls })
 			done := make(chan struct{})
 			go answerHeld() // answers race the shutdown
 			go func() {

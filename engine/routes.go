@@ -302,9 +302,9 @@ func (pc *peerConn) eventPeer() proto.PeerID {
 // node reached under another spelling of its address), else the entry at
 // its advertised address, created if need be. The search is O(entries
 // carrying the name): one, unless names repeat. Loop, under linkMu.
-func (n *Node) entryFor(h proto.Hello) (*routeEntry, error) {
+func (rs *routeState) entryFor(h proto.Hello) (*routeEntry, error) {
 	var joined *routeEntry
-	n.routes.table.EachNamed(h.ID.Name, func(e *routeEntry) bool {
+	rs.table.EachNamed(h.ID.Name, func(e *routeEntry) bool {
 		if l := e.Link(); l != nil && l.Nonce() == h.Nonce {
 			joined = e
 			return false
@@ -314,7 +314,7 @@ func (n *Node) entryFor(h proto.Hello) (*routeEntry, error) {
 	if joined != nil {
 		return joined, nil
 	}
-	return n.routes.table.Add(h.ID)
+	return rs.table.Add(h.ID)
 }
 
 // routeAddr returns addr with its host as an IP address in canonical form,

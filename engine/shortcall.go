@@ -40,7 +40,7 @@ func (n *Node) shortCall(ctx context.Context, e *routeEntry, msg, dst []byte, st
 	if err := n.linkEnv.CheckSize(len(msg)); err != nil {
 		return dst, fmt.Errorf("antnet: send to %s: %w", e.ID, err)
 	}
-	deadline := n.deadline(ctx, start)
+	deadline := n.cfg.deadline(ctx, start)
 	peer := e.ID
 	c, err := n.dials.Connect(ctx, peer.Addr)
 	if err != nil {

@@ -625,7 +625,7 @@ func TestAwaitedDialKeepsItsCause(t *testing.T) {
 	go func() { first <- a.AddRoute("x", hole) }()
 	eventually(t, time.Second, "the first dial in flight", func() bool {
 		e := a.routes.table.Get(hole)
-		return e != nil && a.dialInFlight(e)
+		return e != nil && a.routes.dialInFlight(e)
 	})
 	second := a.AddRoute("x", hole)
 	for i, err := range []error{<-first, second} {
