@@ -328,7 +328,6 @@ func (n *Node) awaitInFlight(ctx context.Context) {
 	}
 }
 
-
 // How long shutdown waits for the loops to write the goaways: up to
 // goawayMaxWait while they progress, goawayIdleWait once none is taken (a
 // loop held by a handler). 1,100 on one loop took 200-300 ms on two loaded
