@@ -24,7 +24,7 @@ func TestCloseIsPrompt(t *testing.T) {
 	peerSide := dispatchMany(&wg, cli, "srv", calls)
 	ownSide := dispatchMany(&wg, srv, "cli", own)
 	eventually(t, 20*time.Second, "every request deferred on both sides", func() bool {
-		return srv.stats.serving.Load() == calls && cli.stats.serving.Load() == own
+		return srv.stats.Serving.Load() == calls && cli.stats.Serving.Load() == own
 	})
 	start := time.Now()
 	if err := srv.Close(); err != nil {

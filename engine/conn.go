@@ -167,7 +167,7 @@ func (pc *peerConn) markSlow() {
 	n := pc.n
 	pc.setDown(ReasonSlowPeer)
 	if pc.State.Mark(link.FlagSlowCounted) {
-		n.stats.slowPeers.Add(1)
+		n.stats.SlowPeers.Add(1)
 		n.log.Warn("closing slow peer", "peer", pc.peer.String())
 	}
 }

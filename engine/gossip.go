@@ -41,7 +41,7 @@ func (n *Node) Broadcast(msg []byte) (uint64, error) {
 		return 0, err
 	}
 	id := rand.Uint64() | 1 // never 0
-	n.stats.gossipOriginated.Add(1)
+	n.stats.GossipOriginated.Add(1)
 	if n.tree.Originate(n.tree.sendAny, id, proto.FlagStamped, n.cfg.gossipTTL, payload) == 0 {
 		return id, fmt.Errorf("%w: broadcast went out on no link (%d peers routed)", ErrNotConnected, n.routes.table.Len())
 	}
@@ -123,11 +123,11 @@ func (tt *treeTenant) send(e *routeEntry, frame []byte, on *loopState) bool {
 	n := tt.n
 	kind := codec.Kind(frame[5])
 	if kind == codec.KindGossip {
-		n.stats.gossipForwarded.Add(1)
+		n.stats.GossipForwarded.Add(1)
 	}
 	ok := tt.write(e, frame, on)
 	if !ok && kind == codec.KindGossip {
-		n.stats.gossipForwarded.Add(^uint64(0)) // a counter never lags what a peer received
+		n.stats.GossipForwarded.Add(^uint64(0)) // a counter never lags what a peer received
 	}
 	return ok
 }
@@ -194,18 +194,18 @@ func (pc *peerConn) gossip(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Ac
 		return pc.violation(err)
 	}
 	if !n.tree.Gossip(n.tree.sender(pc.ls), pc.treeLink(), f.Flags, f.TTL, f.ID, f.Payload) {
-		n.stats.gossipDuplicates.Add(1)
+		n.stats.GossipDuplicates.Add(1)
 		if pc.Short() {
 			pc.State.Mark(link.FlagCloseAfterReply)
 		}
 		return gnet.None
 	}
-	n.stats.gossipDelivered.Add(1)
+	n.stats.GossipDelivered.Add(1)
 	if f.TTL == 0 {
-		n.stats.gossipExpired.Add(1)
+		n.stats.GossipExpired.Add(1)
 	}
 	if !sent.IsZero() {
-		n.stats.broadcastDelay.Observe(time.Since(sent)) // by two clocks: see BroadcastDelay
+		n.stats.BroadcastDelay.Observe(time.Since(sent)) // by two clocks: see BroadcastDelay
 	}
 	msg := *f
 	msg.Payload = body

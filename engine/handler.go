@@ -30,7 +30,7 @@ func (m *handlerContext) Short() bool          { return m.pc.Short() }
 
 func (m *handlerContext) Defer() proto.Reply {
 	if !m.deferred && m.kind == codec.KindRequest && !m.queued {
-		m.pc.n.stats.serving.Add(1) // Shutdown waits for the answer
+		m.pc.n.stats.Serving.Add(1) // Shutdown waits for the answer
 	}
 	m.deferred = true
 	return &reply{pc: m.pc, kind: m.kind, id: m.id}
@@ -51,7 +51,7 @@ func (r *reply) Send(msg []byte, err error) error {
 	if r.kind != codec.KindRequest {
 		return nil
 	}
-	defer r.pc.n.stats.serving.Add(-1)
+	defer r.pc.n.stats.Serving.Add(-1)
 	if err == nil {
 		if err = r.pc.n.linkEnv.CheckSize(len(msg)); err != nil {
 			// The caller learns why instead of waiting out its timeout.
@@ -147,7 +147,7 @@ func (n *Node) runHandler(ctx proto.Context, msg []byte) (out []byte, panicked a
 		n.own.Exit()
 		if p := recover(); p != nil {
 			panicked = p
-			n.stats.handlerPanics.Add(1)
+			n.stats.HandlerPanics.Add(1)
 			n.log.Error("handler panicked", "peer", ctx.Peer().String(), "panic", p)
 		}
 	}()

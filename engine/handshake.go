@@ -130,7 +130,7 @@ func (pc *peerConn) open(c gnet.Conn) ([]byte, gnet.Action) {
 	}
 	if !pc.Outbound() {
 		if refuse := n.refusalReason(); refuse != "" {
-			n.stats.refused.Add(1)
+			n.stats.Refused.Add(1)
 			if n.peerLog.Allow(slog.LevelInfo) {
 				n.log.Info("refused connection", "remote", c.RemoteAddr().String(), "reason", refuse)
 			}
@@ -143,7 +143,7 @@ func (pc *peerConn) open(c gnet.Conn) ([]byte, gnet.Action) {
 	pc.setDeadline(n.cfg.handshakeTimeout)
 	pc.lastRecv.Store(n.clock.Load())
 	n.conns.Store(pc)
-	n.stats.conns.Add(1)
+	n.stats.Conns.Add(1)
 	if !pc.Outbound() {
 		return nil, gnet.None
 	}
@@ -169,13 +169,13 @@ func (pc *peerConn) open(c gnet.Conn) ([]byte, gnet.Action) {
 // takes a pending-handshake slot) when it may.
 // Loop, in OnOpen.
 func (n *Node) refusalReason() string {
-	if max := n.cfg.maxConns; max > 0 && n.stats.conns.Load() >= int64(max) {
+	if max := n.cfg.maxConns; max > 0 && n.stats.Conns.Load() >= int64(max) {
 		return msgMaxConns
 	}
-	if max := n.cfg.maxHandshakes; max > 0 && n.stats.handshaking.Load() >= int64(max) {
+	if max := n.cfg.maxHandshakes; max > 0 && n.stats.Handshaking.Load() >= int64(max) {
 		return msgMaxHandshakes
 	}
-	n.stats.handshaking.Add(1)
+	n.stats.Handshaking.Add(1)
 	return ""
 }
 
@@ -183,7 +183,7 @@ func (n *Node) refusalReason() string {
 func (pc *peerConn) handshakeDone() {
 	n := pc.n
 	if pc.State.Has(link.FlagHandshakeSlot) && pc.State.Mark(link.FlagHandshakeSlotFreed) {
-		n.stats.handshaking.Add(-1)
+		n.stats.Handshaking.Add(-1)
 	}
 }
 
@@ -276,7 +276,7 @@ func (pc *peerConn) secureFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gn
 			err = fmt.Errorf("admission callback panicked: %v", p)
 		}
 		if err != nil {
-			n.stats.unadmitted.Add(1)
+			n.stats.Unadmitted.Add(1)
 			err = fmt.Errorf("%w: key %s: %w", ErrNotAdmitted, proto.PeerID{Key: pc.peer.Key}.Fingerprint(), err)
 			pc.logClosed(slog.LevelInfo, err)
 			pc.setDialErr(err)
@@ -305,7 +305,7 @@ func (pc *peerConn) secureFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gn
 // mismatch closes a link whose other end disagrees about security.
 func (pc *peerConn) mismatch(what string) gnet.Action {
 	n := pc.n
-	n.stats.protocolErrors.Add(1)
+	n.stats.ProtocolErrors.Add(1)
 	what = "secure/plain mismatch: " + what
 	if !pc.Outbound() {
 		n.peerLog.Refused(slog.LevelWarn, pc.remote(), what)
@@ -520,7 +520,7 @@ func (pc *peerConn) refuse(w *bytebufferpool.ByteBuffer, why string, err error) 
 // handshakeExpired closes a link whose handshake deadline passed. Ticker.
 func (pc *peerConn) handshakeExpired() {
 	n := pc.n
-	n.stats.handshakeTimeouts.Add(1)
+	n.stats.HandshakeTimeouts.Add(1)
 	if pc.Outbound() {
 		n.log.Debug("handshake timeout", "remote", remoteName{pc})
 	} else if n.peerLog.Allow(slog.LevelInfo) {

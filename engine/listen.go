@@ -36,7 +36,7 @@ func (n *Node) acceptLoop() {
 		Serve:    n.admitAccepted,
 		Running:  func() bool { return n.life.state.Load() == nodeRunning },
 		Closing:  n.life.closing,
-		Failed:   func() { n.stats.acceptErrors.Add(1) },
+		Failed:   func() { n.stats.AcceptErrors.Add(1) },
 		Log:      n.log,
 	}
 	l.Run()
@@ -46,7 +46,7 @@ func (n *Node) acceptLoop() {
 // whole short request, or enrolls it on a loop. An error means the node is short of something (descriptors): back off.
 func (n *Node) admitAccepted(c *net.TCPConn) error {
 	if why := n.overLimit(); why != "" {
-		n.stats.refused.Add(1)
+		n.stats.Refused.Add(1)
 		if n.peerLog.Allow(slog.LevelInfo) {
 			n.log.Info("refused connection", "remote", c.RemoteAddr().String(), "reason", why)
 		}
@@ -65,10 +65,10 @@ func (n *Node) admitAccepted(c *net.TCPConn) error {
 // overLimit is refusalReason's cheap early check, before the socket is
 // enrolled: it reads the counters but takes no slot. Accept goroutine.
 func (n *Node) overLimit() string {
-	if max := n.cfg.maxConns; max > 0 && n.stats.conns.Load() >= int64(max) {
+	if max := n.cfg.maxConns; max > 0 && n.stats.Conns.Load() >= int64(max) {
 		return msgMaxConns
 	}
-	if max := n.cfg.maxHandshakes; max > 0 && n.stats.handshaking.Load() >= int64(max) {
+	if max := n.cfg.maxHandshakes; max > 0 && n.stats.Handshaking.Load() >= int64(max) {
 		return msgMaxHandshakes
 	}
 	return ""

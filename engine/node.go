@@ -24,6 +24,7 @@ import (
 	"github.com/antnet-p2p/antnet/internal/link"
 	"github.com/antnet-p2p/antnet/internal/loglimit"
 	"github.com/antnet-p2p/antnet/internal/pace"
+	"github.com/antnet-p2p/antnet/internal/stats"
 	"github.com/antnet-p2p/antnet/internal/tcpconnect"
 	"github.com/antnet-p2p/antnet/internal/workpool"
 	"github.com/antnet-p2p/antnet/proto"
@@ -77,7 +78,7 @@ type Node struct {
 
 	framePool bytebufferpool.Pool // gossip frames, encoded once per forward: its own pool, calibrated by that traffic
 
-	stats counters
+	stats stats.Counters // the node's totals (internal/stats); the links' are in linkEnv
 }
 
 // New configures a node named name that will listen on listen (host:port;
@@ -319,7 +320,7 @@ func (n *Node) shutdown(ctx context.Context) error {
 func (n *Node) awaitInFlight(ctx context.Context) {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	for n.linkEnv.InFlight.Load() > 0 || n.stats.serving.Load() > 0 {
+	for n.linkEnv.InFlight.Load() > 0 || n.stats.Serving.Load() > 0 {
 		select {
 		case <-ctx.Done():
 			return

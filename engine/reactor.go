@@ -244,7 +244,7 @@ func (pc *peerConn) serve(c gnet.Conn, w *bytebufferpool.ByteBuffer) gnet.Action
 		}
 		f, size, ok, err := codec.Next(c, limit)
 		if err != nil {
-			n.stats.protocolErrors.Add(1)
+			n.stats.ProtocolErrors.Add(1)
 			pc.setDown(ReasonProtocol)
 			if pc.State.Load() == link.Handshake {
 				// Name what the peer sent: the first bytes say which protocol it speaks.
@@ -264,7 +264,7 @@ func (pc *peerConn) serve(c gnet.Conn, w *bytebufferpool.ByteBuffer) gnet.Action
 		batch.bytes += uint64(size)
 		if pc.Session() != nil {
 			if err := pc.Secure().Session.Open(&f); err != nil {
-				n.stats.tampered.Add(1)
+				n.stats.Tampered.Add(1)
 				return pc.violation(err)
 			}
 		}
@@ -300,13 +300,13 @@ func (pc *peerConn) frame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Act
 		pc.handle(f, nil, w)
 	case codec.KindResponse:
 		if !pc.Complete(&n.linkEnv, f.ID, f.Payload, nil) {
-			n.stats.unknownReplies.Add(1)
+			n.stats.UnknownReplies.Add(1)
 		}
 		return pc.afterAnswer()
 	case codec.KindError:
-		n.stats.remoteErrors.Add(1)
+		n.stats.RemoteErrors.Add(1)
 		if !pc.Complete(&n.linkEnv, f.ID, nil, proto.ParseError(*pc.peer, f.Payload)) {
-			n.stats.unknownReplies.Add(1)
+			n.stats.UnknownReplies.Add(1)
 		}
 		return pc.afterAnswer()
 	case codec.KindPing:
@@ -337,7 +337,7 @@ func (pc *peerConn) frame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Act
 		}
 		fallthrough // discovery off: an unknown kind
 	default:
-		n.stats.unknownKinds.Add(1)
+		n.stats.UnknownKinds.Add(1)
 		n.log.Debug("unknown frame kind", "remote", remoteName{pc}, "kind", f.Kind.String())
 		if f.ID != 0 {
 			w.B = appendError(w.B, f.ID, proto.CodeUnsupported, "unknown frame kind "+strconv.Itoa(int(f.Kind)))
@@ -378,7 +378,7 @@ func (pc *peerConn) afterAnswer() gnet.Action {
 
 func (pc *peerConn) violation(err error) gnet.Action {
 	n := pc.n
-	n.stats.protocolErrors.Add(1)
+	n.stats.ProtocolErrors.Add(1)
 	pc.setDown(ReasonProtocol)
 	pc.setDialErr(fmt.Errorf("%w: %w", ErrHandshake, err)) // the dialer says why
 	err = fmt.Errorf("%w: %w", ErrProtocol, err)
@@ -425,7 +425,7 @@ func (pc *peerConn) connClosed(err error) {
 	n := pc.n
 	prev := pc.State.Swap(link.Closed)
 	if n.conns.LoadAndDelete(pc) {
-		n.stats.conns.Add(-1)
+		n.stats.Conns.Add(-1)
 	}
 	if prev == link.Handshake {
 		pc.handshakeDone()

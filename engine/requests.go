@@ -135,7 +135,7 @@ func (n *Node) queueTo(e *routeEntry, kind codec.Kind, flags, ttl uint8, id uint
 	}
 	if kind == codec.KindRequest {
 		c.f = pending.Get()
-		n.stats.requests.Add(1)
+		n.stats.Requests.Add(1)
 	}
 	if c.id, c.err = c.pc.send(kind, flags, ttl, id, msg, c.f); c.err != nil {
 		if c.f != nil {
@@ -219,7 +219,7 @@ func (n *Node) wait(ctx context.Context, c *pendingCall, dst []byte, start, dead
 	if f.Err != nil {
 		return dst, f.Err
 	}
-	n.stats.rtt.Observe(time.Since(start))
+	n.stats.RTT.Observe(time.Since(start))
 	return append(dst, f.Reply...), nil
 }
 
@@ -231,7 +231,7 @@ func (n *Node) giveUp(c *pendingCall, why error) error {
 		return nil
 	}
 	err := fmt.Errorf("antnet: request to %s: %w", c.peer, why)
-	n.stats.timeouts.Add(1)
+	n.stats.Timeouts.Add(1)
 	if c.pc.Short() {
 		c.pc.abandon(err)
 	} else if c.pc.State.Load() == link.Draining {

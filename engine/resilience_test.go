@@ -231,7 +231,7 @@ func TestConnectionLimits(t *testing.T) {
 	stop := busyPeer(t, srv) // one connection
 	// One socket may sit in its handshake; the next is refused at once.
 	p1 := dialRaw(t, srv.Addr())
-	eventually(t, time.Second, "p1 pending", func() bool { return srv.stats.handshaking.Load() == 1 })
+	eventually(t, time.Second, "p1 pending", func() bool { return srv.stats.Handshaking.Load() == 1 })
 	p2 := dialRaw(t, srv.Addr())
 	p2.closedBy(time.Second)
 	p1.hello("p1", "127.0.0.1:11")

@@ -255,7 +255,7 @@ func (pc *peerConn) attach() {
 	case dropped.Nonce() != pc.peerNonce:
 		n.routes.goneNonces.Store(pc.entry, dropped.peerNonce)
 		n.tree.LinkUp(pc.entry, pc.trees) // a new run: its tree state starts afresh
-		n.stats.restarts.Add(1)
+		n.stats.Restarts.Add(1)
 		n.log.Info("peer restarted: its old link is closed", "peer", pc.peer.String())
 		dropped.setDown(ReasonRestarted)
 		n.peerEvents.Add(PeerEvent{Peer: dropped.eventPeer(), Reason: ReasonRestarted})
@@ -263,7 +263,7 @@ func (pc *peerConn) attach() {
 		dropped.fail(fmt.Errorf("%w: %s restarted", ErrConnLost, pc.entry.ID))
 		dropped.Close()
 	default:
-		n.stats.duplicateLinks.Add(1)
+		n.stats.DuplicateLinks.Add(1)
 		n.log.Debug("duplicate link", "peer", remoteName{pc}, "kept_outbound", kept.Outbound())
 		dropped.startDrain()
 		dropped.finishDrain()

@@ -102,10 +102,10 @@ func (n *Node) serveShort(c *net.TCPConn) (bool, error) {
 	pc.ls = &ss.ls
 	pc.linked()
 	pc.State.Store(link.Ready)
-	n.stats.conns.Add(1)
+	n.stats.Conns.Add(1)
 	pc.countReady(1)
-	n.stats.framesIn.Add(2)
-	n.stats.bytesIn.Add(uint64(k))
+	n.stats.FramesIn.Add(2)
+	n.stats.BytesIn.Add(uint64(k))
 
 	w := &ss.w
 	w.B = n.appendHello(w.B[:0], codec.KindHelloAck, true)
@@ -128,7 +128,7 @@ func (n *Node) serveShort(c *net.TCPConn) (bool, error) {
 	n.linkEnv.BytesOut.Add(uint64(len(w.B)))
 	pc.State.Store(link.Closed)
 	pc.countReady(-1)
-	n.stats.conns.Add(-1)
+	n.stats.Conns.Add(-1)
 	_ = c.Close()
 	return true, nil
 }
@@ -138,7 +138,7 @@ func (n *Node) serveShort(c *net.TCPConn) (bool, error) {
 // the answer is out (openServed). Accept goroutine.
 func (n *Node) handOff(c *net.TCPConn, pc *peerConn, out []byte) (bool, error) {
 	pc.countReady(-1) // counted again in openServed
-	n.stats.conns.Add(-1)
+	n.stats.Conns.Add(-1)
 	pc.ls = nil // OnOpen sets its loop's
 	pc.Prepend(&n.linkEnv, out)
 	if err := n.dials.Add(c, pc); err != nil {
@@ -165,7 +165,7 @@ func (pc *peerConn) openServed(c gnet.Conn) ([]byte, gnet.Action) {
 	pc.setDeadline(n.cfg.timeout)
 	pc.lastRecv.Store(n.clock.Load())
 	n.conns.Store(pc)
-	n.stats.conns.Add(1)
+	n.stats.Conns.Add(1)
 	pc.countReady(1)
 	out := pc.TakeOut()
 	if out == nil {

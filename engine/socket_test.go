@@ -256,7 +256,7 @@ func TestLimitsAnswerTheDialer(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer mute.Close()
-		eventually(t, 2*time.Second, "the mute socket to hold the slot", func() bool { return s.stats.handshaking.Load() == 1 })
+		eventually(t, 2*time.Second, "the mute socket to hold the slot", func() bool { return s.stats.Handshaking.Load() == 1 })
 		b := startNode(t, "b", nil)
 		err = b.AddRoute("s", s.Addr())
 		mustErrIs(t, err, ErrRefused)
@@ -298,7 +298,7 @@ func TestShutdownAnswersRequestsBeingServed(t *testing.T) {
 			}
 			got <- err
 		}()
-		eventually(t, 2*time.Second, "the request being served", func() bool { return srv.stats.serving.Load() == 1 })
+		eventually(t, 2*time.Second, "the request being served", func() bool { return srv.stats.Serving.Load() == 1 })
 		done := make(chan struct{})
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)

@@ -72,7 +72,7 @@ func (pc *peerConn) keepalive(now, interval, dead int64) {
 	quiet := now - pc.lastRecv.Load()
 	switch {
 	case dead > 0 && quiet > dead:
-		n.stats.silentPeers.Add(1)
+		n.stats.SilentPeers.Add(1)
 		pc.setDown(ReasonSilent)
 		n.log.Info("closing silent peer", "peer", pc.peer.String(), "quiet", time.Duration(quiet))
 		pc.fail(fmt.Errorf("%w: %s quiet for %v", ErrPeerSilent, pc.peer, time.Duration(quiet).Round(time.Millisecond)))

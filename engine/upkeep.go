@@ -82,7 +82,7 @@ func (pc *peerConn) upkeepLost() {
 func (pc *peerConn) admitLink(id proto.PeerID) error {
 	n := pc.n
 	if err := n.upkeep.Admit(id.Addr, sockaddr.IP(pc.raddr)); err != nil {
-		n.stats.refused.Add(1)
+		n.stats.Refused.Add(1)
 		return err // the refusal's text as it goes on the wire; the dialer adds ErrRefused
 	}
 	return nil
@@ -99,11 +99,11 @@ func (pc *peerConn) pexFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) (bool
 		learned, known, err := n.upkeep.TakePex(pc.entry, pc.entry.ID.Addr, f.ID, f.Payload)
 		switch {
 		case !known:
-			n.stats.unknownReplies.Add(1)
+			n.stats.UnknownReplies.Add(1)
 		case err != nil:
 			return true, pc.violation(err)
 		}
-		n.stats.pexLearned.Add(uint64(learned))
+		n.stats.PexLearned.Add(uint64(learned))
 		return true, gnet.None
 	}
 	payload, err := n.upkeep.ServePex(pc.entry, pc.entry.ID.Addr, f.Payload)
@@ -113,7 +113,7 @@ func (pc *peerConn) pexFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) (bool
 	case err != nil:
 		return true, pc.violation(err)
 	default:
-		n.stats.pexServed.Add(1)
+		n.stats.PexServed.Add(1)
 		w.B = codec.AppendHeader(w.B, codec.KindPexResponse, 0, 0, f.ID, len(payload))
 		w.B = append(w.B, payload...)
 	}
@@ -185,7 +185,7 @@ func (c upkeepCore) Dial(e *routeEntry) (upkeep.Dial, error) {
 	if n.routes.claimDial(e, pc) != nil {
 		return nil, upkeep.ErrDialing
 	}
-	n.stats.redials.Add(1)
+	n.stats.Redials.Add(1)
 	a, err := n.dialAsync(pc)
 	if err != nil {
 		n.routes.releaseDial(e, pc)
@@ -202,7 +202,7 @@ func (c upkeepCore) Retire(e *routeEntry) {
 	pc := l
 	pc.State.SetGoaway(proto.GoawayTooManyLinks)
 	pc.setDown(ReasonTooManyLinks)
-	c.n.stats.linksTrimmed.Add(1)
+	c.n.stats.LinksTrimmed.Add(1)
 	pc.retire()
 }
 
@@ -217,7 +217,7 @@ func (c upkeepCore) AskPex(e *routeEntry, note func(id uint64)) {
 		return
 	}
 	pc := l
-	id := pexIDBit | c.n.stats.pexAsked.Add(1)
+	id := pexIDBit | c.n.stats.PexAsked.Add(1)
 	note(id)
 	_, _ = pc.send(codec.KindPexRequest, 0, 0, id, proto.AppendPexRequest(nil, proto.MaxPexAddrs), nil)
 }
