@@ -95,7 +95,7 @@ type dialWait struct {
 
 func newPeerConn(n *Node, outbound bool) *peerConn {
 	pc := &peerConn{n: n, peer: &unknownPeer}
-	pc.Init(outbound, n.cfg.identity != nil)
+	pc.Init(outbound, n.cfg.Identity != nil)
 	if outbound {
 		pc.dial = &dialWait{ready: make(chan struct{})}
 	}
@@ -154,7 +154,7 @@ func (pc *peerConn) flushOnLoop() {
 // by the high-water mark under WithDropSlowPeers: its requests in flight
 // fail with err.
 func (pc *peerConn) refusing(err error) error {
-	if err != nil && pc.n.cfg.dropSlow && errors.Is(err, ErrSlowPeer) {
+	if err != nil && pc.n.cfg.DropSlow && errors.Is(err, ErrSlowPeer) {
 		pc.markSlow()
 		pc.fail(err)
 		pc.Close()

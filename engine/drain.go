@@ -25,7 +25,7 @@ func (pc *peerConn) startDrain() bool {
 	if !pc.State.CompareAndSwap(link.Ready, link.Draining) {
 		return false
 	}
-	pc.setDeadline(2 * n.cfg.timeout)
+	pc.setDeadline(2 * n.cfg.Timeout)
 	return true
 }
 

@@ -42,7 +42,7 @@ func (n *Node) Broadcast(msg []byte) (uint64, error) {
 	}
 	id := rand.Uint64() | 1 // never 0
 	n.stats.GossipOriginated.Add(1)
-	if n.tree.Originate(n.tree.sendAny, id, proto.FlagStamped, n.cfg.gossipTTL, payload) == 0 {
+	if n.tree.Originate(n.tree.sendAny, id, proto.FlagStamped, n.cfg.GossipTTL, payload) == 0 {
 		return id, fmt.Errorf("%w: broadcast went out on no link (%d peers routed)", ErrNotConnected, n.routes.table.Len())
 	}
 	return id, nil
@@ -63,10 +63,10 @@ type treeTenant struct {
 func (n *Node) newTree() error {
 	tt := &n.tree
 	tt.n = n
-	cacheAge := min(10*time.Second, n.cfg.seenWindow/2)
+	cacheAge := min(10*time.Second, n.cfg.SeenWindow/2)
 	t, err := broadcast.New[*routeEntry](broadcast.Config{
-		SeenCapacity: max(n.cfg.seenCapacity, 2),
-		SeenWindow:   n.cfg.seenWindow,
+		SeenCapacity: max(n.cfg.SeenCapacity, 2),
+		SeenWindow:   n.cfg.SeenWindow,
 		CacheAge:     max(cacheAge, time.Millisecond),
 		Wake:         tt.wake,
 	})
@@ -94,7 +94,7 @@ func (tt *treeTenant) tick() {
 	if n.life.state.Load() != nodeRunning {
 		return
 	}
-	if n.cfg.mode != Short {
+	if n.cfg.Mode != Short {
 		if e, ok := tt.AnyLink(); ok {
 			if pc, err := n.link(e); err == nil {
 				if c := pc.Conn(); c != nil && c.Wake(tt.tickOnLoop) == nil {
@@ -135,7 +135,7 @@ func (tt *treeTenant) send(e *routeEntry, frame []byte, on *loopState) bool {
 // write puts a tree frame on e's link, or dials e in short mode.
 func (tt *treeTenant) write(e *routeEntry, frame []byte, on *loopState) bool {
 	n := tt.n
-	if n.cfg.mode == Short {
+	if n.cfg.Mode == Short {
 		f, _, err := codec.Decode(frame, len(frame))
 		if err != nil {
 			return false
@@ -175,7 +175,7 @@ func (tt *treeTenant) sender(ls *loopState) broadcast.Sender[*routeEntry] {
 // mode, the route at the sender's address; nil when there is none).
 func (pc *peerConn) treeLink() *routeEntry {
 	n := pc.n
-	if pc.entry != nil || n.cfg.mode != Short {
+	if pc.entry != nil || n.cfg.Mode != Short {
 		return pc.entry
 	}
 	return n.routes.table.Get(pc.peer.Addr)

@@ -121,7 +121,7 @@ const maxHandshakeFrame = 4096
 func (pc *peerConn) open(c gnet.Conn) ([]byte, gnet.Action) {
 	n := pc.n
 	if pc.Outbound() && !pc.Short() {
-		n.setPeerSocket(c.Fd()) // an accepted socket once its hello says persistent
+		n.cfg.setPeerSocket(c.Fd()) // an accepted socket once its hello says persistent
 	}
 	if pc.State.Has(link.FlagAbandoned) || n.life.state.Load() != nodeRunning {
 		// The dialer gave up before the socket arrived, or the node is closing.
@@ -140,14 +140,14 @@ func (pc *peerConn) open(c gnet.Conn) ([]byte, gnet.Action) {
 		pc.State.Mark(link.FlagHandshakeSlot)
 	}
 	pc.raddr, _ = c.RemoteAddr().(*net.TCPAddr) // others may read it: RemoteAddr is loop-only
-	pc.setDeadline(n.cfg.handshakeTimeout)
+	pc.setDeadline(n.cfg.HandshakeTimeout)
 	pc.lastRecv.Store(n.clock.Load())
 	n.conns.Store(pc)
 	n.stats.Conns.Add(1)
 	if !pc.Outbound() {
 		return nil, gnet.None
 	}
-	if n.cfg.identity != nil {
+	if n.cfg.Identity != nil {
 		msg, err := pc.startSecure()
 		if err != nil {
 			pc.setDialErr(fmt.Errorf("%w: %w", ErrHandshake, err))
@@ -169,11 +169,8 @@ func (pc *peerConn) open(c gnet.Conn) ([]byte, gnet.Action) {
 // takes a pending-handshake slot) when it may.
 // Loop, in OnOpen.
 func (n *Node) refusalReason() string {
-	if max := n.cfg.maxConns; max > 0 && n.stats.Conns.Load() >= int64(max) {
-		return msgMaxConns
-	}
-	if max := n.cfg.maxHandshakes; max > 0 && n.stats.Handshaking.Load() >= int64(max) {
-		return msgMaxHandshakes
+	if why := n.overLimit(); why != "" {
+		return why
 	}
 	n.stats.Handshaking.Add(1)
 	return ""
@@ -203,7 +200,7 @@ func (pc *peerConn) handshakeFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer)
 // a frame. Loop, in OnOpen.
 func (pc *peerConn) startSecure() ([]byte, error) {
 	n := pc.n
-	hs, err := secure.NewHandshakeCiphers(n.cfg.identity, true, n.cfg.suites())
+	hs, err := secure.NewHandshakeCiphers(n.cfg.Identity, true, n.cfg.Suites())
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +216,7 @@ func (pc *peerConn) startSecure() ([]byte, error) {
 // Loop.
 func (pc *peerConn) secureFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Action {
 	n := pc.n
-	if n.cfg.identity == nil {
+	if n.cfg.Identity == nil {
 		// We are plain; the peer wants a secure link.
 		w.B = appendError(w.B, 0, proto.CodeUnsupported, msgPlainOnly)
 		return pc.mismatch("the peer asked for a secure link; this node is plain (no WithIdentity)")
@@ -242,7 +239,7 @@ func (pc *peerConn) secureFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gn
 		if pc.Outbound() {
 			return pc.violation(fmt.Errorf("%w: unexpected secure message", ErrHandshake))
 		}
-		hs, err := secure.NewHandshakeCiphers(n.cfg.identity, false, n.cfg.suites())
+		hs, err := secure.NewHandshakeCiphers(n.cfg.Identity, false, n.cfg.Suites())
 		if err != nil {
 			return pc.violation(err)
 		}
@@ -270,7 +267,7 @@ func (pc *peerConn) secureFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gn
 	id.Key = string(sess.Peer)
 	pc.setPeer(id, pc.entry)
 	n.log.Debug("secure link", "remote", remoteName{pc}, "cipher", sess.Cipher)
-	if admit := n.cfg.admit; admit != nil {
+	if admit := n.cfg.Admit; admit != nil {
 		var err error
 		if p := n.runCallback("admit", ranAdmit, func() { err = admit(sess.Peer) }); p != nil {
 			err = fmt.Errorf("admission callback panicked: %v", p)
@@ -323,7 +320,7 @@ func (n *Node) appendHello(dst []byte, kind codec.Kind, short bool) []byte {
 	var flags uint8
 	if short {
 		flags = proto.FlagShort
-	} else if n.cfg.speaksTrees() {
+	} else if n.cfg.SpeaksTrees() {
 		flags = proto.FlagTrees
 	}
 	h := proto.Hello{ID: n.id, Nonce: n.nonce}
@@ -331,10 +328,6 @@ func (n *Node) appendHello(dst []byte, kind codec.Kind, short bool) []byte {
 	dst = codec.AppendHeader(dst, kind, flags, 0, 0, size)
 	return proto.AppendHello(dst, h)
 }
-
-// speaksTrees reports whether this node offers broadcast trees on its
-// persistent links (FlagTrees). Short mode floods.
-func (c *config) speaksTrees() bool { return c.mode == Persistent && !c.floodOnly }
 
 // handshake handles a frame on a link that has not finished its hello
 // exchange: the acceptor expects hello, the dialer hello-ack. Loop.
@@ -357,7 +350,7 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 		return pc.violation(fmt.Errorf("%w: got %s, want %s", ErrHandshake, f.Kind, want))
 	}
 	h, err := proto.ParseHello(f.Payload)
-	pc.trees = f.Flags&proto.FlagShort == 0 && f.Flags&proto.FlagTrees != 0 && n.cfg.speaksTrees()
+	pc.trees = f.Flags&proto.FlagShort == 0 && f.Flags&proto.FlagTrees != 0 && n.cfg.SpeaksTrees()
 	if pc.Outbound() {
 		if pc.State.Has(link.FlagAbandoned) {
 			return gnet.Close
@@ -394,11 +387,11 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 	pc.SetShort(f.Flags&proto.FlagShort != 0)
 	if !pc.Short() {
 		fd := pc.Conn().Fd()
-		n.setPeerSocket(fd)
+		n.cfg.setPeerSocket(fd)
 		acceptor.SetKeepalive(fd)
 	}
 	var e *routeEntry
-	if !pc.Short() && n.cfg.mode == Persistent {
+	if !pc.Short() && n.cfg.Mode == Persistent {
 		if old := n.routes.table.Get(h.ID.Addr); old != nil && pc.peer.Key != "" {
 			if l := old.Link(); l != nil && l.Key() != pc.peer.Key {
 				err := fmt.Errorf("%w: %s is held by another key", ErrKeyMismatch, h.ID)
@@ -428,7 +421,7 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 	pc.handshakeDone()
 	if pc.Short() {
 		// One exchange, then close; bound how long the socket may idle.
-		pc.setDeadline(n.cfg.timeout)
+		pc.setDeadline(n.cfg.Timeout)
 	}
 	pc.linked()
 	pc.State.Store(link.Ready)
@@ -472,7 +465,7 @@ func (pc *peerConn) helloAck(h proto.Hello) gnet.Action {
 	pc.peerNonce = h.Nonce
 	pc.deadline.Store(0)
 	if pc.Short() {
-		pc.setDeadline(n.cfg.timeout) // the peer should close after its answer; if not, we do
+		pc.setDeadline(n.cfg.Timeout) // the peer should close after its answer; if not, we do
 	}
 	pc.handshakeDone()
 	pc.linked()
@@ -524,7 +517,7 @@ func (pc *peerConn) handshakeExpired() {
 	if pc.Outbound() {
 		n.log.Debug("handshake timeout", "remote", remoteName{pc})
 	} else if n.peerLog.Allow(slog.LevelInfo) {
-		n.log.Info("refused connection", "remote", pc.remote(), "reason", "no handshake within the handshake timeout", "timeout", n.cfg.handshakeTimeout)
+		n.log.Info("refused connection", "remote", pc.remote(), "reason", "no handshake within the handshake timeout", "timeout", n.cfg.HandshakeTimeout)
 	}
 	pc.fail(fmt.Errorf("%w: timed out", ErrHandshake))
 	pc.Close()

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -70,6 +71,9 @@ func startNodeAt(t testing.TB, name, listen string, h proto.Handler, opts ...Opt
 	n, err := New(name, listen, h, opts...)
 	return testkit.Started(t, n, err)
 }
+
+// nodeClock is n's clock: the time of its last tick.
+func nodeClock(n *Node) time.Time { return time.Unix(0, n.clock.Load()) }
 
 // inflight returns the requests n sent and has not had answered.
 func inflight(n *Node) int { return int(n.linkEnv.InFlight.Load()) }

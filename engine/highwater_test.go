@@ -196,7 +196,7 @@ func pipelineLargeReplies(t *testing.T, sec bool) {
 		}
 	}
 	close(done)
-	hw := srv.cfg.highWater
+	hw := srv.cfg.HighWater
 	t.Logf("%d pipelined requests with 1 MiB replies: %d answered, %d failed; server held at most %d bytes for the peer (mark %d); SlowPeers %d",
 		n, n-failed, failed, maxHeld.Load(), hw, srv.Stats().SlowPeers)
 	if failed > 0 {
@@ -205,7 +205,7 @@ func pipelineLargeReplies(t *testing.T, sec bool) {
 	if s := srv.Stats().SlowPeers; s != 0 {
 		t.Fatalf("SlowPeers = %d", s)
 	}
-	if int(maxHeld.Load()) > hw+codec.HeaderSize+len(big)+srv.cfg.sealOverhead() {
+	if int(maxHeld.Load()) > hw+codec.HeaderSize+len(big)+srv.cfg.SealOverhead() {
 		t.Fatalf("server held %d bytes, mark %d", maxHeld.Load(), hw)
 	}
 }

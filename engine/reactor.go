@@ -109,7 +109,7 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 		if w, err = pc.SealBatch(&n.linkEnv, w, &ls.sealed); err != nil {
 			n.log.Error("seal failed", "remote", pc.remote(), "err", err)
 		}
-	} else if n.cfg.identity == nil { // a secure link queues until its session exists
+	} else if n.cfg.Identity == nil { // a secure link queues until its session exists
 		pc.AppendOut(&n.linkEnv, w)
 	}
 	if len(w.B) > 0 {
@@ -225,7 +225,7 @@ func (ev *events) OnTick() (time.Duration, gnet.Action) {
 // mark plus one answer for a peer. Loop.
 func (pc *peerConn) serve(c gnet.Conn, w *bytebufferpool.ByteBuffer) gnet.Action {
 	n := pc.n
-	hw, seal := n.cfg.highWater, n.cfg.sealOverhead()
+	hw, seal := n.cfg.HighWater, n.cfg.SealOverhead()
 	held := 0 // gnet's outbound buffer plus the answers in w, as they will be sent
 	if hw > 0 {
 		held = c.OutboundBuffered()
@@ -235,7 +235,7 @@ func (pc *peerConn) serve(c gnet.Conn, w *bytebufferpool.ByteBuffer) gnet.Action
 	var batch linkBatch
 	defer batch.add(pc)
 	for {
-		limit := n.cfg.maxFrame
+		limit := n.cfg.MaxFrame
 		if pc.State.Load() == link.Handshake {
 			limit = min(limit, maxHandshakeFrame) // and no pausing: the handshake's answers are small
 		} else if hw > 0 && held+int(pc.Queued()) >= hw {

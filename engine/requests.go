@@ -35,7 +35,7 @@ func (n *Node) DispatchAppend(ctx context.Context, peer string, msg, dst []byte)
 		return dst, err
 	}
 	start := time.Now()
-	if n.cfg.mode == Short && n.cfg.identity == nil {
+	if n.cfg.Mode == Short && n.cfg.Identity == nil {
 		return n.shortCall(ctx, e, msg, dst, start) // in this goroutine: shortcall.go
 	}
 	c := n.queueTo(e, codec.KindRequest, 0, 0, 0, msg)
@@ -55,7 +55,7 @@ func (n *Node) Send(peer string, msg []byte) error {
 	if err != nil {
 		return err
 	}
-	if n.cfg.mode == Short {
+	if n.cfg.Mode == Short {
 		if n.own.onLoop() {
 			return ErrOnEventLoop
 		}
@@ -126,7 +126,7 @@ type pendingCall struct {
 // holds the future. In short mode the caller then dials c.pc.
 func (n *Node) queueTo(e *routeEntry, kind codec.Kind, flags, ttl uint8, id uint64, msg []byte) pendingCall {
 	c := pendingCall{peer: e.ID}
-	if n.cfg.mode == Short {
+	if n.cfg.Mode == Short {
 		c.pc = newPeerConn(n, true)
 		c.pc.SetShort(true)
 		c.pc.setPeer(e.ID, e)
@@ -176,8 +176,8 @@ func (n *Node) link(e *routeEntry) (*peerConn, error) {
 }
 
 // deadline is when a request started at start must be answered.
-func (c *config) deadline(ctx context.Context, start time.Time) time.Time {
-	d := start.Add(c.timeout)
+func (c *settings) deadline(ctx context.Context, start time.Time) time.Time {
+	d := start.Add(c.Timeout)
 	if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
 		return cd
 	}

@@ -70,14 +70,14 @@ func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
 	if err := n.checkRunning(); err != nil {
 		return err
 	}
-	if n.cfg.mode == Persistent && n.own.onLoop() {
+	if n.cfg.Mode == Persistent && n.own.onLoop() {
 		return ErrOnEventLoop // before anything is stored: no route left undialed
 	}
 	addr, pin, err := proto.CutFingerprint(addr)
 	if err != nil {
 		return err
 	}
-	if pin != "" && n.cfg.identity == nil {
+	if pin != "" && n.cfg.Identity == nil {
 		return fmt.Errorf("%w: %s pins a key, but this node's links are plain (no WithIdentity)", proto.ErrBadPeerID, addr)
 	}
 	if err := (proto.PeerID{Name: name, Addr: addr}).Validate(); err != nil {
@@ -110,7 +110,7 @@ func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
 	if err != nil {
 		return err
 	}
-	if n.cfg.mode == Short {
+	if n.cfg.Mode == Short {
 		n.tree.LinkUp(e, false) // short mode floods: every route is a link
 		return nil              // short mode only records the address: safe on the event loop
 	}
@@ -170,7 +170,7 @@ func (n *Node) connect(ctx context.Context, pc *peerConn) error {
 		pc.abandon(err)
 		return err
 	}
-	hs := time.NewTimer(n.cfg.handshakeTimeout)
+	hs := time.NewTimer(n.cfg.HandshakeTimeout)
 	defer hs.Stop()
 	select {
 	case <-pc.dial.ready:
@@ -334,7 +334,7 @@ func (n *Node) routeAddr(ctx context.Context, addr string) (string, error) {
 		host, _, _ := net.SplitHostPort(addr)
 		return "", fmt.Errorf("%w: resolving %s", ErrOnEventLoop, host)
 	}
-	canon, err := sockaddr.Resolve(ctx, addr, n.cfg.dialTimeout)
+	canon, err := sockaddr.Resolve(ctx, addr, n.cfg.DialTimeout)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrDial, err)
 	}

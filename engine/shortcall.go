@@ -55,7 +55,7 @@ func (n *Node) shortCall(ctx context.Context, e *routeEntry, msg, dst []byte, st
 			b = codec.AppendHeader(b, codec.KindRequest, 0, 0, 1, len(msg))
 			return append(b, msg...)
 		},
-		MaxAck: maxHandshakeFrame, MaxFrame: n.cfg.maxFrame,
+		MaxAck: maxHandshakeFrame, MaxFrame: n.cfg.MaxFrame,
 		Ack: func(f codec.Frame) error {
 			if err := n.shortAck(peer, &f); err != nil {
 				return err

@@ -55,7 +55,7 @@ type shortServer struct {
 // False leaves c untouched for enroll.
 // Accept goroutine.
 func (n *Node) serveShort(c *net.TCPConn) (bool, error) {
-	if n.cfg.identity != nil || n.workers.Started() || n.handler == nil {
+	if n.cfg.Identity != nil || n.workers.Started() || n.handler == nil {
 		return false, nil
 	}
 	ss := &n.shortSrv
@@ -75,7 +75,7 @@ func (n *Node) serveShort(c *net.TCPConn) (bool, error) {
 	if k <= 0 || k == len(ss.buf) {
 		return false, nil
 	}
-	in, ok := short.Whole(ss.buf[:k], maxHandshakeFrame, n.cfg.maxFrame)
+	in, ok := short.Whole(ss.buf[:k], maxHandshakeFrame, n.cfg.MaxFrame)
 	h, mf := in.Hello, in.Msg
 	if !ok || h.Nonce == n.nonce || h.ID.Addr == n.id.Addr || n.checkPin(h.ID.Addr, "") != nil {
 		return false, nil // refused on the loop, with the reason
@@ -162,7 +162,7 @@ func (pc *peerConn) servedInline() bool {
 func (pc *peerConn) openServed(c gnet.Conn) ([]byte, gnet.Action) {
 	n := pc.n
 	pc.raddr, _ = c.RemoteAddr().(*net.TCPAddr)
-	pc.setDeadline(n.cfg.timeout)
+	pc.setDeadline(n.cfg.Timeout)
 	pc.lastRecv.Store(n.clock.Load())
 	n.conns.Store(pc)
 	n.stats.Conns.Add(1)

@@ -20,7 +20,7 @@ import (
 func (n *Node) sweep(now time.Time, release bool) (busy bool) {
 	t := now.UnixNano()
 	n.clock.Store(t)
-	ka, dead := int64(n.cfg.keepalive), int64(n.cfg.deadPeer)
+	ka, dead := int64(n.cfg.Keepalive), int64(n.cfg.DeadPeer)
 	n.conns.Sweep(func(pc *peerConn) {
 		state := pc.State.Load()
 		d := pc.deadline.Load()
@@ -59,8 +59,8 @@ const releaseEvery = time.Second
 
 // quietEvery is the sweep period of a node with nothing timed pending:
 // quietTickEvery, or a quarter of the keepalive interval if that is less.
-func (c *config) quietEvery() time.Duration {
-	if ka := c.keepalive; ka > 0 && ka/4 < quietTickEvery {
+func (c *settings) quietEvery() time.Duration {
+	if ka := c.Keepalive; ka > 0 && ka/4 < quietTickEvery {
 		return max(ka/4, tickEvery)
 	}
 	return quietTickEvery
@@ -82,7 +82,3 @@ func (pc *peerConn) keepalive(now, interval, dead int64) {
 		_, _ = pc.send(codec.KindPing, 0, 0, uint64(now), nil, nil)
 	}
 }
-
-// now is the node clock: the time of the last tick, so within tickEvery of
-// the real time. Cheaper than time.Now on paths run for every frame.
-func (n *Node) now() time.Time { return time.Unix(0, n.clock.Load()) }

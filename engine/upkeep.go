@@ -27,17 +27,17 @@ import (
 // newUpkeep makes the node's upkeep tenant.
 func (n *Node) newUpkeep() error {
 	keySize := 0
-	if n.cfg.identity != nil {
+	if n.cfg.Identity != nil {
 		keySize = secure.KeySize
 	}
 	u, err := upkeep.New[*routeEntry](upkeep.Config{
-		Low: n.cfg.minLinks, High: n.cfg.maxLinks, Grace: n.cfg.linkGrace,
-		MaxInbound: n.cfg.maxInbound, MaxPerIP: n.cfg.maxPerIP,
-		RedialBase: n.cfg.redialBase, RedialMax: n.cfg.redialMax,
-		BookPath: n.cfg.bookPath, KeySize: keySize, Quiet: quietTickEvery, Log: n.log,
+		Low: n.cfg.MinLinks, High: n.cfg.MaxLinks, Grace: n.cfg.LinkGrace,
+		MaxInbound: n.cfg.MaxInbound, MaxPerIP: n.cfg.MaxPerIP,
+		RedialBase: n.cfg.RedialBase, RedialMax: n.cfg.RedialMax,
+		BookPath: n.cfg.BookPath, KeySize: keySize, Quiet: quietTickEvery, Log: n.log,
 	}, upkeepCore{n})
 	if err != nil { // validate checked the marks and caps: only the book fails
-		return fmt.Errorf("%w: WithAddressBook(%q): %w", ErrBadOption, n.cfg.bookPath, err)
+		return fmt.Errorf("%w: WithAddressBook(%q): %w", ErrBadOption, n.cfg.BookPath, err)
 	}
 	n.upkeep = u
 	return nil
