@@ -253,3 +253,57 @@ func TestWholeAndAnswer(t *testing.T) {
 		})
 	}
 }
+
+// Inbound finds a whole exchange on an accepted socket, takes exactly its
+// bytes, and writes the answer and the FIN; a socket holding more than
+// PeekMax is not served.
+func TestInbound(t *testing.T) {
+	in := append(hello(nil, codec.KindHello, proto.FlagShort, "a", "127.0.0.1:1"), frame(nil, codec.KindRequest, 1, "ping")...)
+	c, a := pair(t)
+	if _, err := c.Write(in); err != nil {
+		t.Fatal(err)
+	}
+	var ib Inbound
+	var p Peeked
+	testkit.Eventually(t, 5*time.Second, "a whole exchange", func() bool {
+		var ok bool
+		p, ok = ib.Peek(a, 4096, 4096)
+		return ok
+	})
+	if string(p.Msg.Payload) != "ping" || p.Hello.ID.Name != "a" {
+		t.Fatalf("Peeked %+v", p)
+	}
+	if k, ok := ib.Take(); !ok || k != len(in) {
+		t.Fatalf("Take: %d, %v; want %d", k, ok, len(in))
+	}
+	if _, ok := ib.Peek(a, 4096, 4096); ok {
+		t.Fatal("the exchange is still there after Take")
+	}
+	answer := frame(nil, codec.KindResponse, 1, "pong")
+	if w := ib.Answer(answer); w != len(answer) {
+		t.Fatalf("Answer wrote %d of %d", w, len(answer))
+	}
+	got, err := io.ReadAll(c) // ends at the FIN
+	if err != nil || string(got) != string(answer) {
+		t.Fatalf("dialer read %q, %v; want the answer then EOF", got, err)
+	}
+
+	big := append(hello(nil, codec.KindHello, proto.FlagShort, "a", "127.0.0.1:1"), frame(nil, codec.KindRequest, 1, string(make([]byte, PeekMax)))...)
+	c, a = pair(t)
+	if _, err := c.Write(big); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := a.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, PeekMax+1)
+	testkit.Eventually(t, 5*time.Second, "PeekMax bytes to arrive", func() bool {
+		k := 0
+		_ = rc.Control(func(fd uintptr) { k = acceptor.Peek(int(fd), buf) })
+		return k > PeekMax
+	})
+	if _, ok := ib.Peek(a, 4096, 1<<20); ok {
+		t.Fatal("an exchange past PeekMax was taken")
+	}
+}
