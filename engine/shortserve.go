@@ -8,8 +8,10 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
+	"golang.org/x/sys/unix"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/acceptor"
 	"github.com/antnet-p2p/antnet/internal/link"
 	"github.com/antnet-p2p/antnet/internal/short"
 )
@@ -35,12 +37,16 @@ import (
 // loop: it must not block (blocking calls get ErrOnEventLoop), and while it
 // runs no socket is accepted. No goroutine is added.
 
+// shortPeekMax is the most the acceptor peeks at: hello and one message
+// larger than this go to a loop.
+const shortPeekMax = 16 << 10
+
 // shortServer is what the accept goroutine reuses from one inline short
 // request to the next. Accept goroutine only.
 type shortServer struct {
-	in short.Inbound             // the socket's bytes and the answer's write
-	w  bytebufferpool.ByteBuffer // hello-ack and the answer
-	ls loopState                 // the handler's record (markRan, stalls; index -1: not a loop)
+	buf []byte                    // peeked input
+	w   bytebufferpool.ByteBuffer // hello-ack and the answer
+	ls  loopState                 // the handler's record (markRan, stalls; index -1: not a loop)
 }
 
 // serveShort serves c inline if it carries a whole short-mode exchange
@@ -53,14 +59,34 @@ func (n *Node) serveShort(c *net.TCPConn) (bool, error) {
 		return false, nil
 	}
 	ss := &n.shortSrv
-	ss.ls.index = -1
-	in, ok := ss.in.Peek(c, maxHandshakeFrame, n.cfg.MaxFrame)
+	if ss.buf == nil {
+		ss.buf = make([]byte, shortPeekMax)
+		ss.ls.index = -1
+	}
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return false, nil
+	}
+	k := 0
+	_ = rc.Read(func(fd uintptr) bool {
+		k = acceptor.Peek(int(fd), ss.buf)
+		return true
+	})
+	if k <= 0 || k == len(ss.buf) {
+		return false, nil
+	}
+	in, ok := short.Whole(ss.buf[:k], maxHandshakeFrame, n.cfg.MaxFrame)
 	h, mf := in.Hello, in.Msg
 	if !ok || h.Nonce == n.nonce || h.ID.Addr == n.id.Addr || n.checkPin(h.ID.Addr, "") != nil {
 		return false, nil // refused on the loop, with the reason
 	}
-	k, ok := ss.in.Take()
-	if !ok {
+	// Take the bytes: they are all there, the read does not wait.
+	got := 0
+	_ = rc.Read(func(fd uintptr) bool {
+		got, _ = unix.Read(int(fd), ss.buf[:k])
+		return true
+	})
+	if got != k {
 		_ = c.Close()
 		return true, nil
 	}
@@ -91,7 +117,11 @@ func (n *Node) serveShort(c *net.TCPConn) (bool, error) {
 		// socket, hello-ack first.
 		return n.handOff(c, pc, w.B)
 	}
-	wrote := ss.in.Answer(w.B) // with the FIN right after it when the socket took it all
+	wrote := 0
+	_ = rc.Write(func(fd uintptr) bool {
+		wrote = short.Answer(int(fd), w.B) // with the FIN right after it when the socket took it all
+		return true
+	})
 	if wrote < len(w.B) && wrote >= 0 {
 		return n.handOff(c, pc, w.B[wrote:]) // the socket did not take it all
 	}

@@ -8,7 +8,7 @@
 // ports; a peer that does not close within CloseGrace of its answer is
 // closed by the dialer.
 //
-// The acceptor's side (Inbound, over Whole and Answer) serves a socket whose hello and one
+// The acceptor's side (Whole, Answer) serves a socket whose hello and one
 // message already lie whole in its receive buffer, from the accept
 // goroutine: is what it holds a whole exchange, and the answer's one
 // non-blocking write followed by the FIN. No goroutine, no allocation per
@@ -20,13 +20,11 @@ import (
 	"context"
 	"net"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/antnet-p2p/antnet/codec"
-	"github.com/antnet-p2p/antnet/internal/acceptor"
 	"github.com/antnet-p2p/antnet/proto"
 )
 
@@ -174,65 +172,5 @@ func Answer(fd int, b []byte) int {
 	if wrote == len(b) {
 		_ = unix.Shutdown(fd, unix.SHUT_WR)
 	}
-	return wrote
-}
-
-// PeekMax is the most an Inbound looks at: a hello and one message larger
-// than this go to a loop.
-const PeekMax = 16 << 10
-
-// Inbound is the acceptor's side of one accepted socket: it peeks at what
-// the socket's receive buffer holds, takes it when it is a whole exchange,
-// and writes the answer. The accept goroutine reuses one from socket to
-// socket (its PeekMax-byte buffer is made once); not safe for concurrent
-// use. A peek and a take cost one system call each, an answer two.
-type Inbound struct {
-	buf []byte
-	rc  syscall.RawConn
-	n   int // bytes peeked
-}
-
-// Peek reports whether c's receive buffer holds exactly a whole short
-// exchange (Whole), without taking anything and without waiting. The
-// Peeked's payload lies in Inbound's buffer: valid until the next Peek.
-func (in *Inbound) Peek(c *net.TCPConn, maxHello, maxFrame int) (Peeked, bool) {
-	if in.buf == nil {
-		in.buf = make([]byte, PeekMax)
-	}
-	var err error
-	if in.rc, err = c.SyscallConn(); err != nil {
-		return Peeked{}, false
-	}
-	in.n = 0
-	_ = in.rc.Read(func(fd uintptr) bool {
-		in.n = acceptor.Peek(int(fd), in.buf)
-		return true
-	})
-	if in.n <= 0 || in.n == len(in.buf) {
-		return Peeked{}, false
-	}
-	return Whole(in.buf[:in.n], maxHello, maxFrame)
-}
-
-// Take reads the bytes Peek saw off the socket (they are there: the read
-// does not wait) and returns how many; false if it got fewer.
-func (in *Inbound) Take() (int, bool) {
-	got := 0
-	_ = in.rc.Read(func(fd uintptr) bool {
-		got, _ = unix.Read(int(fd), in.buf[:in.n])
-		return true
-	})
-	return in.n, got == in.n
-}
-
-// Answer writes b on the socket Peek looked at, as Answer does: one
-// non-blocking write, the FIN at once if it took it all. It returns the
-// bytes written (-1 on an error; 0 if the socket is gone).
-func (in *Inbound) Answer(b []byte) int {
-	wrote := 0
-	_ = in.rc.Write(func(fd uintptr) bool {
-		wrote = Answer(int(fd), b)
-		return true
-	})
 	return wrote
 }
