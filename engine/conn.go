@@ -152,9 +152,10 @@ func (pc *peerConn) flushOnLoop() {
 
 // refusing returns err, after disconnecting the peer if err is a refusal
 // by the high-water mark under WithDropSlowPeers: its requests in flight
-// fail with err.
+// fail with err. The error a link already failed with (a send after the
+// refusal gets it back) changes nothing.
 func (pc *peerConn) refusing(err error) error {
-	if err != nil && pc.n.cfg.DropSlow && errors.Is(err, ErrSlowPeer) {
+	if err != nil && pc.n.cfg.DropSlow && errors.Is(err, ErrSlowPeer) && pc.Err() != err {
 		pc.markSlow()
 		pc.fail(err)
 		pc.Close()
