@@ -96,7 +96,7 @@ func (p *rawPeer) closedBy(d time.Duration) {
 func busyPeer(t *testing.T, srv *Node) (stop func()) {
 	t.Helper()
 	a := startNode(t, "healthy", nil)
-	link(t, a, srv)
+	linkNodes(t, a, srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	var n int
@@ -285,7 +285,7 @@ func fakeAcceptor(t *testing.T, answer func(hello []byte) []byte) string {
 func TestRefusalsSayWhy(t *testing.T) {
 	a := startNode(t, "a", echo, WithMaxFrameSize(64<<10))
 	b := startNode(t, "b", echo)
-	link(t, a, b)
+	linkNodes(t, a, b)
 
 	// A frame the peer would refuse is not sent; the link survives.
 	_, err := a.Dispatch("b", make([]byte, 64<<10))

@@ -41,7 +41,7 @@ func BenchmarkDispatch(b *testing.B) {
 func benchDispatch(b *testing.B, size int) {
 	srv := startNode(b, "srv", echoBody)
 	cli := startNode(b, "cli", nil)
-	link(b, cli, srv)
+	linkNodes(b, cli, srv)
 	b.SetBytes(int64(size))
 	dispatchParallel(b, cli, make([]byte, size))
 }
@@ -68,7 +68,7 @@ func dispatchParallel(b *testing.B, cli *Node, msg []byte) {
 func BenchmarkDispatchSerial(b *testing.B) {
 	srv := startNode(b, "srv", echoBody)
 	cli := startNode(b, "cli", nil)
-	link(b, cli, srv)
+	linkNodes(b, cli, srv)
 	dispatchSerial(b, cli, make([]byte, 128))
 }
 
@@ -83,7 +83,7 @@ func BenchmarkStallWatch(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			srv := startNode(b, "srv", echoBody, c.opts...)
 			cli := startNode(b, "cli", nil, c.opts...)
-			link(b, cli, srv)
+			linkNodes(b, cli, srv)
 			dispatchSerial(b, cli, make([]byte, 128))
 		})
 	}
@@ -125,7 +125,7 @@ func BenchmarkShortDispatch(b *testing.B) {
 		b.Run("callers="+itoa(callers), func(b *testing.B) {
 			srv := startNode(b, "srv", echoBody, WithMode(Short))
 			cli := startNode(b, "cli", nil, WithMode(Short))
-			link(b, cli, srv)
+			linkNodes(b, cli, srv)
 			msg := make([]byte, 128)
 			if callers == 1 {
 				dispatchSerial(b, cli, msg)

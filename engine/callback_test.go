@@ -43,7 +43,7 @@ func TestPeerEventsCallbackGuarded(t *testing.T) {
 		panic("boom in peer events")
 	}))
 	b := startNode(t, "b", echo)
-	link(t, a, b)
+	linkNodes(t, a, b)
 	check := func(wantUp bool) {
 		t.Helper()
 		select {
@@ -80,7 +80,7 @@ func TestPeerEventsCallbackGuarded(t *testing.T) {
 	if a.own.Of(goid.ID()) != 0 {
 		t.Fatal("the test goroutine is still marked as a callback")
 	}
-	link(t, a, b)
+	linkNodes(t, a, b)
 	if got, err := a.Dispatch("b", []byte("z")); err != nil || string(got) != "echo:z" {
 		t.Fatalf("after Delete: %q %v", got, err)
 	}
@@ -113,7 +113,7 @@ func TestAdmitCallbackGuarded(t *testing.T) {
 	}
 
 	good := startNode(t, "good", nil, WithIdentity(kGood))
-	link(t, good, srv)
+	linkNodes(t, good, srv)
 	if got, err := good.Dispatch("srv", []byte("x")); err != nil || string(got) != "echo:x" {
 		t.Fatalf("admitted peer: %q %v", got, err)
 	}

@@ -19,12 +19,12 @@ func TestCloseIsPrompt(t *testing.T) {
 	const closeBound = time.Second
 	srv := startNode(t, "srv", never)
 	cli := startNode(t, "cli", never, WithTimeout(30*time.Second))
-	link(t, cli, srv)
+	linkNodes(t, cli, srv)
 	var wg sync.WaitGroup
 	peerSide := dispatchMany(&wg, cli, "srv", calls)
 	ownSide := dispatchMany(&wg, srv, "cli", own)
 	eventually(t, 20*time.Second, "every request deferred on both sides", func() bool {
-		return srv.stats.serving.Load() == calls && cli.stats.serving.Load() == own
+		return srv.stats.Serving.Load() == calls && cli.stats.Serving.Load() == own
 	})
 	start := time.Now()
 	if err := srv.Close(); err != nil {

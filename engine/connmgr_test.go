@@ -33,7 +33,7 @@ func TestConnManagerKeepsLinksBetweenMarks(t *testing.T) {
 		name := fmt.Sprint("c", i)
 		m.nodes = append(m.nodes, startNode(t, name, m.d.handler(name), opts...))
 		if i > 0 {
-			link(t, m.nodes[i], m.nodes[0]) // everyone is told only the bootstrap
+			linkNodes(t, m.nodes[i], m.nodes[0]) // everyone is told only the bootstrap
 		}
 	}
 	eventually(t, 30*time.Second, fmt.Sprintf("every node between %d and %d links", low, high), func() bool {
@@ -148,7 +148,7 @@ func TestInboundAndPerIPCaps(t *testing.T) {
 	srv := startNode(t, "srv", echo, WithEventLoops(1), WithMaxInbound(2), WithMaxLinksPerIP(1))
 	// Per IP: one link from 127.0.0.1; a second is refused, another IP is not.
 	a := startNode(t, "a", echo, WithEventLoops(1))
-	link(t, a, srv)
+	linkNodes(t, a, srv)
 	p := dialRawFrom(t, "127.0.0.1", srv.Addr())
 	// The refusals carry the spec's text, code 3 first; not the dialer's
 	// "refused by peer" wording.
@@ -193,7 +193,7 @@ func TestNetworkReformsAfterRestarts(t *testing.T) {
 		name := fmt.Sprint("r", i)
 		n := startNodeAt(t, name, listen, m.d.handler(name), opts...)
 		if i > 0 {
-			link(t, n, m.nodes[0])
+			linkNodes(t, n, m.nodes[0])
 		}
 		return n
 	}
@@ -270,8 +270,8 @@ func trimOneSpoke(t *testing.T, hub *Node, spokeOpts ...Option) (trimmed, other 
 	var spokes []*Node
 	for i := range 2 {
 		s := startNode(t, fmt.Sprint("spoke", i), echo, append([]Option{WithEventLoops(1)}, spokeOpts...)...)
-		link(t, s, other)
-		link(t, s, hub)
+		linkNodes(t, s, other)
+		linkNodes(t, s, hub)
 		spokes = append(spokes, s)
 	}
 	eventually(t, 10*time.Second, "the hub back at one link, a spoke without its link", func() bool {

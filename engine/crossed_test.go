@@ -22,13 +22,11 @@ func routeSocket(n *Node, peer *Node) string {
 		return ""
 	}
 	pc := e.Link()
-	if !pc.outbound {
+	if !pc.Outbound() {
 		return "dialed-by-" + peer.ID().Name + "-from-" + sockaddr.HostPort(pc.raddr) // captured on the loop at open
 	}
 	// gnet's LocalAddr is loop-only; the descriptor is fixed at open.
-	pc.mu.Lock()
-	fd := pc.c.Fd()
-	pc.mu.Unlock()
+	fd := pc.Conn().Fd()
 	sa, err := unix.Getsockname(fd)
 	if err != nil {
 		return ""

@@ -151,7 +151,7 @@ func TestRefusalLoggedOnce(t *testing.T) {
 		srv := startNode(t, "srv", echo, WithMaxPendingHandshakes(1), WithHandshakeTimeout(time.Minute), WithLogger(slog.New(rec)))
 		mute := dialRaw(t, srv.Addr())
 		_ = mute
-		eventually(t, 2*time.Second, "the mute socket to hold the slot", func() bool { return srv.stats.handshaking.Load() == 1 })
+		eventually(t, 2*time.Second, "the mute socket to hold the slot", func() bool { return srv.stats.Handshaking.Load() == 1 })
 		p := dialRaw(t, srv.Addr())
 		p.closedBy(3 * time.Second)
 		_ = srv.Close()

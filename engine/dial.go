@@ -83,7 +83,7 @@ func (n *Node) dialError(pc *peerConn, err error) error {
 // dialAsync starts connecting to pc.peer.Addr without waiting (see
 // intake.Start). Errors wrap ErrDial, or are ErrClosed.
 func (n *Node) dialAsync(pc *peerConn) (*dialAttempt, error) {
-	return n.dials.Start(pc.peer.Addr, n.cfg.dialTimeout, pc)
+	return n.dials.Start(pc.peer.Addr, n.cfg.DialTimeout, pc)
 }
 
 // dialInBackground completes a in the caller's goroutine if it can at once

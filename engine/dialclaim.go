@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/antnet-p2p/antnet/internal/link"
 )
 
 // Dial claims. A route has at most one dial in flight (internal/claim):
@@ -30,7 +32,7 @@ func (pc *peerConn) dialDone() bool {
 	case <-pc.dial.ready:
 		return true
 	default:
-		return pc.state.has(flagAbandoned)
+		return pc.State.Has(link.FlagAbandoned)
 	}
 }
 
@@ -38,7 +40,7 @@ func (pc *peerConn) dialDone() bool {
 // the dial and handshake timeouts and ctx) and reports its outcome.
 func (n *Node) awaitDial(ctx context.Context, other *peerConn) error {
 	peer := other.entry.ID
-	limit := time.NewTimer(n.cfg.dialTimeout + n.cfg.handshakeTimeout)
+	limit := time.NewTimer(n.cfg.DialTimeout + n.cfg.HandshakeTimeout)
 	defer limit.Stop()
 	poll := time.NewTicker(tickEvery / 5) // a dial given up before its socket opened closes nothing
 	defer poll.Stop()
@@ -59,12 +61,7 @@ func (n *Node) awaitDial(ctx context.Context, other *peerConn) error {
 		}
 		return nil
 	default:
-		other.mu.Lock()
-		var cause error
-		if other.closeErr != nil {
-			cause = *other.closeErr
-		}
-		other.mu.Unlock()
+		cause := other.Err()
 		switch {
 		case cause == nil:
 			return fmt.Errorf("%w: %s: the dial in flight failed", ErrDial, peer)
@@ -80,7 +77,7 @@ func (n *Node) awaitDial(ctx context.Context, other *peerConn) error {
 // handshake a crossed pair may still be settling, its two ends retiring one
 // link and attaching the other in an order of their own.
 func (n *Node) awaitUsable(ctx context.Context, e *routeEntry) error {
-	deadline := time.Now().Add(min(n.cfg.handshakeTimeout, time.Second))
+	deadline := time.Now().Add(min(n.cfg.HandshakeTimeout, time.Second))
 	for {
 		_, err := n.link(e)
 		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {

@@ -52,7 +52,7 @@ func TestDiscoveryFromOneBootstrap(t *testing.T) {
 		name := fmt.Sprint("d", i)
 		m.nodes = append(m.nodes, startNode(t, name, m.d.handler(name), opts...))
 		if i > 0 {
-			link(t, m.nodes[i], m.nodes[0])
+			linkNodes(t, m.nodes[i], m.nodes[0])
 		}
 	}
 	settledAbove(t, m.nodes, minLinks, 5, 20*time.Second)
@@ -195,7 +195,7 @@ func TestAddressBookRejoinsAfterRestart(t *testing.T) {
 	for i := range 4 {
 		nodes = append(nodes, startNode(t, fmt.Sprint("r", i), echo, WithEventLoops(1), WithMinLinks(2)))
 		if i > 0 {
-			link(t, nodes[i], nodes[0])
+			linkNodes(t, nodes[i], nodes[0])
 		}
 	}
 	a, err := New("a", "127.0.0.1:0", echo, WithEventLoops(1), WithMinLinks(2), WithAddressBook(path))
@@ -205,7 +205,7 @@ func TestAddressBookRejoinsAfterRestart(t *testing.T) {
 	if err := a.Start(); err != nil {
 		t.Fatal(err)
 	}
-	link(t, a, nodes[0])
+	linkNodes(t, a, nodes[0])
 	settledAbove(t, []*Node{a}, 2, 3, 10*time.Second)
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
@@ -264,8 +264,8 @@ func TestDiscoveryBookSourcesAndKeys(t *testing.T) {
 	boot := startNode(t, "boot", echo, WithEventLoops(1), WithIdentity(ks[0]), WithMinLinks(2))
 	a := startNode(t, "a", echo, WithEventLoops(1), WithIdentity(ks[1]), WithMinLinks(2))
 	b := startNode(t, "b", echo, WithEventLoops(1), WithIdentity(ks[2]), WithMinLinks(2))
-	link(t, a, boot)
-	link(t, b, boot)
+	linkNodes(t, a, boot)
+	linkNodes(t, b, boot)
 	// a and b learn each other from boot, with keys, and link.
 	settledAbove(t, []*Node{a, b}, 2, 2, 10*time.Second)
 	want := map[string]string{boot.Addr(): string(ks[0].Public()), a.Addr(): string(ks[1].Public()), b.Addr(): string(ks[2].Public())}
@@ -288,7 +288,7 @@ func TestDialOnlyPeerNotInBook(t *testing.T) {
 	}
 	eventually(t, time.Second, "client routed", func() bool { return len(srv.linkedPeers()) == 1 })
 	other := startNode(t, "other", echo, WithEventLoops(1))
-	link(t, other, srv)
+	linkNodes(t, other, srv)
 	eventually(t, time.Second, "other in the book", func() bool { return len(srv.AddressBook()) == 1 })
 	// The client may ask; it hears of other, never of itself.
 	p.write(codec.Append(nil, codec.Frame{Kind: codec.KindPexRequest, ID: 5, Payload: proto.AppendPexRequest(nil, 32)}))
@@ -309,11 +309,11 @@ func TestLearnedLinkRedialedFromBook(t *testing.T) {
 	boot := startNode(t, "boot", echo, WithEventLoops(1), WithMinLinks(2))
 	a := startNode(t, "a", echo, WithEventLoops(1), WithMinLinks(2))
 	b := startNode(t, "b", echo, WithEventLoops(1), WithMinLinks(2))
-	link(t, a, boot)
-	link(t, b, boot)
+	linkNodes(t, a, boot)
+	linkNodes(t, b, boot)
 	settledAbove(t, []*Node{a, b}, 2, 2, 10*time.Second)
 	old := linkAt(t, a, b.Addr())
-	old.close() // the learned link drops
+	old.Close() // the learned link drops
 	eventually(t, 10*time.Second, "a and b linked again", func() bool {
 		e := a.routes.table.Get(b.Addr())
 		return e != nil && e.Link() != nil && e.Link() != old && len(b.linkedPeers()) == 2

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/antnet-p2p/antnet/internal/link"
 	"github.com/antnet-p2p/antnet/proto"
 )
 
@@ -21,25 +22,25 @@ func (pc *peerConn) retire() {
 // startDrain moves a ready pc to draining and reports whether it did.
 func (pc *peerConn) startDrain() bool {
 	n := pc.n
-	if !pc.state.CompareAndSwap(stateReady, stateDraining) {
+	if !pc.State.CompareAndSwap(link.Ready, link.Draining) {
 		return false
 	}
-	pc.setDeadline(2 * n.cfg.timeout)
+	pc.setDeadline(2 * n.cfg.Timeout)
 	return true
 }
 
 // finishDrain sends goaway once pc's requests are answered, and closes pc
 // once goaway went both ways. Any goroutine.
 func (pc *peerConn) finishDrain() {
-	if pc.state.Load() != stateDraining || pc.inflight.Load() > 0 {
+	if pc.State.Load() != link.Draining || pc.InFlight() > 0 {
 		return
 	}
-	if pc.state.mark(flagGoawaySent) {
-		why := proto.AppendGoaway(nil, pc.state.goawayReason())
+	if pc.State.Mark(link.FlagGoawaySent) {
+		why := proto.AppendGoaway(nil, pc.State.Goaway())
 		_, _ = pc.send(codecGoaway, 0, 0, 0, why, nil)
 	}
-	if pc.state.has(flagGoawayRecv) {
-		pc.close()
+	if pc.State.Has(link.FlagGoawayRecv) {
+		pc.Close()
 	}
 }
 

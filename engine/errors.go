@@ -1,6 +1,10 @@
 package engine
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/antnet-p2p/antnet/internal/config"
+)
 
 // Errors returned by a Node. Each is a sentinel for errors.Is; the returned
 // error usually wraps it with the peer or the detail. The package doc
@@ -81,7 +85,7 @@ var (
 	// ErrBadOption: New was given an option out of its range (a zero
 	// timeout, a negative limit, a high-water mark below the max frame...);
 	// the message names the option. Fix the configuration.
-	ErrBadOption = errors.New("antnet: bad option")
+	ErrBadOption = config.ErrBadOption
 	// ErrListen: Start could not bind the listen address (in use, not a
 	// local address, no permission). The error wraps the cause. Pick
 	// another address or free this one.

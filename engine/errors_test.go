@@ -47,7 +47,7 @@ func TestDialErrorsMatchErrDial(t *testing.T) {
 func TestTimeoutIsNetError(t *testing.T) {
 	srv := startNode(t, "srv", never)
 	cli := startNode(t, "cli", nil, WithTimeout(100*time.Millisecond))
-	link(t, cli, srv)
+	linkNodes(t, cli, srv)
 	_, err := cli.Dispatch("srv", []byte("x"))
 	mustErrIs(t, err, ErrTimeout)
 	var netErr net.Error
@@ -84,7 +84,7 @@ func TestAPIErrorsMatchSentinels(t *testing.T) {
 		})
 		srv := startNode(t, "srv", h)
 		cli := startNode(t, "cli", nil)
-		link(t, cli, srv)
+		linkNodes(t, cli, srv)
 		done := make(chan error, 1)
 		go func() { _, err := cli.Dispatch("srv", []byte("x")); done <- err }()
 		r := <-replies

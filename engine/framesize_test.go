@@ -56,7 +56,7 @@ func TestMaxFrameCountsSeal(t *testing.T) {
 			}
 			a := startNode(t, "a", nil, aOpts...)
 			b := startNode(t, "b", h, bOpts...)
-			link(t, a, b)
+			linkNodes(t, a, b)
 			held := make(chan error, 1)
 			go func() {
 				got, err := a.Dispatch("b", []byte("hold"))

@@ -31,7 +31,7 @@ func newFuzzNode(f *testing.F, keyed bool) *fuzzNode {
 	}
 	srv := startNode(f, "srv", echo, srvOpts...)
 	good := startNode(f, "good", nil, goodOpts...)
-	link(f, good, srv)
+	linkNodes(f, good, srv)
 	return &fuzzNode{srv: srv, good: good}
 }
 

@@ -72,7 +72,7 @@ func (n *Node) runCallback(what string, ran uint8, f func()) (panicked any) {
 		ls.(*loopState).ran |= ran // on a loop: named if it stalls it
 	}
 	if p := n.own.Callback(id, callbackGoroutine, loopGoroutine, f); p != nil {
-		n.stats.callbackPanics.Add(1)
+		n.stats.CallbackPanics.Add(1)
 		n.log.Error("callback panicked", "callback", what, "panic", p)
 		return p
 	}

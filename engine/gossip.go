@@ -10,6 +10,7 @@ import (
 
 	"github.com/antnet-p2p/antnet/broadcast"
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/link"
 	"github.com/antnet-p2p/antnet/proto"
 )
 
@@ -36,12 +37,12 @@ func (n *Node) Broadcast(msg []byte) (uint64, error) {
 		return 0, err
 	}
 	payload := proto.AppendGossipStamped(nil, n.id, time.Now(), msg)
-	if err := n.cfg.checkSize(len(payload)); err != nil {
+	if err := n.linkEnv.CheckSize(len(payload)); err != nil {
 		return 0, err
 	}
 	id := rand.Uint64() | 1 // never 0
-	n.stats.gossipOriginated.Add(1)
-	if n.tree.Originate(n.tree.sendAny, id, proto.FlagStamped, n.cfg.gossipTTL, payload) == 0 {
+	n.stats.GossipOriginated.Add(1)
+	if n.tree.Originate(n.tree.sendAny, id, proto.FlagStamped, n.cfg.GossipTTL, payload) == 0 {
 		return id, fmt.Errorf("%w: broadcast went out on no link (%d peers routed)", ErrNotConnected, n.routes.table.Len())
 	}
 	return id, nil
@@ -62,10 +63,10 @@ type treeTenant struct {
 func (n *Node) newTree() error {
 	tt := &n.tree
 	tt.n = n
-	cacheAge := min(10*time.Second, n.cfg.seenWindow/2)
+	cacheAge := min(10*time.Second, n.cfg.SeenWindow/2)
 	t, err := broadcast.New[*routeEntry](broadcast.Config{
-		SeenCapacity: max(n.cfg.seenCapacity, 2),
-		SeenWindow:   n.cfg.seenWindow,
+		SeenCapacity: max(n.cfg.SeenCapacity, 2),
+		SeenWindow:   n.cfg.SeenWindow,
 		CacheAge:     max(cacheAge, time.Millisecond),
 		Wake:         tt.wake,
 	})
@@ -93,13 +94,10 @@ func (tt *treeTenant) tick() {
 	if n.life.state.Load() != nodeRunning {
 		return
 	}
-	if n.cfg.mode != Short {
+	if n.cfg.Mode != Short {
 		if e, ok := tt.AnyLink(); ok {
 			if pc, err := n.link(e); err == nil {
-				pc.mu.Lock()
-				c := pc.c
-				pc.mu.Unlock()
-				if c != nil && c.Wake(tt.tickOnLoop) == nil {
+				if c := pc.Conn(); c != nil && c.Wake(tt.tickOnLoop) == nil {
 					return
 				}
 			}
@@ -125,11 +123,11 @@ func (tt *treeTenant) send(e *routeEntry, frame []byte, on *loopState) bool {
 	n := tt.n
 	kind := codec.Kind(frame[5])
 	if kind == codec.KindGossip {
-		n.stats.gossipForwarded.Add(1)
+		n.stats.GossipForwarded.Add(1)
 	}
 	ok := tt.write(e, frame, on)
 	if !ok && kind == codec.KindGossip {
-		n.stats.gossipForwarded.Add(^uint64(0)) // a counter never lags what a peer received
+		n.stats.GossipForwarded.Add(^uint64(0)) // a counter never lags what a peer received
 	}
 	return ok
 }
@@ -137,7 +135,7 @@ func (tt *treeTenant) send(e *routeEntry, frame []byte, on *loopState) bool {
 // write puts a tree frame on e's link, or dials e in short mode.
 func (tt *treeTenant) write(e *routeEntry, frame []byte, on *loopState) bool {
 	n := tt.n
-	if n.cfg.mode == Short {
+	if n.cfg.Mode == Short {
 		f, _, err := codec.Decode(frame, len(frame))
 		if err != nil {
 			return false
@@ -177,7 +175,7 @@ func (tt *treeTenant) sender(ls *loopState) broadcast.Sender[*routeEntry] {
 // mode, the route at the sender's address; nil when there is none).
 func (pc *peerConn) treeLink() *routeEntry {
 	n := pc.n
-	if pc.entry != nil || n.cfg.mode != Short {
+	if pc.entry != nil || n.cfg.Mode != Short {
 		return pc.entry
 	}
 	return n.routes.table.Get(pc.peer.Addr)
@@ -196,18 +194,18 @@ func (pc *peerConn) gossip(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Ac
 		return pc.violation(err)
 	}
 	if !n.tree.Gossip(n.tree.sender(pc.ls), pc.treeLink(), f.Flags, f.TTL, f.ID, f.Payload) {
-		n.stats.gossipDuplicates.Add(1)
-		if pc.short {
-			pc.state.mark(flagCloseAfterReply)
+		n.stats.GossipDuplicates.Add(1)
+		if pc.Short() {
+			pc.State.Mark(link.FlagCloseAfterReply)
 		}
 		return gnet.None
 	}
-	n.stats.gossipDelivered.Add(1)
+	n.stats.GossipDelivered.Add(1)
 	if f.TTL == 0 {
-		n.stats.gossipExpired.Add(1)
+		n.stats.GossipExpired.Add(1)
 	}
 	if !sent.IsZero() {
-		n.stats.broadcastDelay.Observe(time.Since(sent)) // by two clocks: see BroadcastDelay
+		n.stats.BroadcastDelay.Observe(time.Since(sent)) // by two clocks: see BroadcastDelay
 	}
 	msg := *f
 	msg.Payload = body

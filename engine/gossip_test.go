@@ -75,7 +75,7 @@ func buildMesh(t *testing.T, size int, edges [][2]int, opts ...Option) *mesh {
 		m.nodes = append(m.nodes, startNode(t, name, m.d.handler(name), opts...))
 	}
 	for _, e := range edges {
-		link(t, m.nodes[e[0]], m.nodes[e[1]])
+		linkNodes(t, m.nodes[e[0]], m.nodes[e[1]])
 		m.deg[e[0]]++
 		m.deg[e[1]]++
 	}
@@ -231,7 +231,7 @@ func TestBroadcastLateJoiner(t *testing.T) {
 	m := buildMesh(t, 6, ring(6))
 	m.broadcastAll(t, 10, rng)
 	late := startNode(t, "late", m.d.handler("late"), WithEventLoops(1))
-	link(t, late, m.nodes[3])
+	linkNodes(t, late, m.nodes[3])
 	m.nodes = append(m.nodes, late)
 	m.deg = append(m.deg, 1)
 	m.deg[3]++
@@ -253,7 +253,7 @@ func TestBroadcastReplayAndTTL(t *testing.T) {
 	d := newDeliveries()
 	srv := startNode(t, "srv", d.handler("srv"))
 	other := startNode(t, "other", d.handler("other"))
-	link(t, srv, other)
+	linkNodes(t, srv, other)
 	p := dialRaw(t, srv.Addr())
 	p.hello("raw", "127.0.0.1:3")
 	eventually(t, time.Second, "raw peer routed", func() bool { return len(srv.Peers()) == 2 })
@@ -315,7 +315,7 @@ func TestBroadcastLaterCopyWithMoreTTL(t *testing.T) {
 	d := newDeliveries()
 	mid := startNode(t, "mid", d.handler("mid"))
 	leaf := startNode(t, "leaf", d.handler("leaf"))
-	link(t, leaf, mid)
+	linkNodes(t, leaf, mid)
 	p := dialRaw(t, mid.Addr())
 	p.hello("raw", "127.0.0.1:3")
 	eventually(t, time.Second, "raw peer routed", func() bool { return len(mid.Peers()) == 2 })
@@ -344,7 +344,7 @@ func TestBroadcastWithNoLink(t *testing.T) {
 		t.Fatal("no id")
 	}
 	peer := startNode(t, "peer", nil)
-	link(t, n, peer)
+	linkNodes(t, n, peer)
 	if _, err := n.Broadcast([]byte("hello")); err != nil {
 		t.Fatal(err)
 	}
@@ -359,8 +359,8 @@ func TestBroadcastDelayRecorded(t *testing.T) {
 	a := startNode(t, "a", d.handler("a"))
 	b := startNode(t, "b", d.handler("b"))
 	c := startNode(t, "c", d.handler("c"))
-	link(t, a, b)
-	link(t, b, c)
+	linkNodes(t, a, b)
+	linkNodes(t, b, c)
 	for i := range 5 {
 		if _, err := a.Broadcast([]byte(fmt.Sprintf("a|%d", i))); err != nil {
 			t.Fatal(err)

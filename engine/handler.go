@@ -8,6 +8,7 @@ import (
 	"github.com/valyala/bytebufferpool"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/link"
 	"github.com/antnet-p2p/antnet/proto"
 )
 
@@ -25,11 +26,11 @@ type handlerContext struct {
 func (m *handlerContext) Peer() proto.PeerID   { return *m.pc.peer }
 func (m *handlerContext) Origin() proto.PeerID { return originOf(m.pc, m.origin) }
 func (m *handlerContext) Kind() codec.Kind     { return m.kind }
-func (m *handlerContext) Short() bool          { return m.pc.short }
+func (m *handlerContext) Short() bool          { return m.pc.Short() }
 
 func (m *handlerContext) Defer() proto.Reply {
 	if !m.deferred && m.kind == codec.KindRequest && !m.queued {
-		m.pc.n.stats.serving.Add(1) // Shutdown waits for the answer
+		m.pc.n.stats.Serving.Add(1) // Shutdown waits for the answer
 	}
 	m.deferred = true
 	return &reply{pc: m.pc, kind: m.kind, id: m.id}
@@ -50,9 +51,9 @@ func (r *reply) Send(msg []byte, err error) error {
 	if r.kind != codec.KindRequest {
 		return nil
 	}
-	defer r.pc.n.stats.serving.Add(-1)
+	defer r.pc.n.stats.Serving.Add(-1)
 	if err == nil {
-		if err = r.pc.n.cfg.checkSize(len(msg)); err != nil {
+		if err = r.pc.n.linkEnv.CheckSize(len(msg)); err != nil {
 			// The caller learns why instead of waiting out its timeout.
 			_, _ = r.pc.send(codec.KindError, 0, 0, r.id, proto.AppendError(nil, proto.CodeTooLarge, err.Error()), nil)
 			return err
@@ -71,16 +72,16 @@ func (pc *peerConn) handle(f *codec.Frame, origin []byte, w *bytebufferpool.Byte
 	isReq := f.Kind == codec.KindRequest
 	if isReq && n.life.state.Load() != nodeRunning {
 		w.B = appendError(w.B, f.ID, proto.CodeShutdown, "node is shutting down")
-		pc.markAnswered()
+		pc.MarkAnswered()
 		return
 	}
-	if pc.short && !isReq {
-		pc.state.mark(flagCloseAfterReply) // a short link carries one message
+	if pc.Short() && !isReq {
+		pc.State.Mark(link.FlagCloseAfterReply) // a short link carries one message
 	}
 	if n.handler == nil {
 		if isReq {
 			w.B = appendError(w.B, f.ID, proto.CodeUnsupported, "no handler")
-			pc.markAnswered()
+			pc.MarkAnswered()
 		}
 		return
 	}
@@ -107,13 +108,13 @@ func (pc *peerConn) handle(f *codec.Frame, origin []byte, w *bytebufferpool.Byte
 		return
 	}
 	if panicked == nil && err == nil {
-		if err = n.cfg.checkSize(len(out)); err != nil {
+		if err = n.linkEnv.CheckSize(len(out)); err != nil {
 			out, err = nil, &proto.RemoteError{Code: proto.CodeTooLarge, Message: err.Error()}
 		}
 	}
 	w.B = appendAnswer(w.B, f.ID, out, err, panicked)
-	n.stats.framesOut.Add(1)
-	pc.markAnswered()
+	n.linkEnv.FramesOut.Add(1)
+	pc.MarkAnswered()
 }
 
 // errorCode is the code and text a handler's error travels with: a
@@ -146,7 +147,7 @@ func (n *Node) runHandler(ctx proto.Context, msg []byte) (out []byte, panicked a
 		n.own.Exit()
 		if p := recover(); p != nil {
 			panicked = p
-			n.stats.handlerPanics.Add(1)
+			n.stats.HandlerPanics.Add(1)
 			n.log.Error("handler panicked", "peer", ctx.Peer().String(), "panic", p)
 		}
 	}()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/internal/acceptor"
+	"github.com/antnet-p2p/antnet/internal/link"
 	"github.com/antnet-p2p/antnet/internal/sockaddr"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/secure"
@@ -82,9 +83,9 @@ func (s handshakeStep) String() string {
 // step returns the link's handshake step. Loop.
 func (pc *peerConn) step() handshakeStep {
 	switch {
-	case pc.state.Load() != stateHandshake:
+	case pc.State.Load() != link.Handshake:
 		return stepDone
-	case pc.noisePending():
+	case pc.NoisePending():
 		return stepNoise
 	}
 	return stepHello
@@ -119,34 +120,34 @@ const maxHandshakeFrame = 4096
 // whatever short mode queued behind it. Loop.
 func (pc *peerConn) open(c gnet.Conn) ([]byte, gnet.Action) {
 	n := pc.n
-	if pc.outbound && !pc.short {
-		n.setPeerSocket(c.Fd()) // an accepted socket once its hello says persistent
+	if pc.Outbound() && !pc.Short() {
+		n.cfg.setPeerSocket(c.Fd()) // an accepted socket once its hello says persistent
 	}
-	if pc.state.has(flagAbandoned) || n.life.state.Load() != nodeRunning {
+	if pc.State.Has(link.FlagAbandoned) || n.life.state.Load() != nodeRunning {
 		// The dialer gave up before the socket arrived, or the node is closing.
 		pc.fail(ErrClosed)
 		return nil, gnet.Close
 	}
-	if !pc.outbound {
+	if !pc.Outbound() {
 		if refuse := n.refusalReason(); refuse != "" {
-			n.stats.refused.Add(1)
+			n.stats.Refused.Add(1)
 			if n.peerLog.Allow(slog.LevelInfo) {
 				n.log.Info("refused connection", "remote", c.RemoteAddr().String(), "reason", refuse)
 			}
 			pc.fail(ErrClosed)
 			return appendError(nil, 0, proto.CodeUnsupported, refuse), gnet.Close
 		}
-		pc.state.mark(flagHandshakeSlot)
+		pc.State.Mark(link.FlagHandshakeSlot)
 	}
 	pc.raddr, _ = c.RemoteAddr().(*net.TCPAddr) // others may read it: RemoteAddr is loop-only
-	pc.setDeadline(n.cfg.handshakeTimeout)
+	pc.setDeadline(n.cfg.HandshakeTimeout)
 	pc.lastRecv.Store(n.clock.Load())
 	n.conns.Store(pc)
-	n.stats.conns.Add(1)
-	if !pc.outbound {
+	n.stats.Conns.Add(1)
+	if !pc.Outbound() {
 		return nil, gnet.None
 	}
-	if n.cfg.identity != nil {
+	if n.cfg.Identity != nil {
 		msg, err := pc.startSecure()
 		if err != nil {
 			pc.setDialErr(fmt.Errorf("%w: %w", ErrHandshake, err))
@@ -154,14 +155,13 @@ func (pc *peerConn) open(c gnet.Conn) ([]byte, gnet.Action) {
 		}
 		return msg, gnet.None // hello follows the Noise handshake, sealed
 	}
-	out := pc.takeOut() // short mode queued its request before the dial
-	buf := n.appendHello(nil, codec.KindHello, pc.short)
-	pc.framesOut.Add(1)
+	out := pc.TakeOut() // short mode queued its request before the dial
+	buf := n.appendHello(nil, codec.KindHello, pc.Short())
 	if out != nil {
 		buf = append(buf, out.B...)
-		n.outPool.Put(out)
+		n.linkEnv.Pool.Put(out)
 	}
-	pc.bytesOut.Add(uint64(len(buf)))
+	pc.CountSent(1, uint64(len(buf)))
 	return buf, gnet.None
 }
 
@@ -169,21 +169,18 @@ func (pc *peerConn) open(c gnet.Conn) ([]byte, gnet.Action) {
 // takes a pending-handshake slot) when it may.
 // Loop, in OnOpen.
 func (n *Node) refusalReason() string {
-	if max := n.cfg.maxConns; max > 0 && n.stats.conns.Load() >= int64(max) {
-		return msgMaxConns
+	if why := n.overLimit(); why != "" {
+		return why
 	}
-	if max := n.cfg.maxHandshakes; max > 0 && n.stats.handshaking.Load() >= int64(max) {
-		return msgMaxHandshakes
-	}
-	n.stats.handshaking.Add(1)
+	n.stats.Handshaking.Add(1)
 	return ""
 }
 
 // handshakeDone releases an inbound socket's pending-handshake slot. Loop.
 func (pc *peerConn) handshakeDone() {
 	n := pc.n
-	if pc.state.has(flagHandshakeSlot) && pc.state.mark(flagHandshakeSlotFreed) {
-		n.stats.handshaking.Add(-1)
+	if pc.State.Has(link.FlagHandshakeSlot) && pc.State.Mark(link.FlagHandshakeSlotFreed) {
+		n.stats.Handshaking.Add(-1)
 	}
 }
 
@@ -191,7 +188,7 @@ func (pc *peerConn) handshakeDone() {
 // the step the link is at. Loop.
 func (pc *peerConn) handshakeFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Action {
 	switch {
-	case f.Kind == codec.KindSecure && pc.session() != nil:
+	case f.Kind == codec.KindSecure && pc.Session() != nil:
 		return pc.violation(errors.New("secure message after the Noise handshake"))
 	case f.Kind == codec.KindSecure || pc.step() == stepNoise:
 		return pc.secureFrame(f, w) // a plain node answers it with msgPlainOnly
@@ -203,7 +200,7 @@ func (pc *peerConn) handshakeFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer)
 // a frame. Loop, in OnOpen.
 func (pc *peerConn) startSecure() ([]byte, error) {
 	n := pc.n
-	hs, err := secure.NewHandshakeCiphers(n.cfg.identity, true, n.cfg.suites())
+	hs, err := secure.NewHandshakeCiphers(n.cfg.Identity, true, n.cfg.Suites())
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +208,7 @@ func (pc *peerConn) startSecure() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	pc.sec.hs = hs
+	pc.Secure().Handshake = hs
 	return codec.Append(nil, codec.Frame{Kind: codec.KindSecure, Payload: msg}), nil
 }
 
@@ -219,7 +216,7 @@ func (pc *peerConn) startSecure() ([]byte, error) {
 // Loop.
 func (pc *peerConn) secureFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Action {
 	n := pc.n
-	if n.cfg.identity == nil {
+	if n.cfg.Identity == nil {
 		// We are plain; the peer wants a secure link.
 		w.B = appendError(w.B, 0, proto.CodeUnsupported, msgPlainOnly)
 		return pc.mismatch("the peer asked for a secure link; this node is plain (no WithIdentity)")
@@ -230,7 +227,7 @@ func (pc *peerConn) secureFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gn
 		w.B = appendError(w.B, 0, proto.CodeUnsupported, msgNeedSecure)
 		return pc.mismatch("a plain peer said hello; this node requires secure links (WithIdentity)")
 	case codec.KindError:
-		if pc.outbound {
+		if pc.Outbound() {
 			re := proto.ParseError(*pc.peer, f.Payload)
 			return pc.violation(pc.setDialErr(fmt.Errorf("%w: %s", ErrRefused, re.Message)))
 		}
@@ -238,17 +235,17 @@ func (pc *peerConn) secureFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gn
 	default:
 		return pc.violation(fmt.Errorf("%w: %s before the secure handshake", ErrHandshake, f.Kind))
 	}
-	if pc.sec.hs == nil {
-		if pc.outbound {
+	if pc.Secure().Handshake == nil {
+		if pc.Outbound() {
 			return pc.violation(fmt.Errorf("%w: unexpected secure message", ErrHandshake))
 		}
-		hs, err := secure.NewHandshakeCiphers(n.cfg.identity, false, n.cfg.suites())
+		hs, err := secure.NewHandshakeCiphers(n.cfg.Identity, false, n.cfg.Suites())
 		if err != nil {
 			return pc.violation(err)
 		}
-		pc.sec.hs = hs
+		pc.Secure().Handshake = hs
 	}
-	reply, sess, err := pc.sec.hs.Read(secure.Cipher(f.Flags), f.Payload)
+	reply, sess, err := pc.Secure().Handshake.Read(secure.Cipher(f.Flags), f.Payload)
 	if err != nil {
 		return pc.violation(pc.setDialErr(fmt.Errorf("%w: %w", ErrHandshake, err)))
 	}
@@ -256,39 +253,39 @@ func (pc *peerConn) secureFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gn
 		// Handshake messages go out in the clear, ahead of anything sealed;
 		// the acceptor's names the cipher it chose.
 		var flags uint8
-		if !pc.outbound {
-			flags = uint8(pc.sec.hs.Cipher())
+		if !pc.Outbound() {
+			flags = uint8(pc.Secure().Handshake.Cipher())
 		}
-		_, _ = pc.c.Write(codec.Append(nil, codec.Frame{Kind: codec.KindSecure, Flags: flags, Payload: reply}))
+		_, _ = pc.Conn().Write(codec.Append(nil, codec.Frame{Kind: codec.KindSecure, Flags: flags, Payload: reply}))
 	}
 	if sess == nil {
 		return gnet.None
 	}
-	pc.sec.hs = nil
-	pc.sec.sess = sess
+	pc.Secure().Handshake = nil
+	pc.Secure().Session = sess
 	id := *pc.peer
 	id.Key = string(sess.Peer)
 	pc.setPeer(id, pc.entry)
 	n.log.Debug("secure link", "remote", remoteName{pc}, "cipher", sess.Cipher)
-	if admit := n.cfg.admit; admit != nil {
+	if admit := n.cfg.Admit; admit != nil {
 		var err error
 		if p := n.runCallback("admit", ranAdmit, func() { err = admit(sess.Peer) }); p != nil {
 			err = fmt.Errorf("admission callback panicked: %v", p)
 		}
 		if err != nil {
-			n.stats.unadmitted.Add(1)
+			n.stats.Unadmitted.Add(1)
 			err = fmt.Errorf("%w: key %s: %w", ErrNotAdmitted, proto.PeerID{Key: pc.peer.Key}.Fingerprint(), err)
 			pc.logClosed(slog.LevelInfo, err)
 			pc.setDialErr(err)
 			pc.fail(err)
-			if !pc.outbound {
+			if !pc.Outbound() {
 				w.B = appendError(w.B, 0, proto.CodeUnsupported, "key not admitted") // sealed: only that peer reads it
 			}
 			return gnet.Close
 		}
 	}
 	sess.Peer = nil // the link keeps the key in peer.Key: a second copy is 32 bytes a link
-	if pc.outbound {
+	if pc.Outbound() {
 		if err := n.checkPin(pc.peer.Addr, pc.peer.Key); err != nil {
 			// Another key answers at a pinned address: say nothing more.
 			pc.logClosed(slog.LevelWarn, err)
@@ -297,7 +294,7 @@ func (pc *peerConn) secureFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gn
 			return gnet.Close
 		}
 		// Now hello, sealed, and whatever short mode queued behind it.
-		w.B = n.appendHello(w.B, codec.KindHello, pc.short)
+		w.B = n.appendHello(w.B, codec.KindHello, pc.Short())
 	}
 	return gnet.None
 }
@@ -305,9 +302,9 @@ func (pc *peerConn) secureFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gn
 // mismatch closes a link whose other end disagrees about security.
 func (pc *peerConn) mismatch(what string) gnet.Action {
 	n := pc.n
-	n.stats.protocolErrors.Add(1)
+	n.stats.ProtocolErrors.Add(1)
 	what = "secure/plain mismatch: " + what
-	if !pc.outbound {
+	if !pc.Outbound() {
 		n.peerLog.Refused(slog.LevelWarn, pc.remote(), what)
 	} else if n.peerLog.Allow(slog.LevelWarn) {
 		n.log.Warn("closing connection", "remote", pc.remote(), "err", what)
@@ -323,7 +320,7 @@ func (n *Node) appendHello(dst []byte, kind codec.Kind, short bool) []byte {
 	var flags uint8
 	if short {
 		flags = proto.FlagShort
-	} else if n.cfg.speaksTrees() {
+	} else if n.cfg.SpeaksTrees() {
 		flags = proto.FlagTrees
 	}
 	h := proto.Hello{ID: n.id, Nonce: n.nonce}
@@ -332,19 +329,15 @@ func (n *Node) appendHello(dst []byte, kind codec.Kind, short bool) []byte {
 	return proto.AppendHello(dst, h)
 }
 
-// speaksTrees reports whether this node offers broadcast trees on its
-// persistent links (FlagTrees). Short mode floods.
-func (c *config) speaksTrees() bool { return c.mode == Persistent && !c.floodOnly }
-
 // handshake handles a frame on a link that has not finished its hello
 // exchange: the acceptor expects hello, the dialer hello-ack. Loop.
 func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Action {
 	n := pc.n
 	want := codec.KindHello
-	if pc.outbound {
+	if pc.Outbound() {
 		want = codec.KindHelloAck
 	}
-	if f.Kind == codec.KindError && pc.outbound {
+	if f.Kind == codec.KindError && pc.Outbound() {
 		// The acceptor refused us before the handshake: say why.
 		re := proto.ParseError(*pc.peer, f.Payload)
 		err := fmt.Errorf("%w: %s", ErrRefused, re.Message)
@@ -357,9 +350,9 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 		return pc.violation(fmt.Errorf("%w: got %s, want %s", ErrHandshake, f.Kind, want))
 	}
 	h, err := proto.ParseHello(f.Payload)
-	pc.trees = f.Flags&proto.FlagShort == 0 && f.Flags&proto.FlagTrees != 0 && n.cfg.speaksTrees()
-	if pc.outbound {
-		if pc.state.has(flagAbandoned) {
+	pc.trees = f.Flags&proto.FlagShort == 0 && f.Flags&proto.FlagTrees != 0 && n.cfg.SpeaksTrees()
+	if pc.Outbound() {
+		if pc.State.Has(link.FlagAbandoned) {
 			return gnet.Close
 		}
 		h, err := n.checkHelloAck(f.Payload, *pc.peer)
@@ -391,14 +384,14 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 	if err := n.checkPin(h.ID.Addr, pc.peer.Key); err != nil {
 		return pc.refuse(w, err.Error(), err)
 	}
-	pc.short = f.Flags&proto.FlagShort != 0
-	if !pc.short {
-		fd := pc.c.Fd()
-		n.setPeerSocket(fd)
+	pc.SetShort(f.Flags&proto.FlagShort != 0)
+	if !pc.Short() {
+		fd := pc.Conn().Fd()
+		n.cfg.setPeerSocket(fd)
 		acceptor.SetKeepalive(fd)
 	}
 	var e *routeEntry
-	if !pc.short && n.cfg.mode == Persistent {
+	if !pc.Short() && n.cfg.Mode == Persistent {
 		if old := n.routes.table.Get(h.ID.Addr); old != nil && pc.peer.Key != "" {
 			if l := old.Link(); l != nil && l.Key() != pc.peer.Key {
 				err := fmt.Errorf("%w: %s is held by another key", ErrKeyMismatch, h.ID)
@@ -412,7 +405,7 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 		if err := pc.admitLink(h.ID); err != nil {
 			return pc.refuse(w, err.Error(), err)
 		}
-		if e, err = n.entryFor(h); err != nil {
+		if e, err = n.routes.entryFor(h); err != nil {
 			return pc.refuse(w, err.Error(), err)
 		}
 	}
@@ -423,21 +416,21 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 	id.Key = pc.peer.Key // from the Noise handshake, if any
 	pc.setPeer(id, e)
 	pc.peerNonce = h.Nonce
-	w.B = n.appendHello(w.B, codec.KindHelloAck, pc.short)
+	w.B = n.appendHello(w.B, codec.KindHelloAck, pc.Short())
 	pc.deadline.Store(0)
 	pc.handshakeDone()
-	if pc.short {
+	if pc.Short() {
 		// One exchange, then close; bound how long the socket may idle.
-		pc.setDeadline(n.cfg.timeout)
+		pc.setDeadline(n.cfg.Timeout)
 	}
 	pc.linked()
-	pc.state.Store(stateReady)
+	pc.State.Store(link.Ready)
 	pc.countReady(1)
 	if e != nil {
 		pc.entry = e
 		pc.attach()
 	}
-	n.log.Debug("peer hello", "peer", remoteName{pc}, "short", pc.short)
+	n.log.Debug("peer hello", "peer", remoteName{pc}, "short", pc.Short())
 	return gnet.None
 }
 
@@ -471,12 +464,12 @@ func (pc *peerConn) helloAck(h proto.Hello) gnet.Action {
 	}
 	pc.peerNonce = h.Nonce
 	pc.deadline.Store(0)
-	if pc.short {
-		pc.setDeadline(n.cfg.timeout) // the peer should close after its answer; if not, we do
+	if pc.Short() {
+		pc.setDeadline(n.cfg.Timeout) // the peer should close after its answer; if not, we do
 	}
 	pc.handshakeDone()
 	pc.linked()
-	pc.state.Store(stateReady)
+	pc.State.Store(link.Ready)
 	pc.countReady(1)
 	if pc.entry != nil {
 		n.routes.linkMu.Lock()
@@ -520,14 +513,14 @@ func (pc *peerConn) refuse(w *bytebufferpool.ByteBuffer, why string, err error) 
 // handshakeExpired closes a link whose handshake deadline passed. Ticker.
 func (pc *peerConn) handshakeExpired() {
 	n := pc.n
-	n.stats.handshakeTimeouts.Add(1)
-	if pc.outbound {
+	n.stats.HandshakeTimeouts.Add(1)
+	if pc.Outbound() {
 		n.log.Debug("handshake timeout", "remote", remoteName{pc})
 	} else if n.peerLog.Allow(slog.LevelInfo) {
-		n.log.Info("refused connection", "remote", pc.remote(), "reason", "no handshake within the handshake timeout", "timeout", n.cfg.handshakeTimeout)
+		n.log.Info("refused connection", "remote", pc.remote(), "reason", "no handshake within the handshake timeout", "timeout", n.cfg.HandshakeTimeout)
 	}
 	pc.fail(fmt.Errorf("%w: timed out", ErrHandshake))
-	pc.close()
+	pc.Close()
 }
 
 // silentClose is the dialer's error when the peer closed the socket during

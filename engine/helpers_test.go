@@ -7,10 +7,12 @@ import (
 	"net"
 	"os"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/link"
 	"github.com/antnet-p2p/antnet/internal/protodoc"
 	"github.com/antnet-p2p/antnet/internal/testkit"
 	"github.com/antnet-p2p/antnet/proto"
@@ -70,8 +72,14 @@ func startNodeAt(t testing.TB, name, listen string, h proto.Handler, opts ...Opt
 	return testkit.Started(t, n, err)
 }
 
-// link connects a to b and fails the test if it cannot.
-func link(t testing.TB, a, b *Node) {
+// nodeClock is n's clock: the time of its last tick.
+func nodeClock(n *Node) time.Time { return time.Unix(0, n.clock.Load()) }
+
+// inflight returns the requests n sent and has not had answered.
+func inflight(n *Node) int { return int(n.linkEnv.InFlight.Load()) }
+
+// linkNodes connects a to b and fails the test if it cannot.
+func linkNodes(t testing.TB, a, b *Node) {
 	t.Helper()
 	if err := a.AddRoute(b.ID().Name, b.Addr()); err != nil {
 		t.Fatalf("%s AddRoute %s: %v", a.ID(), b.ID(), err)
@@ -94,7 +102,7 @@ func mustErrIs(t testing.TB, err, target error) {
 func liveLinks(n *Node) int {
 	c := 0
 	n.conns.Range(func(pc *peerConn) bool {
-		if pc.state.Load() == stateReady {
+		if pc.State.Load() == link.Ready {
 			c++
 		}
 		return true

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/link"
 	"github.com/antnet-p2p/antnet/proto"
 )
 
@@ -74,8 +75,8 @@ func TestHighWaterKeepsNonReader(t *testing.T) {
 	if err, _ := failed.Load().(error); err != nil {
 		t.Fatalf("a sender got %v, want nil or ErrSlowPeer", err)
 	}
-	if pc.state.Load() != stateReady || st.SlowPeers != 0 {
-		t.Fatalf("the peer that does not read was disconnected (state %d, SlowPeers %d)", pc.state.Load(), st.SlowPeers)
+	if pc.State.Load() != link.Ready || st.SlowPeers != 0 {
+		t.Fatalf("the peer that does not read was disconnected (state %d, SlowPeers %d)", pc.State.Load(), st.SlowPeers)
 	}
 	if maxHeld > hw+frame {
 		t.Fatalf("held %d bytes for the peer, mark %d + one frame %d", maxHeld, hw, frame)
@@ -112,7 +113,7 @@ func TestHighWaterDropsFlooder(t *testing.T) {
 	pc := linkAt(t, srv, "127.0.0.1:1")
 	req := codec.Append(nil, codec.Frame{Kind: codec.KindRequest, ID: 1, Payload: make([]byte, 8<<10)})
 	maxHeld := 0
-	for pc.state.Load() != stateClosed {
+	for pc.State.Load() != link.Closed {
 		_ = p.c.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
 		if _, err := p.c.Write(req); err != nil && !isTimeout(err) {
 			break // the node closed it
@@ -156,7 +157,7 @@ func pipelineLargeReplies(t *testing.T, sec bool) {
 	// Slow is fine (24 MiB, sealed, on a loaded machine); lost is not.
 	cliOpts = append(cliOpts, WithTimeout(time.Minute))
 	cli := startNode(t, "cli", nil, cliOpts...)
-	link(t, cli, srv)
+	linkNodes(t, cli, srv)
 	pc := linkAt(t, srv, cli.Addr())
 
 	done := make(chan struct{})
@@ -195,7 +196,7 @@ func pipelineLargeReplies(t *testing.T, sec bool) {
 		}
 	}
 	close(done)
-	hw := srv.cfg.highWater
+	hw := srv.cfg.HighWater
 	t.Logf("%d pipelined requests with 1 MiB replies: %d answered, %d failed; server held at most %d bytes for the peer (mark %d); SlowPeers %d",
 		n, n-failed, failed, maxHeld.Load(), hw, srv.Stats().SlowPeers)
 	if failed > 0 {
@@ -204,7 +205,7 @@ func pipelineLargeReplies(t *testing.T, sec bool) {
 	if s := srv.Stats().SlowPeers; s != 0 {
 		t.Fatalf("SlowPeers = %d", s)
 	}
-	if int(maxHeld.Load()) > hw+codec.HeaderSize+len(big)+srv.cfg.sealOverhead() {
+	if int(maxHeld.Load()) > hw+codec.HeaderSize+len(big)+srv.cfg.SealOverhead() {
 		t.Fatalf("server held %d bytes, mark %d", maxHeld.Load(), hw)
 	}
 }
@@ -222,12 +223,12 @@ func TestSlowPeersCountsPeers(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for pc.state.Load() != stateClosed {
+			for pc.State.Load() != link.Closed {
 				_ = srv.Send("lazy@127.0.0.1:1", payload)
 			}
 		}()
 	}
-	eventually(t, 10*time.Second, "the slow peer dropped", func() bool { return pc.state.Load() == stateClosed })
+	eventually(t, 10*time.Second, "the slow peer dropped", func() bool { return pc.State.Load() == link.Closed })
 	wg.Wait()
 	st := srv.Stats()
 	t.Logf("one slow peer: SlowPeers %d, Dropped %d", st.SlowPeers, st.Dropped)

@@ -13,6 +13,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/link"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/secure"
 )
@@ -37,9 +38,7 @@ func heapInUse() int64 {
 // It reports false if the connection is gone or the loop did not get to it
 // within 10 s; f never runs after onConnLoop returned.
 func onConnLoop(pc *peerConn, f func(c gnet.Conn)) bool {
-	pc.mu.Lock()
-	c := pc.c
-	pc.mu.Unlock()
+	c := pc.Conn()
 	if c == nil {
 		return false
 	}
@@ -49,7 +48,7 @@ func onConnLoop(pc *peerConn, f func(c gnet.Conn)) bool {
 	err := c.Wake(func(c gnet.Conn, err error) error {
 		mu.Lock()
 		defer mu.Unlock()
-		ok := !gaveUp && err == nil && pc.state.Load() != stateClosed
+		ok := !gaveUp && err == nil && pc.State.Load() != link.Closed
 		if ok {
 			f(c)
 		}
@@ -74,7 +73,7 @@ func onConnLoop(pc *peerConn, f func(c gnet.Conn)) bool {
 func pendingInbound(srv *Node) []*peerConn {
 	var pcs []*peerConn
 	srv.conns.Range(func(pc *peerConn) bool {
-		if !pc.outbound && pc.state.Load() == stateHandshake {
+		if !pc.Outbound() && pc.State.Load() == link.Handshake {
 			pcs = append(pcs, pc)
 		}
 		return true
@@ -96,11 +95,7 @@ func inboundHeld(pcs []*peerConn) int {
 func outboundHeld(pc *peerConn) (held int, ok bool) {
 	ok = onConnLoop(pc, func(c gnet.Conn) {
 		held = c.OutboundBuffered()
-		pc.mu.Lock()
-		if pc.out != nil {
-			held += len(pc.out.B)
-		}
-		pc.mu.Unlock()
+		held += int(pc.Queued())
 	})
 	return held, ok
 }
@@ -291,7 +286,7 @@ func TestJunkOriginAndKindZeroClose(t *testing.T) {
 	d := newDeliveries()
 	srv := startNode(t, "srv", d.handler("srv"))
 	other := startNode(t, "other", d.handler("other"))
-	link(t, other, srv)
+	linkNodes(t, other, srv)
 	for _, frame := range [][]byte{
 		codec.Append(nil, codec.Frame{Kind: codec.KindGossip, TTL: 3, ID: 5,
 			Payload: append(binary.BigEndian.AppendUint16(nil, 4), "junkraw|x"...)}),

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/antnet-p2p/antnet/internal/graph"
+	"github.com/antnet-p2p/antnet/internal/link"
 	"github.com/antnet-p2p/antnet/proto"
 )
 
@@ -22,7 +23,7 @@ func TestLoneCallerRequestAllocatesNothing(t *testing.T) {
 	}
 	srv := startNode(t, "srv", echoBody)
 	cli := startNode(t, "cli", nil)
-	link(t, cli, srv)
+	linkNodes(t, cli, srv)
 	msg := make([]byte, 128)
 	dst := make([]byte, 0, 128)
 	call := func() {
@@ -66,10 +67,10 @@ func TestForwardOnOwnLoopWakesOnce(t *testing.T) {
 			})
 			hub := startNode(t, "hub", count, append([]Option{WithEventLoops(1)}, tc.opts...)...)
 			origin := startNode(t, "origin", count, tc.opts...)
-			link(t, origin, hub)
+			linkNodes(t, origin, hub)
 			for i := range leaves {
 				leaf := startNode(t, "leaf"+itoa(i), count, append([]Option{WithEventLoops(1)}, tc.opts...)...)
-				link(t, leaf, hub)
+				linkNodes(t, leaf, hub)
 			}
 			msg := make([]byte, 64)
 			sent := 0
@@ -97,12 +98,12 @@ func TestForwardOnOwnLoopWakesOnce(t *testing.T) {
 }
 
 // Requests alternate between the caller's direct write (one caller at a
-// time) and the loop's queue (concurrent callers, frames past directMax)
+// time) and the loop's queue (concurrent callers, frames past link.DirectMax)
 // without a frame lost, cut or misdelivered.
 func TestDirectAndQueuedWritesInterleave(t *testing.T) {
 	srv := startNode(t, "srv", echoBody)
 	cli := startNode(t, "cli", nil)
-	link(t, cli, srv)
+	linkNodes(t, cli, srv)
 	call := func(i, size int) {
 		msg := make([]byte, size)
 		for j := range msg {
@@ -118,7 +119,7 @@ func TestDirectAndQueuedWritesInterleave(t *testing.T) {
 		}
 	}
 	serial := func() {
-		for i := range 2 * crowdMemory {
+		for i := range 2 * link.CrowdMemory {
 			call(i, 1+i%300)
 		}
 	}
@@ -136,7 +137,7 @@ func TestDirectAndQueuedWritesInterleave(t *testing.T) {
 		<-done
 	}
 	serial()
-	call(1, directMax+1)
+	call(1, link.DirectMax+1)
 	serial()
 	if s := cli.Stats(); s.Timeouts != 0 || s.UnknownReplies != 0 {
 		t.Fatalf("timeouts %d, unknown replies %d", s.Timeouts, s.UnknownReplies)
@@ -161,7 +162,7 @@ func BenchmarkBroadcast(b *testing.B) {
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, e := range graph.Random(size, 6, rng) {
-		link(b, nodes[e[0]], nodes[e[1]])
+		linkNodes(b, nodes[e[0]], nodes[e[1]])
 	}
 	msg := make([]byte, 128)
 	want := func(sent int) int64 { return int64(sent * (size - 1)) }

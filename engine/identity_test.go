@@ -58,7 +58,7 @@ func TestLyingHellosRefused(t *testing.T) {
 	}
 	// The node still serves honest peers.
 	cli := startNode(t, "cli", nil)
-	link(t, cli, srv)
+	linkNodes(t, cli, srv)
 	if got, err := cli.Dispatch("srv", []byte("x")); err != nil || string(got) != "echo:x" {
 		t.Fatalf("Dispatch = %q, %v", got, err)
 	}
@@ -148,7 +148,7 @@ func TestPinnedKeyCannotTakeOverAddress(t *testing.T) {
 func TestDialOnlyClient(t *testing.T) {
 	srv := startNode(t, "srv", echo)
 	other := startNode(t, "other", nil)
-	link(t, other, srv)
+	linkNodes(t, other, srv)
 	p := dialRaw(t, srv.Addr())
 	p.write(codec.Append(nil, codec.Frame{Kind: codec.KindHello, Payload: rawHello("client", "", 42)}))
 	if f := p.read(); f.Kind != codec.KindHelloAck {

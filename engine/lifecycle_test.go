@@ -117,7 +117,7 @@ func TestRestartedDialerIsRoutable(t *testing.T) {
 
 			pg := &gossipCounter{}
 			b := startNodeAt(t, names[1], addr, pg)
-			link(t, b, a) // the restarted peer dials again
+			linkNodes(t, b, a) // the restarted peer dials again
 			old.closedBy(t, 2*time.Second)
 			oneLinkTo(t, a, b, pg)
 			if r := a.Stats().Restarts; r != 1 {
@@ -171,11 +171,11 @@ func TestRestartedPeerDialsSurvivor(t *testing.T) {
 			// A request is pending on the dead link when the peer comes back.
 			pending := make(chan error, 1)
 			go func() { _, err := a.Dispatch(addr, []byte("lost")); pending <- err }()
-			eventually(t, time.Second, "request in flight", func() bool { return a.inflight() == 1 })
+			eventually(t, time.Second, "request in flight", func() bool { return inflight(a) == 1 })
 
 			pg := &gossipCounter{}
 			b := startNodeAt(t, names[1], addr, pg)
-			link(t, b, a)
+			linkNodes(t, b, a)
 			select {
 			case err := <-pending:
 				mustErrIs(t, err, ErrConnLost)
@@ -402,7 +402,7 @@ func TestAddRouteResolvesHostNames(t *testing.T) {
 	if ps := a.Peers(); len(ps) != 1 || ps[0] != b.ID() {
 		t.Fatalf("Peers = %v, want %v", ps, b.ID())
 	}
-	link(t, a, b) // the same route
+	linkNodes(t, a, b) // the same route
 	if len(a.Peers()) != 1 || a.Stats().Conns != 1 {
 		t.Fatalf("two spellings made two routes: %v", a.Peers())
 	}
@@ -424,7 +424,7 @@ func TestAddRouteOnLoopStoresNothing(t *testing.T) {
 		return nil, nil
 	}))
 	a := startNode(t, "a", nil)
-	link(t, a, b)
+	linkNodes(t, a, b)
 	_, _ = a.Dispatch("b", nil)
 	mustErrIs(t, <-errc, ErrOnEventLoop)
 	if b.routes.table.Get(target) != nil {
@@ -449,7 +449,7 @@ func (c *closingConn) Wake(gnet.AsyncCallback) error {
 func TestSendWakeFailureLeavesFutureEmpty(t *testing.T) {
 	n, _ := New("x", "127.0.0.1:0", nil)
 	pc := newPeerConn(n, true)
-	pc.c = &closingConn{pc: pc}
+	pc.SetConn(&closingConn{pc: pc})
 	f := pending.Get()
 	_, err := pc.send(codec.KindRequest, 0, 0, 0, []byte("x"), f)
 	mustErrIs(t, err, ErrClosed)
@@ -463,7 +463,7 @@ func TestSendWakeFailureLeavesFutureEmpty(t *testing.T) {
 func TestRemoteIsTickerSafe(t *testing.T) {
 	n, _ := New("x", "127.0.0.1:0", nil)
 	pc := newPeerConn(n, false)
-	pc.c = &closingConn{pc: pc}
+	pc.SetConn(&closingConn{pc: pc})
 	pc.raddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5555}
 	if got := pc.remote(); got != "127.0.0.1:5555" {
 		t.Fatalf("remote = %q", got)
@@ -561,9 +561,7 @@ func loopOfRaw(t *testing.T, n *Node, p *rawPeer) gnet.EventLoop {
 	var el gnet.EventLoop
 	eventually(t, time.Second, "socket open", func() bool {
 		n.conns.Range(func(pc *peerConn) bool {
-			pc.mu.Lock()
-			c := pc.c
-			pc.mu.Unlock()
+			c := pc.Conn()
 			if c != nil && sockaddr.HostPort(pc.raddr) == p.c.LocalAddr().String() { // RemoteAddr is loop-only
 				el = c.EventLoop()
 				return false

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/antnet-p2p/antnet/internal/link"
 	"github.com/antnet-p2p/antnet/proto"
 )
 
@@ -33,11 +34,11 @@ func TestLinkSharesItsRoutesPeerID(t *testing.T) {
 			optsB = []Option{WithIdentity(newIdentity(t))}
 		}
 		b := startNode(t, "b", echo, optsB...)
-		link(t, a, b)
+		linkNodes(t, a, b)
 		for _, n := range []*Node{a, b} {
 			found := 0
 			n.conns.Range(func(pc *peerConn) bool {
-				if pc.state.Load() != stateReady || pc.entry == nil {
+				if pc.State.Load() != link.Ready || pc.entry == nil {
 					return true
 				}
 				found++

@@ -36,7 +36,7 @@ func (n *Node) acceptLoop() {
 		Serve:    n.admitAccepted,
 		Running:  func() bool { return n.life.state.Load() == nodeRunning },
 		Closing:  n.life.closing,
-		Failed:   func() { n.stats.acceptErrors.Add(1) },
+		Failed:   func() { n.stats.AcceptErrors.Add(1) },
 		Log:      n.log,
 	}
 	l.Run()
@@ -46,7 +46,7 @@ func (n *Node) acceptLoop() {
 // whole short request, or enrolls it on a loop. An error means the node is short of something (descriptors): back off.
 func (n *Node) admitAccepted(c *net.TCPConn) error {
 	if why := n.overLimit(); why != "" {
-		n.stats.refused.Add(1)
+		n.stats.Refused.Add(1)
 		if n.peerLog.Allow(slog.LevelInfo) {
 			n.log.Info("refused connection", "remote", c.RemoteAddr().String(), "reason", why)
 		}
@@ -62,13 +62,15 @@ func (n *Node) admitAccepted(c *net.TCPConn) error {
 	return nil
 }
 
-// overLimit is refusalReason's cheap early check, before the socket is
-// enrolled: it reads the counters but takes no slot. Accept goroutine.
+// overLimit names the cap (connections, pending handshakes) an accepted
+// socket would pass, or "": the accept goroutine's early check before the
+// enroll, and refusalReason's on the loop. It reads the counters but takes
+// no slot.
 func (n *Node) overLimit() string {
-	if max := n.cfg.maxConns; max > 0 && n.stats.conns.Load() >= int64(max) {
+	if max := n.cfg.MaxConns; max > 0 && n.stats.Conns.Load() >= int64(max) {
 		return msgMaxConns
 	}
-	if max := n.cfg.maxHandshakes; max > 0 && n.stats.handshaking.Load() >= int64(max) {
+	if max := n.cfg.MaxHandshakes; max > 0 && n.stats.Handshaking.Load() >= int64(max) {
 		return msgMaxHandshakes
 	}
 	return ""
@@ -89,8 +91,8 @@ func refuseConn(c *net.TCPConn, why string) {
 // timeout, so that data a black-holed peer never acknowledges fails the
 // connection in bounded time. Short-mode sockets live one exchange, bounded
 // by the request timeout: they go without. Loop.
-func (n *Node) setPeerSocket(fd int) {
-	if d := n.cfg.deadPeer; d > 0 {
+func (c *settings) setPeerSocket(fd int) {
+	if d := c.DeadPeer; d > 0 {
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(d.Milliseconds()))
 	}
 }
@@ -124,7 +126,7 @@ type loopCanary struct{}
 // addCanaries puts one canary on each loop (internal/canary): the
 // least-connections balancer gives each new one to a loop that has none yet.
 func (n *Node) addCanaries() error {
-	for range n.cfg.loops {
+	for range n.cfg.Loops {
 		c, err := n.reactor.canaries.Add()
 		if err != nil {
 			return err

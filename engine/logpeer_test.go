@@ -16,7 +16,7 @@ func TestDebugLinesNameThePeer(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a := startNode(t, "a", echo, WithLogger(log))
 	b := startNode(t, "b", echo)
-	link(t, a, b)
+	linkNodes(t, a, b)
 	want := "peer=" + b.ID().String()
 	eventually(t, 5*time.Second, "a logs peer up naming b", func() bool {
 		for _, line := range strings.Split(out.String(), "\n") {

@@ -17,12 +17,15 @@ import (
 	"github.com/valyala/bytebufferpool"
 
 	"github.com/antnet-p2p/antnet/internal/acceptor"
+	"github.com/antnet-p2p/antnet/internal/config"
 	"github.com/antnet-p2p/antnet/internal/connset"
 	"github.com/antnet-p2p/antnet/internal/gnetslog"
 	"github.com/antnet-p2p/antnet/internal/inorder"
 	"github.com/antnet-p2p/antnet/internal/intake"
+	"github.com/antnet-p2p/antnet/internal/link"
 	"github.com/antnet-p2p/antnet/internal/loglimit"
 	"github.com/antnet-p2p/antnet/internal/pace"
+	"github.com/antnet-p2p/antnet/internal/stats"
 	"github.com/antnet-p2p/antnet/internal/tcpconnect"
 	"github.com/antnet-p2p/antnet/internal/workpool"
 	"github.com/antnet-p2p/antnet/proto"
@@ -43,7 +46,7 @@ const (
 // done. Its methods are safe for concurrent use; the blocking ones (Dispatch,
 // AddRoute...) must not be called from a handler (see ErrOnEventLoop).
 type Node struct {
-	cfg     config
+	cfg     settings
 	handler proto.Handler
 	log     *slog.Logger
 	peerLog loglimit.Log // the lines remote peers cause, rate-limited (internal/loglimit)
@@ -72,11 +75,11 @@ type Node struct {
 
 	upkeep *upkeep.Upkeep[*routeEntry] // the network upkeep tenant (upkeep.go)
 
-	// Own pools: their size calibration follows this node's traffic.
-	outPool   bytebufferpool.Pool // link outboxes
-	framePool bytebufferpool.Pool // gossip frames, encoded once per forward
+	linkEnv link.Env // what the links' send paths share: limits, the outbox pool, totals (internal/link)
 
-	stats counters
+	framePool bytebufferpool.Pool // gossip frames, encoded once per forward: its own pool, calibrated by that traffic
+
+	stats stats.Counters // the node's totals (internal/stats); the links' are in linkEnv
 }
 
 // New configures a node named name that will listen on listen (host:port;
@@ -85,11 +88,11 @@ type Node struct {
 // A bad name or listen address is proto.ErrBadPeerID; an option out of its
 // range is ErrBadOption, naming the option.
 func New(name, listen string, h proto.Handler, opts ...Option) (*Node, error) {
-	cfg := defaultConfig()
+	cfg := settings{Config: config.Default()}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	cfg.name, cfg.listen = name, listen
+	cfg.Name, cfg.Listen = name, listen
 	if name == "" || len(name) > proto.MaxNameLen {
 		return nil, fmt.Errorf("%w: name must be 1..%d bytes", proto.ErrBadPeerID, proto.MaxNameLen)
 	}
@@ -97,28 +100,33 @@ func New(name, listen string, h proto.Handler, opts ...Option) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: listen address: %v", proto.ErrBadPeerID, err)
 	}
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if host == "" && cfg.advertise == "" {
+	if host == "" && cfg.Advertise == "" {
 		return nil, fmt.Errorf("%w: listen address %q has no host for peers to dial: add one, or WithAdvertiseAddr", proto.ErrBadPeerID, listen)
 	}
-	if cfg.logger == nil {
-		cfg.logger = slog.New(slog.DiscardHandler)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	var nb [8]byte
 	_, _ = rand.Read(nb[:])
 	n := &Node{
 		cfg:     cfg,
 		handler: h,
-		log:     cfg.logger.With("node", name),
+		log:     cfg.Logger.With("node", name),
 		nonce:   binary.BigEndian.Uint64(nb[:]),
 		life:    lifecycle{closing: make(chan struct{}), stopped: make(chan struct{})},
 		pacer:   pace.Pacer[*peerConn]{Min: minPace, Max: tickEvery},
 	}
+	n.linkEnv = link.Env{
+		HighWater: cfg.HighWater, DropSlow: cfg.DropSlow, MaxInFlight: cfg.MaxInFlight,
+		MaxFrame: cfg.MaxFrame, Overhead: cfg.SealOverhead(),
+		ErrClosed: ErrClosed, ErrBusy: ErrBusy, ErrSlowPeer: ErrSlowPeer,
+	}
 	n.peerEvents.Deliver = n.deliverPeerEvents(cfg.events)
 	n.peerLog.Log = n.log
-	n.stalls.init(cfg.stallThreshold, n.log)
+	n.stalls.init(cfg.StallThreshold, n.log)
 	if err := n.newTree(); err != nil {
 		return nil, err
 	}
@@ -141,7 +149,7 @@ func (n *Node) Start() error {
 		if errors.Is(err, proto.ErrBadPeerID) {
 			return err
 		}
-		return fmt.Errorf("%w: %s: %w", ErrListen, n.cfg.listen, err)
+		return fmt.Errorf("%w: %s: %w", ErrListen, n.cfg.Listen, err)
 	}
 	n.log.Debug("node started", "id", n.id.String())
 	return nil
@@ -151,13 +159,13 @@ func (n *Node) Start() error {
 // accept goroutine.
 func (n *Node) start() error {
 	// A short-mode node accepts once hello and request are there (TCP_DEFER_ACCEPT: shortserve.go).
-	ln, err := acceptor.Listen(n.cfg.listen, n.cfg.mode == Short)
+	ln, err := acceptor.Listen(n.cfg.Listen, n.cfg.Mode == Short)
 	if err != nil {
 		return err
 	}
 	n.reactor.ln = ln
-	dialer := net.Dialer{Timeout: n.cfg.dialTimeout, ControlContext: tcpconnect.First}
-	if n.cfg.mode == Short {
+	dialer := net.Dialer{Timeout: n.cfg.DialTimeout, ControlContext: tcpconnect.First}
+	if n.cfg.Mode == Short {
 		dialer.KeepAlive = -1 // a short link lives one exchange: no keepalive's four setsockopt calls
 	}
 	n.openIntake(dialer)
@@ -166,7 +174,7 @@ func (n *Node) start() error {
 		return err
 	}
 	n.reactor.cli, err = gnet.NewClient(&events{n: n},
-		gnet.WithNumEventLoop(n.cfg.loops),
+		gnet.WithNumEventLoop(n.cfg.Loops),
 		gnet.WithLoadBalancing(gnet.LeastConnections),
 		gnet.WithTicker(true),
 		// Go sets TCP_NODELAY on every TCPConn it makes, the ones we enroll
@@ -191,9 +199,9 @@ func (n *Node) start() error {
 		}
 		return err
 	}
-	if n.cfg.workers > 0 {
+	if n.cfg.Workers > 0 {
 		n.workers.Run, n.workers.Skip, n.workers.Enter = n.runJob, (*job).skip, n.own.worker
-		n.workers.Start(n.cfg.workers, n.cfg.workerQueue)
+		n.workers.Start(n.cfg.Workers, n.cfg.WorkerQueue)
 	}
 	n.reactor.acceptDone = make(chan struct{})
 	go n.acceptLoop()
@@ -202,15 +210,15 @@ func (n *Node) start() error {
 
 // boot fixes the node's ID from the bound port.
 func (n *Node) boot(port int) error {
-	host, _, _ := net.SplitHostPort(n.cfg.listen)
+	host, _, _ := net.SplitHostPort(n.cfg.Listen)
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
-	if n.cfg.advertise != "" {
-		addr = n.cfg.advertise
+	if n.cfg.Advertise != "" {
+		addr = n.cfg.Advertise
 	}
 	n.clock.Store(time.Now().UnixNano())
-	n.id = proto.PeerID{Name: n.cfg.name, Addr: addr}
-	if n.cfg.identity != nil {
-		n.id.Key = string(n.cfg.identity.Public())
+	n.id = proto.PeerID{Name: n.cfg.Name, Addr: addr}
+	if n.cfg.Identity != nil {
+		n.id.Key = string(n.cfg.Identity.Public())
 	}
 	if err := n.id.Validate(); err != nil {
 		return err
@@ -228,7 +236,7 @@ func (n *Node) ID() proto.PeerID { return n.id }
 func (n *Node) Addr() string { return n.id.Addr }
 
 // Mode returns the node's connection mode.
-func (n *Node) Mode() Mode { return n.cfg.mode }
+func (n *Node) Mode() Mode { return n.cfg.Mode }
 
 // Close shuts the node down at once, like net/http's Server.Close: new
 // calls fail with ErrClosed, every peer is told goaway (reason "closing"),
@@ -287,7 +295,7 @@ func (n *Node) shutdown(ctx context.Context) error {
 	closing := proto.AppendGoaway(nil, proto.GoawayClosing)
 	n.conns.Range(func(pc *peerConn) bool {
 		// A draining link whose own requests kept its goaway back sends it now.
-		if st := pc.state.Load(); (st == stateReady || st == stateDraining) && !pc.short && pc.state.mark(flagGoawaySent) {
+		if st := pc.State.Load(); (st == link.Ready || st == link.Draining) && !pc.Short() && pc.State.Mark(link.FlagGoawaySent) {
 			if _, err := pc.send(codecGoaway, 0, 0, 0, closing, nil); err == nil {
 				goawayQueued = append(goawayQueued, pc)
 			}
@@ -313,7 +321,7 @@ func (n *Node) shutdown(ctx context.Context) error {
 func (n *Node) awaitInFlight(ctx context.Context) {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	for n.inflight() > 0 || n.stats.serving.Load() > 0 {
+	for n.linkEnv.InFlight.Load() > 0 || n.stats.Serving.Load() > 0 {
 		select {
 		case <-ctx.Done():
 			return
@@ -321,8 +329,6 @@ func (n *Node) awaitInFlight(ctx context.Context) {
 		}
 	}
 }
-
-func (n *Node) inflight() int { return int(n.stats.inflight.Load()) }
 
 // How long shutdown waits for the loops to write the goaways: up to
 // goawayMaxWait while they progress, goawayIdleWait once none is taken (a
@@ -341,7 +347,7 @@ func waitWritten(pcs []*peerConn) {
 	for {
 		left := pcs[:0]
 		for _, pc := range pcs {
-			if !pc.outEmpty() {
+			if !pc.OutEmpty() {
 				left = append(left, pc)
 			}
 		}

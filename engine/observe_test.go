@@ -23,7 +23,7 @@ func testPeerEvents(t *testing.T, optsA, optsB []Option) {
 	evB := make(chan PeerEvent, 8)
 	a := startNode(t, "a", echo, append(optsA, WithPeerEvents(func(e PeerEvent) { evA <- e }))...)
 	b := startNode(t, "b", echo, append(optsB, WithPeerEvents(func(e PeerEvent) { evB <- e }))...)
-	link(t, a, b)
+	linkNodes(t, a, b)
 	next := func(ch chan PeerEvent) PeerEvent {
 		t.Helper()
 		select {
@@ -61,7 +61,7 @@ func testPeerEvents(t *testing.T, optsA, optsB []Option) {
 func TestStatsAndExpvar(t *testing.T) {
 	a := startNode(t, "a", nil)
 	b := startNode(t, "b", echo)
-	link(t, a, b)
+	linkNodes(t, a, b)
 	for range 10 {
 		if _, err := a.Dispatch("b", []byte("x")); err != nil {
 			t.Fatal(err)

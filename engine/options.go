@@ -1,27 +1,23 @@
 package engine
 
 import (
-	"fmt"
 	"log/slog"
-	"math"
-	"runtime"
 	"time"
 
-	"github.com/antnet-p2p/antnet/codec"
-	"github.com/antnet-p2p/antnet/proto"
+	"github.com/antnet-p2p/antnet/internal/config"
 	"github.com/antnet-p2p/antnet/secure"
 )
 
 // Option configures a Node.
-type Option func(*config)
+type Option func(*settings)
 
 // Mode is how a node reaches its peers.
-type Mode int
+type Mode = config.Mode
 
 const (
 	// Persistent keeps one long-lived link per peer; requests, notices and
 	// broadcasts share it. Inbound peers join the route table by themselves.
-	Persistent Mode = iota
+	Persistent = config.Persistent
 	// Short dials a connection per request: hello and request in one
 	// write, the reply, then the acceptor closes, then the dialer. Each
 	// request costs a TCP handshake and about 44 allocations at both ends;
@@ -29,40 +25,32 @@ const (
 	// the acceptor's accept goroutine): on loopback about 1.1x the
 	// requests/s of dial-per-request against a goroutine-per-connection
 	// server (docs/BENCHMARKS.md). Persistent is the fast mode.
-	Short
+	Short = config.Short
 )
 
-// String returns "short" or "persistent".
-func (m Mode) String() string {
-	if m == Short {
-		return "short"
-	}
-	return "persistent"
-}
-
 // WithMode sets the connection mode: Persistent (default) or Short.
-func WithMode(m Mode) Option { return func(c *config) { c.mode = m } }
+func WithMode(m Mode) Option { return func(c *settings) { c.Mode = m } }
 
 // WithAdvertiseAddr sets the host:port peers are told to reach this node
 // at, when it differs from the listen address (listening on 0.0.0.0, say).
 // Default: the listen address with the bound port.
-func WithAdvertiseAddr(addr string) Option { return func(c *config) { c.advertise = addr } }
+func WithAdvertiseAddr(addr string) Option { return func(c *settings) { c.Advertise = addr } }
 
 // Time limits.
 
 // WithTimeout sets how long a request waits for its answer. Default 5s; it
 // must be > 0.
-func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
+func WithTimeout(d time.Duration) Option { return func(c *settings) { c.Timeout = d } }
 
 // WithDialTimeout bounds every connect to a peer: AddRoute's, short-mode
 // requests', redials'. A dial past it fails with ErrDial and ErrTimeout and
 // leaves no socket behind. Default 3s; it must be > 0.
-func WithDialTimeout(d time.Duration) Option { return func(c *config) { c.dialTimeout = d } }
+func WithDialTimeout(d time.Duration) Option { return func(c *settings) { c.DialTimeout = d } }
 
 // WithHandshakeTimeout bounds the hello exchange; a socket that has not
 // finished it in time is closed. Default 5s; it must be > 0.
 func WithHandshakeTimeout(d time.Duration) Option {
-	return func(c *config) { c.handshakeTimeout = d }
+	return func(c *settings) { c.HandshakeTimeout = d }
 }
 
 // Secure links.
@@ -74,7 +62,7 @@ func WithHandshakeTimeout(d time.Duration) Option {
 // and a peer's identity is its key. Secure and plain nodes refuse each other
 // (ErrRefused). Costs a handshake of three messages per connection and
 // about 16 bytes plus one seal or open per frame.
-func WithIdentity(id *secure.Identity) Option { return func(c *config) { c.identity = id } }
+func WithIdentity(id *secure.Identity) Option { return func(c *settings) { c.Identity = id } }
 
 // WithCiphers sets the Noise suites this node's secure handshakes offer or
 // accept, best first (default secure.DefaultCiphers()). The list must name
@@ -83,7 +71,7 @@ func WithIdentity(id *secure.Identity) Option { return func(c *config) { c.ident
 // Costs only the cipher's cost. Needs WithIdentity (else ErrBadOption).
 func WithCiphers(cs ...secure.Cipher) Option {
 	cs = append([]secure.Cipher{}, cs...) // non-nil even when empty: validate refuses an empty list
-	return func(c *config) { c.ciphers = cs }
+	return func(c *settings) { c.Ciphers = cs }
 }
 
 // WithAllowKeys admits only peers whose static public key is one of keys
@@ -92,8 +80,8 @@ func WithCiphers(cs ...secure.Cipher) Option {
 // or the handler. Combined with WithAdmit, a peer must pass both.
 func WithAllowKeys(keys ...[]byte) Option {
 	if len(keys) == 0 {
-		return func(c *config) {
-			c.invalid = append(c.invalid, "WithAllowKeys(): no keys would admit no peer; list at least one")
+		return func(c *settings) {
+			c.Invalid = append(c.Invalid, "WithAllowKeys(): no keys would admit no peer; list at least one")
 		}
 	}
 	allowed := make(map[string]bool, len(keys))
@@ -114,13 +102,13 @@ func WithAllowKeys(keys ...[]byte) Option {
 // blocking calls made inside it return ErrOnEventLoop. A panic in f refuses
 // that peer; it is recovered, logged and counted in Stats.CallbackPanics.
 func WithAdmit(f func(key []byte) error) Option {
-	return func(c *config) {
+	return func(c *settings) {
 		if f == nil {
-			c.invalid = append(c.invalid, "WithAdmit(nil): no callback to admit peers with")
+			c.Invalid = append(c.Invalid, "WithAdmit(nil): no callback to admit peers with")
 			return
 		}
-		if prev := c.admit; prev != nil {
-			c.admit = func(k []byte) error {
+		if prev := c.Admit; prev != nil {
+			c.Admit = func(k []byte) error {
 				if err := prev(k); err != nil {
 					return err
 				}
@@ -128,7 +116,7 @@ func WithAdmit(f func(key []byte) error) Option {
 			}
 			return
 		}
-		c.admit = f
+		c.Admit = f
 	}
 }
 
@@ -139,28 +127,24 @@ func WithAdmit(f func(key []byte) error) Option {
 // would not fit fails with codec.ErrFrameTooLarge. Default 4 MiB. New
 // refuses a size below 1 KiB (a sealed hello of the longest name and
 // address must fit) or above the 32-bit length field's reach.
-func WithMaxFrameSize(n int) Option { return func(c *config) { c.maxFrame = n } }
-
-// minFrameSize is the smallest max frame size New accepts: a hello with a
-// 255-byte name and a 255-byte address, sealed, is 552 bytes.
-const minFrameSize = 1024
+func WithMaxFrameSize(n int) Option { return func(c *settings) { c.MaxFrame = n } }
 
 // WithMaxConns caps the node's open sockets: an accepted socket past it is
 // answered with an error frame naming the limit and closed (the dialer gets
 // ErrRefused). Zero leaves it uncapped. Default 65536. Negative is refused
 // by New.
-func WithMaxConns(n int) Option { return func(c *config) { c.maxConns = n } }
+func WithMaxConns(n int) Option { return func(c *settings) { c.MaxConns = n } }
 
 // WithMaxPendingHandshakes caps the inbound sockets still in their
 // handshake: an accepted socket past it is answered with an error frame
 // naming the limit and closed (the dialer gets ErrRefused). Zero leaves it
 // uncapped. Default 4096. Negative is refused by New.
-func WithMaxPendingHandshakes(n int) Option { return func(c *config) { c.maxHandshakes = n } }
+func WithMaxPendingHandshakes(n int) Option { return func(c *settings) { c.MaxHandshakes = n } }
 
 // WithMaxInFlight caps the requests this node has in flight on one link:
 // past it, Dispatch fails with ErrBusy. Zero leaves it uncapped. Default
 // 65536. Negative is refused by New.
-func WithMaxInFlight(n int) Option { return func(c *config) { c.maxInFlight = n } }
+func WithMaxInFlight(n int) Option { return func(c *settings) { c.MaxInFlight = n } }
 
 // WithHighWater caps the bytes a node holds for one peer: queued frames,
 // the batch being written and what its socket has not taken (sealed size
@@ -173,14 +157,14 @@ func WithMaxInFlight(n int) Option { return func(c *config) { c.maxInFlight = n 
 // Stats.SlowPeers) once its unread input passes the mark plus the max
 // frame size. Zero turns the cap off; otherwise at least the max frame
 // size. Costs an atomic add per frame. Default 8 MiB.
-func WithHighWater(bytes int) Option { return func(c *config) { c.highWater = bytes } }
+func WithHighWater(bytes int) Option { return func(c *settings) { c.HighWater = bytes } }
 
 // WithDropSlowPeers disconnects a peer the first time a send to it is
 // refused at the high-water mark (WithHighWater): its requests in flight
 // fail with ErrSlowPeer and its PeerEvent says ReasonSlowPeer. Without it a
 // slow peer keeps its link and only the sends past the mark fail. Needs the
 // mark on (New checks).
-func WithDropSlowPeers() Option { return func(c *config) { c.dropSlow = true } }
+func WithDropSlowPeers() Option { return func(c *settings) { c.DropSlow = true } }
 
 // Links: liveness and redial.
 
@@ -188,7 +172,7 @@ func WithDropSlowPeers() Option { return func(c *config) { c.dropSlow = true } }
 // (one ping frame per interval at most). Zero turns keepalive off: no pings
 // and no dead-peer timeout. Default 15s. Negative is refused by New.
 func WithKeepalive(interval time.Duration) Option {
-	return func(c *config) { c.keepalive = interval }
+	return func(c *settings) { c.Keepalive = interval }
 }
 
 // WithDeadPeerTimeout closes a persistent link that has received nothing
@@ -200,7 +184,7 @@ func WithKeepalive(interval time.Duration) Option {
 // closes a link for silence (and keeps the kernel's default); keepalive off
 // ignores the silence rule. Default 45s. Negative is refused by New.
 func WithDeadPeerTimeout(d time.Duration) Option {
-	return func(c *config) { c.deadPeer = d }
+	return func(c *settings) { c.DeadPeer = d }
 }
 
 // WithRedialBackoff sets the first wait before redialing a route added with
@@ -208,13 +192,13 @@ func WithDeadPeerTimeout(d time.Duration) Option {
 // after each failure up to WithRedialMaxBackoff, jittered by ±20%, until
 // the route is deleted. Default 100ms; it must be > 0.
 func WithRedialBackoff(d time.Duration) Option {
-	return func(c *config) { c.redialBase = d }
+	return func(c *settings) { c.RedialBase = d }
 }
 
 // WithRedialMaxBackoff caps the wait between redials (see
 // WithRedialBackoff). Default 30s; it must be at least the backoff's start.
 func WithRedialMaxBackoff(d time.Duration) Option {
-	return func(c *config) { c.redialMax = d }
+	return func(c *settings) { c.RedialMax = d }
 }
 
 // Discovery and the connection manager (the upkeep tenant).
@@ -228,7 +212,7 @@ func WithRedialMaxBackoff(d time.Duration) Option {
 // while short of links or addresses, a book of a few hundred bytes per
 // entry, and an O(peers) scan per tick. 0 (the default) turns it all off:
 // no book, pex-requests answered with code 3. It needs Persistent mode.
-func WithMinLinks(n int) Option { return func(c *config) { c.minLinks = n } }
+func WithMinLinks(n int) Option { return func(c *settings) { c.MinLinks = n } }
 
 // WithMaxLinks sets the high water mark of peer discovery (WithMinLinks):
 // above n links the ticker retires those that carried the fewest frames
@@ -239,45 +223,45 @@ func WithMinLinks(n int) Option { return func(c *config) { c.minLinks = n } }
 // book. At least WithMinLinks, and needs it; 0 (the
 // default) means 2 × WithMinLinks + 2. Costs an O(links log links) scan
 // per tick above the mark.
-func WithMaxLinks(n int) Option { return func(c *config) { c.maxLinks = n } }
+func WithMaxLinks(n int) Option { return func(c *settings) { c.MaxLinks = n } }
 
 // WithLinkGrace sets how long a new link is safe from the trim above
 // WithMaxLinks, so a fresh peer has time to prove useful. Default 5s; zero
 // lets the trim take any link. Negative is refused by New.
-func WithLinkGrace(d time.Duration) Option { return func(c *config) { c.linkGrace = d } }
+func WithLinkGrace(d time.Duration) Option { return func(c *settings) { c.LinkGrace = d } }
 
 // WithMaxInbound caps the persistent links peers dialed: a hello beyond it
 // gets an error frame naming the cap (the dialer's ErrRefused;
 // Stats.Refused). Static routes and a peer that already has a link (a
 // restart, a crossed dial) always get in. 0 (the default): uncapped. Costs
 // an O(links) scan per inbound hello while capped.
-func WithMaxInbound(n int) Option { return func(c *config) { c.maxInbound = n } }
+func WithMaxInbound(n int) Option { return func(c *settings) { c.MaxInbound = n } }
 
 // WithMaxLinksPerIP caps the persistent links to peers at one IP address
 // (the socket's), refused like WithMaxInbound, so that one host cannot take
 // every slot. 0 (the default) leaves it uncapped: every peer of a
 // one-machine test network shares 127.0.0.1. Costs as WithMaxInbound.
-func WithMaxLinksPerIP(n int) Option { return func(c *config) { c.maxPerIP = n } }
+func WithMaxLinksPerIP(n int) Option { return func(c *settings) { c.MaxPerIP = n } }
 
 // WithAddressBook keeps the address book of WithMinLinks in the file at
 // path, so a restarted node rejoins without its bootstrap: loaded by New (a
 // malformed file is ErrBadOption wrapping book.ErrBadFile), saved every
 // minute and by Close (JSON, mode 0600, O(entries)). "" (the default):
 // memory only.
-func WithAddressBook(path string) Option { return func(c *config) { c.bookPath = path } }
+func WithAddressBook(path string) Option { return func(c *settings) { c.BookPath = path } }
 
 // Broadcast (the broadcast tenant).
 
 // WithGossipTTL sets the hop budget of broadcasts this node starts: a
 // broadcast travels at most ttl+1 hops. Default 16.
-func WithGossipTTL(ttl uint8) Option { return func(c *config) { c.gossipTTL = ttl } }
+func WithGossipTTL(ttl uint8) Option { return func(c *settings) { c.GossipTTL = ttl } }
 
 // WithBroadcastFlooding makes the node offer no broadcast trees: it floods
 // every broadcast on every link (about the mean degree in payload copies
 // per delivery, against about one with trees), as nodes without trees do.
 // For comparisons and mixed networks; each broadcast is still delivered
 // once.
-func WithBroadcastFlooding() Option { return func(c *config) { c.floodOnly = true } }
+func WithBroadcastFlooding() Option { return func(c *settings) { c.FloodOnly = true } }
 
 // WithSeenSet bounds the broadcast ids a node remembers: at most capacity
 // ids (about 40 bytes each), each kept for at least window unless more than
@@ -285,27 +269,27 @@ func WithBroadcastFlooding() Option { return func(c *config) { c.floodOnly = tru
 // after that is delivered again. Default 131072 ids (about 5 MiB), 2
 // minutes; both must be > 0.
 func WithSeenSet(capacity int, window time.Duration) Option {
-	return func(c *config) { c.seenCapacity, c.seenWindow = capacity, window }
+	return func(c *settings) { c.SeenCapacity, c.SeenWindow = capacity, window }
 }
 
 // Where handlers run.
 
 // WithEventLoops sets the number of gnet event loops. Default GOMAXPROCS;
 // it must be at least 1. With more than one, handlers run concurrently.
-func WithEventLoops(n int) Option { return func(c *config) { c.loops = n } }
+func WithEventLoops(n int) Option { return func(c *settings) { c.Loops = n } }
 
 // WithWorkers runs the handler on n worker goroutines instead of the event
 // loop, so it may block. Requests wait in a queue (WithWorkerQueue); a
 // request that finds it full is answered with proto.CodeBusy. Each message
 // is copied (one allocation). Default 0: no workers, the handler runs on the
 // event loop. Negative is refused by New.
-func WithWorkers(n int) Option { return func(c *config) { c.workers = n } }
+func WithWorkers(n int) Option { return func(c *settings) { c.Workers = n } }
 
 // WithWorkerQueue sets how many messages may wait for a worker (WithWorkers)
 // before requests are answered with proto.CodeBusy. Zero queues nothing: a
 // message is taken only when a worker is idle. Each entry holds a copy of
 // one message. Default 1024. Negative is refused by New.
-func WithWorkerQueue(n int) Option { return func(c *config) { c.workerQueue = n } }
+func WithWorkerQueue(n int) Option { return func(c *settings) { c.WorkerQueue = n } }
 
 // Watching the node.
 
@@ -314,7 +298,7 @@ func WithWorkerQueue(n int) Option { return func(c *config) { c.workerQueue = n 
 // timeouts, keys) or Warn (protocol violations) with its remote address
 // and the reason, within a rate limit: 10 lines, then 2 a second, and a
 // Warn summary of the lines dropped (docs/ARCHITECTURE.md, Diagnostics).
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+func WithLogger(l *slog.Logger) Option { return func(c *settings) { c.Logger = l } }
 
 // WithPeerEvents calls f when a peer gains its first live link (Up) and
 // when it loses its last one; swapping a duplicate link raises no event. A
@@ -330,7 +314,7 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // persistent AddRoute, Close) return ErrOnEventLoop; Send, Broadcast and
 // Delete are fine. A panic in f is recovered, logged and counted in
 // Stats.CallbackPanics.
-func WithPeerEvents(f func(PeerEvent)) Option { return func(c *config) { c.events = f } }
+func WithPeerEvents(f func(PeerEvent)) Option { return func(c *settings) { c.events = f } }
 
 // WithStallThreshold sets how long an event loop callback (serving a
 // link's frames and sends, or closing a link) may run before the loop
@@ -339,160 +323,11 @@ func WithPeerEvents(f func(PeerEvent)) Option { return func(c *config) { c.event
 // naming the loop, the callback, the handler kinds that ran in it and how
 // long it took. 0 turns the watch off. Default 100 ms. Costs two clock
 // reads per callback.
-func WithStallThreshold(d time.Duration) Option { return func(c *config) { c.stallThreshold = d } }
+func WithStallThreshold(d time.Duration) Option { return func(c *settings) { c.StallThreshold = d } }
 
-type config struct {
-	name, listen     string // New's arguments
-	mode             Mode
-	timeout          time.Duration
-	dialTimeout      time.Duration
-	handshakeTimeout time.Duration
-	maxFrame         int
-	loops            int
-	workers          int
-	workerQueue      int
-	logger           *slog.Logger
-	advertise        string
-	gossipTTL        uint8
-	floodOnly        bool // WithBroadcastFlooding
-	seenCapacity     int
-	seenWindow       time.Duration
-	keepalive        time.Duration
-	deadPeer         time.Duration
-	redialBase       time.Duration
-	redialMax        time.Duration
-	highWater        int
-	dropSlow         bool
-	maxConns         int
-	maxHandshakes    int
-	maxInFlight      int
-	events           func(PeerEvent)
-	identity         *secure.Identity
-	ciphers          []secure.Cipher // nil: secure.DefaultCiphers()
-	admit            func(key []byte) error
-	minLinks         int
-	maxLinks         int // 0: 2 × minLinks + 2
-	linkGrace        time.Duration
-	maxInbound       int
-	maxPerIP         int
-	bookPath         string
-	stallThreshold   time.Duration // 0: stalls not watched
-	invalid          []string      // options refused as given, each naming itself: New fails on the first
-}
-
-func defaultConfig() config {
-	return config{
-		mode:             Persistent,
-		timeout:          5 * time.Second,
-		dialTimeout:      3 * time.Second,
-		handshakeTimeout: 5 * time.Second,
-		maxFrame:         codec.DefaultMaxFrameSize,
-		loops:            runtime.GOMAXPROCS(0),
-		logger:           slog.New(slog.DiscardHandler),
-		gossipTTL:        16,
-		seenCapacity:     1 << 17,
-		seenWindow:       2 * time.Minute,
-		keepalive:        15 * time.Second,
-		deadPeer:         45 * time.Second,
-		redialBase:       100 * time.Millisecond,
-		redialMax:        30 * time.Second,
-		highWater:        8 << 20,
-		maxConns:         1 << 16,
-		maxHandshakes:    4096,
-		maxInFlight:      1 << 16,
-		workerQueue:      1024,
-		linkGrace:        5 * time.Second,
-		stallThreshold:   defaultStallThreshold,
-	}
-}
-
-// validate checks the options together; an error names the option and
-// wraps ErrBadOption.
-func (c *config) validate() error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{ErrBadOption}, args...)...)
-	}
-	if len(c.invalid) > 0 {
-		return bad("%s", c.invalid[0])
-	}
-	switch {
-	case c.mode != Persistent && c.mode != Short:
-		return bad("WithMode(%d): not Persistent or Short", int(c.mode))
-	case c.timeout <= 0:
-		return bad("WithTimeout(%v): must be > 0", c.timeout)
-	case c.dialTimeout <= 0:
-		return bad("WithDialTimeout(%v): must be > 0", c.dialTimeout)
-	case c.handshakeTimeout <= 0:
-		return bad("WithHandshakeTimeout(%v): must be > 0", c.handshakeTimeout)
-	case c.maxFrame < minFrameSize || int64(c.maxFrame) > math.MaxUint32:
-		return bad("WithMaxFrameSize(%d): must be %d..%d bytes", c.maxFrame, minFrameSize, uint64(math.MaxUint32))
-	case c.loops < 1:
-		return bad("WithEventLoops(%d): must be >= 1", c.loops)
-	case c.workers < 0:
-		return bad("WithWorkers(%d): must be >= 0", c.workers)
-	case c.workerQueue < 0:
-		return bad("WithWorkerQueue(%d): must be >= 0", c.workerQueue)
-	case c.seenCapacity <= 0:
-		return bad("WithSeenSet capacity %d: must be > 0", c.seenCapacity)
-	case c.seenWindow <= 0:
-		return bad("WithSeenSet window %v: must be > 0", c.seenWindow)
-	case c.keepalive < 0:
-		return bad("WithKeepalive(%v): must be >= 0", c.keepalive)
-	case c.deadPeer < 0:
-		return bad("WithDeadPeerTimeout(%v): must be >= 0", c.deadPeer)
-	case c.keepalive > 0 && c.deadPeer > 0 && c.deadPeer <= c.keepalive:
-		return bad("WithDeadPeerTimeout(%v): must exceed the keepalive interval %v", c.deadPeer, c.keepalive)
-	case c.redialBase <= 0:
-		return bad("WithRedialBackoff(%v): must be > 0", c.redialBase)
-	case c.redialMax < c.redialBase:
-		return bad("WithRedialMaxBackoff(%v): below WithRedialBackoff(%v)", c.redialMax, c.redialBase)
-	case c.highWater < 0:
-		return bad("WithHighWater(%d): must be >= 0", c.highWater)
-	case c.dropSlow && c.highWater == 0:
-		return bad("WithDropSlowPeers: needs the high-water mark on (WithHighWater > 0)")
-	case c.highWater > 0 && c.highWater < c.maxFrame:
-		return bad("WithHighWater(%d): below the max frame size %d, a full frame could never be sent", c.highWater, c.maxFrame)
-	case c.maxConns < 0:
-		return bad("WithMaxConns(%d): must be >= 0", c.maxConns)
-	case c.maxHandshakes < 0:
-		return bad("WithMaxPendingHandshakes(%d): must be >= 0", c.maxHandshakes)
-	case c.maxInFlight < 0:
-		return bad("WithMaxInFlight(%d): must be >= 0", c.maxInFlight)
-	case c.admit != nil && c.identity == nil:
-		return bad("WithAllowKeys/WithAdmit: plain links carry no key to check; add WithIdentity")
-	case c.minLinks < 0:
-		return bad("WithMinLinks(%d): must be >= 0", c.minLinks)
-	case c.minLinks > 0 && c.mode != Persistent:
-		return bad("WithMinLinks(%d): peer discovery needs Persistent mode", c.minLinks)
-	case c.maxLinks < 0 || c.maxLinks > 0 && c.maxLinks < c.minLinks:
-		return bad("WithMaxLinks(%d): must be >= WithMinLinks(%d)", c.maxLinks, c.minLinks)
-	case c.maxLinks > 0 && c.minLinks == 0:
-		return bad("WithMaxLinks(%d): the high mark needs WithMinLinks > 0", c.maxLinks)
-	case c.maxInbound < 0:
-		return bad("WithMaxInbound(%d): must be >= 0", c.maxInbound)
-	case c.maxPerIP < 0:
-		return bad("WithMaxLinksPerIP(%d): must be >= 0", c.maxPerIP)
-	case (c.maxInbound > 0 || c.maxPerIP > 0) && c.mode != Persistent:
-		return bad("WithMaxInbound/WithMaxLinksPerIP: links are capped in Persistent mode only")
-	case c.linkGrace < 0:
-		return bad("WithLinkGrace(%v): must be >= 0", c.linkGrace)
-	case c.stallThreshold < 0:
-		return bad("WithStallThreshold(%v): must be >= 0", c.stallThreshold)
-	case c.bookPath != "" && c.minLinks == 0:
-		return bad("WithAddressBook(%q): the book is kept only with WithMinLinks > 0", c.bookPath)
-	}
-	if c.ciphers != nil {
-		if c.identity == nil {
-			return bad("WithCiphers(%v): plain links run no cipher; add WithIdentity", c.ciphers)
-		}
-		if _, err := secure.NewHandshakeCiphers(c.identity, false, c.ciphers); err != nil {
-			return bad("WithCiphers(%v): %v", c.ciphers, err)
-		}
-	}
-	if c.advertise != "" {
-		if err := proto.ValidateAddr(c.advertise); err != nil {
-			return bad("WithAdvertiseAddr(%q): %v", c.advertise, err)
-		}
-	}
-	return nil
+// settings is a node's configuration: internal/config's settings and the
+// peer events callback, whose type is the engine's.
+type settings struct {
+	config.Config
+	events func(PeerEvent)
 }

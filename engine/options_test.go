@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/antnet-p2p/antnet/internal/config"
 	"github.com/antnet-p2p/antnet/secure"
 )
 
@@ -74,7 +75,7 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		{WithMaxConns(0), WithMaxPendingHandshakes(0), WithMaxInFlight(0)},
 		{WithWorkers(0), WithWorkerQueue(0)},
 		{WithWorkers(1), WithWorkerQueue(0)},
-		{WithMaxFrameSize(minFrameSize), WithHighWater(minFrameSize)},
+		{WithMaxFrameSize(config.MinFrameSize), WithHighWater(config.MinFrameSize)},
 		{WithIdentity(id), admitAll},
 		{WithIdentity(id), WithCiphers(secure.ChaChaPoly)},
 		{WithLogger(nil)},
@@ -96,11 +97,11 @@ func TestMinFrameSizeCarriesLongestHello(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return []Option{WithMaxFrameSize(minFrameSize), WithIdentity(id)}
+		return []Option{WithMaxFrameSize(config.MinFrameSize), WithIdentity(id)}
 	}
 	srv := startNode(t, name, echo, opts()...)
 	cli := startNode(t, strings.Repeat("c", 255), nil, opts()...)
-	link(t, cli, srv)
+	linkNodes(t, cli, srv)
 	if got, err := cli.Dispatch(srv.ID().String(), []byte("x")); err != nil || string(got) != "echo:x" {
 		t.Fatalf("Dispatch = %q, %v", got, err)
 	}

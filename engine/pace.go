@@ -25,14 +25,14 @@ func (pc *peerConn) pace(c gnet.Conn) gnet.Action {
 		pc.unpace() // serving went on
 		return gnet.None
 	}
-	hw := n.cfg.highWater
+	hw := n.cfg.HighWater
 	out := c.OutboundBuffered()
-	if out+int(pc.queued.Load()) < hw {
+	if out+int(pc.Queued()) < hw {
 		pc.unpace()
 		_ = c.Wake(nil) // the socket took enough: serve on
 		return gnet.None
 	}
-	if c.InboundBuffered() > hw+n.cfg.maxFrame {
+	if c.InboundBuffered() > hw+n.cfg.MaxFrame {
 		// It keeps sending but does not read what we answer.
 		pc.markSlow()
 		err := fmt.Errorf("%w: %s sends but does not read its answers", ErrSlowPeer, pc.remote())

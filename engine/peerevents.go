@@ -84,7 +84,10 @@ func (r Reason) String() string {
 }
 
 // setDown records why pc is going down, unless a reason is already set.
-func (pc *peerConn) setDown(r Reason) { pc.state.setDown(r) }
+func (pc *peerConn) setDown(r Reason) { pc.State.SetDown(byte(r)) }
+
+// downRecorded is the Reason recorded on pc's link, ReasonNone if none.
+func (pc *peerConn) downRecorded() Reason { return Reason(pc.State.Down()) }
 
 // downReason is why pc's peer goes down now: the node closing, else the
 // reason recorded on the link, else a lost connection.
@@ -93,7 +96,7 @@ func (pc *peerConn) downReason() Reason {
 	if n.life.state.Load() != nodeRunning {
 		return ReasonClosed
 	}
-	if r := pc.state.down(); r != ReasonNone {
+	if r := pc.downRecorded(); r != ReasonNone {
 		return r
 	}
 	return ReasonConnLost

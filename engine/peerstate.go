@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/antnet-p2p/antnet/internal/link"
 	"github.com/antnet-p2p/antnet/proto"
 )
 
@@ -93,10 +94,10 @@ func (n *Node) PeerStates() []PeerState {
 			pc := l
 			pc.fill(&s)
 			s.State = Linked
-			if pc.state.Load() == stateDraining {
+			if pc.State.Load() == link.Draining {
 				s.State = Draining
 			}
-		} else if r, ok := redials[e]; (ok && r.Dialing) || n.dialInFlight(e) {
+		} else if r, ok := redials[e]; (ok && r.Dialing) || n.routes.dialInFlight(e) {
 			s.State = Dialing // by the redialer, or by AddRoute
 		} else if ok {
 			s.State, s.NextDial = BackingOff, r.Due
@@ -107,7 +108,7 @@ func (n *Node) PeerStates() []PeerState {
 	n.conns.Range(func(pc *peerConn) bool {
 		// The state first: a socket drains only once ready, and the
 		// handshake sets short before it stores ready.
-		if pc.state.Load() != stateDraining || pc.short {
+		if pc.State.Load() != link.Draining || pc.Short() {
 			return true
 		}
 		s := PeerState{ID: *pc.peer}
@@ -127,22 +128,21 @@ func (n *Node) PeerStates() []PeerState {
 }
 
 // dialInFlight reports whether AddRoute or the redialer is dialing e.
-func (n *Node) dialInFlight(e *routeEntry) bool {
-	pc, ok := n.routes.dialing.Holder(e)
+func (rs *routeState) dialInFlight(e *routeEntry) bool {
+	pc, ok := rs.dialing.Holder(e)
 	return ok && !pc.dialDone()
 }
 
 // fill copies pc's link figures into s.
 func (pc *peerConn) fill(s *PeerState) {
 	s.ID.Key = pc.peer.Key
-	s.Outbound = pc.outbound
+	s.Outbound = pc.Outbound()
 	if t := pc.readyAt.Load(); t != 0 {
 		s.Since = time.Unix(0, t)
 	}
 	s.RTT = time.Duration(pc.rtt.Load()) * time.Microsecond
 	s.BytesIn, s.FramesIn = pc.bytesIn.Load(), pc.framesIn.Load()
-	s.BytesOut = pc.bytesOut.Load()
-	s.FramesOut = pc.framesOut.Load()
+	s.BytesOut, s.FramesOut = pc.BytesOut(), pc.FramesOut()
 	s.InFlight = pc.InFlight()
 }
 

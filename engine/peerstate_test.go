@@ -61,7 +61,7 @@ func TestPeerStatesLinkedBothWays(t *testing.T) {
 	a := startNode(t, "a", nil)
 	b := startNode(t, "b", h)
 	before := time.Now()
-	link(t, a, b)
+	linkNodes(t, a, b)
 	var sa, sb PeerState
 	eventually(t, 10*time.Second, "both ends linked", func() bool {
 		var ok1, ok2 bool
@@ -187,7 +187,7 @@ func TestPeerStatesDraining(t *testing.T) {
 	h := newHolder()
 	a := startNode(t, "a", nil)
 	b := startNode(t, "b", h)
-	link(t, a, b)
+	linkNodes(t, a, b)
 	done := make(chan error, 1)
 	go func() { _, err := a.Dispatch("b", []byte("hold")); done <- err }()
 	eventually(t, 10*time.Second, "request held", func() bool { return len(h.held) == 1 })
@@ -208,7 +208,7 @@ func TestPeerStatesDraining(t *testing.T) {
 func TestPeerStatesRTT(t *testing.T) {
 	a := startNode(t, "a", nil, WithKeepalive(60*time.Millisecond))
 	b := startNode(t, "b", nil, WithKeepalive(60*time.Millisecond))
-	link(t, a, b)
+	linkNodes(t, a, b)
 	eventually(t, 10*time.Second, "RTT measured both ends", func() bool {
 		sa, _ := stateOf(t, a, b.Addr())
 		sb, _ := stateOf(t, b, a.Addr())
@@ -239,7 +239,7 @@ func TestPeerStatesIgnoresStrayPong(t *testing.T) {
 func TestRequestRTTHistogram(t *testing.T) {
 	a := startNode(t, "a", nil)
 	b := startNode(t, "b", echo)
-	link(t, a, b)
+	linkNodes(t, a, b)
 	for range 4 {
 		if _, err := a.Dispatch("b", []byte("x")); err != nil {
 			t.Fatal(err)
@@ -295,7 +295,7 @@ func TestDownReasonGoawayAndLocalClose(t *testing.T) {
 	ea, eb := newEvents(), newEvents()
 	a := startNode(t, "a", nil, ea.opt())
 	b := startNode(t, "b", nil, eb.opt())
-	link(t, a, b)
+	linkNodes(t, a, b)
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +310,7 @@ func TestDownReasonDeleted(t *testing.T) {
 	ea, eb := newEvents(), newEvents()
 	a := startNode(t, "a", nil, ea.opt())
 	b := startNode(t, "b", nil, eb.opt())
-	link(t, a, b)
+	linkNodes(t, a, b)
 	if err := a.Delete("b"); err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +387,7 @@ func TestDownReasonSlowPeer(t *testing.T) {
 func TestPeerStatesCountHello(t *testing.T) {
 	a := startNode(t, "a", nil)
 	b := startNode(t, "b", nil)
-	link(t, a, b)
+	linkNodes(t, a, b)
 	eventually(t, 10*time.Second, "hello counted both ways", func() bool {
 		sa, _ := stateOf(t, a, b.Addr())
 		sb, _ := stateOf(t, b, a.Addr())
@@ -415,7 +415,7 @@ func TestPeerStatesWhileLinksComeUp(t *testing.T) {
 		}
 	}()
 	for i := range 8 {
-		link(t, startNode(t, "spoke"+string(rune('a'+i)), echo, WithEventLoops(1)), hub)
+		linkNodes(t, startNode(t, "spoke"+string(rune('a'+i)), echo, WithEventLoops(1)), hub)
 	}
 	close(stop)
 	<-done

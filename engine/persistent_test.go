@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/link"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/route"
 )
@@ -18,7 +19,7 @@ import (
 func TestPersistentRequestReply(t *testing.T) {
 	a := startNode(t, "a", echo)
 	b := startNode(t, "b", echo)
-	link(t, a, b)
+	linkNodes(t, a, b)
 
 	got, err := a.Dispatch("b", []byte("hi"))
 	if err != nil || string(got) != "echo:hi" {
@@ -63,7 +64,7 @@ func TestOutOfOrderReplies(t *testing.T) {
 	})
 	a := startNode(t, "a", nil)
 	b := startNode(t, "b", h)
-	link(t, a, b)
+	linkNodes(t, a, b)
 
 	var wg sync.WaitGroup
 	errs := make(chan error, calls)
@@ -100,7 +101,7 @@ func TestSendNotice(t *testing.T) {
 		return []byte("ignored"), nil
 	}))
 	a := startNode(t, "a", echo)
-	link(t, a, b)
+	linkNodes(t, a, b)
 	if err := a.Send("b", []byte("note")); err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +126,7 @@ func TestDispatchAll(t *testing.T) {
 		return nil, errors.New("no thanks")
 	}))
 	for _, p := range []*Node{b, c, bad} {
-		link(t, a, p)
+		linkNodes(t, a, p)
 	}
 	res := a.DispatchAll([]byte("x"))
 	if len(res) != 3 {
@@ -153,7 +154,7 @@ var never = proto.HandlerFunc(func(ctx proto.Context, _ []byte) ([]byte, error) 
 func TestLostConnectionFailsPendingAtOnce(t *testing.T) {
 	a := startNode(t, "a", nil, WithTimeout(20*time.Second))
 	b := startNode(t, "b", never)
-	link(t, a, b)
+	linkNodes(t, a, b)
 
 	const calls = 8
 	errs := make(chan error, calls)
@@ -163,7 +164,7 @@ func TestLostConnectionFailsPendingAtOnce(t *testing.T) {
 			errs <- err
 		}()
 	}
-	eventually(t, 2*time.Second, "requests in flight", func() bool { return a.inflight() == calls })
+	eventually(t, 2*time.Second, "requests in flight", func() bool { return inflight(a) == calls })
 	start := time.Now()
 	// b serves the requests (deferred, never answered): a graceful close
 	// would wait for them; an expired context closes at once.
@@ -181,7 +182,7 @@ func TestLostConnectionFailsPendingAtOnce(t *testing.T) {
 func TestTimeoutAndCancel(t *testing.T) {
 	a := startNode(t, "a", nil, WithTimeout(150*time.Millisecond))
 	b := startNode(t, "b", never)
-	link(t, a, b)
+	linkNodes(t, a, b)
 
 	_, err := a.Dispatch("b", []byte("x"))
 	mustErrIs(t, err, ErrTimeout)
@@ -193,7 +194,7 @@ func TestTimeoutAndCancel(t *testing.T) {
 		_, err := a.DispatchContext(ctx, "b", []byte("x"))
 		canceled <- err
 	}()
-	eventually(t, time.Second, "the request in flight", func() bool { return a.inflight() == 1 })
+	eventually(t, time.Second, "the request in flight", func() bool { return inflight(a) == 1 })
 	cancel()
 	mustErrIs(t, <-canceled, context.Canceled)
 
@@ -201,7 +202,7 @@ func TestTimeoutAndCancel(t *testing.T) {
 	defer cancel2()
 	_, err = a.DispatchContext(ctx, "b", []byte("x"))
 	mustErrIs(t, err, context.DeadlineExceeded)
-	if n := a.inflight(); n != 0 {
+	if n := inflight(a); n != 0 {
 		t.Fatalf("withdrawn requests still pending: %d", n)
 	}
 }
@@ -216,8 +217,8 @@ func TestHandlerPanicIsContained(t *testing.T) {
 	srv := startNode(t, "srv", h)
 	a := startNode(t, "a", nil)
 	c := startNode(t, "c", nil)
-	link(t, a, srv)
-	link(t, c, srv)
+	linkNodes(t, a, srv)
+	linkNodes(t, c, srv)
 
 	_, err := a.Dispatch("srv", []byte("boom"))
 	mustErrIs(t, err, proto.ErrHandlerPanic)
@@ -257,7 +258,7 @@ func TestBlockingCallFromHandlerIsRefused(t *testing.T) {
 	})
 	node = startNode(t, "srv", h)
 	a := startNode(t, "a", echo)
-	link(t, a, node)
+	linkNodes(t, a, node)
 	for name := range calls {
 		_, err := a.Dispatch("srv", []byte(name))
 		var re *proto.RemoteError
@@ -277,7 +278,7 @@ func TestCloseFromWorkerIsRefused(t *testing.T) {
 	h := proto.HandlerFunc(func(proto.Context, []byte) ([]byte, error) { return nil, node.Close() })
 	node = startNode(t, "srv", h, WithWorkers(2), WithWorkerQueue(16))
 	a := startNode(t, "a", echo)
-	link(t, a, node)
+	linkNodes(t, a, node)
 	for range 3 {
 		_, err := a.Dispatch("srv", []byte("close"))
 		var re *proto.RemoteError
@@ -301,8 +302,8 @@ func TestDeferredRelay(t *testing.T) {
 		return nil, nil
 	}))
 	front := startNode(t, "front", nil)
-	link(t, mid, back)
-	link(t, front, mid)
+	linkNodes(t, mid, back)
+	linkNodes(t, front, mid)
 	got, err := front.Dispatch("mid", []byte("relay"))
 	if err != nil || string(got) != "echo:relay" {
 		t.Fatalf("relay = %q, %v", got, err)
@@ -316,7 +317,7 @@ func TestWorkersMayBlock(t *testing.T) {
 	})
 	srv := startNode(t, "srv", h, WithWorkers(4), WithWorkerQueue(16), WithEventLoops(1))
 	a := startNode(t, "a", nil)
-	link(t, a, srv)
+	linkNodes(t, a, srv)
 
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -345,7 +346,7 @@ func TestWorkerQueueFullAnswersBusy(t *testing.T) {
 	})
 	srv := startNode(t, "srv", h, WithWorkers(1), WithWorkerQueue(1))
 	a := startNode(t, "a", nil)
-	link(t, a, srv)
+	linkNodes(t, a, srv)
 	errs := make(chan error, 3)
 	for range 3 {
 		go func() { _, err := a.Dispatch("srv", []byte("x")); errs <- err }()
@@ -390,8 +391,8 @@ func TestAmbiguousName(t *testing.T) {
 	a := startNode(t, "a", nil)
 	x1 := startNode(t, "x", echo)
 	x2 := startNode(t, "x", echo)
-	link(t, a, x1)
-	link(t, a, x2)
+	linkNodes(t, a, x1)
+	linkNodes(t, a, x2)
 	_, err := a.Dispatch("x", nil)
 	mustErrIs(t, err, route.ErrAmbiguous)
 	for _, x := range []*Node{x1, x2} {
@@ -406,7 +407,7 @@ func TestAmbiguousName(t *testing.T) {
 func TestDeleteDrainsLink(t *testing.T) {
 	a := startNode(t, "a", echo)
 	b := startNode(t, "b", echo)
-	link(t, a, b)
+	linkNodes(t, a, b)
 	eventually(t, time.Second, "b to learn a", func() bool { return len(b.Peers()) == 1 })
 	if err := a.Delete("b"); err != nil {
 		t.Fatal(err)
@@ -419,7 +420,7 @@ func TestDeleteDrainsLink(t *testing.T) {
 	if len(b.Peers()) != 0 {
 		t.Fatalf("b still routes a learned peer after goaway: %v", b.Peers())
 	}
-	link(t, a, b) // and it can come back
+	linkNodes(t, a, b) // and it can come back
 	if _, err := a.Dispatch("b", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -435,7 +436,7 @@ func TestShutdownLetsInFlightFinish(t *testing.T) {
 	})
 	a := startNode(t, "a", nil)
 	b := startNode(t, "b", h)
-	link(t, a, b)
+	linkNodes(t, a, b)
 	done := make(chan error, 1)
 	go func() {
 		got, err := a.Dispatch("b", []byte("late"))
@@ -444,7 +445,7 @@ func TestShutdownLetsInFlightFinish(t *testing.T) {
 		}
 		done <- err
 	}()
-	eventually(t, time.Second, "request in flight", func() bool { return a.inflight() == 1 })
+	eventually(t, time.Second, "request in flight", func() bool { return inflight(a) == 1 })
 	if err := a.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -492,7 +493,7 @@ func TestCloseSendsGoaway(t *testing.T) {
 	eventually(t, 5*time.Second, "Close to queue a goaway to every peer", func() bool {
 		queued := 0
 		a.conns.Range(func(pc *peerConn) bool {
-			if pc.state.has(flagGoawaySent) {
+			if pc.State.Has(link.FlagGoawaySent) {
 				queued++
 			}
 			return true

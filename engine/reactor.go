@@ -18,6 +18,7 @@ import (
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/internal/canary"
 	"github.com/antnet-p2p/antnet/internal/firstframe"
+	"github.com/antnet-p2p/antnet/internal/link"
 	"github.com/antnet-p2p/antnet/internal/short"
 	"github.com/antnet-p2p/antnet/internal/sockaddr"
 	"github.com/antnet-p2p/antnet/proto"
@@ -101,25 +102,22 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 	start := n.stalls.start(ls)
 	w := &ls.w
 	w.B = w.B[:0]
-	pc.loopStart()
+	pc.LoopStart()
 	action := pc.serve(c, w)
-	if pc.session() != nil {
-		w = pc.sealBatch(w, &ls.sealed)
-	} else if n.cfg.identity == nil { // a secure link queues until its session exists
-		if out := pc.takeOut(); out != nil {
-			w.B = append(w.B, out.B...)
-			n.outPool.Put(out)
+	if pc.Session() != nil {
+		var err error
+		if w, err = pc.SealBatch(&n.linkEnv, w, &ls.sealed); err != nil {
+			n.log.Error("seal failed", "remote", pc.remote(), "err", err)
 		}
+	} else if n.cfg.Identity == nil { // a secure link queues until its session exists
+		pc.AppendOut(&n.linkEnv, w)
 	}
 	if len(w.B) > 0 {
-		n.stats.bytesOut.Add(uint64(len(w.B)))
-		pc.bytesOut.Add(uint64(len(w.B)))
+		pc.CountWrite(&n.linkEnv, len(w.B))
 		_, _ = c.Write(w.B)
 	}
 	ls.trim()
-	unsent := c.OutboundBuffered()
-	pc.unsent.Store(int64(unsent))
-	pc.loopEnd(unsent > 0)
+	pc.LoopEnd(c.OutboundBuffered())
 	if action == gnet.None && (pc.paused || pc.paced) {
 		action = pc.pace(c)
 	}
@@ -127,8 +125,7 @@ func (ev *events) OnTraffic(c gnet.Conn) gnet.Action {
 		action = pc.closeWhenFlushed(c)
 	}
 	n.stalls.end(ls, "OnTraffic", start)
-	if pc.answered {
-		pc.answered = false
+	if pc.TakeAnswered() {
 		if action == gnet.None {
 			// Run the callers the answers readied on this P now, instead of
 			// leaving them in its run queue while the loop sits in
@@ -161,22 +158,21 @@ type loopState struct {
 // own links thus makes one wake per poll, not one per link, and each link
 // gets all the frames that poll queued for it together. Loop (pc's own).
 func (pc *peerConn) dirty() {
-	n := pc.n
 	ls := pc.ls
 	ls.dirty = append(ls.dirty, pc)
 	if len(ls.dirty) > 1 {
 		return
 	}
 	if ls.flush == nil {
-		ls.flush = func(gnet.Conn, error) error { n.flushDirty(ls); return nil }
+		ls.flush = func(gnet.Conn, error) error { ls.flushDirty(); return nil }
 	}
-	if pc.c.Wake(ls.flush) != nil {
-		n.flushDirty(ls) // the loop is stopping: write now
+	if pc.Conn().Wake(ls.flush) != nil {
+		ls.flushDirty() // the loop is stopping: write now
 	}
 }
 
 // flushDirty writes every link dirty listed. Loop.
-func (n *Node) flushDirty(ls *loopState) {
+func (ls *loopState) flushDirty() {
 	for i, pc := range ls.dirty {
 		pc.flushOnLoop()
 		ls.dirty[i] = nil
@@ -229,28 +225,28 @@ func (ev *events) OnTick() (time.Duration, gnet.Action) {
 // mark plus one answer for a peer. Loop.
 func (pc *peerConn) serve(c gnet.Conn, w *bytebufferpool.ByteBuffer) gnet.Action {
 	n := pc.n
-	hw, seal := n.cfg.highWater, n.cfg.sealOverhead()
+	hw, seal := n.cfg.HighWater, n.cfg.SealOverhead()
 	held := 0 // gnet's outbound buffer plus the answers in w, as they will be sent
 	if hw > 0 {
 		held = c.OutboundBuffered()
-		pc.unsent.Store(int64(held))
+		pc.SetUnsent(held)
 	}
 	pc.paused = false
 	var batch linkBatch
 	defer batch.add(pc)
 	for {
-		limit := n.cfg.maxFrame
-		if pc.state.Load() == stateHandshake {
+		limit := n.cfg.MaxFrame
+		if pc.State.Load() == link.Handshake {
 			limit = min(limit, maxHandshakeFrame) // and no pausing: the handshake's answers are small
-		} else if hw > 0 && held+int(pc.queued.Load()) >= hw {
+		} else if hw > 0 && held+int(pc.Queued()) >= hw {
 			pc.paused = c.InboundBuffered() > 0
 			return gnet.None
 		}
 		f, size, ok, err := codec.Next(c, limit)
 		if err != nil {
-			n.stats.protocolErrors.Add(1)
+			n.stats.ProtocolErrors.Add(1)
 			pc.setDown(ReasonProtocol)
-			if pc.state.Load() == stateHandshake {
+			if pc.State.Load() == link.Handshake {
 				// Name what the peer sent: the first bytes say which protocol it speaks.
 				prefix, _ := c.Peek(min(c.InboundBuffered(), 8))
 				err = firstframe.Explain(prefix, err)
@@ -266,9 +262,9 @@ func (pc *peerConn) serve(c gnet.Conn, w *bytebufferpool.ByteBuffer) gnet.Action
 		}
 		batch.frames++
 		batch.bytes += uint64(size)
-		if pc.session() != nil {
-			if err := pc.sec.sess.Open(&f); err != nil {
-				n.stats.tampered.Add(1)
+		if pc.Session() != nil {
+			if err := pc.Secure().Session.Open(&f); err != nil {
+				n.stats.Tampered.Add(1)
 				return pc.violation(err)
 			}
 		}
@@ -283,7 +279,7 @@ func (pc *peerConn) serve(c gnet.Conn, w *bytebufferpool.ByteBuffer) gnet.Action
 		}
 		if hw > 0 && len(w.B) != before {
 			held += len(w.B) - before + seal // one answer per frame
-			pc.unsent.Store(int64(held))
+			pc.SetUnsent(held)
 		}
 	}
 }
@@ -291,10 +287,10 @@ func (pc *peerConn) serve(c gnet.Conn, w *bytebufferpool.ByteBuffer) gnet.Action
 // frame handles one frame. Loop.
 func (pc *peerConn) frame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Action {
 	n := pc.n
-	if pc.state.Load() == stateHandshake {
+	if pc.State.Load() == link.Handshake {
 		return pc.handshakeFrame(f, w)
 	}
-	if pc.short {
+	if pc.Short() {
 		if err := pc.shortFrame(f.Kind); err != nil {
 			return pc.violation(err)
 		}
@@ -303,18 +299,14 @@ func (pc *peerConn) frame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Act
 	case codec.KindRequest, codec.KindNotice:
 		pc.handle(f, nil, w)
 	case codec.KindResponse:
-		if !pc.complete(f.ID, f.Payload, nil) {
-			n.stats.unknownReplies.Add(1)
-		} else {
-			pc.answered = true
+		if !pc.Complete(&n.linkEnv, f.ID, f.Payload, nil) {
+			n.stats.UnknownReplies.Add(1)
 		}
 		return pc.afterAnswer()
 	case codec.KindError:
-		n.stats.remoteErrors.Add(1)
-		if !pc.complete(f.ID, nil, proto.ParseError(*pc.peer, f.Payload)) {
-			n.stats.unknownReplies.Add(1)
-		} else {
-			pc.answered = true
+		n.stats.RemoteErrors.Add(1)
+		if !pc.Complete(&n.linkEnv, f.ID, nil, proto.ParseError(*pc.peer, f.Payload)) {
+			n.stats.UnknownReplies.Add(1)
 		}
 		return pc.afterAnswer()
 	case codec.KindPing:
@@ -328,7 +320,7 @@ func (pc *peerConn) frame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Act
 		case proto.GoawayClosing:
 			pc.fail(ErrPeerClosed) // it will answer none of them: say so now
 		}
-		pc.state.mark(flagGoawayRecv)
+		pc.State.Mark(link.FlagGoawayRecv)
 		pc.setDown(ReasonGoaway)
 		pc.retire()
 	case codec.KindGossip:
@@ -345,7 +337,7 @@ func (pc *peerConn) frame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Act
 		}
 		fallthrough // discovery off: an unknown kind
 	default:
-		n.stats.unknownKinds.Add(1)
+		n.stats.UnknownKinds.Add(1)
 		n.log.Debug("unknown frame kind", "remote", remoteName{pc}, "kind", f.Kind.String())
 		if f.ID != 0 {
 			w.B = appendError(w.B, f.ID, proto.CodeUnsupported, "unknown frame kind "+strconv.Itoa(int(f.Kind)))
@@ -358,13 +350,13 @@ func (pc *peerConn) frame(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet.Act
 // the acceptor takes one frame after the hello, the dialer only the answer
 // to its request. Loop.
 func (pc *peerConn) shortFrame(k codec.Kind) error {
-	if pc.outbound {
+	if pc.Outbound() {
 		if k != codec.KindResponse && k != codec.KindError {
 			return fmt.Errorf("%s on a short-mode link, want the answer", k)
 		}
 		return nil
 	}
-	if !pc.state.mark(flagShortServed) {
+	if !pc.State.Mark(link.FlagShortServed) {
 		return fmt.Errorf("%s after the one message of a short-mode link", k)
 	}
 	return nil
@@ -374,11 +366,11 @@ func (pc *peerConn) shortFrame(k codec.Kind) error {
 // to close first (its TIME_WAIT stays there), at most short.CloseGrace;
 // draining links may be done.
 func (pc *peerConn) afterAnswer() gnet.Action {
-	if pc.short && pc.outbound {
+	if pc.Short() && pc.Outbound() {
 		pc.setDeadline(short.CloseGrace)
 		return gnet.None
 	}
-	if pc.state.Load() == stateDraining {
+	if pc.State.Load() == link.Draining {
 		pc.finishDrain()
 	}
 	return gnet.None
@@ -386,7 +378,7 @@ func (pc *peerConn) afterAnswer() gnet.Action {
 
 func (pc *peerConn) violation(err error) gnet.Action {
 	n := pc.n
-	n.stats.protocolErrors.Add(1)
+	n.stats.ProtocolErrors.Add(1)
 	pc.setDown(ReasonProtocol)
 	pc.setDialErr(fmt.Errorf("%w: %w", ErrHandshake, err)) // the dialer says why
 	err = fmt.Errorf("%w: %w", ErrProtocol, err)
@@ -400,7 +392,7 @@ func (pc *peerConn) violation(err error) gnet.Action {
 // finished. Protocol violations are Warn. Any goroutine.
 func (pc *peerConn) logClosed(level slog.Level, err error) {
 	n := pc.n
-	if !pc.outbound && pc.state.Load() == stateHandshake {
+	if !pc.Outbound() && pc.State.Load() == link.Handshake {
 		n.peerLog.Refused(level, pc.remote(), err)
 	} else if n.peerLog.Allow(level) {
 		n.log.Log(context.Background(), level, "closing connection", "remote", pc.remote(), "err", err)
@@ -415,7 +407,7 @@ func appendError(dst []byte, id uint64, code proto.Code, msg string) []byte {
 // remote is a printable name for the other end: its PeerID once known,
 // else the socket's remote address as OnOpen saw it. Any goroutine.
 func (pc *peerConn) remote() string {
-	if pc.state.Load() != stateHandshake {
+	if pc.State.Load() != link.Handshake {
 		return pc.peer.String()
 	}
 	return sockaddr.HostPort(pc.raddr)
@@ -431,13 +423,13 @@ func (r remoteName) LogValue() slog.Value { return slog.StringValue(r.pc.remote(
 // connClosed runs in OnClose: the socket is gone. Loop.
 func (pc *peerConn) connClosed(err error) {
 	n := pc.n
-	prev := pc.state.Swap(stateClosed)
+	prev := pc.State.Swap(link.Closed)
 	if n.conns.LoadAndDelete(pc) {
-		n.stats.conns.Add(-1)
+		n.stats.Conns.Add(-1)
 	}
-	if prev == stateHandshake {
+	if prev == link.Handshake {
 		pc.handshakeDone()
-	} else if prev != stateClosed {
+	} else if prev != link.Closed {
 		pc.countReady(-1)
 	}
 	cause := ErrConnLost
@@ -449,13 +441,13 @@ func (pc *peerConn) connClosed(err error) {
 	} else {
 		pc.fail(cause)
 	}
-	if out := pc.takeOut(); out != nil {
-		n.outPool.Put(out)
+	if out := pc.TakeOut(); out != nil {
+		n.linkEnv.Pool.Put(out)
 	}
 	pc.unpace()
-	if prev == stateHandshake && pc.outbound {
+	if prev == link.Handshake && pc.Outbound() {
 		if pc.dial.err == nil {
-			pc.dial.err = silentClose(pc.noisePending(), err)
+			pc.dial.err = silentClose(pc.NoisePending(), err)
 		}
 		close(pc.dial.ready)
 	}
@@ -469,4 +461,4 @@ func (pc *peerConn) connClosed(err error) {
 }
 
 // wakeLink wakes a paused link's loop to look at it again (see pace.go).
-func wakeLink(pc *peerConn) { _ = pc.c.Wake(nil) }
+func wakeLink(pc *peerConn) { _ = pc.Conn().Wake(nil) }

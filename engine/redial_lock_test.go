@@ -36,7 +36,7 @@ func TestRedialEnrollDoesNotHoldTheRedialLock(t *testing.T) {
 	} // the route stays, redialed every 20-40ms
 
 	c := startNode(t, "c", echo)
-	link(t, c, a.Load())
+	linkNodes(t, c, a.Load())
 	var wg sync.WaitGroup
 	t.Cleanup(wg.Wait)
 	wg.Add(1)
@@ -75,7 +75,7 @@ func TestRedialEnrollDoesNotHoldTheRedialLock(t *testing.T) {
 	// The ticker enrolls the socket on a's loop, which is busy: the ticker
 	// waits, and the node clock it keeps stops.
 	eventually(t, 5*time.Second, "a's ticker waiting for its enroll", func() bool {
-		return time.Since(a.Load().now()) > 10*tickEvery
+		return time.Since(nodeClock(a.Load())) > 10*tickEvery
 	})
 	close(release)
 	select {
@@ -84,6 +84,6 @@ func TestRedialEnrollDoesNotHoldTheRedialLock(t *testing.T) {
 		t.Fatal("PeerStates on the event loop deadlocked with the redialer's enroll")
 	}
 	eventually(t, 5*time.Second, "a's ticker running again", func() bool {
-		return time.Since(a.Load().now()) < 5*tickEvery
+		return time.Since(nodeClock(a.Load())) < 5*tickEvery
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/link"
 	"github.com/antnet-p2p/antnet/internal/pending"
 	"github.com/antnet-p2p/antnet/proto"
 )
@@ -34,14 +35,14 @@ func (n *Node) DispatchAppend(ctx context.Context, peer string, msg, dst []byte)
 		return dst, err
 	}
 	start := time.Now()
-	if n.cfg.mode == Short && n.cfg.identity == nil {
+	if n.cfg.Mode == Short && n.cfg.Identity == nil {
 		return n.shortCall(ctx, e, msg, dst, start) // in this goroutine: shortcall.go
 	}
 	c := n.queueTo(e, codec.KindRequest, 0, 0, 0, msg)
-	if c.err == nil && c.pc.short {
+	if c.err == nil && c.pc.Short() {
 		n.dialFailed(&c, n.dial(ctx, c.pc))
 	}
-	return n.wait(ctx, &c, dst, start, n.deadline(ctx, start))
+	return n.wait(ctx, &c, dst, start, n.cfg.deadline(ctx, start))
 }
 
 // Send sends msg to peer as a one-way notice: no reply, no wait for one. In
@@ -54,7 +55,7 @@ func (n *Node) Send(peer string, msg []byte) error {
 	if err != nil {
 		return err
 	}
-	if n.cfg.mode == Short {
+	if n.cfg.Mode == Short {
 		if n.own.onLoop() {
 			return ErrOnEventLoop
 		}
@@ -97,12 +98,12 @@ func (n *Node) DispatchAllContext(ctx context.Context, msg []byte) map[string]Re
 	calls := make([]pendingCall, len(entries))
 	for i, e := range entries {
 		calls[i] = n.queueTo(e, codec.KindRequest, 0, 0, 0, msg)
-		if c := &calls[i]; c.err == nil && c.pc.short {
+		if c := &calls[i]; c.err == nil && c.pc.Short() {
 			c.dial, c.err = n.dialAsync(c.pc)
 			n.dialFailed(c, c.err)
 		}
 	}
-	deadline := n.deadline(ctx, start)
+	deadline := n.cfg.deadline(ctx, start)
 	out := make(map[string]Result, len(calls))
 	for i := range calls {
 		reply, err := n.wait(ctx, &calls[i], nil, start, deadline)
@@ -125,16 +126,16 @@ type pendingCall struct {
 // holds the future. In short mode the caller then dials c.pc.
 func (n *Node) queueTo(e *routeEntry, kind codec.Kind, flags, ttl uint8, id uint64, msg []byte) pendingCall {
 	c := pendingCall{peer: e.ID}
-	if n.cfg.mode == Short {
+	if n.cfg.Mode == Short {
 		c.pc = newPeerConn(n, true)
-		c.pc.short = true
+		c.pc.SetShort(true)
 		c.pc.setPeer(e.ID, e)
 	} else if c.pc, c.err = n.link(e); c.err != nil {
 		return c
 	}
 	if kind == codec.KindRequest {
 		c.f = pending.Get()
-		n.stats.requests.Add(1)
+		n.stats.Requests.Add(1)
 	}
 	if c.id, c.err = c.pc.send(kind, flags, ttl, id, msg, c.f); c.err != nil {
 		if c.f != nil {
@@ -175,8 +176,8 @@ func (n *Node) link(e *routeEntry) (*peerConn, error) {
 }
 
 // deadline is when a request started at start must be answered.
-func (n *Node) deadline(ctx context.Context, start time.Time) time.Time {
-	d := start.Add(n.cfg.timeout)
+func (c *settings) deadline(ctx context.Context, start time.Time) time.Time {
+	d := start.Add(c.Timeout)
 	if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
 		return cd
 	}
@@ -195,7 +196,7 @@ func (n *Node) wait(ctx context.Context, c *pendingCall, dst []byte, start, dead
 	f.Timer.Reset(time.Until(deadline))
 	defer f.Timer.Stop()
 	if c.dial != nil {
-		if err := c.dial.Wait(ctx); err != nil && c.pc.cancel(c.id) {
+		if err := c.dial.Wait(ctx); err != nil && c.pc.Cancel(&n.linkEnv, c.id) {
 			c.pc.abandon(err)
 			return dst, err
 		}
@@ -218,22 +219,22 @@ func (n *Node) wait(ctx context.Context, c *pendingCall, dst []byte, start, dead
 	if f.Err != nil {
 		return dst, f.Err
 	}
-	n.stats.rtt.Observe(time.Since(start))
+	n.stats.RTT.Observe(time.Since(start))
 	return append(dst, f.Reply...), nil
 }
 
 // giveUp withdraws c and returns why; it returns nil when the answer raced
 // in, after waiting for the hand-off so the future can be reused.
 func (n *Node) giveUp(c *pendingCall, why error) error {
-	if !c.pc.cancel(c.id) {
+	if !c.pc.Cancel(&n.linkEnv, c.id) {
 		<-c.f.Done
 		return nil
 	}
 	err := fmt.Errorf("antnet: request to %s: %w", c.peer, why)
-	n.stats.timeouts.Add(1)
-	if c.pc.short {
+	n.stats.Timeouts.Add(1)
+	if c.pc.Short() {
 		c.pc.abandon(err)
-	} else if c.pc.state.Load() == stateDraining {
+	} else if c.pc.State.Load() == link.Draining {
 		c.pc.finishDrain()
 	}
 	return err

@@ -18,7 +18,7 @@ func TestReconnectAfterPeerRestart(t *testing.T) {
 	a := startNode(t, "a", nil, WithRedialBackoff(20*time.Millisecond), WithRedialMaxBackoff(200*time.Millisecond))
 	b := startNode(t, "b", echo)
 	addr := b.Addr()
-	link(t, a, b)
+	linkNodes(t, a, b)
 	if _, err := a.Dispatch("b", []byte("1")); err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestKeepalive(t *testing.T) {
 	srv := startNode(t, "srv", echo, ka, dead)
 	// An idle but healthy peer answers pings and keeps its link.
 	ok := startNode(t, "ok", nil, ka, dead)
-	link(t, ok, srv)
+	linkNodes(t, ok, srv)
 
 	// A peer that completes the handshake, then goes silent.
 	p := dialRaw(t, srv.Addr())
@@ -140,12 +140,7 @@ func TestBackPressure(t *testing.T) {
 	// Memory stays bounded: what the node holds for the peer is under the mark.
 	e := srv.routes.table.Get("127.0.0.1:8")
 	pc := e.Link()
-	pc.mu.Lock()
-	queued := int(pc.unsent.Load())
-	if pc.out != nil {
-		queued += len(pc.out.B)
-	}
-	pc.mu.Unlock()
+	queued := int(pc.Held())
 	if queued > hw {
 		t.Fatalf("queued %d bytes for a deaf peer, high-water %d", queued, hw)
 	}
@@ -236,7 +231,7 @@ func TestConnectionLimits(t *testing.T) {
 	stop := busyPeer(t, srv) // one connection
 	// One socket may sit in its handshake; the next is refused at once.
 	p1 := dialRaw(t, srv.Addr())
-	eventually(t, time.Second, "p1 pending", func() bool { return srv.stats.handshaking.Load() == 1 })
+	eventually(t, time.Second, "p1 pending", func() bool { return srv.stats.Handshaking.Load() == 1 })
 	p2 := dialRaw(t, srv.Addr())
 	p2.closedBy(time.Second)
 	p1.hello("p1", "127.0.0.1:11")
@@ -254,14 +249,14 @@ func TestConnectionLimits(t *testing.T) {
 func TestMaxInFlight(t *testing.T) {
 	a := startNode(t, "a", nil, WithMaxInFlight(4))
 	b := startNode(t, "b", never)
-	link(t, a, b)
+	linkNodes(t, a, b)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Add(1)
 		go func() { defer wg.Done(); _, _ = a.DispatchContext(ctx, "b", nil) }()
 	}
-	eventually(t, time.Second, "4 in flight", func() bool { return a.inflight() == 4 })
+	eventually(t, time.Second, "4 in flight", func() bool { return inflight(a) == 4 })
 	_, err := a.Dispatch("b", nil)
 	mustErrIs(t, err, ErrBusy)
 	cancel()
@@ -287,7 +282,7 @@ func TestNoSwapInSession(t *testing.T) {
 	if high.nonce < low.nonce { // the lower hello nonce's dial wins, whatever the names
 		low, high = high, low
 	}
-	link(t, high, low) // high dials first; low's dial will win
+	linkNodes(t, high, low) // high dials first; low's dial will win
 	old := routeSocket(high, low)
 
 	errs := make(chan error, 3)
@@ -360,7 +355,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			link(t, cli, srv)
+			linkNodes(t, cli, srv)
 			const calls = 10_000
 			var wg sync.WaitGroup
 			var replies, failures atomic.Int32
@@ -381,7 +376,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 					}
 				}()
 			}
-			eventually(t, 30*time.Second, "load in flight", func() bool { return cli.inflight() == calls })
+			eventually(t, 30*time.Second, "load in flight", func() bool { return inflight(cli) == calls })
 			done := make(chan struct{})
 			go answerHeld() // answers race the shutdown
 			go func() {

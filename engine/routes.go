@@ -70,14 +70,14 @@ func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
 	if err := n.checkRunning(); err != nil {
 		return err
 	}
-	if n.cfg.mode == Persistent && n.own.onLoop() {
+	if n.cfg.Mode == Persistent && n.own.onLoop() {
 		return ErrOnEventLoop // before anything is stored: no route left undialed
 	}
 	addr, pin, err := proto.CutFingerprint(addr)
 	if err != nil {
 		return err
 	}
-	if pin != "" && n.cfg.identity == nil {
+	if pin != "" && n.cfg.Identity == nil {
 		return fmt.Errorf("%w: %s pins a key, but this node's links are plain (no WithIdentity)", proto.ErrBadPeerID, addr)
 	}
 	if err := (proto.PeerID{Name: name, Addr: addr}).Validate(); err != nil {
@@ -110,7 +110,7 @@ func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
 	if err != nil {
 		return err
 	}
-	if n.cfg.mode == Short {
+	if n.cfg.Mode == Short {
 		n.tree.LinkUp(e, false) // short mode floods: every route is a link
 		return nil              // short mode only records the address: safe on the event loop
 	}
@@ -170,7 +170,7 @@ func (n *Node) connect(ctx context.Context, pc *peerConn) error {
 		pc.abandon(err)
 		return err
 	}
-	hs := time.NewTimer(n.cfg.handshakeTimeout)
+	hs := time.NewTimer(n.cfg.HandshakeTimeout)
 	defer hs.Stop()
 	select {
 	case <-pc.dial.ready:
@@ -243,7 +243,7 @@ func (pc *peerConn) attach() {
 	if gone, ok := n.routes.goneNonces.Load(pc.entry); ok && gone.(uint64) == pc.peerNonce {
 		n.log.Info("closing a late link from a restarted peer's old run", "peer", pc.peer.String())
 		pc.fail(fmt.Errorf("%w: %s restarted", ErrConnLost, pc.entry.ID))
-		pc.close()
+		pc.Close()
 		return
 	}
 	kept, dropped := n.routes.table.Attach(pc.entry, pc)
@@ -251,19 +251,19 @@ func (pc *peerConn) attach() {
 	case dropped == nil:
 		n.tree.LinkUp(pc.entry, pc.trees)
 		n.log.Debug("peer up", "peer", remoteName{pc})
-		n.peerEvents.Add(PeerEvent{Peer: pc.eventPeer(), Up: true, Outbound: pc.outbound})
+		n.peerEvents.Add(PeerEvent{Peer: pc.eventPeer(), Up: true, Outbound: pc.Outbound()})
 	case dropped.Nonce() != pc.peerNonce:
 		n.routes.goneNonces.Store(pc.entry, dropped.peerNonce)
 		n.tree.LinkUp(pc.entry, pc.trees) // a new run: its tree state starts afresh
-		n.stats.restarts.Add(1)
+		n.stats.Restarts.Add(1)
 		n.log.Info("peer restarted: its old link is closed", "peer", pc.peer.String())
 		dropped.setDown(ReasonRestarted)
 		n.peerEvents.Add(PeerEvent{Peer: dropped.eventPeer(), Reason: ReasonRestarted})
-		n.peerEvents.Add(PeerEvent{Peer: pc.eventPeer(), Up: true, Outbound: pc.outbound})
+		n.peerEvents.Add(PeerEvent{Peer: pc.eventPeer(), Up: true, Outbound: pc.Outbound()})
 		dropped.fail(fmt.Errorf("%w: %s restarted", ErrConnLost, pc.entry.ID))
-		dropped.close()
+		dropped.Close()
 	default:
-		n.stats.duplicateLinks.Add(1)
+		n.stats.DuplicateLinks.Add(1)
 		n.log.Debug("duplicate link", "peer", remoteName{pc}, "kept_outbound", kept.Outbound())
 		dropped.startDrain()
 		dropped.finishDrain()
@@ -302,9 +302,9 @@ func (pc *peerConn) eventPeer() proto.PeerID {
 // node reached under another spelling of its address), else the entry at
 // its advertised address, created if need be. The search is O(entries
 // carrying the name): one, unless names repeat. Loop, under linkMu.
-func (n *Node) entryFor(h proto.Hello) (*routeEntry, error) {
+func (rs *routeState) entryFor(h proto.Hello) (*routeEntry, error) {
 	var joined *routeEntry
-	n.routes.table.EachNamed(h.ID.Name, func(e *routeEntry) bool {
+	rs.table.EachNamed(h.ID.Name, func(e *routeEntry) bool {
 		if l := e.Link(); l != nil && l.Nonce() == h.Nonce {
 			joined = e
 			return false
@@ -314,7 +314,7 @@ func (n *Node) entryFor(h proto.Hello) (*routeEntry, error) {
 	if joined != nil {
 		return joined, nil
 	}
-	return n.routes.table.Add(h.ID)
+	return rs.table.Add(h.ID)
 }
 
 // routeAddr returns addr with its host as an IP address in canonical form,
@@ -334,7 +334,7 @@ func (n *Node) routeAddr(ctx context.Context, addr string) (string, error) {
 		host, _, _ := net.SplitHostPort(addr)
 		return "", fmt.Errorf("%w: resolving %s", ErrOnEventLoop, host)
 	}
-	canon, err := sockaddr.Resolve(ctx, addr, n.cfg.dialTimeout)
+	canon, err := sockaddr.Resolve(ctx, addr, n.cfg.DialTimeout)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrDial, err)
 	}

@@ -39,7 +39,7 @@ func TestSecureRequestReply(t *testing.T) {
 		t.Run(mode.String(), func(t *testing.T) {
 			a := startNode(t, "a", nil, WithIdentity(ka), WithMode(mode))
 			b := startNode(t, "b", h, WithIdentity(kb), WithMode(mode))
-			link(t, a, b)
+			linkNodes(t, a, b)
 			for i := range 20 {
 				msg := bytes.Repeat([]byte{byte(i)}, i*500)
 				got, err := a.Dispatch("b", msg)
@@ -74,7 +74,7 @@ func TestSecureAdmission(t *testing.T) {
 	friend := startNode(t, "friend", nil, WithIdentity(kFriend))
 	stranger := startNode(t, "stranger", nil, WithIdentity(kStranger))
 
-	link(t, friend, srv)
+	linkNodes(t, friend, srv)
 	err := stranger.AddRoute("srv", srv.Addr())
 	mustErrIs(t, err, ErrRefused)
 	if s := srv.Stats(); s.Unadmitted != 1 {
@@ -206,7 +206,7 @@ func TestSecureTampering(t *testing.T) {
 			})
 			srv := startNode(t, "srv", h, WithIdentity(newIdentity(t)))
 			other := startNode(t, "other", nil, WithIdentity(newIdentity(t)))
-			link(t, other, srv)
+			linkNodes(t, other, srv)
 			victim := startNode(t, "victim", nil, WithIdentity(newIdentity(t)), WithTimeout(2*time.Second))
 			// The second request leaves only once the proxy holds the first:
 			// two frames, never one batch.
@@ -356,7 +356,7 @@ func TestSecureCipherPairings(t *testing.T) {
 				var la, lb cipherLog
 				a := startNode(t, "a", nil, WithIdentity(newIdentity(t)), WithMode(mode), c.dialer, WithLogger(slog.New(&la)))
 				b := startNode(t, "b", echo, WithIdentity(newIdentity(t)), WithMode(mode), c.acceptor, WithLogger(slog.New(&lb)))
-				link(t, a, b)
+				linkNodes(t, a, b)
 				msg := bytes.Repeat([]byte("4k"), 2048)
 				for range 3 {
 					if got, err := a.Dispatch("b", msg); err != nil || !bytes.Equal(got, append([]byte("echo:"), msg...)) {
@@ -445,7 +445,7 @@ func BenchmarkDispatchSecure(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			srv := startNode(b, "srv", echoBody, c.opts()...)
 			cli := startNode(b, "cli", nil, c.opts()...)
-			link(b, cli, srv)
+			linkNodes(b, cli, srv)
 			b.SetBytes(4096)
 			b.SetParallelism(8) // 16 callers on 2 CPUs
 			dispatchParallel(b, cli, make([]byte, 4096))
@@ -467,7 +467,7 @@ func TestSecureConcurrentBothWays(t *testing.T) {
 	})
 	a := startNode(t, "a", h, WithIdentity(newIdentity(t)))
 	b := startNode(t, "b", h, WithIdentity(newIdentity(t)))
-	link(t, a, b)
+	linkNodes(t, a, b)
 	var wg sync.WaitGroup
 	const callers, calls = 8, 100
 	for _, c := range [][2]*Node{{a, b}, {b, a}} {
@@ -503,15 +503,13 @@ func TestSecureConcurrentBothWays(t *testing.T) {
 func TestSecureIdleLinkReleasesCiphers(t *testing.T) {
 	a := startNode(t, "a", echo, WithIdentity(newIdentity(t)), WithKeepalive(0))
 	b := startNode(t, "b", echo, WithIdentity(newIdentity(t)), WithKeepalive(0))
-	link(t, a, b)
+	linkNodes(t, a, b)
 	sessions := func() (s []*secure.Session) {
 		for _, n := range []*Node{a, b} {
 			n.conns.Range(func(pc *peerConn) bool {
-				pc.mu.Lock()
-				if pc.sealing {
-					s = append(s, pc.sec.sess)
+				if sess := pc.Sealer(); sess != nil {
+					s = append(s, sess)
 				}
-				pc.mu.Unlock()
 				return true
 			})
 		}

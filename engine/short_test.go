@@ -21,7 +21,7 @@ func TestShortRequestReply(t *testing.T) {
 	})
 	a := startNode(t, "a", nil, WithMode(Short))
 	b := startNode(t, "b", h, WithMode(Short))
-	link(t, a, b)
+	linkNodes(t, a, b)
 	if a.Stats().Conns != 0 {
 		t.Fatal("short-mode AddRoute opened a connection")
 	}
@@ -49,7 +49,7 @@ func TestShortConcurrentAndDispatchAll(t *testing.T) {
 	var peers []*Node
 	for i := range 4 {
 		p := startNode(t, fmt.Sprint("p", i), echo, WithMode(Short))
-		link(t, a, p)
+		linkNodes(t, a, p)
 		peers = append(peers, p)
 	}
 	var wg sync.WaitGroup
@@ -78,14 +78,14 @@ func TestShortConcurrentAndDispatchAll(t *testing.T) {
 func TestShortErrors(t *testing.T) {
 	a := startNode(t, "a", nil, WithMode(Short), WithTimeout(300*time.Millisecond))
 	slow := startNode(t, "slow", never, WithMode(Short))
-	link(t, a, slow)
+	linkNodes(t, a, slow)
 	_, err := a.Dispatch("slow", nil)
 	mustErrIs(t, err, ErrTimeout)
 
 	dead := startNode(t, "dead", nil, WithMode(Short))
 	addr := dead.Addr()
 	_ = dead.Close()
-	link(t, a, dead) // short mode only records the address
+	linkNodes(t, a, dead) // short mode only records the address
 	start := time.Now()
 	if _, err := a.Dispatch("dead", nil); err == nil || errors.Is(err, ErrTimeout) {
 		t.Fatalf("Dispatch to closed port = %v, want a dial error", err)
@@ -98,7 +98,7 @@ func TestShortErrors(t *testing.T) {
 	bad := startNode(t, "bad", proto.HandlerFunc(func(proto.Context, []byte) ([]byte, error) {
 		return nil, errors.New("nope")
 	}), WithMode(Short))
-	link(t, a, bad)
+	linkNodes(t, a, bad)
 	_, err = a.Dispatch("bad", nil)
 	mustErrIs(t, err, proto.ErrRemote)
 
@@ -115,7 +115,7 @@ func TestShortErrors(t *testing.T) {
 		got <- string(msg)
 		return nil, nil
 	}), WithMode(Short))
-	link(t, a, sink)
+	linkNodes(t, a, sink)
 	if err := a.Send("sink", []byte("n")); err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestShortLargeReply(t *testing.T) {
 		return big, nil
 	}), WithMode(Short))
 	a := startNode(t, "a", nil, WithMode(Short))
-	link(t, a, srv)
+	linkNodes(t, a, srv)
 	got, err := a.Dispatch("srv", nil)
 	if err != nil || len(got) != len(big) || got[len(got)-1] != big[len(big)-1] {
 		t.Fatalf("got %d bytes, %v", len(got), err)
@@ -166,8 +166,8 @@ func TestShortDeferredReplies(t *testing.T) {
 	srv = startNode(t, "srv", h, WithMode(Short))
 	workers := startNode(t, "workers", echo, WithMode(Short), WithWorkers(2), WithWorkerQueue(16))
 	a := startNode(t, "a", nil, WithMode(Short))
-	link(t, a, srv)
-	link(t, a, workers)
+	linkNodes(t, a, srv)
+	linkNodes(t, a, workers)
 	for i := range 200 {
 		msg := fmt.Sprint(i)
 		if got, err := a.Dispatch("srv", []byte(msg)); err != nil || string(got) != msg {
@@ -191,7 +191,7 @@ func TestShortDeferredReplies(t *testing.T) {
 func TestShortRequestEndsOnCancel(t *testing.T) {
 	slow := startNode(t, "slow", never, WithMode(Short), WithTimeout(2*time.Second))
 	a := startNode(t, "a", nil, WithMode(Short), WithTimeout(10*time.Second))
-	link(t, a, slow)
+	linkNodes(t, a, slow)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -229,7 +229,7 @@ func TestShortRequestIPv6(t *testing.T) {
 	_ = ln.Close()
 	srv := startNodeAt(t, "srv", "[::1]:0", echo, WithMode(Short))
 	a := startNodeAt(t, "a", "[::1]:0", nil, WithMode(Short))
-	link(t, a, srv)
+	linkNodes(t, a, srv)
 	for i := range 5 {
 		msg := fmt.Sprint(i)
 		if got, err := a.Dispatch("srv", []byte(msg)); err != nil || string(got) != "echo:"+msg {

@@ -36,18 +36,18 @@ import (
 // event loop. The socket work is internal/short's (short.Exchange); this
 // is the node's side: its counters, its hello, and its errors.
 func (n *Node) shortCall(ctx context.Context, e *routeEntry, msg, dst []byte, start time.Time) ([]byte, error) {
-	n.stats.requests.Add(1)
-	if err := n.cfg.checkSize(len(msg)); err != nil {
+	n.stats.Requests.Add(1)
+	if err := n.linkEnv.CheckSize(len(msg)); err != nil {
 		return dst, fmt.Errorf("antnet: send to %s: %w", e.ID, err)
 	}
-	deadline := n.deadline(ctx, start)
+	deadline := n.cfg.deadline(ctx, start)
 	peer := e.ID
 	c, err := n.dials.Connect(ctx, peer.Addr)
 	if err != nil {
 		return dst, n.dialError(&peerConn{peer: &peer}, err)
 	}
-	n.stats.conns.Add(1)
-	defer n.stats.conns.Add(-1)
+	n.stats.Conns.Add(1)
+	defer n.stats.Conns.Add(-1)
 	acked := false
 	x := short.Exchange{
 		Request: func(b []byte) []byte {
@@ -55,13 +55,13 @@ func (n *Node) shortCall(ctx context.Context, e *routeEntry, msg, dst []byte, st
 			b = codec.AppendHeader(b, codec.KindRequest, 0, 0, 1, len(msg))
 			return append(b, msg...)
 		},
-		MaxAck: maxHandshakeFrame, MaxFrame: n.cfg.maxFrame,
+		MaxAck: maxHandshakeFrame, MaxFrame: n.cfg.MaxFrame,
 		Ack: func(f codec.Frame) error {
 			if err := n.shortAck(peer, &f); err != nil {
 				return err
 			}
 			acked = true
-			n.stats.shortLinks.Add(1)
+			n.stats.ShortLinks.Add(1)
 			return nil
 		},
 		Answer: func(f codec.Frame) (bool, error) {
@@ -70,26 +70,26 @@ func (n *Node) shortCall(ctx context.Context, e *routeEntry, msg, dst []byte, st
 				dst = append(dst, f.Payload...)
 				return true, nil
 			case f.Kind == codec.KindError && f.ID == 1:
-				n.stats.remoteErrors.Add(1)
+				n.stats.RemoteErrors.Add(1)
 				return true, proto.ParseError(peer, f.Payload)
 			}
-			n.stats.protocolErrors.Add(1)
+			n.stats.ProtocolErrors.Add(1)
 			return false, fmt.Errorf("%w: %s on a short-mode link, want the answer to request 1", ErrProtocol, f.Kind)
 		},
 	}
-	n.stats.framesOut.Add(1)
-	n.stats.inflight.Add(1)
+	n.linkEnv.FramesOut.Add(1)
+	n.linkEnv.InFlight.Add(1)
 	read, err := x.Call(c, deadline, n.dials.Context(), ctx) // Close and the caller's context end it at once
-	n.stats.inflight.Add(-1)
+	n.linkEnv.InFlight.Add(-1)
 	if acked {
-		n.stats.shortLinks.Add(-1)
+		n.stats.ShortLinks.Add(-1)
 	}
 	if read > 0 {
-		n.stats.framesIn.Add(2)
-		n.stats.bytesIn.Add(uint64(read))
+		n.stats.FramesIn.Add(2)
+		n.stats.BytesIn.Add(uint64(read))
 	}
 	if err == nil {
-		n.stats.rtt.Observe(time.Since(start))
+		n.stats.RTT.Observe(time.Since(start))
 		return dst, nil
 	}
 	if ioe := (*short.IOError)(nil); errors.As(err, &ioe) {
@@ -102,7 +102,7 @@ func (n *Node) shortCall(ctx context.Context, e *routeEntry, msg, dst []byte, st
 // the peer dialed, or its refusal.
 func (n *Node) shortAck(peer proto.PeerID, f *codec.Frame) error {
 	if f.Kind == codec.KindError {
-		n.stats.protocolErrors.Add(1)
+		n.stats.ProtocolErrors.Add(1)
 		re := proto.ParseError(peer, f.Payload)
 		if re.Message == msgSelf {
 			return fmt.Errorf("%w: %w: %s is this node", ErrProtocol, ErrSelf, peer.Addr)
@@ -116,7 +116,7 @@ func (n *Node) shortAck(peer proto.PeerID, f *codec.Frame) error {
 		_, err = n.checkHelloAck(f.Payload, peer)
 	}
 	if err != nil {
-		n.stats.protocolErrors.Add(1)
+		n.stats.ProtocolErrors.Add(1)
 		return fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
 	return nil
@@ -131,11 +131,11 @@ func (n *Node) shortIOError(ctx context.Context, peer proto.PeerID, err error, d
 		return fmt.Errorf("%w: request to %s: %w", ErrClosed, peer, err)
 	}
 	if cerr := ctx.Err(); cerr != nil {
-		n.stats.timeouts.Add(1)
+		n.stats.Timeouts.Add(1)
 		return fmt.Errorf("antnet: request to %s: %w", peer, cerr)
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		n.stats.timeouts.Add(1)
+		n.stats.Timeouts.Add(1)
 		why := ErrTimeout
 		if d, ok := ctx.Deadline(); ok && !d.After(deadline) {
 			why = context.DeadlineExceeded // the caller's deadline, not ours
@@ -144,7 +144,7 @@ func (n *Node) shortIOError(ctx context.Context, peer proto.PeerID, err error, d
 	}
 	var de *codec.DecodeError
 	if errors.As(err, &de) {
-		n.stats.protocolErrors.Add(1)
+		n.stats.ProtocolErrors.Add(1)
 		return fmt.Errorf("%w: %w", ErrProtocol, de.Err)
 	}
 	if step == short.StepAck && errors.Is(err, io.EOF) {

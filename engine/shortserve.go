@@ -12,6 +12,7 @@ import (
 
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/internal/acceptor"
+	"github.com/antnet-p2p/antnet/internal/link"
 	"github.com/antnet-p2p/antnet/internal/short"
 )
 
@@ -54,7 +55,7 @@ type shortServer struct {
 // False leaves c untouched for enroll.
 // Accept goroutine.
 func (n *Node) serveShort(c *net.TCPConn) (bool, error) {
-	if n.cfg.identity != nil || n.workers.Started() || n.handler == nil {
+	if n.cfg.Identity != nil || n.workers.Started() || n.handler == nil {
 		return false, nil
 	}
 	ss := &n.shortSrv
@@ -74,7 +75,7 @@ func (n *Node) serveShort(c *net.TCPConn) (bool, error) {
 	if k <= 0 || k == len(ss.buf) {
 		return false, nil
 	}
-	in, ok := short.Whole(ss.buf[:k], maxHandshakeFrame, n.cfg.maxFrame)
+	in, ok := short.Whole(ss.buf[:k], maxHandshakeFrame, n.cfg.MaxFrame)
 	h, mf := in.Hello, in.Msg
 	if !ok || h.Nonce == n.nonce || h.ID.Addr == n.id.Addr || n.checkPin(h.ID.Addr, "") != nil {
 		return false, nil // refused on the loop, with the reason
@@ -90,8 +91,8 @@ func (n *Node) serveShort(c *net.TCPConn) (bool, error) {
 		return true, nil
 	}
 	pc := newPeerConn(n, false)
-	pc.short = true
-	pc.state.mark(flagShortServed)
+	pc.SetShort(true)
+	pc.State.Mark(link.FlagShortServed)
 	if !h.Listens() {
 		h.ID.Addr = c.RemoteAddr().String()
 		pc.dialOnly = true
@@ -100,11 +101,11 @@ func (n *Node) serveShort(c *net.TCPConn) (bool, error) {
 	pc.peerNonce = h.Nonce
 	pc.ls = &ss.ls
 	pc.linked()
-	pc.state.Store(stateReady)
-	n.stats.conns.Add(1)
+	pc.State.Store(link.Ready)
+	n.stats.Conns.Add(1)
 	pc.countReady(1)
-	n.stats.framesIn.Add(2)
-	n.stats.bytesIn.Add(uint64(k))
+	n.stats.FramesIn.Add(2)
+	n.stats.BytesIn.Add(uint64(k))
 
 	w := &ss.w
 	w.B = n.appendHello(w.B[:0], codec.KindHelloAck, true)
@@ -124,10 +125,10 @@ func (n *Node) serveShort(c *net.TCPConn) (bool, error) {
 	if wrote < len(w.B) && wrote >= 0 {
 		return n.handOff(c, pc, w.B[wrote:]) // the socket did not take it all
 	}
-	n.stats.bytesOut.Add(uint64(len(w.B)))
-	pc.state.Store(stateClosed)
+	n.linkEnv.BytesOut.Add(uint64(len(w.B)))
+	pc.State.Store(link.Closed)
 	pc.countReady(-1)
-	n.stats.conns.Add(-1)
+	n.stats.Conns.Add(-1)
 	_ = c.Close()
 	return true, nil
 }
@@ -137,17 +138,9 @@ func (n *Node) serveShort(c *net.TCPConn) (bool, error) {
 // the answer is out (openServed). Accept goroutine.
 func (n *Node) handOff(c *net.TCPConn, pc *peerConn, out []byte) (bool, error) {
 	pc.countReady(-1) // counted again in openServed
-	n.stats.conns.Add(-1)
-	pc.mu.Lock()
-	q := n.outPool.Get()
-	q.B = append(append(q.B[:0], out...), pc.outBytesLocked()...)
-	if pc.out != nil {
-		n.outPool.Put(pc.out)
-	}
-	pc.out = q
-	pc.queued.Store(int64(len(q.B)))
-	pc.ls = nil
-	pc.mu.Unlock()
+	n.stats.Conns.Add(-1)
+	pc.ls = nil // OnOpen sets its loop's
+	pc.Prepend(&n.linkEnv, out)
 	if err := n.dials.Add(c, pc); err != nil {
 		pc.fail(ErrClosed)
 		if !errors.Is(err, ErrClosed) {
@@ -157,18 +150,10 @@ func (n *Node) handOff(c *net.TCPConn, pc *peerConn, out []byte) (bool, error) {
 	return true, nil
 }
 
-// outBytesLocked returns the queued frames' bytes, or nil. Under mu.
-func (pc *peerConn) outBytesLocked() []byte {
-	if pc.out == nil {
-		return nil
-	}
-	return pc.out.B
-}
-
 // servedInline reports whether OnOpen got a socket the acceptor already
 // served (its handshake is done): see handOff.
 func (pc *peerConn) servedInline() bool {
-	return !pc.outbound && pc.state.Load() != stateHandshake
+	return !pc.Outbound() && pc.State.Load() != link.Handshake
 }
 
 // openServed opens a socket handed off by the acceptor: it joins the
@@ -177,20 +162,19 @@ func (pc *peerConn) servedInline() bool {
 func (pc *peerConn) openServed(c gnet.Conn) ([]byte, gnet.Action) {
 	n := pc.n
 	pc.raddr, _ = c.RemoteAddr().(*net.TCPAddr)
-	pc.setDeadline(n.cfg.timeout)
+	pc.setDeadline(n.cfg.Timeout)
 	pc.lastRecv.Store(n.clock.Load())
 	n.conns.Store(pc)
-	n.stats.conns.Add(1)
+	n.stats.Conns.Add(1)
 	pc.countReady(1)
-	out := pc.takeOut()
+	out := pc.TakeOut()
 	if out == nil {
 		return nil, gnet.None
 	}
 	b := append([]byte(nil), out.B...)
-	n.outPool.Put(out)
-	n.stats.bytesOut.Add(uint64(len(b)))
-	pc.bytesOut.Add(uint64(len(b)))
-	if pc.state.has(flagCloseAfterReply) {
+	n.linkEnv.Pool.Put(out)
+	pc.CountWrite(&n.linkEnv, len(b))
+	if pc.State.Has(link.FlagCloseAfterReply) {
 		_ = c.Wake(nil) // OnTraffic closes it once the answer is flushed
 	}
 	return b, gnet.None
@@ -202,13 +186,13 @@ func (pc *peerConn) openServed(c gnet.Conn) ([]byte, gnet.Action) {
 // again by the pacer, every millisecond while the peer reads. Loop.
 func (pc *peerConn) closeWhenFlushed(c gnet.Conn) gnet.Action {
 	n := pc.n
-	if !pc.state.has(flagCloseAfterReply) {
+	if !pc.State.Has(link.FlagCloseAfterReply) {
 		return gnet.None
 	}
-	if c.OutboundBuffered() == 0 && pc.outEmpty() {
+	if c.OutboundBuffered() == 0 && pc.OutEmpty() {
 		return gnet.Close
 	}
-	if pc.short && !pc.paused {
+	if pc.Short() && !pc.paused {
 		out := c.OutboundBuffered()
 		progressed := !pc.paced || out < int(pc.pacedOut)
 		pc.paced, pc.pacedOut = true, int32(min(out, math.MaxInt32))

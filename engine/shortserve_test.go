@@ -32,8 +32,8 @@ func TestShortServedByTheAcceptor(t *testing.T) {
 	})
 	srv = startNode(t, "srv", h, WithMode(Short))
 	cli := startNode(t, "cli", echo, WithMode(Short))
-	link(t, cli, srv)
-	link(t, srv, cli)
+	linkNodes(t, cli, srv)
+	linkNodes(t, srv, cli)
 
 	_, err := cli.Dispatch("srv", []byte("boom"))
 	var re *proto.RemoteError
@@ -79,7 +79,7 @@ func TestShortServedByTheAcceptorStalls(t *testing.T) {
 	})
 	srv := startNode(t, "srv", h, WithMode(Short), WithStallThreshold(20*time.Millisecond))
 	cli := startNode(t, "cli", nil, WithMode(Short))
-	link(t, cli, srv)
+	linkNodes(t, cli, srv)
 	if _, err := cli.Dispatch("srv", []byte("q")); err != nil {
 		t.Fatal(err)
 	}

@@ -154,7 +154,7 @@ func TestRedialBlackHoleFollowsBackoff(t *testing.T) {
 	if err := a.Start(); err != nil {
 		t.Fatal(err)
 	}
-	link(t, a, b)
+	linkNodes(t, a, b)
 	port := b.reactor.ln.Addr().(*net.TCPAddr).Port
 	_ = b.Close()
 	holeFDs := blackHoleAt(t, port) // counted, not measured: a's redials open and close sockets meanwhile
@@ -238,7 +238,7 @@ func TestLimitsAnswerTheDialer(t *testing.T) {
 	t.Run("connections", func(t *testing.T) {
 		s := startNode(t, "s", echo, WithMaxConns(1), WithMaxPendingHandshakes(100), WithMaxInFlight(100))
 		a := startNode(t, "a", nil)
-		link(t, a, s)
+		linkNodes(t, a, s)
 		b := startNode(t, "b", nil)
 		err := b.AddRoute("s", s.Addr())
 		mustErrIs(t, err, ErrRefused)
@@ -256,7 +256,7 @@ func TestLimitsAnswerTheDialer(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer mute.Close()
-		eventually(t, 2*time.Second, "the mute socket to hold the slot", func() bool { return s.stats.handshaking.Load() == 1 })
+		eventually(t, 2*time.Second, "the mute socket to hold the slot", func() bool { return s.stats.Handshaking.Load() == 1 })
 		b := startNode(t, "b", nil)
 		err = b.AddRoute("s", s.Addr())
 		mustErrIs(t, err, ErrRefused)
@@ -289,7 +289,7 @@ func TestShutdownAnswersRequestsBeingServed(t *testing.T) {
 			t.Fatal(err)
 		}
 		cli := startNode(t, "cli", nil)
-		link(t, cli, srv)
+		linkNodes(t, cli, srv)
 		got := make(chan error, 1)
 		go func() {
 			reply, err := cli.Dispatch("srv", []byte("x"))
@@ -298,7 +298,7 @@ func TestShutdownAnswersRequestsBeingServed(t *testing.T) {
 			}
 			got <- err
 		}()
-		eventually(t, 2*time.Second, "the request being served", func() bool { return srv.stats.serving.Load() == 1 })
+		eventually(t, 2*time.Second, "the request being served", func() bool { return srv.stats.Serving.Load() == 1 })
 		done := make(chan struct{})
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -330,7 +330,7 @@ func TestStuckWorkerDoesNotHoldShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	cli := startNode(t, "cli", nil, WithTimeout(10*time.Second))
-	link(t, cli, srv)
+	linkNodes(t, cli, srv)
 	go func() { _, _ = cli.Dispatch("srv", nil) }()
 	<-entered
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -360,7 +360,7 @@ func TestCloseLeavesBusyWorkerBehind(t *testing.T) {
 		rec := newRecorder()
 		srv := startNode(t, "srv", h, WithWorkers(2), WithLogger(slog.New(rec)))
 		cli := startNode(t, "cli", nil)
-		link(t, cli, srv)
+		linkNodes(t, cli, srv)
 		if _, err := cli.Dispatch("srv", []byte("ok")); err != nil {
 			t.Fatal(err)
 		}
@@ -391,9 +391,9 @@ func TestReactorDeathClosesNode(t *testing.T) {
 		}
 	}))
 	b := startNode(t, "b", echo)
-	link(t, a, b)
+	linkNodes(t, a, b)
 	var c gnet.Conn
-	a.conns.Range(func(pc *peerConn) bool { c = pc.c; return false })
+	a.conns.Range(func(pc *peerConn) bool { c = pc.Conn(); return false })
 	// Stop the loop from inside, as an internal error would.
 	_ = c.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 		return gerrors.ErrEngineShutdown
@@ -417,16 +417,16 @@ func TestReactorDeathClosesNode(t *testing.T) {
 func TestPeerSocketsHaveUserTimeout(t *testing.T) {
 	a := startNode(t, "a", nil, WithKeepalive(time.Second), WithDeadPeerTimeout(3*time.Second))
 	b := startNode(t, "b", echo, WithKeepalive(time.Second), WithDeadPeerTimeout(4*time.Second))
-	link(t, a, b)
+	linkNodes(t, a, b)
 	eventually(t, 2*time.Second, "b's side of the link", func() bool { return liveLinks(b) == 1 })
 	for _, tc := range []struct {
 		n    *Node
 		want int
 	}{{a, 3000}, {b, 4000}} {
 		tc.n.conns.Range(func(pc *peerConn) bool {
-			v, err := unix.GetsockoptInt(pc.c.Fd(), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT)
+			v, err := unix.GetsockoptInt(pc.Conn().Fd(), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT)
 			if err != nil || v != tc.want {
-				t.Errorf("%s (outbound %v): TCP_USER_TIMEOUT = %d, %v; want %d", tc.n.ID(), pc.outbound, v, err, tc.want)
+				t.Errorf("%s (outbound %v): TCP_USER_TIMEOUT = %d, %v; want %d", tc.n.ID(), pc.Outbound(), v, err, tc.want)
 			}
 			return true
 		})
@@ -575,7 +575,7 @@ func TestUserTimeoutChild(t *testing.T) {
 		}
 	}))
 	b := startNode(t, "b", echo, WithKeepalive(0), WithDeadPeerTimeout(dead))
-	link(t, a, b)
+	linkNodes(t, a, b)
 	if out, err := exec.Command("ip", "link", "set", "lo", "down").CombinedOutput(); err != nil {
 		t.Fatalf("ip link set lo down: %v %s", err, out)
 	}
@@ -601,15 +601,15 @@ func TestUserTimeoutChild(t *testing.T) {
 func TestAcceptedPersistentSocketsKeepAlive(t *testing.T) {
 	a := startNode(t, "a", nil)
 	b := startNode(t, "b", echo)
-	link(t, a, b)
+	linkNodes(t, a, b)
 	eventually(t, 2*time.Second, "b's side of the link", func() bool { return liveLinks(b) == 1 })
 	for _, n := range []*Node{a, b} {
 		n.conns.Range(func(pc *peerConn) bool {
-			on, err := unix.GetsockoptInt(pc.c.Fd(), unix.SOL_SOCKET, unix.SO_KEEPALIVE)
-			idle, err2 := unix.GetsockoptInt(pc.c.Fd(), unix.IPPROTO_TCP, unix.TCP_KEEPIDLE)
+			on, err := unix.GetsockoptInt(pc.Conn().Fd(), unix.SOL_SOCKET, unix.SO_KEEPALIVE)
+			idle, err2 := unix.GetsockoptInt(pc.Conn().Fd(), unix.IPPROTO_TCP, unix.TCP_KEEPIDLE)
 			if err != nil || err2 != nil || on != 1 || idle != acceptor.KeepaliveIdle {
 				t.Errorf("%s (outbound %v): SO_KEEPALIVE = %d, TCP_KEEPIDLE = %d (%v, %v); want 1, %d",
-					n.ID(), pc.outbound, on, idle, err, err2, acceptor.KeepaliveIdle)
+					n.ID(), pc.Outbound(), on, idle, err, err2, acceptor.KeepaliveIdle)
 			}
 			return true
 		})
@@ -625,7 +625,7 @@ func TestAwaitedDialKeepsItsCause(t *testing.T) {
 	go func() { first <- a.AddRoute("x", hole) }()
 	eventually(t, time.Second, "the first dial in flight", func() bool {
 		e := a.routes.table.Get(hole)
-		return e != nil && a.dialInFlight(e)
+		return e != nil && a.routes.dialInFlight(e)
 	})
 	second := a.AddRoute("x", hole)
 	for i, err := range []error{<-first, second} {

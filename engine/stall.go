@@ -14,10 +14,6 @@ import (
 // past WithStallThreshold (Stats.LoopStalls) and picks at most one a
 // second to log, named by loop, callback, what ran in it and how long.
 
-// defaultStallThreshold: a callback this long already delays every other
-// peer of its loop past a LAN round trip hundreds of times over.
-const defaultStallThreshold = 100 * time.Millisecond
-
 // monoBase anchors monoNow.
 var monoBase = time.Now()
 

@@ -25,7 +25,7 @@ func TestStalledLoopNamed(t *testing.T) {
 	// adds to a callback, so that only the blocking handler counts.
 	srv := startNode(t, "srv", h, WithEventLoops(1), WithLogger(slog.New(rec)), WithStallThreshold(200*time.Millisecond))
 	cli := startNode(t, "cli", nil)
-	link(t, cli, srv)
+	linkNodes(t, cli, srv)
 	dispatch := func(msg string) {
 		t.Helper()
 		if got, err := cli.Dispatch("srv", []byte(msg)); err != nil || string(got) != msg {
@@ -83,7 +83,7 @@ func TestStalledLoopNamed(t *testing.T) {
 				time.Sleep(block) // as much against the contract as in a handler
 			}
 		}))
-	link(t, cli, ev)
+	linkNodes(t, cli, ev)
 	eventually(t, 2*time.Second, "the callback's stall counted", func() bool { return ev.Stats().LoopStalls == 1 })
 	eventually(t, 2*time.Second, "the callback's stall line", func() bool { return len(rec.records(stallMsg)) >= 1 })
 	if lines := rec.records(stallMsg); len(lines) != 1 || lines[0].attrs["ran"] != "peer events callback" {
@@ -92,7 +92,7 @@ func TestStalledLoopNamed(t *testing.T) {
 
 	// WithStallThreshold(0) turns the watch off.
 	off := startNode(t, "off", h, WithEventLoops(1), WithStallThreshold(0))
-	link(t, cli, off)
+	linkNodes(t, cli, off)
 	if _, err := cli.Dispatch("off", []byte("block")); err != nil {
 		t.Fatal(err)
 	}

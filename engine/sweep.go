@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/antnet-p2p/antnet/codec"
-	"github.com/antnet-p2p/antnet/secure"
+	"github.com/antnet-p2p/antnet/internal/link"
 )
 
 // The node's timers run from gnet's ticker (OnTick, off the event loops):
@@ -20,29 +20,29 @@ import (
 func (n *Node) sweep(now time.Time, release bool) (busy bool) {
 	t := now.UnixNano()
 	n.clock.Store(t)
-	ka, dead := int64(n.cfg.keepalive), int64(n.cfg.deadPeer)
+	ka, dead := int64(n.cfg.Keepalive), int64(n.cfg.DeadPeer)
 	n.conns.Sweep(func(pc *peerConn) {
-		state := pc.state.Load()
+		state := pc.State.Load()
 		d := pc.deadline.Load()
 		busy = busy || d != 0
 		if d != 0 && t > d {
 			pc.deadline.Store(0)
 			switch state {
-			case stateHandshake:
+			case link.Handshake:
 				pc.handshakeExpired()
-			case stateDraining:
-				pc.close()
-			case stateReady:
-				if pc.short {
-					pc.close() // short link idle past the request timeout
+			case link.Draining:
+				pc.Close()
+			case link.Ready:
+				if pc.Short() {
+					pc.Close() // short link idle past the request timeout
 				}
 			}
 		}
-		if ka > 0 && state == stateReady && !pc.short {
+		if ka > 0 && state == link.Ready && !pc.Short() {
 			pc.keepalive(t, ka, dead)
 		}
-		if release && state == stateReady {
-			pc.releaseIdle()
+		if release && state == link.Ready {
+			pc.ReleaseIdle()
 		}
 	})
 	busy = n.tickUpkeep(now) || busy
@@ -57,27 +57,10 @@ func (n *Node) sweep(now time.Time, release bool) (busy bool) {
 // rebuilt by the next frame in a few microseconds).
 const releaseEvery = time.Second
 
-// releaseIdle drops what pc holds and an idle link does not need. Any
-// goroutine (the sweep's).
-func (pc *peerConn) releaseIdle() {
-	pc.mu.Lock()
-	var s *secure.Session
-	if pc.sealing {
-		s = pc.sec.sess
-	}
-	if len(pc.pending) == 0 {
-		pc.pending = nil
-	}
-	pc.mu.Unlock()
-	if s != nil {
-		s.ReleaseIdle()
-	}
-}
-
 // quietEvery is the sweep period of a node with nothing timed pending:
 // quietTickEvery, or a quarter of the keepalive interval if that is less.
-func (c *config) quietEvery() time.Duration {
-	if ka := c.keepalive; ka > 0 && ka/4 < quietTickEvery {
+func (c *settings) quietEvery() time.Duration {
+	if ka := c.Keepalive; ka > 0 && ka/4 < quietTickEvery {
 		return max(ka/4, tickEvery)
 	}
 	return quietTickEvery
@@ -89,17 +72,13 @@ func (pc *peerConn) keepalive(now, interval, dead int64) {
 	quiet := now - pc.lastRecv.Load()
 	switch {
 	case dead > 0 && quiet > dead:
-		n.stats.silentPeers.Add(1)
+		n.stats.SilentPeers.Add(1)
 		pc.setDown(ReasonSilent)
 		n.log.Info("closing silent peer", "peer", pc.peer.String(), "quiet", time.Duration(quiet))
 		pc.fail(fmt.Errorf("%w: %s quiet for %v", ErrPeerSilent, pc.peer, time.Duration(quiet).Round(time.Millisecond)))
-		pc.close()
+		pc.Close()
 	case quiet > interval && now-pc.lastPing.Load() > interval:
 		pc.lastPing.Store(now)
 		_, _ = pc.send(codec.KindPing, 0, 0, uint64(now), nil, nil)
 	}
 }
-
-// now is the node clock: the time of the last tick, so within tickEvery of
-// the real time. Cheaper than time.Now on paths run for every frame.
-func (n *Node) now() time.Time { return time.Unix(0, n.clock.Load()) }

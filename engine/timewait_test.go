@@ -107,7 +107,7 @@ func TestShortTimeWaitStaysWithTheAcceptor(t *testing.T) {
 				}
 			}
 			cli := startNode(t, "cli", nil, WithMode(Short))
-			link(t, cli, srv)
+			linkNodes(t, cli, srv)
 			for i := range N {
 				if tc.all {
 					if r := cli.DispatchAll([]byte("x"))[srv.ID().String()]; r.Err != nil {

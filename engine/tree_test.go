@@ -60,7 +60,7 @@ func TestBroadcastMixedNetwork(t *testing.T) {
 	}
 	floodEnds := 0
 	for _, e := range edges {
-		link(t, m.nodes[e[0]], m.nodes[e[1]])
+		linkNodes(t, m.nodes[e[0]], m.nodes[e[1]])
 		m.deg[e[0]]++
 		m.deg[e[1]]++
 		if e[0]%3 == 0 || e[1]%3 == 0 {
@@ -157,8 +157,8 @@ func TestTreeHostileAnnouncer(t *testing.T) {
 	n := startNode(t, "srv", d.handler("srv"))
 	good := startNode(t, "good", d.handler("good"))
 	other := startNode(t, "other", d.handler("other"))
-	link(t, good, n)
-	link(t, other, n)
+	linkNodes(t, good, n)
+	linkNodes(t, other, n)
 	p := dialRaw(t, n.Addr())
 	p.helloFlags("liar", "127.0.0.1:3", proto.FlagTrees)
 	eventually(t, time.Second, "liar routed", func() bool { return len(n.Peers()) == 3 })
@@ -225,7 +225,7 @@ func TestBroadcastTreeWhileLinksChurn(t *testing.T) {
 		if round%2 == 1 && len(cut) > 0 {
 			e := cut[0]
 			cut = cut[1:]
-			link(t, m.nodes[e[0]], m.nodes[e[1]])
+			linkNodes(t, m.nodes[e[0]], m.nodes[e[1]])
 			live[e] = true
 		}
 		m.broadcastOnce(t, rng)

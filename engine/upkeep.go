@@ -11,6 +11,7 @@ import (
 	"github.com/antnet-p2p/antnet/book"
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/connmgr"
+	"github.com/antnet-p2p/antnet/internal/link"
 	"github.com/antnet-p2p/antnet/internal/sockaddr"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/secure"
@@ -26,17 +27,17 @@ import (
 // newUpkeep makes the node's upkeep tenant.
 func (n *Node) newUpkeep() error {
 	keySize := 0
-	if n.cfg.identity != nil {
+	if n.cfg.Identity != nil {
 		keySize = secure.KeySize
 	}
 	u, err := upkeep.New[*routeEntry](upkeep.Config{
-		Low: n.cfg.minLinks, High: n.cfg.maxLinks, Grace: n.cfg.linkGrace,
-		MaxInbound: n.cfg.maxInbound, MaxPerIP: n.cfg.maxPerIP,
-		RedialBase: n.cfg.redialBase, RedialMax: n.cfg.redialMax,
-		BookPath: n.cfg.bookPath, KeySize: keySize, Quiet: quietTickEvery, Log: n.log,
+		Low: n.cfg.MinLinks, High: n.cfg.MaxLinks, Grace: n.cfg.LinkGrace,
+		MaxInbound: n.cfg.MaxInbound, MaxPerIP: n.cfg.MaxPerIP,
+		RedialBase: n.cfg.RedialBase, RedialMax: n.cfg.RedialMax,
+		BookPath: n.cfg.BookPath, KeySize: keySize, Quiet: quietTickEvery, Log: n.log,
 	}, upkeepCore{n})
 	if err != nil { // validate checked the marks and caps: only the book fails
-		return fmt.Errorf("%w: WithAddressBook(%q): %w", ErrBadOption, n.cfg.bookPath, err)
+		return fmt.Errorf("%w: WithAddressBook(%q): %w", ErrBadOption, n.cfg.BookPath, err)
 	}
 	n.upkeep = u
 	return nil
@@ -72,7 +73,7 @@ func (pc *peerConn) upkeepLost() {
 	if n.life.state.Load() != nodeRunning {
 		return
 	}
-	trimmedUs := pc.state.down() == ReasonTooManyLinks && pc.state.has(flagGoawayRecv) && pc.state.goawayReason() == 0
+	trimmedUs := pc.downRecorded() == ReasonTooManyLinks && pc.State.Has(link.FlagGoawayRecv) && pc.State.Goaway() == 0
 	n.upkeep.Lost(pc.entry, pc.entry.ID, trimmedUs)
 }
 
@@ -81,7 +82,7 @@ func (pc *peerConn) upkeepLost() {
 func (pc *peerConn) admitLink(id proto.PeerID) error {
 	n := pc.n
 	if err := n.upkeep.Admit(id.Addr, sockaddr.IP(pc.raddr)); err != nil {
-		n.stats.refused.Add(1)
+		n.stats.Refused.Add(1)
 		return err // the refusal's text as it goes on the wire; the dialer adds ErrRefused
 	}
 	return nil
@@ -98,11 +99,11 @@ func (pc *peerConn) pexFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) (bool
 		learned, known, err := n.upkeep.TakePex(pc.entry, pc.entry.ID.Addr, f.ID, f.Payload)
 		switch {
 		case !known:
-			n.stats.unknownReplies.Add(1)
+			n.stats.UnknownReplies.Add(1)
 		case err != nil:
 			return true, pc.violation(err)
 		}
-		n.stats.pexLearned.Add(uint64(learned))
+		n.stats.PexLearned.Add(uint64(learned))
 		return true, gnet.None
 	}
 	payload, err := n.upkeep.ServePex(pc.entry, pc.entry.ID.Addr, f.Payload)
@@ -112,7 +113,7 @@ func (pc *peerConn) pexFrame(f *codec.Frame, w *bytebufferpool.ByteBuffer) (bool
 	case err != nil:
 		return true, pc.violation(err)
 	default:
-		n.stats.pexServed.Add(1)
+		n.stats.PexServed.Add(1)
 		w.B = codec.AppendHeader(w.B, codec.KindPexResponse, 0, 0, f.ID, len(payload))
 		w.B = append(w.B, payload...)
 	}
@@ -143,7 +144,7 @@ func (c upkeepCore) Links() []upkeep.Link[*routeEntry] {
 			Addr:    pc.entry.ID.Addr,
 			IP:      sockaddr.IP(pc.raddr),
 			Static:  c.IsStatic(pc.entry.ID.Addr),
-			Inbound: !pc.outbound,
+			Inbound: !pc.Outbound(),
 			Since:   time.Unix(0, pc.readyAt.Load()),
 			Score:   int64(pc.framesIn.Load()), // the busiest links stay
 		}}
@@ -184,7 +185,7 @@ func (c upkeepCore) Dial(e *routeEntry) (upkeep.Dial, error) {
 	if n.routes.claimDial(e, pc) != nil {
 		return nil, upkeep.ErrDialing
 	}
-	n.stats.redials.Add(1)
+	n.stats.Redials.Add(1)
 	a, err := n.dialAsync(pc)
 	if err != nil {
 		n.routes.releaseDial(e, pc)
@@ -199,9 +200,9 @@ func (c upkeepCore) Retire(e *routeEntry) {
 		return
 	}
 	pc := l
-	pc.state.setGoawayReason(proto.GoawayTooManyLinks)
+	pc.State.SetGoaway(proto.GoawayTooManyLinks)
 	pc.setDown(ReasonTooManyLinks)
-	c.n.stats.linksTrimmed.Add(1)
+	c.n.stats.LinksTrimmed.Add(1)
 	pc.retire()
 }
 
@@ -216,7 +217,7 @@ func (c upkeepCore) AskPex(e *routeEntry, note func(id uint64)) {
 		return
 	}
 	pc := l
-	id := pexIDBit | c.n.stats.pexAsked.Add(1)
+	id := pexIDBit | c.n.stats.PexAsked.Add(1)
 	note(id)
 	_, _ = pc.send(codec.KindPexRequest, 0, 0, id, proto.AppendPexRequest(nil, proto.MaxPexAddrs), nil)
 }

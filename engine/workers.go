@@ -37,18 +37,18 @@ func (pc *peerConn) offload(f *codec.Frame, origin []byte, w *bytebufferpool.Byt
 		j.ctx.origin = append([]byte(nil), origin...)
 	}
 	if isReq {
-		n.stats.serving.Add(1) // until the worker's (or the deferred) reply is sent
+		n.stats.Serving.Add(1) // until the worker's (or the deferred) reply is sent
 	}
 	if n.workers.Submit(j) {
 		return
 	}
 	if isReq {
-		n.stats.serving.Add(-1)
+		n.stats.Serving.Add(-1)
 	}
-	n.stats.busy.Add(1)
+	n.stats.Busy.Add(1)
 	if isReq {
 		w.B = appendError(w.B, f.ID, proto.CodeBusy, "worker queue full")
-		pc.markAnswered()
+		pc.MarkAnswered()
 	}
 }
 
@@ -70,6 +70,6 @@ func (n *Node) runJob(j *job) {
 // has its error already. Worker.
 func (j *job) skip() {
 	if j.ctx.kind == codec.KindRequest {
-		j.ctx.pc.n.stats.serving.Add(-1)
+		j.ctx.pc.n.stats.Serving.Add(-1)
 	}
 }
