@@ -10,6 +10,7 @@ import (
 
 	"github.com/antnet-p2p/antnet/broadcast"
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/config"
 	"github.com/antnet-p2p/antnet/internal/link"
 	"github.com/antnet-p2p/antnet/proto"
 )
@@ -94,7 +95,7 @@ func (tt *treeTenant) tick() {
 	if n.life.state.Load() != nodeRunning {
 		return
 	}
-	if n.cfg.Mode != Short {
+	if n.cfg.Mode != config.Short {
 		if e, ok := tt.AnyLink(); ok {
 			if pc, err := n.link(e); err == nil {
 				if c := pc.Conn(); c != nil && c.Wake(tt.tickOnLoop) == nil {
@@ -135,7 +136,7 @@ func (tt *treeTenant) send(e *routeEntry, frame []byte, on *loopState) bool {
 // write puts a tree frame on e's link, or dials e in short mode.
 func (tt *treeTenant) write(e *routeEntry, frame []byte, on *loopState) bool {
 	n := tt.n
-	if n.cfg.Mode == Short {
+	if n.cfg.Mode == config.Short {
 		f, _, err := codec.Decode(frame, len(frame))
 		if err != nil {
 			return false
@@ -175,7 +176,7 @@ func (tt *treeTenant) sender(ls *loopState) broadcast.Sender[*routeEntry] {
 // mode, the route at the sender's address; nil when there is none).
 func (pc *peerConn) treeLink() *routeEntry {
 	n := pc.n
-	if pc.entry != nil || n.cfg.Mode != Short {
+	if pc.entry != nil || n.cfg.Mode != config.Short {
 		return pc.entry
 	}
 	return n.routes.table.Get(pc.peer.Addr)

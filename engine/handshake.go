@@ -13,6 +13,7 @@ import (
 
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/internal/acceptor"
+	"github.com/antnet-p2p/antnet/internal/config"
 	"github.com/antnet-p2p/antnet/internal/link"
 	"github.com/antnet-p2p/antnet/internal/sockaddr"
 	"github.com/antnet-p2p/antnet/proto"
@@ -391,7 +392,7 @@ func (pc *peerConn) handshake(f *codec.Frame, w *bytebufferpool.ByteBuffer) gnet
 		acceptor.SetKeepalive(fd)
 	}
 	var e *routeEntry
-	if !pc.Short() && n.cfg.Mode == Persistent {
+	if !pc.Short() && n.cfg.Mode == config.Persistent {
 		if old := n.routes.table.Get(h.ID.Addr); old != nil && pc.peer.Key != "" {
 			if l := old.Link(); l != nil && l.Key() != pc.peer.Key {
 				err := fmt.Errorf("%w: %s is held by another key", ErrKeyMismatch, h.ID)

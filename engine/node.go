@@ -159,13 +159,13 @@ func (n *Node) Start() error {
 // accept goroutine.
 func (n *Node) start() error {
 	// A short-mode node accepts once hello and request are there (TCP_DEFER_ACCEPT: shortserve.go).
-	ln, err := acceptor.Listen(n.cfg.Listen, n.cfg.Mode == Short)
+	ln, err := acceptor.Listen(n.cfg.Listen, n.cfg.Mode == config.Short)
 	if err != nil {
 		return err
 	}
 	n.reactor.ln = ln
 	dialer := net.Dialer{Timeout: n.cfg.DialTimeout, ControlContext: tcpconnect.First}
-	if n.cfg.Mode == Short {
+	if n.cfg.Mode == config.Short {
 		dialer.KeepAlive = -1 // a short link lives one exchange: no keepalive's four setsockopt calls
 	}
 	n.openIntake(dialer)
@@ -236,7 +236,7 @@ func (n *Node) ID() proto.PeerID { return n.id }
 func (n *Node) Addr() string { return n.id.Addr }
 
 // Mode returns the node's connection mode.
-func (n *Node) Mode() Mode { return n.cfg.Mode }
+func (n *Node) Mode() Mode { return Mode(n.cfg.Mode) }
 
 // Close shuts the node down at once, like net/http's Server.Close: new
 // calls fail with ErrClosed, every peer is told goaway (reason "closing"),

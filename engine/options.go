@@ -12,12 +12,12 @@ import (
 type Option func(*settings)
 
 // Mode is how a node reaches its peers.
-type Mode = config.Mode
+type Mode int
 
 const (
 	// Persistent keeps one long-lived link per peer; requests, notices and
 	// broadcasts share it. Inbound peers join the route table by themselves.
-	Persistent = config.Persistent
+	Persistent Mode = iota
 	// Short dials a connection per request: hello and request in one
 	// write, the reply, then the acceptor closes, then the dialer. Each
 	// request costs a TCP handshake and about 44 allocations at both ends;
@@ -25,11 +25,14 @@ const (
 	// the acceptor's accept goroutine): on loopback about 1.1x the
 	// requests/s of dial-per-request against a goroutine-per-connection
 	// server (docs/BENCHMARKS.md). Persistent is the fast mode.
-	Short = config.Short
+	Short
 )
 
+// String returns "short" or "persistent".
+func (m Mode) String() string { return config.Mode(m).String() }
+
 // WithMode sets the connection mode: Persistent (default) or Short.
-func WithMode(m Mode) Option { return func(c *settings) { c.Mode = m } }
+func WithMode(m Mode) Option { return func(c *settings) { c.Mode = config.Mode(m) } }
 
 // WithAdvertiseAddr sets the host:port peers are told to reach this node
 // at, when it differs from the listen address (listening on 0.0.0.0, say).

@@ -106,3 +106,17 @@ func TestMinFrameSizeCarriesLongestHello(t *testing.T) {
 		t.Fatalf("Dispatch = %q, %v", got, err)
 	}
 }
+
+// engine.Mode and the settings' mode number the modes alike: WithMode and
+// Node.Mode convert between them.
+func TestModeMatchesTheSettings(t *testing.T) {
+	for _, m := range []Mode{Persistent, Short} {
+		n := startNode(t, "n", nil, WithMode(m))
+		if got := n.Mode(); got != m {
+			t.Errorf("WithMode(%v): Node.Mode() = %v", m, got)
+		}
+	}
+	if config.Mode(Short) != config.Short || config.Mode(Persistent) != config.Persistent {
+		t.Fatal("engine.Mode and config.Mode number the modes differently")
+	}
+}

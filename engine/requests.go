@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/config"
 	"github.com/antnet-p2p/antnet/internal/link"
 	"github.com/antnet-p2p/antnet/internal/pending"
 	"github.com/antnet-p2p/antnet/proto"
@@ -35,7 +36,7 @@ func (n *Node) DispatchAppend(ctx context.Context, peer string, msg, dst []byte)
 		return dst, err
 	}
 	start := time.Now()
-	if n.cfg.Mode == Short && n.cfg.Identity == nil {
+	if n.cfg.Mode == config.Short && n.cfg.Identity == nil {
 		return n.shortCall(ctx, e, msg, dst, start) // in this goroutine: shortcall.go
 	}
 	c := n.queueTo(e, codec.KindRequest, 0, 0, 0, msg)
@@ -55,7 +56,7 @@ func (n *Node) Send(peer string, msg []byte) error {
 	if err != nil {
 		return err
 	}
-	if n.cfg.Mode == Short {
+	if n.cfg.Mode == config.Short {
 		if n.own.onLoop() {
 			return ErrOnEventLoop
 		}
@@ -126,7 +127,7 @@ type pendingCall struct {
 // holds the future. In short mode the caller then dials c.pc.
 func (n *Node) queueTo(e *routeEntry, kind codec.Kind, flags, ttl uint8, id uint64, msg []byte) pendingCall {
 	c := pendingCall{peer: e.ID}
-	if n.cfg.Mode == Short {
+	if n.cfg.Mode == config.Short {
 		c.pc = newPeerConn(n, true)
 		c.pc.SetShort(true)
 		c.pc.setPeer(e.ID, e)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/antnet-p2p/antnet/internal/claim"
+	"github.com/antnet-p2p/antnet/internal/config"
 	"github.com/antnet-p2p/antnet/internal/sockaddr"
 	"github.com/antnet-p2p/antnet/proto"
 	"github.com/antnet-p2p/antnet/route"
@@ -70,7 +71,7 @@ func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
 	if err := n.checkRunning(); err != nil {
 		return err
 	}
-	if n.cfg.Mode == Persistent && n.own.onLoop() {
+	if n.cfg.Mode == config.Persistent && n.own.onLoop() {
 		return ErrOnEventLoop // before anything is stored: no route left undialed
 	}
 	addr, pin, err := proto.CutFingerprint(addr)
@@ -110,7 +111,7 @@ func (n *Node) AddRouteContext(ctx context.Context, name, addr string) error {
 	if err != nil {
 		return err
 	}
-	if n.cfg.Mode == Short {
+	if n.cfg.Mode == config.Short {
 		n.tree.LinkUp(e, false) // short mode floods: every route is a link
 		return nil              // short mode only records the address: safe on the event loop
 	}

@@ -19,14 +19,64 @@ func (pc *peerConn) countReady(d int64) {
 	}
 }
 
-// Stats is a snapshot of a node's counters, one field a counter: gauges
-// (Peers, Conns, the links, InFlight) and running totals since New. The
-// fields are documented where the type is defined, internal/stats.
-type Stats = stats.Stats
+// Stats is a snapshot of a node's counters: gauges (Peers, Conns, the
+// links, InFlight) and running totals since New.
+type Stats struct {
+	Peers             int    // entries in the route table
+	Conns             int64  // open sockets, any state
+	PersistentLinks   int64  // persistent links past their handshake
+	ShortLinks        int64  // short-mode connections past their handshake
+	InFlight          int64  // requests sent and not yet answered
+	FramesIn          uint64 // frames decoded
+	FramesOut         uint64 // frames queued or written
+	BytesIn           uint64 // bytes of decoded frames
+	BytesOut          uint64 // bytes written by the event loops
+	Requests          uint64 // requests this node sent
+	Timeouts          uint64 // requests given up: timeout or the caller's context
+	RemoteErrors      uint64 // error-responses received
+	HandlerPanics     uint64 // handler panics recovered
+	CallbackPanics    uint64 // WithPeerEvents and WithAdmit panics recovered
+	ProtocolErrors    uint64 // connections closed for bad input
+	UnknownKinds      uint64 // frames of a kind this node does not serve
+	UnknownReplies    uint64 // answers with no waiting request (late or bogus)
+	HandshakeTimeouts uint64 // sockets closed for not finishing hello
+	DuplicateLinks    uint64 // links retired by the duplicate-link rule
+	Busy              uint64 // requests refused because the worker queue was full
+
+	GossipOriginated uint64 // broadcasts started here
+	GossipDelivered  uint64 // broadcasts handed to the handler (once per id)
+	GossipForwarded  uint64 // gossip frames (payload copies) sent, origin's included
+	GossipDuplicates uint64 // gossip frames dropped: id already seen
+	GossipExpired    uint64 // broadcasts delivered with ttl 0, not forwarded
+	// GossipReforwarded counts broadcasts relayed again because a later
+	// copy or announcement carried more ttl (their copies are in
+	// GossipForwarded). BroadcastStats has the tree's own counters.
+	GossipReforwarded uint64
+
+	Dropped     uint64 // frames refused by the outbound high-water mark
+	SlowPeers   uint64 // links closed for not reading (ErrSlowPeer), once per link
+	Refused     uint64 // accepted sockets closed by a connection limit
+	SilentPeers uint64 // links closed by keepalive
+	Redials     uint64 // reconnect attempts
+	Restarts    uint64 // links to an old incarnation of a restarted peer, closed
+	Tampered    uint64 // secure links closed for a frame that failed authentication
+	Unadmitted  uint64 // secure peers refused by the allow-list or admission callback
+
+	AcceptErrors uint64 // failed accepts (out of descriptors...): each costs a back-off, not the node
+
+	LinksTrimmed uint64 // links retired above the high mark (WithMaxLinks)
+	PexAsked     uint64 // pex-requests sent (WithMinLinks)
+	PexServed    uint64 // pex-requests answered with addresses
+	PexLearned   uint64 // addresses in pex-responses the book took (new or known)
+
+	// LoopStalls counts event loop callbacks that ran past the stall
+	// threshold (WithStallThreshold): a handler that blocked its loop.
+	LoopStalls uint64
+}
 
 // Stats returns the node's counters. Cheap: atomic loads only.
 func (n *Node) Stats() Stats {
-	st := n.stats.Snapshot()
+	st := snapshot(&n.stats)
 	st.InFlight = n.linkEnv.InFlight.Load()
 	st.FramesOut = n.linkEnv.FramesOut.Load()
 	st.BytesOut = n.linkEnv.BytesOut.Load()
@@ -37,6 +87,46 @@ func (n *Node) Stats() Stats {
 		st.Peers = n.routes.table.Len()
 	}
 	return st
+}
+
+// snapshot returns the counters as a Stats, the fields they hold filled
+// in; Stats adds those the links, the tree and the table keep.
+func snapshot(c *stats.Counters) Stats {
+	return Stats{
+		Conns:             c.Conns.Load(),
+		FramesIn:          c.FramesIn.Load(),
+		BytesIn:           c.BytesIn.Load(),
+		Requests:          c.Requests.Load(),
+		HandlerPanics:     c.HandlerPanics.Load(),
+		ProtocolErrors:    c.ProtocolErrors.Load(),
+		UnknownKinds:      c.UnknownKinds.Load(),
+		UnknownReplies:    c.UnknownReplies.Load(),
+		HandshakeTimeouts: c.HandshakeTimeouts.Load(),
+		DuplicateLinks:    c.DuplicateLinks.Load(),
+		Busy:              c.Busy.Load(),
+		GossipOriginated:  c.GossipOriginated.Load(),
+		GossipDelivered:   c.GossipDelivered.Load(),
+		GossipForwarded:   c.GossipForwarded.Load(),
+		GossipDuplicates:  c.GossipDuplicates.Load(),
+		GossipExpired:     c.GossipExpired.Load(),
+		SlowPeers:         c.SlowPeers.Load(),
+		Refused:           c.Refused.Load(),
+		SilentPeers:       c.SilentPeers.Load(),
+		Redials:           c.Redials.Load(),
+		Restarts:          c.Restarts.Load(),
+		Timeouts:          c.Timeouts.Load(),
+		RemoteErrors:      c.RemoteErrors.Load(),
+		ShortLinks:        c.ShortLinks.Load(),
+		Tampered:          c.Tampered.Load(),
+		Unadmitted:        c.Unadmitted.Load(),
+		PersistentLinks:   c.PersistentLinks.Load(),
+		CallbackPanics:    c.CallbackPanics.Load(),
+		AcceptErrors:      c.AcceptErrors.Load(),
+		LinksTrimmed:      c.LinksTrimmed.Load(),
+		PexAsked:          c.PexAsked.Load(),
+		PexServed:         c.PexServed.Load(),
+		PexLearned:        c.PexLearned.Load(),
+	}
 }
 
 // PublishExpvar publishes the node's Stats under name in package expvar

@@ -1,15 +1,17 @@
-package stats
+package engine
 
 import (
 	"reflect"
 	"testing"
+
+	"github.com/antnet-p2p/antnet/internal/stats"
 )
 
 // Every counter but the gauges and histograms reaches the Stats field of
 // its name, and no other field: each gets a value of its own and the
 // snapshot must show exactly those.
 func TestSnapshotCopiesEveryCounter(t *testing.T) {
-	var c Counters
+	var c stats.Counters
 	cv := reflect.ValueOf(&c).Elem()
 	want := map[string]uint64{}
 	for i := range cv.NumField() {
@@ -26,7 +28,7 @@ func TestSnapshotCopiesEveryCounter(t *testing.T) {
 			t.Errorf("counter %s has no Stats field", f.Name)
 		}
 	}
-	st := reflect.ValueOf(c.Snapshot())
+	st := reflect.ValueOf(snapshot(&c))
 	for i := range st.NumField() {
 		name := st.Type().Field(i).Name
 		var got uint64
