@@ -40,8 +40,8 @@ type peerConn struct {
 	peerNonce uint64 // the peer's hello nonce: new after a restart
 
 	// Per-link figures for PeerStates (see peerstate.go), with the Out's
-	// frames and bytes out and requests in flight: the loop adds to the
-	// atomics once per batch.
+	// frames and bytes out and requests in flight: the loop adds frames
+	// and bytes in once per batch; senders add to the Out's per frame.
 	readyAt  atomic.Int64  // unix nanos when the handshake ended
 	bytesIn  atomic.Uint64 // bytes of frames decoded on the link
 	framesIn atomic.Uint64 // frames decoded on the link

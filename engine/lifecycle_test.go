@@ -14,6 +14,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/antnet-p2p/antnet/codec"
+	"github.com/antnet-p2p/antnet/internal/link"
 	"github.com/antnet-p2p/antnet/internal/pending"
 	"github.com/antnet-p2p/antnet/internal/sockaddr"
 	"github.com/antnet-p2p/antnet/internal/testkit"
@@ -663,4 +664,44 @@ func TestLateLinkFromOldRunIsClosed(t *testing.T) {
 		t.Fatalf("the route lost the new run's link: %v", a.Peers())
 	}
 	_ = cur
+}
+
+// countingConn is a gnet.Conn that counts Close and accepts wakes without
+// serving them, so frames stay queued. Any other method panics.
+type countingConn struct {
+	gnet.Conn
+	closes atomic.Int32
+}
+
+func (c *countingConn) Wake(gnet.AsyncCallback) error { return nil }
+func (c *countingConn) Close() error                  { c.closes.Add(1); return nil }
+
+// Under WithDropSlowPeers the send that crosses the high-water mark closes
+// the link once; later sends get the same error back and close nothing
+// again.
+func TestSendAfterSlowDropClosesOnce(t *testing.T) {
+	n, err := New("x", "127.0.0.1:0", nil, WithMaxFrameSize(4096), WithHighWater(4096), WithDropSlowPeers())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := newPeerConn(n, true)
+	c := &countingConn{}
+	pc.SetConn(c)
+	pc.State.Store(link.Ready)
+	msg := make([]byte, 1024)
+	var dropErr error
+	for i := 0; i < 16 && dropErr == nil; i++ {
+		_, dropErr = pc.send(codec.KindNotice, 0, 0, 0, msg, nil)
+	}
+	mustErrIs(t, dropErr, ErrSlowPeer)
+	if got := c.closes.Load(); got != 1 {
+		t.Fatalf("the refused send closed the link %d times, want 1", got)
+	}
+	for range 3 {
+		_, err := pc.send(codec.KindNotice, 0, 0, 0, msg, nil)
+		mustErrIs(t, err, ErrSlowPeer)
+	}
+	if got := c.closes.Load(); got != 1 {
+		t.Fatalf("sends after the drop closed the link %d more times, want none", got-1)
+	}
 }

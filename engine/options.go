@@ -73,7 +73,7 @@ func WithIdentity(id *secure.Identity) Option { return func(c *settings) { c.Ide
 // runs it whatever the hardware (to compare with another ChaCha20 stack).
 // Costs only the cipher's cost. Needs WithIdentity (else ErrBadOption).
 func WithCiphers(cs ...secure.Cipher) Option {
-	cs = append([]secure.Cipher{}, cs...) // non-nil even when empty: validate refuses an empty list
+	cs = append([]secure.Cipher{}, cs...) // non-nil even when empty: config.Validate refuses an empty list
 	return func(c *settings) { c.Ciphers = cs }
 }
 

@@ -36,7 +36,7 @@ func (n *Node) newUpkeep() error {
 		RedialBase: n.cfg.RedialBase, RedialMax: n.cfg.RedialMax,
 		BookPath: n.cfg.BookPath, KeySize: keySize, Quiet: quietTickEvery, Log: n.log,
 	}, upkeepCore{n})
-	if err != nil { // validate checked the marks and caps: only the book fails
+	if err != nil { // config.Validate checked the marks and caps: only the book fails
 		return fmt.Errorf("%w: WithAddressBook(%q): %w", ErrBadOption, n.cfg.BookPath, err)
 	}
 	n.upkeep = u

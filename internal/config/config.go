@@ -76,7 +76,7 @@ type Config struct {
 	Ciphers          []secure.Cipher // nil: secure.DefaultCiphers()
 	Admit            func(key []byte) error
 	MinLinks         int
-	MaxLinks         int // 0: 2 × minLinks + 2
+	MaxLinks         int // 0: 2 × MinLinks + 2
 	LinkGrace        time.Duration
 	MaxInbound       int
 	MaxPerIP         int

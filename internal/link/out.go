@@ -3,8 +3,9 @@
 // high-water mark, sealing on a secure link, the futures of the requests
 // in flight, and the link's lifecycle word (State). The engine embeds an
 // Out by value in each link and drives it from its event loop; Out never
-// blocks, starts no goroutine, and calls the gnet conn only for Wake
-// (any goroutine), its socket's Fd and, from the loop, Write.
+// blocks, starts no goroutine, and calls the gnet conn for Wake, Close
+// and its socket's Fd from any goroutine (gnet allows those off the loop)
+// and for Write and OutboundBuffered from the loop only.
 package link
 
 import (
@@ -61,14 +62,15 @@ func (e *Env) CheckSize(payload int) error {
 // Secure is a secure link's Noise state: the handshake in progress, which
 // the engine's handshake drives on the loop, and the session that seals
 // and opens frames once it ends. Senders read Session under Out's lock,
-// once SealFromNow said so.
+// once SealBatch has set Out to seal what they queue.
 type Secure struct {
 	Handshake *secure.Handshake
 	Session   *secure.Session
 }
 
 // Out is the outbound half of a link. Fields marked "loop" are touched only
-// on the link's event loop; mu guards the rest but the atomics. The zero
+// on the link's event loop; outbound and short are set before the link is
+// published; mu guards the rest but the atomics. The zero
 // Out is a plain inbound link with nothing queued.
 type Out struct {
 	mu       sync.Mutex
@@ -173,8 +175,8 @@ func (o *Out) SetConn(c gnet.Conn) {
 	o.mu.Unlock()
 }
 
-// Conn returns the gnet conn, nil before it opened. Any goroutine; only
-// its Wake may be called off the conn's loop.
+// Conn returns the gnet conn, nil before it opened. Any goroutine; off
+// the conn's loop call only what gnet allows there (Wake, Close, Fd).
 func (o *Out) Conn() gnet.Conn {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -263,7 +265,9 @@ func (o *Out) Send(env *Env, peer fmt.Stringer, kind codec.Kind, flags, ttl uint
 }
 
 // Write queues one already-encoded frame for peer and wakes the loop. Any
-// goroutine. Its errors are Send's.
+// goroutine. It refuses a frame past the high-water mark (env.ErrSlowPeer)
+// and anything on a failed link (its error); it checks no size and no
+// in-flight cap.
 func (o *Out) Write(env *Env, peer fmt.Stringer, frame []byte) error {
 	o.mu.Lock()
 	if err := o.queueFrameLocked(env, peer, frame); err != nil {

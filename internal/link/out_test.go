@@ -139,7 +139,7 @@ func TestRefusals(t *testing.T) {
 // goroutine, with no wake; once the loop serves the link, or a second
 // request is in flight, requests queue for the loop's write instead.
 func TestIdleRequestWritesDirectly(t *testing.T) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
