@@ -216,10 +216,9 @@ func (c upkeepCore) AskPex(e *routeEntry, note func(id uint64)) {
 	if l == nil {
 		return
 	}
-	pc := l
 	id := pexIDBit | c.n.stats.PexAsked.Add(1)
 	note(id)
-	_, _ = pc.send(codec.KindPexRequest, 0, 0, id, proto.AppendPexRequest(nil, proto.MaxPexAddrs), nil)
+	_, _ = l.send(codec.KindPexRequest, 0, 0, id, proto.AppendPexRequest(nil, proto.MaxPexAddrs), nil)
 }
 
 // upkeepDial is a dial the tenant asked for: a non-blocking connect

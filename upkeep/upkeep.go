@@ -102,9 +102,8 @@ type Core[R comparable] interface {
 	// ends with a goaway saying the node has too many links.
 	Retire(r R)
 	// AskPex sends a pex-request on r's link, if it still has one; note
-	// gets the request's id (the link's own sequence, which the core's
-	// requests share) before it leaves, so that an answer racing back
-	// finds it recorded.
+	// gets the request's id (one the core's requests never use) before
+	// it leaves, so that an answer racing back finds it recorded.
 	AskPex(r R, note func(id uint64))
 }
 
