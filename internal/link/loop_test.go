@@ -28,15 +28,9 @@ var _ gnet.Conn = (*loopConn)(nil)
 // loop; once the loop is done and gnet holds nothing, it goes to the
 // socket directly.
 func TestLoopBusyAndBacklogQueueRequests(t *testing.T) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fds[0])
-	defer unix.Close(fds[1])
 	env := newEnv()
 	var o Out
-	c := &fakeConn{fd: fds[0]}
+	c, peer := socketConn(t)
 	o.SetConn(c)
 	o.State.Store(Ready)
 	request := func() uint64 {
@@ -67,7 +61,7 @@ func TestLoopBusyAndBacklogQueueRequests(t *testing.T) {
 	o.Cancel(env, id)
 	request()
 	buf := make([]byte, 64)
-	if n, err := unix.Read(fds[1], buf); err != nil || n == 0 || !o.OutEmpty() || c.wakes.Load() != 2 {
+	if n, err := unix.Read(peer, buf); err != nil || n == 0 || !o.OutEmpty() || c.wakes.Load() != 2 {
 		t.Fatalf("idle again: read %d, %v; queue empty %v, wakes %d; want a direct write", n, err, o.OutEmpty(), c.wakes.Load())
 	}
 }

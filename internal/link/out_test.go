@@ -18,6 +18,18 @@ var (
 	errSlow   = errors.New("slow")
 )
 
+// socketConn returns a fakeConn on one end of a non-blocking socketpair
+// and the other end's fd, to read what the link wrote; both close with t.
+func socketConn(t *testing.T) (c *fakeConn, peer int) {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+	return &fakeConn{fd: fds[0]}, fds[1]
+}
+
 func newEnv() *Env {
 	return &Env{MaxFrame: 1 << 20, ErrClosed: errClosed, ErrBusy: errBusy, ErrSlowPeer: errSlow}
 }
@@ -139,15 +151,9 @@ func TestRefusals(t *testing.T) {
 // goroutine, with no wake; once the loop serves the link, or a second
 // request is in flight, requests queue for the loop's write instead.
 func TestIdleRequestWritesDirectly(t *testing.T) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fds[0])
-	defer unix.Close(fds[1])
 	env := newEnv()
 	var o Out
-	c := &fakeConn{fd: fds[0]}
+	c, peer := socketConn(t)
 	o.SetConn(c)
 	o.State.Store(Ready)
 	f := pending.Get()
@@ -156,7 +162,7 @@ func TestIdleRequestWritesDirectly(t *testing.T) {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 64)
-	n, err := unix.Read(fds[1], buf)
+	n, err := unix.Read(peer, buf)
 	if err != nil || c.wakes.Load() != 0 || o.Queued() != 0 {
 		t.Fatalf("read %d, %v; wakes %d, queued %d: want the frame on the socket, no wake", n, err, c.wakes.Load(), o.Queued())
 	}
