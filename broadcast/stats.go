@@ -13,6 +13,7 @@ type Stats struct {
 	PrunesSent       uint64
 	StaleFirsts      uint64 // duplicates not pruned: the first copy came on a link this node had pruned
 	Regrafts         uint64 // prunes answered with a graft of id 0 (the link carried such a duplicate)
+	Reparents        uint64 // pushed duplicates carrying more ttl than the kept copy: their link kept, the kept one's pruned
 	PrunesReceived   uint64
 	IHavesSent       uint64 // ihave frames sent
 	IDsAnnounced     uint64 // ids in them
@@ -50,6 +51,7 @@ func (s *Stats) Add(o Stats) {
 	s.PrunesReceived += o.PrunesReceived
 	s.StaleFirsts += o.StaleFirsts
 	s.Regrafts += o.Regrafts
+	s.Reparents += o.Reparents
 	s.IHavesSent += o.IHavesSent
 	s.IDsAnnounced += o.IDsAnnounced
 	s.IDsHeard += o.IDsHeard

@@ -98,6 +98,9 @@ type held[L comparable] struct {
 	holders [maxHolders]holder[L] // inline: noting a holder allocates nothing
 	nheld   uint8                 // holders in use
 	stale   bool                  // the first copy came on a link this node had pruned
+	kept    bool                  // parent is set
+	parent  L                     // the link the copy with the most ttl came on: the tree's path here
+	parentT int                   // the ttl that copy came with
 }
 
 // holder is a link known to have a broadcast, and the ttl its copy carried
@@ -190,7 +193,10 @@ func (t *Tree[L]) Originate(send Sender[L], id uint64, flags, ttl uint8, payload
 // on link from, and reports whether this node should deliver it: true
 // once per id. A first copy is relayed on the tree; a copy of an id
 // already seen prunes the link it came on, unless it carried more ttl than
-// any before (then the better budget is announced onwards). from need not
+// any before (then the better budget is announced onwards) or its sender
+// keeps the link (it was sent a copy with 2 more ttl). A pushed copy with
+// more ttl than the one kept keeps its link instead, and the kept copy's
+// link is pruned: the tree's paths are the fewest hops. from need not
 // be a link the tree knows (a link being replaced, a short connection):
 // nothing is pruned or remembered for it then.
 func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, payload []byte) (deliver bool) {
@@ -207,6 +213,7 @@ func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, pa
 		h := t.hold(id, flags, int(ttl), payload, now)
 		if lk != nil {
 			h.note(from, int(ttl)+1)
+			h.kept, h.parent, h.parentT = true, from, int(ttl)
 			// The sender pushes to us: it counts this link in its tree, and
 			// so do we (a prune or graft crossing on the wire can leave the
 			// two ends disagreeing), unless we pruned it: then this copy
@@ -236,11 +243,18 @@ func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, pa
 	t.stats.Duplicates++
 	t.expire(now)
 	h := t.cache[id]
+	var relayed bool // this node relayed its own copy on from, or cannot tell
+	var had int      // the most ttl from's copy was known to carry
 	if h != nil && lk != nil {
+		had, relayed = h.carriedBy(from)
+		relayed = relayed || int(h.nheld) == maxHolders
 		h.note(from, int(ttl)+1)
 	}
 	if better && h != nil && int(ttl) > h.carried {
 		t.upgrade(send, h, int(ttl), now)
+	}
+	if lk != nil && lk.trees && lk.eager && h != nil && h.kept && from != h.parent && int(ttl) >= h.parentT+swapGain && t.reparent(send, h, from, lk, int(ttl), relayed) {
+		return false
 	}
 	if better {
 		return false
@@ -254,6 +268,12 @@ func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, pa
 		// graft, which keeps it in the tree.
 		lk.keep = true
 		t.stats.StaleFirsts++
+		return false
+	}
+	if had >= int(ttl)+1+swapGain {
+		// from holds a copy with swapGain more ttl than the one it sent
+		// here: it keeps this link (see reparent) and prunes its own
+		// copy's, so this end stays eager.
 		return false
 	}
 	if lk != nil && lk.trees && lk.eager && t.pushedBesides(lk) {
@@ -272,6 +292,35 @@ func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, pa
 		t.control(send, from, codec.KindPrune, 0)
 	}
 	return false
+}
+
+// swapGain is how many more hops of ttl a pushed duplicate must carry than
+// the copy a node kept for the node to keep the duplicate's link instead.
+const swapGain = 1
+
+// reparent makes from, an eager tree link that pushed a copy of h carrying
+// ttl (swapGain more than the kept copy), the tree's path here: the link
+// the kept copy came on is pruned, and from is marked if this node relayed
+// its worse copy there (relayed), which from's end may take for a
+// duplicate and prune. It reports false, and changes nothing, when the
+// kept copy came on a link that floods (it cannot be pruned). Under mu.
+func (t *Tree[L]) reparent(send Sender[L], h *held[L], from L, lk *link, ttl int, relayed bool) bool {
+	if p := t.links[h.parent]; p != nil {
+		if !p.trees {
+			return false
+		}
+		if p.eager {
+			p.eager, p.pruned, p.keep = false, true, false
+			t.stats.PrunesSent++
+			t.control(send, h.parent, codec.KindPrune, 0)
+		}
+	}
+	h.parent, h.parentT = from, ttl
+	if relayed {
+		lk.keep = true
+	}
+	t.stats.Reparents++
+	return true
 }
 
 // regraft is the ids of a graft that asks for nothing: it only makes the
@@ -455,9 +504,9 @@ func (t *Tree[L]) Tick(send Sender[L]) {
 		due = append(due, dueWant[L]{id, w})
 	}
 	// Graft each overdue id from one of its announcers, preferring links
-	// already eager, then those that can serve the most of them: every
+	// already eager, then those that can serve the most of them (every
 	// graft makes a link eager, and each extra eager link is a cycle the
-	// next broadcasts must prune.
+	// next broadcasts must prune), then the one offering the most ttl.
 	clear(t.score)
 	for _, d := range due {
 		for i := range d.w.n {
@@ -478,7 +527,9 @@ func (t *Tree[L]) Tick(send Sender[L]) {
 			if lk.eager {
 				score += 1 << 20
 			}
-			if score > bestScore {
+			// On a tie, the announcer offering the most ttl: the graft
+			// attaches this node where the tree is shallowest.
+			if score > bestScore || (best >= 0 && score == bestScore && w.ttls[i] > w.ttls[best]) {
 				best, bestScore = i, score
 			}
 		}
