@@ -387,3 +387,21 @@ func TestBroadcastDelayRecorded(t *testing.T) {
 	p.write(codec.Append(nil, codec.Frame{Kind: codec.KindGossip, Flags: proto.FlagStamped, ID: 92, Payload: short}))
 	p.closedBy(2 * time.Second)
 }
+
+// The default hop budget covers a tree's depth, which runs past the
+// shortest paths: a broadcast from one end of a line of 30 nodes (29 hops)
+// reaches the other end with no WithGossipTTL.
+func TestDefaultTTLCoversADeepTree(t *testing.T) {
+	const size = 30
+	m := buildMesh(t, size, line(size))
+	first, last := m.nodes[0], m.nodes[size-1]
+	if _, err := first.Broadcast([]byte("far")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the broadcast at the line's far end", func() bool {
+		return m.d.count(last.ID().Name, "far") == 1
+	})
+	if n := last.Stats().GossipExpired; n != 0 {
+		t.Fatalf("the far end's copy had its budget spent (%d expired)", n)
+	}
+}

@@ -256,7 +256,10 @@ func WithAddressBook(path string) Option { return func(c *settings) { c.BookPath
 // Broadcast (the broadcast tenant).
 
 // WithGossipTTL sets the hop budget of broadcasts this node starts: a
-// broadcast travels at most ttl+1 hops. Default 16.
+// broadcast travels at most ttl+1 hops. Default 32: a broadcast tree's
+// paths run longer than the shortest ones (up to about 20 hops at 1,000
+// nodes of degree 6), and a budget below the tree's depth leaves the
+// nodes past it waiting for a better one announced lazily.
 func WithGossipTTL(ttl uint8) Option { return func(c *settings) { c.GossipTTL = ttl } }
 
 // WithBroadcastFlooding makes the node offer no broadcast trees: it floods

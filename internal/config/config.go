@@ -95,7 +95,7 @@ func Default() Config {
 		MaxFrame:         codec.DefaultMaxFrameSize,
 		Loops:            runtime.GOMAXPROCS(0),
 		Logger:           slog.New(slog.DiscardHandler),
-		GossipTTL:        16,
+		GossipTTL:        32,
 		SeenCapacity:     1 << 17,
 		SeenWindow:       2 * time.Minute,
 		Keepalive:        15 * time.Second,
