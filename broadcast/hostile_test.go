@@ -167,3 +167,58 @@ func TestHostileGrafter(t *testing.T) {
 		s.checkOnce(id, honestOnly)
 	}
 }
+
+// echoInflated sends every payload straight back on the link it came on
+// with ttl 255: a duplicate that claims more ttl than the copy its
+// receiver kept.
+func echoInflated(s *sim, n *simNode, from int, f codec.Frame) {
+	if f.Kind == codec.KindGossip {
+		f.TTL = 255
+		s.transmit(n.id, from, codec.Append(nil, f))
+	}
+}
+
+// A peer that echoes every copy with a made-up ttl wins the swap of rule 4
+// at most once per first copy it brought, here once: its neighbours keep
+// honest eager links, and at most the broadcast after that swap is slow
+// for each of them (a graft repairs the honest link it pruned).
+func TestHostileInflatedEcho(t *testing.T) {
+	const n = 100
+	s, edges := hostileNet(t, n, 11, echoInflated)
+	nbs := neighbours(edges)
+	isNb := map[int]bool{}
+	for _, nb := range nbs {
+		isNb[nb] = true
+	}
+	start := map[uint64]time.Time{}
+	slow := map[int]int{}
+	s.onDeliver = func(node int, id uint64) {
+		if isNb[node] && s.now.Sub(start[id]) > 200*time.Millisecond {
+			slow[node]++
+		}
+	}
+	var ids []uint64
+	for range 60 {
+		id := s.rng.Uint64() | 1
+		start[id] = s.now
+		s.broadcastID(id, 1+s.rng.IntN(n-1), 16)
+		ids = append(ids, id)
+		s.run(s.now.Add(time.Second))
+	}
+	s.settle()
+	for _, id := range ids {
+		s.checkOnce(id, honestOnly)
+	}
+	for _, nb := range nbs {
+		tr := s.nodes[nb].tree
+		honest := 0
+		for l, lk := range tr.links {
+			if l != 0 && lk.eager {
+				honest++
+			}
+		}
+		if honest == 0 || slow[nb] > 1 {
+			t.Errorf("node %d beside the echo: %d honest eager links, %d of 60 deliveries over 200 ms, %+v", nb, honest, slow[nb], tr.Stats())
+		}
+	}
+}

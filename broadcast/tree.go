@@ -53,7 +53,8 @@ type link struct {
 	eager   bool  // payloads are pushed on it; else it is only announced ids
 	pruned  bool  // lazy because this node pruned it (not the peer)
 	keep    bool  // the tree's path here: a prune on it is answered with a graft (see Gossip)
-	missing int32 // missing ids it announced first
+	credit  bool  // may win a swap (see reparent): set when it comes up and by each first copy it brings
+	missing int16 // missing ids it announced first (at most MaxMissingPerLink)
 }
 
 // linkBusy is what a link holds while ids go either way on it: made when
@@ -164,7 +165,7 @@ func New[L comparable](cfg Config) (*Tree[L], error) {
 func (t *Tree[L]) LinkUp(l L, trees bool) {
 	t.mu.Lock()
 	delete(t.busy, l)
-	t.links[l] = &link{trees: trees, eager: true}
+	t.links[l] = &link{trees: trees, eager: true, credit: true}
 	t.mu.Unlock()
 }
 
@@ -194,9 +195,10 @@ func (t *Tree[L]) Originate(send Sender[L], id uint64, flags, ttl uint8, payload
 // once per id. A first copy is relayed on the tree; a copy of an id
 // already seen prunes the link it came on, unless it carried more ttl than
 // any before (then the better budget is announced onwards) or its sender
-// keeps the link (it was sent a copy with 2 more ttl). A pushed copy with
-// more ttl than the one kept keeps its link instead, and the kept copy's
-// link is pruned: the tree's paths are the fewest hops. from need not
+// keeps the link (it was sent or announced a copy with 2 more ttl). A
+// pushed copy with more ttl than the one kept keeps its link instead (once
+// per first copy that link brought), and the kept copy's link is pruned:
+// the tree's paths are the fewest hops. from need not
 // be a link the tree knows (a link being replaced, a short connection):
 // nothing is pruned or remembered for it then.
 func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, payload []byte) (deliver bool) {
@@ -214,6 +216,7 @@ func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, pa
 		if lk != nil {
 			h.note(from, int(ttl)+1)
 			h.kept, h.parent, h.parentT = true, from, int(ttl)
+			lk.credit = true
 			// The sender pushes to us: it counts this link in its tree, and
 			// so do we (a prune or graft crossing on the wire can leave the
 			// two ends disagreeing), unless we pruned it: then this copy
@@ -253,7 +256,7 @@ func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, pa
 	if better && h != nil && int(ttl) > h.carried {
 		t.upgrade(send, h, int(ttl), now)
 	}
-	if lk != nil && lk.trees && lk.eager && h != nil && h.kept && from != h.parent && int(ttl) >= h.parentT+swapGain && t.reparent(send, h, from, lk, int(ttl), relayed) {
+	if lk != nil && lk.trees && lk.eager && lk.credit && h != nil && h.kept && from != h.parent && int(ttl) >= h.parentT+swapGain && t.reparent(send, h, from, lk, int(ttl), relayed) {
 		return false
 	}
 	if better {
@@ -303,7 +306,11 @@ const swapGain = 1
 // the kept copy came on is pruned, and from is marked if this node relayed
 // its worse copy there (relayed), which from's end may take for a
 // duplicate and prune. It reports false, and changes nothing, when the
-// kept copy came on a link that floods (it cannot be pruned). Under mu.
+// kept copy came on a link that floods (it cannot be pruned). A swap spends
+// from's credit, which only a first copy on from earns back: ttl is not
+// authenticated, and a peer echoing copies with a made-up ttl would
+// otherwise make this node prune an honest link on every broadcast. Under
+// mu.
 func (t *Tree[L]) reparent(send Sender[L], h *held[L], from L, lk *link, ttl int, relayed bool) bool {
 	if p := t.links[h.parent]; p != nil {
 		if !p.trees {
@@ -316,6 +323,7 @@ func (t *Tree[L]) reparent(send Sender[L], h *held[L], from L, lk *link, ttl int
 		}
 	}
 	h.parent, h.parentT = from, ttl
+	lk.credit = false
 	if relayed {
 		lk.keep = true
 	}
