@@ -85,3 +85,55 @@ func TestGraftsTheAnnouncerOfferingTheMostTTL(t *testing.T) {
 		t.Fatalf("grafts sent on link 1 (ttl 3): %d, on link 2 (ttl 9): %d; want the one on link 2", r.count(1, codec.KindGraft), r.count(2, codec.KindGraft))
 	}
 }
+
+// gossipTTL hands tr broadcast id from link from with ttl and reports
+// whether it was delivered.
+func gossipTTL(tr *Tree[int], r recorder, from int, ttl uint8, id uint64) bool {
+	payload := proto.AppendGossip(nil, proto.PeerID{Name: "o", Addr: "127.0.0.1:1"}, []byte("x"))
+	return tr.Gossip(r.send, from, 0, ttl, id, payload)
+}
+
+// A duplicate pushed with exactly 1 more ttl than the kept copy moves the
+// tree to its link (the kept copy's link is pruned); one with the same ttl
+// is an ordinary duplicate and its own link is pruned.
+func TestSwapTakesOneMoreTTL(t *testing.T) {
+	now := time.Unix(1, 0)
+	tr, r, _ := twoTreeLinks(t, &now)
+	if !gossipTTL(tr, r, 1, 5, 11) || gossipTTL(tr, r, 2, 6, 11) {
+		t.Fatal("broadcast 11: want it delivered from link 1 only")
+	}
+	if r.count(1, codec.KindPrune) != 1 || r.count(2, codec.KindPrune) != 0 || tr.Stats().Reparents != 1 {
+		t.Fatalf("1 more ttl on link 2: prunes on link 1 %d, on link 2 %d, swaps %d; want 1, 0, 1", r.count(1, codec.KindPrune), r.count(2, codec.KindPrune), tr.Stats().Reparents)
+	}
+	tr.LinkUp(3, true)
+	if !gossipTTL(tr, r, 2, 5, 12) || gossipTTL(tr, r, 3, 5, 12) {
+		t.Fatal("broadcast 12: want it delivered from link 2 only")
+	}
+	if r.count(3, codec.KindPrune) != 1 || r.count(2, codec.KindPrune) != 0 {
+		t.Fatalf("the same ttl on link 3: prunes on link 3 %d, on link 2 %d; want 1, 0", r.count(3, codec.KindPrune), r.count(2, codec.KindPrune))
+	}
+}
+
+// A copy kept from a flooding link is never swapped away: a flooding peer
+// is sent no prune, however much more ttl a tree link's copy carries.
+func TestNoSwapAwayFromAFloodingLink(t *testing.T) {
+	now := time.Unix(1, 0)
+	tr, err := New[int](Config{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.LinkUp(1, false)
+	tr.LinkUp(2, true)
+	r := recorder{}
+	if !gossipTTL(tr, r, 1, 3, 21) || gossipTTL(tr, r, 2, 9, 21) {
+		t.Fatal("want the broadcast delivered from the flooding link only")
+	}
+	for _, k := range []codec.Kind{codec.KindPrune, codec.KindIHave, codec.KindGraft} {
+		if n := r.count(1, k); n != 0 {
+			t.Fatalf("the flooding link was sent %d frames of kind %v", n, k)
+		}
+	}
+	if n := tr.Stats().Reparents; n != 0 {
+		t.Fatalf("%d swaps away from a flooding link, want 0", n)
+	}
+}
