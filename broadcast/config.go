@@ -15,7 +15,8 @@ type Config struct {
 	SeenCapacity int
 	// SeenWindow is how long an id is remembered at least (default 2 min).
 	SeenWindow time.Duration
-	// CacheBytes bounds the payloads kept to answer grafts (default 16 MiB).
+	// CacheBytes bounds the payloads kept to answer grafts, each counted
+	// with its bookkeeping (about 350 bytes) (default 16 MiB).
 	CacheBytes int
 	// CacheAge is how long a payload is kept to answer grafts, and how long
 	// an id announced but never received is waited for (default 10 s). It

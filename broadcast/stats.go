@@ -30,7 +30,8 @@ type Stats struct {
 	LazyLinks  int // links only ids are announced on
 	FloodLinks int // links to peers that do not speak trees: always pushed on
 	Cached     int // payloads kept to answer grafts
-	// CachedBytes is the size of their frames.
+	// CachedBytes is what they count against Config.CacheBytes: their
+	// frames and their bookkeeping.
 	CachedBytes int
 	Missing     int // ids announced and waited for
 	Seen        int // ids remembered

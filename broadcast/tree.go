@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/antnet-p2p/antnet/codec"
 	"github.com/antnet-p2p/antnet/proto"
@@ -651,10 +652,14 @@ func (t *Tree[L]) hold(id uint64, flags uint8, carried int, payload []byte, now 
 	h.setCarried(carried)
 	t.cache[id] = h
 	t.fifo = append(t.fifo, h)
-	t.cacheBytes += len(frame)
+	t.cacheBytes += h.cost()
 	t.expire(now)
 	return h
 }
+
+// cost is what holding h counts against CacheBytes: its frame and its own
+// bookkeeping, so that many tiny broadcasts are bounded too.
+func (h *held[L]) cost() int { return len(h.frame) + int(unsafe.Sizeof(*h)) }
 
 // expire forgets the oldest payloads while the cache is over CacheBytes
 // or they are older than CacheAge.
@@ -666,7 +671,7 @@ func (t *Tree[L]) expire(now time.Time) {
 		}
 		t.fifo[t.fifoHead] = nil
 		t.fifoHead++
-		t.cacheBytes -= len(h.frame)
+		t.cacheBytes -= h.cost()
 		delete(t.cache, h.id)
 	}
 	if t.fifoHead > 64 && t.fifoHead*2 > len(t.fifo) {
