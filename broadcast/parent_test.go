@@ -137,3 +137,23 @@ func TestNoSwapAwayFromAFloodingLink(t *testing.T) {
 		t.Fatalf("%d swaps away from a flooding link, want 0", n)
 	}
 }
+
+// A node that relayed its worse copy on the link whose better copy it then
+// keeps marks that link: a peer that took the relayed copy for a
+// duplicate and prunes (one without rule 4) is answered with a graft of
+// id 0, and the link stays the tree's path; without the mark the node
+// would be left with no eager link.
+func TestSwapMarksTheLinkItRelayedOn(t *testing.T) {
+	now := time.Unix(1, 0)
+	tr, r, _ := twoTreeLinks(t, &now)
+	if !gossipTTL(tr, r, 1, 5, 31) || r.count(2, codec.KindGossip) != 1 {
+		t.Fatal("want broadcast 31 delivered from link 1 and relayed on link 2")
+	}
+	if gossipTTL(tr, r, 2, 7, 31) || tr.Stats().Reparents != 1 {
+		t.Fatal("want link 2's better copy to move the tree to link 2")
+	}
+	peerPrunes(t, tr, r, 2, 1)
+	if s := tr.Stats(); s.EagerLinks != 1 || s.LazyLinks != 1 {
+		t.Fatalf("after link 2's peer pruned it: %d eager, %d lazy links; want link 2 still eager", s.EagerLinks, s.LazyLinks)
+	}
+}
