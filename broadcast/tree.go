@@ -199,9 +199,9 @@ func (t *Tree[L]) Originate(send Sender[L], id uint64, flags, ttl uint8, payload
 // keeps the link (it was sent or announced a copy with 2 more ttl). A
 // pushed copy with more ttl than the one kept keeps its link instead (once
 // per first copy that link brought), and the kept copy's link is pruned:
-// the tree's paths are the fewest hops. from need not
-// be a link the tree knows (a link being replaced, a short connection):
-// nothing is pruned or remembered for it then.
+// the tree's paths are the fewest hops. from need not be a link the tree
+// knows (a link being replaced, a short connection): nothing is pruned or
+// remembered for it then.
 func (t *Tree[L]) Gossip(send Sender[L], from L, flags, ttl uint8, id uint64, payload []byte) (deliver bool) {
 	now := t.cfg.Now()
 	t.mu.Lock()
@@ -684,9 +684,9 @@ func (t *Tree[L]) expire(now time.Time) {
 // spread relays h from this node: its payload to the eager links and those
 // that only flood, its id to the lazy ones and to eager ones known to hold
 // a copy (on an upgrade, to every link that speaks trees). Links known to
-// hold as good a copy are skipped: the
-// link a copy came on is noted as holding it, so it is skipped unless this
-// node has since learned of a better budget. It returns the links it went
+// hold as good a copy are skipped: the link a copy came on is noted as
+// holding it, so it is skipped unless this node has since learned of a
+// better budget. It returns the links it went
 // out on or was queued for.
 func (t *Tree[L]) spread(send Sender[L], h *held[L], upgrade bool, now time.Time) int {
 	fwd := h.carried - 1
@@ -913,10 +913,6 @@ func (h *held[L]) carriedBy(l L) (carried int, ok bool) {
 
 // holds reports whether l is known to hold a copy carrying at least ttl.
 func (h *held[L]) holds(l L, ttl int) bool {
-	for _, o := range h.holders[:h.nheld] {
-		if o.l == l {
-			return o.carried >= ttl
-		}
-	}
-	return false
+	carried, ok := h.carriedBy(l)
+	return ok && carried >= ttl
 }
